@@ -1,0 +1,94 @@
+"""The app factory: `create_app(settings, immich_transport=None)` returns the ASGI app.
+
+Lifespan: migrate the database, start the delivery worker (which picks up undelivered uploads),
+and on shutdown stop it and close the Immich client. Request flow, outermost first:
+ForwardedHeaders → SecurityHeaders → (the tus endpoint behind its guard | Starlette routes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import httpx
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+
+from .config import Settings
+from .db import open_engine
+from .events import EventBus
+from .immich import ImmichClient
+from .pipeline import Pipeline
+from .proxy import ForwardedHeaders
+from .routes import guest, health
+from .security import SecurityHeaders
+from .services import Services
+from .sessions import Sessions
+from .store import Store
+from .targets import Targets
+from .tus import StagingStorage, UploadLocks, build_tus_app
+
+TUS_PREFIX = "/api/uploads"
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings, *, immich_transport: httpx.AsyncBaseTransport | None = None):
+    locks = UploadLocks(settings.staging_dir / ".locks")
+    storage = StagingStorage(settings.staging_dir, locks, settings.upload_expiry_hours * 3600)
+    store = Store()  # bound to its engine by the lifespan, after migrations
+    immich = ImmichClient(settings.immich_base_url, transport=immich_transport,
+                          timeout=settings.immich_timeout_seconds, media_types_ttl=settings.media_types_ttl_seconds)
+    bus, targets, sessions = EventBus(), Targets(settings), Sessions(settings.session_secret)
+    pipeline = Pipeline(settings, store, immich, storage, targets, bus)
+    services = Services(settings, store, immich, storage, targets, sessions, bus, pipeline)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):
+        await asyncio.to_thread(settings.staging_dir.mkdir, parents=True, exist_ok=True)
+        store.bind(await asyncio.to_thread(open_engine, settings.db_url))
+        await pipeline.start()
+        log.info("immich-drop ready (public upload page %s)", "on" if settings.public_upload_page_enabled else "off")
+        try:
+            yield
+        finally:
+            await pipeline.stop()
+            await immich.aclose()
+            await asyncio.to_thread(store.engine.dispose)
+
+    starlette = Starlette(
+        routes=[*health.routes, *guest.routes, Mount("/static", StaticFiles(directory=guest.WEB), name="static")],
+        exception_handlers={HTTPException: _http_error, Exception: _server_error},
+        lifespan=lifespan,
+    )
+    starlette.state.services = services
+    tus = build_tus_app(
+        prefix=TUS_PREFIX, storage=storage, max_upload_size=settings.max_upload_size, on_complete=pipeline.received,
+        max_request_body=settings.max_request_body, public_base_url=settings.public_base_url,
+        store=store, locks=locks, sessions=sessions, targets=targets, bus=bus, media_types=services.media_types,
+    )
+
+    async def router(scope, receive, send):
+        path = scope.get("path", "")
+        if scope["type"] == "http" and (path == TUS_PREFIX or path.startswith(TUS_PREFIX + "/")):
+            return await tus(scope, receive, send)
+        return await starlette(scope, receive, send)
+
+    app = ForwardedHeaders(SecurityHeaders(router), settings.trusted_proxies)
+    app.services = services  # type: ignore[attr-defined] - for tests and the benchmark
+    return app
+
+
+async def _http_error(request: Request, exc: HTTPException):
+    if request.url.path.startswith("/api/"):
+        return JSONResponse({"message": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+    return PlainTextResponse(str(exc.detail), status_code=exc.status_code, headers=exc.headers)
+
+
+async def _server_error(request: Request, exc: Exception):
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return JSONResponse({"message": "Internal error; nothing you sent was lost."}, status_code=500)

@@ -1,0 +1,193 @@
+"""The Immich v3 API client: the only module that talks HTTP to Immich (see ../shared/immich/API_FACTS.md).
+
+`ImmichClient(base_url, transport=None)` takes an optional httpx transport so tests can plug in the
+fake Immich. Every call that needs a user names the API key to use, because uploads land in the
+library of whoever owns the key (the server key for the public page, an admin's key for invites).
+
+Errors come out as two kinds: `ImmichUnavailable` (connection refused, timeouts, 5xx, 429: try
+again later, keep the file) and `ImmichRejected` (a 4xx answer with Immich's own message: final).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from pathlib import Path
+from typing import AsyncIterator, Iterable
+
+import httpx
+
+READ_PIECE = 1024 * 1024  # what one thread hop reads from disk while streaming to Immich
+
+
+class ImmichError(Exception):
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+class ImmichUnavailable(ImmichError):
+    """Immich could not be reached or failed on its side; the same call may work later."""
+
+
+class ImmichRejected(ImmichError):
+    """Immich answered 4xx: the request itself is refused (bad type, quota, permissions)."""
+
+    @property
+    def auth_problem(self) -> bool:
+        return self.status in (401, 403)
+
+
+class AlbumMissing(ImmichRejected):
+    """The album id we hold no longer exists (or is no longer ours)."""
+
+
+class AssetMissing(ImmichRejected):
+    """An asset id we hold (from the duplicate cache) no longer exists in Immich."""
+
+
+class ImmichClient:
+    def __init__(self, base_url: str, *, transport: httpx.AsyncBaseTransport | None = None,
+                 timeout: float = 60.0, media_types_ttl: float = 3600.0):
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            transport=transport,
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            headers={"Accept": "application/json", "User-Agent": "immich-drop"},
+        )
+        self._media_types: frozenset[str] | None = None
+        self._media_types_at = 0.0
+        self._media_types_ttl = media_types_ttl
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # --- plumbing ---------------------------------------------------------------
+    async def _call(self, method: str, path: str, *, api_key: str | None = None, **kwargs) -> httpx.Response:
+        headers = dict(kwargs.pop("headers", None) or {})
+        if api_key:
+            headers["x-api-key"] = api_key
+        try:
+            response = await self._http.request(method, path, headers=headers, **kwargs)
+        except httpx.TimeoutException:
+            raise ImmichUnavailable("Immich did not answer in time") from None
+        except httpx.TransportError as exc:
+            raise ImmichUnavailable(f"Immich is unreachable ({type(exc).__name__})") from None
+        if response.status_code >= 500 or response.status_code == 429:
+            raise ImmichUnavailable(f"Immich answered {response.status_code}", response.status_code)
+        if response.status_code >= 400:
+            raise ImmichRejected(_message(response), response.status_code)
+        return response
+
+    # --- server -----------------------------------------------------------------
+    async def ping(self) -> None:
+        await self._call("GET", "/server/ping")
+
+    async def media_types(self) -> frozenset[str]:
+        """Lower-case file extensions (".jpg") Immich accepts for images and videos, cached."""
+        if self._media_types is None or time.monotonic() - self._media_types_at > self._media_types_ttl:
+            body = (await self._call("GET", "/server/media-types")).json()
+            self._media_types = frozenset(e.lower() for key in ("image", "video") for e in body.get(key, []))
+            self._media_types_at = time.monotonic()
+        return self._media_types
+
+    # --- assets -----------------------------------------------------------------
+    async def bulk_upload_check(self, api_key: str, checksums: Iterable[tuple[str, str]]) -> dict[str, dict]:
+        """`(client id, sha1 hex)` pairs in; Immich's result per client id out."""
+        payload = {"assets": [{"id": cid, "checksum": sha} for cid, sha in checksums]}
+        body = (await self._call("POST", "/assets/bulk-upload-check", api_key=api_key, json=payload)).json()
+        return {item["id"]: item for item in body.get("results", [])}
+
+    async def upload_asset(self, api_key: str, path: Path, size: int, *, filename: str, created_at: str,
+                           modified_at: str, checksum: str | None = None) -> tuple[str, bool]:
+        """Stream the file at `path` to `POST /assets`; returns `(asset id, was it a duplicate)`.
+
+        The text fields go before `assetData`: Immich checks the extension of `filename` while the
+        file part streams, so a `filename` after it does not count. The body streams from disk in
+        1 MiB reads on a worker thread and is never held in memory.
+        """
+        fields = [("filename", filename), ("fileCreatedAt", created_at),
+                  ("fileModifiedAt", modified_at), ("isFavorite", "false")]
+        body = _MultipartFile(fields, "assetData", filename, path, size)
+        headers = {"Content-Type": body.content_type, "Content-Length": str(body.length)}
+        if checksum:
+            headers["x-immich-checksum"] = checksum
+        response = await self._call("POST", "/assets", api_key=api_key, content=body.stream(), headers=headers)
+        data = response.json()
+        return data["id"], data.get("status") == "duplicate"
+
+    # --- albums -----------------------------------------------------------------
+    async def find_album(self, api_key: str, name: str) -> str | None:
+        albums = (await self._call("GET", "/albums", api_key=api_key, params={"name": name})).json()
+        for album in albums:
+            if album.get("albumName") == name:
+                return album["id"]
+        return None
+
+    async def create_album(self, api_key: str, name: str) -> str:
+        body = (await self._call("POST", "/albums", api_key=api_key, json={"albumName": name})).json()
+        return body["id"]
+
+    async def add_to_album(self, api_key: str, album_id: str, asset_ids: list[str]) -> None:
+        """Add assets to an album; an asset already in it counts as success."""
+        try:
+            response = await self._call("PUT", f"/albums/{album_id}/assets", api_key=api_key, json={"ids": asset_ids})
+        except ImmichRejected as exc:
+            if exc.status in (400, 404) and not exc.auth_problem:
+                raise AlbumMissing(exc.message, exc.status) from None
+            raise
+        for item in response.json():
+            if item.get("error") == "not_found":
+                raise AssetMissing(f"asset {item.get('id')} is gone from Immich", 400)
+            if not item.get("success") and item.get("error") != "duplicate":
+                raise ImmichRejected(f"Immich did not add the asset to the album: {item.get('error')}", 400)
+
+
+def _message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+        message = body.get("message") if isinstance(body, dict) else None
+        if isinstance(message, list):
+            message = "; ".join(map(str, message))
+        if message:
+            return str(message)
+    except ValueError:
+        pass
+    return f"Immich answered {response.status_code}"
+
+
+class _MultipartFile:
+    """A multipart/form-data body with text fields then one file part, streamed from disk."""
+
+    def __init__(self, fields: list[tuple[str, str]], file_field: str, filename: str, path: Path, size: int):
+        self.boundary = f"immich-drop-{uuid.uuid4().hex}"
+        self.path = path
+        head = b"".join(
+            f'--{self.boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode() + value.encode() + b"\r\n"
+            for name, value in fields
+        )
+        safe_name = filename.replace("\\", "_").replace('"', "_").replace("\r", " ").replace("\n", " ")
+        head += (
+            f'--{self.boundary}\r\nContent-Disposition: form-data; name="{file_field}"; filename="{safe_name}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        self.head = head
+        self.tail = f"\r\n--{self.boundary}--\r\n".encode()
+        self.length = len(self.head) + size + len(self.tail)
+
+    @property
+    def content_type(self) -> str:
+        return f"multipart/form-data; boundary={self.boundary}"
+
+    async def stream(self) -> AsyncIterator[bytes]:
+        yield self.head
+        fh = await asyncio.to_thread(open, self.path, "rb")
+        try:
+            while piece := await asyncio.to_thread(fh.read, READ_PIECE):
+                yield piece
+        finally:
+            await asyncio.to_thread(fh.close)
+        yield self.tail

@@ -1,0 +1,152 @@
+"""What the server learns from a file's own bytes: its SHA-1 and when it was captured.
+
+Both functions are blocking on purpose (disk reads, parsing); callers run them in a thread.
+
+Capture date, best source first:
+1. EXIF `DateTimeOriginal` with `OffsetTimeOriginal` (JPEG, HEIC/HEIF, TIFF and TIFF-based RAW),
+   found by a small TIFF-IFD reader because hachoir reports neither the offset tag nor HEIC items;
+2. what hachoir's metadata extraction reports (QuickTime/MP4 creation time, which is UTC by spec,
+   and EXIF dates of formats the reader above does not find);
+3. the caller's fallback (the browser's `lastModified`, then the receive time).
+An EXIF time without an offset is read in the guest's timezone when the page sent it, else UTC.
+Immich v3 rejects times without a timezone, so every result carries one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import struct
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+HASH_PIECE = 1024 * 1024
+EXIF_SCAN_BYTES = 512 * 1024  # where the EXIF block of JPEG and HEIC files sits in practice
+VIDEO_EXTENSIONS = {".3gp", ".avi", ".m4v", ".mkv", ".mov", ".mp4", ".mts", ".m2ts", ".webm", ".wmv", ".mpg", ".mpeg", ".flv"}
+
+log = logging.getLogger(__name__)
+
+
+def sha1_file(path: Path) -> str:
+    """The hex SHA-1 of a file, read in 1 MiB pieces."""
+    digest = hashlib.sha1()
+    with open(path, "rb") as fh:
+        while piece := fh.read(HASH_PIECE):
+            digest.update(piece)
+    return digest.hexdigest()
+
+
+def capture_date(path: Path, filename: str, guest_tz: timezone | None = None) -> datetime | None:
+    """When the photo or video was taken, with a timezone, or None if the file does not say."""
+    is_video = Path(filename).suffix.lower() in VIDEO_EXTENSIONS
+    if not is_video:
+        try:
+            found = _exif_date(path, guest_tz or timezone.utc)
+        except (OSError, ValueError, struct.error) as exc:
+            log.debug("no EXIF date in %s: %s", filename, exc)
+            found = None
+        if found:
+            return found
+    return _hachoir_date(path, guest_tz or timezone.utc, is_video)
+
+
+# --- EXIF -----------------------------------------------------------------------------
+_TIFF_HEADERS = (b"II*\x00", b"MM\x00*")
+_EXIF_DATE = re.compile(rb"^(\d{4}):(\d{2}):(\d{2})[ T](\d{2}):(\d{2}):(\d{2})")
+_OFFSET = re.compile(r"^([+-])(\d{2}):(\d{2})$")
+
+
+def _exif_date(path: Path, fallback_tz: timezone) -> datetime | None:
+    with open(path, "rb") as fh:
+        head = fh.read(EXIF_SCAN_BYTES)
+    if head[:4] in _TIFF_HEADERS:  # TIFF, DNG and most RAW formats are TIFF files
+        tiff = head
+    else:  # JPEG APP1 and HEIC Exif items both hold "Exif\0\0" then a TIFF header
+        at = head.find(b"Exif\x00\x00")
+        while at != -1 and head[at + 6:at + 10] not in _TIFF_HEADERS:
+            at = head.find(b"Exif\x00\x00", at + 1)
+        if at == -1:
+            return None
+        tiff = head[at + 6:]
+    tags = _read_ifds(tiff)
+    raw = tags.get(0x9003) or tags.get(0x0132)  # DateTimeOriginal, else DateTime
+    if not raw:
+        return None
+    match = _EXIF_DATE.match(raw)
+    if not match:
+        return None
+    parts = [int(p) for p in match.groups()]
+    if parts[0] < 1900:
+        return None
+    naive = datetime(*parts)  # type: ignore[arg-type]
+    offset = (tags.get(0x9011) or tags.get(0x9010) or b"").decode("ascii", "replace").strip("\x00 ")
+    om = _OFFSET.match(offset)
+    if om:
+        minutes = int(om.group(2)) * 60 + int(om.group(3))
+        tz = timezone(timedelta(minutes=minutes if om.group(1) == "+" else -minutes))
+        return naive.replace(tzinfo=tz)
+    return naive.replace(tzinfo=fallback_tz)
+
+
+def _read_ifds(tiff: bytes) -> dict[int, bytes]:
+    """ASCII tags of IFD0 and the Exif sub-IFD of a TIFF block, by tag number."""
+    endian = "<" if tiff[:2] == b"II" else ">"
+    (first,) = struct.unpack_from(endian + "I", tiff, 4)
+    found: dict[int, bytes] = {}
+    queue, seen = [first], set()
+    while queue:
+        at = queue.pop()
+        if at in seen or at + 2 > len(tiff):
+            continue
+        seen.add(at)
+        (count,) = struct.unpack_from(endian + "H", tiff, at)
+        for i in range(min(count, 512)):
+            entry = at + 2 + i * 12
+            if entry + 12 > len(tiff):
+                break
+            tag, kind, n = struct.unpack_from(endian + "HHI", tiff, entry)
+            if tag == 0x8769 and kind in (4, 13):  # Exif IFD pointer
+                queue.append(struct.unpack_from(endian + "I", tiff, entry + 8)[0])
+            elif kind == 2 and tag in (0x0132, 0x9003, 0x9010, 0x9011):  # ASCII
+                if n <= 4:
+                    value = tiff[entry + 8:entry + 8 + n]
+                else:
+                    (ptr,) = struct.unpack_from(endian + "I", tiff, entry + 8)
+                    value = tiff[ptr:ptr + n]
+                found[tag] = value.rstrip(b"\x00")
+    return found
+
+
+# --- hachoir ----------------------------------------------------------------------------
+def _hachoir_date(path: Path, fallback_tz: timezone, is_video: bool) -> datetime | None:
+    from hachoir.core import config as hachoir_config
+    from hachoir.metadata import extractMetadata
+    from hachoir.parser import createParser
+
+    hachoir_config.quiet = True
+    try:
+        parser = createParser(str(path))
+        if parser is None:
+            return None
+        with parser:
+            metadata = extractMetadata(parser)
+    except Exception as exc:  # hachoir raises many kinds on odd files; a date is optional
+        log.debug("hachoir could not read %s: %s", path.name, exc)
+        return None
+    if metadata is None:
+        return None
+    for key in ("date_time_original", "creation_date"):
+        value = metadata.get(key, None) if metadata.has(key) else None
+        if isinstance(value, datetime) and value.year > 1904:
+            if value.tzinfo is not None:
+                return value
+            # QuickTime/MP4 times are UTC by definition; EXIF ones are local time
+            return value.replace(tzinfo=timezone.utc if is_video else fallback_tz)
+    return None
+
+
+def iso(moment: datetime) -> str:
+    """ISO-8601 with an explicit offset (`Z` for UTC), as Immich v3 requires."""
+    text = moment.isoformat(timespec="milliseconds")
+    return text[:-6] + "Z" if text.endswith("+00:00") else text

@@ -1,0 +1,238 @@
+"""The delivery worker: received files go to Immich, once, dated, into their album.
+
+`Pipeline.received(uid)` is the tus "post" hook: it marks the upload received and queues it; the
+request that sent the last byte returns at once. Workers (MAX_CONCURRENT of them) take queued
+uploads and run `deliver`:
+
+    received → hashing → uploading → done | duplicate | failed, or → retrying (and again later)
+
+- SHA-1: computed while receiving when possible (`StagingStorage.take_digest`), else read from disk.
+- Duplicates: the local cache (owner, SHA-1) → asset id, then Immich's bulk check. A duplicate is
+  still added to the target album.
+- Immich unreachable, 5xx, or refusing the key: `retrying` with backoff, the file kept. Other 4xx:
+  `failed` with Immich's message, the file kept until the janitor's expiry.
+- The staged file is deleted only after Immich confirmed the asset (and the album, if any).
+
+`start()` picks up every upload complete on disk but not delivered (also those the server was
+killed while receiving or delivering); `sweep()` removes incomplete uploads idle past
+UPLOAD_EXPIRY_HOURS, with their info and lock files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from datetime import datetime, timedelta, timezone
+
+from .config import Settings
+from .events import EventBus, upload_event
+from .immich import AlbumMissing, AssetMissing, ImmichClient, ImmichRejected, ImmichUnavailable
+from .media import capture_date, iso, sha1_file
+from .models import Upload, UploadState, utcnow
+from .store import Store
+from .targets import Delivery, Targets
+from .tus.storage import StagingStorage
+
+log = logging.getLogger(__name__)
+S = UploadState
+WAITING = "Waiting for the server; the file is safe and will be sent when it is back."
+
+
+class Pipeline:
+    def __init__(self, settings: Settings, store: Store, immich: ImmichClient, storage: StagingStorage,
+                 targets: Targets, bus: EventBus):
+        self.settings, self.store, self.immich = settings, store, immich
+        self.storage, self.targets, self.bus = storage, targets, bus
+        self._queue: asyncio.Queue[str] = asyncio.Queue()
+        self._queued: set[str] = set()
+        self._tasks: list[asyncio.Task] = []
+        self._retry_timers: dict[str, asyncio.TimerHandle] = {}
+        self._albums: dict[tuple[str, str], str] = {}
+        self._album_locks: dict[tuple[str, str], asyncio.Lock] = {}
+
+    # --- life cycle ------------------------------------------------------------------
+    async def start(self) -> None:
+        for upload in await self.store.uploads_in_states([S.RECEIVING]):
+            if await self.storage.size(upload.id) == upload.size:  # killed after the last byte
+                await self.received(upload.id)
+        for upload in await self.store.uploads_in_states(S.PENDING_DELIVERY):
+            self.submit(upload.id)
+        self._tasks = [asyncio.create_task(self._worker(), name=f"delivery-{i}")
+                       for i in range(self.settings.max_concurrent)]
+        self._tasks.append(asyncio.create_task(self._janitor(), name="janitor"))
+
+    async def stop(self) -> None:
+        for timer in self._retry_timers.values():
+            timer.cancel()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+
+    def submit(self, uid: str) -> None:
+        if uid not in self._queued:
+            self._queued.add(uid)
+            self._queue.put_nowait(uid)
+
+    @property
+    def queue_length(self) -> int:
+        return self._queue.qsize()
+
+    async def received(self, uid: str) -> None:
+        upload = await self.store.update_upload(uid, only_from=[S.RECEIVING], state=S.RECEIVED,
+                                                received_at=utcnow(), message="")
+        if upload is not None:
+            self._publish(upload)
+            self.submit(uid)
+
+    async def _worker(self) -> None:
+        while True:
+            uid = await self._queue.get()
+            self._queued.discard(uid)
+            try:
+                await self.deliver(uid)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a bug must not kill the worker; the upload stays pending for a restart
+                log.exception("delivery of %s failed unexpectedly", uid)
+
+    # --- one delivery ------------------------------------------------------------------
+    async def deliver(self, uid: str) -> None:
+        upload = await self.store.update_upload(uid, only_from=S.PENDING_DELIVERY, state=S.HASHING, message="")
+        if upload is None:
+            return  # delivered, failed or claimed meanwhile
+        self._publish(upload)
+        delivery = self.targets.delivery(upload)
+        path = self.storage.data_path(uid)
+        try:
+            checksum = upload.checksum or self.storage.take_digest(uid, upload.size) \
+                or await asyncio.to_thread(sha1_file, path)
+            captured = upload.captured_at or iso(await self._capture_date(upload))
+            upload = await self._set(uid, S.HASHING, checksum=checksum, captured_at=captured)
+            asset_id, duplicate = await self._send(upload, delivery, path)
+            if delivery.album_name:
+                await self._add_to_album(delivery, asset_id, upload)
+        except ImmichUnavailable as exc:
+            return await self._retry_later(uid, f"{WAITING} ({exc.message})")
+        except ImmichRejected as exc:
+            if exc.auth_problem:  # our key was refused: wait for it to be fixed, lose nothing
+                return await self._retry_later(uid, f"{WAITING} (Immich refused the server's key: {exc.message})")
+            log.warning("Immich refused %s: %s", uid, exc.message)
+            self._publish(await self._set(uid, S.FAILED, message=exc.message[:2000]))
+            return
+        final = S.DUPLICATE if duplicate else S.DONE
+        self._publish(await self._set(uid, final, asset_id=asset_id, message=""))
+        await self.storage.delete(uid)
+
+    async def _send(self, upload: Upload, delivery: Delivery, path) -> tuple[str, bool]:
+        """Returns (asset id, duplicate?) after the local cache, the bulk check, then the upload."""
+        cached = await self.store.known_asset(delivery.owner, upload.checksum)
+        if cached:
+            return cached, True
+        check = (await self.immich.bulk_upload_check(delivery.api_key, [(upload.id, upload.checksum)])).get(upload.id, {})
+        if check.get("action") == "reject":
+            if check.get("reason") == "duplicate" and check.get("assetId"):
+                await self.store.remember_asset(delivery.owner, upload.checksum, check["assetId"])
+                return check["assetId"], True
+            raise ImmichRejected(f"Immich does not accept this file ({check.get('reason', 'rejected')}).", 400)
+        self._publish(await self._set(upload.id, S.UPLOADING))
+        modified = iso(_from_ms(upload.last_modified_ms) or upload.received_at or utcnow())
+        asset_id, duplicate = await self.immich.upload_asset(
+            delivery.api_key, path, upload.size, filename=upload.filename,
+            created_at=upload.captured_at, modified_at=modified, checksum=upload.checksum)
+        await self.store.remember_asset(delivery.owner, upload.checksum, asset_id)
+        return asset_id, duplicate
+
+    async def _add_to_album(self, delivery: Delivery, asset_id: str, upload: Upload) -> None:
+        for attempt in range(2):
+            album_id = await self._album(delivery)
+            try:
+                return await self.immich.add_to_album(delivery.api_key, album_id, [asset_id])
+            except AssetMissing:
+                # The duplicate cache pointed at an asset deleted in Immich: forget it and send the file.
+                await self.store.forget_asset(delivery.owner, upload.checksum)
+                raise ImmichUnavailable("the known copy is gone from Immich; sending the file again") from None
+            except AlbumMissing:
+                # Deleted in Immich: look it up again, or create it, and add once more.
+                self._albums.pop((delivery.owner, delivery.album_name), None)
+                if attempt:
+                    raise
+
+    async def _album(self, delivery: Delivery) -> str:
+        key = (delivery.owner, delivery.album_name)
+        async with self._album_locks.setdefault(key, asyncio.Lock()):  # one create, not one per worker
+            if key not in self._albums:
+                found = await self.immich.find_album(delivery.api_key, delivery.album_name)
+                self._albums[key] = found or await self.immich.create_album(delivery.api_key, delivery.album_name)
+            return self._albums[key]
+
+    async def _capture_date(self, upload: Upload) -> datetime:
+        tz = timezone(timedelta(minutes=upload.tz_offset_minutes)) if upload.tz_offset_minutes is not None else None
+        found = await asyncio.to_thread(capture_date, self.storage.data_path(upload.id), upload.filename, tz)
+        if found:
+            return found
+        return _from_ms(upload.last_modified_ms) or upload.received_at or utcnow()
+
+    async def _retry_later(self, uid: str, message: str) -> None:
+        upload = await self._set(uid, S.RETRYING, count_attempt=True, message=message[:2000])
+        self._publish(upload)
+        delay = min(self.settings.retry_max_seconds, self.settings.retry_base_seconds * 2 ** min(upload.attempts - 1, 20))
+        delay *= random.uniform(0.8, 1.2)
+        log.info("delivery of %s waits %.1fs: %s", uid, delay, message)
+        loop = asyncio.get_running_loop()
+        self._retry_timers[uid] = loop.call_later(delay, self._retry_due, uid)
+
+    def _retry_due(self, uid: str) -> None:
+        self._retry_timers.pop(uid, None)
+        self.submit(uid)
+
+    async def _set(self, uid: str, state: str, count_attempt: bool = False, **values) -> Upload:
+        if count_attempt:
+            current = await self.store.get_upload(uid)
+            values["attempts"] = (current.attempts if current else 0) + 1
+        upload = await self.store.update_upload(uid, state=state, **values)
+        assert upload is not None, "an upload being delivered cannot vanish"
+        return upload
+
+    def _publish(self, upload: Upload) -> None:
+        self.bus.publish(upload.session_id, upload_event(upload))
+
+    # --- clean-up --------------------------------------------------------------------------
+    async def _janitor(self) -> None:
+        period = max(1.0, min(600.0, self.settings.upload_expiry_hours * 3600 / 4))
+        while True:
+            await asyncio.sleep(period)
+            try:
+                await self.sweep()
+            except Exception:
+                log.exception("clean-up failed")
+
+    async def sweep(self, now: float | None = None) -> int:
+        """Remove incomplete uploads idle past the expiry, and staged files nobody owns. Returns the count."""
+        now = time.time() if now is None else now
+        cutoff = now - self.settings.upload_expiry_hours * 3600
+        removed = 0
+        for uid in await self.storage.list_uids():
+            modified = await self.storage.modified_at(uid)
+            if modified is None or modified >= cutoff or self.storage.locks.held(uid):
+                continue
+            upload = await self.store.get_upload(uid)
+            if upload is not None and upload.state not in (S.RECEIVING, S.FAILED):
+                continue  # waiting for delivery: never dropped for age
+            await self.storage.delete(uid)
+            if upload is not None and upload.state == S.RECEIVING:
+                await self.store.update_upload(uid, state=S.FAILED, message="Expired before it was complete.")
+                self.bus.publish(upload.session_id, {"type": "removed", "id": uid})
+            removed += 1
+        return removed
+
+
+def _from_ms(ms: int | None) -> datetime | None:
+    if not ms:
+        return None
+    try:
+        return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return None

@@ -1,0 +1,90 @@
+"""The guest side: the public upload page, its settings, and the status channel.
+
+- `GET /`: the upload page when PUBLIC_UPLOAD_PAGE_ENABLED, else a plain "nothing here" page (404).
+  Either way the browser gets its session cookie.
+- `GET /api/config`: what the page needs (endpoint, chunk size, limits). No secrets, no Immich address.
+- `WS /ws`: events for this browser session's own uploads; on connect, their current state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from ..events import upload_event
+
+WEB = Path(__file__).resolve().parents[3] / "web"
+CLOSED_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>Immich Drop</title>
+<link rel="stylesheet" href="/static/style.css"></head><body><main class="closed">
+<h1>Nothing to upload here</h1><p>This page does not take uploads. If someone invited you, open the link they sent.</p>
+</main></body></html>"""
+
+
+def with_session(request: Request, response: Response) -> Response:
+    """Give the browser a session cookie if it has none (or a forged one)."""
+    services = request.app.state.services
+    if services.sessions.from_scope(request.scope) is None:
+        cookie = services.sessions.cookie(services.sessions.new_id(), secure=request.url.scheme == "https")
+        response.headers.append("set-cookie", cookie)
+    return response
+
+
+async def public_page(request: Request) -> Response:
+    if not request.app.state.services.settings.public_upload_page_enabled:
+        return HTMLResponse(CLOSED_PAGE, status_code=404)
+    return with_session(request, FileResponse(WEB / "index.html", headers={"Cache-Control": "no-store"}))
+
+
+async def config(request: Request) -> Response:
+    settings = request.app.state.services.settings
+    return with_session(request, JSONResponse({
+        "endpoint": "/api/uploads",
+        "chunkSize": settings.chunk_size,
+        "maxUploadSize": settings.max_upload_size,
+        "publicUploads": settings.public_upload_page_enabled,
+    }, headers={"Cache-Control": "no-store"}))
+
+
+async def status_channel(websocket: WebSocket) -> None:
+    services = websocket.app.state.services
+    session = services.sessions.from_scope(websocket.scope)
+    if session is None:
+        await websocket.close(code=4401, reason="no session")
+        return
+    await websocket.accept()
+    async with services.bus.subscribe(session) as events:
+        # Subscribed before the snapshot, so no change between the two is missed.
+        for upload in reversed(await services.store.uploads_for_session(session)):
+            await websocket.send_json(upload_event(upload))
+        await websocket.send_json({"type": "ready"})
+        receiver = asyncio.create_task(_drain(websocket))
+        try:
+            while True:
+                getter = asyncio.create_task(events.get())
+                done, _ = await asyncio.wait({getter, receiver}, return_when=asyncio.FIRST_COMPLETED)
+                if receiver in done:
+                    getter.cancel()
+                    return
+                await websocket.send_json(getter.result())
+        except (WebSocketDisconnect, RuntimeError):
+            return
+        finally:
+            receiver.cancel()
+
+
+async def _drain(websocket: WebSocket) -> None:
+    """Read (and ignore) what the browser sends, so a closed socket is noticed at once."""
+    try:
+        while True:
+            await websocket.receive_text()
+    except (WebSocketDisconnect, RuntimeError):
+        return
+
+
+routes = [Route("/", public_page), Route("/api/config", config), WebSocketRoute("/ws", status_channel)]

@@ -1,0 +1,43 @@
+"""`Services`: the long-lived objects one app instance shares, built by the app factory.
+
+Routes reach them as `request.app.state.services`; nothing imports `app` to find them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .config import Settings
+from .events import EventBus
+from .immich import ImmichClient, ImmichUnavailable
+from .pipeline import Pipeline
+from .sessions import Sessions
+from .store import Store
+from .targets import Targets
+from .tus.storage import StagingStorage
+
+# Used when Immich cannot be asked for its list: the common types of Immich v3's own list.
+FALLBACK_MEDIA_TYPES = frozenset(
+    ".3fr .ari .arw .avif .bmp .cap .cin .cr2 .cr3 .crw .dcr .dng .erf .fff .gif .heic .heif .hif .iiq .insp "
+    ".jpe .jpeg .jpg .jxl .k25 .kdc .mrw .nef .nrw .orf .ori .pef .png .psd .raf .raw .rw2 .rwl .sr2 .srf "
+    ".srw .svg .tif .tiff .webp .x3f .3gp .3gpp .avi .flv .insv .m2t .m2ts .m4v .mkv .mov .mp4 .mpe .mpeg "
+    ".mpg .mts .vob .webm .wmv".split()
+)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: Store
+    immich: ImmichClient
+    storage: StagingStorage
+    targets: Targets
+    sessions: Sessions
+    bus: EventBus
+    pipeline: Pipeline
+
+    async def media_types(self) -> frozenset[str]:
+        try:
+            return await self.immich.media_types()
+        except ImmichUnavailable:
+            return FALLBACK_MEDIA_TYPES

@@ -1,0 +1,280 @@
+"""`TusGuard`: the ASGI gate in front of tuspyserver. Every rule here runs before a byte is written.
+
+tuspyserver validates `Tus-Resumable`, `Content-Type`, auth and lengths only after it has appended
+the body, accepts any `Upload-Length`, and offers extensions we do not serve. The guard answers
+those requests itself, with a clear status and `{"message": ...}`, and passes on only requests that
+are already known to be good:
+
+- all: `Tus-Resumable: 1.0.0` (412), no `X-HTTP-Method-Override` (400), no GET (405), same-origin
+  `Origin` when a browser sends one (403), a guest session cookie;
+- creation (POST): `Upload-Length` present, > 0 and ≤ MAX_UPLOAD_SIZE (400/413); metadata `filename`
+  and `filetype`; an extension Immich accepts (415); no body, no `Upload-Concat`, no
+  `Upload-Defer-Length` (400); an open drop target (403/404). The upload row is written here, bound
+  to the session and the target, and its id handed to tuspyserver;
+- HEAD, PATCH, DELETE: a known id created by this session (404 otherwise, so ids cannot be probed);
+- PATCH: `Content-Type: application/offset+octet-stream` (415), a `Content-Length` (411) no larger
+  than 2 × CHUNK_SIZE (413), `Upload-Offset` equal to the bytes on disk (409), offset + length ≤
+  `Upload-Length` (400), the drop target still open (403/410), and the upload's lock, refused at
+  once with 423 when another request holds it. The lock is held until tuspyserver has answered.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import unicodedata
+from pathlib import PurePosixPath
+from typing import Awaitable, Callable
+from urllib.parse import urlsplit
+
+from ..events import EventBus, upload_event
+from ..models import Upload, UploadState
+from ..sessions import Sessions
+from ..store import Store
+from ..targets import TargetClosed, Targets
+from .locks import UploadLocks
+from .storage import UID, StagingStorage
+
+TUS_VERSION = "1.0.0"
+EXTENSIONS = "creation,expiration,termination"
+log = logging.getLogger(__name__)
+
+
+class Refuse(Exception):
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.message, self.headers = status, message, headers or {}
+
+
+class TusGuard:
+    def __init__(self, inner, *, prefix: str, max_upload_size: int, max_request_body: int,
+                 public_base_url: str, store: Store, storage: StagingStorage, locks: UploadLocks,
+                 sessions: Sessions, targets: Targets, bus: EventBus,
+                 media_types: Callable[[], Awaitable[frozenset[str]]]):
+        self.inner = inner
+        self.prefix = prefix.rstrip("/")
+        self.max_upload_size = max_upload_size
+        self.max_request_body = max_request_body
+        self.public_origin = _origin(public_base_url) if public_base_url else None
+        self.store, self.storage, self.locks = store, storage, locks
+        self.sessions, self.targets, self.bus = sessions, targets, bus
+        self.media_types = media_types
+
+    async def __call__(self, scope, receive, send) -> None:
+        headers = _headers(scope)
+        method = scope["method"]
+        tail = scope["path"][len(self.prefix):].strip("/")
+        try:
+            if method == "OPTIONS":
+                return await _respond(send, 204, None, {
+                    "Tus-Version": TUS_VERSION, "Tus-Extension": EXTENSIONS,
+                    "Tus-Max-Size": str(self.max_upload_size)})
+            if "x-http-method-override" in headers:
+                raise Refuse(400, "X-HTTP-Method-Override is not supported.")
+            if headers.get("tus-resumable") != TUS_VERSION:
+                raise Refuse(412, "Tus-Resumable 1.0.0 is required.", {"Tus-Version": TUS_VERSION})
+            if method in ("POST", "PATCH", "DELETE"):
+                self._check_origin(scope, headers)
+            session = self.sessions.from_scope(scope)
+            if method == "POST" and not tail:
+                return await self._create(scope, receive, send, headers, session)
+            if method not in ("HEAD", "PATCH", "DELETE"):
+                raise Refuse(405, "Method not allowed.", {"Allow": "OPTIONS, POST, HEAD, PATCH, DELETE"})
+            upload = await self._own_upload(tail, session)
+            if method == "HEAD":
+                return await self.inner(scope, receive, send)
+            if method == "PATCH":
+                return await self._patch(scope, receive, send, headers, upload)
+            return await self._terminate(scope, receive, send, upload)
+        except Refuse as refusal:
+            await _respond(send, refusal.status, refusal.message, refusal.headers)
+
+    # --- checks -------------------------------------------------------------------
+    def _check_origin(self, scope, headers: dict[str, str]) -> None:
+        origin = headers.get("origin")
+        if not origin:
+            return  # not a browser's cross-site request (browsers always send Origin on these)
+        own = f"{scope.get('scheme', 'http')}://{headers.get('host', '')}"
+        if origin.rstrip("/").lower() not in {own.lower(), (self.public_origin or own).lower()}:
+            raise Refuse(403, "Cross-origin uploads are not allowed.")
+
+    async def _own_upload(self, uid: str, session: str | None) -> Upload:
+        upload = await self.store.get_upload(uid) if UID.match(uid) else None
+        if upload is None or session is None or upload.session_id != session:
+            raise Refuse(404, "Upload not found.")
+        return upload
+
+    # --- creation -----------------------------------------------------------------
+    async def _create(self, scope, receive, send, headers: dict[str, str], session: str | None) -> None:
+        if session is None:
+            raise Refuse(403, "Open the upload page first: this browser has no upload session.")
+        if "upload-concat" in headers:
+            raise Refuse(400, "Concatenation is not supported.")
+        if "upload-defer-length" in headers:
+            raise Refuse(400, "Upload-Length must be known at creation (deferred length is not supported).")
+        if headers.get("content-length", "0") != "0" or "transfer-encoding" in headers:
+            raise Refuse(400, "Creation with upload is not supported: send the data with PATCH.")
+        length = _integer(headers.get("upload-length"), "Upload-Length")
+        if length <= 0:
+            raise Refuse(400, "Upload-Length must be greater than 0.")
+        if length > self.max_upload_size:
+            raise Refuse(413, f"The file is larger than the {self.max_upload_size} bytes allowed.")
+        meta = parse_metadata(headers.get("upload-metadata", ""))
+        filename = clean_filename(meta.get("filename", ""))
+        if not filename:
+            raise Refuse(400, "Upload-Metadata must include filename.")
+        if not meta.get("filetype"):
+            raise Refuse(400, "Upload-Metadata must include filetype.")
+        suffix = PurePosixPath(filename).suffix.lower()
+        if suffix not in await self.media_types():
+            raise Refuse(415, f"Immich does not accept {suffix or 'files without an extension'} files.")
+        try:
+            kind, target_id = self.targets.resolve(meta)
+        except TargetClosed as closed:
+            raise Refuse(closed.status, closed.message) from None
+
+        upload = Upload(id=_new_uid(), session_id=session, target_kind=kind, target_id=target_id,
+                        filename=filename, filetype=meta["filetype"][:255], size=length,
+                        last_modified_ms=_optional_int(meta.get("lastModified"), 0, 10**14),
+                        tz_offset_minutes=_optional_int(meta.get("tz"), -16 * 60, 16 * 60))
+        await self.store.add_upload(upload)
+        scope.setdefault("state", {})["tus_uid"] = upload.id
+        status = await _forward(self.inner, scope, receive, send)
+        if status == 201:
+            self.bus.publish(session, upload_event(upload))
+        else:
+            await self.storage.delete(upload.id)
+            await self.store.delete_upload(upload.id)
+
+    # --- data -----------------------------------------------------------------------
+    async def _patch(self, scope, receive, send, headers: dict[str, str], upload: Upload) -> None:
+        if headers.get("content-type") != "application/offset+octet-stream":
+            raise Refuse(415, "Content-Type must be application/offset+octet-stream.")
+        if "content-length" not in headers:
+            raise Refuse(411, "Content-Length is required.")
+        body = _integer(headers["content-length"], "Content-Length")
+        if body > self.max_request_body:
+            raise Refuse(413, f"A PATCH may carry at most {self.max_request_body} bytes.")
+        offset = _integer(headers.get("upload-offset"), "Upload-Offset")
+        if upload.state != UploadState.RECEIVING:
+            raise Refuse(409, "This upload is already complete.", {"Upload-Offset": str(upload.size)})
+        try:
+            self.targets.open_for_upload(upload.target_kind, upload.target_id)
+        except TargetClosed as closed:
+            raise Refuse(closed.status, closed.message) from None
+        held = await self.locks.try_acquire(upload.id)
+        if held is None:
+            raise Refuse(423, "This upload is being written by another request.")
+        try:
+            on_disk = await self.storage.size(upload.id)
+            if offset != on_disk:
+                raise Refuse(409, "Upload-Offset does not match the bytes received.", {"Upload-Offset": str(on_disk)})
+            if offset + body > upload.size:
+                raise Refuse(400, "The data would go past Upload-Length.")
+            await self.inner(scope, receive, send)
+        finally:
+            await held.release()
+
+    async def _terminate(self, scope, receive, send, upload: Upload) -> None:
+        if upload.state != UploadState.RECEIVING:
+            raise Refuse(409, "This upload is complete and is being delivered; it cannot be cancelled.")
+        held = await self.locks.try_acquire(upload.id)
+        if held is None:
+            raise Refuse(423, "This upload is being written by another request.")
+        try:
+            if await _forward(self.inner, scope, receive, send) == 204:
+                await self.store.delete_upload(upload.id)
+                self.bus.publish(upload.session_id, {"type": "removed", "id": upload.id})
+        finally:
+            await held.release()
+
+
+# --- helpers ---------------------------------------------------------------------------
+def parse_metadata(raw: str) -> dict[str, str]:
+    """tus `Upload-Metadata` ("key base64, key base64") to a dict; refuses undecodable values."""
+    meta: dict[str, str] = {}
+    for pair in filter(None, (p.strip() for p in raw.split(","))):
+        key, _, value = pair.partition(" ")
+        try:
+            meta[key] = base64.b64decode(value.strip(), validate=True).decode("utf-8") if value else ""
+        except (ValueError, UnicodeDecodeError):
+            raise Refuse(400, f"Upload-Metadata value for {key!r} is not valid base64 UTF-8.") from None
+    return meta
+
+
+def clean_filename(name: str) -> str:
+    """The base name only, without control characters, at most 255 characters (extension kept)."""
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in unicodedata.normalize("NFC", name) if unicodedata.category(ch)[0] != "C").strip()
+    if name in (".", ".."):
+        return ""
+    if len(name) > 255:
+        suffix = PurePosixPath(name).suffix[:16]
+        name = name[: 255 - len(suffix)] + suffix
+    return name
+
+
+def _new_uid() -> str:
+    import uuid
+
+    return uuid.uuid4().hex
+
+
+def _integer(value: str | None, name: str) -> int:
+    if value is None:
+        raise Refuse(400, f"{name} is required.")
+    try:
+        number = int(value)
+    except ValueError:
+        raise Refuse(400, f"{name} must be a whole number.") from None
+    if number < 0:
+        raise Refuse(400, f"{name} must not be negative.")
+    return number
+
+
+def _optional_int(value: str | None, low: int, high: int) -> int | None:
+    try:
+        number = int(value) if value not in (None, "") else None
+    except ValueError:
+        return None
+    return number if number is not None and low <= number <= high else None
+
+
+def _headers(scope) -> dict[str, str]:
+    result: dict[str, str] = {}
+    for name, value in scope.get("headers", []):
+        key = name.decode("latin-1").lower()
+        text = value.decode("latin-1")
+        result[key] = f"{result[key]}, {text}" if key in result else text
+    return result
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+async def _forward(app, scope, receive, send) -> int:
+    """Call `app` and return the status it answered with."""
+    status = 0
+
+    async def watch(message):
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+        await send(message)
+
+    await app(scope, receive, watch)
+    return status
+
+
+async def _respond(send, status: int, message: str | None, headers: dict[str, str]) -> None:
+    body = json.dumps({"message": message}).encode() if message else b""
+    raw = [(b"tus-resumable", TUS_VERSION.encode()), (b"cache-control", b"no-store"),
+           (b"content-length", str(len(body)).encode())]
+    if body:
+        raw.append((b"content-type", b"application/json"))
+    raw += [(k.lower().encode(), v.encode("latin-1")) for k, v in headers.items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,233 @@
+"""Test harness: real servers on 127.0.0.1, a fake Immich, tus clients and a status watcher.
+
+Servers listen on a socket bound before they start, so a client can connect at once and its
+request waits in the backlog until the server serves it: no sleeping until "ready".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from websockets.sync.client import connect as ws_connect
+
+from fake_immich import FakeImmich
+from immich_drop.app import create_app
+from immich_drop.config import Settings
+
+MEDIA = Path(__file__).parent / "media"
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "immich"
+
+
+def bound_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    return sock
+
+
+class ServerThread:
+    """An ASGI app served by uvicorn in a thread, on a socket that already listens."""
+
+    def __init__(self, app, sock: socket.socket | None = None):
+        self.sock = sock or bound_socket()
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(app, log_level="warning", lifespan="auto", ws="websockets-sansio")
+        self.server = uvicorn.Server(config)
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.failure: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.loop.run_until_complete(self.server.serve(sockets=[self.sock]))
+        except BaseException as exc:  # surfaced by stop()
+            self.failure = exc
+
+    def call(self, coro, timeout: float = 30):
+        """Run a coroutine on the server's loop and return its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def stop(self, close_socket: bool = True) -> None:
+        self.server.should_exit = True
+        self.thread.join(30)
+        if close_socket:
+            self.sock.close()
+
+
+@pytest.fixture
+def fake():
+    fake = FakeImmich()
+    server = ServerThread(fake)
+    fake.url = server.url + "/api"
+    fake.server = server
+    yield fake
+    server.stop()
+
+
+def settings_for(tmp_path: Path, immich_url: str, **overrides) -> Settings:
+    env = {
+        "DATA_DIR": str(tmp_path / "data"),
+        "IMMICH_BASE_URL": immich_url,
+        "SESSION_SECRET": "test-secret",
+        "RETRY_BASE_SECONDS": "0.05",
+        "RETRY_MAX_SECONDS": "0.2",
+        "IMMICH_TIMEOUT_SECONDS": "5",
+    }
+    env.update({k: str(v) for k, v in overrides.items()})
+    return Settings.from_env(env, dotenv=None)
+
+
+@dataclass
+class Drop:
+    """A running Immich Drop on loopback, with the fake Immich behind it."""
+
+    server: ServerThread
+    app: object
+    fake: FakeImmich
+    key: str
+    settings: Settings
+    guests: list = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def services(self):
+        return self.app.services
+
+    def guest(self) -> "Guest":
+        guest = Guest(self.url)
+        self.guests.append(guest)
+        return guest
+
+    def upload_row(self, uid: str):
+        return self.server.call(self.services.store.get_upload(uid))
+
+
+@pytest.fixture
+def make_drop(tmp_path, fake):
+    started: list[Drop] = []
+
+    def make(**overrides) -> Drop:
+        key = overrides.pop("key", None) or fake.add_user()
+        env = {"PUBLIC_UPLOAD_PAGE_ENABLED": "true", "IMMICH_API_KEY": key, "IMMICH_ALBUM_NAME": "Guests"}
+        env.update(overrides)
+        settings = settings_for(tmp_path, fake.url, **env)
+        app = create_app(settings)
+        drop = Drop(ServerThread(app), app, fake, key, settings)
+        started.append(drop)
+        return drop
+
+    yield make
+    for drop in started:
+        for guest in drop.guests:
+            guest.close()
+        drop.server.stop()
+
+
+@pytest.fixture
+def drop(make_drop) -> Drop:
+    return make_drop()
+
+
+class Guest:
+    """One browser: a cookie jar, tus uploads and the status channel."""
+
+    def __init__(self, base_url: str):
+        self.base_url = base_url
+        self.http = httpx.Client(base_url=base_url, timeout=30)
+        self.http.get("/")  # the page hands out the session cookie
+        self._ws = None
+
+    @property
+    def cookie(self) -> str:
+        return "; ".join(f"{k}={v}" for k, v in self.http.cookies.items())
+
+    def tus_headers(self, **extra) -> dict:
+        return {"Tus-Resumable": "1.0.0", "Cookie": self.cookie, **extra}
+
+    def uploader(self, path: Path, chunk_size: int = 64 * 1024, metadata: dict | None = None, url: str | None = None):
+        from tusclient import client
+
+        tus = client.TusClient(self.base_url + "/api/uploads", headers={"Cookie": self.cookie})
+        meta = {"filename": path.name, "filetype": "application/octet-stream"}
+        meta.update(metadata or {})
+        return tus.uploader(file_path=str(path), chunk_size=chunk_size, metadata=meta, url=url, retries=0)
+
+    def upload(self, path: Path, **kwargs) -> str:
+        uploader = self.uploader(path, **kwargs)
+        uploader.upload()
+        return uploader.url.rsplit("/", 1)[-1]
+
+    def create(self, length: int, filename: str = "photo.jpg", **headers) -> httpx.Response:
+        meta = f"filename {_b64(filename)},filetype {_b64('image/jpeg')}"
+        return self.http.post("/api/uploads", headers=self.tus_headers(**{"Upload-Length": str(length),
+                                                                          "Upload-Metadata": meta, **headers}))
+
+    # --- status channel ---------------------------------------------------------------------
+    def watch(self):
+        if self._ws is None:
+            url = self.base_url.replace("http://", "ws://") + "/ws"
+            self._ws = ws_connect(url, additional_headers={"Cookie": self.cookie}, open_timeout=10)
+            self.snapshot = []
+            while (event := json.loads(self._ws.recv(timeout=10)))["type"] != "ready":
+                self.snapshot.append(event)
+        return self._ws
+
+    def wait_for(self, uid: str, states, timeout: float = 30) -> dict:
+        """Block until the status channel reports `uid` in one of `states`; returns that event."""
+        states = {states} if isinstance(states, str) else set(states)
+        ws = self.watch()
+        for event in self.snapshot:
+            if event.get("id") == uid and event.get("state") in states:
+                return event
+        while True:
+            event = json.loads(ws.recv(timeout=timeout))
+            if event.get("id") == uid and event.get("state") in states:
+                return event
+
+    def close(self) -> None:
+        if self._ws is not None:
+            self._ws.close()
+        self.http.close()
+
+
+def _b64(text: str) -> str:
+    import base64
+
+    return base64.b64encode(text.encode()).decode()
+
+
+def sha1_of(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha1(path.read_bytes()).hexdigest()
+
+
+def make_file(path: Path, size: int, seed: int = 1) -> Path:
+    """A file of `size` pseudo-random bytes (distinct per seed), written in 1 MiB pieces."""
+    import random
+
+    rng = random.Random(seed)
+    with open(path, "wb") as fh:
+        left = size
+        while left:
+            n = min(left, 1 << 20)
+            fh.write(rng.randbytes(n))
+            left -= n
+    return path

@@ -1,0 +1,225 @@
+"""A fake Immich v3 server (ASGI) for the endpoints Immich Drop calls, behaving as API_FACTS.md says.
+
+- API-key auth with permissions: no key → 401 "Authentication required", unknown key → 401
+  "Invalid API key", missing permission → 403 "Missing required permission: X" (`all` grants all).
+- `POST /assets`: the extension check uses the `filename` field only if it came *before*
+  `assetData` (else the part's file name); dates need `Z` or an offset (400 "Validation failed");
+  `x-immich-checksum` (hex or base64) short-circuits to 200 duplicate without adding to an album;
+  otherwise duplicates are per owner, by the SHA-1 of the bytes actually received.
+- Bulk check, albums (find by exact name, create, add assets; a deleted album answers 400).
+- Records every upload it received (`uploads`) and can be told to fail (`fail_status`), slow down
+  (`delay`), or refuse a key (`revoke`). "Going away" is stopping the server that serves it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+IMAGE_TYPES = [".avif", ".bmp", ".gif", ".heic", ".heif", ".jpeg", ".jpg", ".jxl", ".png", ".svg", ".tif", ".tiff",
+               ".webp", ".dng", ".nef", ".cr2", ".cr3", ".arw", ".raf", ".orf", ".rw2"]
+VIDEO_TYPES = [".3gp", ".avi", ".m4v", ".mkv", ".mov", ".mp4", ".mts", ".webm", ".wmv"]
+DATE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+
+
+@dataclass
+class Received:
+    owner: str
+    asset_id: str
+    filename: str
+    field_order: list[str]
+    file_created_at: str
+    file_modified_at: str
+    sha1: str
+    size: int
+    checksum_header: str | None
+
+
+@dataclass
+class Album:
+    id: str
+    owner: str
+    name: str
+    assets: list[str] = field(default_factory=list)
+    created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
+
+
+class FakeImmich:
+    def __init__(self):
+        self.keys: dict[str, tuple[str, set[str]]] = {}  # api key -> (user id, permissions)
+        self.assets: dict[str, dict[str, str]] = {}  # owner -> sha1 hex -> asset id
+        self.albums: dict[str, Album] = {}
+        self.uploads: list[Received] = []  # every 201 (new asset)
+        self.requests: list[tuple[str, str]] = []
+        self.fail_status: int | None = None
+        self.delay = 0.0
+        self.upload_gate: asyncio.Event | None = None  # when set, uploads wait for it
+        self.app = Starlette(routes=[
+            Route("/api/server/ping", self.ping),
+            Route("/api/server/version", self.version),
+            Route("/api/server/media-types", self.media_types),
+            Route("/api/assets", self.upload, methods=["POST"]),
+            Route("/api/assets/bulk-upload-check", self.bulk_check, methods=["POST"]),
+            Route("/api/albums", self.list_albums, methods=["GET"]),
+            Route("/api/albums", self.create_album, methods=["POST"]),
+            Route("/api/albums/{id}/assets", self.add_assets, methods=["PUT"]),
+        ])
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            self.requests.append((scope["method"], scope["path"]))
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            if self.fail_status and scope["path"] != "/api/server/media-types":
+                response = JSONResponse({"message": "fake failure"}, status_code=self.fail_status)
+                return await response(scope, receive, send)
+        await self.app(scope, receive, send)
+
+    # --- test controls -----------------------------------------------------------------
+    def add_user(self, permissions=("asset.upload", "album.read", "album.create", "albumAsset.create")) -> str:
+        key = "key-" + uuid.uuid4().hex
+        self.keys[key] = ("user-" + uuid.uuid4().hex[:8], set(permissions))
+        return key
+
+    def owner_of(self, key: str) -> str:
+        return self.keys[key][0]
+
+    def revoke(self, key: str) -> None:
+        self.keys.pop(key, None)
+
+    def delete_album(self, album_id: str) -> None:
+        del self.albums[album_id]
+
+    def albums_named(self, owner: str, name: str) -> list[Album]:
+        return [a for a in self.albums.values() if a.owner == owner and a.name == name]
+
+    # --- auth ------------------------------------------------------------------------------
+    def _auth(self, request: Request, permission: str) -> str | JSONResponse:
+        key = request.headers.get("x-api-key")
+        if not key:
+            return JSONResponse({"message": "Authentication required"}, status_code=401)
+        if key not in self.keys:
+            return JSONResponse({"message": "Invalid API key"}, status_code=401)
+        owner, perms = self.keys[key]
+        if "all" not in perms and permission not in perms:
+            return JSONResponse({"message": f"Missing required permission: {permission}"}, status_code=403)
+        return owner
+
+    # --- server ----------------------------------------------------------------------------
+    async def ping(self, request):
+        return JSONResponse({"res": "pong"})
+
+    async def version(self, request):
+        return JSONResponse({"major": 3, "minor": 1, "patch": 0, "prerelease": None})
+
+    async def media_types(self, request):
+        return JSONResponse({"image": IMAGE_TYPES, "video": VIDEO_TYPES, "sidecar": [".xmp"]})
+
+    # --- assets ----------------------------------------------------------------------------
+    async def upload(self, request: Request):
+        owner = self._auth(request, "asset.upload")
+        if isinstance(owner, JSONResponse):
+            return owner
+        header = request.headers.get("x-immich-checksum")
+        if header:
+            raw = base64.b64decode(header) if len(header) == 28 else bytes.fromhex(header)
+            existing = self.assets.get(owner, {}).get(raw.hex())
+            if existing:  # answered before the body is read, and not added to any album
+                return JSONResponse({"status": "duplicate", "id": existing}, status_code=200)
+        if self.upload_gate is not None:
+            await self.upload_gate.wait()
+        form = await request.form(max_part_size=1024**3)
+        order = [name for name, _ in form.multi_items()]
+        if "assetData" not in order:
+            return JSONResponse({"message": "File is required"}, status_code=400)
+        part = form["assetData"]
+        before = order[: order.index("assetData")]
+        name = form["filename"] if "filename" in before else (part.filename or "blob")
+        ext = "." + name.rsplit(".", 1)[-1].lower() if "." in name else name
+        if ext not in IMAGE_TYPES + VIDEO_TYPES:
+            return JSONResponse({"message": f"Unsupported file type {ext}"}, status_code=400)
+        created, modified = form.get("fileCreatedAt"), form.get("fileModifiedAt")
+        if not (isinstance(created, str) and DATE.match(created) and isinstance(modified, str) and DATE.match(modified)):
+            return JSONResponse({"message": "Validation failed", "errors": [{"path": ["fileCreatedAt"]}]}, status_code=400)
+        data = await part.read()
+        if not data:
+            return JSONResponse({"message": "File is empty"}, status_code=400)
+        sha1 = hashlib.sha1(data).hexdigest()
+        owned = self.assets.setdefault(owner, {})
+        if sha1 in owned:
+            return JSONResponse({"status": "duplicate", "id": owned[sha1]}, status_code=200)
+        asset_id = str(uuid.uuid4())
+        owned[sha1] = asset_id
+        self.uploads.append(Received(owner, asset_id, name, order, created, modified, sha1, len(data), header))
+        return JSONResponse({"id": asset_id, "status": "created"}, status_code=201)
+
+    async def bulk_check(self, request: Request):
+        owner = self._auth(request, "asset.upload")
+        if isinstance(owner, JSONResponse):
+            return owner
+        body = await request.json()
+        results = []
+        for item in body.get("assets", []):
+            checksum = item["checksum"]
+            raw = base64.b64decode(checksum) if len(checksum) == 28 else bytes.fromhex(checksum)
+            existing = self.assets.get(owner, {}).get(raw.hex())
+            if existing:
+                results.append({"id": item["id"], "action": "reject", "reason": "duplicate",
+                                "assetId": existing, "isTrashed": False})
+            else:
+                results.append({"id": item["id"], "action": "accept"})
+        return JSONResponse({"results": results})
+
+    # --- albums ----------------------------------------------------------------------------
+    def _album_dto(self, album: Album) -> dict:
+        return {"id": album.id, "albumName": album.name, "description": "", "createdAt": album.created_at,
+                "updatedAt": album.created_at, "albumThumbnailAssetId": None, "shared": False, "albumUsers": [],
+                "hasSharedLink": False, "assetCount": len(album.assets), "isActivityEnabled": True, "order": "desc"}
+
+    async def list_albums(self, request: Request):
+        owner = self._auth(request, "album.read")
+        if isinstance(owner, JSONResponse):
+            return owner
+        name = request.query_params.get("name")
+        found = [a for a in self.albums.values() if a.owner == owner and (name is None or a.name == name)]
+        return JSONResponse([self._album_dto(a) for a in found])
+
+    async def create_album(self, request: Request):
+        owner = self._auth(request, "album.create")
+        if isinstance(owner, JSONResponse):
+            return owner
+        body = await request.json()
+        if not isinstance(body.get("albumName"), str):
+            return JSONResponse({"message": "Validation failed"}, status_code=400)
+        album = Album(str(uuid.uuid4()), owner, body["albumName"])
+        self.albums[album.id] = album
+        return JSONResponse(self._album_dto(album), status_code=201)
+
+    async def add_assets(self, request: Request):
+        owner = self._auth(request, "albumAsset.create")
+        if isinstance(owner, JSONResponse):
+            return owner
+        album = self.albums.get(request.path_params["id"])
+        if album is None or album.owner != owner:
+            return JSONResponse({"message": "Not found or no albumAsset.create access"}, status_code=400)
+        owned = set(self.assets.get(owner, {}).values())
+        results = []
+        for asset_id in (await request.json()).get("ids", []):
+            if asset_id not in owned:
+                results.append({"id": asset_id, "success": False, "error": "not_found"})
+            elif asset_id in album.assets:
+                results.append({"id": asset_id, "success": False, "error": "duplicate"})
+            else:
+                album.assets.append(asset_id)
+                results.append({"id": asset_id, "success": True})
+        return JSONResponse(results)
