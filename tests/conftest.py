@@ -148,11 +148,18 @@ def drop(make_drop) -> Drop:
 class Guest:
     """One browser: a cookie jar, tus uploads and the status channel."""
 
-    def __init__(self, base_url: str):
+    def __init__(self, base_url: str, session: str | None = None):
         self.base_url = base_url
         self.http = httpx.Client(base_url=base_url, timeout=30)
-        self.http.get("/")  # the page hands out the session cookie
+        if session:  # the same browser, coming back (e.g. to a restarted server)
+            self.http.cookies.set("drop_session", session)
+        else:
+            self.http.get("/")  # the page hands out the session cookie
         self._ws = None
+
+    @property
+    def session(self) -> str:
+        return self.http.cookies["drop_session"]
 
     @property
     def cookie(self) -> str:
@@ -183,7 +190,7 @@ class Guest:
     def watch(self):
         if self._ws is None:
             url = self.base_url.replace("http://", "ws://") + "/ws"
-            self._ws = ws_connect(url, additional_headers={"Cookie": self.cookie}, open_timeout=10)
+            self._ws = ws_connect(url, additional_headers={"Cookie": self.cookie}, open_timeout=10).__enter__()
             self.snapshot = []
             while (event := json.loads(self._ws.recv(timeout=10)))["type"] != "ready":
                 self.snapshot.append(event)

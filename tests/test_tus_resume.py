@@ -1,0 +1,164 @@
+"""Offset truth and one writer per upload.
+
+The server is killed with SIGKILL in the middle of a PATCH; after a restart HEAD reports exactly the
+bytes on disk (the sidecar still says 0), the upload resumes from there, and Immich receives the
+original bytes once.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+from conftest import Guest, bound_socket, make_file, sha1_of
+
+CHUNK = 4 * 1024 * 1024
+
+
+def wait_until(predicate, timeout=20.0, what="condition"):
+    """Poll a condition that has no event to wait on (bytes reaching a file), with a deadline."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+class Process:
+    """`python -m immich_drop` in a subprocess, ready once it says so on stderr."""
+
+    def __init__(self, env: dict, port: int):
+        self.url = f"http://127.0.0.1:{port}"
+        self.proc = subprocess.Popen([sys.executable, "-m", "immich_drop"], env={**os.environ, **env, "PORT": str(port)},
+                                     stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+        for line in self.proc.stderr:
+            if "Uvicorn running on" in line or "Application startup complete" in line:
+                break
+        else:
+            raise AssertionError("the server did not start")
+        threading.Thread(target=self.proc.stderr.read, daemon=True).start()  # keep the pipe drained
+
+    def kill(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+def free_port() -> int:
+    sock = bound_socket()
+    port = sock.getsockname()[1]
+    sock.close()
+    return port
+
+
+def start_patch(url: str, uid: str, cookie: str, total: int) -> socket.socket:
+    """Open a PATCH announcing `total` bytes; the caller sends the body and may never finish."""
+    host, port = url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)))
+    sock.sendall((f"PATCH /api/uploads/{uid} HTTP/1.1\r\nHost: {host}:{port}\r\nTus-Resumable: 1.0.0\r\n"
+                  f"Content-Type: application/offset+octet-stream\r\nUpload-Offset: 0\r\n"
+                  f"Content-Length: {total}\r\nCookie: {cookie}\r\n\r\n").encode())
+    return sock
+
+
+def test_kill_during_patch_then_resume(tmp_path, fake):
+    key = fake.add_user()
+    env = {"DATA_DIR": str(tmp_path / "data"), "IMMICH_BASE_URL": fake.url, "IMMICH_API_KEY": key,
+           "PUBLIC_UPLOAD_PAGE_ENABLED": "true", "SESSION_SECRET": "s", "CHUNK_SIZE": str(CHUNK),
+           "LOG_LEVEL": "info", "HOST": "127.0.0.1"}
+    source = make_file(tmp_path / "clip.mp4", 3 * CHUNK + 12345, seed=7)
+    data = source.read_bytes()
+    staging = tmp_path / "data" / "uploads"
+
+    first = Process(env, free_port())
+    try:
+        guest = Guest(first.url)
+        uid = guest.create(len(data), "clip.mp4").headers["Location"].rsplit("/", 1)[-1]
+        sock = start_patch(first.url, uid, guest.cookie, 2 * CHUNK)
+        sock.sendall(data[: CHUNK + CHUNK // 2])  # 1.5 chunks of a 2-chunk PATCH, then the server dies
+        wait_until(lambda: (staging / uid).stat().st_size >= CHUNK, what="bytes on disk")
+        first.kill()
+        sock.close()
+        session = guest.session
+        guest.close()
+    finally:
+        first.stop()
+
+    kept = (staging / uid).stat().st_size
+    assert 0 < kept < len(data)
+    assert json.loads((staging / f"{uid}.info").read_text())["offset"] == 0  # the sidecar lags behind
+    assert (staging / uid).read_bytes() == data[:kept]
+
+    second = Process(env, free_port())
+    try:
+        guest = Guest(second.url, session=session)
+        head = guest.http.head(f"/api/uploads/{uid}", headers=guest.tus_headers())
+        assert head.status_code == 200
+        assert int(head.headers["Upload-Offset"]) == kept
+        uploader = guest.uploader(source, chunk_size=CHUNK, url=f"{second.url}/api/uploads/{uid}")
+        assert uploader.offset == kept
+        uploader.upload()
+        event = guest.wait_for(uid, ["done", "failed"])
+        assert event["state"] == "done", event
+    finally:
+        second.stop()
+    [received] = fake.uploads
+    assert received.sha1 == sha1_of(source)
+    assert received.size == len(data)
+
+
+def test_second_writer_is_refused_at_once_and_the_loop_stays_free(make_drop, tmp_path):
+    drop = make_drop(CHUNK_SIZE=str(CHUNK))
+    guest = drop.guest()
+    source = make_file(tmp_path / "big.jpg", 2 * CHUNK, seed=3)
+    data = source.read_bytes()
+    uid = guest.create(len(data), "big.jpg").headers["Location"].rsplit("/", 1)[-1]
+    staging = drop.services.storage
+
+    sock = start_patch(drop.url, uid, guest.cookie, 2 * CHUNK)
+    sock.sendall(data[:CHUNK // 2])
+    wait_until(lambda: staging.locks.held(uid), what="the first PATCH to hold the lock")
+
+    second = guest.http.patch(f"/api/uploads/{uid}", content=data[:100], headers=guest.tus_headers(**{
+        "Content-Type": "application/offset+octet-stream", "Upload-Offset": "0"}))
+    assert second.status_code == 423
+    assert guest.http.get("/healthz").status_code == 200  # answered while the first PATCH hangs open
+
+    sock.sendall(data[CHUNK // 2:])
+    reply = sock.recv(4096).decode()
+    sock.close()
+    assert reply.startswith("HTTP/1.1 204"), reply
+    assert f"Upload-Offset: {2 * CHUNK}".lower() in reply.lower()
+    assert guest.wait_for(uid, ["done", "failed"])["state"] == "done"
+    assert drop.fake.uploads[0].sha1 == sha1_of(source)
+
+
+def test_client_that_drops_mid_patch_resumes_after_its_bytes(make_drop, tmp_path):
+    drop = make_drop(CHUNK_SIZE=str(CHUNK))
+    guest = drop.guest()
+    source = make_file(tmp_path / "video.mov", 2 * CHUNK + 999, seed=5)
+    data = source.read_bytes()
+    uid = guest.create(len(data), "video.mov").headers["Location"].rsplit("/", 1)[-1]
+
+    sock = start_patch(drop.url, uid, guest.cookie, 2 * CHUNK)
+    sock.sendall(data[: CHUNK + 1000])
+    path = drop.services.storage.data_path(uid)
+    wait_until(lambda: path.stat().st_size >= CHUNK // 2, what="bytes on disk")
+    sock.close()  # the phone loses its connection
+    wait_until(lambda: not drop.services.storage.locks.held(uid), what="the PATCH to end")
+
+    head = guest.http.head(f"/api/uploads/{uid}", headers=guest.tus_headers())
+    offset = int(head.headers["Upload-Offset"])
+    assert offset == path.stat().st_size and offset >= CHUNK // 2
+    uploader = guest.uploader(source, chunk_size=CHUNK, url=f"{drop.url}/api/uploads/{uid}")
+    uploader.upload()
+    assert guest.wait_for(uid, ["done", "failed"])["state"] == "done"
+    assert drop.fake.uploads[0].sha1 == sha1_of(source)
