@@ -188,23 +188,27 @@ class Guest:
 
     # --- status channel ---------------------------------------------------------------------
     def watch(self):
+        """Open the status channel; every event it delivers is kept in `self.events`."""
         if self._ws is None:
             url = self.base_url.replace("http://", "ws://") + "/ws"
             self._ws = ws_connect(url, additional_headers={"Cookie": self.cookie}, open_timeout=10).__enter__()
-            self.snapshot = []
+            self.events: list[dict] = []
+            self.snapshot: list[dict] = []
             while (event := json.loads(self._ws.recv(timeout=10)))["type"] != "ready":
                 self.snapshot.append(event)
+            self.events.extend(self.snapshot)
         return self._ws
 
     def wait_for(self, uid: str, states, timeout: float = 30) -> dict:
-        """Block until the status channel reports `uid` in one of `states`; returns that event."""
+        """Block until the status channel has reported `uid` in one of `states`; returns that event."""
         states = {states} if isinstance(states, str) else set(states)
         ws = self.watch()
-        for event in self.snapshot:
+        for event in self.events:
             if event.get("id") == uid and event.get("state") in states:
                 return event
         while True:
             event = json.loads(ws.recv(timeout=timeout))
+            self.events.append(event)
             if event.get("id") == uid and event.get("state") in states:
                 return event
 

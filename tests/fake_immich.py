@@ -8,7 +8,8 @@
   otherwise duplicates are per owner, by the SHA-1 of the bytes actually received.
 - Bulk check, albums (find by exact name, create, add assets; a deleted album answers 400).
 - Records every upload it received (`uploads`) and can be told to fail (`fail_status`), slow down
-  (`delay`), or refuse a key (`revoke`). "Going away" is stopping the server that serves it.
+  (`delay`), hold uploads (`upload_gate`), refuse them (`upload_refusal`, e.g. a full quota) or
+  forget a key (`revoke`). "Going away" is stopping the server that serves it.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ class FakeImmich:
         self.fail_status: int | None = None
         self.delay = 0.0
         self.upload_gate: asyncio.Event | None = None  # when set, uploads wait for it
+        self.upload_refusal: str | None = None  # when set, uploads answer 400 with this message
         self.app = Starlette(routes=[
             Route("/api/server/ping", self.ping),
             Route("/api/server/version", self.version),
@@ -138,6 +140,8 @@ class FakeImmich:
                 return JSONResponse({"status": "duplicate", "id": existing}, status_code=200)
         if self.upload_gate is not None:
             await self.upload_gate.wait()
+        if self.upload_refusal:
+            return JSONResponse({"message": self.upload_refusal}, status_code=400)
         form = await request.form(max_part_size=1024**3)
         order = [name for name, _ in form.multi_items()]
         if "assetData" not in order:
