@@ -42,7 +42,7 @@ class ServerThread:
         self.sock = sock or bound_socket()
         self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, log_level="warning", lifespan="auto", ws="websockets-sansio")
+        config = uvicorn.Config(app, log_level="warning", lifespan="auto", proxy_headers=False)  # as the CLI runs it
         self.server = uvicorn.Server(config)
         self.loop: asyncio.AbstractEventLoop | None = None
         self.failure: BaseException | None = None
@@ -110,8 +110,8 @@ class Drop:
     def services(self):
         return self.app.services
 
-    def guest(self) -> "Guest":
-        guest = Guest(self.url)
+    def guest(self, session: str | None = None) -> "Guest":
+        guest = Guest(self.url, session)
         self.guests.append(guest)
         return guest
 

@@ -1,0 +1,103 @@
+"""The public page switch, the status channel's privacy, proxies, and health."""
+
+import json
+
+import httpx
+import pytest
+from websockets.exceptions import InvalidStatus, ConnectionClosed
+from websockets.sync.client import connect as ws_connect
+
+from conftest import MEDIA, _b64
+
+
+def test_public_page_off_by_default_really_off(make_drop, fake):
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="")  # unset: the default
+    assert drop.settings.public_upload_page_enabled is False
+    guest = drop.guest()
+    page = guest.http.get("/")
+    assert page.status_code == 404 and "does not take uploads" in page.text
+    assert guest.http.get("/api/config").json()["publicUploads"] is False
+    # Whatever the request says, the tus endpoint takes nothing.
+    for meta in ("", f",invite {_b64('guess')}", f",target {_b64('public')}"):
+        response = guest.http.post("/api/uploads", headers=guest.tus_headers(**{
+            "Upload-Length": "10", "Upload-Metadata": f"filename {_b64('a.jpg')},filetype {_b64('image/jpeg')}" + meta}))
+        assert response.status_code in (403, 404), response.text
+    assert drop.server.call(drop.services.storage.list_uids()) == []
+
+
+def test_public_page_on(drop):
+    guest = drop.guest()
+    page = guest.http.get("/")
+    assert page.status_code == 200 and "drop_session" in guest.http.cookies
+    cookie = page.headers.get("set-cookie", "") or "already set"
+    config = guest.http.get("/api/config").json()
+    assert config == {"endpoint": "/api/uploads", "chunkSize": 8 * 1024 * 1024,
+                      "maxUploadSize": drop.settings.max_upload_size, "publicUploads": True}
+    assert "immich" not in json.dumps(config).lower()
+    assert cookie
+
+
+def test_session_cookie_is_signed_and_httponly(drop):
+    response = httpx.get(drop.url + "/")
+    cookie = response.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
+    value = cookie.split(";")[0].split("=", 1)[1]
+    assert "." in value  # id.signature
+    forged = httpx.get(drop.url + "/", cookies={"drop_session": value.split(".")[0] + ".bad"})
+    assert "set-cookie" in forged.headers  # a forged cookie is replaced, not trusted
+
+
+def test_status_channel_shows_only_own_uploads(drop):
+    alice, bob = drop.guest(), drop.guest()
+    bob.watch()
+    a = alice.upload(MEDIA / "exif_offset.jpg")
+    alice.wait_for(a, "done")
+    b = bob.upload(MEDIA / "no_date.jpg")
+    bob.wait_for(b, "done")
+    assert {e["id"] for e in bob.events if "id" in e} == {b}
+    # On (re)connect the current state of this browser's uploads, and only those.
+    alice_again = drop.guest(session=alice.session)
+    alice_again.watch()
+    assert [(e["id"], e["state"], e["filename"]) for e in alice_again.snapshot] == [(a, "done", "exif_offset.jpg")]
+    assert set(alice_again.snapshot[0]) == {"type", "id", "filename", "size", "state", "message"}
+
+
+def test_status_channel_needs_a_session(drop):
+    with pytest.raises((InvalidStatus, ConnectionClosed)):
+        with ws_connect(drop.url.replace("http", "ws") + "/ws", open_timeout=5) as ws:
+            ws.recv(timeout=5)
+
+
+def test_forwarded_headers_only_from_trusted_proxies(make_drop):
+    spoofed = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "evil.example"}
+    untrusted = make_drop()
+    guest = untrusted.guest()
+    location = guest.create(10, **spoofed).headers["Location"]
+    assert location.startswith(untrusted.url + "/api/uploads/")
+
+    trusted = make_drop(TRUSTED_PROXIES="127.0.0.1/32")
+    guest = trusted.guest()
+    location = guest.create(10, **{"X-Forwarded-Proto": "https", "X-Forwarded-Host": "photos.example.org",
+                                   "Origin": "https://photos.example.org"}).headers["Location"]
+    assert location.startswith("https://photos.example.org/api/uploads/")
+    cookie = httpx.get(trusted.url + "/", headers={"X-Forwarded-Proto": "https"}).headers["set-cookie"]
+    assert "Secure" in cookie
+
+
+def test_security_headers(drop):
+    response = httpx.get(drop.url + "/")
+    csp = response.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["referrer-policy"] == "no-referrer"
+    assert "access-control-allow-origin" not in response.headers
+
+
+def test_health_and_readiness(drop):
+    assert httpx.get(drop.url + "/healthz").json() == {"status": "ok"}
+    ready = httpx.get(drop.url + "/readyz")
+    assert ready.status_code == 200 and ready.json()["checks"] == {"database": "ok", "staging": "ok", "immich": "ok"}
+    drop.fake.fail_status = 503
+    ready = httpx.get(drop.url + "/readyz")
+    assert ready.status_code == 503 and ready.json()["checks"]["immich"].startswith("error")
+    assert httpx.get(drop.url + "/healthz").status_code == 200

@@ -1,0 +1,136 @@
+"""The Immich client against the fake Immich through httpx's ASGI transport, plus error mapping."""
+
+import asyncio
+
+import httpx
+import pytest
+
+from conftest import MEDIA, sha1_of
+from fake_immich import FakeImmich
+from immich_drop.immich import AlbumMissing, ImmichClient, ImmichRejected, ImmichUnavailable
+
+
+@pytest.fixture
+def fake():
+    return FakeImmich()
+
+
+def client(app) -> ImmichClient:
+    return ImmichClient("http://immich.test/api", transport=httpx.ASGITransport(app=app))
+
+
+def test_upload_sends_text_fields_first_and_streams_the_file(fake):
+    key = fake.add_user()
+    path = MEDIA / "exif_offset.jpg"
+
+    async def run():
+        c = client(fake)
+        first = await c.upload_asset(key, path, path.stat().st_size, filename="exif_offset.jpg",
+                                     created_at="2019-05-04T13:14:15.000+02:00", modified_at="2024-01-01T00:00:00.000Z",
+                                     checksum=sha1_of(path))
+        again = await c.upload_asset(key, path, path.stat().st_size, filename="exif_offset.jpg",
+                                     created_at="2019-05-04T13:14:15.000+02:00", modified_at="2024-01-01T00:00:00.000Z")
+        await c.aclose()
+        return first, again
+
+    (asset_id, dup), (same_id, dup_again) = asyncio.run(run())
+    assert not dup and dup_again and same_id == asset_id
+    [received] = fake.uploads
+    assert received.field_order == ["filename", "fileCreatedAt", "fileModifiedAt", "isFavorite", "assetData"]
+    assert received.sha1 == sha1_of(path) and received.checksum_header == sha1_of(path)
+
+
+def test_fake_refuses_filename_after_the_file_like_immich(fake):
+    """The rule the client's field order exists for: a `filename` after `assetData` does not count."""
+    key = fake.add_user()
+
+    async def run():
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=fake), base_url="http://i/api") as http:
+            return await http.post("/assets", headers={"x-api-key": key},
+                                   files={"assetData": ("blob", b"data", "application/octet-stream")},
+                                   data={"filename": "a.jpg", "fileCreatedAt": "2024-01-01T00:00:00Z",
+                                         "fileModifiedAt": "2024-01-01T00:00:00Z"})
+
+    # httpx puts data fields first; rebuild the body with the file first to prove the rule.
+    response = asyncio.run(_file_first(fake, key))
+    assert response.status_code == 400 and response.json()["message"] == "Unsupported file type blob"
+    assert asyncio.run(run()).status_code == 201
+
+
+async def _file_first(fake, key):
+    boundary = "b0undary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"assetData\"; filename=\"blob\"\r\n\r\ndata\r\n"
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"filename\"\r\n\r\na.jpg\r\n"
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"fileCreatedAt\"\r\n\r\n2024-01-01T00:00:00Z\r\n"
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"fileModifiedAt\"\r\n\r\n2024-01-01T00:00:00Z\r\n"
+            f"--{boundary}--\r\n").encode()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=fake), base_url="http://i/api") as http:
+        return await http.post("/assets", content=body, headers={
+            "x-api-key": key, "content-type": f"multipart/form-data; boundary={boundary}"})
+
+
+def test_naive_dates_are_refused_by_the_fake(fake):
+    key = fake.add_user()
+    path = MEDIA / "no_date.jpg"
+
+    async def run():
+        c = client(fake)
+        try:
+            await c.upload_asset(key, path, path.stat().st_size, filename="no_date.jpg",
+                                 created_at="2024-01-01T10:00:00", modified_at="2024-01-01T10:00:00")
+        finally:
+            await c.aclose()
+
+    with pytest.raises(ImmichRejected, match="Validation failed"):
+        asyncio.run(run())
+
+
+def test_errors_are_mapped(fake):
+    key = fake.add_user(permissions=("album.read",))
+
+    async def run():
+        c = client(fake)
+        results = {}
+        for name, call in {
+            "no permission": c.create_album(key, "x"),
+            "bad key": c.find_album("nope", "x"),
+            "missing album": c.add_to_album(key, "00000000-0000-0000-0000-000000000000", ["a"]),
+        }.items():
+            try:
+                await call
+            except Exception as exc:  # noqa: BLE001 - the kind is what is tested
+                results[name] = exc
+        fake.fail_status = 502
+        try:
+            await c.ping()
+        except Exception as exc:  # noqa: BLE001
+            results["5xx"] = exc
+        await c.aclose()
+        refused = ImmichClient("http://127.0.0.1:9/api")  # nothing listens on the discard port
+        try:
+            await refused.ping()
+        except Exception as exc:  # noqa: BLE001
+            results["refused"] = exc
+        await refused.aclose()
+        return results
+
+    fake.keys[key][1].add("albumAsset.create")
+    r = asyncio.run(run())
+    assert isinstance(r["no permission"], ImmichRejected) and r["no permission"].status == 403
+    assert r["no permission"].message == "Missing required permission: album.create"
+    assert r["bad key"].auth_problem and r["bad key"].message == "Invalid API key"
+    assert isinstance(r["missing album"], AlbumMissing)
+    assert isinstance(r["5xx"], ImmichUnavailable) and isinstance(r["refused"], ImmichUnavailable)
+
+
+def test_media_types_are_cached(fake):
+    async def run():
+        c = client(fake)
+        first = await c.media_types()
+        second = await c.media_types()
+        await c.aclose()
+        return first, second
+
+    first, second = asyncio.run(run())
+    assert ".heic" in first and ".mp4" in first and ".xmp" not in first and first is second
+    assert fake.requests.count(("GET", "/api/server/media-types")) == 1
