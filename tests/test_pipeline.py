@@ -214,3 +214,14 @@ def test_janitor_removes_idle_incomplete_uploads_only(drop):
     assert not storage.locks.path(idle).exists() and not orphan.exists()
     assert drop.upload_row(idle).state == "failed"
     assert storage.data_path(waiting).exists()  # received, waiting for Immich: never dropped for age
+
+
+def test_janitor_removes_files_left_by_a_delivered_upload(drop):
+    guest = drop.guest()
+    uid = guest.upload(MEDIA / "exif_offset.jpg")
+    guest.wait_for(uid, "done")
+    leftover = drop.services.storage.data_path(uid)
+    assert not leftover.exists()
+    leftover.write_bytes(b"killed between Immich's confirmation and the delete")
+    assert drop.server.call(drop.services.pipeline.sweep()) == 1  # at once, not after the expiry
+    assert not leftover.exists()

@@ -122,9 +122,9 @@ class Pipeline:
             log.warning("Immich refused %s: %s", uid, exc.message)
             self._publish(await self._set(uid, S.FAILED, message=exc.message[:2000]))
             return
-        final = S.DUPLICATE if duplicate else S.DONE
-        self._publish(await self._set(uid, final, asset_id=asset_id, message=""))
-        await self.storage.delete(uid)
+        final = await self._set(uid, S.DUPLICATE if duplicate else S.DONE, asset_id=asset_id, message="")
+        await self.storage.delete(uid)  # Immich has it: the staged copy goes before the guest hears "done"
+        self._publish(final)
 
     async def _send(self, upload: Upload, delivery: Delivery, path) -> tuple[str, bool]:
         """Returns (asset id, duplicate?) after the local cache, the bulk check, then the upload."""
@@ -216,10 +216,13 @@ class Pipeline:
         removed = 0
         for uid in await self.storage.list_uids():
             modified = await self.storage.modified_at(uid)
-            if modified is None or modified >= cutoff or self.storage.locks.held(uid):
+            if modified is None or self.storage.locks.held(uid):
                 continue
             upload = await self.store.get_upload(uid)
-            if upload is not None and upload.state not in (S.RECEIVING, S.FAILED):
+            delivered = upload is not None and upload.state in (S.DONE, S.DUPLICATE)  # killed before its delete
+            if modified >= cutoff and not delivered:
+                continue
+            if upload is not None and upload.state in S.PENDING_DELIVERY:
                 continue  # waiting for delivery: never dropped for age
             await self.storage.delete(uid)
             if upload is not None and upload.state == S.RECEIVING:

@@ -172,7 +172,7 @@ class TusGuard:
                 raise Refuse(409, "Upload-Offset does not match the bytes received.", {"Upload-Offset": str(on_disk)})
             if offset + body > upload.size:
                 raise Refuse(400, "The data would go past Upload-Length.")
-            await self.inner(scope, receive, send)
+            await self.inner(scope, receive, _before_start(send, held.release))
         finally:
             await held.release()
 
@@ -182,10 +182,15 @@ class TusGuard:
         held = await self.locks.try_acquire(upload.id)
         if held is None:
             raise Refuse(423, "This upload is being written by another request.")
-        try:
-            if await _forward(self.inner, scope, receive, send) == 204:
+
+        async def forget(status: int) -> None:
+            if status == 204:
                 await self.store.delete_upload(upload.id)
                 self.bus.publish(upload.session_id, {"type": "removed", "id": upload.id})
+            await held.release()
+
+        try:
+            await self.inner(scope, receive, _before_start(send, forget))
         finally:
             await held.release()
 
@@ -253,6 +258,21 @@ def _headers(scope) -> dict[str, str]:
 def _origin(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
+
+
+def _before_start(send, action):
+    """Wrap `send` so `action` (given the status, if it takes one) finishes before the client
+    sees the response: a client's next request must never find this one's lock still held."""
+    import inspect
+
+    wants_status = bool(inspect.signature(action).parameters)
+
+    async def wrapped(message):
+        if message["type"] == "http.response.start":
+            await (action(message["status"]) if wants_status else action())
+        await send(message)
+
+    return wrapped
 
 
 async def _forward(app, scope, receive, send) -> int:
