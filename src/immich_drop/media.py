@@ -124,7 +124,7 @@ def _hachoir_date(path: Path, fallback_tz: timezone, is_video: bool) -> datetime
     from hachoir.metadata import extractMetadata
     from hachoir.parser import createParser
 
-    hachoir_config.quiet = True
+    hachoir_config.quiet = True  # its warnings go to stdout, not to logging
     try:
         parser = createParser(str(path))
         if parser is None:

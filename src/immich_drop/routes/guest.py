@@ -21,7 +21,7 @@ from ..events import upload_event
 WEB = Path(__file__).resolve().parents[3] / "web"
 CLOSED_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>Immich Drop</title>
-<link rel="stylesheet" href="/static/style.css"></head><body><main class="closed">
+<link rel="icon" href="/static/favicon.svg" type="image/svg+xml"><link rel="stylesheet" href="/static/style.css"></head><body><main class="closed">
 <h1>Nothing to upload here</h1><p>This page does not take uploads. If someone invited you, open the link they sent.</p>
 </main></body></html>"""
 
@@ -87,4 +87,8 @@ async def _drain(websocket: WebSocket) -> None:
         return
 
 
-routes = [Route("/", public_page), Route("/api/config", config), WebSocketRoute("/ws", status_channel)]
+async def favicon(request: Request) -> Response:
+    return FileResponse(WEB / "favicon.svg", media_type="image/svg+xml")
+
+
+routes = [Route("/", public_page), Route("/favicon.ico", favicon), Route("/api/config", config), WebSocketRoute("/ws", status_channel)]

@@ -1,0 +1,79 @@
+"""The guest page in a real browser: Debian's Chromium driven by Playwright, on a phone viewport."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import MEDIA, sha1_of
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+playwright = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (apt-get install chromium)")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+PHONE = {"viewport": {"width": 360, "height": 740}, "is_mobile": True, "has_touch": True}
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(**PHONE)
+    page = context.new_page()
+    page.problems = []
+    page.on("pageerror", lambda err: page.problems.append(str(err)))
+    page.on("console", lambda msg: page.problems.append(msg.text) if msg.type == "error" else None)
+    yield page
+    context.close()
+
+
+def test_guest_sends_photos_and_a_video_from_a_phone(drop, page, tmp_path):
+    expect = playwright.expect
+    hostile = tmp_path / '<img src=x onerror="document.title=1">.jpg'
+    shutil.copyfile(MEDIA / "no_date.jpg", hostile)
+    files = [MEDIA / "exif_offset.jpg", MEDIA / "creation_time.mp4", MEDIA / "exif_offset.heic", hostile]
+
+    page.goto(drop.url + "/")
+    assert page.get_attribute("#picker", "capture") is None  # phones offer the library, not only the camera
+    page.set_input_files("#picker", [str(f) for f in files])
+    expect(page.locator(".item[data-kind=done]")).to_have_count(4, timeout=30000)
+    expect(page.locator("#summary")).to_have_text("4 sent")
+    page.set_input_files("#picker", [str(MEDIA / "exif_offset.jpg")])
+    expect(page.locator(".item").nth(4).locator(".chip")).to_have_text("duplicate", timeout=30000)
+
+    names = page.locator(".item .name").all_text_contents()
+    assert hostile.name in names  # shown as text...
+    assert page.locator(".queue img").count() == 0 and page.title() != "1"  # ...never as HTML
+    received = {r.filename: r.sha1 for r in drop.fake.uploads}
+    assert received == {f.name: sha1_of(f) for f in files}
+    assert page.problems == []
+
+
+def test_refusals_are_shown_with_the_servers_message(make_drop, page, tmp_path):
+    drop = make_drop(MAX_UPLOAD_SIZE="1000")
+    text = tmp_path / "notes.txt"
+    text.write_text("not a photo")
+    page.goto(drop.url + "/")
+    page.set_input_files("#picker", [str(text), str(MEDIA / "exif_offset.jpg")])
+    items = page.locator(".item")
+    playwright.expect(items.nth(0).locator(".detail")).to_have_text("Immich does not accept .txt files.", timeout=20000)
+    playwright.expect(items.nth(1).locator(".detail")).to_have_text("The file is larger than the 1000 bytes allowed.")
+    playwright.expect(items.nth(1).locator(".retry")).to_be_visible()
+
+
+def test_dark_mode_toggle_persists(drop, page):
+    page.goto(drop.url + "/")
+    page.emulate_media(color_scheme="light")
+    page.click("#theme")
+    assert page.get_attribute("html", "data-theme") == "dark"
+    page.reload()
+    assert page.get_attribute("html", "data-theme") == "dark"
+    background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert background == "rgb(18, 18, 22)"
