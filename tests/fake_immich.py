@@ -66,6 +66,7 @@ class FakeImmich:
         self.delay = 0.0
         self.upload_gate: asyncio.Event | None = None  # when set, uploads wait for it
         self.upload_refusal: str | None = None  # when set, uploads answer 400 with this message
+        self.waiting_at_gate = 0  # uploads currently held by upload_gate
         self.app = Starlette(routes=[
             Route("/api/server/ping", self.ping),
             Route("/api/server/version", self.version),
@@ -139,7 +140,11 @@ class FakeImmich:
             if existing:  # answered before the body is read, and not added to any album
                 return JSONResponse({"status": "duplicate", "id": existing}, status_code=200)
         if self.upload_gate is not None:
-            await self.upload_gate.wait()
+            self.waiting_at_gate += 1
+            try:
+                await self.upload_gate.wait()
+            finally:
+                self.waiting_at_gate -= 1
         if self.upload_refusal:
             return JSONResponse({"message": self.upload_refusal}, status_code=400)
         form = await request.form(max_part_size=1024**3)

@@ -225,3 +225,49 @@ def test_janitor_removes_files_left_by_a_delivered_upload(drop):
     leftover.write_bytes(b"killed between Immich's confirmation and the delete")
     assert drop.server.call(drop.services.pipeline.sweep()) == 1  # at once, not after the expiry
     assert not leftover.exists()
+
+
+def test_at_most_max_concurrent_deliveries(make_drop):
+    drop = make_drop(MAX_CONCURRENT="2")
+    guest = drop.guest()
+    gate = drop.fake.upload_gate = asyncio.Event()
+    names = ["exif_offset.jpg", "exif_no_offset.jpg", "no_date.jpg", "creation_time.mp4"]
+    ids = [guest.upload(MEDIA / name) for name in names]
+    first_two = [guest.wait_for(uid, "uploading") for uid in ids[:2]]
+    # The other two stay queued while both workers are held by Immich.
+    rows = [drop.upload_row(uid) for uid in ids]
+    assert [r.state for r in rows].count("uploading") == 2 and [r.state for r in rows].count("received") == 2
+    assert drop.fake.waiting_at_gate == 2 and len(first_two) == 2
+    drop.fake.server.loop.call_soon_threadsafe(gate.set)
+    for uid in ids:
+        assert guest.wait_for(uid, ["done", "failed"])["state"] == "done"
+    assert len(drop.fake.uploads) == 4
+
+
+def test_restart_during_delivery_delivers_once(make_drop):
+    drop = make_drop()
+    guest = drop.guest()
+    gate = drop.fake.upload_gate = asyncio.Event()
+    uid = guest.upload(MEDIA / "exif_offset.jpg")
+    guest.wait_for(uid, "uploading")
+    session = guest.session
+    guest.close()
+    drop.guests.clear()
+    drop.server.stop()  # the worker dies mid-request; the row still says "uploading"
+    drop.fake.upload_gate = None
+    drop.fake.server.loop.call_soon_threadsafe(gate.set)  # let the abandoned request end
+
+    app = create_app(drop.settings)
+    server = ServerThread(app)
+    try:
+        from conftest import Guest
+
+        again = Guest(server.url, session=session)
+        assert again.wait_for(uid, ["done", "duplicate", "failed"])["state"] in ("done", "duplicate")
+        again.close()
+    finally:
+        server.stop()
+    owner = drop.fake.owner_of(drop.key)
+    assert len(drop.fake.assets[owner]) == 1
+    [album] = drop.fake.albums_named(owner, "Guests")
+    assert len(album.assets) == 1
