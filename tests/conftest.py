@@ -115,6 +115,16 @@ class Drop:
         self.guests.append(guest)
         return guest
 
+    def restart(self) -> "Drop":
+        """Stop this server (its guests' connections closed) and start a new one on the same data."""
+        for guest in self.guests:
+            guest.close()
+        self.guests.clear()
+        self.server.stop()
+        app = create_app(self.settings)
+        self.server, self.app = ServerThread(app), app
+        return self
+
     def upload_row(self, uid: str):
         return self.server.call(self.services.store.get_upload(uid))
 

@@ -5,7 +5,6 @@ import shutil
 import time
 
 from conftest import MEDIA, ServerThread, make_file, sha1_of
-from immich_drop.app import create_app
 
 CHUNK = 256 * 1024
 
@@ -171,23 +170,10 @@ def test_restart_picks_up_undelivered_uploads(make_drop, tmp_path):
     uid = guest.create(MEDIA.joinpath("exif_no_offset.jpg").stat().st_size, "exif_no_offset.jpg")
     uid = uid.headers["Location"].rsplit("/", 1)[-1]
     shutil.copyfile(MEDIA / "exif_no_offset.jpg", drop.services.storage.data_path(uid))
-    session = guest.session
-    guest.close()
-    drop.guests.clear()
-    drop.server.stop()
-    drop.fake.fail_status = None
-
-    app = create_app(drop.settings)
-    server = ServerThread(app)
-    try:
-        from conftest import Guest
-
-        again = Guest(server.url, session=session)
-        assert again.wait_for(waiting, ["done", "failed"])["state"] == "done"
-        assert again.wait_for(uid, ["done", "failed"])["state"] == "done"
-        again.close()
-    finally:
-        server.stop()
+    again = drop.restart().guest(session=guest.session)
+    drop.fake.fail_status = None  # Immich comes back only after the restart
+    assert again.wait_for(waiting, ["done", "failed"])["state"] == "done"
+    assert again.wait_for(uid, ["done", "failed"])["state"] == "done"
     assert sorted(r.filename for r in drop.fake.uploads) == ["exif_no_offset.jpg", "exif_offset.jpg"]
 
 
@@ -250,23 +236,11 @@ def test_restart_during_delivery_delivers_once(make_drop):
     gate = drop.fake.upload_gate = asyncio.Event()
     uid = guest.upload(MEDIA / "exif_offset.jpg")
     guest.wait_for(uid, "uploading")
-    session = guest.session
-    guest.close()
-    drop.guests.clear()
-    drop.server.stop()  # the worker dies mid-request; the row still says "uploading"
     drop.fake.upload_gate = None
+    drop.restart()  # the worker dies mid-request; the row still says "uploading"
     drop.fake.server.loop.call_soon_threadsafe(gate.set)  # let the abandoned request end
-
-    app = create_app(drop.settings)
-    server = ServerThread(app)
-    try:
-        from conftest import Guest
-
-        again = Guest(server.url, session=session)
-        assert again.wait_for(uid, ["done", "duplicate", "failed"])["state"] in ("done", "duplicate")
-        again.close()
-    finally:
-        server.stop()
+    again = drop.guest(session=guest.session)
+    assert again.wait_for(uid, ["done", "duplicate", "failed"])["state"] in ("done", "duplicate")
     owner = drop.fake.owner_of(drop.key)
     assert len(drop.fake.assets[owner]) == 1
     [album] = drop.fake.albums_named(owner, "Guests")

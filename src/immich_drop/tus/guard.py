@@ -140,12 +140,15 @@ class TusGuard:
                         tz_offset_minutes=_optional_int(meta.get("tz"), -16 * 60, 16 * 60))
         await self.store.add_upload(upload)
         scope.setdefault("state", {})["tus_uid"] = upload.id
-        status = await _forward(self.inner, scope, receive, send)
-        if status == 201:
-            self.bus.publish(session, upload_event(upload))
-        else:
-            await self.storage.delete(upload.id)
-            await self.store.delete_upload(upload.id)
+        status = 0
+        try:
+            status = await _forward(self.inner, scope, receive, send)
+        finally:
+            if status == 201:
+                self.bus.publish(session, upload_event(upload))
+            else:  # refused or crashed: leave no row and no file behind
+                await self.storage.delete(upload.id)
+                await self.store.delete_upload(upload.id)
 
     # --- data -----------------------------------------------------------------------
     async def _patch(self, scope, receive, send, headers: dict[str, str], upload: Upload) -> None:
