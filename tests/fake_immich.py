@@ -58,6 +58,8 @@ class Album:
 class FakeImmich:
     def __init__(self):
         self.keys: dict[str, tuple[str, set[str]]] = {}  # api key -> (user id, permissions)
+        self.users: dict[str, dict] = {}  # user id -> {"email", "password", "name"}
+        self.sessions: dict[str, str] = {}  # access token -> user id
         self.assets: dict[str, dict[str, str]] = {}  # owner -> sha1 hex -> asset id
         self.albums: dict[str, Album] = {}
         self.uploads: list[Received] = []  # every 201 (new asset)
@@ -71,6 +73,10 @@ class FakeImmich:
             Route("/api/server/ping", self.ping),
             Route("/api/server/version", self.version),
             Route("/api/server/media-types", self.media_types),
+            Route("/api/auth/login", self.login, methods=["POST"]),
+            Route("/api/auth/logout", self.logout, methods=["POST"]),
+            Route("/api/users/me", self.me, methods=["GET"]),
+            Route("/api/api-keys", self.create_key, methods=["POST"]),
             Route("/api/assets", self.upload, methods=["POST"]),
             Route("/api/assets/bulk-upload-check", self.bulk_check, methods=["POST"]),
             Route("/api/albums", self.list_albums, methods=["GET"]),
@@ -94,6 +100,17 @@ class FakeImmich:
         self.keys[key] = ("user-" + uuid.uuid4().hex[:8], set(permissions))
         return key
 
+    def add_account(self, email: str, password: str, name: str = "") -> str:
+        """A user who can sign in with a password; returns the user id."""
+        user_id = "user-" + uuid.uuid4().hex[:8]
+        self.users[user_id] = {"email": email, "password": password, "name": name or email.split("@")[0]}
+        return user_id
+
+    def key_for(self, user_id: str, permissions=("all",)) -> str:
+        key = "key-" + uuid.uuid4().hex
+        self.keys[key] = (user_id, set(permissions))
+        return key
+
     def owner_of(self, key: str) -> str:
         return self.keys[key][0]
 
@@ -108,6 +125,10 @@ class FakeImmich:
 
     # --- auth ------------------------------------------------------------------------------
     def _auth(self, request: Request, permission: str) -> str | JSONResponse:
+        bearer = request.headers.get("authorization", "")
+        if bearer.startswith("Bearer "):  # a session: not checked against permissions
+            user = self.sessions.get(bearer[7:])
+            return user or JSONResponse({"message": "Invalid user token"}, status_code=401)
         key = request.headers.get("x-api-key")
         if not key:
             return JSONResponse({"message": "Authentication required"}, status_code=401)
@@ -117,6 +138,51 @@ class FakeImmich:
         if "all" not in perms and permission not in perms:
             return JSONResponse({"message": f"Missing required permission: {permission}"}, status_code=403)
         return owner
+
+    # --- users, sessions, keys --------------------------------------------------------------
+    async def login(self, request: Request):
+        body = await request.json()
+        for user_id, user in self.users.items():
+            if user["email"] == body.get("email") and user["password"] == body.get("password"):
+                token = uuid.uuid4().hex + uuid.uuid4().hex
+                self.sessions[token] = user_id
+                return JSONResponse({"accessToken": token, "userId": user_id, "userEmail": user["email"],
+                                     "name": user["name"], "isAdmin": False, "profileImagePath": "",
+                                     "shouldChangePassword": False, "isOnboarded": True}, status_code=201)
+        return JSONResponse({"message": "Incorrect email or password"}, status_code=401)
+
+    async def logout(self, request: Request):
+        owner = self._auth(request, "session.read")
+        if isinstance(owner, JSONResponse):
+            return owner
+        bearer = request.headers.get("authorization", "")
+        self.sessions.pop(bearer[7:], None)
+        return JSONResponse({"successful": True, "redirectUri": "/auth/login?autoLaunch=0"})
+
+    async def me(self, request: Request):
+        owner = self._auth(request, "user.read")
+        if isinstance(owner, JSONResponse):
+            return owner
+        user = self.users.get(owner, {"email": f"{owner}@example.org", "name": owner})
+        return JSONResponse({"id": owner, "email": user["email"], "name": user["name"], "isAdmin": False})
+
+    async def create_key(self, request: Request):
+        owner = self._auth(request, "apiKey.create")
+        if isinstance(owner, JSONResponse):
+            return owner
+        body = await request.json()
+        wanted = body.get("permissions") or []
+        if not wanted:
+            return JSONResponse({"message": "Validation failed"}, status_code=400)
+        key = request.headers.get("x-api-key")
+        if key and "all" not in self.keys[key][1] and not set(wanted) <= self.keys[key][1]:
+            return JSONResponse({"message": "Cannot grant permissions you do not have"}, status_code=400)
+        secret = "key-" + uuid.uuid4().hex
+        self.keys[secret] = (owner, set(wanted))
+        now = datetime.now(timezone.utc).isoformat()
+        return JSONResponse({"secret": secret, "apiKey": {"id": str(uuid.uuid4()), "name": body.get("name", ""),
+                                                          "createdAt": now, "updatedAt": now, "permissions": wanted}},
+                            status_code=201)
 
     # --- server ----------------------------------------------------------------------------
     async def ping(self, request):

@@ -20,6 +20,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from .config import Settings
+from .crypto import Box
 from .db import open_engine
 from .events import EventBus
 from .immich import ImmichClient
@@ -43,9 +44,10 @@ def create_app(settings: Settings, *, immich_transport: httpx.AsyncBaseTransport
     store = Store()  # bound to its engine by the lifespan, after migrations
     immich = ImmichClient(settings.immich_base_url, transport=immich_transport,
                           timeout=settings.immich_timeout_seconds, media_types_ttl=settings.media_types_ttl_seconds)
-    bus, targets, sessions = EventBus(), Targets(settings), Sessions(settings.session_secret)
+    box = Box(settings.session_secret)
+    bus, targets, sessions = EventBus(), Targets(settings, store, box), Sessions(settings.session_secret)
     pipeline = Pipeline(settings, store, immich, storage, targets, bus)
-    services = Services(settings, store, immich, storage, targets, sessions, bus, pipeline)
+    services = Services(settings, store, immich, storage, targets, sessions, bus, pipeline, box)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):

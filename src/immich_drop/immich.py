@@ -66,10 +66,13 @@ class ImmichClient:
         await self._http.aclose()
 
     # --- plumbing ---------------------------------------------------------------
-    async def _call(self, method: str, path: str, *, api_key: str | None = None, **kwargs) -> httpx.Response:
+    async def _call(self, method: str, path: str, *, api_key: str | None = None, token: str | None = None,
+                    **kwargs) -> httpx.Response:
         headers = dict(kwargs.pop("headers", None) or {})
         if api_key:
             headers["x-api-key"] = api_key
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
         try:
             response = await self._http.request(method, path, headers=headers, **kwargs)
         except httpx.TimeoutException:
@@ -93,6 +96,27 @@ class ImmichClient:
             self._media_types = frozenset(e.lower() for key in ("image", "video") for e in body.get(key, []))
             self._media_types_at = time.monotonic()
         return self._media_types
+
+    # --- users and keys ------------------------------------------------------------
+    async def login(self, email: str, password: str) -> dict:
+        """`POST /auth/login`: the Immich session (`accessToken`, `userId`, `userEmail`, `name`)."""
+        return (await self._call("POST", "/auth/login", json={"email": email, "password": password})).json()
+
+    async def logout(self, token: str) -> None:
+        await self._call("POST", "/auth/logout", token=token)
+
+    async def me(self, *, token: str | None = None, api_key: str | None = None) -> dict:
+        return (await self._call("GET", "/users/me", token=token, api_key=api_key)).json()
+
+    async def create_api_key(self, name: str, permissions: list[str], *, token: str | None = None,
+                             api_key: str | None = None) -> tuple[str, str]:
+        """Mint a key for the signed-in user; returns (secret, key id). The secret is shown only once."""
+        body = (await self._call("POST", "/api-keys", token=token, api_key=api_key,
+                                 json={"name": name, "permissions": permissions})).json()
+        return body["secret"], body["apiKey"]["id"]
+
+    async def list_albums(self, api_key: str) -> list[dict]:
+        return (await self._call("GET", "/albums", api_key=api_key)).json()
 
     # --- assets -----------------------------------------------------------------
     async def bulk_upload_check(self, api_key: str, checksums: Iterable[tuple[str, str]]) -> dict[str, dict]:

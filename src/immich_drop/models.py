@@ -56,3 +56,66 @@ class KnownAsset(SQLModel, table=True):
     checksum: str = Field(primary_key=True, max_length=40)
     asset_id: str = Field(max_length=64)
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class Account(SQLModel, table=True):
+    """An Immich user who signed in here, and the least-privilege key minted for their invites."""
+
+    user_id: str = Field(primary_key=True, max_length=64)
+    email: str = Field(max_length=320)
+    name: str = Field(default="", max_length=255)
+    api_key_enc: str = Field(default="", max_length=2048)  # Fernet, see `secrets_box`
+    api_key_id: str | None = Field(default=None, max_length=64)
+    key_valid: bool = True  # False once Immich refused the key: "sign in again"
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class AdminSession(SQLModel, table=True):
+    id_hash: str = Field(primary_key=True, max_length=64)  # sha256 of the cookie's random id
+    user_id: str = Field(index=True, max_length=64)
+    immich_token_enc: str = Field(default="", max_length=4096)  # to end the Immich session at logout
+    csrf_token: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+
+
+class InviteState:
+    ACTIVE = "active"
+    EXPIRED = "expired"
+    USED_UP = "used up"
+    DISABLED = "disabled"
+    DELETED = "deleted"
+
+
+class Invite(SQLModel, table=True):
+    id: str = Field(primary_key=True, max_length=32)
+    token_hash: str = Field(unique=True, max_length=64)  # sha256 of the URL token: looked up, never compared
+    token_enc: str = Field(max_length=512)  # so the owner can copy the link again
+    owner_id: str = Field(index=True, max_length=64)
+    label: str = Field(default="", max_length=200)
+    album_id: str | None = Field(default=None, max_length=64)
+    album_name: str = Field(default="", max_length=255)
+    max_uses: int | None = None  # None: unlimited; 1: one-time
+    uses: int = 0  # browser sessions that claimed the link
+    expires_at: datetime | None = None
+    password_hash: str | None = Field(default=None, max_length=255)
+    max_file_size: int | None = Field(default=None, sa_type=sa.BigInteger)
+    max_total_bytes: int | None = Field(default=None, sa_type=sa.BigInteger)
+    max_files: int | None = None
+    media_kind: str = Field(default="all", max_length=8)  # all | photos | videos
+    files: int = 0  # reserved at creation, released if an upload is cancelled or expires
+    bytes: int = Field(default=0, sa_type=sa.BigInteger)
+    last_upload_at: datetime | None = None
+    disabled: bool = False
+    deleted_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class InviteGuest(SQLModel, table=True):
+    """A browser session's standing with one invite: unlocked its password, claimed a use."""
+
+    invite_id: str = Field(primary_key=True, max_length=32)
+    session_id: str = Field(primary_key=True, max_length=64)
+    unlocked: bool = False
+    claimed: bool = False
+    created_at: datetime = Field(default_factory=utcnow)

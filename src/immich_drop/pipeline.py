@@ -32,7 +32,7 @@ from .immich import AlbumMissing, AssetMissing, ImmichClient, ImmichRejected, Im
 from .media import capture_date, iso, sha1_file
 from .models import Upload, UploadState, utcnow
 from .store import Store
-from .targets import Delivery, Targets
+from .targets import PAUSED, Delivery, KeyUnavailable, TargetGone, Targets
 from .tus.storage import StagingStorage
 
 log = logging.getLogger(__name__)
@@ -104,20 +104,30 @@ class Pipeline:
         if upload is None:
             return  # delivered, failed or claimed meanwhile
         self._publish(upload)
-        delivery = self.targets.delivery(upload)
         path = self.storage.data_path(uid)
+        delivery = None
         try:
+            delivery = await self.targets.delivery(upload)
             checksum = upload.checksum or self.storage.take_digest(uid, upload.size) \
                 or await asyncio.to_thread(sha1_file, path)
             captured = upload.captured_at or iso(await self._capture_date(upload))
             upload = await self._set(uid, S.HASHING, checksum=checksum, captured_at=captured)
             asset_id, duplicate = await self._send(upload, delivery, path)
-            if delivery.album_name:
+            if delivery.album_name or delivery.album_id:
                 await self._add_to_album(delivery, asset_id, upload)
+        except TargetGone:
+            await self.storage.delete(uid)
+            self._publish(await self._set(uid, S.FAILED, message="The link was deleted by its owner; this file was not sent."))
+            return
+        except KeyUnavailable:
+            return await self._retry_later(uid, PAUSED)
         except ImmichUnavailable as exc:
             return await self._retry_later(uid, f"{WAITING} ({exc.message})")
         except ImmichRejected as exc:
-            if exc.auth_problem:  # our key was refused: wait for it to be fixed, lose nothing
+            if exc.auth_problem and delivery is not None and delivery.account_id:
+                await self.store.set_key_valid(delivery.account_id, False)  # the admin sees "sign in again"
+                return await self._retry_later(uid, PAUSED)
+            if exc.auth_problem:  # the server's key was refused: wait for it to be fixed, lose nothing
                 return await self._retry_later(uid, f"{WAITING} (Immich refused the server's key: {exc.message})")
             log.warning("Immich refused %s: %s", uid, exc.message)
             self._publish(await self._set(uid, S.FAILED, message=exc.message[:2000]))
@@ -146,8 +156,9 @@ class Pipeline:
         return asset_id, duplicate
 
     async def _add_to_album(self, delivery: Delivery, asset_id: str, upload: Upload) -> None:
+        stale = None
         for attempt in range(2):
-            album_id = await self._album(delivery)
+            album_id = await self._album(delivery, stale)
             try:
                 return await self.immich.add_to_album(delivery.api_key, album_id, [asset_id])
             except AssetMissing:
@@ -155,18 +166,28 @@ class Pipeline:
                 await self.store.forget_asset(delivery.owner, upload.checksum)
                 raise ImmichUnavailable("the known copy is gone from Immich; sending the file again") from None
             except AlbumMissing:
-                # Deleted in Immich: look it up again, or create it, and add once more.
-                self._albums.pop((delivery.owner, delivery.album_name), None)
                 if attempt:
                     raise
+                stale = album_id  # deleted in Immich: find or create it again, and add once more
 
-    async def _album(self, delivery: Delivery) -> str:
-        key = (delivery.owner, delivery.album_name)
+    async def _album(self, delivery: Delivery, stale: str | None = None) -> str:
+        """The album id to add to; `stale` is one Immich just said is gone."""
+        key = (delivery.owner, delivery.invite_id or delivery.album_name)
         async with self._album_locks.setdefault(key, asyncio.Lock()):  # one create, not one per worker
-            if key not in self._albums:
-                found = await self.immich.find_album(delivery.api_key, delivery.album_name)
-                self._albums[key] = found or await self.immich.create_album(delivery.api_key, delivery.album_name)
-            return self._albums[key]
+            cached = self._albums.get(key)
+            if cached and cached != stale:
+                return cached
+            if delivery.invite_id:  # an invite holds its album's id; if that album is gone, make a new one
+                invite = await self.store.get_invite(delivery.invite_id)
+                album_id = invite.album_id if invite else None
+                if not album_id or album_id == stale:
+                    album_id = await self.immich.create_album(delivery.api_key, delivery.album_name)
+                    await self.store.update_invite(delivery.invite_id, album_id=album_id)
+            else:
+                album_id = await self.immich.find_album(delivery.api_key, delivery.album_name) \
+                    or await self.immich.create_album(delivery.api_key, delivery.album_name)
+            self._albums[key] = album_id
+            return album_id
 
     async def _capture_date(self, upload: Upload) -> datetime:
         tz = timezone(timedelta(minutes=upload.tz_offset_minutes)) if upload.tz_offset_minutes is not None else None
@@ -183,6 +204,15 @@ class Pipeline:
         log.info("delivery of %s waits %.1fs: %s", uid, delay, message)
         loop = asyncio.get_running_loop()
         self._retry_timers[uid] = loop.call_later(delay, self._retry_due, uid)
+
+    async def resume_account(self, user_id: str) -> None:
+        """After an admin signs in again: deliver what waited for their key, now."""
+        for upload in await self.store.waiting_uploads_of_owner(user_id):
+            timer = self._retry_timers.pop(upload.id, None)
+            if timer:
+                timer.cancel()
+            if upload.state == S.RETRYING:
+                self.submit(upload.id)
 
     def _retry_due(self, uid: str) -> None:
         self._retry_timers.pop(uid, None)
@@ -227,6 +257,7 @@ class Pipeline:
             await self.storage.delete(uid)
             if upload is not None and upload.state == S.RECEIVING:
                 await self.store.update_upload(uid, state=S.FAILED, message="Expired before it was complete.")
+                await self.targets.release(upload)
                 self.bus.publish(upload.session_id, {"type": "removed", "id": uid})
             removed += 1
         return removed

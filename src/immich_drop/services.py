@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .config import Settings
+from .crypto import Box
 from .events import EventBus
 from .immich import ImmichClient, ImmichUnavailable
 from .pipeline import Pipeline
@@ -35,6 +36,7 @@ class Services:
     sessions: Sessions
     bus: EventBus
     pipeline: Pipeline
+    box: Box
 
     async def media_types(self) -> frozenset[str]:
         try:

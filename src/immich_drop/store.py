@@ -11,10 +11,11 @@ from datetime import datetime
 from typing import Any, Callable, Iterable, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from .models import KnownAsset, Upload, UploadState, utcnow
+from .models import Account, AdminSession, Invite, InviteGuest, KnownAsset, Upload, UploadState, utcnow
 
 T = TypeVar("T")
 
@@ -39,12 +40,7 @@ class Store:
 
     # --- uploads ----------------------------------------------------------
     async def add_upload(self, upload: Upload) -> Upload:
-        def fn(s: Session) -> Upload:
-            s.add(upload)
-            s.commit()
-            return upload
-
-        return await self._run(fn)
+        return await self.add(upload)
 
     async def get_upload(self, upload_id: str) -> Upload | None:
         return await self._run(lambda s: s.get(Upload, upload_id))
@@ -112,3 +108,162 @@ class Store:
             s.commit()
 
         await self._run(fn)
+
+    # --- accounts and admin sessions -------------------------------------------------
+    async def save_account(self, account: Account) -> Account:
+        def fn(s: Session) -> Account:
+            merged = s.merge(account)
+            s.commit()
+            return merged
+
+        return await self._run(fn)
+
+    async def get_account(self, user_id: str) -> Account | None:
+        return await self._run(lambda s: s.get(Account, user_id))
+
+    async def set_key_valid(self, user_id: str, valid: bool) -> None:
+        def fn(s: Session) -> None:
+            s.exec(sa.update(Account).where(Account.user_id == user_id).values(key_valid=valid))  # type: ignore[call-overload]
+            s.commit()
+
+        await self._run(fn)
+
+    async def get_admin_session(self, id_hash: str, now: datetime) -> tuple[AdminSession, Account] | None:
+        def fn(s: Session):
+            row = s.get(AdminSession, id_hash)
+            if row is None or _aware(row.expires_at) <= now:
+                return None
+            account = s.get(Account, row.user_id)
+            return (row, account) if account else None
+
+        return await self._run(fn)
+
+    async def delete_admin_session(self, id_hash: str) -> AdminSession | None:
+        def fn(s: Session) -> AdminSession | None:
+            row = s.get(AdminSession, id_hash)
+            if row is not None:
+                s.delete(row)
+                s.commit()
+            return row
+
+        return await self._run(fn)
+
+    async def delete_expired_admin_sessions(self, now: datetime) -> None:
+        def fn(s: Session) -> None:
+            s.exec(sa.delete(AdminSession).where(AdminSession.expires_at <= now))  # type: ignore[call-overload]
+            s.commit()
+
+        await self._run(fn)
+
+    # --- invites ---------------------------------------------------------------------------
+    async def add(self, row):
+        def fn(s: Session):
+            s.add(row)
+            s.commit()
+            return row
+
+        return await self._run(fn)
+
+    async def get_invite(self, invite_id: str) -> Invite | None:
+        return await self._run(lambda s: s.get(Invite, invite_id))
+
+    async def invite_by_token_hash(self, digest: str) -> Invite | None:
+        return await self._run(lambda s: s.exec(select(Invite).where(Invite.token_hash == digest)).first())
+
+    async def invites_of(self, owner_id: str) -> list[Invite]:
+        query = (select(Invite).where(Invite.owner_id == owner_id, Invite.deleted_at.is_(None))
+                 .order_by(Invite.created_at.desc()))
+        return await self._run(lambda s: list(s.exec(query)))
+
+    async def update_invite(self, invite_id: str, **values: Any) -> Invite | None:
+        def fn(s: Session) -> Invite | None:
+            s.exec(sa.update(Invite).where(Invite.id == invite_id).values(**values))  # type: ignore[call-overload]
+            s.commit()
+            return s.get(Invite, invite_id)
+
+        return await self._run(fn)
+
+    async def uploads_of_invite(self, invite_id: str, limit: int = 1000) -> list[Upload]:
+        query = (select(Upload).where(Upload.target_kind == "invite", Upload.target_id == invite_id)
+                 .order_by(Upload.created_at.desc()).limit(limit))
+        return await self._run(lambda s: list(s.exec(query)))
+
+    async def waiting_uploads_of_owner(self, owner_id: str) -> list[Upload]:
+        query = (select(Upload).join(Invite, sa.and_(Upload.target_kind == "invite", Upload.target_id == Invite.id))
+                 .where(Invite.owner_id == owner_id, Upload.state.in_(UploadState.PENDING_DELIVERY)))
+        return await self._run(lambda s: list(s.exec(query)))
+
+    async def guest_standing(self, invite_id: str, session_id: str) -> InviteGuest | None:
+        return await self._run(lambda s: s.get(InviteGuest, (invite_id, session_id)))
+
+    async def unlock_invite(self, invite_id: str, session_id: str) -> None:
+        def fn(s: Session) -> None:
+            row = s.get(InviteGuest, (invite_id, session_id)) or InviteGuest(invite_id=invite_id, session_id=session_id)
+            row.unlocked = True
+            s.add(row)
+            s.commit()
+
+        await self._run(fn)
+
+    async def claim_invite(self, invite_id: str, session_id: str) -> bool:
+        """Count this browser session as one use of the invite, once; False when no use is left.
+
+        The use is taken by a conditional UPDATE, so two sessions racing for the last use cannot both win.
+        """
+
+        def fn(s: Session) -> bool:
+            for _ in range(2):
+                row = s.get(InviteGuest, (invite_id, session_id))
+                if row is not None and row.claimed:
+                    return True
+                taken = s.exec(sa.update(Invite).where(  # type: ignore[call-overload]
+                    Invite.id == invite_id, sa.or_(Invite.max_uses.is_(None), Invite.uses < Invite.max_uses)
+                ).values(uses=Invite.uses + 1)).rowcount
+                if taken != 1:
+                    s.rollback()
+                    return False
+                if row is None:
+                    s.add(InviteGuest(invite_id=invite_id, session_id=session_id, claimed=True))
+                else:
+                    row.claimed = True
+                try:
+                    s.commit()
+                    return True
+                except IntegrityError:  # the same session claimed in a parallel request: look again
+                    s.rollback()
+            return False
+
+        return await self._run(fn)
+
+    async def reserve_invite(self, invite_id: str, size: int) -> bool:
+        """Reserve one file of `size` bytes against the invite's limits, atomically."""
+
+        def fn(s: Session) -> bool:
+            taken = s.exec(sa.update(Invite).where(  # type: ignore[call-overload]
+                Invite.id == invite_id,
+                sa.or_(Invite.max_files.is_(None), Invite.files < Invite.max_files),
+                sa.or_(Invite.max_total_bytes.is_(None), Invite.bytes + size <= Invite.max_total_bytes),
+            ).values(files=Invite.files + 1, bytes=Invite.bytes + size, last_upload_at=utcnow())).rowcount
+            if taken != 1:
+                s.rollback()
+                return False
+            s.commit()
+            return True
+
+        return await self._run(fn)
+
+    async def release_invite(self, invite_id: str, size: int) -> None:
+        def fn(s: Session) -> None:
+            s.exec(sa.update(Invite).where(Invite.id == invite_id).values(  # type: ignore[call-overload]
+                files=sa.case((Invite.files > 0, Invite.files - 1), else_=0),
+                bytes=sa.case((Invite.bytes > size, Invite.bytes - size), else_=0)))
+            s.commit()
+
+        await self._run(fn)
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite hands datetimes back without their timezone; they were stored in UTC."""
+    from datetime import timezone
+
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)

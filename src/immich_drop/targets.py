@@ -1,22 +1,36 @@
 """Drop targets: who may upload, and where their files go.
 
-A drop target answers two questions. `open_for_upload` decides whether bytes may still arrive for it
-(checked at creation and at every PATCH). `delivery` says whose Immich library and which album the
-received files go to; it holds even after a target closes, so what was received is still delivered.
+Two kinds: the public page (the server's key, IMMICH_ALBUM_NAME) and invites (the key minted for the
+admin who created the invite, the invite's album). Three questions, asked by the tus guard and the
+delivery worker:
 
-Now there is one kind, the public page (server key, IMMICH_ALBUM_NAME). Invites add a second kind
-behind the same two calls.
+- `resolve(meta, session, size, filename)`, at upload creation: which target the new upload binds to.
+  For an invite this is where its rules hold: open (not expired, disabled or deleted), unlocked by
+  this browser when it has a password, a use claimed by this browser (one-time links bind to the first
+  browser that uploads), the file within the limits, and one file of `size` bytes reserved atomically.
+  Refusals raise `TargetClosed(status, message)` with a message fit for the guest.
+- `open_for_upload(kind, id)`, at every PATCH: may bytes still arrive?
+- `delivery(upload)`, in the worker: whose library and which album. Raises `TargetGone` when the
+  invite was deleted (its files are dropped) and `KeyUnavailable` when its owner must sign in again
+  (its files wait).
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import PurePosixPath
 
 from .config import Settings
-from .models import Upload
+from .crypto import Box, token_hash
+from .media import VIDEO_EXTENSIONS
+from .models import Invite, InviteState, Upload
+from .store import Store
 
 PUBLIC = "public"
+INVITE = "invite"
+PAUSED = "This link is paused until its owner signs in again. Your files are safe; try again later."
 
 
 class TargetClosed(Exception):
@@ -25,30 +39,129 @@ class TargetClosed(Exception):
         self.status, self.message = status, message
 
 
+class TargetGone(Exception):
+    """The upload's invite was deleted: what it received is not delivered."""
+
+
+class KeyUnavailable(Exception):
+    """The invite owner's Immich key is missing or refused: delivery waits for a new sign-in."""
+
+
 @dataclass(frozen=True)
 class Delivery:
     owner: str  # groups the duplicate cache by Immich owner
     api_key: str
     album_name: str
+    album_id: str | None = None
+    invite_id: str | None = None
+    account_id: str | None = None
+
+
+def invite_state(invite: Invite, now: datetime | None = None) -> str:
+    now = now or datetime.now(timezone.utc)
+    if invite.deleted_at is not None:
+        return InviteState.DELETED
+    if invite.disabled:
+        return InviteState.DISABLED
+    if invite.expires_at is not None and _aware(invite.expires_at) <= now:
+        return InviteState.EXPIRED
+    if invite.max_uses is not None and invite.uses >= invite.max_uses:
+        return InviteState.USED_UP
+    return InviteState.ACTIVE
+
+
+CLOSED = {
+    InviteState.DELETED: (404, "This upload link is not valid."),
+    InviteState.DISABLED: (410, "This upload link has been turned off by its owner."),
+    InviteState.EXPIRED: (410, "This upload link has expired."),
+}
 
 
 class Targets:
-    def __init__(self, settings: Settings):
-        self.settings = settings
+    def __init__(self, settings: Settings, store: Store, box: Box):
+        self.settings, self.store, self.box = settings, store, box
 
-    def resolve(self, metadata: dict[str, str]) -> tuple[str, str | None]:
-        """The (kind, id) a new upload binds to, from its tus metadata; raises TargetClosed."""
-        if metadata.get("invite"):
+    async def invite_for_token(self, token: str) -> Invite | None:
+        """The live or closed invite a URL token names; unknown and deleted ones are both None."""
+        if not token or len(token) > 128:
+            return None
+        invite = await self.store.invite_by_token_hash(token_hash(token))
+        return None if invite is None or invite.deleted_at is not None else invite
+
+    async def resolve(self, meta: dict[str, str], session: str, size: int, filename: str) -> tuple[str, str | None]:
+        token = meta.get("invite")
+        if not token:
+            self._public_open()
+            return PUBLIC, None
+        invite = await self.invite_for_token(token)
+        if invite is None:
             raise TargetClosed(404, "This upload link is not valid.")
-        self.open_for_upload(PUBLIC, None)
-        return PUBLIC, None
+        state = invite_state(invite)
+        standing = await self.store.guest_standing(invite.id, session)
+        if state in CLOSED:
+            raise TargetClosed(*CLOSED[state])
+        if state == InviteState.USED_UP and not (standing and standing.claimed):
+            raise TargetClosed(410, "This link has already been used.")
+        account = await self.store.get_account(invite.owner_id)
+        if account is None or not account.key_valid:
+            raise TargetClosed(503, PAUSED)
+        if invite.password_hash and not (standing and standing.unlocked):
+            raise TargetClosed(401, "This link needs its password first.")
+        is_video = PurePosixPath(filename).suffix.lower() in VIDEO_EXTENSIONS
+        if invite.media_kind == "photos" and is_video:
+            raise TargetClosed(415, "This link takes photos only.")
+        if invite.media_kind == "videos" and not is_video:
+            raise TargetClosed(415, "This link takes videos only.")
+        if invite.max_file_size is not None and size > invite.max_file_size:
+            raise TargetClosed(413, f"Files may be at most {_human(invite.max_file_size)} here.")
+        if not await self.store.claim_invite(invite.id, session):
+            raise TargetClosed(410, "This link has already been used.")
+        if not await self.store.reserve_invite(invite.id, size):
+            raise TargetClosed(403, "This link's limit is reached: no more files can be sent with it.")
+        return INVITE, invite.id
 
-    def open_for_upload(self, kind: str, target_id: str | None) -> None:
-        if kind == PUBLIC and self.settings.public_upload_page_enabled:
-            return
-        raise TargetClosed(403, "Uploads are not open here.")
+    async def release(self, upload: Upload) -> None:
+        """Give back what `resolve` reserved, for an upload that was cancelled or expired."""
+        if upload.target_kind == INVITE and upload.target_id:
+            await self.store.release_invite(upload.target_id, upload.size)
 
-    def delivery(self, upload: Upload) -> Delivery:
-        key = self.settings.immich_api_key
-        owner = "key:" + hashlib.sha256(key.encode()).hexdigest()[:24]
-        return Delivery(owner=owner, api_key=key, album_name=self.settings.immich_album_name)
+    async def open_for_upload(self, kind: str, target_id: str | None) -> None:
+        if kind == PUBLIC:
+            return self._public_open()
+        invite = await self.store.get_invite(target_id or "")
+        if invite is None:
+            raise TargetClosed(404, "This upload link is not valid.")
+        state = invite_state(invite)
+        if state in CLOSED:
+            raise TargetClosed(*CLOSED[state])
+
+    def _public_open(self) -> None:
+        if not self.settings.public_upload_page_enabled:
+            raise TargetClosed(403, "Uploads are not open here.")
+
+    async def delivery(self, upload: Upload) -> Delivery:
+        if upload.target_kind != INVITE:
+            key = self.settings.immich_api_key
+            owner = "key:" + hashlib.sha256(key.encode()).hexdigest()[:24]
+            return Delivery(owner=owner, api_key=key, album_name=self.settings.immich_album_name)
+        invite = await self.store.get_invite(upload.target_id or "")
+        if invite is None or invite.deleted_at is not None:
+            raise TargetGone()
+        account = await self.store.get_account(invite.owner_id)
+        key = self.box.open(account.api_key_enc) if account and account.key_valid else None
+        if not key:
+            raise KeyUnavailable()
+        return Delivery(owner=f"user:{invite.owner_id}", api_key=key, album_name=invite.album_name,
+                        album_id=invite.album_id, invite_id=invite.id, account_id=invite.owner_id)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _human(size: int) -> str:
+    value, units = float(size), ["bytes", "KB", "MB", "GB", "TB"]
+    i = 0
+    while value >= 1000 and i < len(units) - 1:
+        value, i = value / 1000, i + 1
+    return f"{value:.0f} {units[i]}" if i == 0 else f"{value:.1f} {units[i]}"

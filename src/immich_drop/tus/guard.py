@@ -130,7 +130,7 @@ class TusGuard:
         if suffix not in await self.media_types():
             raise Refuse(415, f"Immich does not accept {suffix or 'files without an extension'} files.")
         try:
-            kind, target_id = self.targets.resolve(meta)
+            kind, target_id = await self.targets.resolve(meta, session, length, filename)
         except TargetClosed as closed:
             raise Refuse(closed.status, closed.message) from None
 
@@ -146,9 +146,10 @@ class TusGuard:
         finally:
             if status == 201:
                 self.bus.publish(session, upload_event(upload))
-            else:  # refused or crashed: leave no row and no file behind
+            else:  # refused or crashed: leave no row, no file and no reservation behind
                 await self.storage.delete(upload.id)
                 await self.store.delete_upload(upload.id)
+                await self.targets.release(upload)
 
     # --- data -----------------------------------------------------------------------
     async def _patch(self, scope, receive, send, headers: dict[str, str], upload: Upload) -> None:
@@ -163,7 +164,7 @@ class TusGuard:
         if upload.state != UploadState.RECEIVING:
             raise Refuse(409, "This upload is already complete.", {"Upload-Offset": str(upload.size)})
         try:
-            self.targets.open_for_upload(upload.target_kind, upload.target_id)
+            await self.targets.open_for_upload(upload.target_kind, upload.target_id)
         except TargetClosed as closed:
             raise Refuse(closed.status, closed.message) from None
         held = await self.locks.try_acquire(upload.id)
@@ -189,6 +190,7 @@ class TusGuard:
         async def forget(status: int) -> None:
             if status == 204:
                 await self.store.delete_upload(upload.id)
+                await self.targets.release(upload)
                 self.bus.publish(upload.session_id, {"type": "removed", "id": upload.id})
             await held.release()
 

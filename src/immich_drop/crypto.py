@@ -1,0 +1,64 @@
+"""Secrets at rest, password hashes and tokens.
+
+- `Box(secret)`: encrypts values stored in the database (minted Immich API keys, Immich session tokens,
+  invite tokens) with Fernet, under a key derived from SESSION_SECRET by HKDF. `open` returns None
+  for anything it cannot decrypt (e.g. after the secret changed), which callers treat as "sign in again".
+- `hash_password` / `verify_password`: scrypt (n=2^15, r=8, p=1) with a random salt, compared in
+  constant time. Slow on purpose: call them in a thread.
+- `new_token()`: 128+ bits from `secrets`; `token_hash(t)`: its SHA-256, which is what the database
+  indexes, so looking a token up never compares secrets byte by byte.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+SCRYPT = {"n": 2**15, "r": 8, "p": 1, "maxmem": 64 * 1024 * 1024}
+
+
+class Box:
+    def __init__(self, secret: str):
+        key = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"immich-drop", info=b"at-rest v1").derive(secret.encode())
+        self._fernet = Fernet(base64.urlsafe_b64encode(key))
+
+    def seal(self, value: str) -> str:
+        return self._fernet.encrypt(value.encode()).decode()
+
+    def open(self, sealed: str | None) -> str | None:
+        if not sealed:
+            return None
+        try:
+            return self._fernet.decrypt(sealed.encode()).decode()
+        except (InvalidToken, ValueError):
+            return None
+
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, **SCRYPT)
+    return f"scrypt${SCRYPT['n']}${SCRYPT['r']}${SCRYPT['p']}${salt.hex()}${digest.hex()}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    try:
+        _, n, r, p, salt, digest = stored.split("$")
+        candidate = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p),
+                                   maxmem=SCRYPT["maxmem"])
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(candidate.hex(), digest)
+
+
+def new_token(nbytes: int = 24) -> str:
+    return secrets.token_urlsafe(nbytes)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
