@@ -186,13 +186,21 @@ class Guest:
         meta.update(metadata or {})
         return tus.uploader(file_path=str(path), chunk_size=chunk_size, metadata=meta, url=url, retries=0)
 
+    def invite_upload(self, path: Path, token: str, **kwargs) -> str:
+        """Upload through an invite link (as its page does: the token travels in the tus metadata)."""
+        self.http.get(f"/i/{token}")
+        kwargs["metadata"] = {"invite": token, **kwargs.get("metadata", {})}
+        return self.upload(path, **kwargs)
+
     def upload(self, path: Path, **kwargs) -> str:
         uploader = self.uploader(path, **kwargs)
         uploader.upload()
         return uploader.url.rsplit("/", 1)[-1]
 
-    def create(self, length: int, filename: str = "photo.jpg", **headers) -> httpx.Response:
+    def create(self, length: int, filename: str = "photo.jpg", invite: str | None = None, **headers) -> httpx.Response:
         meta = f"filename {_b64(filename)},filetype {_b64('image/jpeg')}"
+        if invite:
+            meta += f",invite {_b64(invite)}"
         return self.http.post("/api/uploads", headers=self.tus_headers(**{"Upload-Length": str(length),
                                                                           "Upload-Metadata": meta, **headers}))
 
@@ -252,3 +260,50 @@ def make_file(path: Path, size: int, seed: int = 1) -> Path:
             fh.write(rng.randbytes(n))
             left -= n
     return path
+
+
+class Admin:
+    """A signed-in admin's browser: cookie jar plus the CSRF token the console would hold."""
+
+    def __init__(self, base_url: str):
+        self.http = httpx.Client(base_url=base_url, timeout=30)
+        self.csrf = ""
+
+    def login(self, **credentials) -> httpx.Response:
+        response = self.http.post("/api/login", json=credentials)
+        if response.status_code == 200:
+            self.csrf = response.json()["csrfToken"]
+        return response
+
+    def call(self, method: str, path: str, **kwargs) -> httpx.Response:
+        headers = {"X-CSRF-Token": self.csrf, **kwargs.pop("headers", {})}
+        return self.http.request(method, path, headers=headers, **kwargs)
+
+    def invite(self, **fields) -> dict:
+        response = self.call("POST", "/api/invites", json=fields)
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    def close(self) -> None:
+        self.http.close()
+
+
+@pytest.fixture
+def admin_of(fake):
+    """`admin_of(drop, email)` signs a new Immich user in to `drop` and returns the Admin."""
+    made: list[Admin] = []
+
+    def make(drop: "Drop", email: str = "ada@example.org", password: str = "correct horse") -> Admin:
+        fake.add_account(email, password)
+        admin = Admin(drop.url)
+        assert admin.login(email=email, password=password).status_code == 200
+        made.append(admin)
+        return admin
+
+    yield make
+    for admin in made:
+        admin.close()
+
+
+def invite_token(invite: dict) -> str:
+    return invite["link"].rsplit("/", 1)[-1]

@@ -26,7 +26,10 @@ from .events import EventBus
 from .immich import ImmichClient
 from .pipeline import Pipeline
 from .proxy import ForwardedHeaders
-from .routes import guest, health
+from .accounts import Accounts
+from .ratelimit import RateLimiter
+from .routes import admin, guest, health, invite_page, invites
+from .routes.errors import ApiError
 from .security import SecurityHeaders
 from .services import Services
 from .sessions import Sessions
@@ -47,7 +50,10 @@ def create_app(settings: Settings, *, immich_transport: httpx.AsyncBaseTransport
     box = Box(settings.session_secret)
     bus, targets, sessions = EventBus(), Targets(settings, store, box), Sessions(settings.session_secret)
     pipeline = Pipeline(settings, store, immich, storage, targets, bus)
-    services = Services(settings, store, immich, storage, targets, sessions, bus, pipeline, box)
+    services = Services(settings, store, immich, storage, targets, sessions, bus, pipeline, box,
+                        accounts=Accounts(settings, store, immich, box, pipeline),
+                        login_limiter=RateLimiter({"ip": 20, "account": 5}, seconds=15 * 60),
+                        invite_limiter=RateLimiter({"ip": 10, "invite": 100}, seconds=15 * 60))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
@@ -63,8 +69,9 @@ def create_app(settings: Settings, *, immich_transport: httpx.AsyncBaseTransport
             await asyncio.to_thread(store.engine.dispose)
 
     starlette = Starlette(
-        routes=[*health.routes, *guest.routes, Mount("/static", StaticFiles(directory=guest.WEB), name="static")],
-        exception_handlers={HTTPException: _http_error, Exception: _server_error},
+        routes=[*health.routes, *guest.routes, *admin.routes, *invites.routes, *invite_page.routes,
+                Mount("/static", StaticFiles(directory=guest.WEB), name="static")],
+        exception_handlers={ApiError: _api_error, HTTPException: _http_error, Exception: _server_error},
         lifespan=lifespan,
     )
     starlette.state.services = services
@@ -83,6 +90,10 @@ def create_app(settings: Settings, *, immich_transport: httpx.AsyncBaseTransport
     app = ForwardedHeaders(SecurityHeaders(router), settings.trusted_proxies)
     app.services = services  # type: ignore[attr-defined] - for tests and the benchmark
     return app
+
+
+async def _api_error(request: Request, exc: ApiError):
+    return JSONResponse({"message": exc.message}, status_code=exc.status, headers=exc.headers)
 
 
 async def _http_error(request: Request, exc: HTTPException):

@@ -49,6 +49,7 @@ class Settings:
     retry_max_seconds: float = 300.0
     immich_timeout_seconds: float = 60.0
     media_types_ttl_seconds: float = 3600.0
+    admin_session_hours: float = 12.0
 
     @property
     def staging_dir(self) -> Path:
@@ -113,6 +114,7 @@ class Settings:
             retry_base_seconds=r.number("RETRY_BASE_SECONDS", 2.0, low=0.001),
             retry_max_seconds=r.number("RETRY_MAX_SECONDS", 300.0, low=0.001),
             immich_timeout_seconds=r.number("IMMICH_TIMEOUT_SECONDS", 60.0, low=0.1),
+            admin_session_hours=r.number("ADMIN_SESSION_HOURS", 12.0, low=0.01),
         )
 
 

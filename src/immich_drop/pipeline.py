@@ -205,6 +205,17 @@ class Pipeline:
         loop = asyncio.get_running_loop()
         self._retry_timers[uid] = loop.call_later(delay, self._retry_due, uid)
 
+    async def drop(self, uid: str, message: str) -> None:
+        """Give up on an upload that is not delivered yet (its invite was deleted): files gone, guest told."""
+        timer = self._retry_timers.pop(uid, None)
+        if timer:
+            timer.cancel()
+        upload = await self.store.update_upload(uid, only_from=[S.RECEIVING, *S.PENDING_DELIVERY],
+                                                state=S.FAILED, message=message)
+        await self.storage.delete(uid)
+        if upload is not None:
+            self._publish(upload)
+
     async def resume_account(self, user_id: str) -> None:
         """After an admin signs in again: deliver what waited for their key, now."""
         for upload in await self.store.waiting_uploads_of_owner(user_id):

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .accounts import Accounts
 from .config import Settings
 from .crypto import Box
 from .events import EventBus
 from .immich import ImmichClient, ImmichUnavailable
 from .pipeline import Pipeline
+from .ratelimit import RateLimiter
 from .sessions import Sessions
 from .store import Store
 from .targets import Targets
@@ -37,6 +39,9 @@ class Services:
     bus: EventBus
     pipeline: Pipeline
     box: Box
+    accounts: Accounts
+    login_limiter: RateLimiter
+    invite_limiter: RateLimiter
 
     async def media_types(self) -> frozenset[str]:
         try:

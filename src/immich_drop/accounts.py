@@ -1,0 +1,131 @@
+"""Admin sign-in: Immich credentials in, a server-side session and a least-privilege key out.
+
+`Accounts.sign_in_password(email, password)` and `sign_in_key(api_key)` check the credentials with
+Immich, mint an API key holding only `INVITE_PERMISSIONS` for that user (what invites need to upload
+into their library), store it sealed, and open a session. The browser gets only an opaque random id in
+a signed cookie; the database keeps its SHA-256, the Immich session token (sealed, to end it at logout)
+and the CSRF token. Immich tokens and keys never leave the server.
+
+Signing in again after a key stopped working mints a fresh one and wakes the uploads that waited.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from itsdangerous import BadSignature, Signer
+
+from .config import Settings
+from .crypto import Box
+from .immich import ImmichClient, ImmichRejected, ImmichUnavailable
+from .models import Account, AdminSession
+from .pipeline import Pipeline
+from .store import Store
+
+COOKIE = "drop_admin"
+INVITE_PERMISSIONS = ["asset.upload", "album.read", "album.create", "albumAsset.create"]
+
+
+class SignInError(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+@dataclass
+class Signed:
+    cookie_value: str
+    session: AdminSession
+    account: Account
+
+
+class Accounts:
+    def __init__(self, settings: Settings, store: Store, immich: ImmichClient, box: Box, pipeline: Pipeline):
+        self.settings, self.store, self.immich, self.box, self.pipeline = settings, store, immich, box, pipeline
+        self._signer = Signer(settings.session_secret, salt="immich-drop.admin")
+
+    async def sign_in_password(self, email: str, password: str) -> Signed:
+        try:
+            login = await self.immich.login(email, password)
+        except ImmichRejected as exc:
+            if exc.status in (400, 401):
+                raise SignInError(401, "Wrong email or password.") from None
+            raise SignInError(502, f"Immich refused the sign-in: {exc.message}") from None
+        except ImmichUnavailable:
+            raise SignInError(502, "Immich cannot be reached right now. Try again in a moment.") from None
+        token = login["accessToken"]
+        user = {"id": login["userId"], "email": login.get("userEmail", email), "name": login.get("name", "")}
+        return await self._open(user, token=token)
+
+    async def sign_in_key(self, api_key: str) -> Signed:
+        try:
+            me = await self.immich.me(api_key=api_key)
+        except ImmichRejected as exc:
+            if exc.status == 403:
+                raise SignInError(401, "This API key needs the user.read permission to sign in.") from None
+            raise SignInError(401, "Immich did not accept this API key.") from None
+        except ImmichUnavailable:
+            raise SignInError(502, "Immich cannot be reached right now. Try again in a moment.") from None
+        return await self._open({"id": me["id"], "email": me.get("email", ""), "name": me.get("name", "")}, api_key=api_key)
+
+    async def _open(self, user: dict, token: str | None = None, api_key: str | None = None) -> Signed:
+        try:
+            secret, key_id = await self.immich.create_api_key(
+                "Immich Drop invites", INVITE_PERMISSIONS, token=token, api_key=api_key)
+        except ImmichRejected as exc:
+            needed = ", ".join(["apiKey.create", *INVITE_PERMISSIONS])
+            raise SignInError(403, f"Immich would not create an upload key for this account ({exc.message}). "
+                                   f"A key used to sign in needs: user.read, {needed}.") from None
+        except ImmichUnavailable:
+            raise SignInError(502, "Immich cannot be reached right now. Try again in a moment.") from None
+        account = await self.store.save_account(Account(
+            user_id=user["id"], email=user["email"], name=user["name"], api_key_enc=self.box.seal(secret),
+            api_key_id=key_id, key_valid=True, updated_at=datetime.now(timezone.utc)))
+        raw = secrets.token_urlsafe(32)
+        now = datetime.now(timezone.utc)
+        session = AdminSession(id_hash=_digest(raw), user_id=account.user_id, csrf_token=secrets.token_urlsafe(32),
+                               immich_token_enc=self.box.seal(token) if token else "",
+                               created_at=now, expires_at=now + timedelta(hours=self.settings.admin_session_hours))
+        await self.store.add(session)
+        await self.store.delete_expired_admin_sessions(now)
+        await self.pipeline.resume_account(account.user_id)
+        return Signed(self._signer.sign(raw).decode(), session, account)
+
+    async def current(self, cookie_value: str | None) -> tuple[AdminSession, Account] | None:
+        raw = self._unsign(cookie_value)
+        if raw is None:
+            return None
+        return await self.store.get_admin_session(_digest(raw), datetime.now(timezone.utc))
+
+    async def sign_out(self, cookie_value: str | None) -> None:
+        raw = self._unsign(cookie_value)
+        if raw is None:
+            return
+        row = await self.store.delete_admin_session(_digest(raw))
+        token = self.box.open(row.immich_token_enc) if row else None
+        if token:
+            try:
+                await self.immich.logout(token)
+            except (ImmichRejected, ImmichUnavailable):
+                pass  # our session is gone either way; Immich's expires on its own
+
+    def cookie(self, value: str, secure: bool, clear: bool = False) -> str:
+        age = 0 if clear else int(self.settings.admin_session_hours * 3600)
+        return (f"{COOKIE}={'' if clear else value}; Path=/; Max-Age={age}; HttpOnly; SameSite=Strict"
+                + ("; Secure" if secure else ""))
+
+    def _unsign(self, value: str | None) -> str | None:
+        if not value:
+            return None
+        try:
+            return self._signer.unsign(value).decode()
+        except BadSignature:
+            return None
+
+
+def _digest(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+

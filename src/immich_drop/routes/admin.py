@@ -1,0 +1,132 @@
+"""Admin sign-in, session and albums, as JSON under `/api/` (the console at `/admin` uses the same API).
+
+    POST /api/login      {"email", "password"} or {"apiKey"}  → 200 {"user", "csrfToken"} + cookie
+    POST /api/logout     → 204 (ends our session and the Immich session)
+    GET  /api/session    → 200 {"user", "csrfToken", "keyValid"} or 401
+    GET  /api/albums     → 200 [{"id", "albumName", "assetCount"}]
+    POST /api/albums     {"name"} → 201 {"id", "albumName", "assetCount"}
+
+Every state-changing request needs the session's token in `X-CSRF-Token` (login needs none: it has no
+session yet, and JSON-only bodies plus the Origin check keep cross-site forms out). Sign-in attempts
+are limited per address and per account: 429 with Retry-After.
+"""
+
+from __future__ import annotations
+
+import hmac
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from ..accounts import COOKIE, SignInError
+from ..immich import ImmichRejected, ImmichUnavailable
+from .errors import ApiError, client_address, json_body, same_origin
+
+WEB = Path(__file__).resolve().parents[3] / "web"
+
+
+async def require_admin(request: Request, write: bool = False):
+    """The signed-in (session, account), or ApiError 401; with `write`, the CSRF token must match."""
+    services = request.app.state.services
+    found = await services.accounts.current(request.cookies.get(COOKIE))
+    if found is None:
+        raise ApiError(401, "Sign in first.")
+    session, account = found
+    if write:
+        sent = request.headers.get("x-csrf-token", "")
+        if not same_origin(request, services.settings.public_base_url) or \
+                not hmac.compare_digest(sent.encode(), session.csrf_token.encode()):
+            raise ApiError(403, "Missing or wrong CSRF token.")
+    return session, account
+
+
+def user_json(account) -> dict:
+    return {"id": account.user_id, "email": account.email, "name": account.name}
+
+
+async def console(request: Request) -> Response:
+    return FileResponse(WEB / "admin" / "index.html", headers={"Cache-Control": "no-store"})
+
+
+async def login(request: Request) -> Response:
+    services = request.app.state.services
+    if not same_origin(request, services.settings.public_base_url):
+        raise ApiError(403, "Cross-origin sign-in is not allowed.")
+    body = await json_body(request)
+    api_key = str(body.get("apiKey") or "").strip()
+    email = str(body.get("email") or "").strip().lower()
+    password = str(body.get("password") or "")
+    if not api_key and not (email and password):
+        raise ApiError(400, "Give an email and password, or an API key.")
+    keys = [("ip", client_address(request)), ("account", api_key[-12:] if api_key else email)]
+    wait = services.login_limiter.check(*keys)
+    if wait:
+        raise ApiError(429, f"Too many attempts. Try again in {wait} seconds.", {"Retry-After": str(wait)})
+    try:
+        signed = await (services.accounts.sign_in_key(api_key) if api_key
+                        else services.accounts.sign_in_password(email, password))
+    except SignInError as err:
+        if err.status == 401:
+            services.login_limiter.hit(*keys)
+        raise ApiError(err.status, err.message) from None
+    services.login_limiter.clear(keys[1])
+    response = JSONResponse({"user": user_json(signed.account), "csrfToken": signed.session.csrf_token})
+    response.headers.append("set-cookie", services.accounts.cookie(signed.cookie_value, request.url.scheme == "https"))
+    return response
+
+
+async def logout(request: Request) -> Response:
+    services = request.app.state.services
+    await require_admin(request, write=True)
+    await services.accounts.sign_out(request.cookies.get(COOKIE))
+    response = Response(status_code=204)
+    response.headers.append("set-cookie", services.accounts.cookie("", request.url.scheme == "https", clear=True))
+    return response
+
+
+async def session_info(request: Request) -> Response:
+    session, account = await require_admin(request)
+    return JSONResponse({"user": user_json(account), "csrfToken": session.csrf_token, "keyValid": account.key_valid},
+                        headers={"Cache-Control": "no-store"})
+
+
+async def albums(request: Request) -> Response:
+    services = request.app.state.services
+    if request.method == "POST":
+        _, account = await require_admin(request, write=True)
+        name = str((await json_body(request)).get("name") or "").strip()
+        if not name or len(name) > 255:
+            raise ApiError(400, "name: give an album name of 1 to 255 characters.")
+        album_id = await immich_call(services, account, services.immich.create_album, name)
+        return JSONResponse({"id": album_id, "albumName": name, "assetCount": 0}, status_code=201)
+    _, account = await require_admin(request)
+    found = await immich_call(services, account, services.immich.list_albums)
+    listed = [{"id": a["id"], "albumName": a.get("albumName", ""), "assetCount": a.get("assetCount", 0)} for a in found]
+    return JSONResponse(sorted(listed, key=lambda a: a["albumName"].lower()), headers={"Cache-Control": "no-store"})
+
+
+async def immich_call(services, account, fn, *args):
+    """Call Immich with the account's minted key, mapping failures to clear API errors."""
+    key = services.box.open(account.api_key_enc) if account.key_valid else None
+    if not key:
+        raise ApiError(409, "Immich no longer accepts this account's upload key. Sign in again.")
+    try:
+        return await fn(key, *args)
+    except ImmichUnavailable:
+        raise ApiError(502, "Immich cannot be reached right now.") from None
+    except ImmichRejected as exc:
+        if exc.auth_problem:
+            await services.store.set_key_valid(account.user_id, False)
+            raise ApiError(409, "Immich no longer accepts this account's upload key. Sign in again.") from None
+        raise ApiError(400, f"Immich refused: {exc.message}") from None
+
+
+routes = [
+    Route("/admin", console),
+    Route("/api/login", login, methods=["POST"]),
+    Route("/api/logout", logout, methods=["POST"]),
+    Route("/api/session", session_info),
+    Route("/api/albums", albums, methods=["GET", "POST"]),
+]

@@ -1,0 +1,39 @@
+"""`ApiError` and request helpers shared by the JSON routes; the app turns ApiError into a response."""
+
+from __future__ import annotations
+
+import json
+
+from starlette.requests import Request
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.message, self.headers = status, message, headers or {}
+
+
+async def json_body(request: Request) -> dict:
+    """The request's JSON object; 415 unless sent as application/json (which also keeps plain
+    cross-site forms out), 400 if it is not an object."""
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+        raise ApiError(415, "Send JSON (Content-Type: application/json).")
+    try:
+        body = json.loads(await request.body() or b"{}")
+    except ValueError:
+        raise ApiError(400, "The body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "The body must be a JSON object.")
+    return body
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def same_origin(request: Request, public_base_url: str = "") -> bool:
+    origin = request.headers.get("origin")
+    if not origin:
+        return True  # not a browser's cross-site request
+    own = f"{request.url.scheme}://{request.headers.get('host', '')}"
+    return origin.rstrip("/").lower() in {own.lower(), public_base_url.rstrip("/").lower()}

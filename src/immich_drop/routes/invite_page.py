@@ -1,0 +1,113 @@
+"""The guest side of an invite: `/i/{token}`, public to whoever holds the URL.
+
+    GET  /i/{token}                → the upload page, or a clear page: 404 (unknown or deleted),
+                                     410 (expired, turned off, or used by another browser)
+    GET  /api/i/{token}            → {label, albumName, limits, remaining, needsPassword, unlocked, paused}
+    POST /api/i/{token}/unlock     {"password"} → 204 (this browser session may now upload), 401, 429
+
+An unknown token learns nothing: the same 404 as a deleted one, no album name, no Immich address.
+Password attempts are limited per address and per invite; the hash is checked in a thread, in
+constant time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from ..crypto import verify_password
+from ..models import InviteState
+from ..targets import CLOSED, invite_state
+from .errors import ApiError, client_address, json_body
+from .guest import WEB, with_session
+
+USED = (410, "This link has already been used.")
+
+
+async def _invite_and_standing(request: Request):
+    services = request.app.state.services
+    invite = await services.targets.invite_for_token(request.path_params["token"])
+    session = services.sessions.from_scope(request.scope)
+    standing = await services.store.guest_standing(invite.id, session) if invite and session else None
+    return invite, standing
+
+
+def _closed(invite, standing) -> tuple[int, str] | None:
+    if invite is None:
+        return 404, "This upload link is not valid."
+    state = invite_state(invite)
+    if state in CLOSED:
+        return CLOSED[state]
+    if state == InviteState.USED_UP and not (standing and standing.claimed):
+        return USED
+    return None
+
+
+async def page(request: Request) -> Response:
+    invite, standing = await _invite_and_standing(request)
+    closed = _closed(invite, standing)
+    if closed:
+        status, text = closed
+        return with_session(request, HTMLResponse(message_page(text), status_code=status))
+    return with_session(request, FileResponse(WEB / "index.html", headers={"Cache-Control": "no-store"}))
+
+
+async def info(request: Request) -> Response:
+    services = request.app.state.services
+    invite, standing = await _invite_and_standing(request)
+    closed = _closed(invite, standing)
+    if closed:
+        raise ApiError(*closed)
+    account = await services.store.get_account(invite.owner_id)
+    left = lambda limit, used: None if limit is None else max(limit - used, 0)  # noqa: E731
+    return JSONResponse({
+        "label": invite.label, "albumName": invite.album_name,
+        "limits": {"maxFileSize": invite.max_file_size, "maxTotalBytes": invite.max_total_bytes,
+                   "maxFiles": invite.max_files, "mediaKind": invite.media_kind, "maxUses": invite.max_uses},
+        "remaining": {"files": left(invite.max_files, invite.files), "bytes": left(invite.max_total_bytes, invite.bytes)},
+        "expiresAt": invite.expires_at.isoformat() if invite.expires_at else None,
+        "needsPassword": bool(invite.password_hash), "unlocked": bool(standing and standing.unlocked),
+        "paused": not (account and account.key_valid),
+    }, headers={"Cache-Control": "no-store"})
+
+
+async def unlock(request: Request) -> Response:
+    services = request.app.state.services
+    invite, standing = await _invite_and_standing(request)
+    closed = _closed(invite, standing)
+    if closed:
+        raise ApiError(*closed)
+    session = services.sessions.from_scope(request.scope)
+    if session is None:
+        raise ApiError(403, "Open the link in your browser first.")
+    password = str((await json_body(request)).get("password") or "")
+    keys = [("ip", client_address(request), invite.id), ("invite", invite.id)]
+    wait = services.invite_limiter.check(*keys)
+    if wait:
+        raise ApiError(429, f"Too many attempts. Try again in {wait} seconds.", {"Retry-After": str(wait)})
+    if invite.password_hash and not await asyncio.to_thread(verify_password, password, invite.password_hash):
+        services.invite_limiter.hit(*keys)
+        raise ApiError(401, "That password is not right.")
+    await services.store.unlock_invite(invite.id, session)
+    return Response(status_code=204)
+
+
+def message_page(text: str) -> str:
+    return ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" "
+            "content=\"width=device-width, initial-scale=1\"><title>Immich Drop</title>"
+            "<link rel=\"icon\" href=\"/static/favicon.svg\" type=\"image/svg+xml\">"
+            "<link rel=\"stylesheet\" href=\"/static/style.css\"><script src=\"/static/theme.js\"></script></head>"
+            f"<body><main class=\"closed\"><h1>{html.escape(text)}</h1>"
+            "<p class=\"muted\">If you still want to send photos, ask the person who shared the link for a new one.</p>"
+            "</main></body></html>")
+
+
+routes = [
+    Route("/i/{token:str}", page),
+    Route("/api/i/{token:str}", info),
+    Route("/api/i/{token:str}/unlock", unlock, methods=["POST"]),
+]
