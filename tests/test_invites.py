@@ -1,0 +1,277 @@
+"""Invites end to end: life cycle, one-time claims, racing guests, passwords, expiry, disable, delete,
+revoked keys, ownership, QR codes. Real HTTP, real tus clients, the fake Immich."""
+
+import concurrent.futures
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from conftest import MEDIA, invite_token, sha1_of
+
+
+@pytest.fixture
+def drop(make_drop):
+    return make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
+
+
+def test_invite_life_cycle(drop, admin_of, fake):
+    admin = admin_of(drop)
+    invite = admin.invite(label="Wedding", album={"name": "Wedding guests"}, maxUses=1, expiresInDays=7,
+                          maxFiles=10, maxFileSize=50_000_000, mediaKind="all")
+    assert invite["state"] == "active" and invite["maxUses"] == 1 and invite["albumName"] == "Wedding guests"
+    token = invite_token(invite)
+    assert len(token) >= 22  # at least 128 bits
+
+    guest = drop.guest()
+    page = guest.http.get(f"/i/{token}")
+    assert page.status_code == 200
+    info = guest.http.get(f"/api/i/{token}").json()
+    assert info["label"] == "Wedding" and info["albumName"] == "Wedding guests" and info["remaining"]["files"] == 10
+    first = guest.invite_upload(MEDIA / "exif_offset.jpg", token)
+    second = guest.invite_upload(MEDIA / "creation_time.mp4", token)  # the claiming browser may send many
+    for uid in (first, second):
+        assert guest.wait_for(uid, ["done", "failed"])["state"] == "done"
+
+    owner = [u for u, user in fake.users.items() if user["email"] == "ada@example.org"][0]
+    assert {r.owner for r in fake.uploads} == {owner}
+    [album] = fake.albums_named(owner, "Wedding guests")
+    assert len(album.assets) == 2 and album.id == invite["albumId"]
+    listed = admin.call("GET", f"/api/invites/{invite['id']}").json()
+    assert listed["state"] == "used up" and listed["uses"] == 1 and listed["files"] == 2
+    assert listed["bytes"] == sum((MEDIA / n).stat().st_size for n in ("exif_offset.jpg", "creation_time.mp4"))
+    log = admin.call("GET", f"/api/invites/{invite['id']}/uploads").json()
+    assert sorted((e["filename"], e["state"]) for e in log) == [("creation_time.mp4", "done"), ("exif_offset.jpg", "done")]
+    assert set(log[0]) == {"id", "filename", "size", "state", "message", "createdAt"}
+
+    # Any other browser: the link is used.
+    stranger = drop.guest()
+    closed = stranger.http.get(f"/i/{token}")
+    assert closed.status_code == 410 and "already been used" in closed.text
+    assert stranger.create(100, invite=token).status_code == 410
+
+
+def test_unknown_tokens_learn_nothing(drop, admin_of):
+    admin = admin_of(drop)
+    invite = admin.invite(album={"name": "Secret album"})
+    guest = drop.guest()
+    unknown = guest.http.get("/i/not-a-real-token")
+    admin.call("DELETE", f"/api/invites/{invite['id']}")
+    deleted = guest.http.get(f"/i/{invite_token(invite)}")
+    assert unknown.status_code == deleted.status_code == 404 and unknown.text == deleted.text
+    assert "Secret album" not in unknown.text and drop.fake.url not in unknown.text
+    api = guest.http.get("/api/i/not-a-real-token")
+    assert api.status_code == 404 and set(api.json()) == {"message"}
+    assert guest.create(10, invite="not-a-real-token").status_code == 404
+
+
+def test_racing_guests_cannot_exceed_the_uses(drop, admin_of):
+    admin = admin_of(drop)
+    token = invite_token(admin.invite(maxUses=3))
+    guests = [drop.guest() for _ in range(10)]
+    for guest in guests:
+        assert guest.http.get(f"/i/{token}").status_code == 200  # each browser opens the link
+    with concurrent.futures.ThreadPoolExecutor(10) as pool:
+        statuses = list(pool.map(lambda g: g.create(100, invite=token).status_code, guests))
+    assert sorted(statuses) == [201] * 3 + [410] * 7
+
+
+def test_racing_files_cannot_exceed_the_limits(drop, admin_of):
+    admin = admin_of(drop)
+    token = invite_token(admin.invite(maxFiles=4, maxTotalBytes=10_000))
+    guest = drop.guest()
+    guest.http.get(f"/i/{token}")
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(lambda _: guest.create(100, invite=token).status_code, range(10)))
+    assert sorted(statuses) == [201] * 4 + [403] * 6
+    big = admin.invite(maxTotalBytes=1000)
+    other = drop.guest()
+    other.http.get(f"/i/{invite_token(big)}")
+    assert other.create(600, invite=invite_token(big)).status_code == 201
+    refused = other.create(600, invite=invite_token(big))
+    assert refused.status_code == 403 and "limit is reached" in refused.json()["message"]
+
+
+def test_file_rules(drop, admin_of):
+    admin = admin_of(drop)
+    photos = invite_token(admin.invite(mediaKind="photos", maxFileSize=1000))
+    guest = drop.guest()
+    guest.http.get(f"/i/{photos}")
+    video = guest.create(100, "clip.mp4", invite=photos)
+    assert video.status_code == 415 and video.json()["message"] == "This link takes photos only."
+    big = guest.create(1001, "big.jpg", invite=photos)
+    assert big.status_code == 413 and "at most 1.0 KB" in big.json()["message"]
+    assert guest.create(1000, "ok.jpg", invite=photos).status_code == 201
+
+
+def test_cancelled_upload_gives_its_reservation_back(drop, admin_of):
+    admin = admin_of(drop)
+    invite = admin.invite(maxFiles=1)
+    guest = drop.guest()
+    guest.http.get(f"/i/{invite_token(invite)}")
+    created = guest.create(100, invite=invite_token(invite))
+    location = created.headers["Location"].replace(drop.url, "")
+    assert guest.http.delete(location, headers=guest.tus_headers()).status_code == 204
+    assert admin.call("GET", f"/api/invites/{invite['id']}").json()["files"] == 0
+    assert guest.create(100, invite=invite_token(invite)).status_code == 201
+
+
+def test_password_gate(drop, admin_of):
+    admin = admin_of(drop)
+    invite = admin.invite(password="open sesame")
+    assert invite["hasPassword"] is True and "open sesame" not in str(invite)
+    token = invite_token(invite)
+    guest = drop.guest()
+    guest.http.get(f"/i/{token}")
+    assert guest.http.get(f"/api/i/{token}").json()["needsPassword"] is True
+    locked = guest.create(100, invite=token)
+    assert locked.status_code == 401 and "password" in locked.json()["message"]
+    assert guest.http.post(f"/api/i/{token}/unlock", json={"password": "wrong"}).status_code == 401
+    assert guest.http.post(f"/api/i/{token}/unlock", json={"password": "open sesame"}).status_code == 204
+    assert guest.http.get(f"/api/i/{token}").json()["unlocked"] is True
+    assert guest.create(100, invite=token).status_code == 201
+    other = drop.guest()  # the unlock belongs to that browser session only
+    other.http.get(f"/i/{token}")
+    assert other.create(100, invite=token).status_code == 401
+
+
+def test_password_attempts_are_rate_limited(drop, admin_of):
+    admin = admin_of(drop)
+    token = invite_token(admin.invite(password="open sesame"))
+    guest = drop.guest()
+    guest.http.get(f"/i/{token}")
+    for _ in range(10):
+        assert guest.http.post(f"/api/i/{token}/unlock", json={"password": "guess"}).status_code == 401
+    limited = guest.http.post(f"/api/i/{token}/unlock", json={"password": "open sesame"})
+    assert limited.status_code == 429 and "Retry-After" in limited.headers
+
+
+def test_expiry_stops_new_and_running_uploads(drop, admin_of):
+    admin = admin_of(drop)
+    invite = admin.invite(expiresInDays=1)
+    token = invite_token(invite)
+    guest = drop.guest()
+    guest.http.get(f"/i/{token}")
+    uid = guest.create(1000, invite=token).headers["Location"].rsplit("/", 1)[-1]
+    past = (datetime.now(timezone.utc) - timedelta(minutes=1)).isoformat()
+    assert admin.call("PATCH", f"/api/invites/{invite['id']}", json={"expiresAt": past}).json()["state"] == "expired"
+    assert guest.http.get(f"/i/{token}").status_code == 410
+    assert guest.create(100, invite=token).status_code == 410
+    patch = guest.http.patch(f"/api/uploads/{uid}", content=b"x" * 10, headers=guest.tus_headers(**{
+        "Content-Type": "application/offset+octet-stream", "Upload-Offset": "0"}))
+    assert patch.status_code == 410 and patch.json()["message"] == "This upload link has expired."
+    assert drop.services.storage.data_path(uid).stat().st_size == 0
+    assert admin.call("PATCH", f"/api/invites/{invite['id']}", json={"expiresAt": "2020-01-01T00:00:00"}).status_code == 400
+
+
+def test_disable_during_an_upload(drop, admin_of, fake):
+    admin = admin_of(drop)
+    invite = admin.invite()
+    token = invite_token(invite)
+    guest = drop.guest()
+    fake.fail_status = 503
+    received = guest.invite_upload(MEDIA / "exif_offset.jpg", token)  # complete, waiting for Immich
+    guest.wait_for(received, "retrying")
+    partial = guest.create(1000, invite=token).headers["Location"].rsplit("/", 1)[-1]
+    admin.call("PATCH", f"/api/invites/{invite['id']}", json={"disabled": True})
+    patch = guest.http.patch(f"/api/uploads/{partial}", content=b"x" * 10, headers=guest.tus_headers(**{
+        "Content-Type": "application/offset+octet-stream", "Upload-Offset": "0"}))
+    assert patch.status_code == 410 and drop.services.storage.data_path(partial).stat().st_size == 0
+    assert guest.http.get(f"/i/{token}").status_code == 410
+    fake.fail_status = None
+    assert guest.wait_for(received, ["done", "failed"])["state"] == "done"  # what was received is delivered
+    admin.call("PATCH", f"/api/invites/{invite['id']}", json={"disabled": False})
+    assert guest.http.get(f"/i/{token}").status_code == 200
+
+
+def test_delete_removes_undelivered_files(drop, admin_of, fake):
+    admin = admin_of(drop)
+    invite = admin.invite()
+    guest = drop.guest()
+    fake.fail_status = 503
+    uid = guest.invite_upload(MEDIA / "exif_offset.jpg", invite_token(invite))
+    guest.wait_for(uid, "retrying")
+    assert admin.call("DELETE", f"/api/invites/{invite['id']}").status_code == 204
+    event = guest.wait_for(uid, "failed")
+    assert "deleted" in event["message"]
+    assert not drop.services.storage.data_path(uid).exists()
+    fake.fail_status = None
+    assert fake.uploads == [] and admin.call("GET", "/api/invites").json() == []
+
+
+def test_revoked_key_pauses_until_the_admin_signs_in_again(drop, admin_of, fake):
+    admin = admin_of(drop)
+    invite = admin.invite(album={"name": "Party"})
+    token = invite_token(invite)
+    owner = [u for u, user in fake.users.items() if user["email"] == "ada@example.org"][0]
+    for key in [k for k, (user, _) in fake.keys.items() if user == owner]:
+        fake.revoke(key)  # e.g. the user deleted the key in Immich
+    guest = drop.guest()
+    uid = guest.invite_upload(MEDIA / "exif_offset.jpg", token)
+    assert "owner signs in again" in guest.wait_for(uid, "retrying")["message"]
+    assert admin.call("GET", f"/api/invites/{invite['id']}").json()["ownerMustSignIn"] is True
+    assert guest.http.get(f"/api/i/{token}").json()["paused"] is True
+    assert guest.create(100, invite=token).status_code == 503
+    assert drop.services.storage.data_path(uid).exists()
+
+    assert admin.login(email="ada@example.org", password="correct horse").status_code == 200
+    assert guest.wait_for(uid, ["done", "failed"])["state"] == "done"
+    assert fake.uploads[0].owner == owner and fake.uploads[0].sha1 == sha1_of(MEDIA / "exif_offset.jpg")
+    assert admin.call("GET", f"/api/invites/{invite['id']}").json()["ownerMustSignIn"] is False
+
+
+def test_two_admins_two_libraries(drop, admin_of, fake):
+    ada, bob = admin_of(drop, "ada@example.org"), admin_of(drop, "bob@example.org")
+    guest = drop.guest()
+    a = guest.invite_upload(MEDIA / "exif_offset.jpg", invite_token(ada.invite()))
+    b = guest.invite_upload(MEDIA / "exif_offset.jpg", invite_token(bob.invite()))  # same bytes, other owner
+    assert guest.wait_for(a, ["done", "failed"])["state"] == "done"
+    assert guest.wait_for(b, ["done", "failed"])["state"] == "done"  # not a duplicate: another library
+    owners = {user["email"]: u for u, user in fake.users.items()}
+    assert sorted(r.owner for r in fake.uploads) == sorted([owners["ada@example.org"], owners["bob@example.org"]])
+
+
+def test_album_deleted_in_immich_is_made_again_for_the_invite(drop, admin_of, fake):
+    admin = admin_of(drop)
+    invite = admin.invite(album={"name": "Trip"})
+    token = invite_token(invite)
+    guest = drop.guest()
+    guest.wait_for(guest.invite_upload(MEDIA / "exif_offset.jpg", token), "done")
+    fake.delete_album(invite["albumId"])
+    guest.wait_for(guest.invite_upload(MEDIA / "no_date.jpg", token), "done")
+    new_id = admin.call("GET", f"/api/invites/{invite['id']}").json()["albumId"]
+    assert new_id != invite["albumId"] and len(fake.albums[new_id].assets) == 1
+
+
+def test_existing_album_and_bad_fields(drop, admin_of):
+    admin = admin_of(drop)
+    album = admin.call("POST", "/api/albums", json={"name": "Existing"}).json()
+    assert admin.invite(album={"id": album["id"]})["albumName"] == "Existing"
+    for bad, field in [({"album": {"id": "nope"}}, "album"), ({"maxUses": 0}, "maxUses"),
+                       ({"maxFiles": "ten"}, "maxFiles"), ({"mediaKind": "audio"}, "mediaKind"),
+                       ({"password": "123"}, "password"), ({"expiresAt": "tomorrow"}, "expiresAt"),
+                       ({"label": "x" * 201}, "label")]:
+        response = admin.call("POST", "/api/invites", json=bad)
+        assert response.status_code == 400 and response.json()["message"].startswith(field), bad
+
+
+def test_labels_and_names_with_markup_stay_data(drop, admin_of):
+    admin = admin_of(drop)
+    label = '<script>alert(1)</script><img src=x onerror=alert(2)>'
+    invite = admin.invite(label=label)
+    info = drop.guest().http.get(f"/api/i/{invite_token(invite)}")
+    assert info.headers["content-type"] == "application/json" and info.json()["label"] == label
+
+
+def test_qr_codes(drop, admin_of):
+    admin = admin_of(drop)
+    invite = admin.invite()
+    svg = admin.call("GET", f"/api/invites/{invite['id']}/qr.svg")
+    assert svg.status_code == 200 and svg.headers["content-type"] == "image/svg+xml" and b"<svg" in svg.content
+    png = admin.call("GET", f"/api/invites/{invite['id']}/qr.png")
+    assert png.content[:8] == b"\x89PNG\r\n\x1a\n" and "attachment" in png.headers["content-disposition"]
+
+
+def test_links_use_public_base_url(make_drop, admin_of):
+    drop = make_drop(PUBLIC_BASE_URL="https://drop.example.org")
+    invite = admin_of(drop).invite()
+    assert invite["link"].startswith("https://drop.example.org/i/")
