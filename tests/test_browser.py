@@ -77,3 +77,72 @@ def test_dark_mode_toggle_persists(drop, page):
     assert page.get_attribute("html", "data-theme") == "dark"
     background = page.evaluate("getComputedStyle(document.body).backgroundColor")
     assert background == "rgb(18, 18, 22)"
+
+
+def test_admin_creates_a_link_and_a_guest_uses_it(make_drop, browser, fake, tmp_path):
+    expect = playwright.expect
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
+    fake.add_account("ada@example.org", "correct horse")
+    admin = browser.new_context(viewport={"width": 1100, "height": 900})
+    page = admin.new_page()
+    problems = []
+    page.on("pageerror", lambda err: problems.append(str(err)))
+    page.goto(drop.url + "/admin")
+    page.fill("#email", "ada@example.org")
+    page.fill("#pass", "wrong")
+    page.click("#login button[type=submit]")
+    expect(page.locator("#login-error")).to_have_text("Wrong email or password.")
+    page.fill("#pass", "correct horse")
+    page.click("#login button[type=submit]")
+    expect(page.locator("#who")).to_have_text("ada@example.org")
+
+    page.fill("#label", "<b>Anna's</b> wedding")
+    page.select_option("#album", "__new")
+    page.fill("#new-album", "Wedding")
+    page.select_option("#uses", "1")
+    page.select_option("#expiry", "7")
+    page.fill("#invite-pass", "open sesame")
+    page.click("#create button[type=submit]")
+    card = page.locator(".invite").first
+    expect(card.locator(".label")).to_have_text("<b>Anna's</b> wedding")  # text, not markup
+    expect(card.locator(".chip")).to_have_text("active")
+    link = card.locator(".link").input_value()
+    assert link.startswith(drop.url + "/i/")
+    card.locator(".qr").click()
+    expect(card.locator(".qr-box img")).to_be_visible()
+    assert card.locator(".qr-box img").evaluate("img => img.decode().then(() => img.naturalWidth)") > 0
+    card.locator(".toggle").click()
+    expect(page.locator(".invite .chip").first).to_have_text("disabled")
+    page.locator(".invite .toggle").first.click()
+    expect(page.locator(".invite .chip").first).to_have_text("active")
+    page.screenshot(path=str(tmp_path / "admin.png"), full_page=True)
+
+    guest_context = browser.new_context(**PHONE)
+    guest = guest_context.new_page()
+    guest.goto(link)
+    expect(guest.locator("#title")).to_have_text("<b>Anna's</b> wedding")
+    expect(guest.locator("#unlock")).to_be_visible()
+    guest.fill("#password", "open sesame")
+    guest.click("#unlock button")
+    expect(guest.locator("#drop")).to_be_visible()
+    expect(guest.locator("#details")).to_contain_text("Album: Wedding")
+    guest.set_input_files("#picker", [str(MEDIA / "exif_offset.jpg")])
+    expect(guest.locator(".item[data-kind=done]")).to_have_count(1, timeout=30000)
+
+    other = browser.new_context(**PHONE)
+    used = other.new_page()
+    response = used.goto(link)
+    assert response.status == 410
+    expect(used.locator("h1")).to_have_text("This link has already been used.")
+
+    page.reload()
+    card = page.locator(".invite").first
+    expect(card.locator(".chip")).to_have_text("used up")
+    card.locator(".log").click()
+    expect(card.locator(".log-box tbody tr")).to_have_count(1)
+    expect(card.locator(".log-box tbody td").first).to_have_text("exif_offset.jpg")
+    page.click("#logout")
+    expect(page.locator("#login-view")).to_be_visible()
+    assert problems == [] and guest_context and len(fake.uploads) == 1
+    for context in (admin, guest_context, other):
+        context.close()

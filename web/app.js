@@ -6,6 +6,8 @@
   var $ = function (id) { return document.getElementById(id); };
   var queue = $("queue"), picker = $("picker"), drop = $("drop"), notice = $("notice"), summary = $("summary");
   var config = null;
+  var inviteMatch = location.pathname.match(/^\/i\/([^/]+)$/);
+  var invite = inviteMatch ? decodeURIComponent(inviteMatch[1]) : null;
   var items = [];            // every file this page knows, in the order chosen
   var byUploadId = {};       // server upload id -> item
   var lastStatus = {};       // server upload id -> last event, for events that arrive before the id is known
@@ -100,6 +102,7 @@
       retryDelays: [0, 1000, 3000, 5000, 10000, 20000, 30000, 60000],
       removeFingerprintOnSuccess: true,
       metadata: {
+        invite: invite || "",
         filename: item.file.name,
         filetype: item.file.type || "application/octet-stream",
         lastModified: String(item.file.lastModified || ""),
@@ -181,10 +184,56 @@
   });
   drop.addEventListener("drop", function (e) { if (e.dataTransfer) addFiles(e.dataTransfer.files); });
 
+  // --- invite links ----------------------------------------------------------------------
+  function loadInvite() {
+    return fetch("/api/i/" + encodeURIComponent(invite), { credentials: "same-origin" })
+      .then(function (r) { return r.json().then(function (body) { return { ok: r.ok, body: body }; }); })
+      .then(function (answer) {
+        if (!answer.ok) { block(answer.body.message || "This upload link is not valid."); return; }
+        var info = answer.body;
+        if (info.label) { $("title").textContent = info.label; document.title = info.label; }
+        var parts = [];
+        if (info.albumName) parts.push("Album: " + info.albumName);
+        if (info.limits.mediaKind !== "all") parts.push(info.limits.mediaKind + " only");
+        if (info.limits.maxFileSize) parts.push("up to " + formatSize(info.limits.maxFileSize) + " a file");
+        if (info.remaining.files != null) parts.push(info.remaining.files + " more files");
+        if (info.remaining.bytes != null) parts.push(formatSize(info.remaining.bytes) + " left");
+        if (info.expiresAt) parts.push("open until " + new Date(info.expiresAt).toLocaleString());
+        $("details").textContent = parts.join(" · ");
+        $("details").hidden = parts.length === 0;
+        if (info.limits.mediaKind === "photos") picker.accept = "image/*";
+        if (info.limits.mediaKind === "videos") picker.accept = "video/*";
+        var locked = info.needsPassword && !info.unlocked;
+        $("unlock").hidden = !locked;
+        drop.hidden = locked;
+        if (info.paused) { notice.textContent = "This link is paused until its owner signs in again."; notice.hidden = false; }
+        if (locked) $("password").focus();
+      });
+  }
+
+  function block(message) {
+    notice.textContent = message;
+    notice.hidden = false;
+    drop.hidden = true;
+  }
+
+  $("unlock").addEventListener("submit", function (e) {
+    e.preventDefault();
+    fetch("/api/i/" + encodeURIComponent(invite) + "/unlock", {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ password: $("password").value })
+    }).then(function (r) {
+      if (r.ok) { $("unlock-error").textContent = ""; return loadInvite(); }
+      return r.json().then(function (body) { $("unlock-error").textContent = body.message || "Not unlocked."; });
+    });
+  });
+
   fetch("/api/config", { credentials: "same-origin" })
     .then(function (r) { return r.json(); })
     .then(function (c) {
       config = c;
+      if (invite) loadInvite();
       if (!window.tus || !tus.isSupported) {
         notice.textContent = "This browser cannot upload here. Please try a current browser.";
         notice.hidden = false;
