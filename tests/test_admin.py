@@ -120,3 +120,13 @@ def test_each_admin_sees_only_their_own_invites(drop, admin_of):
 def test_admin_console_is_served(drop):
     page = Admin(drop.url).http.get("/admin")
     assert page.status_code == 200 and "/static/admin/admin.js" in page.text
+
+
+def test_admin_cookie_is_secure_behind_https(make_drop, fake):
+    drop = make_drop(TRUSTED_PROXIES="127.0.0.1/32")
+    fake.add_account("ada@example.org", "correct horse")
+    admin = Admin(drop.url)
+    response = admin.http.post("/api/login", json={"email": "ada@example.org", "password": "correct horse"},
+                               headers={"X-Forwarded-Proto": "https"})
+    assert response.status_code == 200 and "Secure" in response.headers["set-cookie"]
+    admin.close()
