@@ -126,7 +126,7 @@ def test_admin_creates_a_link_and_a_guest_uses_it(make_drop, browser, fake, tmp_
     guest.click("#unlock button")
     expect(guest.locator("#drop")).to_be_visible()
     expect(guest.locator("#details")).to_contain_text("Album: Wedding")
-    hostile = tmp_path / "<script>document.title='x'</script>.jpg"
+    hostile = tmp_path / "<img src=x onerror=document.title='x'>.jpg"
     shutil.copyfile(MEDIA / "exif_offset.jpg", hostile)
     guest.set_input_files("#picker", [str(hostile)])
     expect(guest.locator(".item[data-kind=done]")).to_have_count(1, timeout=30000)
@@ -143,7 +143,7 @@ def test_admin_creates_a_link_and_a_guest_uses_it(make_drop, browser, fake, tmp_
     card.locator(".log").click()
     expect(card.locator(".log-box tbody tr")).to_have_count(1)
     expect(card.locator(".log-box tbody td").first).to_have_text(hostile.name)  # text, never markup
-    assert page.title() == "Immich Drop · Admin" and card.locator(".log-box script").count() == 0
+    assert page.title() == "Immich Drop · Admin" and card.locator(".log-box img").count() == 0
     page.click("#logout")
     expect(page.locator("#login-view")).to_be_visible()
     assert problems == [] and guest_context and len(fake.uploads) == 1

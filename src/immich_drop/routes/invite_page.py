@@ -56,12 +56,18 @@ async def page(request: Request) -> Response:
     return with_session(request, FileResponse(WEB / "index.html", headers={"Cache-Control": "no-store"}))
 
 
-async def info(request: Request) -> Response:
-    services = request.app.state.services
+async def _open_invite(request: Request):
+    """(invite, standing) for the API calls; ApiError with the same answer as the page otherwise."""
     invite, standing = await _invite_and_standing(request)
     closed = _closed(invite, standing)
     if closed:
         raise ApiError(*closed)
+    return invite, standing
+
+
+async def info(request: Request) -> Response:
+    services = request.app.state.services
+    invite, standing = await _open_invite(request)
     account = await services.store.get_account(invite.owner_id)
     left = lambda limit, used: None if limit is None else max(limit - used, 0)  # noqa: E731
     return JSONResponse({
@@ -77,10 +83,7 @@ async def info(request: Request) -> Response:
 
 async def unlock(request: Request) -> Response:
     services = request.app.state.services
-    invite, standing = await _invite_and_standing(request)
-    closed = _closed(invite, standing)
-    if closed:
-        raise ApiError(*closed)
+    invite, _ = await _open_invite(request)
     session = services.sessions.from_scope(request.scope)
     if session is None:
         raise ApiError(403, "Open the link in your browser first.")
