@@ -135,11 +135,14 @@ def make_drop(tmp_path, fake):
 
     def make(**overrides) -> Drop:
         key = overrides.pop("key", None) or fake.add_user()
+        wrap = overrides.pop("wrap", None)  # an ASGI wrapper around the app, e.g. a recorder
         env = {"PUBLIC_UPLOAD_PAGE_ENABLED": "true", "IMMICH_API_KEY": key, "IMMICH_ALBUM_NAME": "Guests"}
         env.update(overrides)
         settings = settings_for(tmp_path, fake.url, **env)
         app = create_app(settings)
-        drop = Drop(ServerThread(app), app, fake, key, settings)
+        served = wrap(app) if wrap else app
+        drop = Drop(ServerThread(served), app, fake, key, settings)
+        drop.served = served
         started.append(drop)
         return drop
 

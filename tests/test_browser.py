@@ -1,5 +1,6 @@
 """The guest page in a real browser: Debian's Chromium driven by Playwright, on a phone viewport."""
 
+import os
 import shutil
 from pathlib import Path
 
@@ -13,6 +14,14 @@ pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's ch
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"]
 PHONE = {"viewport": {"width": 360, "height": 740}, "is_mobile": True, "has_touch": True}
+SHOTS = Path(os.environ["SCREENSHOTS_DIR"]) if os.environ.get("SCREENSHOTS_DIR") else None
+
+
+def snap(page, name: str) -> None:
+    """Save a screenshot when SCREENSHOTS_DIR is set (`SCREENSHOTS_DIR=docs uv run pytest tests/test_browser.py`)."""
+    if SHOTS:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / name), full_page=True)
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +93,7 @@ def test_admin_creates_a_link_and_a_guest_uses_it(make_drop, browser, fake, tmp_
     drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
     fake.add_account("ada@example.org", "correct horse")
     admin = browser.new_context(viewport={"width": 1100, "height": 900})
+    admin.grant_permissions(["clipboard-read", "clipboard-write"], origin=drop.url)
     page = admin.new_page()
     problems = []
     page.on("pageerror", lambda err: problems.append(str(err)))
@@ -108,6 +118,9 @@ def test_admin_creates_a_link_and_a_guest_uses_it(make_drop, browser, fake, tmp_
     expect(card.locator(".chip")).to_have_text("active")
     link = card.locator(".link").input_value()
     assert link.startswith(drop.url + "/i/")
+    card.locator(".copy").click()
+    expect(card.locator(".copy")).to_have_text("Copied")
+    assert page.evaluate("navigator.clipboard.readText()") == link
     card.locator(".qr").click()
     expect(card.locator(".qr-box img")).to_be_visible()
     assert card.locator(".qr-box img").evaluate("img => img.decode().then(() => img.naturalWidth)") > 0
@@ -115,7 +128,7 @@ def test_admin_creates_a_link_and_a_guest_uses_it(make_drop, browser, fake, tmp_
     expect(page.locator(".invite .chip").first).to_have_text("disabled")
     page.locator(".invite .toggle").first.click()
     expect(page.locator(".invite .chip").first).to_have_text("active")
-    page.screenshot(path=str(tmp_path / "admin.png"), full_page=True)
+    snap(page, "admin-console.png")
 
     guest_context = browser.new_context(**PHONE)
     guest = guest_context.new_page()
@@ -149,3 +162,27 @@ def test_admin_creates_a_link_and_a_guest_uses_it(make_drop, browser, fake, tmp_
     assert problems == [] and guest_context and len(fake.uploads) == 1
     for context in (admin, guest_context, other):
         context.close()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("device", ["phone", "desktop"])
+def test_guest_page_looks_right(make_drop, admin_of, browser, scheme, device):
+    """Renders the guest page with some history on it (screenshots for docs/ when asked)."""
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
+    admin = admin_of(drop)
+    token = admin.invite(label="Anna & Tom's wedding", album={"name": "Wedding"}, maxFiles=200,
+                         maxFileSize=4_000_000_000, expiresInDays=7)["link"].rsplit("/", 1)[-1]
+    size = PHONE if device == "phone" else {"viewport": {"width": 1200, "height": 900}}
+    context = browser.new_context(color_scheme=scheme, **size)
+    page = context.new_page()
+    page.goto(f"{drop.url}/i/{token}")
+    page.set_input_files("#picker", [str(MEDIA / n) for n in ("exif_offset.jpg", "creation_time.mp4", "no_date.jpg")])
+    playwright.expect(page.locator(".item[data-kind=done]")).to_have_count(3, timeout=30000)
+    page.set_input_files("#picker", [str(MEDIA / "exif_offset.jpg")])
+    playwright.expect(page.locator(".item[data-kind=duplicate]")).to_have_count(1, timeout=30000)
+    background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert background == ("rgb(18, 18, 22)" if scheme == "dark" else "rgb(247, 247, 249)")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= size["viewport"]["width"]  # nothing sticks out sideways on a phone
+    snap(page, f"guest-{device}-{scheme}.png")
+    context.close()

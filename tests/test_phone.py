@@ -1,0 +1,241 @@
+"""The guest experience on a phone, in a real browser (Debian's Chromium, headless, Playwright).
+
+Slow links are made with Chromium's own network throttling, a cut with its offline switch; a recorder
+in front of the app counts the body bytes the server really received for each upload.
+"""
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import MEDIA, invite_token, make_file, sha1_of
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+playwright = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (apt-get install chromium)")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True, "device_scale_factor": 2}
+CHUNK = 256 * 1024
+expect = playwright.expect if hasattr(playwright, "expect") else None
+SCREENSHOTS = Path(os.environ.get("SCREENSHOTS_DIR", "")) if os.environ.get("SCREENSHOTS_DIR") else None
+
+
+class Recorder:
+    """ASGI wrapper: the PATCH body bytes that reached the server, per upload, and each PATCH's offset."""
+
+    def __init__(self, app):
+        self.app, self.received, self.offsets = app, {}, {}
+
+    @property
+    def services(self):
+        return self.app.services
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] != "PATCH":
+            return await self.app(scope, receive, send)
+        uid = scope["path"].rsplit("/", 1)[-1]
+        headers = dict(scope["headers"])
+        self.offsets.setdefault(uid, []).append(int(headers.get(b"upload-offset", b"-1")))
+
+        async def counting():
+            message = await receive()
+            if message["type"] == "http.request":
+                self.received[uid] = self.received.get(uid, 0) + len(message.get("body", b""))
+            return message
+
+        await self.app(scope, counting, send)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def recorded(make_drop):
+    """A drop whose app sits behind a Recorder; returns (drop, recorder)."""
+    drop = make_drop(CHUNK_SIZE=str(CHUNK), PUBLIC_UPLOAD_PAGE_ENABLED="false", wrap=Recorder)
+    return drop, drop.served
+
+
+@pytest.fixture
+def phone(browser):
+    context = browser.new_context(**PHONE)
+    page = context.new_page()
+    page.problems = []
+    page.on("pageerror", lambda err: page.problems.append(str(err)))
+    yield page
+    context.close()
+
+
+class Network:
+    """Chromium's network emulation for one page: a slow uplink, and a switch to cut it."""
+
+    def __init__(self, page, bytes_per_second: int):
+        self.cdp = page.context.new_cdp_session(page)
+        self.cdp.send("Network.enable")
+        self.rate = bytes_per_second
+        self.online(True)
+
+    def online(self, on: bool) -> None:
+        self.cdp.send("Network.emulateNetworkConditions", {"offline": not on, "latency": 0, "downloadThroughput": -1,
+                                                           "uploadThroughput": self.rate})
+
+
+def throttle(page, bytes_per_second: int) -> Network:
+    return Network(page, bytes_per_second)
+
+
+def link(drop, admin_of, **fields) -> str:
+    return drop.url + "/i/" + invite_token(admin_of(drop).invite(**fields))
+
+
+def snap(page, name: str) -> None:
+    if SCREENSHOTS:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / name), full_page=True)
+
+
+def test_guest_sends_photos_and_a_video_through_an_invite(make_drop, admin_of, phone, tmp_path):
+    expect = playwright.expect
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
+    url = link(drop, admin_of, label="Anna & Tom's wedding", album={"name": "Wedding"})
+    video = make_file(tmp_path / "first-dance.mp4", 3 * 1024 * 1024 + 5, seed=4)
+    files = [MEDIA / "exif_offset.jpg", MEDIA / "exif_offset.heic", MEDIA / "no_date.jpg", video]
+    phone.goto(url)
+    expect(phone.locator("#title")).to_have_text("Anna & Tom's wedding")
+    phone.set_input_files("#picker", [str(f) for f in files])
+    expect(phone.locator(".item[data-kind=done]")).to_have_count(4, timeout=30000)
+    expect(phone.locator("#finished-text")).to_contain_text("Finished: 4 sent, 0 already there, 0 failed.")
+    expect(phone.locator("#keep-open")).to_be_hidden()
+    received = sorted((r.filename, r.sha1) for r in drop.fake.uploads)
+    assert received == sorted((f.name, sha1_of(f)) for f in files)  # each once, byte-identical
+    phone.set_input_files("#picker", [str(MEDIA / "exif_offset.jpg")])
+    expect(phone.locator(".item").nth(4).locator(".chip")).to_have_text("duplicate", timeout=20000)
+    assert phone.problems == []
+
+
+def test_connection_cut_in_the_middle_resumes_by_itself(recorded, admin_of, phone, tmp_path):
+    expect = playwright.expect
+    drop, recorder = recorded
+    url = link(drop, admin_of)
+    big = make_file(tmp_path / "speech.mp4", 40 * CHUNK + 123, seed=9)
+    phone.goto(url)
+    network = throttle(phone, 1_000_000)
+    phone.set_input_files("#picker", [str(big)])
+    chip = phone.locator(".item .chip")
+    expect(chip).to_have_text(re.compile(r"^(2\d|3\d|4\d)%$"), timeout=30000)
+    expect(phone.locator("#keep-open")).to_be_visible()
+    expect(phone.locator("#overall")).to_contain_text("% of 10.5 MB")
+    network.online(False)
+    expect(phone.locator(".item .detail")).to_have_text(
+        "You are offline. It continues when you are back online.", timeout=20000)
+    assert not drop.fake.uploads
+    network.online(True)  # the page resumes on "online", without a click
+    expect(phone.locator(".item[data-kind=done]")).to_have_count(1, timeout=60000)
+    [uid] = recorder.received
+    assert recorder.received[uid] <= big.stat().st_size + CHUNK  # at most one chunk sent twice
+    assert [r.sha1 for r in drop.fake.uploads] == [sha1_of(big)]
+
+
+def test_reload_offers_the_unfinished_file_and_continues_it(recorded, admin_of, browser, tmp_path):
+    expect = playwright.expect
+    drop, recorder = recorded
+    url = link(drop, admin_of)
+    big = make_file(tmp_path / "ceremony.mov", 40 * CHUNK + 77, seed=12)
+    context = browser.new_context(**PHONE)
+    page = context.new_page()
+    page.goto(url)
+    throttle(page, 1_000_000)
+    page.set_input_files("#picker", [str(big)])
+    expect(page.locator(".item .chip")).to_have_text(re.compile(r"^(2\d|3\d|4\d)%$"), timeout=30000)
+    page.reload()
+    expect(page.locator("#unfinished")).to_have_text(
+        "1 file not finished: ceremony.mov. Choose it again to continue where it stopped.")
+    page.set_input_files("#picker", [str(big)])
+    expect(page.locator(".item[data-kind=done]")).to_have_count(1, timeout=60000)
+    expect(page.locator("#unfinished")).to_be_hidden()
+    [uid] = recorder.offsets  # one tus upload, before and after the reload
+    assert recorder.offsets[uid][0] == 0 and recorder.offsets[uid] == sorted(recorder.offsets[uid])
+    assert recorder.received[uid] <= big.stat().st_size + CHUNK  # continued, not started over
+    assert [r.sha1 for r in drop.fake.uploads] == [sha1_of(big)]
+    context.close()
+
+
+def test_leaving_while_uploading_asks_first(recorded, admin_of, phone, tmp_path):
+    expect = playwright.expect
+    drop, _ = recorded
+    phone.goto(link(drop, admin_of))
+    throttle(phone, 500_000)
+    phone.set_input_files("#picker", [str(make_file(tmp_path / "long.mp4", 20 * CHUNK, seed=2))])
+    expect(phone.locator(".item .chip")).to_have_text(re.compile(r"^\d+%$"), timeout=30000)
+    dialogs = []
+    phone.on("dialog", lambda d: (dialogs.append(d.type), d.dismiss()))
+    phone.close(run_before_unload=True)
+    expect(phone.locator("#keep-open")).to_be_visible()  # still open: the guest was asked
+    assert dialogs == ["beforeunload"]
+
+
+def test_screen_stays_on_while_uploading(recorded, admin_of, browser, tmp_path):
+    expect = playwright.expect
+    drop, _ = recorded
+    context = browser.new_context(**PHONE)
+    # Headless Chromium grants no wake lock; a stand-in records what the page asks for.
+    context.add_init_script("""
+        window.__locks = {requested: 0, released: 0};
+        Object.defineProperty(navigator, 'wakeLock', {value: {request: function () {
+            window.__locks.requested += 1;
+            var handlers = [];
+            var lock = {released: false, addEventListener: function (n, f) { handlers.push(f); },
+                        release: function () { window.__locks.released += 1; handlers.forEach(function (f) { f(); });
+                                               return Promise.resolve(); }};
+            window.__lastLock = lock;
+            return Promise.resolve(lock);
+        }}});
+    """)
+    page = context.new_page()
+    page.goto(link(drop, admin_of))
+    throttle(page, 1_000_000)
+    page.set_input_files("#picker", [str(make_file(tmp_path / "v.mp4", 16 * CHUNK, seed=3))])
+    expect(page.locator(".item .chip")).to_have_text(re.compile(r"^\d+%$"), timeout=30000)
+    assert page.evaluate("window.__locks.requested") == 1
+    # The system drops the lock when the tab is hidden; on return the page takes it again.
+    page.evaluate("window.__lastLock.release(); document.dispatchEvent(new Event('visibilitychange'))")
+    assert page.evaluate("window.__locks.requested") == 2
+    expect(page.locator(".item[data-kind=done]")).to_have_count(1, timeout=60000)
+    assert page.evaluate("window.__locks.released") == 2  # given back when nothing is left to send
+    context.close()
+
+
+def test_keyboard_and_announcements(make_drop, admin_of, phone):
+    expect = playwright.expect
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
+    phone.goto(link(drop, admin_of))
+    focused = []
+    for _ in range(4):
+        phone.keyboard.press("Tab")
+        focused.append(phone.evaluate("document.activeElement.id || document.activeElement.textContent"))
+    assert "picker" in focused and "picker-files" in focused
+    assert phone.get_attribute("#summary", "aria-live") == "polite"
+    assert phone.locator("#theme").get_attribute("aria-label")
+    phone.set_input_files("#picker", [str(MEDIA / "no_date.jpg")])
+    expect(phone.locator("#summary")).to_have_text("1 sent", timeout=20000)
+
+
+def test_dark_mode_carries_over_to_the_console(make_drop, admin_of, browser):
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
+    context = browser.new_context(color_scheme="light")
+    page = context.new_page()
+    page.goto(link(drop, admin_of))
+    page.click("#theme")
+    page.goto(drop.url + "/admin")
+    assert page.get_attribute("html", "data-theme") == "dark"
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(18, 18, 22)"
+    context.close()
