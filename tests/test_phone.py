@@ -239,3 +239,33 @@ def test_dark_mode_carries_over_to_the_console(make_drop, admin_of, browser):
     assert page.get_attribute("html", "data-theme") == "dark"
     assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(18, 18, 22)"
     context.close()
+
+
+def test_converted_photos_are_pointed_out_on_iphones(make_drop, admin_of, browser):
+    expect = playwright.expect
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
+    url = link(drop, admin_of)
+    iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148"
+    context = browser.new_context(user_agent=iphone, **PHONE)
+    page = context.new_page()
+    page.goto(url)
+    page.set_input_files("#picker-files", [str(MEDIA / "no_date.jpg")])  # the Files picker: originals
+    expect(page.locator(".item[data-kind=done]")).to_have_count(1, timeout=20000)
+    expect(page.locator("#converted")).to_be_hidden()
+    page.set_input_files("#picker", [str(MEDIA / "exif_offset.jpg")])  # the photo library hands over JPEG
+    expect(page.locator("#converted")).to_be_visible()
+    context.close()
+
+
+def test_summary_names_failures_and_retries_them(make_drop, admin_of, phone, tmp_path):
+    expect = playwright.expect
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
+    phone.goto(link(drop, admin_of, maxFileSize=2000))
+    big = make_file(tmp_path / "big.jpg", 5000)
+    phone.set_input_files("#picker", [str(MEDIA / "no_date.jpg"), str(big)])
+    expect(phone.locator("#finished-text")).to_have_text(
+        "Finished: 1 sent, 0 already there, 1 failed.\nbig.jpg: Files may be at most 2.0 KB here.", timeout=20000)
+    expect(phone.locator("#retry-all")).to_be_visible()
+    phone.click("#retry-all")
+    expect(phone.locator("#finished-text")).to_contain_text("1 failed.", timeout=20000)  # refused again, clearly
+    assert len(drop.fake.uploads) == 1
