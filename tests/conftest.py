@@ -129,14 +129,49 @@ class Drop:
         return self.server.call(self.services.store.get_upload(uid))
 
 
+POSTGRES = os.environ.get("TEST_DATABASE_URL", "")  # a server to create throw-away databases on
+BROWSER_MODULES = ("test_browser", "test_phone")
+
+
+def pytest_generate_tests(metafunc):
+    """Tests that use `database_url` run on SQLite, and on PostgreSQL too when TEST_DATABASE_URL names
+    a server (browser tests stay on SQLite: the database is not what they test)."""
+    if "database_url" in metafunc.fixturenames:
+        backends = ["sqlite"]
+        if POSTGRES and metafunc.module.__name__ not in BROWSER_MODULES:
+            backends.append("postgresql")
+        metafunc.parametrize("database_url", backends, indirect=True)
+
+
 @pytest.fixture
-def make_drop(tmp_path, fake):
+def database_url(request, tmp_path):
+    """A fresh, empty database: a SQLite file, or a new PostgreSQL database dropped afterwards."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/state.db"
+        return
+    import uuid
+
+    import psycopg
+
+    name = "t_" + uuid.uuid4().hex[:16]
+    admin_url = POSTGRES.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base, _, _ = admin_url.rpartition("/")
+    yield f"{base}/{name}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def make_drop(tmp_path, fake, database_url):
     started: list[Drop] = []
 
     def make(**overrides) -> Drop:
         key = overrides.pop("key", None) or fake.add_user()
         wrap = overrides.pop("wrap", None)  # an ASGI wrapper around the app, e.g. a recorder
-        env = {"PUBLIC_UPLOAD_PAGE_ENABLED": "true", "IMMICH_API_KEY": key, "IMMICH_ALBUM_NAME": "Guests"}
+        env = {"PUBLIC_UPLOAD_PAGE_ENABLED": "true", "IMMICH_API_KEY": key, "IMMICH_ALBUM_NAME": "Guests",
+               "DATABASE_URL": database_url}
         env.update(overrides)
         settings = settings_for(tmp_path, fake.url, **env)
         app = create_app(settings)

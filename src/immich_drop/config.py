@@ -102,7 +102,7 @@ class Settings:
             session_secret=r.secret("SESSION_SECRET") or _persistent_secret(data_dir),
             data_dir=data_dir,
             state_db=Path(r.text("STATE_DB", str(data_dir / "state.db"))),
-            database_url=r.text("DATABASE_URL", ""),
+            database_url=database_url(r.secret("DATABASE_URL")),
             max_concurrent=r.integer("MAX_CONCURRENT", 3, low=1, high=64),
             max_upload_size=r.size("MAX_UPLOAD_SIZE", 50 * GiB),
             chunk_size=chunk,
@@ -197,6 +197,20 @@ class _Reader:
             except ValueError:
                 raise ConfigError(f"{name}: {item!r} is not an IP address or network") from None
         return tuple(nets)
+
+
+def database_url(url: str) -> str:
+    """SQLAlchemy's spelling of a database URL: `postgres://` and `postgresql://` use psycopg 3."""
+    if not url:
+        return ""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ConfigError("DATABASE_URL: expected a URL such as postgresql://user:password@host:5432/immich_drop")
+    if scheme in ("postgres", "postgresql", "postgresql+psycopg"):
+        return f"postgresql+psycopg://{rest}"
+    if scheme == "sqlite":
+        return url
+    raise ConfigError(f"DATABASE_URL: {scheme!r} is not supported (use postgresql:// or sqlite://)")
 
 
 def _persistent_secret(data_dir: Path) -> str:

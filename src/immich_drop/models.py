@@ -44,6 +44,9 @@ class Upload(SQLModel, table=True):
     captured_at: str | None = Field(default=None, max_length=40)  # ISO-8601 with offset, as sent to Immich
     asset_id: str | None = Field(default=None, max_length=64)
     attempts: int = 0
+    next_attempt_at: datetime | None = None  # retrying: not before this
+    lease_owner: str | None = Field(default=None, max_length=64)  # the process delivering it now
+    lease_until: datetime | None = None  # after this, another process may take the delivery over
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     received_at: datetime | None = None

@@ -21,7 +21,9 @@ UPLOAD_EXPIRY_HOURS, with their info and lock files.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import uuid
 import random
 import time
 from datetime import datetime, timedelta, timezone
@@ -51,17 +53,19 @@ class Pipeline:
         self._retry_timers: dict[str, asyncio.TimerHandle] = {}
         self._albums: dict[tuple[str, str], str] = {}
         self._album_locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self.worker = uuid.uuid4().hex  # this process, as a lease owner
+        self.lease_seconds = 60.0
+        self.scan_seconds = 5.0
 
     # --- life cycle ------------------------------------------------------------------
     async def start(self) -> None:
         for upload in await self.store.uploads_in_states([S.RECEIVING]):
             if await self.storage.size(upload.id) == upload.size:  # killed after the last byte
                 await self.received(upload.id)
-        for upload in await self.store.uploads_in_states(S.PENDING_DELIVERY):
-            self.submit(upload.id)
         self._tasks = [asyncio.create_task(self._worker(), name=f"delivery-{i}")
                        for i in range(self.settings.max_concurrent)]
         self._tasks.append(asyncio.create_task(self._janitor(), name="janitor"))
+        self._tasks.append(asyncio.create_task(self._scanner(), name="scanner"))
 
     async def stop(self) -> None:
         for timer in self._retry_timers.values():
@@ -70,6 +74,15 @@ class Pipeline:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        await self.store.release_leases(self.worker, utcnow())
+
+    async def _scanner(self) -> None:
+        """Picks up what is due: at start-up everything pending, then retries whose time came and
+        deliveries whose process died (expired lease), in this process or another one sharing the database."""
+        while True:
+            for uid in await self.store.due_deliveries(utcnow()):
+                self.submit(uid)
+            await asyncio.sleep(self.scan_seconds)
 
     def submit(self, uid: str) -> None:
         if uid not in self._queued:
@@ -100,9 +113,27 @@ class Pipeline:
 
     # --- one delivery ------------------------------------------------------------------
     async def deliver(self, uid: str) -> None:
-        upload = await self.store.update_upload(uid, only_from=S.PENDING_DELIVERY, state=S.HASHING, message="")
+        upload = await self.store.claim_delivery(uid, self.worker, utcnow(), self.lease_seconds)
         if upload is None:
-            return  # delivered, failed or claimed meanwhile
+            return  # delivered, failed, not due yet, or another process holds it
+        async with self._lease(uid):
+            await self._deliver(upload)
+
+    @contextlib.asynccontextmanager
+    async def _lease(self, uid: str):
+        async def renew():
+            while True:
+                await asyncio.sleep(self.lease_seconds / 3)
+                await self.store.renew_lease(uid, self.worker, utcnow() + timedelta(seconds=self.lease_seconds))
+
+        renewer = asyncio.create_task(renew())
+        try:
+            yield
+        finally:
+            renewer.cancel()
+
+    async def _deliver(self, upload: Upload) -> None:
+        uid = upload.id
         self._publish(upload)
         path = self.storage.data_path(uid)
         delivery = None
@@ -197,10 +228,13 @@ class Pipeline:
         return _from_ms(upload.last_modified_ms) or upload.received_at or utcnow()
 
     async def _retry_later(self, uid: str, message: str) -> None:
-        upload = await self._set(uid, S.RETRYING, count_attempt=True, message=message[:2000])
-        self._publish(upload)
-        delay = min(self.settings.retry_max_seconds, self.settings.retry_base_seconds * 2 ** min(upload.attempts - 1, 20))
+        current = await self.store.get_upload(uid)
+        attempts = (current.attempts if current else 0) + 1
+        delay = min(self.settings.retry_max_seconds, self.settings.retry_base_seconds * 2 ** min(attempts - 1, 20))
         delay *= random.uniform(0.8, 1.2)
+        upload = await self._set(uid, S.RETRYING, message=message[:2000], attempts=attempts, lease_owner=None,
+                                 next_attempt_at=utcnow() + timedelta(seconds=delay))
+        self._publish(upload)
         log.info("delivery of %s waits %.1fs: %s", uid, delay, message)
         loop = asyncio.get_running_loop()
         self._retry_timers[uid] = loop.call_later(delay, self._retry_due, uid)
@@ -223,16 +257,14 @@ class Pipeline:
             if timer:
                 timer.cancel()
             if upload.state == S.RETRYING:
+                await self.store.update_upload(upload.id, only_from=[S.RETRYING], next_attempt_at=None)
                 self.submit(upload.id)
 
     def _retry_due(self, uid: str) -> None:
         self._retry_timers.pop(uid, None)
         self.submit(uid)
 
-    async def _set(self, uid: str, state: str, count_attempt: bool = False, **values) -> Upload:
-        if count_attempt:
-            current = await self.store.get_upload(uid)
-            values["attempts"] = (current.attempts if current else 0) + 1
+    async def _set(self, uid: str, state: str, **values) -> Upload:
         upload = await self.store.update_upload(uid, state=state, **values)
         assert upload is not None, "an upload being delivered cannot vanish"
         return upload

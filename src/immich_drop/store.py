@@ -7,7 +7,7 @@ detached (plain values), so callers never hold a session open across an `await`.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable, TypeVar
 
 import sqlalchemy as sa
@@ -71,6 +71,53 @@ class Store:
             return s.get(Upload, upload_id)
 
         return await self._run(fn)
+
+    # --- delivery leases: one process delivers an upload at a time --------------------------
+    def _claimable(self, now: datetime):
+        S = UploadState
+        return sa.or_(
+            Upload.state == S.RECEIVED,
+            sa.and_(Upload.state == S.RETRYING, sa.or_(Upload.next_attempt_at.is_(None), Upload.next_attempt_at <= now)),
+            sa.and_(Upload.state.in_((S.HASHING, S.UPLOADING)), sa.or_(Upload.lease_until.is_(None), Upload.lease_until < now)),
+        )
+
+    async def claim_delivery(self, upload_id: str, worker: str, now: datetime, lease: float) -> Upload | None:
+        """Take the upload for delivery if it is due and no live lease holds it; None otherwise."""
+
+        def fn(s: Session) -> Upload | None:
+            stmt = (sa.update(Upload).where(Upload.id == upload_id, self._claimable(now))
+                    .values(state=UploadState.HASHING, lease_owner=worker, message="", updated_at=now,
+                            lease_until=now + timedelta(seconds=lease)))
+            if s.exec(stmt).rowcount != 1:  # type: ignore[call-overload]
+                s.rollback()
+                return None
+            s.commit()
+            return s.get(Upload, upload_id)
+
+        return await self._run(fn)
+
+    async def renew_lease(self, upload_id: str, worker: str, until: datetime) -> None:
+        def fn(s: Session) -> None:
+            s.exec(sa.update(Upload).where(Upload.id == upload_id, Upload.lease_owner == worker)  # type: ignore[call-overload]
+                   .values(lease_until=until))
+            s.commit()
+
+        await self._run(fn)
+
+    async def release_leases(self, worker: str, now: datetime) -> None:
+        """On shutdown: deliveries this process was in the middle of may be taken over at once."""
+
+        def fn(s: Session) -> None:
+            s.exec(sa.update(Upload).where(Upload.lease_owner == worker,  # type: ignore[call-overload]
+                                           Upload.state.in_((UploadState.HASHING, UploadState.UPLOADING)))
+                   .values(lease_until=now))
+            s.commit()
+
+        await self._run(fn)
+
+    async def due_deliveries(self, now: datetime, limit: int = 200) -> list[str]:
+        query = select(Upload.id).where(self._claimable(now)).order_by(Upload.created_at).limit(limit)
+        return await self._run(lambda s: list(s.exec(query)))
 
     async def delete_upload(self, upload_id: str) -> None:
         def fn(s: Session) -> None:
