@@ -6,67 +6,10 @@ original bytes once.
 """
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import threading
-import time
 
-from conftest import Guest, bound_socket, make_file, sha1_of
+from conftest import Guest, Process, free_port, make_file, sha1_of, start_patch, wait_until
 
 CHUNK = 4 * 1024 * 1024
-
-
-def wait_until(predicate, timeout=20.0, what="condition"):
-    """Poll a condition that has no event to wait on (bytes reaching a file), with a deadline."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
-
-
-class Process:
-    """`python -m immich_drop` in a subprocess, ready once it says so on stderr."""
-
-    def __init__(self, env: dict, port: int):
-        self.url = f"http://127.0.0.1:{port}"
-        self.proc = subprocess.Popen([sys.executable, "-m", "immich_drop"], env={**os.environ, **env, "PORT": str(port)},
-                                     stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
-        for line in self.proc.stderr:
-            if "Uvicorn running on" in line or "Application startup complete" in line:
-                break
-        else:
-            raise AssertionError("the server did not start")
-        threading.Thread(target=self.proc.stderr.read, daemon=True).start()  # keep the pipe drained
-
-    def kill(self):
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-
-
-def free_port() -> int:
-    sock = bound_socket()
-    port = sock.getsockname()[1]
-    sock.close()
-    return port
-
-
-def start_patch(url: str, uid: str, cookie: str, total: int) -> socket.socket:
-    """Open a PATCH announcing `total` bytes; the caller sends the body and may never finish."""
-    host, port = url.removeprefix("http://").split(":")
-    sock = socket.create_connection((host, int(port)))
-    sock.sendall((f"PATCH /api/uploads/{uid} HTTP/1.1\r\nHost: {host}:{port}\r\nTus-Resumable: 1.0.0\r\n"
-                  f"Content-Type: application/offset+octet-stream\r\nUpload-Offset: 0\r\n"
-                  f"Content-Length: {total}\r\nCookie: {cookie}\r\n\r\n").encode())
-    return sock
 
 
 def test_kill_during_patch_then_resume(tmp_path, fake):

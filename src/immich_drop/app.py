@@ -22,7 +22,7 @@ from starlette.staticfiles import StaticFiles
 from .config import Settings
 from .crypto import Box
 from .db import open_engine
-from .events import EventBus
+from .events import EventBus, PostgresBus
 from .immich import ImmichClient
 from .pipeline import Pipeline
 from .proxy import ForwardedHeaders
@@ -48,7 +48,8 @@ def create_app(settings: Settings, *, immich_transport: httpx.AsyncBaseTransport
     immich = ImmichClient(settings.immich_base_url, transport=immich_transport,
                           timeout=settings.immich_timeout_seconds, media_types_ttl=settings.media_types_ttl_seconds)
     box = Box(settings.session_secret)
-    bus, targets, sessions = EventBus(), Targets(settings, store, box), Sessions(settings.session_secret)
+    bus = PostgresBus(settings.db_url) if settings.db_url.startswith("postgresql") else EventBus()
+    targets, sessions = Targets(settings, store, box), Sessions(settings.session_secret)
     pipeline = Pipeline(settings, store, immich, storage, targets, bus)
     services = Services(settings, store, immich, storage, targets, sessions, bus, pipeline, box,
                         accounts=Accounts(settings, store, immich, box, pipeline),
@@ -59,12 +60,14 @@ def create_app(settings: Settings, *, immich_transport: httpx.AsyncBaseTransport
     async def lifespan(app: Starlette):
         await asyncio.to_thread(settings.staging_dir.mkdir, parents=True, exist_ok=True)
         store.bind(await asyncio.to_thread(open_engine, settings.db_url))
+        await bus.start()
         await pipeline.start()
         log.info("immich-drop ready (public upload page %s)", "on" if settings.public_upload_page_enabled else "off")
         try:
             yield
         finally:
             await pipeline.stop()
+            await bus.stop()
             await immich.aclose()
             await asyncio.to_thread(store.engine.dispose)
 

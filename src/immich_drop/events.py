@@ -2,13 +2,19 @@
 
 `EventBus.publish(session_id, event)` hands an event to every open status channel of that session
 only; `subscribe(session_id)` is an async context manager giving an `asyncio.Queue` of events.
-In-process; several replicas need a broker behind the same two calls.
+
+`EventBus` is in-process (SQLite, one process). `PostgresBus` puts PostgreSQL's LISTEN/NOTIFY behind
+the same calls, so a browser connected to one replica sees what another replica did: every process
+NOTIFYs what it publishes (in order, from one sender task) and hands what it hears to its own
+subscribers. It reconnects with backoff if the database connection drops.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import logging
 from collections import defaultdict
 
 from .models import Upload
@@ -25,7 +31,16 @@ class EventBus:
         self._subscribers: dict[str, set[asyncio.Queue]] = defaultdict(set)
         self._queue_size = queue_size
 
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
     def publish(self, session_id: str, event: dict) -> None:
+        self._deliver(session_id, event)
+
+    def _deliver(self, session_id: str, event: dict) -> None:
         for queue in list(self._subscribers.get(session_id, ())):
             if queue.full():  # a stalled browser loses old events, never the server's memory
                 queue.get_nowait()
@@ -41,3 +56,71 @@ class EventBus:
             self._subscribers[session_id].discard(queue)
             if not self._subscribers[session_id]:
                 del self._subscribers[session_id]
+
+
+log = logging.getLogger(__name__)
+CHANNEL = "immich_drop_events"
+NOTIFY_LIMIT = 7900  # PostgreSQL caps a NOTIFY payload at 8000 bytes
+
+
+class PostgresBus(EventBus):
+    def __init__(self, dsn: str, queue_size: int = 1000):
+        super().__init__(queue_size)
+        self.dsn = dsn.replace("postgresql+psycopg://", "postgresql://")
+        self._outbox: asyncio.Queue[str] = asyncio.Queue()
+        self._tasks: list[asyncio.Task] = []
+        self._listening = asyncio.Event()
+
+    async def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._listen(), name="events-listen"),
+                       asyncio.create_task(self._send(), name="events-send")]
+        await asyncio.wait_for(self._listening.wait(), timeout=30)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def publish(self, session_id: str, event: dict) -> None:
+        payload = json.dumps({"s": session_id, "e": event}, ensure_ascii=False)
+        if len(payload.encode()) > NOTIFY_LIMIT:
+            event = {**event, "message": event.get("message", "")[:200], "filename": event.get("filename", "")[:200]}
+            payload = json.dumps({"s": session_id, "e": event}, ensure_ascii=False)
+        self._outbox.put_nowait(payload)
+
+    async def _listen(self) -> None:
+        import psycopg
+
+        delay = 0.5
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(self.dsn, autocommit=True) as conn:
+                    await conn.execute(f"LISTEN {CHANNEL}")
+                    self._listening.set()
+                    delay = 0.5
+                    async for note in conn.notifies():
+                        try:
+                            data = json.loads(note.payload)
+                            self._deliver(data["s"], data["e"])
+                        except (ValueError, KeyError):
+                            log.warning("ignored a malformed status event")
+            except psycopg.Error as exc:
+                log.warning("status events: listening failed (%s); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30)
+
+    async def _send(self) -> None:
+        import psycopg
+
+        delay = 0.5
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(self.dsn, autocommit=True) as conn:
+                    delay = 0.5
+                    while True:
+                        payload = await self._outbox.get()
+                        await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
+            except psycopg.Error as exc:
+                log.warning("status events: sending failed (%s); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30)
