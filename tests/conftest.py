@@ -364,16 +364,20 @@ def wait_until(predicate, timeout=20.0, what="condition"):
 class Process:
     """`python -m immich_drop` in a subprocess, ready once it says so on stderr."""
 
-    def __init__(self, env: dict, port: int):
+    def __init__(self, env: dict, port: int, keep_log: bool = False):
         self.url = f"http://127.0.0.1:{port}"
+        self.log: list[str] = []
         self.proc = subprocess.Popen([sys.executable, "-m", "immich_drop"], env={**os.environ, **env, "PORT": str(port)},
                                      stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
         for line in self.proc.stderr:
+            self.log.append(line)
             if "Uvicorn running on" in line or "Application startup complete" in line:
                 break
         else:
-            raise AssertionError("the server did not start")
-        threading.Thread(target=self.proc.stderr.read, daemon=True).start()  # keep the pipe drained
+            raise AssertionError("the server did not start: " + "".join(self.log[-5:]))
+        sink = self.log.append if keep_log else (lambda _line: None)
+        self._drain = threading.Thread(target=lambda: [sink(x) for x in self.proc.stderr], daemon=True)
+        self._drain.start()  # keep the pipe drained
 
     def kill(self):
         self.proc.send_signal(signal.SIGKILL)
@@ -383,6 +387,7 @@ class Process:
         if self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(10)
+        self._drain.join(5)
 
 
 def free_port() -> int:

@@ -101,3 +101,30 @@ def test_health_and_readiness(drop):
     ready = httpx.get(drop.url + "/readyz")
     assert ready.status_code == 503 and ready.json()["checks"]["immich"].startswith("error")
     assert httpx.get(drop.url + "/healthz").status_code == 200
+
+
+def test_metrics_are_off_by_default_and_protected(make_drop):
+    assert httpx.get(make_drop().url + "/metrics").status_code == 404
+    drop = make_drop(METRICS_TOKEN="scrape-me")
+    guest = drop.guest()
+    drop.fake.fail_status = 503
+    waiting = guest.upload(MEDIA / "exif_offset.jpg")
+    guest.wait_for(waiting, "retrying")
+    drop.fake.fail_status = None
+    guest.wait_for(waiting, "done")
+    assert httpx.get(drop.url + "/metrics").status_code == 401
+    assert httpx.get(drop.url + "/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    text = httpx.get(drop.url + "/metrics", headers={"Authorization": "Bearer scrape-me"}).text
+    size = (MEDIA / "exif_offset.jpg").stat().st_size
+    assert f"immich_drop_received_bytes_total {float(size)}" in text
+    assert "immich_drop_uploads_created_total 1.0" in text
+    assert 'immich_drop_uploads{state="done"} 1.0' in text
+    assert 'immich_drop_immich_errors_total{kind="unavailable"}' in text
+    assert 'immich_drop_deliveries_total{outcome="done"} 1.0' in text
+    assert "immich_drop_delivery_seconds_count 1.0" in text and "immich_drop_delivery_queue_length 0.0" in text
+
+
+def test_readiness_checks_the_configured_key(drop):
+    drop.fake.revoke(drop.key)
+    ready = httpx.get(drop.url + "/readyz")
+    assert ready.status_code == 503 and ready.json()["checks"]["immich"] == "error: Invalid API key"

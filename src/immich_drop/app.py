@@ -24,6 +24,7 @@ from .crypto import Box
 from .db import open_engine
 from .events import EventBus, PostgresBus
 from .immich import ImmichClient
+from .metrics import Metrics
 from .pipeline import Pipeline
 from .proxy import ForwardedHeaders
 from .accounts import Accounts
@@ -50,7 +51,9 @@ def create_app(settings: Settings, *, immich_transport: httpx.AsyncBaseTransport
     box = Box(settings.session_secret)
     bus = PostgresBus(settings.db_url) if settings.db_url.startswith("postgresql") else EventBus()
     targets, sessions = Targets(settings, store, box), Sessions(settings.session_secret)
-    pipeline = Pipeline(settings, store, immich, storage, targets, bus)
+    metrics = Metrics()
+    storage.on_written = metrics.bytes_received.inc
+    pipeline = Pipeline(settings, store, immich, storage, targets, bus, metrics)
     services = Services(settings, store, immich, storage, targets, sessions, bus, pipeline, box,
                         accounts=Accounts(settings, store, immich, box, pipeline),
                         login_limiter=RateLimiter({"ip": 20, "account": 5}, seconds=15 * 60),
@@ -83,6 +86,8 @@ def create_app(settings: Settings, *, immich_transport: httpx.AsyncBaseTransport
         max_request_body=settings.max_request_body, public_base_url=settings.public_base_url,
         store=store, locks=locks, sessions=sessions, targets=targets, bus=bus, media_types=services.media_types,
     )
+
+    tus.on_created = metrics.uploads_created.inc
 
     async def router(scope, receive, send):
         path = scope.get("path", "")

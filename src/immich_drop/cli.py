@@ -1,15 +1,21 @@
-"""`immich-drop`: start the server with settings from the environment and `.env`.
+"""`immich-drop`: start the server; `immich-drop migrate`: bring the database schema up to date and exit.
 
-A bad setting ends start-up with one line naming it (exit 2), never a traceback.
+Settings come from the environment and `.env`. A bad setting ends start-up with one line naming it
+(exit 2), never a traceback. The server also migrates at start-up; `migrate` is for deployments that
+want it as its own step.
 """
 
 from __future__ import annotations
 
-import logging
 import sys
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args not in ([], ["migrate"], ["serve"]):
+        print("usage: immich-drop [serve | migrate]", file=sys.stderr)
+        return 2
+
     from .config import ConfigError, Settings
 
     try:
@@ -18,15 +24,27 @@ def main(argv: list[str] | None = None) -> int:
         print(f"immich-drop: configuration error: {err}", file=sys.stderr)
         return 2
 
+    from . import logs
+
+    logs.configure(settings.log_level, settings.log_format)
+    if args == ["migrate"]:
+        from .db import open_engine
+
+        try:
+            open_engine(settings.db_url).dispose()
+        except Exception as err:  # a driver's error: say it in one line
+            print(f"immich-drop: migration failed: {type(err).__name__}: {str(err).splitlines()[0]}", file=sys.stderr)
+            return 1
+        print("immich-drop: database is up to date", file=sys.stderr)
+        return 0
+
     import uvicorn
 
     from .app import create_app
 
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        app = create_app(settings)
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
-                    proxy_headers=False, server_header=False, lifespan="on")
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level,
+                    log_config=None, proxy_headers=False, server_header=False, lifespan="on")
     except OSError as err:  # e.g. the port is taken or DATA_DIR is read-only
         print(f"immich-drop: cannot start: {err}", file=sys.stderr)
         return 1

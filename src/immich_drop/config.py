@@ -50,6 +50,8 @@ class Settings:
     immich_timeout_seconds: float = 60.0
     media_types_ttl_seconds: float = 3600.0
     admin_session_hours: float = 12.0
+    log_format: str = "text"
+    metrics_token: str = ""
 
     @property
     def staging_dir(self) -> Path:
@@ -90,9 +92,7 @@ class Settings:
         chunk = r.size("CHUNK_SIZE", 8 * MiB)
         if not 256 * 1024 <= chunk <= 95 * MiB:
             raise ConfigError("CHUNK_SIZE: must be between 256KiB and 95MiB (proxies such as Cloudflare cap bodies at 100 MB)")
-        log_level = r.text("LOG_LEVEL", "info").lower()
-        if log_level not in ("critical", "error", "warning", "info", "debug"):
-            raise ConfigError(f"LOG_LEVEL: {log_level!r} is not one of critical, error, warning, info, debug")
+        log_level = r.choice("LOG_LEVEL", "info", ("critical", "error", "warning", "info", "debug"))
         return cls(
             immich_base_url=base_url,
             immich_api_key=api_key,
@@ -115,6 +115,8 @@ class Settings:
             retry_max_seconds=r.number("RETRY_MAX_SECONDS", 300.0, low=0.001),
             immich_timeout_seconds=r.number("IMMICH_TIMEOUT_SECONDS", 60.0, low=0.1),
             admin_session_hours=r.number("ADMIN_SESSION_HOURS", 12.0, low=0.01),
+            log_format=r.choice("LOG_FORMAT", "text", ("text", "json")),
+            metrics_token=r.secret("METRICS_TOKEN"),
         )
 
 
@@ -127,6 +129,12 @@ class _Reader:
     def text(self, name: str, default: str) -> str:
         value = self.env.get(name, "").strip()
         return value if value else default
+
+    def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
+        value = self.text(name, default).lower()
+        if value not in allowed:
+            raise ConfigError(f"{name}: {value!r} is not one of {', '.join(allowed)}")
+        return value
 
     def secret(self, name: str) -> str:
         path = self.env.get(f"{name}_FILE", "").strip()

@@ -12,14 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-
-def migrations_dir() -> Path:
-    """`migrations/` beside `src/` in a checkout, or packaged inside the wheel."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "migrations", here.parents[1] / "migrations"):
-        if (candidate / "env.py").is_file():
-            return candidate
-    raise RuntimeError("the migrations folder is missing from this installation")
+from .resources import migrations_dir
 
 
 def create_engine(url: str) -> Engine:

@@ -32,6 +32,7 @@ from .config import Settings
 from .events import EventBus, upload_event
 from .immich import AlbumMissing, AssetMissing, ImmichClient, ImmichRejected, ImmichUnavailable
 from .media import capture_date, iso, sha1_file
+from .metrics import Metrics
 from .models import Upload, UploadState, utcnow
 from .store import Store
 from .targets import PAUSED, Delivery, KeyUnavailable, TargetGone, Targets
@@ -44,7 +45,8 @@ WAITING = "Waiting for the server; the file is safe and will be sent when it is 
 
 class Pipeline:
     def __init__(self, settings: Settings, store: Store, immich: ImmichClient, storage: StagingStorage,
-                 targets: Targets, bus: EventBus):
+                 targets: Targets, bus: EventBus, metrics: Metrics | None = None):
+        self.metrics = metrics or Metrics()
         self.settings, self.store, self.immich = settings, store, immich
         self.storage, self.targets, self.bus = storage, targets, bus
         self._queue: asyncio.Queue[str] = asyncio.Queue()
@@ -116,8 +118,12 @@ class Pipeline:
         upload = await self.store.claim_delivery(uid, self.worker, utcnow(), self.lease_seconds)
         if upload is None:
             return  # delivered, failed, not due yet, or another process holds it
+        started = time.monotonic()
         async with self._lease(uid):
-            await self._deliver(upload)
+            outcome = await self._deliver(upload)
+        self.metrics.deliveries.labels(outcome=outcome).inc()
+        if outcome in (S.DONE, S.DUPLICATE, S.FAILED):
+            self.metrics.delivery_seconds.observe(time.monotonic() - started)
 
     @contextlib.asynccontextmanager
     async def _lease(self, uid: str):
@@ -132,7 +138,8 @@ class Pipeline:
         finally:
             renewer.cancel()
 
-    async def _deliver(self, upload: Upload) -> None:
+    async def _deliver(self, upload: Upload) -> str:
+        """One attempt; returns the state it left the upload in."""
         uid = upload.id
         self._publish(upload)
         path = self.storage.data_path(uid)
@@ -149,12 +156,14 @@ class Pipeline:
         except TargetGone:
             await self.storage.delete(uid)
             self._publish(await self._set(uid, S.FAILED, message="The link was deleted by its owner; this file was not sent."))
-            return
+            return S.FAILED
         except KeyUnavailable:
             return await self._retry_later(uid, PAUSED)
         except ImmichUnavailable as exc:
+            self.metrics.immich_errors.labels(kind="unavailable").inc()
             return await self._retry_later(uid, f"{WAITING} ({exc.message})")
         except ImmichRejected as exc:
+            self.metrics.immich_errors.labels(kind="auth" if exc.auth_problem else "rejected").inc()
             if exc.auth_problem and delivery is not None and delivery.account_id:
                 await self.store.set_key_valid(delivery.account_id, False)  # the admin sees "sign in again"
                 return await self._retry_later(uid, PAUSED)
@@ -162,10 +171,11 @@ class Pipeline:
                 return await self._retry_later(uid, f"{WAITING} (Immich refused the server's key: {exc.message})")
             log.warning("Immich refused %s: %s", uid, exc.message)
             self._publish(await self._set(uid, S.FAILED, message=exc.message[:2000]))
-            return
+            return S.FAILED
         final = await self._set(uid, S.DUPLICATE if duplicate else S.DONE, asset_id=asset_id, message="")
         await self.storage.delete(uid)  # Immich has it: the staged copy goes before the guest hears "done"
         self._publish(final)
+        return final.state
 
     async def _send(self, upload: Upload, delivery: Delivery, path) -> tuple[str, bool]:
         """Returns (asset id, duplicate?) after the local cache, the bulk check, then the upload."""
@@ -227,7 +237,7 @@ class Pipeline:
             return found
         return _from_ms(upload.last_modified_ms) or upload.received_at or utcnow()
 
-    async def _retry_later(self, uid: str, message: str) -> None:
+    async def _retry_later(self, uid: str, message: str) -> str:
         current = await self.store.get_upload(uid)
         attempts = (current.attempts if current else 0) + 1
         delay = min(self.settings.retry_max_seconds, self.settings.retry_base_seconds * 2 ** min(attempts - 1, 20))
@@ -238,6 +248,7 @@ class Pipeline:
         log.info("delivery of %s waits %.1fs: %s", uid, delay, message)
         loop = asyncio.get_running_loop()
         self._retry_timers[uid] = loop.call_later(delay, self._retry_due, uid)
+        return S.RETRYING
 
     async def drop(self, uid: str, message: str) -> None:
         """Give up on an upload that is not delivered yet (its invite was deleted): files gone, guest told."""

@@ -119,6 +119,10 @@ class Store:
         query = select(Upload.id).where(self._claimable(now)).order_by(Upload.created_at).limit(limit)
         return await self._run(lambda s: list(s.exec(query)))
 
+    async def count_by_state(self) -> dict[str, int]:
+        query = select(Upload.state, sa.func.count()).group_by(Upload.state)
+        return await self._run(lambda s: {state: count for state, count in s.exec(query)})
+
     async def delete_upload(self, upload_id: str) -> None:
         def fn(s: Session) -> None:
             s.exec(sa.delete(Upload).where(Upload.id == upload_id))  # type: ignore[call-overload]

@@ -14,17 +14,16 @@ are limited per address and per account: 429 with Retry-After.
 from __future__ import annotations
 
 import hmac
-from pathlib import Path
-
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from ..resources import web_dir
 from ..accounts import COOKIE, SignInError
 from ..immich import ImmichRejected, ImmichUnavailable
 from .errors import ApiError, client_address, json_body, same_origin
 
-WEB = Path(__file__).resolve().parents[3] / "web"
+WEB = web_dir()
 
 
 async def require_admin(request: Request, write: bool = False):

@@ -9,16 +9,15 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
-
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from ..resources import web_dir
 from ..events import upload_event
 
-WEB = Path(__file__).resolve().parents[3] / "web"
+WEB = web_dir()
 CLOSED_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>Immich Drop</title>
 <link rel="icon" href="/static/favicon.svg" type="image/svg+xml"><link rel="stylesheet" href="/static/style.css"></head><body><main class="closed">

@@ -1,12 +1,15 @@
-"""`/healthz`: the process answers. `/readyz`: the database, the staging folder and Immich answer too."""
+"""`/healthz`: the process answers. `/readyz`: the database, the staging folder and Immich (with the
+configured key) answer too. `/metrics`: Prometheus, off unless METRICS_TOKEN is set."""
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import os
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..immich import ImmichError
@@ -29,6 +32,8 @@ async def readyz(request: Request) -> JSONResponse:
     checks["staging"] = "ok" if writable else "error: not writable"
     try:
         await services.immich.ping()
+        if services.settings.immich_api_key:  # the configured key, not just the address
+            await services.immich.bulk_upload_check(services.settings.immich_api_key, [])
         checks["immich"] = "ok"
     except ImmichError as exc:
         checks["immich"] = f"error: {exc.message}"
@@ -37,4 +42,18 @@ async def readyz(request: Request) -> JSONResponse:
                         status_code=200 if ready else 503, headers={"Cache-Control": "no-store"})
 
 
-routes = [Route("/healthz", healthz), Route("/readyz", readyz)]
+async def metrics(request: Request) -> Response:
+    """Prometheus text format; 404 unless METRICS_TOKEN is set, then only with that bearer token."""
+    services = request.app.state.services
+    token = services.settings.metrics_token
+    if not token:
+        return Response("Not Found", status_code=404, media_type="text/plain")
+    sent = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+    if not hmac.compare_digest(sent.encode(), token.encode()):
+        return Response("Unauthorized", status_code=401, media_type="text/plain",
+                        headers={"WWW-Authenticate": "Bearer"})
+    body = services.pipeline.metrics.render(await services.store.count_by_state(), services.pipeline.queue_length)
+    return Response(body, media_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})
+
+
+routes = [Route("/healthz", healthz), Route("/readyz", readyz), Route("/metrics", metrics)]

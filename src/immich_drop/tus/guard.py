@@ -60,6 +60,7 @@ class TusGuard:
         self.store, self.storage, self.locks = store, storage, locks
         self.sessions, self.targets, self.bus = sessions, targets, bus
         self.media_types = media_types
+        self.on_created = lambda: None  # e.g. a metrics counter
 
     async def __call__(self, scope, receive, send) -> None:
         headers = _headers(scope)
@@ -146,6 +147,7 @@ class TusGuard:
         finally:
             if status == 201:
                 self.bus.publish(session, upload_event(upload))
+                self.on_created()
             else:  # refused or crashed: leave no row, no file and no reservation behind
                 await self.storage.delete(upload.id)
                 await self.store.delete_upload(upload.id)

@@ -42,6 +42,7 @@ class StagingStorage(TusStorage):
         self._pending: Dict[str, bytearray] = {}
         # uid -> (sha1 of the bytes so far, how many bytes it covers)
         self._hashers: Dict[str, tuple] = {}
+        self.on_written = lambda n: None  # e.g. a metrics counter
 
     def data_path(self, uid: str) -> Path:
         if not UID.match(uid):
@@ -100,6 +101,7 @@ class StagingStorage(TusStorage):
                     self._hashers.pop(uid, None)
 
         await asyncio.to_thread(do)
+        self.on_written(len(data))
 
     def take_digest(self, uid: str, size: int) -> Optional[str]:
         """The SHA-1 computed while receiving, if it covers exactly `size` bytes; forgets it."""

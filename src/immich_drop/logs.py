@@ -1,0 +1,50 @@
+"""Logging set-up: one line per event, plain or JSON (LOG_FORMAT=json), never a secret.
+
+Invite tokens travel in URLs (`/i/{token}`, `/api/i/{token}/…`), so the access log's paths are
+rewritten to `/i/…` before anything is written; no module logs keys, passwords or cookies.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+
+TOKEN_PATH = re.compile(r"(/(?:api/)?i/)[^/?\s\"]+")
+
+
+def redact(text: str) -> str:
+    return TOKEN_PATH.sub(r"\1…", text)
+
+
+class Redact(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + "Z",
+                 "level": record.levelname.lower(), "logger": record.name, "message": record.getMessage()}
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure(level: str, fmt: str) -> None:
+    handler = logging.StreamHandler()
+    handler.addFilter(Redact())
+    handler.setFormatter(JsonFormatter() if fmt == "json"
+                         else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # its request lines would repeat ours
