@@ -39,7 +39,9 @@ class StagingStorage(TusStorage):
         self.directory = directory
         self.locks = locks
         self.expiry_seconds = expiry_seconds
-        self._pending: Dict[str, bytearray] = {}
+        self._pending: Dict[str, list] = {}  # chunks not yet written, at most WRITE_PIECE bytes
+        self._pending_size: Dict[str, int] = {}
+        self._lengths: Dict[str, int] = {}  # Upload-Length by uid, to know the last PATCH
         # uid -> (sha1 of the bytes so far, how many bytes it covers)
         self._hashers: Dict[str, tuple] = {}
         self.on_written = lambda n: None  # e.g. a metrics counter
@@ -71,37 +73,42 @@ class StagingStorage(TusStorage):
         return await asyncio.to_thread(_size, self.data_path(uid))
 
     async def append(self, uid: str, chunk: bytes) -> None:
-        buf = self._pending.setdefault(uid, bytearray())
-        buf.extend(chunk)
-        if len(buf) >= WRITE_PIECE:
-            await self._write(uid, sync=False)
+        # Chunks are kept as they came and written with writelines: no copy into a buffer and out again.
+        self._pending.setdefault(uid, []).append(chunk)
+        self._pending_size[uid] = self._pending_size.get(uid, 0) + len(chunk)
+        if self._pending_size[uid] >= WRITE_PIECE:
+            await self._write(uid, final=False)
 
     async def flush(self, uid: str) -> None:
-        await self._write(uid, sync=True)
+        await self._write(uid, final=True)
 
-    async def _write(self, uid: str, sync: bool) -> None:
-        data = bytes(self._pending.pop(uid, b""))
+    async def _write(self, uid: str, final: bool) -> None:
+        chunks = self._pending.pop(uid, [])
+        size = self._pending_size.pop(uid, 0)
         hasher = self._hashers.get(uid)
         path = self.data_path(uid)
+        length = self._lengths.get(uid)
 
         def do() -> None:
             with open(path, "ab") as fh:
                 start = fh.tell()
-                if data:
-                    fh.write(data)
-                    fh.flush()
-                if sync:
+                fh.writelines(chunks)
+                fh.flush()
+                # fsync when the upload is complete: "received" must mean on disk. Earlier PATCHes need
+                # none, because the offset is what the file holds: after a power cut HEAD tells the truth.
+                if final and (length is None or start + size >= length):
                     os.fsync(fh.fileno())
             if hasher is not None:
                 digest, covered = hasher
                 if covered == start:
-                    digest.update(data)
-                    self._hashers[uid] = (digest, covered + len(data))
+                    for chunk in chunks:
+                        digest.update(chunk)
+                    self._hashers[uid] = (digest, covered + size)
                 else:  # bytes arrived that this process did not see: hash from disk later
                     self._hashers.pop(uid, None)
 
         await asyncio.to_thread(do)
-        self.on_written(len(data))
+        self.on_written(size)
 
     def take_digest(self, uid: str, size: int) -> Optional[str]:
         """The SHA-1 computed while receiving, if it covers exactly `size` bytes; forgets it."""
@@ -118,6 +125,8 @@ class StagingStorage(TusStorage):
 
     async def delete(self, uid: str) -> None:
         self._pending.pop(uid, None)
+        self._pending_size.pop(uid, None)
+        self._lengths.pop(uid, None)
         self._hashers.pop(uid, None)
         paths = (self.data_path(uid), self.info_path(uid), self.locks.path(uid))
 
@@ -141,6 +150,8 @@ class StagingStorage(TusStorage):
             if not isinstance(info, dict):
                 return None
             info["offset"] = stat.st_size  # the bytes on disk are the truth
+            if isinstance(info.get("size"), int):
+                self._lengths[uid] = info["size"]
             info["expires"] = formatdate(stat.st_mtime + self.expiry_seconds, usegmt=True)
             return info
 
@@ -149,13 +160,17 @@ class StagingStorage(TusStorage):
     async def write_info(self, uid: str, data: Dict) -> None:
         path = self.info_path(uid)
         text = json.dumps(data, default=str)
+        first = uid not in self._lengths
+        if isinstance(data.get("size"), int):
+            self._lengths[uid] = data["size"]
 
         def do() -> None:
             tmp = path.with_suffix(".info.tmp")
             with open(tmp, "w") as fh:
                 fh.write(text)
                 fh.flush()
-                os.fsync(fh.fileno())
+                if first:  # the metadata must survive; later rewrites only repeat it (offsets come from disk)
+                    os.fsync(fh.fileno())
             os.replace(tmp, path)
 
         await asyncio.to_thread(do)

@@ -1,0 +1,344 @@
+"""Benchmark: Immich Drop against uploading straight to the same Immich, and against the disk.
+
+    uv run python bench/run.py                     # workloads a, b, c against the fake Immich
+    uv run python bench/run.py --workloads a       # one of them
+    uv run python bench/run.py --profile           # also profile the server under workload c (py-spy)
+    IMMICH_BASE_URL=http://host:2283/api IMMICH_API_KEY=… uv run python bench/run.py   # a real Immich
+
+Workloads: (a) one 1 GiB video from one guest; (b) 200 photos of 3–6 MiB from 8 guests at once;
+(c) both at once. For each, a fresh server process (SQLite, default settings) and a fresh fake Immich
+(also a process) are started; guests upload with tus in CHUNK_SIZE PATCHes and watch the status channel;
+the clock runs from the first byte to the last asset confirmed by Immich. Measured: wall time, tus ingest
+MB/s, delivery MB/s, the server's peak RSS (VmHWM), its CPU seconds per GB, and event-loop lag as
+/healthz latency (p50/p99, sampled every 20 ms). The same files are then sent straight to a fresh Immich
+with the same concurrency (our streaming client, the fastest way measured here), and the same bytes are
+written to the same disk with fsync: the report gives both ratios. Results go to bench/results/ as JSON
+and Markdown. Files are generated once into bench/data/ (about 1.9 GB; both folders are git-ignored).
+Not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import platform
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from websockets.asyncio.client import connect as ws_connect
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "bench" / "data"
+RESULTS = ROOT / "bench" / "results"
+MiB = 1024 * 1024
+CHUNK = 8 * MiB
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+sys.path.insert(0, str(ROOT / "src"))
+from immich_drop.immich import ImmichClient  # noqa: E402
+
+
+# --- inputs ----------------------------------------------------------------------------------
+def make_files() -> dict[str, list[Path]]:
+    """The video and the photos, made once: distinct first bytes (distinct SHA-1), random payload."""
+    DATA.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(20261123)
+    block = rng.randbytes(MiB)
+    video = DATA / "video-1g.mp4"
+    photos = [DATA / f"photo-{i:03}.jpg" for i in range(200)]
+    sizes = [rng.randint(3 * MiB, 6 * MiB) for _ in photos]
+    for path, size in [(video, 1024 * MiB), *zip(photos, sizes)]:
+        if path.exists() and path.stat().st_size == size:
+            continue
+        with open(path, "wb") as fh:
+            fh.write(path.name.encode().ljust(64, b"\0"))
+            left = size - 64
+            while left:
+                n = min(left, MiB)
+                fh.write(block[:n] if n < MiB else block)
+                left -= n
+    return {"video": [video], "photos": photos}
+
+
+# --- processes -------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    def __init__(self, argv: list[str], env: dict, port: int):
+        self.port, self.url = port, f"http://127.0.0.1:{port}"
+        self.proc = subprocess.Popen(argv, env={**os.environ, **env}, cwd=ROOT,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while True:  # a benchmark may poll: nothing here is a test assertion
+            try:
+                if httpx.get(f"{self.url}/healthz" if "immich_drop" in argv else f"{self.url}/api/server/ping").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise RuntimeError(f"{argv} did not start")
+            time.sleep(0.05)
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+    def peak_rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def start_immich(real: tuple[str, str] | None) -> tuple[str, str, Server | None]:
+    if real:
+        return real[0], real[1], None
+    key, port = "bench-" + os.urandom(8).hex(), free_port()
+    fake = Server([sys.executable, str(ROOT / "bench" / "fake_server.py"), str(port), key], {}, port)
+    return f"{fake.url}/api", key, fake
+
+
+# --- clients ---------------------------------------------------------------------------------
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+class Guest:
+    """One phone: a session cookie, a status channel, and tus uploads one file at a time."""
+
+    def __init__(self, base: str):
+        self.base = base
+        self.http = httpx.AsyncClient(timeout=300)
+        self.final: dict[str, str] = {}
+        self.first_delivery: float | None = None
+        self.last_final: float = 0.0
+        self.done = asyncio.Event()
+        self.expected = 0
+
+    async def open(self) -> None:
+        await self.http.get(self.base + "/")
+        self.cookie = "; ".join(f"{k}={v}" for k, v in self.http.cookies.items())
+        self.ws = await ws_connect(self.base.replace("http", "ws") + "/ws", additional_headers={"Cookie": self.cookie},
+                                   max_size=None)
+        self.listener = asyncio.create_task(self._listen())
+
+    async def _listen(self) -> None:
+        async for message in self.ws:
+            event = json.loads(message)
+            state = event.get("state")
+            if state in ("hashing", "uploading") and self.first_delivery is None:
+                self.first_delivery = time.time()
+            if state in ("done", "duplicate", "failed"):
+                self.final[event["id"]] = state
+                self.last_final = time.time()
+                if len(self.final) >= self.expected:
+                    self.done.set()
+
+    async def upload(self, path: Path) -> None:
+        size = path.stat().st_size
+        headers = {"Tus-Resumable": "1.0.0", "Cookie": self.cookie}
+        created = await self.http.post(self.base + "/api/uploads", headers={
+            **headers, "Upload-Length": str(size),
+            "Upload-Metadata": f"filename {b64(path.name)},filetype {b64('application/octet-stream')}"})
+        created.raise_for_status()
+        url = created.headers["Location"]
+        with open(path, "rb") as fh:
+            offset = 0
+            while offset < size:
+                data = await asyncio.to_thread(fh.read, CHUNK)
+                answer = await self.http.patch(url, content=data, headers={
+                    **headers, "Upload-Offset": str(offset), "Content-Type": "application/offset+octet-stream"})
+                answer.raise_for_status()
+                offset += len(data)
+
+    async def close(self) -> None:
+        self.listener.cancel()
+        await self.ws.close()
+        await self.http.aclose()
+
+
+async def sample_health(url: str, stop: asyncio.Event, out: list[float]) -> None:
+    async with httpx.AsyncClient(timeout=10) as http:
+        while not stop.is_set():
+            started = time.perf_counter()
+            await http.get(url + "/healthz")
+            out.append((time.perf_counter() - started) * 1000)
+            await asyncio.sleep(0.02)
+
+
+def lanes(workload: str, files: dict[str, list[Path]]) -> list[list[Path]]:
+    """Who sends what: one lane per guest, each lane's files one after another."""
+    photo_lanes = [files["photos"][i::8] for i in range(8)]
+    return {"a": [files["video"]], "b": photo_lanes, "c": [files["video"], *photo_lanes]}[workload]
+
+
+# --- one workload --------------------------------------------------------------------------
+async def through_drop(workload: str, files, real, tmp: Path, profile: bool) -> dict:
+    immich_url, key, fake = start_immich(real)
+    port = free_port()
+    env = {"DATA_DIR": str(tmp / "drop"), "IMMICH_BASE_URL": immich_url, "IMMICH_API_KEY": key,
+           "PUBLIC_UPLOAD_PAGE_ENABLED": "true", "HOST": "127.0.0.1", "PORT": str(port), "LOG_LEVEL": "warning",
+           "SESSION_SECRET": "bench"}
+    server = Server([sys.executable, "-m", "immich_drop"], env, port)
+    spy = None
+    if profile:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        spy = subprocess.Popen(["py-spy", "record", "--pid", str(server.proc.pid), "--format", "raw", "--rate", "50",
+                                "--output", str(RESULTS / f"profile-{workload}.txt"), "--nonblocking"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        plan = lanes(workload, files)
+        guests = [Guest(server.url) for _ in plan]
+        for guest, lane in zip(guests, plan):
+            guest.expected = len(lane)
+            await guest.open()
+        total = sum(p.stat().st_size for lane in plan for p in lane)
+        cpu_before = server.cpu_seconds()
+        stop, latencies = asyncio.Event(), []
+        sampler = asyncio.create_task(sample_health(server.url, stop, latencies))
+        started = time.time()
+
+        async def send(guest: Guest, lane: list[Path]) -> float:
+            for path in lane:
+                await guest.upload(path)
+            return time.time()
+
+        ingested = max(await asyncio.gather(*(send(g, lane) for g, lane in zip(guests, plan))))
+        await asyncio.wait_for(asyncio.gather(*(g.done.wait() for g in guests)), timeout=3600)
+        finished = max(g.last_final for g in guests)
+        stop.set()
+        await sampler
+        outcomes = [state for g in guests for state in g.final.values()]
+        first_delivery = min(g.first_delivery for g in guests if g.first_delivery)
+        for guest in guests:
+            await guest.close()
+        return {
+            "bytes": total, "files": len(outcomes), "outcomes": {s: outcomes.count(s) for s in set(outcomes)},
+            "wall_seconds": finished - started,
+            "ingest_mb_s": total / MiB / (ingested - started),
+            "delivery_mb_s": total / MiB / (finished - first_delivery),
+            "peak_rss_mb": server.peak_rss_mb(),
+            "cpu_seconds_per_gb": (server.cpu_seconds() - cpu_before) / (total / 1024**3),
+            "healthz_p50_ms": statistics.median(latencies),
+            "healthz_p99_ms": statistics.quantiles(latencies, n=100)[98] if len(latencies) > 1 else latencies[0],
+            "healthz_samples": len(latencies),
+        }
+    finally:
+        if spy:
+            spy.send_signal(2)
+            spy.wait(30)
+        server.stop()
+        if fake:
+            fake.stop()
+
+
+async def straight_to_immich(workload: str, files, real) -> dict:
+    immich_url, key, fake = start_immich(real)
+    try:
+        plan = lanes(workload, files)
+        client = ImmichClient(immich_url, timeout=600)
+        started = time.time()
+
+        async def send(lane: list[Path]) -> None:
+            for path in lane:
+                await client.upload_asset(key, path, path.stat().st_size, filename=path.name,
+                                          created_at="2026-11-23T12:00:00.000Z", modified_at="2026-11-23T12:00:00.000Z")
+
+        await asyncio.gather(*(send(lane) for lane in plan))
+        elapsed = time.time() - started
+        await client.aclose()
+        return {"wall_seconds": elapsed}
+    finally:
+        if fake:
+            fake.stop()
+
+
+def disk_write(directory: Path, total: int) -> float:
+    """MB/s writing `total` bytes in 1 MiB pieces to `directory`, fsync at the end (what staging does)."""
+    block = os.urandom(MiB)
+    path = directory / "disk-test.bin"
+    started = time.time()
+    with open(path, "wb") as fh:
+        left = total
+        while left > 0:
+            fh.write(block[: min(left, MiB)])
+            left -= MiB
+        fh.flush()
+        os.fsync(fh.fileno())
+    elapsed = time.time() - started
+    path.unlink()
+    return total / MiB / elapsed
+
+
+def machine() -> dict:
+    mem = next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal"))
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor())
+    return {"cpu": model, "cores": os.cpu_count(), "memory_gb": round(int(mem) / 1024**2, 1),
+            "python": platform.python_version(), "kernel": platform.release(), "date": time.strftime("%Y-%m-%d")}
+
+
+def markdown(report: dict) -> str:
+    m = report["machine"]
+    rows = ["| workload | files | GB | wall s | direct s | ratio | ingest MB/s | disk MB/s | ingest/disk | "
+            "delivery MB/s | peak RSS MB | CPU s/GB | /healthz p50 ms | p99 ms |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    names = {"a": "(a) one 1 GiB video", "b": "(b) 200 photos, 8 guests", "c": "(c) a + b at once"}
+    for name, r in report["workloads"].items():
+        rows.append(f"| {names[name]} | {r['files']} | {r['bytes'] / 1e9:.2f} | {r['wall_seconds']:.1f} | "
+                    f"{r['direct_seconds']:.1f} | {r['ratio_to_direct']:.2f} | {r['ingest_mb_s']:.0f} | "
+                    f"{r['disk_mb_s']:.0f} | {r['ingest_to_disk']:.2f} | {r['delivery_mb_s']:.0f} | "
+                    f"{r['peak_rss_mb']:.0f} | {r['cpu_seconds_per_gb']:.1f} | {r['healthz_p50_ms']:.1f} | "
+                    f"{r['healthz_p99_ms']:.1f} |")
+    return (f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, Python {m['python']}, "
+            f"Linux {m['kernel']}, {m['date']}; Immich: {report['immich']}.\n\n" + "\n".join(rows) + "\n")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workloads", default="a,b,c")
+    parser.add_argument("--profile", action="store_true", help="py-spy the server during workload c (or the last)")
+    args = parser.parse_args()
+    real = (os.environ["IMMICH_BASE_URL"], os.environ["IMMICH_API_KEY"]) \
+        if os.environ.get("IMMICH_BASE_URL") and os.environ.get("IMMICH_API_KEY") else None
+    files = make_files()
+    workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
+    report = {"machine": machine(), "immich": "real, " + real[0] if real else "the fake Immich (tests/fake_immich.py)",
+              "workloads": {}}
+    for name in workloads:
+        with tempfile.TemporaryDirectory(dir=ROOT / "bench") as tmp:
+            result = await through_drop(name, files, real, Path(tmp), args.profile and name == workloads[-1])
+            result["direct_seconds"] = (await straight_to_immich(name, files, real))["wall_seconds"]
+            result["ratio_to_direct"] = result["wall_seconds"] / result["direct_seconds"]
+            result["disk_mb_s"] = disk_write(Path(tmp), result["bytes"])
+            result["ingest_to_disk"] = result["ingest_mb_s"] / result["disk_mb_s"]
+        report["workloads"][name] = result
+        print(name, json.dumps(result), flush=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "latest.json").write_text(json.dumps(report, indent=2))
+    (RESULTS / "latest.md").write_text(markdown(report))
+    print(markdown(report))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
