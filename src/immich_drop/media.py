@@ -5,8 +5,7 @@ Both functions are blocking on purpose (disk reads, parsing); callers run them i
 Capture date, best source first:
 1. EXIF `DateTimeOriginal` with `OffsetTimeOriginal` (JPEG, HEIC/HEIF, TIFF and TIFF-based RAW),
    found by a small TIFF-IFD reader because hachoir reports neither the offset tag nor HEIC items;
-2. what hachoir's metadata extraction reports (QuickTime/MP4 creation time, which is UTC by spec,
-   and EXIF dates of formats the reader above does not find);
+2. for videos, what hachoir's metadata extraction reports (QuickTime/MP4 creation time, UTC by spec);
 3. the caller's fallback (the browser's `lastModified`, then the receive time).
 An EXIF time without an offset is read in the guest's timezone when the page sent it, else UTC.
 Immich v3 rejects times without a timezone, so every result carries one.
@@ -46,8 +45,7 @@ def capture_date(path: Path, filename: str, guest_tz: timezone | None = None) ->
         except (OSError, ValueError, struct.error) as exc:
             log.debug("no EXIF date in %s: %s", filename, exc)
             found = None
-        if found:
-            return found
+        return found  # hachoir adds nothing for photos but a costly guess at every parser (bench/)
     return _hachoir_date(path, guest_tz or timezone.utc, is_video)
 
 
