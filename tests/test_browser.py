@@ -1,46 +1,13 @@
 """The guest page in a real browser: Debian's Chromium driven by Playwright, on a phone viewport."""
 
-import os
 import shutil
-from pathlib import Path
 
 import pytest
+from browser_kit import PHONE, browser, needs_chromium, page, playwright, snap  # noqa: F401 - fixtures
 
 from conftest import MEDIA, sha1_of
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-playwright = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (apt-get install chromium)")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
-PHONE = {"viewport": {"width": 360, "height": 740}, "is_mobile": True, "has_touch": True}
-SHOTS = Path(os.environ["SCREENSHOTS_DIR"]) if os.environ.get("SCREENSHOTS_DIR") else None
-
-
-def snap(page, name: str) -> None:
-    """Save a screenshot when SCREENSHOTS_DIR is set (`SCREENSHOTS_DIR=docs uv run pytest tests/test_browser.py`)."""
-    if SHOTS:
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SHOTS / name), full_page=True)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(**PHONE)
-    page = context.new_page()
-    page.problems = []
-    page.on("pageerror", lambda err: page.problems.append(str(err)))
-    page.on("console", lambda msg: page.problems.append(msg.text) if msg.type == "error" else None)
-    yield page
-    context.close()
+pytestmark = needs_chromium
 
 
 def test_guest_sends_photos_and_a_video_from_a_phone(drop, page, tmp_path):

@@ -4,24 +4,16 @@ Slow links are made with Chromium's own network throttling, a cut with its offli
 in front of the app counts the body bytes the server really received for each upload.
 """
 
-import os
 import re
-import shutil
-from pathlib import Path
 
 import pytest
+from browser_kit import PHONE, browser, needs_chromium, page, playwright  # noqa: F401 - fixtures
 
 from conftest import MEDIA, invite_token, make_file, sha1_of
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-playwright = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (apt-get install chromium)")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
-PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True, "device_scale_factor": 2}
+pytestmark = needs_chromium
+PHONE = {**PHONE, "viewport": {"width": 390, "height": 844}, "device_scale_factor": 2}
 CHUNK = 256 * 1024
-expect = playwright.expect if hasattr(playwright, "expect") else None
-SCREENSHOTS = Path(os.environ.get("SCREENSHOTS_DIR", "")) if os.environ.get("SCREENSHOTS_DIR") else None
 
 
 class Recorder:
@@ -50,14 +42,6 @@ class Recorder:
         await self.app(scope, counting, send)
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        yield browser
-        browser.close()
-
-
 @pytest.fixture
 def recorded(make_drop):
     """A drop whose app sits behind a Recorder; returns (drop, recorder)."""
@@ -66,13 +50,8 @@ def recorded(make_drop):
 
 
 @pytest.fixture
-def phone(browser):
-    context = browser.new_context(**PHONE)
-    page = context.new_page()
-    page.problems = []
-    page.on("pageerror", lambda err: page.problems.append(str(err)))
-    yield page
-    context.close()
+def phone(page):
+    return page
 
 
 class Network:
@@ -95,12 +74,6 @@ def throttle(page, bytes_per_second: int) -> Network:
 
 def link(drop, admin_of, **fields) -> str:
     return drop.url + "/i/" + invite_token(admin_of(drop).invite(**fields))
-
-
-def snap(page, name: str) -> None:
-    if SCREENSHOTS:
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / name), full_page=True)
 
 
 def test_guest_sends_photos_and_a_video_through_an_invite(make_drop, admin_of, phone, tmp_path):

@@ -60,17 +60,10 @@ class Store:
         (a compare-and-set), and None means another writer got there first.
         """
 
-        def fn(s: Session) -> Upload | None:
-            stmt = sa.update(Upload).where(Upload.id == upload_id).values(updated_at=utcnow(), **values)
-            if only_from is not None:
-                stmt = stmt.where(Upload.state.in_(tuple(only_from)))
-            if s.exec(stmt).rowcount != 1:  # type: ignore[call-overload]
-                s.rollback()
-                return None
-            s.commit()
-            return s.get(Upload, upload_id)
-
-        return await self._run(fn)
+        stmt = sa.update(Upload).where(Upload.id == upload_id).values(updated_at=utcnow(), **values)
+        if only_from is not None:
+            stmt = stmt.where(Upload.state.in_(tuple(only_from)))
+        return await self._run(lambda s: _set_one(s, stmt, upload_id))
 
     # --- delivery leases: one process delivers an upload at a time --------------------------
     def _claimable(self, now: datetime):
@@ -84,17 +77,10 @@ class Store:
     async def claim_delivery(self, upload_id: str, worker: str, now: datetime, lease: float) -> Upload | None:
         """Take the upload for delivery if it is due and no live lease holds it; None otherwise."""
 
-        def fn(s: Session) -> Upload | None:
-            stmt = (sa.update(Upload).where(Upload.id == upload_id, self._claimable(now))
-                    .values(state=UploadState.HASHING, lease_owner=worker, message="", updated_at=now,
-                            lease_until=now + timedelta(seconds=lease)))
-            if s.exec(stmt).rowcount != 1:  # type: ignore[call-overload]
-                s.rollback()
-                return None
-            s.commit()
-            return s.get(Upload, upload_id)
-
-        return await self._run(fn)
+        stmt = (sa.update(Upload).where(Upload.id == upload_id, self._claimable(now))
+                .values(state=UploadState.HASHING, lease_owner=worker, message="", updated_at=now,
+                        lease_until=now + timedelta(seconds=lease)))
+        return await self._run(lambda s: _set_one(s, stmt, upload_id))
 
     async def renew_lease(self, upload_id: str, worker: str, until: datetime) -> None:
         def fn(s: Session) -> None:
@@ -311,6 +297,15 @@ class Store:
             s.commit()
 
         await self._run(fn)
+
+
+def _set_one(s: Session, stmt, upload_id: str) -> Upload | None:
+    """Run a conditional UPDATE of one upload: the updated row, or None if the condition did not hold."""
+    if s.exec(stmt).rowcount != 1:  # type: ignore[call-overload]
+        s.rollback()
+        return None
+    s.commit()
+    return s.get(Upload, upload_id)
 
 
 def _aware(moment: datetime) -> datetime:
