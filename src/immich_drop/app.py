@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
+from .accounts import Accounts
 from .config import Settings
 from .crypto import Box
 from .db import open_engine
@@ -27,7 +28,6 @@ from .immich import ImmichClient
 from .metrics import Metrics
 from .pipeline import Pipeline
 from .proxy import ForwardedHeaders
-from .accounts import Accounts
 from .ratelimit import RateLimiter
 from .routes import admin, guest, health, invite_page, invites
 from .routes.errors import ApiError

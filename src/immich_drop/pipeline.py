@@ -23,14 +23,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
 import random
 import time
+import uuid
 from datetime import datetime, timedelta, timezone
 
 from .config import Settings
 from .events import EventBus, upload_event
-from .immich import AlbumMissing, AssetMissing, ImmichClient, ImmichRejected, ImmichUnavailable
+from .immich import (
+    AlbumMissing,
+    AssetMissing,
+    ImmichClient,
+    ImmichRejected,
+    ImmichUnavailable,
+)
 from .media import capture_date, iso, sha1_file
 from .metrics import Metrics
 from .models import Upload, UploadState, utcnow

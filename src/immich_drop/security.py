@@ -6,6 +6,8 @@ covers the tus endpoint and the status WebSocket on the same origin.
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 HEADERS = [
@@ -16,6 +18,20 @@ HEADERS = [
     (b"cross-origin-opener-policy", b"same-origin"),
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
 ]
+
+
+def same_origin(scheme: str, host: str, origin: str | None, public_base_url: str = "") -> bool:
+    """Is a browser's `Origin` this site, as reached (`scheme://host`) or as PUBLIC_BASE_URL names it?
+
+    No Origin means no browser cross-site request: browsers send it on every cross-origin write.
+    """
+    if not origin:
+        return True
+    allowed = {f"{scheme}://{host}".lower()}
+    if public_base_url:
+        parts = urlsplit(public_base_url)
+        allowed.add(f"{parts.scheme}://{parts.netloc}".lower())
+    return origin.rstrip("/").lower() in allowed
 
 
 class SecurityHeaders:

@@ -11,11 +11,20 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from .models import Account, AdminSession, Invite, InviteGuest, KnownAsset, Upload, UploadState, utcnow
+from .models import (
+    Account,
+    AdminSession,
+    Invite,
+    InviteGuest,
+    KnownAsset,
+    Upload,
+    UploadState,
+    utcnow,
+)
 
 T = TypeVar("T")
 
@@ -115,10 +124,6 @@ class Store:
             s.commit()
 
         await self._run(fn)
-
-    async def stale_receiving(self, before: datetime) -> list[Upload]:
-        query = select(Upload).where(Upload.state == UploadState.RECEIVING, Upload.updated_at < before)
-        return await self._run(lambda s: list(s.exec(query)))
 
     # --- duplicate cache ------------------------------------------------------
     async def known_asset(self, owner: str, checksum: str) -> str | None:

@@ -14,16 +14,15 @@ are limited per address and per account: 429 with Retry-After.
 from __future__ import annotations
 
 import hmac
+
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from ..resources import web_dir
 from ..accounts import COOKIE, SignInError
 from ..immich import ImmichRejected, ImmichUnavailable
 from .errors import ApiError, client_address, json_body, same_origin
-
-WEB = web_dir()
+from .guest import WEB
 
 
 async def require_admin(request: Request, write: bool = False):

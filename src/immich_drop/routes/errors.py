@@ -6,6 +6,8 @@ import json
 
 from starlette.requests import Request
 
+from .. import security
+
 
 class ApiError(Exception):
     def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
@@ -32,8 +34,5 @@ def client_address(request: Request) -> str:
 
 
 def same_origin(request: Request, public_base_url: str = "") -> bool:
-    origin = request.headers.get("origin")
-    if not origin:
-        return True  # not a browser's cross-site request
-    own = f"{request.url.scheme}://{request.headers.get('host', '')}"
-    return origin.rstrip("/").lower() in {own.lower(), public_base_url.rstrip("/").lower()}
+    return security.same_origin(request.url.scheme, request.headers.get("host", ""), request.headers.get("origin"),
+                                public_base_url)

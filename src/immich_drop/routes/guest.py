@@ -9,13 +9,14 @@
 from __future__ import annotations
 
 import asyncio
+
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from ..resources import web_dir
 from ..events import upload_event
+from ..resources import web_dir
 
 WEB = web_dir()
 CLOSED_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">

@@ -7,8 +7,8 @@ import asyncio
 import hmac
 import os
 
-from starlette.requests import Request
 from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 

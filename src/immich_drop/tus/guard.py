@@ -24,12 +24,13 @@ import base64
 import json
 import logging
 import unicodedata
+import uuid
 from pathlib import PurePosixPath
 from typing import Awaitable, Callable
-from urllib.parse import urlsplit
 
 from ..events import EventBus, upload_event
 from ..models import Upload, UploadState
+from ..security import same_origin
 from ..sessions import Sessions
 from ..store import Store
 from ..targets import TargetClosed, Targets
@@ -56,7 +57,7 @@ class TusGuard:
         self.prefix = prefix.rstrip("/")
         self.max_upload_size = max_upload_size
         self.max_request_body = max_request_body
-        self.public_origin = _origin(public_base_url) if public_base_url else None
+        self.public_base_url = public_base_url
         self.store, self.storage, self.locks = store, storage, locks
         self.sessions, self.targets, self.bus = sessions, targets, bus
         self.media_types = media_types
@@ -93,11 +94,8 @@ class TusGuard:
 
     # --- checks -------------------------------------------------------------------
     def _check_origin(self, scope, headers: dict[str, str]) -> None:
-        origin = headers.get("origin")
-        if not origin:
-            return  # not a browser's cross-site request (browsers always send Origin on these)
-        own = f"{scope.get('scheme', 'http')}://{headers.get('host', '')}"
-        if origin.rstrip("/").lower() not in {own.lower(), (self.public_origin or own).lower()}:
+        if not same_origin(scope.get("scheme", "http"), headers.get("host", ""), headers.get("origin"),
+                           self.public_base_url):
             raise Refuse(403, "Cross-origin uploads are not allowed.")
 
     async def _own_upload(self, uid: str, session: str | None) -> Upload:
@@ -228,8 +226,6 @@ def clean_filename(name: str) -> str:
 
 
 def _new_uid() -> str:
-    import uuid
-
     return uuid.uuid4().hex
 
 
@@ -261,10 +257,6 @@ def _headers(scope) -> dict[str, str]:
         result[key] = f"{result[key]}, {text}" if key in result else text
     return result
 
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _before_start(send, action):
