@@ -130,3 +130,15 @@ def test_admin_cookie_is_secure_behind_https(make_drop, fake):
                                headers={"X-Forwarded-Proto": "https"})
     assert response.status_code == 200 and "Secure" in response.headers["set-cookie"]
     admin.close()
+
+
+def test_public_base_url_with_a_path_is_same_origin(make_drop, fake):
+    drop = make_drop(PUBLIC_BASE_URL="https://photos.example.org/drop")
+    fake.add_account("ada@example.org", "correct horse")
+    admin = Admin(drop.url)
+    response = admin.http.post("/api/login", json={"email": "ada@example.org", "password": "correct horse"},
+                               headers={"Origin": "https://photos.example.org"})
+    assert response.status_code == 200
+    assert admin.http.post("/api/login", json={"email": "a", "password": "b"},
+                           headers={"Origin": "https://photos.example.org.evil"}).status_code == 403
+    admin.close()
