@@ -329,6 +329,12 @@ class Admin:
     def close(self) -> None:
         self.http.close()
 
+    def __enter__(self) -> "Admin":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
 
 @pytest.fixture
 def admin_of(fake):

@@ -122,23 +122,20 @@ def test_admin_console_is_served(drop):
     assert page.status_code == 200 and "/static/admin/admin.js" in page.text
 
 
-def test_admin_cookie_is_secure_behind_https(make_drop, fake):
-    drop = make_drop(TRUSTED_PROXIES="127.0.0.1/32")
+def login_with_headers(drop, fake, **headers):
+    """Sign Ada in to `drop` with extra request headers (as a proxy or a browser would add them)."""
     fake.add_account("ada@example.org", "correct horse")
-    admin = Admin(drop.url)
-    response = admin.http.post("/api/login", json={"email": "ada@example.org", "password": "correct horse"},
-                               headers={"X-Forwarded-Proto": "https"})
+    with Admin(drop.url) as admin:
+        return admin.http.post("/api/login", json={"email": "ada@example.org", "password": "correct horse"},
+                               headers=headers)
+
+
+def test_admin_cookie_is_secure_behind_https(make_drop, fake):
+    response = login_with_headers(make_drop(TRUSTED_PROXIES="127.0.0.1/32"), fake, **{"X-Forwarded-Proto": "https"})
     assert response.status_code == 200 and "Secure" in response.headers["set-cookie"]
-    admin.close()
 
 
 def test_public_base_url_with_a_path_is_same_origin(make_drop, fake):
     drop = make_drop(PUBLIC_BASE_URL="https://photos.example.org/drop")
-    fake.add_account("ada@example.org", "correct horse")
-    admin = Admin(drop.url)
-    response = admin.http.post("/api/login", json={"email": "ada@example.org", "password": "correct horse"},
-                               headers={"Origin": "https://photos.example.org"})
-    assert response.status_code == 200
-    assert admin.http.post("/api/login", json={"email": "a", "password": "b"},
-                           headers={"Origin": "https://photos.example.org.evil"}).status_code == 403
-    admin.close()
+    assert login_with_headers(drop, fake, Origin="https://photos.example.org").status_code == 200
+    assert login_with_headers(drop, fake, Origin="https://photos.example.org.evil").status_code == 403
