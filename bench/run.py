@@ -96,6 +96,7 @@ class Server:
         fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
+
     def peak_rss_mb(self) -> float:
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
@@ -108,6 +109,19 @@ class Server:
             self.proc.wait(20)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+
+
+class CpuMeter:
+    """CPU seconds spent by every process of a run (server, Immich, this client) between start and stop:
+    on a small machine they share the cores, so their sum divided by the cores bounds the wall time."""
+
+    def __init__(self, **servers: Server | None):
+        self.servers = {name: s for name, s in servers.items() if s is not None}
+        self.before = {name: s.cpu_seconds() for name, s in self.servers.items()} | {"client": time.process_time()}
+
+    def stop(self) -> dict[str, float]:
+        now = {name: s.cpu_seconds() for name, s in self.servers.items()} | {"client": time.process_time()}
+        return {name: round(now[name] - self.before[name], 2) for name in now}
 
 
 def start_immich(real: tuple[str, str] | None) -> tuple[str, str, Server | None]:
@@ -177,13 +191,16 @@ class Guest:
         await self.http.aclose()
 
 
-async def sample_health(url: str, stop: asyncio.Event, out: list[float]) -> None:
-    async with httpx.AsyncClient(timeout=10) as http:
-        while not stop.is_set():
-            started = time.perf_counter()
-            await http.get(url + "/healthz")
-            out.append((time.perf_counter() - started) * 1000)
-            await asyncio.sleep(0.02)
+class HealthSampler:
+    """bench/sampler.py in its own process: /healthz latency while the workload runs."""
+
+    def __init__(self, url: str):
+        self.proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "sampler.py"), url],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def stop(self) -> list[float]:
+        out, _ = self.proc.communicate("", timeout=60)
+        return json.loads(out)
 
 
 def lanes(workload: str, files: dict[str, list[Path]]) -> list[list[Path]]:
@@ -213,9 +230,8 @@ async def through_drop(workload: str, files, real, tmp: Path, profile: bool) -> 
             guest.expected = len(lane)
             await guest.open()
         total = sum(p.stat().st_size for lane in plan for p in lane)
-        cpu_before = server.cpu_seconds()
-        stop, latencies = asyncio.Event(), []
-        sampler = asyncio.create_task(sample_health(server.url, stop, latencies))
+        cpu_before, meter = server.cpu_seconds(), CpuMeter(server=server, immich=fake)
+        sampler = HealthSampler(server.url)
         started = time.time()
 
         async def send(guest: Guest, lane: list[Path]) -> float:
@@ -226,8 +242,8 @@ async def through_drop(workload: str, files, real, tmp: Path, profile: bool) -> 
         ingested = max(await asyncio.gather(*(send(g, lane) for g, lane in zip(guests, plan))))
         await asyncio.wait_for(asyncio.gather(*(g.done.wait() for g in guests)), timeout=3600)
         finished = max(g.last_final for g in guests)
-        stop.set()
-        await sampler
+        cpu = meter.stop()
+        latencies = sampler.stop()
         outcomes = [state for g in guests for state in g.final.values()]
         first_delivery = min(g.first_delivery for g in guests if g.first_delivery)
         for guest in guests:
@@ -242,6 +258,7 @@ async def through_drop(workload: str, files, real, tmp: Path, profile: bool) -> 
             "healthz_p50_ms": statistics.median(latencies),
             "healthz_p99_ms": statistics.quantiles(latencies, n=100)[98] if len(latencies) > 1 else latencies[0],
             "healthz_samples": len(latencies),
+            "cpu_seconds": cpu,
         }
     finally:
         if spy:
@@ -257,6 +274,7 @@ async def straight_to_immich(workload: str, files, real) -> dict:
     try:
         plan = lanes(workload, files)
         client = ImmichClient(immich_url, timeout=600)
+        meter = CpuMeter(immich=fake)
         started = time.time()
 
         async def send(lane: list[Path]) -> None:
@@ -266,8 +284,9 @@ async def straight_to_immich(workload: str, files, real) -> dict:
 
         await asyncio.gather(*(send(lane) for lane in plan))
         elapsed = time.time() - started
+        cpu = meter.stop()
         await client.aclose()
-        return {"wall_seconds": elapsed}
+        return {"wall_seconds": elapsed, "cpu_seconds": cpu}
     finally:
         if fake:
             fake.stop()
@@ -328,7 +347,8 @@ async def main() -> None:
     for name in workloads:
         with tempfile.TemporaryDirectory(dir=ROOT / "bench") as tmp:
             result = await through_drop(name, files, real, Path(tmp), args.profile and name == workloads[-1])
-            result["direct_seconds"] = (await straight_to_immich(name, files, real))["wall_seconds"]
+            direct = await straight_to_immich(name, files, real)
+            result["direct_seconds"], result["direct_cpu_seconds"] = direct["wall_seconds"], direct["cpu_seconds"]
             result["ratio_to_direct"] = result["wall_seconds"] / result["direct_seconds"]
             result["disk_mb_s"] = disk_write(Path(tmp), result["bytes"])
             result["ingest_to_disk"] = result["ingest_mb_s"] / result["disk_mb_s"]
