@@ -1,27 +1,102 @@
-"""The migrations build exactly the schema the models describe, and running them twice is harmless."""
+"""The schema: Alembic's migrations and the start-up fast path (an empty database built from the models,
+a current one left alone) give exactly the schema the models describe, and the server only imports
+Alembic when there is something to migrate."""
+
+import os
+import subprocess
+import sys
 
 import pytest
+import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlmodel import SQLModel
 
-from immich_drop.db import migrate, open_engine
+from immich_drop.config import database_url as normalise
+from immich_drop.db import create_engine, head_revision, migrate, open_engine, prepare
+from immich_drop.resources import migrations_dir
 
 
-def test_migrated_schema_matches_models(database_url):
-    from immich_drop.config import database_url as normalise
+def alembic_config(conn) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(migrations_dir()))
+    cfg.attributes["connection"] = conn
+    return cfg
 
-    engine = open_engine(normalise(database_url))
+
+def structure(engine) -> dict:
+    """Every table's columns, key, indexes and foreign keys as the database itself reports them."""
+    inspector = sa.inspect(engine)
+    return {table: {
+        "columns": sorted((c["name"], str(c["type"]), c["nullable"]) for c in inspector.get_columns(table)),  # order aside:
+        # columns added by a later migration come last in the migrated table
+        "pk": inspector.get_pk_constraint(table)["constrained_columns"],
+        "indexes": sorted((i["name"], tuple(i["column_names"]), bool(i["unique"])) for i in inspector.get_indexes(table)),
+        "fks": sorted((tuple(f["constrained_columns"]), f["referred_table"]) for f in inspector.get_foreign_keys(table)),
+    } for table in sorted(inspector.get_table_names())}
+
+
+def version(engine) -> list[str]:
+    with engine.connect() as conn:
+        return list(conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars())
+
+
+def test_migrations_build_the_models_schema(database_url):
+    engine = create_engine(normalise(database_url))
+    migrate(engine)
     migrate(engine)  # idempotent
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
-    assert diff == []
+        assert compare_metadata(MigrationContext.configure(conn), SQLModel.metadata) == []
+    assert prepare(engine) == "current"
     engine.dispose()
 
 
-def test_postgres_is_configured_for_the_database_tests():
-    import os
+def test_an_empty_database_is_built_from_the_models_exactly_as_the_migrations_build_it(database_url):
+    engine = create_engine(normalise(database_url))
+    migrate(engine)
+    by_migrations = structure(engine)
+    with engine.begin() as conn:
+        SQLModel.metadata.drop_all(conn)
+        conn.execute(sa.text("DROP TABLE alembic_version"))
+    assert sa.inspect(engine).get_table_names() == []
 
+    assert prepare(engine) == "created"
+    assert structure(engine) == by_migrations
+    assert version(engine) == [head_revision()]
+    with engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), SQLModel.metadata) == []
+    engine.dispose()
+
+
+def test_an_older_database_is_migrated_at_start_up_and_keeps_its_rows(database_url):
+    engine = create_engine(normalise(database_url))
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "0002")
+        conn.execute(sa.text("INSERT INTO knownasset (owner, checksum, asset_id, created_at) VALUES ('u', 'c', 'a', '2026-11-23 12:00:00')"))
+    assert prepare(engine) == "migrated"
+    assert version(engine) == [head_revision()]
+    assert "lease_until" in {c["name"] for c in sa.inspect(engine).get_columns("upload")}
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT asset_id FROM knownasset")).scalar_one() == "a"
+    engine.dispose()
+
+
+def test_the_head_read_from_the_files_is_alembics_head():
+    assert head_revision() == ScriptDirectory.from_config(alembic_config(None)).get_current_head()
+
+
+def test_a_server_starting_on_an_empty_or_current_database_does_not_load_alembic(tmp_path):
+    url = f"sqlite:///{tmp_path}/state.db"
+    code = ("import sys\nfrom immich_drop.db import open_engine, prepare\n"
+            f"engine = open_engine({url!r})\nprint(prepare(engine), 'alembic' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=os.environ)
+    assert out.stdout.split() == ["current", "False"]
+
+
+def test_postgres_is_configured_for_the_database_tests():
     if not os.environ.get("TEST_DATABASE_URL"):
         pytest.skip("TEST_DATABASE_URL is not set: the database tests ran on SQLite only "
                     "(.ci/run starts PostgreSQL and sets it, e.g. postgresql://postgres:postgres@127.0.0.1:5432/postgres)")
