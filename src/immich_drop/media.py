@@ -5,8 +5,11 @@ Both functions are blocking on purpose (disk reads, parsing); callers run them i
 Capture date, best source first:
 1. EXIF `DateTimeOriginal` with `OffsetTimeOriginal` (JPEG, HEIC/HEIF, TIFF and TIFF-based RAW),
    found by a small TIFF-IFD reader because hachoir reports neither the offset tag nor HEIC items;
-2. for videos, what hachoir's metadata extraction reports (QuickTime/MP4 creation time, UTC by spec);
-3. the caller's fallback (the browser's `lastModified`, then the receive time).
+2. for MP4/MOV/3GP/M4V (ISO base media files, what phones record): Apple's
+   `com.apple.quicktime.creationdate` (local time with its offset), else the `mvhd` creation time
+   (UTC by spec), found by a small box reader that seeks past `mdat`, wherever `moov` sits;
+3. for other videos (MKV, AVI, WMV, ...), what hachoir's metadata extraction reports;
+4. the caller's fallback (the browser's `lastModified`, then the receive time).
 An EXIF time without an offset is read in the guest's timezone when the page sent it, else UTC.
 Immich v3 rejects times without a timezone, so every result carries one.
 """
@@ -17,6 +20,7 @@ import hashlib
 import logging
 import re
 import struct
+import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -46,6 +50,14 @@ def capture_date(path: Path, filename: str, guest_tz: timezone | None = None) ->
             log.debug("no EXIF date in %s: %s", filename, exc)
             found = None
         return found  # hachoir adds nothing for photos but a costly guess at every parser (bench/)
+    try:
+        return _iso_media_date(path)
+    except NotIsoMedia:
+        pass
+    except (OSError, ValueError, IndexError, struct.error) as exc:  # a broken file: no date, no error
+        log.debug("no date in %s: %s", filename, exc)
+        return None
+    # hachoir loads every parser it has (about 9 MB resident, bench/): only for the rarer containers
     return _hachoir_date(path, guest_tz or timezone.utc, is_video)
 
 
@@ -114,6 +126,106 @@ def _read_ifds(tiff: bytes) -> dict[int, bytes]:
                     value = tiff[ptr:ptr + n]
                 found[tag] = value.rstrip(b"\x00")
     return found
+
+
+# --- ISO base media (MP4, MOV, 3GP, M4V) ---------------------------------------------------
+_TOP_BOXES = {b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot", b"uuid", b"moof", b"styp", b"pdin"}
+_MAC_EPOCH = datetime(1904, 1, 1, tzinfo=timezone.utc)
+_APPLE_DATE = b"com.apple.quicktime.creationdate"
+MOOV_LIMIT = 64 * 1024 * 1024  # a movie header is kilobytes to a few MB; more means a broken file
+
+
+class NotIsoMedia(Exception):
+    """The file does not start like an ISO base media file."""
+
+
+def _iso_media_date(path: Path) -> datetime | None:
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if fh.read(8)[4:8] not in _TOP_BOXES:
+            raise NotIsoMedia
+        def read(at: int, n: int) -> bytes:
+            fh.seek(at)
+            return fh.read(n)
+
+        for kind, start, end in _boxes(read, 0, size):
+            if kind == b"moov":
+                if end - start > MOOV_LIMIT:
+                    return None
+                fh.seek(start)
+                moov = fh.read(end - start)
+                return _apple_date(moov) or _mvhd_date(moov)
+    return None
+
+
+def _boxes(read, start: int, end: int):
+    """(type, payload start, payload end) of the boxes between start and end; `read(at, n)` gives bytes,
+    so a file's top level is walked by seeking over payloads (a 4 GB mdat costs one seek)."""
+    at = start
+    while at + 8 <= end:
+        head = read(at, 16)
+        length, kind = struct.unpack_from(">I4s", head)
+        header = 8
+        if length == 1:  # a 64-bit size follows (big mdat)
+            (length,) = struct.unpack_from(">Q", head, 8)
+            header = 16
+        elif length == 0:  # to the end
+            length = end - at
+        if length < header:
+            return
+        yield kind, at + header, min(at + length, end)
+        at += length
+
+
+def _in(buf: bytes):
+    return lambda at, n: buf[at:at + n]
+
+
+def _child(buf: bytes, start: int, end: int, kind: bytes) -> tuple[int, int] | None:
+    return next(((s, e) for k, s, e in _boxes(_in(buf), start, end) if k == kind), None)
+
+
+def _mvhd_date(moov: bytes) -> datetime | None:
+    found = _child(moov, 0, len(moov), b"mvhd")
+    if found is None:
+        return None
+    at = found[0]
+    seconds = struct.unpack_from(">Q", moov, at + 4)[0] if moov[at] == 1 else struct.unpack_from(">I", moov, at + 4)[0]
+    return _MAC_EPOCH + timedelta(seconds=seconds) if seconds else None  # 0: the camera did not set it
+
+
+def _apple_date(moov: bytes) -> datetime | None:
+    """moov/meta/keys names the entries of moov/meta/ilst by 1-based index; ilst/<index>/data holds the text."""
+    meta = _child(moov, 0, len(moov), b"meta")
+    if meta is None:
+        return None
+    start, end = meta
+    if moov[start + 4:start + 8] not in (b"hdlr", b"keys", b"ilst"):
+        start += 4  # the ISO form of meta has version and flags first
+    keys, items = _child(moov, start, end, b"keys"), _child(moov, start, end, b"ilst")
+    if keys is None or items is None:
+        return None
+    index, at = None, keys[0] + 8  # version/flags, entry count
+    for number in range(1, struct.unpack_from(">I", moov, keys[0] + 4)[0] + 1):
+        length = struct.unpack_from(">I", moov, at)[0]
+        if length < 8 or at + length > keys[1]:
+            return None
+        if moov[at + 8:at + length] == _APPLE_DATE:
+            index = number
+            break
+        at += length
+    if index is None:
+        return None
+    for kind, s, e in _boxes(_in(moov), *items):
+        data = _child(moov, s, e, b"data") if int.from_bytes(kind, "big") == index else None
+        if data:
+            text = moov[data[0] + 8:data[1]].decode("utf-8", "replace").strip("\x00 ")
+            try:
+                found = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            except ValueError:
+                return None
+            return found if found.tzinfo else None
+    return None
 
 
 # --- hachoir ----------------------------------------------------------------------------
