@@ -6,7 +6,8 @@
     IMMICH_BASE_URL=http://host:2283/api IMMICH_API_KEY=… uv run python bench/run.py   # a real Immich
 
 Workloads: (a) one 1 GiB video from one guest; (b) 200 photos of 3–6 MiB from 8 guests at once;
-(c) both at once. For each, a fresh server process (SQLite, default settings) and a fresh fake Immich
+(c) both at once; (d) and (e) one 100 MiB and one 2 GiB video, to show the memory does not grow with
+the file. For each, a fresh server process (SQLite, default settings) and a fresh fake Immich
 (also a process) are started; guests upload with tus in CHUNK_SIZE PATCHes and watch the status channel;
 the clock runs from the first byte to the last asset confirmed by Immich. Measured: wall time, tus ingest
 MB/s, delivery MB/s, the server's peak RSS (VmHWM), its CPU seconds per GB, and event-loop lag as
@@ -28,6 +29,7 @@ import platform
 import random
 import socket
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
@@ -48,25 +50,42 @@ from immich_drop.immich import ImmichClient  # noqa: E402
 
 
 # --- inputs ----------------------------------------------------------------------------------
+VIDEOS = {"video": 1024 * MiB, "video-100m": 100 * MiB, "video-2g": 2048 * MiB}
+
+
 def make_files() -> dict[str, list[Path]]:
-    """The video and the photos, made once: distinct first bytes (distinct SHA-1), random payload."""
+    """The videos and the photos, made once: distinct first bytes (distinct SHA-1), random payload.
+    Videos are laid out as phones write them (ftyp, a big mdat, then moov with the movie header), so
+    the server reads their date as it would a real one."""
     DATA.mkdir(parents=True, exist_ok=True)
     rng = random.Random(20261123)
     block = rng.randbytes(MiB)
-    video = DATA / "video-1g.mp4"
     photos = [DATA / f"photo-{i:03}.jpg" for i in range(200)]
     sizes = [rng.randint(3 * MiB, 6 * MiB) for _ in photos]
-    for path, size in [(video, 1024 * MiB), *zip(photos, sizes)]:
-        if path.exists() and path.stat().st_size == size:
-            continue
-        with open(path, "wb") as fh:
-            fh.write(path.name.encode().ljust(64, b"\0"))
-            left = size - 64
-            while left:
-                n = min(left, MiB)
-                fh.write(block[:n] if n < MiB else block)
-                left -= n
-    return {"video": [video], "photos": photos}
+    for path, size in zip(photos, sizes):
+        if not (path.exists() and path.stat().st_size == size):
+            write_file(path, path.name.encode().ljust(64, b"\0"), size - 64, b"", block)
+    videos = {}
+    for name, size in VIDEOS.items():
+        path = videos[name] = DATA / f"{name}.mp4"
+        if not (path.exists() and path.stat().st_size == size):
+            ftyp = struct.pack(">I4s4sI4s4s", 24, b"ftyp", b"mp42", 0, b"mp42", b"isom")
+            mac = int(time.time()) + 2082844800  # QuickTime's epoch is 1904
+            moov = struct.pack(">I4sI4sBxxxIIII", 116, b"moov", 108, b"mvhd", 0, mac, mac, 600, 0) + bytes(80)
+            payload = size - len(ftyp) - 16 - len(moov) - 64
+            head = ftyp + struct.pack(">I4sQ", 1, b"mdat", 16 + 64 + payload) + path.name.encode().ljust(64, b"\0")
+            write_file(path, head, payload, moov, block)
+    return {**{name: [path] for name, path in videos.items()}, "photos": photos}
+
+
+def write_file(path: Path, head: bytes, payload: int, tail: bytes, block: bytes) -> None:
+    with open(path, "wb") as fh:
+        fh.write(head)
+        while payload:
+            n = min(payload, MiB)
+            fh.write(block[:n] if n < MiB else block)
+            payload -= n
+        fh.write(tail)
 
 
 # --- processes -------------------------------------------------------------------------------
@@ -206,7 +225,8 @@ class HealthSampler:
 def lanes(workload: str, files: dict[str, list[Path]]) -> list[list[Path]]:
     """Who sends what: one lane per guest, each lane's files one after another."""
     photo_lanes = [files["photos"][i::8] for i in range(8)]
-    return {"a": [files["video"]], "b": photo_lanes, "c": [files["video"], *photo_lanes]}[workload]
+    return {"a": [files["video"]], "b": photo_lanes, "c": [files["video"], *photo_lanes],
+            "d": [files["video-100m"]], "e": [files["video-2g"]]}[workload]
 
 
 # --- one workload --------------------------------------------------------------------------
@@ -322,7 +342,8 @@ def markdown(report: dict) -> str:
     rows = ["| workload | files | GB | wall s | direct s | ratio | ingest MB/s | disk MB/s | ingest/disk | "
             "delivery MB/s | peak RSS MB | CPU s/GB | /healthz p50 ms | p99 ms |",
             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    names = {"a": "(a) one 1 GiB video", "b": "(b) 200 photos, 8 guests", "c": "(c) a + b at once"}
+    names = {"a": "(a) one 1 GiB video", "b": "(b) 200 photos, 8 guests", "c": "(c) a + b at once",
+             "d": "(d) one 100 MiB video", "e": "(e) one 2 GiB video"}
     for name, r in report["workloads"].items():
         rows.append(f"| {names[name]} | {r['files']} | {r['bytes'] / 1e9:.2f} | {r['wall_seconds']:.1f} | "
                     f"{r['direct_seconds']:.1f} | {r['ratio_to_direct']:.2f} | {r['ingest_mb_s']:.0f} | "
@@ -335,7 +356,7 @@ def markdown(report: dict) -> str:
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--workloads", default="a,b,c")
+    parser.add_argument("--workloads", default="a,b,c,d,e")
     parser.add_argument("--profile", action="store_true", help="py-spy the server during workload c (or the last)")
     args = parser.parse_args()
     real = (os.environ["IMMICH_BASE_URL"], os.environ["IMMICH_API_KEY"]) \
