@@ -96,14 +96,14 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, argv: list[str], env: dict, port: int):
+    def __init__(self, argv: list[str], env: dict, port: int, ready: str = "/healthz"):
         self.port, self.url = port, f"http://127.0.0.1:{port}"
         self.proc = subprocess.Popen(argv, env={**os.environ, **env}, cwd=ROOT,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
         while True:  # a benchmark may poll: nothing here is a test assertion
             try:
-                if httpx.get(f"{self.url}/healthz" if "immich_drop" in argv else f"{self.url}/api/server/ping").status_code == 200:
+                if httpx.get(self.url + ready).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
@@ -147,7 +147,7 @@ def start_immich(real: tuple[str, str] | None) -> tuple[str, str, Server | None]
     if real:
         return real[0], real[1], None
     key, port = "bench-" + os.urandom(8).hex(), free_port()
-    fake = Server([sys.executable, str(ROOT / "bench" / "fake_server.py"), str(port), key], {}, port)
+    fake = Server([sys.executable, str(ROOT / "bench" / "fake_server.py"), str(port), key], {}, port, "/api/server/ping")
     return f"{fake.url}/api", key, fake
 
 
@@ -312,6 +312,36 @@ async def straight_to_immich(workload: str, files, real) -> dict:
             fake.stop()
 
 
+async def bare_stack(workload: str, files, tmp: Path) -> float:
+    """MB/s of the same PATCHes, same concurrency, into bench/bare_server.py: the HTTP stack's ceiling."""
+    port = free_port()
+    bare = Server([sys.executable, str(ROOT / "bench" / "bare_server.py"), str(port), str(tmp / "bare")], {}, port, "/")
+    try:
+        plan = lanes(workload, files)
+        started = time.time()
+
+        async def send(http: httpx.AsyncClient, lane: list[Path]) -> None:
+            for path in lane:
+                size = path.stat().st_size
+                with open(path, "rb") as fh:
+                    offset = 0
+                    while offset < size:
+                        data = await asyncio.to_thread(fh.read, CHUNK)
+                        last = "1" if offset + len(data) >= size else "0"
+                        (await http.patch(f"{bare.url}/f/{path.name}", content=data,
+                                          headers={"Upload-Final": last})).raise_for_status()
+                        offset += len(data)
+
+        clients = [httpx.AsyncClient(timeout=300) for _ in plan]
+        await asyncio.gather(*(send(http, lane) for http, lane in zip(clients, plan)))
+        elapsed = time.time() - started
+        for http in clients:
+            await http.aclose()
+        return sum(p.stat().st_size for lane in plan for p in lane) / MiB / elapsed
+    finally:
+        bare.stop()
+
+
 def disk_write(directory: Path, total: int) -> float:
     """MB/s writing `total` bytes in 1 MiB pieces to `directory`, fsync at the end (what staging does)."""
     block = os.urandom(MiB)
@@ -340,14 +370,15 @@ def machine() -> dict:
 def markdown(report: dict) -> str:
     m = report["machine"]
     rows = ["| workload | files | GB | wall s | direct s | ratio | ingest MB/s | disk MB/s | ingest/disk | "
-            "delivery MB/s | peak RSS MB | CPU s/GB | /healthz p50 ms | p99 ms |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+            "bare stack MB/s | ingest/stack | delivery MB/s | peak RSS MB | CPU s/GB | /healthz p50 ms | p99 ms |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     names = {"a": "(a) one 1 GiB video", "b": "(b) 200 photos, 8 guests", "c": "(c) a + b at once",
              "d": "(d) one 100 MiB video", "e": "(e) one 2 GiB video"}
     for name, r in report["workloads"].items():
         rows.append(f"| {names[name]} | {r['files']} | {r['bytes'] / 1e9:.2f} | {r['wall_seconds']:.1f} | "
                     f"{r['direct_seconds']:.1f} | {r['ratio_to_direct']:.2f} | {r['ingest_mb_s']:.0f} | "
-                    f"{r['disk_mb_s']:.0f} | {r['ingest_to_disk']:.2f} | {r['delivery_mb_s']:.0f} | "
+                    f"{r['disk_mb_s']:.0f} | {r['ingest_to_disk']:.2f} | {r['stack_mb_s']:.0f} | "
+                    f"{r['ingest_to_stack']:.2f} | {r['delivery_mb_s']:.0f} | "
                     f"{r['peak_rss_mb']:.0f} | {r['cpu_seconds_per_gb']:.1f} | {r['healthz_p50_ms']:.1f} | "
                     f"{r['healthz_p99_ms']:.1f} |")
     return (f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, Python {m['python']}, "
@@ -373,6 +404,8 @@ async def main() -> None:
             result["ratio_to_direct"] = result["wall_seconds"] / result["direct_seconds"]
             result["disk_mb_s"] = disk_write(Path(tmp), result["bytes"])
             result["ingest_to_disk"] = result["ingest_mb_s"] / result["disk_mb_s"]
+            result["stack_mb_s"] = await bare_stack(name, files, Path(tmp))
+            result["ingest_to_stack"] = result["ingest_mb_s"] / result["stack_mb_s"]
         report["workloads"][name] = result
         print(name, json.dumps(result), flush=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
