@@ -305,12 +305,24 @@ class Store:
 
 
 def _set_one(s: Session, stmt, upload_id: str) -> Upload | None:
-    """Run a conditional UPDATE of one upload: the updated row, or None if the condition did not hold."""
-    if s.exec(stmt).rowcount != 1:  # type: ignore[call-overload]
+    """Run a conditional UPDATE of one upload: the updated row, or None if the condition did not hold.
+
+    One statement with RETURNING (SQLite 3.35+, PostgreSQL) instead of UPDATE then SELECT: state
+    changes are the most frequent writes (five per file), bench/ found them a fifth of the server's time.
+    An older SQLite without RETURNING gets the two statements."""
+    if not s.get_bind().dialect.update_returning:
+        if s.exec(stmt).rowcount != 1:  # type: ignore[call-overload]
+            s.rollback()
+            return None
+        s.commit()
+        return s.get(Upload, upload_id)
+    stmt = stmt.returning(Upload).execution_options(synchronize_session=False)
+    row = s.exec(stmt).scalars().one_or_none()  # type: ignore[call-overload]
+    if row is None:
         s.rollback()
         return None
     s.commit()
-    return s.get(Upload, upload_id)
+    return row
 
 
 def _aware(moment: datetime) -> datetime:
