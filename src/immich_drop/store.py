@@ -7,6 +7,7 @@ detached (plain values), so callers never hold a session open across an `await`.
 from __future__ import annotations
 
 import asyncio
+import functools
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable, TypeVar
 
@@ -32,6 +33,7 @@ T = TypeVar("T")
 class Store:
     def __init__(self, engine: Engine | None = None):
         self.engine = engine
+        self._claim: sa.Update | None = None
 
     def bind(self, engine: Engine) -> None:
         self.engine = engine
@@ -69,13 +71,13 @@ class Store:
         (a compare-and-set), and None means another writer got there first.
         """
 
-        stmt = sa.update(Upload).where(Upload.id == upload_id).values(updated_at=utcnow(), **values)
-        if only_from is not None:
-            stmt = stmt.where(Upload.state.in_(tuple(only_from)))
-        return await self._run(lambda s: _set_one(s, stmt, upload_id))
+        values["updated_at"] = utcnow()
+        stmt = _state_change(tuple(sorted(values)), None if only_from is None else tuple(only_from))
+        params = {"uid": upload_id, **{f"v_{name}": value for name, value in values.items()}}
+        return await self._run(lambda s: _set_one(s, stmt, upload_id, params))
 
     # --- delivery leases: one process delivers an upload at a time --------------------------
-    def _claimable(self, now: datetime):
+    def _claimable(self, now):  # a datetime or a bind parameter
         S = UploadState
         return sa.or_(
             Upload.state == S.RECEIVED,
@@ -86,10 +88,12 @@ class Store:
     async def claim_delivery(self, upload_id: str, worker: str, now: datetime, lease: float) -> Upload | None:
         """Take the upload for delivery if it is due and no live lease holds it; None otherwise."""
 
-        stmt = (sa.update(Upload).where(Upload.id == upload_id, self._claimable(now))
-                .values(state=UploadState.HASHING, lease_owner=worker, message="", updated_at=now,
-                        lease_until=now + timedelta(seconds=lease)))
-        return await self._run(lambda s: _set_one(s, stmt, upload_id))
+        if self._claim is None:  # built once, like the state changes
+            self._claim = (sa.update(UPLOAD).where(UPLOAD.c.id == sa.bindparam("uid"), self._claimable(sa.bindparam("now")))
+                           .values(state=UploadState.HASHING, lease_owner=sa.bindparam("worker"), message="",
+                                   updated_at=sa.bindparam("now"), lease_until=sa.bindparam("until")))
+        params = {"uid": upload_id, "now": now, "worker": worker, "until": now + timedelta(seconds=lease)}
+        return await self._run(lambda s: _set_one(s, self._claim, upload_id, params))
 
     async def renew_lease(self, upload_id: str, worker: str, until: datetime) -> None:
         def fn(s: Session) -> None:
@@ -304,25 +308,37 @@ class Store:
         await self._run(fn)
 
 
-def _set_one(s: Session, stmt, upload_id: str) -> Upload | None:
+UPLOAD = Upload.__table__
+
+
+@functools.lru_cache(maxsize=64)
+def _state_change(names: tuple[str, ...], only_from: tuple[str, ...] | None) -> sa.Update:
+    """UPDATE upload SET <names> WHERE id = :uid [AND state IN only_from], built once per shape: state
+    changes are the most frequent writes (five per file) and building the statement cost as much as
+    running it (bench/)."""
+    stmt = sa.update(UPLOAD).where(UPLOAD.c.id == sa.bindparam("uid"))
+    if only_from is not None:
+        stmt = stmt.where(UPLOAD.c.state.in_(only_from))
+    return stmt.values({name: sa.bindparam(f"v_{name}") for name in names})
+
+
+def _set_one(s: Session, stmt: sa.Update, upload_id: str, params: dict | None = None) -> Upload | None:
     """Run a conditional UPDATE of one upload: the updated row, or None if the condition did not hold.
 
-    One statement with RETURNING (SQLite 3.35+, PostgreSQL) instead of UPDATE then SELECT: state
-    changes are the most frequent writes (five per file), bench/ found them a fifth of the server's time.
-    An older SQLite without RETURNING gets the two statements."""
-    if not s.get_bind().dialect.update_returning:
-        if s.exec(stmt).rowcount != 1:  # type: ignore[call-overload]
+    One statement with RETURNING (SQLite 3.35+, PostgreSQL); an older SQLite gets UPDATE then SELECT."""
+    conn = s.connection()
+    if not conn.dialect.update_returning:
+        if conn.execute(stmt, params or {}).rowcount != 1:
             s.rollback()
             return None
         s.commit()
         return s.get(Upload, upload_id)
-    stmt = stmt.returning(Upload).execution_options(synchronize_session=False)
-    row = s.exec(stmt).scalars().one_or_none()  # type: ignore[call-overload]
+    row = conn.execute(stmt.returning(*UPLOAD.c), params or {}).one_or_none()
     if row is None:
         s.rollback()
         return None
     s.commit()
-    return row
+    return Upload(**row._mapping)
 
 
 def _aware(moment: datetime) -> datetime:
