@@ -30,3 +30,17 @@ def test_compare_and_set_changes_only_from_the_given_states(database_url, monkey
     assert again is None and missing is None  # the condition did not hold / no such upload
     assert (stored.state, stored.message) == (UploadState.RECEIVED, "in")
     engine.dispose()
+
+
+def test_the_duplicate_cache_inserts_then_updates(database_url):
+    engine = open_engine(normalise(database_url))
+    store = Store(engine)
+
+    async def run():
+        await store.remember_asset("owner", "c" * 40, "first")
+        await store.remember_asset("owner", "c" * 40, "second")  # the same bytes, a newer asset id
+        await store.remember_asset("other", "c" * 40, "theirs")  # per owner
+        return [await store.known_asset(o, "c" * 40) for o in ("owner", "other", "nobody")]
+
+    assert asyncio.run(run()) == ["second", "theirs", None]
+    engine.dispose()

@@ -138,12 +138,12 @@ class Store:
         return await self._run(fn)
 
     async def remember_asset(self, owner: str, checksum: str, asset_id: str) -> None:
+        """Insert or update the cache entry in one statement (an upsert; once per delivered file)."""
+        stmt = _upsert_known_asset(self.engine.dialect.name)
+        params = {"owner": owner, "checksum": checksum, "asset_id": asset_id, "created_at": utcnow()}
+
         def fn(s: Session) -> None:
-            row = s.get(KnownAsset, (owner, checksum))
-            if row is None:
-                s.add(KnownAsset(owner=owner, checksum=checksum, asset_id=asset_id))
-            else:
-                row.asset_id = asset_id
+            s.connection().execute(stmt, params)
             s.commit()
 
         await self._run(fn)
@@ -322,6 +322,23 @@ def _state_change(names: tuple[str, ...], only_from: tuple[str, ...] | None) -> 
     return stmt.values({name: sa.bindparam(f"v_{name}") for name in names})
 
 
+@functools.lru_cache(maxsize=4)
+def _upsert_known_asset(dialect: str) -> sa.Insert:
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    table = KnownAsset.__table__
+    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]  # the two we support (config)
+    stmt = insert(table).values({name: sa.bindparam(name) for name in ("owner", "checksum", "asset_id", "created_at")})
+    return stmt.on_conflict_do_update(index_elements=[table.c.owner, table.c.checksum],
+                                      set_={"asset_id": stmt.excluded.asset_id})
+
+
+@functools.lru_cache(maxsize=128)
+def _returning(stmt: sa.Update) -> sa.Update:
+    """The statement with RETURNING every column, made once per prebuilt statement (it is compiled once)."""
+    return stmt.returning(*UPLOAD.c)
+
+
 def _set_one(s: Session, stmt: sa.Update, upload_id: str, params: dict | None = None) -> Upload | None:
     """Run a conditional UPDATE of one upload: the updated row, or None if the condition did not hold.
 
@@ -333,7 +350,7 @@ def _set_one(s: Session, stmt: sa.Update, upload_id: str, params: dict | None = 
             return None
         s.commit()
         return s.get(Upload, upload_id)
-    row = conn.execute(stmt.returning(*UPLOAD.c), params or {}).one_or_none()
+    row = conn.execute(_returning(stmt), params or {}).one_or_none()
     if row is None:
         s.rollback()
         return None
