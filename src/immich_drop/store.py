@@ -139,11 +139,10 @@ class Store:
 
     async def remember_asset(self, owner: str, checksum: str, asset_id: str) -> None:
         """Insert or update the cache entry in one statement (an upsert; once per delivered file)."""
-        stmt = _upsert_known_asset(self.engine.dialect.name)
         params = {"owner": owner, "checksum": checksum, "asset_id": asset_id, "created_at": utcnow()}
 
         def fn(s: Session) -> None:
-            s.connection().execute(stmt, params)
+            s.connection().execute(_upsert_known_asset(s.get_bind().dialect.name), params)
             s.commit()
 
         await self._run(fn)
@@ -324,10 +323,12 @@ def _state_change(names: tuple[str, ...], only_from: tuple[str, ...] | None) -> 
 
 @functools.lru_cache(maxsize=4)
 def _upsert_known_asset(dialect: str) -> sa.Insert:
-    from sqlalchemy.dialects import postgresql, sqlite
-
+    # the two databases config accepts; the engine has already loaded its own dialect's module
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:
+        from sqlalchemy.dialects.postgresql import insert
     table = KnownAsset.__table__
-    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]  # the two we support (config)
     stmt = insert(table).values({name: sa.bindparam(name) for name in ("owner", "checksum", "asset_id", "created_at")})
     return stmt.on_conflict_do_update(index_elements=[table.c.owner, table.c.checksum],
                                       set_={"asset_id": stmt.excluded.asset_id})
