@@ -1,8 +1,9 @@
 """The ceiling of the HTTP stack for ingest: `python bench/bare_server.py PORT DIR`.
 
 The same server stack as Immich Drop (uvicorn with uvloop and httptools, an ASGI app) doing the least
-an upload endpoint can do: append each request body to a file in DIR in a worker thread, fsync the
-file at the end, and answer 204. Immich Drop's tus ingest is compared with it in the report, so what
+a tus endpoint can do, without tus's checks, database or sidecar: POST creates an empty file in DIR
+and answers 201 with its Location, each PATCH appends its body in a worker thread (the last one also
+fsyncs) and answers 204. Immich Drop's tus ingest is compared with it in the report, so what
 is the stack's and what is ours can be told apart.
 """
 
@@ -26,6 +27,13 @@ def make_app(directory: Path):
         if scope["method"] == "GET":  # readiness
             await send({"type": "http.response.start", "status": 200, "headers": []})
             await send({"type": "http.response.body", "body": b"ok"})
+            return
+        if scope["method"] == "POST":  # creation, as tus does it: one request per file before its bytes
+            name = dict(scope["headers"]).get(b"x-name", b"upload").decode()
+            await asyncio.to_thread(lambda: open(directory / name, "wb").close())
+            await send({"type": "http.response.start", "status": 201,
+                        "headers": [(b"location", f"/f/{name}".encode())]})
+            await send({"type": "http.response.body", "body": b""})
             return
         path = directory / scope["path"].rsplit("/", 1)[-1]
         final = dict(scope["headers"]).get(b"upload-final") == b"1"
