@@ -40,3 +40,21 @@ def test_json_logs_without_secrets(tmp_path, fake):
     text = "\n".join(lines)
     for secret in (token, key, "very-secret-value", "p4ssw0rd-guess", "hunter2-pw"):
         assert secret not in text
+
+
+def test_the_served_status_channel_does_not_compress(tmp_path, fake):
+    """Status events are tiny JSON; per-message deflate only cost CPU (bench/), so the server declines it."""
+    from websockets.sync.client import connect
+
+    env = {"DATA_DIR": str(tmp_path), "IMMICH_BASE_URL": fake.url, "IMMICH_API_KEY": fake.add_user(),
+           "HOST": "127.0.0.1", "PUBLIC_UPLOAD_PAGE_ENABLED": "true"}
+    process = Process(env, free_port())
+    try:
+        page = httpx.get(process.url + "/")
+        cookie = "; ".join(f"{k}={v}" for k, v in page.cookies.items())
+        with connect(process.url.replace("http", "ws") + "/ws", additional_headers={"Cookie": cookie}) as ws:
+            assert ws.request.headers.get("Sec-WebSocket-Extensions", "").startswith("permessage-deflate")  # offered
+            assert ws.response.status_code == 101
+            assert ws.response.headers.get("Sec-WebSocket-Extensions") is None  # and declined
+    finally:
+        process.stop()
