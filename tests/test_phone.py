@@ -242,3 +242,25 @@ def test_summary_names_failures_and_retries_them(make_drop, admin_of, phone, tmp
     phone.click("#retry-all")
     expect(phone.locator("#finished-text")).to_contain_text("1 failed.", timeout=20000)  # refused again, clearly
     assert len(drop.fake.uploads) == 1
+
+
+@pytest.mark.parametrize("locked", [False, True], ids=["open", "password"])
+def test_files_chosen_before_the_page_is_ready_are_kept(make_drop, admin_of, phone, locked):
+    """A guest on a slow connection may pick files before /api/config answers: they are sent once it
+    does (for a link with a password, once it is unlocked), not dropped."""
+    expect = playwright.expect
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
+    url = link(drop, admin_of, password="sesame-42") if locked else link(drop, admin_of)
+    held = []
+    phone.route("**/api/config", lambda route: held.append(route))  # the settings answer waits until let go
+    with phone.expect_request("**/api/config"):
+        phone.goto(url)
+    phone.set_input_files("#picker", [str(MEDIA / "exif_offset.jpg"), str(MEDIA / "no_date.jpg")])
+    held[0].continue_()
+    if locked:
+        expect(phone.locator("#unlock")).to_be_visible()
+        assert phone.locator(".item").count() == 0  # held, not sent into a refusal
+        phone.fill("#password", "sesame-42")
+        phone.click("#unlock button")
+    expect(phone.locator("#finished-text")).to_contain_text("Finished: 2 sent, 0 already there, 0 failed.")
+    assert sorted(u.filename for u in drop.fake.uploads) == ["exif_offset.jpg", "no_date.jpg"]

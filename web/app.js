@@ -10,6 +10,7 @@
   var queue = $("queue"), picker = $("picker"), filesPicker = $("picker-files"), drop = $("drop");
   var notice = $("notice"), summary = $("summary");
   var config = null;
+  var early = [];            // files chosen before /api/config answered
   var inviteMatch = location.pathname.match(/^\/i\/([^/]+)$/);
   var invite = inviteMatch ? decodeURIComponent(inviteMatch[1]) : null;
   var items = [];            // every file this page knows, in the order chosen
@@ -147,7 +148,10 @@
 
   // --- uploads -------------------------------------------------------------------------------
   function addFiles(fileList, fromPhotoPicker) {
-    if (!config) return;
+    if (!config) { // chosen before the page had its settings: keep them, add them when it does
+      early.push([Array.prototype.slice.call(fileList), fromPhotoPicker]);
+      return;
+    }
     Array.prototype.forEach.call(fileList, function (file) {
       var el = $("item").content.firstElementChild.cloneNode(true);
       el.querySelector(".name").textContent = file.name;
@@ -350,6 +354,10 @@
       });
   }
 
+  function addEarly() {
+    if (!drop.hidden) early.splice(0).forEach(function (pick) { addFiles(pick[0], pick[1]); });
+  }
+
   function block(message) {
     notice.textContent = message;
     notice.hidden = false;
@@ -363,7 +371,7 @@
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ password: $("password").value })
     }).then(function (r) {
-      if (r.ok) { $("unlock-error").textContent = ""; return loadInvite(); }
+      if (r.ok) { $("unlock-error").textContent = ""; return loadInvite().then(addEarly); }
       return r.json().then(function (body) { $("unlock-error").textContent = body.message || "Not unlocked."; });
     });
   });
@@ -372,13 +380,14 @@
     .then(function (r) { return r.json(); })
     .then(function (c) {
       config = c;
-      if (invite) loadInvite();
+      if (invite) loadInvite().then(addEarly); // after the link's state: a locked link holds them
       if (!window.tus || !tus.isSupported) {
         notice.textContent = "This browser cannot upload here. Please try a current browser.";
         notice.hidden = false;
       }
       listUnfinished();
       connect();
+      if (!invite) addEarly();
     })
     .catch(function () {
       notice.textContent = "The server cannot be reached. Check your connection and reload.";
