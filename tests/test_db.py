@@ -100,3 +100,28 @@ def test_postgres_is_configured_for_the_database_tests():
     if not os.environ.get("TEST_DATABASE_URL"):
         pytest.skip("TEST_DATABASE_URL is not set: the database tests ran on SQLite only "
                     "(.ci/run starts PostgreSQL and sets it, e.g. postgresql://postgres:postgres@127.0.0.1:5432/postgres)")
+
+
+def test_replicas_starting_together_on_an_empty_database_both_come_up(database_url):
+    """Two processes sharing one database may start at the same moment: one builds the schema, the other
+    waits for it (PostgreSQL; SQLite's file lock does the same), neither fails."""
+    import threading
+
+    url, barrier, outcomes = normalise(database_url), threading.Barrier(4), []
+
+    def start() -> None:
+        engine = create_engine(url)
+        barrier.wait()
+        try:
+            outcomes.append(prepare(engine))
+        except Exception as exc:  # the assertion below shows it
+            outcomes.append(repr(exc))
+        finally:
+            engine.dispose()
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(outcomes) == ["created", "current", "current", "current"]

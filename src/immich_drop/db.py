@@ -12,6 +12,8 @@ recipe; tests/test_db.py proves both ways give the same schema).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import re
 from pathlib import Path
 
@@ -78,20 +80,46 @@ def prepare(engine: Engine) -> str:
     from . import models  # noqa: F401 - registers the tables on SQLModel.metadata
 
     head = head_revision()
-    with engine.begin() as conn:
-        tables = set(sa.inspect(conn).get_table_names())
-        if "alembic_version" in tables:
-            if conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all() == [head]:
-                return "current"
-        elif not tables:
-            SQLModel.metadata.create_all(conn)
-            version = sa.Table("alembic_version", sa.MetaData(), sa.Column("version_num", sa.String(32), nullable=False),
-                               sa.PrimaryKeyConstraint("version_num", name="alembic_version_pkc"))
-            version.create(conn)
-            conn.execute(version.insert().values(version_num=head))
-            return "created"
-    migrate(engine)
-    return "migrated"
+    with _schema_lock(engine):
+        with engine.begin() as conn:
+            tables = set(sa.inspect(conn).get_table_names())
+            if "alembic_version" in tables:
+                if conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all() == [head]:
+                    return "current"
+            elif not tables:
+                SQLModel.metadata.create_all(conn)
+                version = sa.Table("alembic_version", sa.MetaData(),
+                                   sa.Column("version_num", sa.String(32), nullable=False),
+                                   sa.PrimaryKeyConstraint("version_num", name="alembic_version_pkc"))
+                version.create(conn)
+                conn.execute(version.insert().values(version_num=head))
+                return "created"
+        migrate(engine)
+        return "migrated"
+
+
+SCHEMA_LOCK = 0x1D20_5C4E  # a PostgreSQL advisory lock key of this app's own
+
+
+@contextlib.contextmanager
+def _schema_lock(engine: Engine):
+    """One process at a time looks at and changes the schema: replicas may start at the same moment on
+    an empty database (without this, the second failed with "table already exists", tests/test_db.py)."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": SCHEMA_LOCK})
+            try:
+                yield
+            finally:
+                conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": SCHEMA_LOCK})
+        return
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        yield
+        return
+    with open(f"{database}.lock", "a") as fh:  # SQLite is a local file: an OS lock beside it
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
 
 
 def open_engine(url: str) -> Engine:
