@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 import struct
-import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -144,6 +144,7 @@ def _iso_media_date(path: Path) -> datetime | None:
         size = os.fstat(fh.fileno()).st_size
         if fh.read(8)[4:8] not in _TOP_BOXES:
             raise NotIsoMedia
+
         def read(at: int, n: int) -> bytes:
             fh.seek(at)
             return fh.read(n)
@@ -152,8 +153,7 @@ def _iso_media_date(path: Path) -> datetime | None:
             if kind == b"moov":
                 if end - start > MOOV_LIMIT:
                     return None
-                fh.seek(start)
-                moov = fh.read(end - start)
+                moov = read(start, end - start)
                 return _apple_date(moov) or _mvhd_date(moov)
     return None
 

@@ -33,7 +33,6 @@ T = TypeVar("T")
 class Store:
     def __init__(self, engine: Engine | None = None):
         self.engine = engine
-        self._claim: sa.Update | None = None
 
     def bind(self, engine: Engine) -> None:
         self.engine = engine
@@ -77,23 +76,11 @@ class Store:
         return await self._run(lambda s: _set_one(s, stmt, upload_id, params))
 
     # --- delivery leases: one process delivers an upload at a time --------------------------
-    def _claimable(self, now):  # a datetime or a bind parameter
-        S = UploadState
-        return sa.or_(
-            Upload.state == S.RECEIVED,
-            sa.and_(Upload.state == S.RETRYING, sa.or_(Upload.next_attempt_at.is_(None), Upload.next_attempt_at <= now)),
-            sa.and_(Upload.state.in_((S.HASHING, S.UPLOADING)), sa.or_(Upload.lease_until.is_(None), Upload.lease_until < now)),
-        )
-
     async def claim_delivery(self, upload_id: str, worker: str, now: datetime, lease: float) -> Upload | None:
         """Take the upload for delivery if it is due and no live lease holds it; None otherwise."""
 
-        if self._claim is None:  # built once, like the state changes
-            self._claim = (sa.update(UPLOAD).where(UPLOAD.c.id == sa.bindparam("uid"), self._claimable(sa.bindparam("now")))
-                           .values(state=UploadState.HASHING, lease_owner=sa.bindparam("worker"), message="",
-                                   updated_at=sa.bindparam("now"), lease_until=sa.bindparam("until")))
         params = {"uid": upload_id, "now": now, "worker": worker, "until": now + timedelta(seconds=lease)}
-        return await self._run(lambda s: _set_one(s, self._claim, upload_id, params))
+        return await self._run(lambda s: _set_one(s, _claim(), upload_id, params))
 
     async def renew_lease(self, upload_id: str, worker: str, until: datetime) -> None:
         def fn(s: Session) -> None:
@@ -115,7 +102,7 @@ class Store:
         await self._run(fn)
 
     async def due_deliveries(self, now: datetime, limit: int = 200) -> list[str]:
-        query = select(Upload.id).where(self._claimable(now)).order_by(Upload.created_at).limit(limit)
+        query = select(Upload.id).where(_claimable(now)).order_by(Upload.created_at).limit(limit)
         return await self._run(lambda s: list(s.exec(query)))
 
     async def count_by_state(self) -> dict[str, int]:
@@ -319,6 +306,24 @@ def _state_change(names: tuple[str, ...], only_from: tuple[str, ...] | None) -> 
     if only_from is not None:
         stmt = stmt.where(UPLOAD.c.state.in_(only_from))
     return stmt.values({name: sa.bindparam(f"v_{name}") for name in names})
+
+
+def _claimable(now):
+    """Due for delivery at `now` (a datetime, or a bind parameter in the prebuilt claim)."""
+    S = UploadState
+    return sa.or_(
+        Upload.state == S.RECEIVED,
+        sa.and_(Upload.state == S.RETRYING, sa.or_(Upload.next_attempt_at.is_(None), Upload.next_attempt_at <= now)),
+        sa.and_(Upload.state.in_((S.HASHING, S.UPLOADING)), sa.or_(Upload.lease_until.is_(None), Upload.lease_until < now)),
+    )
+
+
+@functools.cache
+def _claim() -> sa.Update:
+    """The delivery claim, built once like the state changes."""
+    return (sa.update(UPLOAD).where(UPLOAD.c.id == sa.bindparam("uid"), _claimable(sa.bindparam("now")))
+            .values(state=UploadState.HASHING, lease_owner=sa.bindparam("worker"), message="",
+                    updated_at=sa.bindparam("now"), lease_until=sa.bindparam("until")))
 
 
 @functools.lru_cache(maxsize=4)
