@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 IMAGE_TYPES = [".avif", ".bmp", ".gif", ".heic", ".heif", ".jpeg", ".jpg", ".jxl", ".png", ".svg", ".tif", ".tiff",
@@ -69,6 +69,8 @@ class FakeImmich:
         self.upload_gate: asyncio.Event | None = None  # when set, uploads wait for it
         self.upload_refusal: str | None = None  # when set, uploads answer 400 with this message
         self.waiting_at_gate = 0  # uploads currently held by upload_gate
+        self.upload_bytes = 0  # body bytes read by POST /assets so far, finished or not
+        self.upload_aborts = 0  # POST /assets whose client went away before the body ended
         self.app = Starlette(routes=[
             Route("/api/server/ping", self.ping),
             Route("/api/server/version", self.version),
@@ -92,7 +94,18 @@ class FakeImmich:
             if self.fail_status and scope["path"] != "/api/server/media-types":
                 response = JSONResponse({"message": "fake failure"}, status_code=self.fail_status)
                 return await response(scope, receive, send)
+            if scope["path"] == "/api/assets" and scope["method"] == "POST":
+                receive = self._counted(receive)
         await self.app(scope, receive, send)
+
+    def _counted(self, receive):
+        async def counted():
+            message = await receive()
+            if message["type"] == "http.request":
+                self.upload_bytes += len(message.get("body", b""))
+            return message
+
+        return counted
 
     # --- test controls -----------------------------------------------------------------
     def add_user(self, permissions=("asset.upload", "album.read", "album.create", "albumAsset.create")) -> str:
@@ -213,7 +226,11 @@ class FakeImmich:
                 self.waiting_at_gate -= 1
         if self.upload_refusal:
             return JSONResponse({"message": self.upload_refusal}, status_code=400)
-        form = await request.form(max_part_size=1024**3)
+        try:
+            form = await request.form(max_part_size=1024**3)
+        except ClientDisconnect:  # Immich drops a partial upload and keeps nothing of it
+            self.upload_aborts += 1
+            return Response(status_code=400)
         order = [name for name, _ in form.multi_items()]
         if "assetData" not in order:
             return JSONResponse({"message": "File is required"}, status_code=400)

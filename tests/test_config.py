@@ -40,6 +40,8 @@ def test_defaults(tmp_path):
         ({"LOG_LEVEL": "loud"}, "LOG_LEVEL"),
         ({"IMMICH_API_KEY_FILE": "/nonexistent/key"}, "IMMICH_API_KEY_FILE"),
         ({"UPLOAD_EXPIRY_HOURS": "-1"}, "UPLOAD_EXPIRY_HOURS"),
+        ({"STREAM_MIN_SIZE": "big"}, "STREAM_MIN_SIZE"),
+        ({"STREAM_STALL_SECONDS": "0"}, "STREAM_STALL_SECONDS"),
     ],
 )
 def test_bad_settings_name_the_variable(tmp_path, env, named):
@@ -57,6 +59,9 @@ def test_sizes_and_secret_files(tmp_path):
     assert s.chunk_size == 16 * 1024 * 1024 and s.max_upload_size == 2 * 1000**3
     assert s.immich_api_key == "secret-key" and s.public_upload_page_enabled
     assert len(s.trusted_proxies) == 2
+    assert s.stream_min_size == 64 * 1024 * 1024
+    assert settings(tmp_path, STREAM_MIN_SIZE="off").stream_min_size == 0
+    assert settings(tmp_path, STREAM_MIN_SIZE="1GiB").stream_min_size == 1024**3
 
 
 def test_dotenv_is_read_and_environment_wins(tmp_path):

@@ -92,6 +92,7 @@ def create_app(settings: Settings, *, immich_transport: httpx.AsyncBaseTransport
     )
 
     tus.on_created = metrics.uploads_created.inc
+    tus.on_patch = pipeline.relay.start
 
     async def router(scope, receive, send):
         path = scope.get("path", "")

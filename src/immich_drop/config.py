@@ -37,6 +37,9 @@ class Settings:
     state_db: Path = Path("./data/state.db")
     database_url: str = ""
     max_concurrent: int = 3
+    # Videos at least this large go on to Immich while they arrive (relay); 0 turns that off.
+    stream_min_size: int = 64 * MiB
+    stream_stall_seconds: float = 20.0
     max_upload_size: int = 50 * GiB
     chunk_size: int = 8 * MiB
     upload_expiry_hours: float = 24.0
@@ -105,6 +108,9 @@ class Settings:
             database_url=database_url(r.secret("DATABASE_URL")),
             max_concurrent=r.integer("MAX_CONCURRENT", 3, low=1, high=64),
             max_upload_size=r.size("MAX_UPLOAD_SIZE", 50 * GiB),
+            stream_min_size=0 if r.text("STREAM_MIN_SIZE", "").lower() in ("0", "off")
+            else r.size("STREAM_MIN_SIZE", 64 * MiB),
+            stream_stall_seconds=r.number("STREAM_STALL_SECONDS", 20.0, low=0.01),
             chunk_size=chunk,
             upload_expiry_hours=r.number("UPLOAD_EXPIRY_HOURS", 24.0, low=0.01),
             trusted_proxies=r.networks("TRUSTED_PROXIES"),

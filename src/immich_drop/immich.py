@@ -126,12 +126,15 @@ class ImmichClient:
         return {item["id"]: item for item in body.get("results", [])}
 
     async def upload_asset(self, api_key: str, path: Path, size: int, *, filename: str, created_at: str,
-                           modified_at: str, checksum: str | None = None) -> tuple[str, bool]:
+                           modified_at: str, checksum: str | None = None,
+                           pieces: AsyncIterator[bytes] | None = None) -> tuple[str, bool]:
         """Stream the file at `path` to `POST /assets`; returns `(asset id, was it a duplicate)`.
 
         The text fields go before `assetData`: Immich checks the extension of `filename` while the
         file part streams, so a `filename` after it does not count. The body streams from disk in
-        1 MiB reads on a worker thread and is never held in memory.
+        1 MiB reads on a worker thread and is never held in memory. `pieces`, when given, supplies
+        the file's `size` bytes instead of reading `path` (a file still arriving, see `relay`); an
+        exception it raises aborts the request and comes out as is.
         """
         fields = [("filename", filename), ("fileCreatedAt", created_at),
                   ("fileModifiedAt", modified_at), ("isFavorite", "false")]
@@ -139,7 +142,7 @@ class ImmichClient:
         headers = {"Content-Type": body.content_type, "Content-Length": str(body.length)}
         if checksum:
             headers["x-immich-checksum"] = checksum
-        response = await self._call("POST", "/assets", api_key=api_key, content=body.stream(), headers=headers)
+        response = await self._call("POST", "/assets", api_key=api_key, content=body.stream(pieces), headers=headers)
         data = response.json()
         return data["id"], data.get("status") == "duplicate"
 
@@ -206,12 +209,16 @@ class _MultipartFile:
     def content_type(self) -> str:
         return f"multipart/form-data; boundary={self.boundary}"
 
-    async def stream(self) -> AsyncIterator[bytes]:
+    async def stream(self, pieces: AsyncIterator[bytes] | None = None) -> AsyncIterator[bytes]:
         yield self.head
+        async for piece in pieces or self._read():
+            yield piece
+        yield self.tail
+
+    async def _read(self) -> AsyncIterator[bytes]:
         fh = await asyncio.to_thread(open, self.path, "rb")
         try:
             while piece := await asyncio.to_thread(fh.read, READ_PIECE):
                 yield piece
         finally:
             await asyncio.to_thread(fh.close)
-        yield self.tail

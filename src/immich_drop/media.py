@@ -260,3 +260,13 @@ def iso(moment: datetime) -> str:
     """ISO-8601 with an explicit offset (`Z` for UTC), as Immich v3 requires."""
     text = moment.isoformat(timespec="milliseconds")
     return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def from_ms(ms: int | None) -> datetime | None:
+    """A browser's `lastModified` (ms since the epoch) as a UTC time; None if absent or absurd."""
+    if not ms:
+        return None
+    try:
+        return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return None

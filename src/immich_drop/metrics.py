@@ -1,7 +1,7 @@
 """Prometheus metrics for one app instance (its own registry, so several apps in one process stay apart).
 
 Counted as they happen: bytes received, uploads created, deliveries by outcome and their duration,
-Immich errors by kind. Read at scrape time: uploads by state (from the database) and the delivery
+relays by outcome, Immich errors by kind. Read at scrape time: uploads by state (from the database) and the delivery
 queue's length. Served at `/metrics` only when METRICS_TOKEN is set, to `Authorization: Bearer <token>`.
 """
 
@@ -26,6 +26,8 @@ class Metrics:
         self.delivery_seconds = Histogram("immich_drop_delivery_seconds", "Time from claim to Immich's answer",
                                           buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800),
                                           registry=self.registry)
+        self.relays = Counter("immich_drop_relays", "Videos relayed to Immich while arriving, by outcome (sent, abandoned)",
+                              ["outcome"], registry=self.registry)
         self.immich_errors = Counter("immich_drop_immich_errors", "Immich errors by kind", ["kind"], registry=self.registry)
         self.uploads = Gauge("immich_drop_uploads", "Uploads by state", ["state"], registry=self.registry)
         self.queue_length = Gauge("immich_drop_delivery_queue_length", "Uploads waiting for a delivery worker",

@@ -6,6 +6,7 @@ uploads and run `deliver`:
 
     received → hashing → uploading → done | duplicate | failed, or → retrying (and again later)
 
+- Large videos: `relay` sends them on while they arrive; the worker then only collects Immich's answer.
 - SHA-1: computed while receiving when possible (`StagingStorage.take_digest`), else read from disk.
 - Duplicates: the local cache (owner, SHA-1) → asset id, then Immich's bulk check. A duplicate is
   still added to the target album.
@@ -37,9 +38,10 @@ from .immich import (
     ImmichRejected,
     ImmichUnavailable,
 )
-from .media import capture_date, iso, sha1_file
+from .media import capture_date, from_ms, iso, sha1_file
 from .metrics import Metrics
 from .models import Upload, UploadState, utcnow
+from .relay import Relay
 from .store import Store
 from .targets import PAUSED, Delivery, KeyUnavailable, TargetGone, Targets
 from .tus.storage import StagingStorage
@@ -55,6 +57,8 @@ class Pipeline:
         self.metrics = metrics or Metrics()
         self.settings, self.store, self.immich = settings, store, immich
         self.storage, self.targets, self.bus = storage, targets, bus
+        self.relay = Relay(settings, immich, storage, targets)  # large videos go on while they arrive
+        self.relay.counted = lambda outcome: self.metrics.relays.labels(outcome=outcome).inc()
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._queued: set[str] = set()
         self._tasks: list[asyncio.Task] = []
@@ -82,6 +86,7 @@ class Pipeline:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        await self.relay.close()
         await self.store.release_leases(self.worker, utcnow())
 
     async def _scanner(self) -> None:
@@ -185,7 +190,12 @@ class Pipeline:
         return final.state
 
     async def _send(self, upload: Upload, delivery: Delivery, path) -> tuple[str, bool]:
-        """Returns (asset id, duplicate?) after the local cache, the bulk check, then the upload."""
+        """Returns (asset id, duplicate?): from the relay if it sent the file while it arrived, else
+        after the local cache, the bulk check, then the upload."""
+        relayed = await self.relay.result(upload.id)
+        if relayed:
+            await self.store.remember_asset(delivery.owner, upload.checksum, relayed[0])
+            return relayed
         cached = await self.store.known_asset(delivery.owner, upload.checksum)
         if cached:
             return cached, True
@@ -196,7 +206,7 @@ class Pipeline:
                 return check["assetId"], True
             raise ImmichRejected(f"Immich does not accept this file ({check.get('reason', 'rejected')}).", 400)
         self._publish(await self._set(upload.id, S.UPLOADING, checksum=upload.checksum, captured_at=upload.captured_at))
-        modified = iso(_from_ms(upload.last_modified_ms) or upload.received_at or utcnow())
+        modified = iso(from_ms(upload.last_modified_ms) or upload.received_at or utcnow())
         asset_id, duplicate = await self.immich.upload_asset(
             delivery.api_key, path, upload.size, filename=upload.filename,
             created_at=upload.captured_at, modified_at=modified, checksum=upload.checksum)
@@ -242,7 +252,7 @@ class Pipeline:
         found = await asyncio.to_thread(capture_date, self.storage.data_path(upload.id), upload.filename, tz)
         if found:
             return found
-        return _from_ms(upload.last_modified_ms) or upload.received_at or utcnow()
+        return from_ms(upload.last_modified_ms) or upload.received_at or utcnow()
 
     async def _retry_later(self, uid: str, message: str) -> str:
         current = await self.store.get_upload(uid)
@@ -323,11 +333,3 @@ class Pipeline:
             removed += 1
         return removed
 
-
-def _from_ms(ms: int | None) -> datetime | None:
-    if not ms:
-        return None
-    try:
-        return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
-    except (OverflowError, OSError, ValueError):
-        return None

@@ -62,6 +62,7 @@ class TusGuard:
         self.sessions, self.targets, self.bus = sessions, targets, bus
         self.media_types = media_types
         self.on_created = lambda: None  # e.g. a metrics counter
+        self.on_patch = lambda upload: None  # a notice before an accepted PATCH goes in (the relay)
 
     async def __call__(self, scope, receive, send) -> None:
         headers = _headers(scope)
@@ -176,6 +177,7 @@ class TusGuard:
                 raise Refuse(409, "Upload-Offset does not match the bytes received.", {"Upload-Offset": str(on_disk)})
             if offset + body > upload.size:
                 raise Refuse(400, "The data would go past Upload-Length.")
+            self.on_patch(upload)
             await self.inner(scope, receive, _before_start(send, held.release))
         finally:
             await held.release()

@@ -10,6 +10,8 @@ It closes tuspyserver's measured defects that live in storage:
 - *No download*: `read` returns nothing.
 It also hashes while receiving: when bytes arrive in order from offset 0 in this process, the SHA-1
 is ready the moment the upload completes and the delivery worker skips a pass over the file.
+`watch(uid)` gives an event set whenever bytes of that upload land on disk or it is deleted, so a
+reader can follow a file while it arrives (`relay`).
 
 Layout: `<dir>/<uid>` data, `<uid>.info` sidecar, `.locks/<uid>.lock`.
 """
@@ -46,6 +48,7 @@ class StagingStorage(TusStorage):
         # uid -> (sha1 of the bytes so far, how many bytes it covers)
         self._hashers: Dict[str, tuple] = {}
         self._info_written: Dict[str, str] = {}  # uid -> the sidecar's lasting fields as last written
+        self._watchers: Dict[str, asyncio.Event] = {}  # uid -> set when bytes land or the upload goes
         self.on_written = lambda n: None  # e.g. a metrics counter
 
     def data_path(self, uid: str) -> Path:
@@ -111,6 +114,20 @@ class StagingStorage(TusStorage):
 
         await asyncio.to_thread(do)
         self.on_written(size)
+        watcher = self._watchers.get(uid)
+        if watcher is not None:
+            watcher.set()
+
+    def watch(self, uid: str) -> asyncio.Event:
+        """An event set each time bytes of `uid` land on disk, and when it is deleted (then `watching`
+        no longer returns it). The reader clears it before it reads, so no write goes unnoticed."""
+        return self._watchers.setdefault(uid, asyncio.Event())
+
+    def watching(self, uid: str) -> Optional[asyncio.Event]:
+        return self._watchers.get(uid)
+
+    def unwatch(self, uid: str) -> None:
+        self._watchers.pop(uid, None)
 
     def take_digest(self, uid: str, size: int) -> Optional[str]:
         """The SHA-1 computed while receiving, if it covers exactly `size` bytes; forgets it."""
@@ -131,6 +148,9 @@ class StagingStorage(TusStorage):
         self._lengths.pop(uid, None)
         self._hashers.pop(uid, None)
         self._info_written.pop(uid, None)
+        watcher = self._watchers.pop(uid, None)
+        if watcher is not None:
+            watcher.set()  # a reader following the file learns it is gone
         paths = (self.data_path(uid), self.info_path(uid), self.locks.path(uid))
 
         def do() -> None:

@@ -1,0 +1,125 @@
+"""`Relay`: send a large video on to Immich while the guest is still uploading it.
+
+Store-and-forward makes a large file cost two transfers one after the other: the guest's upload,
+then ours to Immich (bench/: 6 s + 4 s for 1 GiB). For a video of at least STREAM_MIN_SIZE the
+relay opens `POST /assets` at the upload's first PATCH in this process and feeds it the bytes as
+they land on disk. Only bytes on disk are sent, and tus only ever appends, so nothing is sent that
+could change. When the last byte lands Immich answers moments later, and the delivery worker takes
+that answer (`result`) instead of sending the file again.
+
+What it gives up, and why the outcome is the same:
+- No duplicate check before sending (the SHA-1 is known only at the end): Immich hashes the bytes
+  itself and answers "duplicate" for a file its owner has (API_FACTS). A duplicate video costs a
+  transfer to Immich, never to the guest.
+- `fileCreatedAt` is the file's lastModified: Immich replaces it with the date inside the video.
+  Photos are never relayed, because for them our EXIF reading (the guest's timezone) decides.
+Any trouble aborts the request, and Immich drops a partial body: the guest pausing longer than
+STREAM_STALL_SECONDS, cancelling, Immich failing, the server stopping. The worker then sends the
+finished file as usual.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import PurePosixPath
+
+from .config import Settings
+from .immich import READ_PIECE, ImmichClient
+from .media import VIDEO_EXTENSIONS, from_ms, iso
+from .models import Upload, utcnow
+from .targets import Targets
+from .tus.storage import StagingStorage
+
+log = logging.getLogger(__name__)
+
+
+class Stopped(Exception):
+    """The file stopped arriving (stalled or cancelled): the relayed request is abandoned."""
+
+
+class Relay:
+    def __init__(self, settings: Settings, immich: ImmichClient, storage: StagingStorage, targets: Targets):
+        self.min_size = settings.stream_min_size
+        self.stall_seconds = settings.stream_stall_seconds
+        self.limit = settings.max_concurrent
+        self.immich, self.storage, self.targets = immich, storage, targets
+        self._sends: dict[str, asyncio.Task] = {}
+        self._tried: set[str] = set()  # one attempt per upload and process: a flaky guest is not resent
+        self.counted = lambda outcome: None  # "sent" or "abandoned", e.g. a metrics counter
+
+    def wants(self, upload: Upload) -> bool:
+        return bool(self.min_size) and upload.size >= self.min_size \
+            and PurePosixPath(upload.filename).suffix.lower() in VIDEO_EXTENSIONS
+
+    def start(self, upload: Upload) -> None:
+        """The guard's notice before each PATCH; starts relaying `upload` once, if it qualifies."""
+        if upload.id in self._tried or not self.wants(upload):
+            return
+        if sum(not task.done() for task in self._sends.values()) >= self.limit:
+            return  # as many connections to Immich as the delivery workers use, no more
+        self._tried.add(upload.id)
+        task = asyncio.create_task(self._send(upload), name=f"relay-{upload.id}")
+        self._sends[upload.id] = task
+        task.add_done_callback(lambda t, uid=upload.id: self._ended(uid, t))
+
+    async def result(self, uid: str) -> tuple[str, bool] | None:
+        """`(asset id, duplicate?)` from Immich for a relayed upload, once all its bytes are on disk;
+        None if it was not relayed or the relay failed (then the file must be sent)."""
+        self._tried.discard(uid)
+        task = self._sends.pop(uid, None)
+        return await task if task is not None else None
+
+    async def close(self) -> None:
+        tasks = list(self._sends.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._sends.clear()
+
+    def _ended(self, uid: str, task: asyncio.Task) -> None:
+        if task.cancelled() or task.result() is None:
+            self._sends.pop(uid, None)  # nothing to collect: the worker will send the file
+
+    async def _send(self, upload: Upload) -> tuple[str, bool] | None:
+        try:
+            delivery = await self.targets.delivery(upload)
+            modified = iso(from_ms(upload.last_modified_ms) or utcnow())
+            answer = await self.immich.upload_asset(
+                delivery.api_key, self.storage.data_path(upload.id), upload.size, filename=upload.filename,
+                created_at=modified, modified_at=modified, pieces=self._follow(upload.id, upload.size))
+            self.counted("sent")
+            return answer
+        except asyncio.CancelledError:
+            self.counted("abandoned")
+            raise
+        except Exception as exc:  # whatever it was, the worker sends the finished file
+            self.counted("abandoned")
+            log.info("relay of %s stopped, the file will be sent once complete: %s", upload.id,
+                     getattr(exc, "message", None) or exc or type(exc).__name__)
+            return None
+        finally:
+            self.storage.unwatch(upload.id)
+
+    async def _follow(self, uid: str, size: int):
+        """The upload's bytes from offset 0 to `size`, each piece as soon as it is on disk."""
+        event = self.storage.watch(uid)
+        fh = await asyncio.to_thread(open, self.storage.data_path(uid), "rb")
+        sent = 0
+        try:
+            while sent < size:
+                if self.storage.watching(uid) is not event:
+                    raise Stopped("the upload was cancelled")
+                event.clear()  # before reading: a write that lands after the read sets it again
+                piece = await asyncio.to_thread(fh.read, min(READ_PIECE, size - sent))
+                if piece:
+                    sent += len(piece)
+                    yield piece
+                    continue
+                try:
+                    await asyncio.wait_for(event.wait(), self.stall_seconds)
+                except TimeoutError:
+                    raise Stopped(f"no bytes arrived for {self.stall_seconds:g} s") from None
+        finally:
+            await asyncio.to_thread(fh.close)
+
