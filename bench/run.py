@@ -246,7 +246,7 @@ async def through_drop(workload: str, files, real, tmp: Path, profile: bool) -> 
     spy = None
     if profile:
         RESULTS.mkdir(parents=True, exist_ok=True)
-        spy = subprocess.Popen(["py-spy", "record", "--pid", str(server.proc.pid), "--format", "raw", "--rate", "50",
+        spy = subprocess.Popen(["py-spy", "record", "--pid", str(server.proc.pid), "--format", "raw", "--rate", "100", "--threads",
                                 "--output", str(RESULTS / f"profile-{workload}.txt"), "--nonblocking"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
