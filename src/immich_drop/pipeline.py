@@ -41,7 +41,7 @@ from .immich import (
 from .media import capture_date, from_ms, iso, sha1_file
 from .metrics import Metrics
 from .models import Upload, UploadState, utcnow
-from .relay import Relay
+from .relay import Relay, Relayed
 from .store import Store
 from .targets import PAUSED, Delivery, KeyUnavailable, TargetGone, Targets
 from .tus.storage import StagingStorage
@@ -157,11 +157,12 @@ class Pipeline:
         delivery = None
         try:
             delivery = await self.targets.delivery(upload)
-            checksum = upload.checksum or self.storage.take_digest(uid, upload.size) \
-                or await asyncio.to_thread(sha1_file, path)
+            relayed = await self.relay.result(uid)
+            checksum = upload.checksum or (relayed and relayed.checksum) \
+                or self.storage.take_digest(uid, upload.size) or await asyncio.to_thread(sha1_file, path)
             # kept on the row with the next state change: one write fewer per file (bench/)
             upload.checksum, upload.captured_at = checksum, upload.captured_at or iso(await self._capture_date(upload))
-            asset_id, duplicate = await self._send(upload, delivery, path)
+            asset_id, duplicate = await self._send(upload, delivery, path, relayed)
             if delivery.album_name or delivery.album_id:
                 await self._add_to_album(delivery, asset_id, upload)
         except TargetGone:
@@ -189,13 +190,12 @@ class Pipeline:
         self._publish(final)
         return final.state
 
-    async def _send(self, upload: Upload, delivery: Delivery, path) -> tuple[str, bool]:
+    async def _send(self, upload: Upload, delivery: Delivery, path, relayed: Relayed | None) -> tuple[str, bool]:
         """Returns (asset id, duplicate?): from the relay if it sent the file while it arrived, else
         after the local cache, the bulk check, then the upload."""
-        relayed = await self.relay.result(upload.id)
         if relayed:
-            await self.store.remember_asset(delivery.owner, upload.checksum, relayed[0])
-            return relayed
+            await self.store.remember_asset(delivery.owner, upload.checksum, relayed.asset_id)
+            return relayed.asset_id, relayed.duplicate
         cached = await self.store.known_asset(delivery.owner, upload.checksum)
         if cached:
             return cached, True

@@ -129,6 +129,10 @@ class StagingStorage(TusStorage):
     def unwatch(self, uid: str) -> None:
         self._watchers.pop(uid, None)
 
+    def skip_hashing(self, uid: str) -> None:
+        """Someone else hashes this upload (the relay): no SHA-1 while writing it."""
+        self._hashers.pop(uid, None)
+
     def take_digest(self, uid: str, size: int) -> Optional[str]:
         """The SHA-1 computed while receiving, if it covers exactly `size` bytes; forgets it."""
         entry = self._hashers.pop(uid, None)
