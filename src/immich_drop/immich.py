@@ -160,18 +160,28 @@ class ImmichClient:
 
     async def add_to_album(self, api_key: str, album_id: str, asset_ids: list[str]) -> None:
         """Add assets to an album; an asset already in it counts as success."""
+        for asset_id, error in (await self.add_to_album_each(api_key, album_id, asset_ids)).items():
+            if error:
+                raise error
+
+    async def add_to_album_each(self, api_key: str, album_id: str,
+                                asset_ids: list[str]) -> dict[str, ImmichRejected | None]:
+        """Add assets to an album; per asset None (added, or already in it) or the error for it:
+        `AssetMissing` for an asset Immich does not have. Raises `AlbumMissing` if the album is gone."""
         try:
             response = await self._call("PUT", f"/albums/{album_id}/assets", api_key=api_key, json={"ids": asset_ids})
         except ImmichRejected as exc:
             if exc.status in (400, 404) and not exc.auth_problem:
                 raise AlbumMissing(exc.message, exc.status) from None
             raise
+        errors: dict[str, ImmichRejected | None] = dict.fromkeys(asset_ids)
         for item in response.json():
-            if item.get("error") == "not_found":
-                raise AssetMissing(f"asset {item.get('id')} is gone from Immich", 400)
-            if not item.get("success") and item.get("error") != "duplicate":
-                raise ImmichRejected(f"Immich did not add the asset to the album: {item.get('error')}", 400)
-
+            asset_id, error = item.get("id"), item.get("error")
+            if error == "not_found":
+                errors[asset_id] = AssetMissing(f"asset {asset_id} is gone from Immich", 400)
+            elif not item.get("success") and error != "duplicate":
+                errors[asset_id] = ImmichRejected(f"Immich did not add the asset to the album: {error}", 400)
+        return errors
 
 def _message(response: httpx.Response) -> str:
     try:

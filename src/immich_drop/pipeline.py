@@ -29,6 +29,7 @@ import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
+from .batch import Coalescer
 from .config import Settings
 from .events import EventBus, upload_event
 from .immich import (
@@ -57,6 +58,9 @@ class Pipeline:
         self.metrics = metrics or Metrics()
         self.settings, self.store, self.immich = settings, store, immich
         self.storage, self.targets, self.bus = storage, targets, bus
+        # Workers ask about one file each; concurrent questions to Immich share a request (batch.py).
+        self._checks = Coalescer(self._bulk_check)
+        self._album_adds = Coalescer(lambda key, ids: immich.add_to_album_each(key[0], key[1], ids))
         self.relay = Relay(settings, immich, storage, targets)  # large videos go on while they arrive
         self.relay.counted = lambda outcome: self.metrics.relays.labels(outcome=outcome).inc()
         self._queue: asyncio.Queue[str] = asyncio.Queue()
@@ -199,7 +203,7 @@ class Pipeline:
         cached = await self.store.known_asset(delivery.owner, upload.checksum)
         if cached:
             return cached, True
-        check = (await self.immich.bulk_upload_check(delivery.api_key, [(upload.id, upload.checksum)])).get(upload.id, {})
+        check = await self._checks(delivery.api_key, (upload.id, upload.checksum)) or {}
         if check.get("action") == "reject":
             if check.get("reason") == "duplicate" and check.get("assetId"):
                 await self.store.remember_asset(delivery.owner, upload.checksum, check["assetId"])
@@ -213,12 +217,19 @@ class Pipeline:
         await self.store.remember_asset(delivery.owner, upload.checksum, asset_id)
         return asset_id, duplicate
 
+    async def _bulk_check(self, api_key: str, items: list[tuple[str, str]]) -> dict[tuple[str, str], dict]:
+        by_id = await self.immich.bulk_upload_check(api_key, items)
+        return {(uid, checksum): by_id.get(uid, {}) for uid, checksum in items}
+
     async def _add_to_album(self, delivery: Delivery, asset_id: str, upload: Upload) -> None:
         stale = None
         for attempt in range(2):
             album_id = await self._album(delivery, stale)
             try:
-                return await self.immich.add_to_album(delivery.api_key, album_id, [asset_id])
+                error = await self._album_adds((delivery.api_key, album_id), asset_id)
+                if error:
+                    raise error
+                return
             except AssetMissing:
                 # The duplicate cache pointed at an asset deleted in Immich: forget it and send the file.
                 await self.store.forget_asset(delivery.owner, upload.checksum)
