@@ -2,7 +2,8 @@
 
     uv run python bench/run.py                     # workloads a to f against the fake Immich
     uv run python bench/run.py --workloads a       # one of them
-    uv run python bench/run.py --profile           # also profile the server under workload c (py-spy)
+    uv run python bench/run.py --profile           # also profile the server under workload c (py-spy,
+                                                   # summed up by bench/hotspots.py)
     IMMICH_BASE_URL=http://host:2283/api IMMICH_API_KEY=… uv run python bench/run.py   # a real Immich
 
 Workloads: (a) one 1 GiB video from one guest; (b) 200 photos of 3–6 MiB from 8 guests at once;
@@ -444,8 +445,14 @@ async def main() -> None:
         print(name, json.dumps(result), flush=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps(report, indent=2))
-    (RESULTS / "latest.md").write_text(markdown(report))
-    print(markdown(report))
+    text = markdown(report)
+    if args.profile:
+        from hotspots import report as profile_report  # bench/hotspots.py, beside this file
+
+        text += "\nWhere the server's time goes (py-spy, busy samples):\n\n```\n" \
+            + profile_report(RESULTS / f"profile-{profiled}.txt") + "\n```\n"
+    (RESULTS / "latest.md").write_text(text)
+    print(text)
 
 
 if __name__ == "__main__":
