@@ -8,7 +8,7 @@ import base64
 
 import pytest
 
-from conftest import make_file, sha1_of, wait_until
+from conftest import invite_token, make_file, sha1_of, wait_until
 from immich_drop.models import Upload
 from immich_drop.relay import Relay
 
@@ -142,3 +142,20 @@ def test_only_large_videos_are_relayed(tmp_path, name, size, relayed):
     assert relay.wants(upload) is relayed
     assert Relay(settings_for(tmp_path, "http://127.0.0.1:9/api", STREAM_MIN_SIZE="0"), None, None, None) \
         .wants(upload) is False
+
+
+def test_a_video_through_an_invite_is_relayed_with_its_owners_key(make_drop, admin_of, fake, video):
+    drop = make_drop(STREAM_MIN_SIZE="1MiB", PUBLIC_UPLOAD_PAGE_ENABLED="false")
+    admin = admin_of(drop)
+    invite = admin.invite(label="Wedding", album={"name": "Wedding videos"}, expiresInDays=7)
+    guest = drop.guest()
+    uid = guest.invite_upload(video, invite_token(invite), chunk_size=MiB)
+    assert guest.wait_for(uid, ["done", "duplicate", "failed"])["state"] == "done"
+
+    owner = [u for u, user in fake.users.items() if user["email"] == "ada@example.org"][0]
+    [received] = fake.uploads
+    assert (received.owner, received.sha1, received.checksum_header) == (owner, sha1_of(video), None)  # relayed
+    [album] = fake.albums_named(owner, "Wedding videos")
+    assert album.assets == [received.asset_id] and album.id == admin.call("GET", f"/api/invites/{invite['id']}").json()["albumId"]
+    relays = drop.services.pipeline.metrics.relays
+    assert relays.labels(outcome="sent")._value.get() == 1
