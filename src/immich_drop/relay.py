@@ -14,9 +14,9 @@ What it gives up, and why the outcome is the same:
   transfer to Immich, never to the guest.
 - `fileCreatedAt` is the file's lastModified: Immich replaces it with the date inside the video.
   Photos are never relayed, because for them our EXIF reading (the guest's timezone) decides.
-Any trouble aborts the request, and Immich drops a partial body: the guest pausing longer than
-STREAM_STALL_SECONDS, cancelling, Immich failing, the server stopping. The worker then sends the
-finished file as usual (hashing it from disk first).
+Any trouble aborts the request, and an unfinished body makes no asset in Immich: the guest pausing
+longer than STREAM_STALL_SECONDS, cancelling, Immich failing, the server stopping. The worker then
+sends the finished file as usual (hashing it from disk first).
 """
 
 from __future__ import annotations
