@@ -1,7 +1,8 @@
 """The test suite's fake Immich as a standalone server for the benchmark: `python bench/fake_server.py PORT KEY`.
 
-It accepts the given API key (all permissions) and hashes what it receives in 1 MiB reads, as
-tests/fake_immich.py does, so a 1 GB video costs it disk, not memory.
+It accepts the given API key (all permissions). Like Immich, it writes an upload to a temporary file
+and hashes it while it arrives (tests/fake_multer.py), so a 1 GB video costs it disk, not memory, and
+its checksum is ready with the last byte.
 """
 
 import sys

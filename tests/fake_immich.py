@@ -5,7 +5,8 @@
 - `POST /assets`: the extension check uses the `filename` field only if it came *before*
   `assetData` (else the part's file name); dates need `Z` or an offset (400 "Validation failed");
   `x-immich-checksum` (hex or base64) short-circuits to 200 duplicate without adding to an album;
-  otherwise duplicates are per owner, by the SHA-1 of the bytes actually received.
+  otherwise duplicates are per owner, by the SHA-1 of the bytes actually received, written to a
+  temporary file and hashed while they arrive, as Immich's multer storage does (`fake_multer`).
 - Bulk check, albums (find by exact name, create, add assets; a deleted album answers 400).
 - Records every upload it received (`uploads`) and can be told to fail (`fail_status`), slow down
   (`delay`), hold uploads (`upload_gate`), refuse them (`upload_refusal`, e.g. a full quota) or
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -26,6 +26,8 @@ from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from fake_multer import read_asset_form
 
 IMAGE_TYPES = [".avif", ".bmp", ".gif", ".heic", ".heif", ".jpeg", ".jpg", ".jxl", ".png", ".svg", ".tif", ".tiff",
                ".webp", ".dng", ".nef", ".cr2", ".cr3", ".arw", ".raf", ".orf", ".rw2"]
@@ -227,29 +229,26 @@ class FakeImmich:
         if self.upload_refusal:
             return JSONResponse({"message": self.upload_refusal}, status_code=400)
         try:
-            form = await request.form(max_part_size=1024**3)
+            form = await read_asset_form(request)  # written and hashed as it arrives, as Immich does
         except ClientDisconnect:  # Immich drops a partial upload and keeps nothing of it
             self.upload_aborts += 1
             return Response(status_code=400)
-        order = [name for name, _ in form.multi_items()]
-        if "assetData" not in order:
+        except ValueError:  # not multipart: multer passes it on without a file
             return JSONResponse({"message": "File is required"}, status_code=400)
-        part = form["assetData"]
+        order = form.order
+        if form.file_field != "assetData":
+            return JSONResponse({"message": "File is required"}, status_code=400)
         before = order[: order.index("assetData")]
-        name = form["filename"] if "filename" in before else (part.filename or "blob")
+        name = form.fields["filename"] if "filename" in before else (form.filename or "blob")
         ext = "." + name.rsplit(".", 1)[-1].lower() if "." in name else name
         if ext not in IMAGE_TYPES + VIDEO_TYPES:
             return JSONResponse({"message": f"Unsupported file type {ext}"}, status_code=400)
-        created, modified = form.get("fileCreatedAt"), form.get("fileModifiedAt")
+        created, modified = form.fields.get("fileCreatedAt"), form.fields.get("fileModifiedAt")
         if not (isinstance(created, str) and DATE.match(created) and isinstance(modified, str) and DATE.match(modified)):
             return JSONResponse({"message": "Validation failed", "errors": [{"path": ["fileCreatedAt"]}]}, status_code=400)
-        digest, size = hashlib.sha1(), 0
-        while piece := await part.read(1024 * 1024):  # a 1 GB video costs the fake disk, not memory
-            digest.update(piece)
-            size += len(piece)
+        size, sha1 = form.size, form.sha1
         if not size:
             return JSONResponse({"message": "File is empty"}, status_code=400)
-        sha1 = digest.hexdigest()
         owned = self.assets.setdefault(owner, {})
         if sha1 in owned:
             return JSONResponse({"status": "duplicate", "id": owned[sha1]}, status_code=200)

@@ -1,6 +1,7 @@
 """The Immich client against the fake Immich through httpx's ASGI transport, plus error mapping."""
 
 import asyncio
+import hashlib
 
 import httpx
 import pytest
@@ -134,3 +135,38 @@ def test_media_types_are_cached(fake):
     first, second = asyncio.run(run())
     assert ".heic" in first and ".mp4" in first and ".xmp" not in first and first is second
     assert fake.requests.count(("GET", "/api/server/media-types")) == 1
+
+
+def test_fake_reads_an_upload_as_multer_does_fields_in_order_file_hashed_on_the_way():
+    """The fake's reader (tests/fake_multer.py) against a body cut at awkward places: text fields before
+    and after the file, a file part larger than one write piece; the SHA-1 is of the bytes received."""
+    from starlette.requests import Request
+
+    from fake_multer import PIECE, read_asset_form
+
+    payload = bytes(range(256)) * (PIECE // 128 + 7)  # a little over 2 pieces
+    boundary = b"b0und4ry"
+    body = b"".join([
+        b"--%s\r\nContent-Disposition: form-data; name=\"filename\"\r\n\r\nclip.mp4\r\n" % boundary,
+        b"--%s\r\nContent-Disposition: form-data; name=\"assetData\"; filename=\"blob\"\r\n" % boundary,
+        b"Content-Type: application/octet-stream\r\n\r\n", payload, b"\r\n",
+        b"--%s\r\nContent-Disposition: form-data; name=\"fileCreatedAt\"\r\n\r\n2024-01-01T00:00:00Z\r\n" % boundary,
+        b"--%s--\r\n" % boundary])
+    pieces = [body[i:i + 65_537] for i in range(0, len(body), 65_537)]
+
+    async def run():
+        messages = [{"type": "http.request", "body": p, "more_body": True} for p in pieces]
+        messages.append({"type": "http.request", "body": b"", "more_body": False})
+
+        async def receive():
+            return messages.pop(0)
+
+        scope = {"type": "http", "method": "POST", "path": "/api/assets", "headers": [
+            (b"content-type", b"multipart/form-data; boundary=" + boundary)]}
+        return await read_asset_form(Request(scope, receive))
+
+    form = asyncio.run(run())
+    assert form.order == ["filename", "assetData", "fileCreatedAt"]
+    assert form.fields == {"filename": "clip.mp4", "fileCreatedAt": "2024-01-01T00:00:00Z"}
+    assert (form.file_field, form.filename, form.size) == ("assetData", "blob", len(payload))
+    assert form.sha1 == hashlib.sha1(payload).hexdigest()
