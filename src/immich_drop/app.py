@@ -21,6 +21,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from .accounts import Accounts
+from .background import Background
 from .config import Settings
 from .crypto import Box
 from .db import open_engine
@@ -47,14 +48,16 @@ def create_app(settings: Settings, *, immich_transport: httpx.AsyncBaseTransport
     locks = UploadLocks(settings.staging_dir / ".locks")
     storage = StagingStorage(settings.staging_dir, locks, settings.upload_expiry_hours * 3600)
     store = Store()  # bound to its engine by the lifespan, after migrations
-    immich = ImmichClient(settings.immich_base_url, transport=immich_transport,
+    # Reading, hashing and dating staged files, for the relay and the delivery workers (one each at a time).
+    background = Background(workers=2 * settings.max_concurrent)
+    immich = ImmichClient(settings.immich_base_url, transport=immich_transport, in_background=background.run,
                           timeout=settings.immich_timeout_seconds, media_types_ttl=settings.media_types_ttl_seconds)
     box = Box(settings.session_secret)
     bus = PostgresBus(settings.db_url) if settings.db_url.startswith("postgresql") else EventBus()
     targets, sessions = Targets(settings, store, box), Sessions(settings.session_secret)
     metrics = Metrics()
     storage.on_written = metrics.bytes_received.inc
-    pipeline = Pipeline(settings, store, immich, storage, targets, bus, metrics)
+    pipeline = Pipeline(settings, store, immich, storage, targets, bus, metrics, in_background=background.run)
     services = Services(settings, store, immich, storage, targets, sessions, bus, pipeline, box,
                         accounts=Accounts(settings, store, immich, box, pipeline),
                         login_limiter=RateLimiter({"ip": 20, "account": 5}, seconds=15 * 60),
@@ -76,6 +79,7 @@ def create_app(settings: Settings, *, immich_transport: httpx.AsyncBaseTransport
             await pipeline.stop()
             await bus.stop()
             await immich.aclose()
+            await asyncio.to_thread(background.close)
             await asyncio.to_thread(store.engine.dispose)
 
     starlette = Starlette(

@@ -1,7 +1,8 @@
 """The Immich v3 API client: the only module that talks HTTP to Immich (see ../shared/immich/API_FACTS.md).
 
 `ImmichClient(base_url, transport=None)` takes an optional httpx transport so tests can plug in the
-fake Immich. Every call that needs a user names the API key to use, because uploads land in the
+fake Immich, and `in_background`, how to run the file reads of an upload (default: a worker thread;
+the app gives the low-priority threads of `background`). Every call that needs a user names the API key to use, because uploads land in the
 library of whoever owns the key (the server key for the public page, an admin's key for invites).
 
 Errors come out as two kinds: `ImmichUnavailable` (connection refused, timeouts, 5xx, 429: try
@@ -14,7 +15,7 @@ import asyncio
 import time
 import uuid
 from pathlib import Path
-from typing import AsyncIterator, Iterable
+from typing import AsyncIterator, Awaitable, Callable, Iterable
 
 import httpx
 
@@ -50,8 +51,10 @@ class AssetMissing(ImmichRejected):
 
 class ImmichClient:
     def __init__(self, base_url: str, *, transport: httpx.AsyncBaseTransport | None = None,
-                 timeout: float = 60.0, media_types_ttl: float = 3600.0):
+                 timeout: float = 60.0, media_types_ttl: float = 3600.0,
+                 in_background: Callable[..., Awaitable] = asyncio.to_thread):
         self.base_url = base_url.rstrip("/")
+        self.in_background = in_background
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             transport=transport,
@@ -138,7 +141,7 @@ class ImmichClient:
         """
         fields = [("filename", filename), ("fileCreatedAt", created_at),
                   ("fileModifiedAt", modified_at), ("isFavorite", "false")]
-        body = _MultipartFile(fields, "assetData", filename, path, size)
+        body = _MultipartFile(fields, "assetData", filename, path, size, self.in_background)
         headers = {"Content-Type": body.content_type, "Content-Length": str(body.length)}
         if checksum:
             headers["x-immich-checksum"] = checksum
@@ -199,9 +202,10 @@ def _message(response: httpx.Response) -> str:
 class _MultipartFile:
     """A multipart/form-data body with text fields then one file part, streamed from disk."""
 
-    def __init__(self, fields: list[tuple[str, str]], file_field: str, filename: str, path: Path, size: int):
+    def __init__(self, fields: list[tuple[str, str]], file_field: str, filename: str, path: Path, size: int,
+                 in_background: Callable[..., Awaitable]):
         self.boundary = f"immich-drop-{uuid.uuid4().hex}"
-        self.path = path
+        self.path, self.in_background = path, in_background
         head = b"".join(
             f'--{self.boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode() + value.encode() + b"\r\n"
             for name, value in fields
@@ -228,7 +232,7 @@ class _MultipartFile:
     async def _read(self) -> AsyncIterator[bytes]:
         fh = await asyncio.to_thread(open, self.path, "rb")
         try:
-            while piece := await asyncio.to_thread(fh.read, READ_PIECE):
+            while piece := await self.in_background(fh.read, READ_PIECE):
                 yield piece
         finally:
             await asyncio.to_thread(fh.close)

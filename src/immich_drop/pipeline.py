@@ -28,6 +28,7 @@ import random
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
+from typing import Awaitable, Callable
 
 from .batch import Coalescer
 from .config import Settings
@@ -54,14 +55,16 @@ WAITING = "Waiting for the server; the file is safe and will be sent when it is 
 
 class Pipeline:
     def __init__(self, settings: Settings, store: Store, immich: ImmichClient, storage: StagingStorage,
-                 targets: Targets, bus: EventBus, metrics: Metrics | None = None):
+                 targets: Targets, bus: EventBus, metrics: Metrics | None = None,
+                 in_background: Callable[..., Awaitable] = asyncio.to_thread):
         self.metrics = metrics or Metrics()
+        self.in_background = in_background  # hashing and date reading: nobody waits on them (background.py)
         self.settings, self.store, self.immich = settings, store, immich
         self.storage, self.targets, self.bus = storage, targets, bus
         # Workers ask about one file each; concurrent questions to Immich share a request (batch.py).
         self._checks = Coalescer(self._bulk_check)
         self._album_adds = Coalescer(lambda key, ids: immich.add_to_album_each(key[0], key[1], ids))
-        self.relay = Relay(settings, immich, storage, targets)  # large videos go on while they arrive
+        self.relay = Relay(settings, immich, storage, targets, in_background)  # large videos go on while they arrive
         self.relay.counted = lambda outcome: self.metrics.relays.labels(outcome=outcome).inc()
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._queued: set[str] = set()
@@ -163,7 +166,7 @@ class Pipeline:
             delivery = await self.targets.delivery(upload)
             relayed = await self.relay.result(uid)
             checksum = upload.checksum or (relayed and relayed.checksum) \
-                or self.storage.take_digest(uid, upload.size) or await asyncio.to_thread(sha1_file, path)
+                or self.storage.take_digest(uid, upload.size) or await self.in_background(sha1_file, path)
             # kept on the row with the next state change: one write fewer per file (bench/)
             upload.checksum, upload.captured_at = checksum, upload.captured_at or iso(await self._capture_date(upload))
             asset_id, duplicate = await self._send(upload, delivery, path, relayed)
@@ -260,7 +263,7 @@ class Pipeline:
 
     async def _capture_date(self, upload: Upload) -> datetime:
         tz = timezone(timedelta(minutes=upload.tz_offset_minutes)) if upload.tz_offset_minutes is not None else None
-        found = await asyncio.to_thread(capture_date, self.storage.data_path(upload.id), upload.filename, tz)
+        found = await self.in_background(capture_date, self.storage.data_path(upload.id), upload.filename, tz)
         if found:
             return found
         return from_ms(upload.last_modified_ms) or upload.received_at or utcnow()

@@ -26,6 +26,7 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import Awaitable, Callable
 
 from .config import Settings
 from .immich import READ_PIECE, ImmichClient
@@ -49,7 +50,9 @@ class Relayed:
 
 
 class Relay:
-    def __init__(self, settings: Settings, immich: ImmichClient, storage: StagingStorage, targets: Targets):
+    def __init__(self, settings: Settings, immich: ImmichClient, storage: StagingStorage, targets: Targets,
+                 in_background: Callable[..., Awaitable] = asyncio.to_thread):
+        self.in_background = in_background  # reading and hashing yield to the guest's own upload
         self.min_size = settings.stream_min_size
         self.stall_seconds = settings.stream_stall_seconds
         self.limit = settings.max_concurrent
@@ -132,7 +135,7 @@ class Relay:
                 if self.storage.watching(uid) is not event:
                     raise Stopped("the upload was cancelled")
                 event.clear()  # before reading: a write that lands after the read sets it again
-                piece = await asyncio.to_thread(read, min(READ_PIECE, size - sent))
+                piece = await self.in_background(read, min(READ_PIECE, size - sent))
                 if piece:
                     sent += len(piece)
                     yield piece
