@@ -6,6 +6,7 @@
                                                    # summed up by bench/hotspots.py)
     uv run python bench/run.py --repeat 3          # each workload 3 times, round-robin; the median
     BENCH_CHUNK_MIB=32 uv run python bench/run.py  # guests send 32 MiB PATCHes (CHUNK_SIZE; default 8)
+    BENCH_TUS_STORAGE=library uv run python bench/run.py   # the tuspyserver column with its own storage
     IMMICH_BASE_URL=http://host:2283/api IMMICH_API_KEY=… uv run python bench/run.py   # a real Immich
 
 Workloads: (a) one 1 GiB video from one guest; (b) 200 photos of 3–6 MiB from 8 guests at once;
@@ -17,7 +18,10 @@ the clock runs from the first byte to the last asset confirmed by Immich. Measur
 MB/s, delivery MB/s, the server's peak RSS (VmHWM), its CPU seconds per GB, and event-loop lag as
 /healthz latency (p50/p99, sampled every 20 ms). The same files are then sent straight to a fresh Immich
 with the same concurrency (our streaming client, the fastest way measured here), and the same bytes are
-written to the same disk with fsync: the report gives both ratios. Results go to bench/results/ as JSON
+written to the same disk with fsync: the report gives both ratios. Two more references receive the
+same uploads: bench/bare_server.py (the HTTP stack doing the least a tus-shaped upload needs) and
+bench/tus_server.py (tuspyserver with our storage and nothing else), to tell the stack's share of the
+time from the library's and from ours. Results go to bench/results/ as JSON
 and Markdown. Files are generated once into bench/data/ (about 4.1 GB; data/ is git-ignored).
 Not part of the test suite.
 """
@@ -321,30 +325,19 @@ async def straight_to_immich(workload: str, files, real) -> dict:
             fake.stop()
 
 
-async def bare_stack(workload: str, files, tmp: Path) -> dict:
-    """The same requests (a creation POST, then the PATCHes), same concurrency, into bench/bare_server.py:
-    the HTTP stack's ceiling for a tus-shaped upload (MB/s,
-    wall seconds, and the CPU seconds of that server and of the client)."""
+async def reference_stack(workload: str, files, argv: list[str], ready: str, upload) -> dict:
+    """Run the workload's lanes, same concurrency, against a reference server started from `argv`;
+    `upload(http, url, path)` sends one file. MB/s, wall seconds, CPU of that server and the client."""
     port = free_port()
-    bare = Server([sys.executable, str(ROOT / "bench" / "bare_server.py"), str(port), str(tmp / "bare")], {}, port, "/")
+    server = Server([*argv[:1], argv[1], str(port), *argv[2:]], {}, port, ready)
     try:
         plan = lanes(workload, files)
-        meter = CpuMeter(bare=bare)
+        meter = CpuMeter(bare=server)
         started = time.time()
 
         async def send(http: httpx.AsyncClient, lane: list[Path]) -> None:
             for path in lane:
-                size = path.stat().st_size
-                created = await http.post(f"{bare.url}/f", headers={"X-Name": path.name})
-                created.raise_for_status()
-                with open(path, "rb") as fh:
-                    offset = 0
-                    while offset < size:
-                        data = await asyncio.to_thread(fh.read, CHUNK)
-                        last = "1" if offset + len(data) >= size else "0"
-                        (await http.patch(bare.url + created.headers["location"], content=data,
-                                          headers={"Upload-Final": last})).raise_for_status()
-                        offset += len(data)
+                await upload(http, server.url, path)
 
         clients = [httpx.AsyncClient(timeout=300) for _ in plan]
         await asyncio.gather(*(send(http, lane) for http, lane in zip(clients, plan)))
@@ -355,7 +348,49 @@ async def bare_stack(workload: str, files, tmp: Path) -> dict:
         return {"mb_s": sum(p.stat().st_size for lane in plan for p in lane) / MiB / elapsed, "seconds": elapsed,
                 "cpu_seconds": cpu}
     finally:
-        bare.stop()
+        server.stop()
+
+
+async def bare_stack(workload: str, files, tmp: Path) -> dict:
+    """The same requests (a creation POST, then the PATCHes) into bench/bare_server.py: the HTTP
+    stack's ceiling for a tus-shaped upload."""
+    async def upload(http: httpx.AsyncClient, base: str, path: Path) -> None:
+        created = await http.post(f"{base}/f", headers={"X-Name": path.name})
+        created.raise_for_status()
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            offset = 0
+            while offset < size:
+                data = await asyncio.to_thread(fh.read, CHUNK)
+                last = "1" if offset + len(data) >= size else "0"
+                (await http.patch(base + created.headers["location"], content=data,
+                                  headers={"Upload-Final": last})).raise_for_status()
+                offset += len(data)
+
+    return await reference_stack(workload, files, [sys.executable, str(ROOT / "bench" / "bare_server.py"),
+                                                   str(tmp / "bare")], "/", upload)
+
+
+async def tus_stack(workload: str, files, tmp: Path) -> dict:
+    """The same tus requests into bench/tus_server.py: tuspyserver with our storage and nothing else,
+    the ceiling of the tus library the product is built on."""
+    async def upload(http: httpx.AsyncClient, base: str, path: Path) -> None:
+        headers = {"Tus-Resumable": "1.0.0"}
+        size = path.stat().st_size
+        created = await http.post(base + "/files", headers={
+            **headers, "Upload-Length": str(size), "Upload-Metadata": f"filename {b64(path.name)}"})
+        created.raise_for_status()
+        with open(path, "rb") as fh:
+            offset = 0
+            while offset < size:
+                data = await asyncio.to_thread(fh.read, CHUNK)
+                (await http.patch(created.headers["location"], content=data, headers={
+                    **headers, "Upload-Offset": str(offset), "Content-Type": "application/offset+octet-stream"})
+                 ).raise_for_status()
+                offset += len(data)
+
+    return await reference_stack(workload, files, [sys.executable, str(ROOT / "bench" / "tus_server.py"),
+                                                   str(tmp / "tus"), *(["library"] if os.environ.get("BENCH_TUS_STORAGE") == "library" else [])], "/", upload)
 
 
 async def measure(name: str, files, real, profile: bool) -> dict:
@@ -370,6 +405,9 @@ async def measure(name: str, files, real, profile: bool) -> dict:
         bare = await bare_stack(name, files, Path(tmp))
         result["stack_mb_s"], result["stack_cpu_seconds"] = bare["mb_s"], bare["cpu_seconds"]
         result["ingest_to_stack"] = result["ingest_mb_s"] / result["stack_mb_s"]
+        tus = await tus_stack(name, files, Path(tmp))
+        result["tus_mb_s"], result["tus_cpu_seconds"] = tus["mb_s"], tus["cpu_seconds"]
+        result["tus_to_disk"] = result["tus_mb_s"] / result["disk_mb_s"]
         # The least any relay on this stack and machine could take, with perfect overlap: it receives
         # (at best like the bare server, with its client), hashes (the product needs the SHA-1) and
         # sends (at best like the direct client), Immich stores, and all of that CPU fits into the
@@ -387,7 +425,7 @@ def summarise(results: list[dict]) -> dict:
     chosen = dict(sorted(results, key=lambda r: r["ratio_to_direct"])[(len(results) - 1) // 2])
     chosen["repetitions"] = len(results)
     chosen["ranges"] = {key: [min(r[key] for r in results), max(r[key] for r in results)]
-                        for key in ("ratio_to_direct", "ingest_to_disk", "floor_ratio", "peak_rss_mb", "healthz_p99_ms")}
+                        for key in ("ratio_to_direct", "ingest_to_disk", "tus_to_disk", "floor_ratio", "peak_rss_mb", "healthz_p99_ms")}
     return chosen
 
 
@@ -430,8 +468,8 @@ def machine() -> dict:
 def markdown(report: dict) -> str:
     m = report["machine"]
     rows = ["| workload | files | GB | wall s | direct s | ratio | ingest MB/s | disk MB/s | ingest/disk | "
-            "bare stack MB/s | ingest/stack | floor ratio | delivery MB/s | peak RSS MB | CPU s/GB | CPU ms/file | /healthz p50 ms | p99 ms |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+            "bare stack MB/s | ingest/stack | tuspyserver MB/s | tuspyserver/disk | floor ratio | delivery MB/s | peak RSS MB | CPU s/GB | CPU ms/file | /healthz p50 ms | p99 ms |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     names = {"a": "(a) one 1 GiB video", "b": "(b) 200 photos, 8 guests", "c": "(c) a + b at once",
              "d": "(d) one 100 MiB video", "e": "(e) one 2 GiB video", "f": "(f) 200 files of 100 kB, one guest"}
     for name, r in report["workloads"].items():
@@ -442,7 +480,7 @@ def markdown(report: dict) -> str:
         rows.append(f"| {names[name]} | {r['files']} | {r['bytes'] / 1e9:.2f} | {r['wall_seconds']:.1f} | "
                     f"{r['direct_seconds']:.1f} | {cell('ratio_to_direct', 2)} | {r['ingest_mb_s']:.0f} | "
                     f"{r['disk_mb_s']:.0f} | {cell('ingest_to_disk', 2)} | {r['stack_mb_s']:.0f} | "
-                    f"{r['ingest_to_stack']:.2f} | {cell('floor_ratio', 2)} | {r['delivery_mb_s']:.0f} | "
+                    f"{r['ingest_to_stack']:.2f} | {r['tus_mb_s']:.0f} | {cell('tus_to_disk', 2)} | {cell('floor_ratio', 2)} | {r['delivery_mb_s']:.0f} | "
                     f"{cell('peak_rss_mb', 0)} | {r['cpu_seconds_per_gb']:.1f} | "
                     f"{r['cpu_seconds']['server'] / r['files'] * 1000:.0f} | {r['healthz_p50_ms']:.1f} | "
                     f"{cell('healthz_p99_ms', 1)} |")
