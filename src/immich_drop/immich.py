@@ -2,8 +2,9 @@
 
 `ImmichClient(base_url, transport=None)` takes an optional httpx transport so tests can plug in the
 fake Immich, and `in_background`, how to run the file reads of an upload (default: a worker thread;
-the app gives the low-priority threads of `background`). Every call that needs a user names the API key to use, because uploads land in the
-library of whoever owns the key (the server key for the public page, an admin's key for invites).
+the app gives the low-priority threads of `background`). Every call that needs a user names the API
+key to use, because uploads land in the library of whoever owns the key (the server key for the
+public page, an admin's key for invites).
 
 Errors come out as two kinds: `ImmichUnavailable` (connection refused, timeouts, 5xx, 429: try
 again later, keep the file) and `ImmichRejected` (a 4xx answer with Immich's own message: final).
