@@ -184,6 +184,27 @@ def b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
+async def chunks(path: Path):
+    """`(offset, bytes)` of the file in CHUNK pieces, read in a thread: what a guest's PATCHes carry."""
+    with open(path, "rb") as fh:
+        offset = 0
+        while data := await asyncio.to_thread(fh.read, CHUNK):
+            yield offset, data
+            offset += len(data)
+
+
+async def tus_upload(http: httpx.AsyncClient, create_url: str, path: Path, headers: dict, metadata: str) -> None:
+    """One file by tus, as tus-js-client sends it: the creation POST, then the PATCHes one by one."""
+    headers = {**headers, "Tus-Resumable": "1.0.0"}
+    created = await http.post(create_url, headers={
+        **headers, "Upload-Length": str(path.stat().st_size), "Upload-Metadata": metadata})
+    created.raise_for_status()
+    async for offset, data in chunks(path):
+        (await http.patch(created.headers["Location"], content=data, headers={
+            **headers, "Upload-Offset": str(offset), "Content-Type": "application/offset+octet-stream"})
+         ).raise_for_status()
+
+
 class Guest:
     """One phone: a session cookie, a status channel, and tus uploads one file at a time."""
 
@@ -216,21 +237,8 @@ class Guest:
                     self.done.set()
 
     async def upload(self, path: Path) -> None:
-        size = path.stat().st_size
-        headers = {"Tus-Resumable": "1.0.0", "Cookie": self.cookie}
-        created = await self.http.post(self.base + "/api/uploads", headers={
-            **headers, "Upload-Length": str(size),
-            "Upload-Metadata": f"filename {b64(path.name)},filetype {b64('application/octet-stream')}"})
-        created.raise_for_status()
-        url = created.headers["Location"]
-        with open(path, "rb") as fh:
-            offset = 0
-            while offset < size:
-                data = await asyncio.to_thread(fh.read, CHUNK)
-                answer = await self.http.patch(url, content=data, headers={
-                    **headers, "Upload-Offset": str(offset), "Content-Type": "application/offset+octet-stream"})
-                answer.raise_for_status()
-                offset += len(data)
+        await tus_upload(self.http, self.base + "/api/uploads", path, {"Cookie": self.cookie},
+                         f"filename {b64(path.name)},filetype {b64('application/octet-stream')}")
 
     async def close(self) -> None:
         self.listener.cancel()
@@ -340,11 +348,11 @@ async def straight_to_immich(workload: str, files, real) -> dict:
             fake.stop()
 
 
-async def reference_stack(workload: str, files, argv: list[str], ready: str, upload) -> dict:
-    """Run the workload's lanes, same concurrency, against a reference server started from `argv`;
+async def reference_stack(workload: str, files, script: str, args: list[str], upload) -> dict:
+    """Run the workload's lanes, same concurrency, against `python bench/<script> PORT *args`;
     `upload(http, url, path)` sends one file. MB/s, wall seconds, CPU of that server and the client."""
     port = free_port()
-    server = Server([*argv[:1], argv[1], str(port), *argv[2:]], {}, port, ready)
+    server = Server([sys.executable, str(ROOT / "bench" / script), str(port), *args], {}, port, "/")
     try:
         plan = lanes(workload, files)
         meter = CpuMeter(bare=server)
@@ -373,43 +381,27 @@ async def bare_stack(workload: str, files, tmp: Path) -> dict:
         created = await http.post(f"{base}/f", headers={"X-Name": path.name})
         created.raise_for_status()
         size = path.stat().st_size
-        with open(path, "rb") as fh:
-            offset = 0
-            while offset < size:
-                data = await asyncio.to_thread(fh.read, CHUNK)
-                last = "1" if offset + len(data) >= size else "0"
-                (await http.patch(base + created.headers["location"], content=data,
-                                  headers={"Upload-Final": last})).raise_for_status()
-                offset += len(data)
+        async for offset, data in chunks(path):
+            last = "1" if offset + len(data) >= size else "0"
+            (await http.patch(base + created.headers["location"], content=data,
+                              headers={"Upload-Final": last})).raise_for_status()
 
-    return await reference_stack(workload, files, [sys.executable, str(ROOT / "bench" / "bare_server.py"),
-                                                   str(tmp / "bare")], "/", upload)
+    return await reference_stack(workload, files, "bare_server.py", [str(tmp / "bare")], upload)
 
 
 async def tus_stack(workload: str, files, tmp: Path) -> dict:
     """The same tus requests into bench/tus_server.py: tuspyserver with our storage and nothing else,
     the ceiling of the tus library the product is built on."""
     async def upload(http: httpx.AsyncClient, base: str, path: Path) -> None:
-        headers = {"Tus-Resumable": "1.0.0"}
-        size = path.stat().st_size
-        created = await http.post(base + "/files", headers={
-            **headers, "Upload-Length": str(size), "Upload-Metadata": f"filename {b64(path.name)}"})
-        created.raise_for_status()
-        with open(path, "rb") as fh:
-            offset = 0
-            while offset < size:
-                data = await asyncio.to_thread(fh.read, CHUNK)
-                (await http.patch(created.headers["location"], content=data, headers={
-                    **headers, "Upload-Offset": str(offset), "Content-Type": "application/offset+octet-stream"})
-                 ).raise_for_status()
-                offset += len(data)
+        await tus_upload(http, base + "/files", path, {}, f"filename {b64(path.name)}")
 
-    return await reference_stack(workload, files, [sys.executable, str(ROOT / "bench" / "tus_server.py"),
-                                                   str(tmp / "tus"), *(["library"] if os.environ.get("BENCH_TUS_STORAGE") == "library" else [])], "/", upload)
+    library = ["library"] if os.environ.get("BENCH_TUS_STORAGE") == "library" else []
+    return await reference_stack(workload, files, "tus_server.py", [str(tmp / "tus"), *library], upload)
 
 
 async def measure(name: str, files, real, profile: bool) -> dict:
-    """One repetition of one workload: through Immich Drop, straight to Immich, the disk, the bare stack."""
+    """One repetition of one workload: through Immich Drop, straight to Immich, the disk, the bare stack,
+    tuspyserver alone."""
     paths = [p for lane in lanes(name, files) for p in lane]
     run_id = os.urandom(6).hex()
     with tempfile.TemporaryDirectory(dir=ROOT / "bench") as tmp:

@@ -40,7 +40,8 @@ async def read_asset_form(request: Request) -> AssetForm:
         raise ValueError("expected multipart/form-data")
     form = AssetForm()
     digest = hashlib.sha1()
-    pending: list[bytes] = []
+    pending: list[bytes] = []  # file bytes parsed but not yet written
+    pending_size = [0]
     part: dict = {}
 
     def on_part_begin():
@@ -68,6 +69,7 @@ async def read_asset_form(request: Request) -> AssetForm:
     def on_part_data(data, start, end):
         if part["file"]:
             pending.append(data[start:end])
+            pending_size[0] += end - start
             form.size += end - start
         else:
             part["data"] += data[start:end]
@@ -90,8 +92,8 @@ async def read_asset_form(request: Request) -> AssetForm:
 
         async for chunk in request.stream():
             parser.write(chunk)
-            if sum(map(len, pending)) >= PIECE:
-                batch, pending[:] = list(pending), []
+            if pending_size[0] >= PIECE:
+                batch, pending[:], pending_size[0] = list(pending), [], 0
                 await asyncio.to_thread(store, batch)
         parser.finalize()
         if pending:

@@ -95,7 +95,7 @@ def test_errors_are_mapped(fake):
         for name, call in {
             "no permission": c.create_album(key, "x"),
             "bad key": c.find_album("nope", "x"),
-            "missing album": c.add_to_album(key, "00000000-0000-0000-0000-000000000000", ["a"]),
+            "missing album": c.add_to_album_each(key, "00000000-0000-0000-0000-000000000000", ["a"]),
         }.items():
             try:
                 await call

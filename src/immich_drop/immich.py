@@ -162,12 +162,6 @@ class ImmichClient:
         body = (await self._call("POST", "/albums", api_key=api_key, json={"albumName": name})).json()
         return body["id"]
 
-    async def add_to_album(self, api_key: str, album_id: str, asset_ids: list[str]) -> None:
-        """Add assets to an album; an asset already in it counts as success."""
-        for asset_id, error in (await self.add_to_album_each(api_key, album_id, asset_ids)).items():
-            if error:
-                raise error
-
     async def add_to_album_each(self, api_key: str, album_id: str,
                                 asset_ids: list[str]) -> dict[str, ImmichRejected | None]:
         """Add assets to an album; per asset None (added, or already in it) or the error for it:
@@ -186,6 +180,7 @@ class ImmichClient:
             elif not item.get("success") and error != "duplicate":
                 errors[asset_id] = ImmichRejected(f"Immich did not add the asset to the album: {error}", 400)
         return errors
+
 
 def _message(response: httpx.Response) -> str:
     try:

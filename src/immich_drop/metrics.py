@@ -1,8 +1,9 @@
 """Prometheus metrics for one app instance (its own registry, so several apps in one process stay apart).
 
 Counted as they happen: bytes received, uploads created, deliveries by outcome and their duration,
-relays by outcome, Immich errors by kind. Read at scrape time: uploads by state (from the database) and the delivery
-queue's length. Served at `/metrics` only when METRICS_TOKEN is set, to `Authorization: Bearer <token>`.
+relays by outcome, Immich errors by kind. Read at scrape time: uploads by state (from the database)
+and the delivery queue's length. Served at `/metrics` only when METRICS_TOKEN is set, to
+`Authorization: Bearer <token>`.
 """
 
 from __future__ import annotations
