@@ -75,6 +75,27 @@ def test_a_lost_lease_stops_the_delivery_and_the_file_reaches_immich_once(drop):
     assert drop.fake.upload_bodies == 1
 
 
+def test_a_lease_renewal_that_fails_stops_the_delivery(drop, monkeypatch):
+    pipeline, store = drop.services.pipeline, drop.services.store
+    pipeline.lease_seconds, pipeline.scan_seconds = 0.6, 0.05
+    gate = drop.fake.upload_gate = asyncio.Event()
+    renew = store.renew_lease
+
+    async def unreachable(*args):
+        raise OSError("database unreachable")
+
+    monkeypatch.setattr(store, "renew_lease", unreachable)
+    guest = drop.guest()
+    uid = guest.upload(MEDIA / "exif_offset.jpg")
+    guest.wait_for(uid, "uploading")
+    wait_until(lambda: _metric(drop, "lost") == 1, what="the attempt to stop without a renewed lease")
+    drop.fake.server.loop.call_soon_threadsafe(gate.set)
+    wait_until(lambda: drop.fake.upload_aborts == 1, what="Immich to see the abandoned request end")
+    monkeypatch.setattr(store, "renew_lease", renew)  # the database is back; the lease runs out and
+    drop.fake.upload_gate = None                      # the delivery is taken up again, and made once
+    assert guest.wait_for(uid, FINAL)["state"] == "done" and drop.fake.upload_bodies == 1
+
+
 def test_a_worker_that_lost_its_lease_cannot_record_an_outcome(drop):
     store = drop.services.store
     guest = drop.guest()
