@@ -2,7 +2,7 @@
 
 Lifespan: migrate the database, start the delivery worker (which picks up undelivered uploads),
 and on shutdown stop it and close the Immich client. Request flow, outermost first:
-ForwardedHeaders → SecurityHeaders → (the tus endpoint behind its guard | Starlette routes).
+ForwardedHeaders → SecurityHeaders → BodyLimit → (the tus endpoint behind its guard | Starlette routes).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from .crypto import Box
 from .db import open_engine
 from .events import EventBus, PostgresBus
 from .immich import ImmichClient
+from .limits import BodyLimit
 from .metrics import Metrics
 from .pipeline import Pipeline
 from .proxy import ForwardedHeaders
@@ -104,13 +105,14 @@ def create_app(settings: Settings, *, immich_transport: httpx.AsyncBaseTransport
             return await tus(scope, receive, send)
         return await starlette(scope, receive, send)
 
-    app = ForwardedHeaders(SecurityHeaders(router), settings.trusted_proxies)
+    app = ForwardedHeaders(SecurityHeaders(BodyLimit(router, TUS_PREFIX, settings.upload_stall_seconds)),
+                           settings.trusted_proxies)
     app.services = services  # type: ignore[attr-defined] - for tests and the benchmark
     return app
 
 
 async def _api_error(request: Request, exc: ApiError):
-    return JSONResponse({"message": exc.message}, status_code=exc.status, headers=exc.headers)
+    return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
 
 
 async def _http_error(request: Request, exc: HTTPException):

@@ -10,9 +10,26 @@ from .. import security
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
+    """A refusal: status, the English message, and a stable `code` (with `params`) that pages
+    translate as "server.<code>"."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None, *, code: str = "",
+                 params: dict | None = None):
         super().__init__(message)
         self.status, self.message, self.headers = status, message, headers or {}
+        self.code, self.params = code, params or {}
+
+    def body(self) -> dict:
+        return refusal(self.message, self.code, self.params)
+
+
+def refusal(message: str, code: str = "", params: dict | None = None) -> dict:
+    """The JSON of every refusal: {"message"} plus {"code", "params"} when the message has a code."""
+    body: dict = {"message": message}
+    if code:
+        body["code"] = code
+        body["params"] = params or {}
+    return body
 
 
 async def json_body(request: Request) -> dict:
