@@ -23,7 +23,7 @@ from starlette.staticfiles import StaticFiles
 from .accounts import Accounts
 from .background import Background
 from .config import Settings
-from .crypto import Box
+from .crypto import Box, Hasher
 from .db import open_engine
 from .events import EventBus, PostgresBus
 from .immich import ImmichClient
@@ -61,8 +61,9 @@ def create_app(settings: Settings, *, immich_transport: httpx.AsyncBaseTransport
     pipeline = Pipeline(settings, store, immich, storage, targets, bus, metrics, in_background=background.run)
     services = Services(settings, store, immich, storage, targets, sessions, bus, pipeline, box,
                         accounts=Accounts(settings, store, immich, box, pipeline),
-                        login_limiter=RateLimiter({"ip": 20, "account": 5}, seconds=15 * 60),
-                        invite_limiter=RateLimiter({"ip": 10, "invite": 100}, seconds=15 * 60))
+                        login_limiter=RateLimiter({"account_ip": 5, "ip": 20, "account": 50}, seconds=15 * 60),
+                        invite_limiter=RateLimiter({"ip_invite": 10, "invite": 100}, seconds=15 * 60),
+                        hasher=Hasher(workers=2, waiting=2))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
@@ -81,6 +82,7 @@ def create_app(settings: Settings, *, immich_transport: httpx.AsyncBaseTransport
             await bus.stop()
             await immich.aclose()
             await asyncio.to_thread(background.close)
+            services.hasher.close()
             await asyncio.to_thread(store.engine.dispose)
 
     starlette = Starlette(

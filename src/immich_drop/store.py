@@ -215,8 +215,13 @@ class Store:
         return await self._run(lambda s: list(s.exec(query)))
 
     async def update_invite(self, invite_id: str, **values: Any) -> Invite | None:
+        """Change an invite; a new (or removed) password locks every browser that unlocked the old one."""
+
         def fn(s: Session) -> Invite | None:
             s.exec(sa.update(Invite).where(Invite.id == invite_id).values(**values))  # type: ignore[call-overload]
+            if "password_hash" in values:
+                s.exec(sa.update(InviteGuest).where(InviteGuest.invite_id == invite_id)  # type: ignore[call-overload]
+                       .values(unlocked=False))
             s.commit()
             return s.get(Invite, invite_id)
 

@@ -8,7 +8,8 @@
 
 Every state-changing request needs the session's token in `X-CSRF-Token` (login needs none: it has no
 session yet, and JSON-only bodies plus the Origin check keep cross-site forms out). Sign-in attempts
-are limited per address and per account: 429 with Retry-After.
+are limited per account and address (5 in 15 minutes), per address (20) and, loosely, per account (50,
+not counted from an address the account signed in from before): 429 with Retry-After.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from starlette.routing import Route
 
 from ..accounts import COOKIE, SignInError
 from ..immich import ImmichRejected, ImmichUnavailable
-from .errors import ApiError, client_address, json_body, same_origin
+from .errors import ApiError, client_address, json_body, same_origin, too_many
 from .guest import WEB
 
 
@@ -58,18 +59,25 @@ async def login(request: Request) -> Response:
     password = str(body.get("password") or "")
     if not api_key and not (email and password):
         raise ApiError(400, "Give an email and password, or an API key.")
-    keys = [("ip", client_address(request)), ("account", api_key[-12:] if api_key else email)]
-    wait = services.login_limiter.check(*keys)
+    limiter, address = services.login_limiter, client_address(request)
+    account = f"key:{api_key}" if api_key else email
+    # Strict per account and address, loose per account alone: an outsider's failures cannot keep the
+    # owner out, least of all from an address the owner has signed in from before.
+    keys = [("account_ip", account, address), ("ip", address)]
+    if not limiter.vouched(("good", account, address)):
+        keys.append(("account", account))
+    wait = limiter.attempt(*keys)  # counted before the first await: a parallel burst cannot exceed it
     if wait:
-        raise ApiError(429, f"Too many attempts. Try again in {wait} seconds.", {"Retry-After": str(wait)})
+        raise too_many(wait)
     try:
         signed = await (services.accounts.sign_in_key(api_key) if api_key
                         else services.accounts.sign_in_password(email, password))
     except SignInError as err:
-        if err.status == 401:
-            services.login_limiter.hit(*keys)
+        if err.status != 401:
+            limiter.undo(*keys)  # not a wrong password: Immich could not answer
         raise ApiError(err.status, err.message) from None
-    services.login_limiter.clear(keys[1])
+    limiter.succeeded(*keys)
+    limiter.vouch(("good", account, address))
     response = JSONResponse({"user": user_json(signed.account), "csrfToken": signed.session.csrf_token})
     response.headers.append("set-cookie", services.accounts.cookie(signed.cookie_value, request.url.scheme == "https"))
     return response

@@ -46,6 +46,11 @@ async def json_body(request: Request) -> dict:
     return body
 
 
+def too_many(wait: int) -> ApiError:
+    return ApiError(429, f"Too many attempts. Try again in {wait} seconds.", {"Retry-After": str(wait)},
+                    code="too_many_attempts", params={"seconds": wait})
+
+
 def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 

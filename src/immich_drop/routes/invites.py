@@ -53,7 +53,7 @@ def link_for(request: Request, invite: Invite) -> str:
     return f"{base}/i/{services.box.open(invite.token_enc) or ''}"
 
 
-async def fields(body: dict, creating: bool) -> dict:
+async def fields(body: dict, creating: bool, hasher) -> dict:
     """Validated model values from a JSON body; ApiError 400 naming the field otherwise."""
     values: dict = {}
     if "label" in body or creating:
@@ -74,7 +74,7 @@ async def fields(body: dict, creating: bool) -> dict:
         password = body["password"]
         if password is not None and (not isinstance(password, str) or not 4 <= len(password) <= 200):
             raise ApiError(400, "password: 4 to 200 characters, or null for none.")
-        values["password_hash"] = await asyncio.to_thread(hash_password, password) if password else None
+        values["password_hash"] = await hasher.run(hash_password, password, refuse=False) if password else None
     for name, column in LIMITS.items():
         if name in body:
             values[column] = _count(body[name], name)
@@ -98,7 +98,7 @@ async def list_or_create(request: Request) -> Response:
                             headers={"Cache-Control": "no-store"})
     _, account = await require_admin(request, write=True)
     body = await json_body(request)
-    values = await fields(body, creating=True)
+    values = await fields(body, creating=True, hasher=services.hasher)
     album = body.get("album")
     if album is not None:
         if not isinstance(album, dict) or not (album.get("id") or album.get("name")):
@@ -134,7 +134,7 @@ async def one(request: Request) -> Response:
         return JSONResponse(invite_json(invite, link_for(request, invite), account.key_valid))
     invite, account = await own_invite(request, write=True)
     if request.method == "PATCH":
-        values = await fields(await json_body(request), creating=False)
+        values = await fields(await json_body(request), creating=False, hasher=services.hasher)
         if values:
             invite = await services.store.update_invite(invite.id, **values)
         return JSONResponse(invite_json(invite, link_for(request, invite), account.key_valid))
