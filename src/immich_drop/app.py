@@ -96,6 +96,7 @@ def create_app(settings: Settings, *, immich_transport: httpx.AsyncBaseTransport
         prefix=TUS_PREFIX, storage=storage, max_upload_size=settings.max_upload_size, on_complete=pipeline.received,
         max_request_body=settings.max_request_body, public_base_url=settings.public_base_url,
         store=store, locks=locks, sessions=sessions, targets=targets, bus=bus, media_types=services.media_types,
+        stall_seconds=settings.upload_stall_seconds,
     )
 
     tus.on_created = metrics.uploads_created.inc

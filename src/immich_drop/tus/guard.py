@@ -14,8 +14,11 @@ are already known to be good:
 - HEAD, PATCH, DELETE: a known id created by this session (404 otherwise, so ids cannot be probed);
 - PATCH: `Content-Type: application/offset+octet-stream` (415), a `Content-Length` (411) no larger
   than 2 × CHUNK_SIZE (413), `Upload-Offset` equal to the bytes on disk (409), offset + length ≤
-  `Upload-Length` (400), the drop target still open (403/410), and the upload's lock, refused at
-  once with 423 when another request holds it. The lock is held until tuspyserver has answered.
+  `Upload-Length` (400), the drop target still open (403/410), and the upload's lock. The lock is
+  held until tuspyserver has answered; a body that stops arriving for UPLOAD_STALL_SECONDS ends the
+  PATCH (bytes kept, lock released: tus/stall.py);
+- HEAD, PATCH, DELETE of an upload that an older request of the same session still holds ask that one
+  to stop and go on once it has (tusd v2's lock release, tus/locks.py); 423 if it does not let go.
 """
 
 from __future__ import annotations
@@ -35,24 +38,31 @@ from ..sessions import Sessions
 from ..store import Store
 from ..targets import TargetClosed, Targets
 from .locks import UploadLocks
+from .stall import BodyWatch
 from .storage import UID, StagingStorage
 
 TUS_VERSION = "1.0.0"
 EXTENSIONS = "creation,expiration,termination"
+MAX_METADATA = 4 * 1024  # Upload-Metadata: a file name of 255 characters, its type, a link token and a few numbers
+RELEASE_WAIT = 10.0  # seconds a request waits for an older one on the same upload to let go (then 423)
 log = logging.getLogger(__name__)
 
 
 class Refuse(Exception):
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
+    """A refusal: status, English message, and a stable `code` (with `params`) pages translate."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None, *, code: str = "",
+                 params: dict | None = None):
         super().__init__(message)
         self.status, self.message, self.headers = status, message, headers or {}
+        self.code, self.params = code, params or {}
 
 
 class TusGuard:
     def __init__(self, inner, *, prefix: str, max_upload_size: int, max_request_body: int,
                  public_base_url: str, store: Store, storage: StagingStorage, locks: UploadLocks,
                  sessions: Sessions, targets: Targets, bus: EventBus,
-                 media_types: Callable[[], Awaitable[frozenset[str]]]):
+                 media_types: Callable[[], Awaitable[frozenset[str]]], stall_seconds: float = 20.0):
         self.inner = inner
         self.prefix = prefix.rstrip("/")
         self.max_upload_size = max_upload_size
@@ -61,6 +71,7 @@ class TusGuard:
         self.store, self.storage, self.locks = store, storage, locks
         self.sessions, self.targets, self.bus = sessions, targets, bus
         self.media_types = media_types
+        self.stall_seconds = stall_seconds
         self.on_created = lambda: None  # e.g. a metrics counter
         self.on_patch = lambda upload: None  # a notice before an accepted PATCH goes in (the relay)
 
@@ -86,12 +97,15 @@ class TusGuard:
                 raise Refuse(405, "Method not allowed.", {"Allow": "OPTIONS, POST, HEAD, PATCH, DELETE"})
             upload = await self._own_upload(tail, session)
             if method == "HEAD":
+                # An older request of this session still writing (a dead connection, most likely) is
+                # asked to stop first, so the offset told is the bytes on disk the next PATCH can follow.
+                await self.locks.let_go(upload.id, RELEASE_WAIT)
                 return await self.inner(scope, receive, send)
             if method == "PATCH":
                 return await self._patch(scope, receive, send, headers, upload)
             return await self._terminate(scope, receive, send, upload)
         except Refuse as refusal:
-            await _respond(send, refusal.status, refusal.message, refusal.headers)
+            await _respond(send, refusal.status, refusal.message, refusal.headers, refusal.code, refusal.params)
 
     # --- checks -------------------------------------------------------------------
     def _check_origin(self, scope, headers: dict[str, str]) -> None:
@@ -120,6 +134,9 @@ class TusGuard:
             raise Refuse(400, "Upload-Length must be greater than 0.")
         if length > self.max_upload_size:
             raise Refuse(413, f"The file is larger than the {self.max_upload_size} bytes allowed.")
+        if len(headers.get("upload-metadata", "")) > MAX_METADATA:
+            raise Refuse(431, f"Upload-Metadata may take at most {MAX_METADATA} bytes.", code="metadata_too_large",
+                         params={"limit": MAX_METADATA})
         meta = parse_metadata(headers.get("upload-metadata", ""))
         filename = clean_filename(meta.get("filename", ""))
         if not filename:
@@ -140,6 +157,10 @@ class TusGuard:
                         tz_offset_minutes=_optional_int(meta.get("tz"), -16 * 60, 16 * 60))
         await self.store.add_upload(upload)
         scope.setdefault("state", {})["tus_uid"] = upload.id
+        # tuspyserver keeps the metadata in the sidecar and logs it: it gets the name and type only, so no
+        # link token lies on disk or reaches a log (the row already holds all the rest).
+        scope["headers"] = [(k, v) for k, v in scope["headers"] if k.lower() != b"upload-metadata"] + [
+            (b"upload-metadata", f"filename {_b64(filename)},filetype {_b64(upload.filetype)}".encode())]
         status = 0
         try:
             status = await _forward(self.inner, scope, receive, send)
@@ -168,9 +189,11 @@ class TusGuard:
             await self.targets.open_for_upload(upload.target_kind, upload.target_id)
         except TargetClosed as closed:
             raise Refuse(closed.status, closed.message) from None
-        held = await self.locks.try_acquire(upload.id)
+        held = await self.locks.take_over(upload.id, RELEASE_WAIT)
         if held is None:
             raise Refuse(423, "This upload is being written by another request.")
+        body_watch = BodyWatch(receive, self.stall_seconds)
+        held.stop = body_watch.stop
         try:
             on_disk = await self.storage.size(upload.id)
             if offset != on_disk:
@@ -178,14 +201,17 @@ class TusGuard:
             if offset + body > upload.size:
                 raise Refuse(400, "The data would go past Upload-Length.")
             self.on_patch(upload)
-            await self.inner(scope, receive, _before_start(send, held.release))
+            await self.inner(scope, body_watch, _before_start(body_watch.wrap_send(send), held.release))
+            if body_watch.ended:
+                log.info("upload %s: PATCH ended (%s) at %d bytes on disk", upload.id, body_watch.ended,
+                         await self.storage.size(upload.id))
         finally:
             await held.release()
 
     async def _terminate(self, scope, receive, send, upload: Upload) -> None:
         if upload.state != UploadState.RECEIVING:
             raise Refuse(409, "This upload is complete and is being delivered; it cannot be cancelled.")
-        held = await self.locks.try_acquire(upload.id)
+        held = await self.locks.take_over(upload.id, RELEASE_WAIT)
         if held is None:
             raise Refuse(423, "This upload is being written by another request.")
 
@@ -225,6 +251,10 @@ def clean_filename(name: str) -> str:
         suffix = PurePosixPath(name).suffix[:16]
         name = name[: 255 - len(suffix)] + suffix
     return name
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode("utf-8", "surrogatepass")).decode()
 
 
 def _new_uid() -> str:
@@ -290,8 +320,10 @@ async def _forward(app, scope, receive, send) -> int:
     return status
 
 
-async def _respond(send, status: int, message: str | None, headers: dict[str, str]) -> None:
-    body = json.dumps({"message": message}).encode() if message else b""
+async def _respond(send, status: int, message: str | None, headers: dict[str, str], code: str = "",
+                   params: dict | None = None) -> None:
+    answer = {"message": message, **({"code": code, "params": params or {}} if code else {})}
+    body = json.dumps(answer).encode() if message else b""
     raw = [(b"tus-resumable", TUS_VERSION.encode()), (b"cache-control", b"no-store"),
            (b"content-length", str(len(body)).encode())]
     if body:
