@@ -39,7 +39,7 @@ from .services import Services
 from .sessions import Sessions
 from .store import Store
 from .targets import Targets
-from .tus import StagingStorage, UploadLocks, build_tus_app
+from .tus import Room, StagingStorage, UploadLocks, build_tus_app
 
 TUS_PREFIX = "/api/uploads"
 log = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ def create_app(settings: Settings, *, immich_transport: httpx.AsyncBaseTransport
         prefix=TUS_PREFIX, storage=storage, max_upload_size=settings.max_upload_size, on_complete=pipeline.received,
         max_request_body=settings.max_request_body, public_base_url=settings.public_base_url,
         store=store, locks=locks, sessions=sessions, targets=targets, bus=bus, media_types=services.media_types,
-        stall_seconds=settings.upload_stall_seconds,
+        stall_seconds=settings.upload_stall_seconds, room=Room(settings, store, storage),
     )
 
     tus.on_created = metrics.uploads_created.inc

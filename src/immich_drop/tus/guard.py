@@ -9,8 +9,9 @@ are already known to be good:
   `Origin` when a browser sends one (403), a guest session cookie;
 - creation (POST): `Upload-Length` present, > 0 and ≤ MAX_UPLOAD_SIZE (400/413); metadata `filename`
   and `filetype`; an extension Immich accepts (415); no body, no `Upload-Concat`, no
-  `Upload-Defer-Length` (400); an open drop target (403/404). The upload row is written here, bound
-  to the session and the target, and its id handed to tuspyserver;
+  `Upload-Defer-Length` (400); an open drop target (403/404); room for it (public page quotas 429,
+  staging disk 507: tus/room.py). The upload row is written here, bound to the session, its address
+  and the target, and its id handed to tuspyserver;
 - HEAD, PATCH, DELETE: a known id created by this session (404 otherwise, so ids cannot be probed);
 - PATCH: `Content-Type: application/offset+octet-stream` (415), a `Content-Length` (411) no larger
   than 2 × CHUNK_SIZE (413), `Upload-Offset` equal to the bytes on disk (409), offset + length ≤
@@ -38,6 +39,7 @@ from ..sessions import Sessions
 from ..store import Store
 from ..targets import TargetClosed, Targets
 from .locks import UploadLocks
+from .room import Room
 from .stall import BodyWatch
 from .storage import UID, StagingStorage
 
@@ -62,7 +64,7 @@ class TusGuard:
     def __init__(self, inner, *, prefix: str, max_upload_size: int, max_request_body: int,
                  public_base_url: str, store: Store, storage: StagingStorage, locks: UploadLocks,
                  sessions: Sessions, targets: Targets, bus: EventBus,
-                 media_types: Callable[[], Awaitable[frozenset[str]]], stall_seconds: float = 20.0):
+                 media_types: Callable[[], Awaitable[frozenset[str]]], room: Room, stall_seconds: float = 20.0):
         self.inner = inner
         self.prefix = prefix.rstrip("/")
         self.max_upload_size = max_upload_size
@@ -72,6 +74,7 @@ class TusGuard:
         self.sessions, self.targets, self.bus = sessions, targets, bus
         self.media_types = media_types
         self.stall_seconds = stall_seconds
+        self.room = room
         self.on_created = lambda: None  # e.g. a metrics counter
         self.on_patch = lambda upload: None  # a notice before an accepted PATCH goes in (the relay)
 
@@ -149,13 +152,20 @@ class TusGuard:
         try:
             kind, target_id = await self.targets.resolve(meta, session, length, filename)
         except TargetClosed as closed:
-            raise Refuse(closed.status, closed.message) from None
+            raise Refuse(closed.status, closed.message, code=closed.code, params=closed.params) from None
 
-        upload = Upload(id=_new_uid(), session_id=session, target_kind=kind, target_id=target_id,
-                        filename=filename, filetype=meta["filetype"][:255], size=length,
+        address = scope["client"][0][:64] if scope.get("client") else None
+        upload = Upload(id=_new_uid(), session_id=session, client_address=address, target_kind=kind,
+                        target_id=target_id, filename=filename, filetype=meta["filetype"][:255], size=length,
                         last_modified_ms=_optional_int(meta.get("lastModified"), 0, 10**14),
                         tz_offset_minutes=_optional_int(meta.get("tz"), -16 * 60, 16 * 60))
-        await self.store.add_upload(upload)
+        try:
+            async with self.room.gate:  # counted and recorded as one step: a burst cannot pass on one count
+                await self.room.check(kind, session, address, length)
+                await self.store.add_upload(upload)
+        except TargetClosed as closed:
+            await self.targets.release(upload)
+            raise Refuse(closed.status, closed.message, code=closed.code, params=closed.params) from None
         scope.setdefault("state", {})["tus_uid"] = upload.id
         # tuspyserver keeps the metadata in the sidecar and logs it: it gets the name and type only, so no
         # link token lies on disk or reaches a log (the row already holds all the rest).
@@ -188,7 +198,7 @@ class TusGuard:
         try:
             await self.targets.open_for_upload(upload.target_kind, upload.target_id)
         except TargetClosed as closed:
-            raise Refuse(closed.status, closed.message) from None
+            raise Refuse(closed.status, closed.message, code=closed.code, params=closed.params) from None
         held = await self.locks.take_over(upload.id, RELEASE_WAIT)
         if held is None:
             raise Refuse(423, "This upload is being written by another request.")
