@@ -2,7 +2,7 @@
 
 Lifespan: migrate the database, start the delivery worker (which picks up undelivered uploads),
 and on shutdown stop it and close the Immich client. Request flow, outermost first:
-ForwardedHeaders → SecurityHeaders → BodyLimit → (the tus endpoint behind its guard | Starlette routes).
+ForwardedHeaders → HostCheck → SecurityHeaders → BodyLimit → (the tus endpoint behind its guard | Starlette routes).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from .config import Settings
 from .crypto import Box, Hasher
 from .db import open_engine
 from .events import EventBus, PostgresBus
+from .files import private_dir
 from .immich import ImmichClient
 from .limits import BodyLimit
 from .metrics import Metrics
@@ -34,7 +35,7 @@ from .proxy import ForwardedHeaders
 from .ratelimit import RateLimiter
 from .routes import admin, guest, health, invite_page, invites
 from .routes.errors import ApiError
-from .security import SecurityHeaders
+from .security import HostCheck, SecurityHeaders
 from .services import Services
 from .sessions import Sessions
 from .store import Store
@@ -67,7 +68,7 @@ def create_app(settings: Settings, *, immich_transport: httpx.AsyncBaseTransport
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
-        await asyncio.to_thread(settings.staging_dir.mkdir, parents=True, exist_ok=True)
+        await asyncio.to_thread(lambda: [private_dir(d) for d in (settings.data_dir, settings.staging_dir)])
         store.bind(await asyncio.to_thread(open_engine, settings.db_url))
         await bus.start()
         await pipeline.start()
@@ -108,8 +109,8 @@ def create_app(settings: Settings, *, immich_transport: httpx.AsyncBaseTransport
             return await tus(scope, receive, send)
         return await starlette(scope, receive, send)
 
-    app = ForwardedHeaders(SecurityHeaders(BodyLimit(router, TUS_PREFIX, settings.upload_stall_seconds)),
-                           settings.trusted_proxies)
+    app = ForwardedHeaders(HostCheck(SecurityHeaders(BodyLimit(router, TUS_PREFIX, settings.upload_stall_seconds)),
+                                     settings.public_base_url), settings.trusted_proxies)
     app.services = services  # type: ignore[attr-defined] - for tests and the benchmark
     return app
 

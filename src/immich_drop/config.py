@@ -253,7 +253,7 @@ def _persistent_secret(data_dir: Path) -> str:
     try:
         if path.is_file():
             return path.read_text().strip()
-        data_dir.mkdir(parents=True, exist_ok=True)
+        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         value = secrets.token_urlsafe(48)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:

@@ -15,6 +15,7 @@ not counted from an address the account signed in from before): 429 with Retry-A
 from __future__ import annotations
 
 import hmac
+import re
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
@@ -22,8 +23,11 @@ from starlette.routing import Route
 
 from ..accounts import COOKIE, SignInError
 from ..immich import ImmichRejected, ImmichUnavailable
-from .errors import ApiError, client_address, json_body, same_origin, too_many
+from .errors import ApiError, client_address, json_body, same_origin, text_field, too_many
 from .guest import WEB
+
+
+API_KEY = re.compile(r"[\x21-\x7e]+")
 
 
 async def require_admin(request: Request, write: bool = False):
@@ -54,9 +58,12 @@ async def login(request: Request) -> Response:
     if not same_origin(request, services.settings.public_base_url):
         raise ApiError(403, "Cross-origin sign-in is not allowed.")
     body = await json_body(request)
-    api_key = str(body.get("apiKey") or "").strip()
-    email = str(body.get("email") or "").strip().lower()
-    password = str(body.get("password") or "")
+    api_key = text_field(body, "apiKey", 256).strip()
+    email = text_field(body, "email", 320).strip().lower()
+    password = text_field(body, "password", 1024)
+    if api_key and not API_KEY.fullmatch(api_key):
+        raise ApiError(400, "apiKey: an Immich API key is letters, digits and punctuation only.", code="bad_field",
+                       params={"field": "apiKey"})
     if not api_key and not (email and password):
         raise ApiError(400, "Give an email and password, or an API key.")
     limiter, address = services.login_limiter, client_address(request)
@@ -102,7 +109,7 @@ async def albums(request: Request) -> Response:
     services = request.app.state.services
     if request.method == "POST":
         _, account = await require_admin(request, write=True)
-        name = str((await json_body(request)).get("name") or "").strip()
+        name = text_field(await json_body(request), "name", 1024).strip()
         if not name or len(name) > 255:
             raise ApiError(400, "name: give an album name of 1 to 255 characters.")
         album_id = await immich_call(services, account, services.immich.create_album, name)

@@ -21,7 +21,7 @@ from starlette.routing import Route
 from ..crypto import HasherBusy, verify_password
 from ..models import InviteState
 from ..targets import CLOSED, invite_state
-from .errors import ApiError, client_address, json_body, too_many
+from .errors import ApiError, client_address, json_body, text_field, too_many
 from .guest import WEB, with_session
 
 USED = (410, "This link has already been used.")
@@ -86,7 +86,7 @@ async def unlock(request: Request) -> Response:
     session = services.sessions.from_scope(request.scope)
     if session is None:
         raise ApiError(403, "Open the link in your browser first.")
-    password = str((await json_body(request)).get("password") or "")
+    password = text_field(await json_body(request), "password", 1024)
     limiter = services.invite_limiter
     keys = [("ip_invite", client_address(request), invite.id), ("invite", invite.id)]
     wait = limiter.attempt(*keys)  # counted before the first await: a parallel burst cannot exceed it

@@ -19,6 +19,8 @@ import fcntl
 import os
 from pathlib import Path
 
+from ..files import private_dir
+
 
 class HeldLock:
     def __init__(self, owner: "UploadLocks", uid: str, fd: int):
@@ -90,7 +92,7 @@ class UploadLocks:
 
 
 def _lock(path: Path) -> int:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

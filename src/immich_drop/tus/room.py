@@ -17,6 +17,7 @@ import asyncio
 import os
 import shutil
 
+from ..files import private_dir
 from ..store import Store
 from ..targets import PUBLIC, TargetClosed
 from .storage import StagingStorage
@@ -53,7 +54,7 @@ class Room:
 
     def _free_after(self, promised: list[tuple[str, int]]) -> int:
         """Free bytes on the staging disk once every upload still arriving has all its bytes."""
-        self.storage.directory.mkdir(parents=True, exist_ok=True)
+        private_dir(self.storage.directory)
         owed = 0
         for uid, size in promised:
             try:
