@@ -80,7 +80,7 @@ def test_a_parallel_burst_of_link_passwords_cannot_exceed_the_limit(locked_invit
     answers = parallel(40, lambda i: guests[i].http.post(f"/api/i/{token}/unlock", json={"password": f"guess {i}"}))
     assert sum(a.status_code == 401 for a in answers) <= 10
     assert all(a.status_code in (401, 429) for a in answers)
-    assert all(a.json()["code"] in ("too_many_attempts", "busy") for a in answers if a.status_code == 429)
+    assert all(a.json()["code"] in ("too_many_attempts", "passwords_busy") for a in answers if a.status_code == 429)
 
 
 def test_hashing_has_threads_of_its_own_and_refuses_beyond_them(locked_invite):
@@ -96,7 +96,7 @@ def test_hashing_has_threads_of_its_own_and_refuses_beyond_them(locked_invite):
     guest.http.get(f"/i/{token}")
     try:
         busy = guest.http.post(f"/api/i/{token}/unlock", json={"password": "open sesame"})
-        assert busy.status_code == 429 and busy.json()["code"] == "busy" and busy.headers["Retry-After"]
+        assert busy.status_code == 429 and busy.json()["code"] == "passwords_busy" and busy.headers["Retry-After"]
         # Meanwhile the database and file threads serve everyone else.
         assert guest.http.get(f"/api/i/{token}").status_code == 200
         assert guest.create(10, invite=token).status_code == 401  # a query and a file check, not stuck

@@ -116,7 +116,10 @@ def create_app(settings: Settings, *, immich_transport: httpx.AsyncBaseTransport
 
 
 async def _api_error(request: Request, exc: ApiError):
-    return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+    body: dict = {"message": exc.message}
+    if exc.code:
+        body.update(code=exc.code, params=exc.params)
+    return JSONResponse(body, status_code=exc.status, headers=exc.headers)
 
 
 async def _http_error(request: Request, exc: HTTPException):

@@ -10,26 +10,14 @@ from .. import security
 
 
 class ApiError(Exception):
-    """A refusal: status, the English message, and a stable `code` (with `params`) that pages
-    translate as "server.<code>"."""
+    """A refusal: status, an English message, and for people a stable `code` (the catalog key
+    "server.<code>") with the `params` its text needs, so pages show it in the reader's language."""
 
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None, *, code: str = "",
-                 params: dict | None = None):
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None,
+                 code: str | None = None, params: dict | None = None):
         super().__init__(message)
         self.status, self.message, self.headers = status, message, headers or {}
         self.code, self.params = code, params or {}
-
-    def body(self) -> dict:
-        return refusal(self.message, self.code, self.params)
-
-
-def refusal(message: str, code: str = "", params: dict | None = None) -> dict:
-    """The JSON of every refusal: {"message"} plus {"code", "params"} when the message has a code."""
-    body: dict = {"message": message}
-    if code:
-        body["code"] = code
-        body["params"] = params or {}
-    return body
 
 
 MAX_DEPTH = 8  # the deepest request (an invite with its album) nests 2 levels

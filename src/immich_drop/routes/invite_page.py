@@ -98,7 +98,7 @@ async def unlock(request: Request) -> Response:
         except HasherBusy:
             limiter.undo(*keys)
             raise ApiError(429, "Many people are trying passwords right now. Try again in a few seconds.",
-                           {"Retry-After": "2"}, code="busy") from None
+                           {"Retry-After": "2"}, code="passwords_busy") from None
         if not right:
             raise ApiError(401, "That password is not right.")
     limiter.succeeded(*keys)

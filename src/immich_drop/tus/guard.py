@@ -51,10 +51,11 @@ log = logging.getLogger(__name__)
 
 
 class Refuse(Exception):
-    """A refusal: status, English message, and a stable `code` (with `params`) pages translate."""
+    """An answer from the guard: status, English message, and the catalog code ("server.<code>") with
+    its params, which the page shows in the guest's language (protocol slips are all "bad_request")."""
 
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None, *, code: str = "",
-                 params: dict | None = None):
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None,
+                 code: str = "bad_request", params: dict | None = None):
         super().__init__(message)
         self.status, self.message, self.headers = status, message, headers or {}
         self.code, self.params = code, params or {}
@@ -330,10 +331,10 @@ async def _forward(app, scope, receive, send) -> int:
     return status
 
 
-async def _respond(send, status: int, message: str | None, headers: dict[str, str], code: str = "",
+async def _respond(send, status: int, message: str | None, headers: dict[str, str], code: str | None = None,
                    params: dict | None = None) -> None:
-    answer = {"message": message, **({"code": code, "params": params or {}} if code else {})}
-    body = json.dumps(answer).encode() if message else b""
+    body = json.dumps({"message": message, "code": code, "params": params or {}} if code else {"message": message}
+                      ).encode() if message else b""
     raw = [(b"tus-resumable", TUS_VERSION.encode()), (b"cache-control", b"no-store"),
            (b"content-length", str(len(body)).encode())]
     if body:
