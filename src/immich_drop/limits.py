@@ -44,7 +44,7 @@ class BodyLimit:
         if length is None and not chunked:
             return await self.app(scope, receive, send)  # no body
         if length is not None and not length.isdigit():
-            return await respond(send, 400, "Content-Length must be a whole number.", "bad_content_length")
+            return await respond(send, 400, "Content-Length must be a whole number.", "bad_request")
         if length is not None and int(length) > limit:
             return await too_large(send, limit)
         pieces, total = [], 0
@@ -53,7 +53,7 @@ class BodyLimit:
                 async with asyncio.timeout(self.stall_seconds):
                     message = await receive()
             except TimeoutError:
-                return await respond(send, 408, "The request body stopped arriving.", "body_stalled")
+                return await respond(send, 408, "The request body stopped arriving.", "bad_request")
             if message["type"] == "http.disconnect":
                 return
             piece = message.get("body", b"")
@@ -76,7 +76,7 @@ class BodyLimit:
 
 
 async def too_large(send, limit: int) -> None:
-    await respond(send, 413, f"The request body is larger than the {limit} bytes allowed here.", "body_too_large",
+    await respond(send, 413, f"The request body is larger than the {limit} bytes allowed here.", "bad_request",
                   {"limit": limit}, close=False)
 
 

@@ -62,7 +62,7 @@ async def login(request: Request) -> Response:
     email = text_field(body, "email", 320).strip().lower()
     password = text_field(body, "password", 1024)
     if api_key and not API_KEY.fullmatch(api_key):
-        raise ApiError(400, "apiKey: an Immich API key is letters, digits and punctuation only.", code="bad_field",
+        raise ApiError(400, "apiKey: an Immich API key is letters, digits and punctuation only.", code="bad_request",
                        params={"field": "apiKey"})
     if not api_key and not (email and password):
         raise ApiError(400, "Give an email and password, or an API key.")

@@ -36,9 +36,9 @@ async def json_body(request: Request) -> dict:
         _check(body, 0)
     except (ValueError, RecursionError) as err:
         message = str(err) if isinstance(err, _Refused) else "The body is not valid JSON."
-        raise ApiError(400, message, code="bad_json") from None
+        raise ApiError(400, message, code="bad_request") from None
     if not isinstance(body, dict):
-        raise ApiError(400, "The body must be a JSON object.", code="bad_json")
+        raise ApiError(400, "The body must be a JSON object.", code="bad_request")
     return body
 
 
@@ -75,7 +75,7 @@ def text_field(body: dict, name: str, most: int) -> str:
     if value is None:
         return ""
     if not isinstance(value, str) or len(value) > most:
-        raise ApiError(400, f"{name}: text of at most {most} characters.", code="bad_field",
+        raise ApiError(400, f"{name}: text of at most {most} characters.", code="bad_request",
                        params={"field": name, "most": most})
     return value
 

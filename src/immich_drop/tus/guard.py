@@ -139,7 +139,7 @@ class TusGuard:
         if length > self.max_upload_size:
             raise Refuse(413, f"The file is larger than the {self.max_upload_size} bytes allowed.")
         if len(headers.get("upload-metadata", "")) > MAX_METADATA:
-            raise Refuse(431, f"Upload-Metadata may take at most {MAX_METADATA} bytes.", code="metadata_too_large",
+            raise Refuse(431, f"Upload-Metadata may take at most {MAX_METADATA} bytes.", code="bad_request",
                          params={"limit": MAX_METADATA})
         meta = parse_metadata(headers.get("upload-metadata", ""))
         filename = clean_filename(meta.get("filename", ""))
