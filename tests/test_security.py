@@ -67,19 +67,31 @@ def test_metrics_need_the_bearer_scheme(make_drop):
     assert httpx.get(drop.url + "/metrics", headers={"Authorization": "Bearer scrape-me"}).status_code == 200
 
 
-class _Then(TimestampSigner):
-    def get_timestamp(self):
-        return int(time.time()) - 31 * 24 * 3600
+def signed_days_ago(days: float, session: str) -> str:
+    class Then(TimestampSigner):
+        def get_timestamp(self):
+            return int(time.time() - days * 24 * 3600)
+
+    return Then("test-secret", salt="immich-drop.session").sign(session).decode()
 
 
 def test_guest_cookies_expire_on_the_server(drop):
-    old = _Then("test-secret", salt="immich-drop.session").sign("a-month-old-session").decode()
+    old = signed_days_ago(31, "a-month-old-session")
     guest = Guest(drop.url, session=old)
     assert guest.create(10).status_code == 403  # no session: the cookie is too old, whatever the browser kept
     page = guest.http.get("/")
     assert "drop_session=" in page.headers["set-cookie"] and old not in page.headers["set-cookie"]
     fresh = drop.guest()
     assert fresh.create(10).status_code == 201
+    guest.close()
+
+
+def test_a_returning_guest_keeps_their_session(drop):
+    guest = Guest(drop.url, session=signed_days_ago(2, "two-days-old"))
+    renewed = guest.http.get("/api/config").headers["set-cookie"]
+    value = renewed.split(";")[0].removeprefix("drop_session=")
+    assert TimestampSigner("test-secret", salt="immich-drop.session").unsign(value, max_age=60).decode() == "two-days-old"
+    assert "set-cookie" not in guest.http.get("/api/config").headers  # fresh now: nothing to renew
     guest.close()
 
 
