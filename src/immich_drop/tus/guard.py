@@ -159,7 +159,8 @@ class TusGuard:
         upload = Upload(id=_new_uid(), session_id=session, client_address=address, target_kind=kind,
                         target_id=target_id, filename=filename, filetype=meta["filetype"][:255], size=length,
                         last_modified_ms=_optional_int(meta.get("lastModified"), 0, 10**14),
-                        tz_offset_minutes=_optional_int(meta.get("tz"), -16 * 60, 16 * 60))
+                        tz_offset_minutes=_optional_int(meta.get("tz"), -16 * 60, 16 * 60),
+                        tz_name=(meta.get("tzName") or "")[:64] or None)
         try:
             async with self.room.gate:  # counted and recorded as one step: a burst cannot pass on one count
                 await self.room.check(kind, session, address, length)
