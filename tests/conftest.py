@@ -230,7 +230,7 @@ def make_real_drop(tmp_path, peer):
         env.update(overrides)
         settings = settings_for(tmp_path, peer.api, **env)
         app = create_app(settings)
-        drop = Drop(ServerThread(app), app, None, env["IMMICH_API_KEY"], settings)
+        drop = Drop(ServerThread(app, **uvicorn_options(settings)), app, None, env["IMMICH_API_KEY"], settings)
         started.append(drop)
         return drop
 

@@ -3,6 +3,7 @@ the rest of the server, an owner an outsider cannot lock out, and a changed link
 
 import asyncio
 import concurrent.futures
+import os
 import threading
 
 import pytest
@@ -118,3 +119,13 @@ def test_a_changed_password_locks_browsers_that_used_the_old_one(locked_invite):
     assert guest.http.post(f"/api/i/{token}/unlock", json={"password": "open sesame"}).status_code == 401
     assert guest.http.post(f"/api/i/{token}/unlock", json={"password": "new secret"}).status_code == 204
     assert guest.create(10, invite=token).status_code == 201
+
+
+def test_a_parallel_burst_against_the_real_immich_gets_five_answers(make_real_drop):
+    drop = make_real_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
+    email = f"nobody-{os.urandom(4).hex()}@example.org"  # no account of the peer is touched
+    admins = [Admin(drop.url) for _ in range(20)]
+    statuses = parallel(20, lambda i: admins[i].login(email=email, password=f"guess {i}").status_code)
+    assert sorted(statuses) == [401] * 5 + [429] * 15  # a 401 is Immich's own answer: five reached it
+    for admin in admins:
+        admin.close()
