@@ -137,5 +137,6 @@ def test_admin_cookie_is_secure_behind_https(make_drop, fake):
 
 def test_public_base_url_with_a_path_is_same_origin(make_drop, fake):
     drop = make_drop(PUBLIC_BASE_URL="https://photos.example.org/drop")
-    assert login_with_headers(drop, fake, Origin="https://photos.example.org").status_code == 200
-    assert login_with_headers(drop, fake, Origin="https://photos.example.org.evil").status_code == 403
+    host = {"Host": "photos.example.org"}
+    assert login_with_headers(drop, fake, Origin="https://photos.example.org", **host).status_code == 200
+    assert login_with_headers(drop, fake, Origin="https://photos.example.org.evil", **host).status_code == 403

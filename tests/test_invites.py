@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from conftest import MEDIA, invite_token, sha1_of
+from conftest import MEDIA, Admin, invite_token, sha1_of
 
 
 @pytest.fixture
@@ -271,7 +271,11 @@ def test_qr_codes(drop, admin_of):
     assert png.content[:8] == b"\x89PNG\r\n\x1a\n" and "attachment" in png.headers["content-disposition"]
 
 
-def test_links_use_public_base_url(make_drop, admin_of):
+def test_links_use_public_base_url(make_drop, fake):
     drop = make_drop(PUBLIC_BASE_URL="https://drop.example.org")
-    invite = admin_of(drop).invite()
+    fake.add_account("ada@example.org", "correct horse")
+    admin = Admin(drop.url)
+    admin.http.headers["Host"] = "drop.example.org"  # only that host is served now
+    assert admin.login(email="ada@example.org", password="correct horse").status_code == 200
+    invite = admin.invite()
     assert invite["link"].startswith("https://drop.example.org/i/")

@@ -31,6 +31,7 @@ class UploadState:
 class Upload(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=32)  # the tus upload id
     session_id: str = Field(index=True, max_length=64)  # the browser session that created it
+    client_address: str | None = Field(default=None, max_length=64)  # and its address (public page quotas)
     target_kind: str = Field(max_length=16)  # "public" now, "invite" later
     target_id: str | None = Field(default=None, max_length=64, index=True)
     filename: str = Field(max_length=1024)

@@ -34,9 +34,9 @@ PAUSED = "This link is paused until its owner signs in again. Your files are saf
 
 
 class TargetClosed(Exception):
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, code: str = "bad_request", params: dict | None = None):
         super().__init__(message)
-        self.status, self.message = status, message
+        self.status, self.message, self.code, self.params = status, message, code, params or {}
 
 
 class TargetGone(Exception):

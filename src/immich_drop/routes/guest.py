@@ -3,7 +3,8 @@
 - `GET /`: the upload page when PUBLIC_UPLOAD_PAGE_ENABLED, else a plain "nothing here" page (404).
   Either way the browser gets its session cookie.
 - `GET /api/config`: what the page needs (endpoint, chunk size, limits). No secrets, no Immich address.
-- `WS /ws`: events for this browser session's own uploads; on connect, their current state.
+- `WS /ws`: events for this browser session's own uploads; on connect, their current state. Only
+  from this site's pages (`Origin` checked, as on every other request).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..events import upload_event
 from ..resources import web_dir
+from ..security import same_origin
 
 WEB = web_dir()
 CLOSED_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
@@ -27,11 +29,13 @@ CLOSED_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 
 
 def with_session(request: Request, response: Response) -> Response:
-    """Give the browser a session cookie if it has none (or a forged one)."""
-    services = request.app.state.services
-    if services.sessions.from_scope(request.scope) is None:
-        cookie = services.sessions.cookie(services.sessions.new_id(), secure=request.url.scheme == "https")
-        response.headers.append("set-cookie", cookie)
+    """Give the browser a session cookie if it has none (or a forged or expired one); renew an old one."""
+    sessions = request.app.state.services.sessions
+    session = sessions.renewal(request.scope)
+    if session is None and sessions.from_scope(request.scope) is None:
+        session = sessions.new_id()
+    if session is not None:
+        response.headers.append("set-cookie", sessions.cookie(session, secure=request.url.scheme == "https"))
     return response
 
 
@@ -53,6 +57,11 @@ async def config(request: Request) -> Response:
 
 async def status_channel(websocket: WebSocket) -> None:
     services = websocket.app.state.services
+    scheme = "https" if websocket.url.scheme == "wss" else "http"
+    if not same_origin(scheme, websocket.headers.get("host", ""), websocket.headers.get("origin"),
+                       services.settings.public_base_url):
+        await websocket.close(code=4403, reason="cross-origin")  # before accept: the handshake gets 403
+        return
     session = services.sessions.from_scope(websocket.scope)
     if session is None:
         await websocket.close(code=4401, reason="no session")

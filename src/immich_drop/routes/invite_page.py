@@ -6,23 +6,22 @@
     POST /api/i/{token}/unlock     {"password"} → 204 (this browser session may now upload), 401, 429
 
 An unknown token learns nothing: the same 404 as a deleted one, no album name, no Immich address.
-Password attempts are limited per address and per invite; the hash is checked in a thread, in
-constant time.
+Password attempts are limited per address and per invite, counted before the first await; the hash
+is checked on the password-hashing threads (busy: 429 at once), in constant time.
 """
 
 from __future__ import annotations
 
-import asyncio
 import html
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from ..crypto import verify_password
+from ..crypto import HasherBusy, verify_password
 from ..models import InviteState
 from ..targets import CLOSED, invite_state
-from .errors import ApiError, client_address, json_body
+from .errors import ApiError, client_address, json_body, text_field, too_many
 from .guest import WEB, with_session
 
 USED = (410, "This link has already been used.")
@@ -87,14 +86,22 @@ async def unlock(request: Request) -> Response:
     session = services.sessions.from_scope(request.scope)
     if session is None:
         raise ApiError(403, "Open the link in your browser first.")
-    password = str((await json_body(request)).get("password") or "")
-    keys = [("ip", client_address(request), invite.id), ("invite", invite.id)]
-    wait = services.invite_limiter.check(*keys)
+    password = text_field(await json_body(request), "password", 1024)
+    limiter = services.invite_limiter
+    keys = [("ip_invite", client_address(request), invite.id), ("invite", invite.id)]
+    wait = limiter.attempt(*keys)  # counted before the first await: a parallel burst cannot exceed it
     if wait:
-        raise ApiError(429, f"Too many attempts. Try again in {wait} seconds.", {"Retry-After": str(wait)})
-    if invite.password_hash and not await asyncio.to_thread(verify_password, password, invite.password_hash):
-        services.invite_limiter.hit(*keys)
-        raise ApiError(401, "That password is not right.")
+        raise too_many(wait)
+    if invite.password_hash:
+        try:
+            right = await services.hasher.run(verify_password, password, invite.password_hash)
+        except HasherBusy:
+            limiter.undo(*keys)
+            raise ApiError(429, "Many people are trying passwords right now. Try again in a few seconds.",
+                           {"Retry-After": "2"}, code="passwords_busy") from None
+        if not right:
+            raise ApiError(401, "That password is not right.")
+    limiter.succeeded(*keys)
     await services.store.unlock_invite(invite.id, session)
     return Response(status_code=204)
 

@@ -31,6 +31,9 @@ from ..targets import invite_state
 from .admin import immich_call, require_admin
 from .errors import ApiError, json_body
 
+NO_STORE = {"Cache-Control": "no-store"}  # on every answer that carries a link token (a link, its QR code)
+MAX_COUNT = 1_000_000  # uses or files of one link (the columns are 32-bit)
+MAX_BYTES = 2**53  # bytes: what JavaScript holds exactly
 LIMITS = {"maxFileSize": "max_file_size", "maxTotalBytes": "max_total_bytes", "maxFiles": "max_files"}
 
 
@@ -53,7 +56,7 @@ def link_for(request: Request, invite: Invite) -> str:
     return f"{base}/i/{services.box.open(invite.token_enc) or ''}"
 
 
-async def fields(body: dict, creating: bool) -> dict:
+async def fields(body: dict, creating: bool, hasher) -> dict:
     """Validated model values from a JSON body; ApiError 400 naming the field otherwise."""
     values: dict = {}
     if "label" in body or creating:
@@ -62,7 +65,7 @@ async def fields(body: dict, creating: bool) -> dict:
             raise ApiError(400, "label: at most 200 characters.")
         values["label"] = label.strip()
     if "maxUses" in body:
-        values["max_uses"] = _count(body["maxUses"], "maxUses")
+        values["max_uses"] = _count(body["maxUses"], "maxUses", MAX_COUNT)
     if "expiresInDays" in body and body["expiresInDays"] is not None:
         days = body["expiresInDays"]
         if isinstance(days, bool) or not isinstance(days, (int, float)) or not 0 < days <= 3650:
@@ -74,10 +77,10 @@ async def fields(body: dict, creating: bool) -> dict:
         password = body["password"]
         if password is not None and (not isinstance(password, str) or not 4 <= len(password) <= 200):
             raise ApiError(400, "password: 4 to 200 characters, or null for none.")
-        values["password_hash"] = await asyncio.to_thread(hash_password, password) if password else None
+        values["password_hash"] = await hasher.run(hash_password, password, refuse=False) if password else None
     for name, column in LIMITS.items():
         if name in body:
-            values[column] = _count(body[name], name)
+            values[column] = _count(body[name], name, MAX_COUNT if name == "maxFiles" else MAX_BYTES)
     if "mediaKind" in body:
         if body["mediaKind"] not in ("all", "photos", "videos"):
             raise ApiError(400, "mediaKind: one of all, photos, videos.")
@@ -95,13 +98,14 @@ async def list_or_create(request: Request) -> Response:
         _, account = await require_admin(request)
         invites = await services.store.invites_of(account.user_id)
         return JSONResponse([invite_json(i, link_for(request, i), account.key_valid) for i in invites],
-                            headers={"Cache-Control": "no-store"})
+                            headers=NO_STORE)
     _, account = await require_admin(request, write=True)
     body = await json_body(request)
-    values = await fields(body, creating=True)
+    values = await fields(body, creating=True, hasher=services.hasher)
     album = body.get("album")
     if album is not None:
-        if not isinstance(album, dict) or not (album.get("id") or album.get("name")):
+        if not isinstance(album, dict) or not (album.get("id") or album.get("name")) or \
+                not all(isinstance(album.get(k) or "", str) and len(album.get(k) or "") <= 255 for k in ("id", "name")):
             raise ApiError(400, 'album: null, {"id": ...} or {"name": ...}.')
         if album.get("id"):
             known = {a["id"]: a for a in await immich_call(services, account, services.immich.writable_albums,
@@ -117,7 +121,8 @@ async def list_or_create(request: Request) -> Response:
     invite = Invite(id=uuid.uuid4().hex, token_hash=token_hash(token), token_enc=services.box.seal(token),
                     owner_id=account.user_id, **values)
     await services.store.add(invite)
-    return JSONResponse(invite_json(invite, link_for(request, invite), account.key_valid), status_code=201)
+    return JSONResponse(invite_json(invite, link_for(request, invite), account.key_valid), status_code=201,
+                        headers=NO_STORE)
 
 
 async def own_invite(request: Request, write: bool = False):
@@ -132,13 +137,13 @@ async def one(request: Request) -> Response:
     services = request.app.state.services
     if request.method == "GET":
         invite, account = await own_invite(request)
-        return JSONResponse(invite_json(invite, link_for(request, invite), account.key_valid))
+        return JSONResponse(invite_json(invite, link_for(request, invite), account.key_valid), headers=NO_STORE)
     invite, account = await own_invite(request, write=True)
     if request.method == "PATCH":
-        values = await fields(await json_body(request), creating=False)
+        values = await fields(await json_body(request), creating=False, hasher=services.hasher)
         if values:
             invite = await services.store.update_invite(invite.id, **values)
-        return JSONResponse(invite_json(invite, link_for(request, invite), account.key_valid))
+        return JSONResponse(invite_json(invite, link_for(request, invite), account.key_valid), headers=NO_STORE)
     await services.store.update_invite(invite.id, deleted_at=datetime.now(timezone.utc))
     for upload in await services.store.uploads_of_invite(invite.id):
         if upload.state == UploadState.RECEIVING or upload.state in UploadState.PENDING_DELIVERY:
@@ -160,8 +165,8 @@ async def qr(request: Request) -> Response:
     if request.path_params["kind"] == "png":
         data = await asyncio.to_thread(_qr_png, link)
         return Response(data, media_type="image/png", headers={
-            "Content-Disposition": f'attachment; filename="invite-{invite.id[:8]}.png"'})
-    return Response(await asyncio.to_thread(_qr_svg, link), media_type="image/svg+xml")
+            "Content-Disposition": f'attachment; filename="invite-{invite.id[:8]}.png"', **NO_STORE})
+    return Response(await asyncio.to_thread(_qr_svg, link), media_type="image/svg+xml", headers=NO_STORE)
 
 
 def _qr_svg(text: str) -> bytes:
@@ -182,11 +187,11 @@ def _qr_png(text: str) -> bytes:
     return out.getvalue()
 
 
-def _count(value, name: str) -> int | None:
+def _count(value, name: str, most: int) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ApiError(400, f"{name}: a whole number of at least 1, or null for no limit.")
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
+        raise ApiError(400, f"{name}: a whole number from 1 to {most}, or null for no limit.")
     return value
 
 
@@ -194,11 +199,19 @@ def _moment(value) -> datetime | None:
     if value is None:
         return None
     try:
-        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else None
     except ValueError:
-        raise ApiError(400, "expiresAt: an ISO-8601 date and time, or null for never.") from None
+        moment = None
+    if moment is None:
+        raise ApiError(400, "expiresAt: an ISO-8601 date and time, or null for never.")
     if moment.tzinfo is None:
         raise ApiError(400, "expiresAt: include a timezone (Z or ±hh:mm).")
+    try:
+        moment = moment.astimezone(timezone.utc)
+    except OverflowError:
+        moment = datetime.min.replace(tzinfo=timezone.utc)
+    if not 2000 <= moment.year <= 9999 or moment.year == 9999 and moment.month == 12:
+        raise ApiError(400, "expiresAt: a date between the years 2000 and 9999.")
     return moment
 
 
