@@ -10,22 +10,27 @@ from .. import security
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
+    """A refusal: status, an English message, and for people a stable `code` (the catalog key
+    "server.<code>") with the `params` its text needs, so pages show it in the reader's language."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None,
+                 code: str | None = None, params: dict | None = None):
         super().__init__(message)
         self.status, self.message, self.headers = status, message, headers or {}
+        self.code, self.params = code, params or {}
 
 
 async def json_body(request: Request) -> dict:
     """The request's JSON object; 415 unless sent as application/json (which also keeps plain
     cross-site forms out), 400 if it is not an object."""
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
-        raise ApiError(415, "Send JSON (Content-Type: application/json).")
+        raise ApiError(415, "Send JSON (Content-Type: application/json).", code="bad_request")
     try:
         body = json.loads(await request.body() or b"{}")
     except ValueError:
-        raise ApiError(400, "The body is not valid JSON.") from None
+        raise ApiError(400, "The body is not valid JSON.", code="bad_request") from None
     if not isinstance(body, dict):
-        raise ApiError(400, "The body must be a JSON object.")
+        raise ApiError(400, "The body must be a JSON object.", code="bad_request")
     return body
 
 

@@ -29,6 +29,7 @@ from pathlib import PurePosixPath
 from typing import Awaitable, Callable
 
 from ..events import EventBus, upload_event
+from ..i18n import size_text
 from ..models import Upload, UploadState
 from ..security import same_origin
 from ..sessions import Sessions
@@ -43,9 +44,14 @@ log = logging.getLogger(__name__)
 
 
 class Refuse(Exception):
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
+    """An answer from the guard: status, English message, and the catalog code ("server.<code>") with
+    its params, which the page shows in the guest's language (protocol slips are all "bad_request")."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None,
+                 code: str = "bad_request", params: dict | None = None):
         super().__init__(message)
         self.status, self.message, self.headers = status, message, headers or {}
+        self.code, self.params = code, params or {}
 
 
 class TusGuard:
@@ -91,24 +97,24 @@ class TusGuard:
                 return await self._patch(scope, receive, send, headers, upload)
             return await self._terminate(scope, receive, send, upload)
         except Refuse as refusal:
-            await _respond(send, refusal.status, refusal.message, refusal.headers)
+            await _respond(send, refusal.status, refusal.message, refusal.headers, refusal.code, refusal.params)
 
     # --- checks -------------------------------------------------------------------
     def _check_origin(self, scope, headers: dict[str, str]) -> None:
         if not same_origin(scope.get("scheme", "http"), headers.get("host", ""), headers.get("origin"),
                            self.public_base_url):
-            raise Refuse(403, "Cross-origin uploads are not allowed.")
+            raise Refuse(403, "Cross-origin uploads are not allowed.", code="cross_origin")
 
     async def _own_upload(self, uid: str, session: str | None) -> Upload:
         upload = await self.store.get_upload(uid) if UID.match(uid) else None
         if upload is None or session is None or upload.session_id != session:
-            raise Refuse(404, "Upload not found.")
+            raise Refuse(404, "Upload not found.", code="not_found")
         return upload
 
     # --- creation -----------------------------------------------------------------
     async def _create(self, scope, receive, send, headers: dict[str, str], session: str | None) -> None:
         if session is None:
-            raise Refuse(403, "Open the upload page first: this browser has no upload session.")
+            raise Refuse(403, "Open the upload page first: this browser has no upload session.", code="no_session")
         if "upload-concat" in headers:
             raise Refuse(400, "Concatenation is not supported.")
         if "upload-defer-length" in headers:
@@ -117,9 +123,10 @@ class TusGuard:
             raise Refuse(400, "Creation with upload is not supported: send the data with PATCH.")
         length = _integer(headers.get("upload-length"), "Upload-Length")
         if length <= 0:
-            raise Refuse(400, "Upload-Length must be greater than 0.")
+            raise Refuse(400, "This file is empty.", code="empty")
         if length > self.max_upload_size:
-            raise Refuse(413, f"The file is larger than the {self.max_upload_size} bytes allowed.")
+            raise Refuse(413, f"This file is larger than the {size_text(self.max_upload_size)} allowed.",
+                         code="too_large", params={"size": self.max_upload_size})
         meta = parse_metadata(headers.get("upload-metadata", ""))
         filename = clean_filename(meta.get("filename", ""))
         if not filename:
@@ -128,11 +135,14 @@ class TusGuard:
             raise Refuse(400, "Upload-Metadata must include filetype.")
         suffix = PurePosixPath(filename).suffix.lower()
         if suffix not in await self.media_types():
-            raise Refuse(415, f"Immich does not accept {suffix or 'files without an extension'} files.")
+            if not suffix:
+                raise Refuse(415, "Files without an extension cannot go into a photo library.", code="no_extension")
+            raise Refuse(415, f"Files of type {suffix} cannot go into a photo library.", code="type_not_accepted",
+                         params={"ext": suffix})
         try:
             kind, target_id = await self.targets.resolve(meta, session, length, filename)
         except TargetClosed as closed:
-            raise Refuse(closed.status, closed.message) from None
+            raise Refuse(closed.status, closed.message, code=closed.code, params=closed.params) from None
 
         upload = Upload(id=_new_uid(), session_id=session, target_kind=kind, target_id=target_id,
                         filename=filename, filetype=meta["filetype"][:255], size=length,
@@ -163,14 +173,14 @@ class TusGuard:
             raise Refuse(413, f"A PATCH may carry at most {self.max_request_body} bytes.")
         offset = _integer(headers.get("upload-offset"), "Upload-Offset")
         if upload.state != UploadState.RECEIVING:
-            raise Refuse(409, "This upload is already complete.", {"Upload-Offset": str(upload.size)})
+            raise Refuse(409, "This upload is already complete.", {"Upload-Offset": str(upload.size)}, code="complete")
         try:
             await self.targets.open_for_upload(upload.target_kind, upload.target_id)
         except TargetClosed as closed:
-            raise Refuse(closed.status, closed.message) from None
+            raise Refuse(closed.status, closed.message, code=closed.code, params=closed.params) from None
         held = await self.locks.try_acquire(upload.id)
         if held is None:
-            raise Refuse(423, "This upload is being written by another request.")
+            raise Refuse(423, "This upload is being written by another request.", code="busy")
         try:
             on_disk = await self.storage.size(upload.id)
             if offset != on_disk:
@@ -184,10 +194,10 @@ class TusGuard:
 
     async def _terminate(self, scope, receive, send, upload: Upload) -> None:
         if upload.state != UploadState.RECEIVING:
-            raise Refuse(409, "This upload is complete and is being delivered; it cannot be cancelled.")
+            raise Refuse(409, "This upload is complete and is being delivered; it cannot be cancelled.", code="complete")
         held = await self.locks.try_acquire(upload.id)
         if held is None:
-            raise Refuse(423, "This upload is being written by another request.")
+            raise Refuse(423, "This upload is being written by another request.", code="busy")
 
         async def forget(status: int) -> None:
             if status == 204:
@@ -290,8 +300,10 @@ async def _forward(app, scope, receive, send) -> int:
     return status
 
 
-async def _respond(send, status: int, message: str | None, headers: dict[str, str]) -> None:
-    body = json.dumps({"message": message}).encode() if message else b""
+async def _respond(send, status: int, message: str | None, headers: dict[str, str], code: str | None = None,
+                   params: dict | None = None) -> None:
+    body = json.dumps({"message": message, "code": code, "params": params or {}} if code else {"message": message}
+                      ).encode() if message else b""
     raw = [(b"tus-resumable", TUS_VERSION.encode()), (b"cache-control", b"no-store"),
            (b"content-length", str(len(body)).encode())]
     if body:
