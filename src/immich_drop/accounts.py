@@ -26,7 +26,7 @@ from .pipeline import Pipeline
 from .store import Store
 
 COOKIE = "drop_admin"
-INVITE_PERMISSIONS = ["asset.upload", "album.read", "album.create", "albumAsset.create"]
+INVITE_PERMISSIONS = ["asset.upload", "asset.update", "album.read", "album.create", "albumAsset.create"]
 
 
 class SignInError(Exception):
