@@ -1,8 +1,9 @@
 """A TCP proxy on 127.0.0.1 that can stop forwarding: the network a phone has in a lift.
 
 `StallingProxy(port)` forwards every connection to 127.0.0.1:port. `stall()` kills every open
-connection silently (it stays open but no byte moves, as when a network drops without a reset) and
-holds new ones; `resume()` lets new connections through again. Old connections stay dead.
+connection silently for the browser (it stays open but no byte moves, as when a network drops
+without a reset) and holds new ones; the server's side of it is closed, as a server notices a dead
+peer in time (that side is issue 13's). `resume()` lets new connections through. Old ones stay dead.
 """
 
 import select
@@ -22,11 +23,18 @@ class StallingProxy:
         self.open.set()
         self.closed = threading.Event()
         self.sockets: list[socket.socket] = []
+        self.upstreams: list[socket.socket] = []
         threading.Thread(target=self._accept, daemon=True).start()
 
     def stall(self) -> None:
         self.open.clear()
         self.generation += 1
+        for upstream in self.upstreams:
+            try:
+                upstream.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self.upstreams = []
 
     def resume(self) -> None:
         self.open.set()
@@ -52,6 +60,7 @@ class StallingProxy:
         self.open.wait()  # made during a stall: nothing moves until resume()
         upstream = socket.create_connection(("127.0.0.1", self.target))
         self.sockets += [client, upstream]
+        self.upstreams.append(upstream)
         for src, dst in ((client, upstream), (upstream, client)):
             threading.Thread(target=self._pump, args=(src, dst, generation), daemon=True).start()
 

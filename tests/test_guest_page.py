@@ -62,7 +62,11 @@ def test_a_stalled_connection_is_cut_and_resumed(recorded, admin_of, browser, tm
         expect(page.locator("#keep-open")).to_be_visible()  # leaving still asks
         assert dialogs == ["beforeunload"]
         proxy.resume()
-        expect(page.locator(".item[data-kind=done]")).to_have_count(1, timeout=60000)
+        try:
+            expect(page.locator(".item[data-kind=done]")).to_have_count(1, timeout=60000)
+        except AssertionError:
+            print("STATE", page.locator(".item").inner_text(), recorder.offsets)
+            raise
         [uid] = recorder.received
         assert recorder.received[uid] <= big.stat().st_size + 2 * CHUNK  # resumed, not started over
         assert [r.sha1 for r in drop.fake.uploads] == [sha1_of(big)]

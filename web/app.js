@@ -363,12 +363,18 @@
       setTimeout(function () { if (item.upload === upload && item.kind === "stalled" && !paused) resume(item); }, 5000);
       return;
     }
-    item.slot = false;
-    item.upload = null;
     var body = null;
     try { body = JSON.parse(res.getBody()); } catch (e) { /* not our JSON */ }
     var status = res.getStatus();
     var code = body && body.code;
+    if (status === 423 || (status >= 500 && code !== "link_paused")) { // the server still holds a dead request, or hiccups
+      item.waits = Math.min((item.waits || 0) + 1, 6);
+      set(item, "stalled", text("guest.detail.stalled"));
+      setTimeout(function () { if (item.upload === upload && item.kind === "stalled" && !paused) resume(item); }, 2500 * item.waits);
+      return;
+    }
+    item.slot = false;
+    item.upload = null;
     item.retryable = !(code && FINAL[code]) && (status >= 500 || status === 404 || status === 409 || status === 423 || !code);
     if (code && FINAL[code]) giveBack(item);
     set(item, "error", body && (body.code || body.message) ? refusal(body) : text("guest.detail.server"));
