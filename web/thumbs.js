@@ -11,6 +11,7 @@
   function icon(item, name, type) {
     var box = item.el.querySelector(".thumb");
     box.dataset.icon = /^video\//.test(type || "") || VIDEO.test(name) ? "video" : "photo";
+    box.dataset.ext = ((name.match(/\.([^.]{1,5})$/) || ["", ""])[1]).toUpperCase(); // HEIC, RAW...: said, not drawn
   }
 
   function next() {
