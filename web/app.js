@@ -306,7 +306,9 @@
   function metadata(item) {
     var meta = {
       invite: invite || "", filename: item.name, filetype: item.file.type || "application/octet-stream",
-      lastModified: String(item.file.lastModified || ""), tz: String(-new Date().getTimezoneOffset())
+      lastModified: String(item.file.lastModified || ""), tz: String(-new Date().getTimezoneOffset()),
+      // the zone's name gives the server the offset in force at the file's own date (summer time)
+      tzName: (Intl.DateTimeFormat().resolvedOptions().timeZone || "")
     };
     if (Who.name()) meta.guestName = Who.name();
     if (Who.message()) meta.guestMessage = Who.message();

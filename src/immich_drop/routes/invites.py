@@ -111,9 +111,10 @@ async def list_or_create(request: Request) -> Response:
         if not isinstance(album, dict) or not (album.get("id") or album.get("name")):
             raise ApiError(400, 'album: null, {"id": ...} or {"name": ...}.')
         if album.get("id"):
-            known = {a["id"]: a for a in await immich_call(services, account, services.immich.list_albums)}
+            known = {a["id"]: a for a in await immich_call(services, account, services.immich.writable_albums,
+                                                                account.user_id)}
             if album["id"] not in known:
-                raise ApiError(400, "album: no such album in your library.")
+                raise ApiError(400, "album: no such album in your library, or one you may only view.")
             values.update(album_id=album["id"], album_name=known[album["id"]].get("albumName", ""))
         else:
             name = str(album["name"]).strip()[:255]

@@ -153,7 +153,8 @@ class TusGuard:
                         filename=filename, filetype=meta["filetype"][:255], size=length,
                         guest_name=name, guest_message=message,
                         last_modified_ms=_optional_int(meta.get("lastModified"), 0, 10**14),
-                        tz_offset_minutes=_optional_int(meta.get("tz"), -16 * 60, 16 * 60))
+                        tz_offset_minutes=_optional_int(meta.get("tz"), -16 * 60, 16 * 60),
+                        tz_name=(meta.get("tzName") or "")[:64] or None)
         await self.store.add_upload(upload)
         scope.setdefault("state", {})["tus_uid"] = upload.id
         status = 0
