@@ -59,7 +59,7 @@ def test_status_channel_shows_only_own_uploads(drop):
     alice_again = drop.guest(session=alice.session)
     alice_again.watch()
     assert [(e["id"], e["state"], e["filename"]) for e in alice_again.snapshot] == [(a, "done", "exif_offset.jpg")]
-    assert set(alice_again.snapshot[0]) == {"type", "id", "filename", "size", "state", "message"}
+    assert set(alice_again.snapshot[0]) == {"type", "id", "filename", "size", "state", "message", "code"}
 
 
 def test_status_channel_needs_a_session(drop):
