@@ -33,7 +33,7 @@ from .metrics import Metrics
 from .pipeline import Pipeline
 from .proxy import ForwardedHeaders
 from .ratelimit import RateLimiter
-from .routes import admin, guest, health, invite_page, invites
+from .routes import admin, already, guest, health, invite_page, invites
 from .routes.errors import ApiError
 from .security import HostCheck, SecurityHeaders
 from .services import Services
@@ -87,7 +87,7 @@ def create_app(settings: Settings, *, immich_transport: httpx.AsyncBaseTransport
             await asyncio.to_thread(store.engine.dispose)
 
     starlette = Starlette(
-        routes=[*health.routes, *guest.routes, *admin.routes, *invites.routes, *invite_page.routes,
+        routes=[*health.routes, *guest.routes, *already.routes, *admin.routes, *invites.routes, *invite_page.routes,
                 Mount("/static", StaticFiles(directory=guest.WEB), name="static")],
         exception_handlers={ApiError: _api_error, HTTPException: _http_error, Exception: _server_error},
         lifespan=lifespan,
@@ -130,4 +130,5 @@ async def _http_error(request: Request, exc: HTTPException):
 
 async def _server_error(request: Request, exc: Exception):
     log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return JSONResponse({"message": "Internal error; nothing you sent was lost."}, status_code=500)
+    return JSONResponse({"message": "Internal error; nothing you sent was lost.", "code": "internal", "params": {}},
+                        status_code=500)

@@ -30,7 +30,7 @@ async def json_body(request: Request) -> dict:
     deeper than MAX_DEPTH, NaN or Infinity, integers beyond ±MAX_INT, lone surrogates (text that
     is not Unicode and that no database or HTTP client could store or send)."""
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
-        raise ApiError(415, "Send JSON (Content-Type: application/json).")
+        raise ApiError(415, "Send JSON (Content-Type: application/json).", code="bad_request")
     try:
         body = json.loads(await request.body() or b"{}", parse_constant=_no_constant)
         _check(body, 0)

@@ -11,7 +11,8 @@
 Fields: `label`; `album` (null, {"id"} of an existing album, or {"name"} of a new one); `maxUses`
 (1 = one-time, N, null = unlimited); `expiresAt` (ISO-8601 with a timezone, or null = never) or
 `expiresInDays`; `password` (null = none); `maxFileSize`, `maxTotalBytes`, `maxFiles` (null = no
-limit); `mediaKind` ("all", "photos", "videos"); `disabled` (PATCH). Another admin's invite is 404.
+limit); `mediaKind` ("all", "photos", "videos"); `guestFields` ("optional", "required", "hidden": the
+guest's name and message); `disabled` (PATCH). Another admin's invite is 404.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..crypto import hash_password, new_token, token_hash
+from ..guest_fields import MODES
 from ..models import Invite, UploadState
 from ..targets import invite_state
 from .admin import immich_call, require_admin
@@ -45,6 +47,7 @@ def invite_json(invite: Invite, link: str, key_valid: bool) -> dict:
         "hasPassword": bool(invite.password_hash), "disabled": invite.disabled,
         "limits": {"maxFileSize": invite.max_file_size, "maxTotalBytes": invite.max_total_bytes,
                    "maxFiles": invite.max_files, "mediaKind": invite.media_kind},
+        "guestFields": invite.guest_fields,
         "files": invite.files, "bytes": invite.bytes, "lastUploadAt": _iso(invite.last_upload_at),
         "createdAt": _iso(invite.created_at), "ownerMustSignIn": not key_valid,
     }
@@ -85,6 +88,10 @@ async def fields(body: dict, creating: bool, hasher) -> dict:
         if body["mediaKind"] not in ("all", "photos", "videos"):
             raise ApiError(400, "mediaKind: one of all, photos, videos.")
         values["media_kind"] = body["mediaKind"]
+    if "guestFields" in body:
+        if body["guestFields"] not in MODES:
+            raise ApiError(400, "guestFields: one of optional, required, hidden.")
+        values["guest_fields"] = body["guestFields"]
     if "disabled" in body and not creating:
         if not isinstance(body["disabled"], bool):
             raise ApiError(400, "disabled: true or false.")
@@ -155,7 +162,8 @@ async def uploads(request: Request) -> Response:
     invite, _ = await own_invite(request)
     rows = await request.app.state.services.store.uploads_of_invite(invite.id)
     return JSONResponse([{"id": u.id, "filename": u.filename, "size": u.size, "state": u.state,
-                          "message": u.message, "createdAt": _iso(u.created_at)} for u in rows],
+                          "message": u.message, "guestName": u.guest_name, "guestMessage": u.guest_message,
+                          "createdAt": _iso(u.created_at)} for u in rows],
                         headers={"Cache-Control": "no-store"})
 
 

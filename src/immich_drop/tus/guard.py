@@ -33,6 +33,8 @@ from pathlib import PurePosixPath
 from typing import Awaitable, Callable
 
 from ..events import EventBus, upload_event
+from ..guest_fields import GuestFieldsRefused, clean_guest_fields
+from ..i18n import size_text
 from ..models import Upload, UploadState
 from ..security import same_origin
 from ..sessions import Sessions
@@ -115,18 +117,18 @@ class TusGuard:
     def _check_origin(self, scope, headers: dict[str, str]) -> None:
         if not same_origin(scope.get("scheme", "http"), headers.get("host", ""), headers.get("origin"),
                            self.public_base_url):
-            raise Refuse(403, "Cross-origin uploads are not allowed.")
+            raise Refuse(403, "Cross-origin uploads are not allowed.", code="cross_origin")
 
     async def _own_upload(self, uid: str, session: str | None) -> Upload:
         upload = await self.store.get_upload(uid) if UID.match(uid) else None
         if upload is None or session is None or upload.session_id != session:
-            raise Refuse(404, "Upload not found.")
+            raise Refuse(404, "Upload not found.", code="not_found")
         return upload
 
     # --- creation -----------------------------------------------------------------
     async def _create(self, scope, receive, send, headers: dict[str, str], session: str | None) -> None:
         if session is None:
-            raise Refuse(403, "Open the upload page first: this browser has no upload session.")
+            raise Refuse(403, "Open the upload page first: this browser has no upload session.", code="no_session")
         if "upload-concat" in headers:
             raise Refuse(400, "Concatenation is not supported.")
         if "upload-defer-length" in headers:
@@ -135,9 +137,10 @@ class TusGuard:
             raise Refuse(400, "Creation with upload is not supported: send the data with PATCH.")
         length = _integer(headers.get("upload-length"), "Upload-Length")
         if length <= 0:
-            raise Refuse(400, "Upload-Length must be greater than 0.")
+            raise Refuse(400, "This file is empty.", code="empty")
         if length > self.max_upload_size:
-            raise Refuse(413, f"The file is larger than the {self.max_upload_size} bytes allowed.")
+            raise Refuse(413, f"This file is larger than the {size_text(self.max_upload_size)} allowed.",
+                         code="too_large", params={"size": self.max_upload_size})
         if len(headers.get("upload-metadata", "")) > MAX_METADATA:
             raise Refuse(431, f"Upload-Metadata may take at most {MAX_METADATA} bytes.", code="bad_request",
                          params={"limit": MAX_METADATA})
@@ -149,7 +152,14 @@ class TusGuard:
             raise Refuse(400, "Upload-Metadata must include filetype.")
         suffix = PurePosixPath(filename).suffix.lower()
         if suffix not in await self.media_types():
-            raise Refuse(415, f"Immich does not accept {suffix or 'files without an extension'} files.")
+            if not suffix:
+                raise Refuse(415, "Files without an extension cannot go into a photo library.", code="no_extension")
+            raise Refuse(415, f"Files of type {suffix} cannot go into a photo library.", code="type_not_accepted",
+                         params={"ext": suffix})
+        try:  # before anything is reserved
+            name, message = clean_guest_fields(meta.get("guestName"), meta.get("guestMessage"), "optional")
+        except GuestFieldsRefused as refused:
+            raise Refuse(400, refused.message, code=refused.code) from None
         try:
             kind, target_id = await self.targets.resolve(meta, session, length, filename)
         except TargetClosed as closed:
@@ -158,6 +168,7 @@ class TusGuard:
         address = scope["client"][0][:64] if scope.get("client") else None
         upload = Upload(id=_new_uid(), session_id=session, client_address=address, target_kind=kind,
                         target_id=target_id, filename=filename, filetype=meta["filetype"][:255], size=length,
+                        guest_name=name, guest_message=message,
                         last_modified_ms=_optional_int(meta.get("lastModified"), 0, 10**14),
                         tz_offset_minutes=_optional_int(meta.get("tz"), -16 * 60, 16 * 60),
                         tz_name=(meta.get("tzName") or "")[:64] or None)
@@ -196,14 +207,14 @@ class TusGuard:
             raise Refuse(413, f"A PATCH may carry at most {self.max_request_body} bytes.")
         offset = _integer(headers.get("upload-offset"), "Upload-Offset")
         if upload.state != UploadState.RECEIVING:
-            raise Refuse(409, "This upload is already complete.", {"Upload-Offset": str(upload.size)})
+            raise Refuse(409, "This upload is already complete.", {"Upload-Offset": str(upload.size)}, code="complete")
         try:
             await self.targets.open_for_upload(upload.target_kind, upload.target_id)
         except TargetClosed as closed:
             raise Refuse(closed.status, closed.message, code=closed.code, params=closed.params) from None
         held = await self.locks.take_over(upload.id, RELEASE_WAIT)
         if held is None:
-            raise Refuse(423, "This upload is being written by another request.")
+            raise Refuse(423, "This upload is being written by another request.", code="busy")
         body_watch = BodyWatch(receive, self.stall_seconds)
         held.stop = body_watch.stop
         try:
@@ -222,10 +233,10 @@ class TusGuard:
 
     async def _terminate(self, scope, receive, send, upload: Upload) -> None:
         if upload.state != UploadState.RECEIVING:
-            raise Refuse(409, "This upload is complete and is being delivered; it cannot be cancelled.")
+            raise Refuse(409, "This upload is complete and is being delivered; it cannot be cancelled.", code="complete")
         held = await self.locks.take_over(upload.id, RELEASE_WAIT)
         if held is None:
-            raise Refuse(423, "This upload is being written by another request.")
+            raise Refuse(423, "This upload is being written by another request.", code="busy")
 
         async def forget(status: int) -> None:
             if status == 204:
