@@ -334,7 +334,7 @@
       .then(function (answer) {
         if (!answer.ok) { block(answer.body.message || "This upload link is not valid."); return; }
         var info = answer.body;
-        if (info.label) { $("title").textContent = info.label; document.title = info.label; }
+        if (info.title) { $("title").textContent = info.title; document.title = info.title; }
         var parts = [];
         if (info.albumName) parts.push("Album: " + info.albumName);
         if (info.limits.mediaKind !== "all") parts.push(info.limits.mediaKind + " only");

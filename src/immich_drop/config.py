@@ -55,6 +55,9 @@ class Settings:
     admin_session_hours: float = 12.0
     log_format: str = "text"
     metrics_token: str = ""
+    # Owner notifications: a link's digest goes once no file of it finished for this long; expiry checks.
+    notify_settle_seconds: float = 300.0
+    notify_check_seconds: float = 60.0
 
     @property
     def staging_dir(self) -> Path:
@@ -123,6 +126,8 @@ class Settings:
             admin_session_hours=r.number("ADMIN_SESSION_HOURS", 12.0, low=0.01),
             log_format=r.choice("LOG_FORMAT", "text", ("text", "json")),
             metrics_token=r.secret("METRICS_TOKEN"),
+            notify_settle_seconds=r.number("NOTIFY_SETTLE_SECONDS", 300.0, low=0.01),
+            notify_check_seconds=r.number("NOTIFY_CHECK_SECONDS", 60.0, low=0.01),
         )
 
 

@@ -131,17 +131,20 @@ class ImmichClient:
 
     async def upload_asset(self, api_key: str, path: Path, size: int, *, filename: str, created_at: str,
                            modified_at: str, checksum: str | None = None,
-                           pieces: AsyncIterator[bytes] | None = None) -> tuple[str, bool]:
+                           pieces: AsyncIterator[bytes] | None = None, visibility: str | None = None) -> tuple[str, bool]:
         """Stream the file at `path` to `POST /assets`; returns `(asset id, was it a duplicate)`.
 
         The text fields go before `assetData`: Immich checks the extension of `filename` while the
         file part streams, so a `filename` after it does not count. The body streams from disk in
         1 MiB reads on a worker thread and is never held in memory. `pieces`, when given, supplies
         the file's `size` bytes instead of reading `path` (a file still arriving, see `relay`); an
-        exception it raises aborts the request and comes out as is.
+        exception it raises aborts the request and comes out as is. `visibility` ("archive") keeps the
+        asset out of the owner's timeline (it still goes into albums); `asset.upload` covers it.
         """
         fields = [("filename", filename), ("fileCreatedAt", created_at),
                   ("fileModifiedAt", modified_at), ("isFavorite", "false")]
+        if visibility:
+            fields.append(("visibility", visibility))
         body = _MultipartFile(fields, "assetData", filename, path, size, self.in_background)
         headers = {"Content-Type": body.content_type, "Content-Length": str(body.length)}
         if checksum:

@@ -104,7 +104,8 @@ class Relay:
             modified = iso(from_ms(upload.last_modified_ms) or utcnow())
             asset_id, duplicate = await self.immich.upload_asset(
                 delivery.api_key, self.storage.data_path(upload.id), upload.size, filename=upload.filename,
-                created_at=modified, modified_at=modified, pieces=self._follow(upload.id, upload.size, digest))
+                created_at=modified, modified_at=modified, pieces=self._follow(upload.id, upload.size, digest),
+                visibility=delivery.visibility)
             self.counted("sent")
             return Relayed(asset_id, duplicate, digest.hexdigest())
         except asyncio.CancelledError:

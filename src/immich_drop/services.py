@@ -12,6 +12,7 @@ from .config import Settings
 from .crypto import Box
 from .events import EventBus
 from .immich import ImmichClient, ImmichUnavailable
+from .notify import Notifier
 from .pipeline import Pipeline
 from .ratelimit import RateLimiter
 from .sessions import Sessions
@@ -42,6 +43,7 @@ class Services:
     accounts: Accounts
     login_limiter: RateLimiter
     invite_limiter: RateLimiter
+    notifier: Notifier
 
     async def media_types(self) -> frozenset[str]:
         try:

@@ -21,11 +21,12 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import PurePosixPath
+from typing import Awaitable, Callable
 
 from .config import Settings
 from .crypto import Box, token_hash
 from .media import VIDEO_EXTENSIONS
-from .models import Invite, InviteState, Upload
+from .models import Invite, InviteRefusal, InviteState, Upload
 from .store import Store
 
 PUBLIC = "public"
@@ -34,9 +35,12 @@ PAUSED = "This link is paused until its owner signs in again. Your files are saf
 
 
 class TargetClosed(Exception):
-    def __init__(self, status: int, message: str):
+    """A refusal for the guest: HTTP status, English message, and a stable code (the owner's log
+    shows it; pages translate it as "server.<code>")."""
+
+    def __init__(self, status: int, message: str, code: str = "closed"):
         super().__init__(message)
-        self.status, self.message = status, message
+        self.status, self.message, self.code = status, message, code
 
 
 class TargetGone(Exception):
@@ -55,6 +59,7 @@ class Delivery:
     album_id: str | None = None
     invite_id: str | None = None
     account_id: str | None = None
+    visibility: str | None = None  # "archive": in the album, kept out of the owner's timeline until reviewed
 
 
 def invite_state(invite: Invite, now: datetime | None = None) -> str:
@@ -75,11 +80,16 @@ CLOSED = {
     InviteState.DISABLED: (410, "This upload link has been turned off by its owner."),
     InviteState.EXPIRED: (410, "This upload link has expired."),
 }
+CLOSED_CODES = {InviteState.DELETED: "invalid_link", InviteState.DISABLED: "link_disabled",
+                InviteState.EXPIRED: "link_expired"}
+REFUSALS_KEPT = 200  # per invite: the owner's log of refused attempts stays bounded whatever guests send
 
 
 class Targets:
     def __init__(self, settings: Settings, store: Store, box: Box):
         self.settings, self.store, self.box = settings, store, box
+        # Told when an invite's counters or log change (the owner's live console and notifications).
+        self.on_invite_change: Callable[[str], Awaitable[None]] = _nothing
 
     async def invite_for_token(self, token: str) -> Invite | None:
         """The live or closed invite a URL token names; unknown and deleted ones are both None."""
@@ -95,49 +105,61 @@ class Targets:
             return PUBLIC, None
         invite = await self.invite_for_token(token)
         if invite is None:
-            raise TargetClosed(404, "This upload link is not valid.")
+            raise TargetClosed(404, "This upload link is not valid.", "invalid_link")
         state = invite_state(invite)
         standing = await self.store.guest_standing(invite.id, session)
         if state in CLOSED:
-            raise TargetClosed(*CLOSED[state])
+            raise TargetClosed(*CLOSED[state], CLOSED_CODES[state])
         if state == InviteState.USED_UP and not (standing and standing.claimed):
-            raise TargetClosed(410, "This link has already been used.")
+            raise TargetClosed(410, "This link has already been used.", "used_up")
         account = await self.store.get_account(invite.owner_id)
         if account is None or not account.key_valid:
-            raise TargetClosed(503, PAUSED)
+            raise TargetClosed(503, PAUSED, "paused")
         if invite.password_hash and not (standing and standing.unlocked):
-            raise TargetClosed(401, "This link needs its password first.")
+            raise TargetClosed(401, "This link needs its password first.", "password_needed")
         is_video = PurePosixPath(filename).suffix.lower() in VIDEO_EXTENSIONS
         if invite.media_kind == "photos" and is_video:
-            raise TargetClosed(415, "This link takes photos only.")
+            raise TargetClosed(415, "This link takes photos only.", "photos_only")
         if invite.media_kind == "videos" and not is_video:
-            raise TargetClosed(415, "This link takes videos only.")
+            raise TargetClosed(415, "This link takes videos only.", "videos_only")
         if invite.max_file_size is not None and size > invite.max_file_size:
-            raise TargetClosed(413, f"Files may be at most {_human(invite.max_file_size)} here.")
+            raise TargetClosed(413, f"Files may be at most {human_size(invite.max_file_size)} here.", "too_large")
         if not await self.store.claim_invite(invite.id, session):
-            raise TargetClosed(410, "This link has already been used.")
+            raise TargetClosed(410, "This link has already been used.", "used_up")
         if not await self.store.reserve_invite(invite.id, size):
-            raise TargetClosed(403, "This link's limit is reached: no more files can be sent with it.")
+            raise TargetClosed(403, "This link's limit is reached: no more files can be sent with it.", "limit_reached")
+        await self.on_invite_change(invite.id)
         return INVITE, invite.id
+
+    async def note_refusal(self, meta: dict[str, str], filename: str, size: int, code: str, message: str) -> None:
+        """Keep a refused upload in its invite's log (only for a real, live invite; bounded per invite)."""
+        invite = await self.invite_for_token(meta.get("invite", ""))
+        if invite is None:
+            return
+        await self.store.add_refusal(InviteRefusal(
+            invite_id=invite.id, filename=filename[:1024], size=max(0, size), code=code, message=message[:512],
+            guest_name=meta.get("name", "").strip()[:100]), keep=REFUSALS_KEPT)
+        await self.on_invite_change(invite.id)
 
     async def release(self, upload: Upload) -> None:
         """Give back what `resolve` reserved, for an upload that was cancelled or expired."""
         if upload.target_kind == INVITE and upload.target_id:
             await self.store.release_invite(upload.target_id, upload.size)
+            await self.on_invite_change(upload.target_id)
 
     async def open_for_upload(self, kind: str, target_id: str | None) -> None:
         if kind == PUBLIC:
             return self._public_open()
         invite = await self.store.get_invite(target_id or "")
         if invite is None:
-            raise TargetClosed(404, "This upload link is not valid.")
+            raise TargetClosed(404, "This upload link is not valid.", "invalid_link")
         state = invite_state(invite)
         if state in CLOSED:
-            raise TargetClosed(*CLOSED[state])
+            raise TargetClosed(*CLOSED[state], CLOSED_CODES[state])
 
     def _public_open(self) -> None:
         if not self.settings.public_upload_page_enabled:
-            raise TargetClosed(403, "Uploads are not open here.")
+            raise TargetClosed(403, "Uploads are not open here.", "uploads_closed")
 
     async def delivery(self, upload: Upload) -> Delivery:
         if upload.target_kind != INVITE:
@@ -152,14 +174,19 @@ class Targets:
         if not key:
             raise KeyUnavailable()
         return Delivery(owner=f"user:{invite.owner_id}", api_key=key, album_name=invite.album_name,
-                        album_id=invite.album_id, invite_id=invite.id, account_id=invite.owner_id)
+                        album_id=invite.album_id, invite_id=invite.id, account_id=invite.owner_id,
+                        visibility="archive" if invite.archive else None)
+
+
+async def _nothing(invite_id: str) -> None:
+    return None
 
 
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
-def _human(size: int) -> str:
+def human_size(size: int) -> str:
     value, units = float(size), ["bytes", "KB", "MB", "GB", "TB"]
     i = 0
     while value >= 1000 and i < len(units) - 1:

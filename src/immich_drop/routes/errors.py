@@ -10,9 +10,28 @@ from .. import security
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
+    """An answer `{"message"}` with `status`; `errors` adds per-field refusals
+    `{field: {"code", "message", "params"}}` (the console shows each next to its field)."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None,
+                 errors: dict[str, dict] | None = None):
         super().__init__(message)
-        self.status, self.message, self.headers = status, message, headers or {}
+        self.status, self.message, self.headers, self.errors = status, message, headers or {}, errors
+
+
+class FieldErrors:
+    """Collects refusals per field while a body is validated; `raise_if_any()` raises one ApiError 400."""
+
+    def __init__(self):
+        self.errors: dict[str, dict] = {}
+
+    def add(self, field: str, code: str, message: str, **params) -> None:
+        self.errors.setdefault(field, {"code": code, "message": message, "params": params})
+
+    def raise_if_any(self) -> None:
+        if self.errors:
+            text = " ".join(f"{field}: {e['message']}" for field, e in self.errors.items())
+            raise ApiError(400, text, errors=self.errors)
 
 
 async def json_body(request: Request) -> dict:

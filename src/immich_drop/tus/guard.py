@@ -43,9 +43,10 @@ log = logging.getLogger(__name__)
 
 
 class Refuse(Exception):
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None, code: str | None = None):
         super().__init__(message)
         self.status, self.message, self.headers = status, message, headers or {}
+        self.code = code  # set for refusals a guest can meet: an invite's owner sees them in its log
 
 
 class TusGuard:
@@ -81,7 +82,11 @@ class TusGuard:
                 self._check_origin(scope, headers)
             session = self.sessions.from_scope(scope)
             if method == "POST" and not tail:
-                return await self._create(scope, receive, send, headers, session)
+                try:
+                    return await self._create(scope, receive, send, headers, session)
+                except Refuse as refusal:
+                    await self._note_refusal(headers, refusal)
+                    raise
             if method not in ("HEAD", "PATCH", "DELETE"):
                 raise Refuse(405, "Method not allowed.", {"Allow": "OPTIONS, POST, HEAD, PATCH, DELETE"})
             upload = await self._own_upload(tail, session)
@@ -119,7 +124,7 @@ class TusGuard:
         if length <= 0:
             raise Refuse(400, "Upload-Length must be greater than 0.")
         if length > self.max_upload_size:
-            raise Refuse(413, f"The file is larger than the {self.max_upload_size} bytes allowed.")
+            raise Refuse(413, f"The file is larger than the {self.max_upload_size} bytes allowed.", code="too_large")
         meta = parse_metadata(headers.get("upload-metadata", ""))
         filename = clean_filename(meta.get("filename", ""))
         if not filename:
@@ -128,11 +133,11 @@ class TusGuard:
             raise Refuse(400, "Upload-Metadata must include filetype.")
         suffix = PurePosixPath(filename).suffix.lower()
         if suffix not in await self.media_types():
-            raise Refuse(415, f"Immich does not accept {suffix or 'files without an extension'} files.")
+            raise Refuse(415, f"Immich does not accept {suffix or 'files without an extension'} files.", code="wrong_type")
         try:
             kind, target_id = await self.targets.resolve(meta, session, length, filename)
         except TargetClosed as closed:
-            raise Refuse(closed.status, closed.message) from None
+            raise Refuse(closed.status, closed.message, code=closed.code) from None
 
         upload = Upload(id=_new_uid(), session_id=session, target_kind=kind, target_id=target_id,
                         filename=filename, filetype=meta["filetype"][:255], size=length,
@@ -151,6 +156,19 @@ class TusGuard:
                 await self.storage.delete(upload.id)
                 await self.store.delete_upload(upload.id)
                 await self.targets.release(upload)
+
+    async def _note_refusal(self, headers: dict[str, str], refusal: Refuse) -> None:
+        """A creation through an invite link was refused for a reason its guest can meet: log it for the owner."""
+        if refusal.code is None or refusal.code in ("invalid_link", "uploads_closed"):
+            return
+        try:
+            meta = parse_metadata(headers.get("upload-metadata", ""))
+            length = int(headers.get("upload-length") or 0)
+        except (Refuse, ValueError):
+            return
+        if meta.get("invite"):
+            await self.targets.note_refusal(meta, clean_filename(meta.get("filename", "")), length,
+                                            refusal.code, refusal.message)
 
     # --- data -----------------------------------------------------------------------
     async def _patch(self, scope, receive, send, headers: dict[str, str], upload: Upload) -> None:
