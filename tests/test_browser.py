@@ -39,8 +39,8 @@ def test_refusals_are_shown_with_the_servers_message(make_drop, page, tmp_path):
     page.goto(drop.url + "/")
     page.set_input_files("#picker", [str(text), str(MEDIA / "exif_offset.jpg")])
     items = page.locator(".item")
-    playwright.expect(items.nth(0).locator(".detail")).to_have_text("Immich does not accept .txt files.", timeout=20000)
-    playwright.expect(items.nth(1).locator(".detail")).to_have_text("The file is larger than the 1000 bytes allowed.")
+    playwright.expect(items.nth(0).locator(".detail")).to_have_text("Files of type .txt cannot go into a photo library.", timeout=20000)
+    playwright.expect(items.nth(1).locator(".detail")).to_have_text("This file is larger than the 1 kB allowed.")
     playwright.expect(items.nth(1).locator(".retry")).to_be_visible()
 
 

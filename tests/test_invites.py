@@ -62,7 +62,8 @@ def test_unknown_tokens_learn_nothing(drop, admin_of):
     assert unknown.status_code == deleted.status_code == 404 and unknown.text == deleted.text
     assert "Secret album" not in unknown.text and drop.fake.url not in unknown.text
     api = guest.http.get("/api/i/not-a-real-token")
-    assert api.status_code == 404 and set(api.json()) == {"message"}
+    assert api.status_code == 404 and api.json() == {"message": "This upload link is not valid.", "code": "link_invalid",
+                                                     "params": {}}
     assert guest.create(10, invite="not-a-real-token").status_code == 404
 
 
@@ -101,7 +102,7 @@ def test_file_rules(drop, admin_of):
     video = guest.create(100, "clip.mp4", invite=photos)
     assert video.status_code == 415 and video.json()["message"] == "This link takes photos only."
     big = guest.create(1001, "big.jpg", invite=photos)
-    assert big.status_code == 413 and "at most 1.0 KB" in big.json()["message"]
+    assert big.status_code == 413 and big.json()["code"] == "file_too_large" and "at most 1 KB" in big.json()["message"]
     assert guest.create(1000, "ok.jpg", invite=photos).status_code == 201
 
 

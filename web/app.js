@@ -244,7 +244,7 @@
     if (res) {
       try {
         var body = JSON.parse(res.getBody());
-        if (body && body.message) return body.message;
+        if (body && (body.code || body.message)) return window.I18N ? I18N.server(body) : body.message;
       } catch (e) { /* not our JSON */ }
       return "The server answered " + res.getStatus() + ".";
     }
@@ -394,5 +394,6 @@
       notice.hidden = false;
     });
 
+  if (window.I18N) I18N.switcher($("lang"));
   window.immichDrop = { items: items }; // for the browser tests
 })();

@@ -117,7 +117,11 @@ def create_app(settings: Settings, *, immich_transport: httpx.AsyncBaseTransport
 
 
 async def _api_error(request: Request, exc: ApiError):
-    body = {"message": exc.message, **({"errors": exc.errors} if exc.errors else {})}
+    body: dict = {"message": exc.message}
+    if exc.code:
+        body.update(code=exc.code, params=exc.params)
+    if exc.errors:
+        body["errors"] = exc.errors
     return JSONResponse(body, status_code=exc.status, headers=exc.headers)
 
 
@@ -129,4 +133,5 @@ async def _http_error(request: Request, exc: HTTPException):
 
 async def _server_error(request: Request, exc: Exception):
     log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return JSONResponse({"message": "Internal error; nothing you sent was lost."}, status_code=500)
+    return JSONResponse({"message": "Internal error; nothing you sent was lost.", "code": "internal", "params": {}},
+                        status_code=500)

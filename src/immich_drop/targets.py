@@ -8,7 +8,8 @@ delivery worker:
   For an invite this is where its rules hold: open (not expired, disabled or deleted), unlocked by
   this browser when it has a password, a use claimed by this browser (one-time links bind to the first
   browser that uploads), the file within the limits, and one file of `size` bytes reserved atomically.
-  Refusals raise `TargetClosed(status, message)` with a message fit for the guest.
+  Refusals raise `TargetClosed(status, message, code, params)`: an English message fit for the guest
+  and the catalog code ("server.<code>") the page translates.
 - `open_for_upload(kind, id)`, at every PATCH: may bytes still arrive?
 - `delivery(upload)`, in the worker: whose library and which album. Raises `TargetGone` when the
   invite was deleted (its files are dropped) and `KeyUnavailable` when its owner must sign in again
@@ -25,6 +26,7 @@ from typing import Awaitable, Callable
 
 from .config import Settings
 from .crypto import Box, token_hash
+from .i18n import size_text
 from .media import VIDEO_EXTENSIONS
 from .models import Invite, InviteRefusal, InviteState, Upload
 from .store import Store
@@ -35,12 +37,12 @@ PAUSED = "This link is paused until its owner signs in again. Your files are saf
 
 
 class TargetClosed(Exception):
-    """A refusal for the guest: HTTP status, English message, and a stable code (the owner's log
-    shows it; pages translate it as "server.<code>")."""
+    """A refusal for the guest: HTTP status, English message, and a stable code with its params (pages
+    translate it as "server.<code>"; the owner's upload log shows it)."""
 
-    def __init__(self, status: int, message: str, code: str = "closed"):
+    def __init__(self, status: int, message: str, code: str = "bad_request", params: dict | None = None):
         super().__init__(message)
-        self.status, self.message, self.code = status, message, code
+        self.status, self.message, self.code, self.params = status, message, code, params or {}
 
 
 class TargetGone(Exception):
@@ -75,13 +77,13 @@ def invite_state(invite: Invite, now: datetime | None = None) -> str:
     return InviteState.ACTIVE
 
 
-CLOSED = {
-    InviteState.DELETED: (404, "This upload link is not valid."),
-    InviteState.DISABLED: (410, "This upload link has been turned off by its owner."),
-    InviteState.EXPIRED: (410, "This upload link has expired."),
+INVALID = (404, "This upload link is not valid.", "link_invalid")
+USED = (410, "This link has already been used.", "link_used")
+CLOSED = {  # (status, English message, catalog code)
+    InviteState.DELETED: INVALID,
+    InviteState.DISABLED: (410, "This upload link has been turned off by its owner.", "link_off"),
+    InviteState.EXPIRED: (410, "This upload link has expired.", "link_expired"),
 }
-CLOSED_CODES = {InviteState.DELETED: "invalid_link", InviteState.DISABLED: "link_disabled",
-                InviteState.EXPIRED: "link_expired"}
 REFUSALS_KEPT = 200  # per invite: the owner's log of refused attempts stays bounded whatever guests send
 
 
@@ -105,27 +107,28 @@ class Targets:
             return PUBLIC, None
         invite = await self.invite_for_token(token)
         if invite is None:
-            raise TargetClosed(404, "This upload link is not valid.", "invalid_link")
+            raise TargetClosed(*INVALID)
         state = invite_state(invite)
         standing = await self.store.guest_standing(invite.id, session)
         if state in CLOSED:
-            raise TargetClosed(*CLOSED[state], CLOSED_CODES[state])
+            raise TargetClosed(*CLOSED[state])
         if state == InviteState.USED_UP and not (standing and standing.claimed):
-            raise TargetClosed(410, "This link has already been used.", "used_up")
+            raise TargetClosed(*USED)
         account = await self.store.get_account(invite.owner_id)
         if account is None or not account.key_valid:
-            raise TargetClosed(503, PAUSED, "paused")
+            raise TargetClosed(503, PAUSED, "link_paused")
         if invite.password_hash and not (standing and standing.unlocked):
-            raise TargetClosed(401, "This link needs its password first.", "password_needed")
+            raise TargetClosed(401, "This link needs its password first.", "needs_password")
         is_video = PurePosixPath(filename).suffix.lower() in VIDEO_EXTENSIONS
         if invite.media_kind == "photos" and is_video:
             raise TargetClosed(415, "This link takes photos only.", "photos_only")
         if invite.media_kind == "videos" and not is_video:
             raise TargetClosed(415, "This link takes videos only.", "videos_only")
         if invite.max_file_size is not None and size > invite.max_file_size:
-            raise TargetClosed(413, f"Files may be at most {human_size(invite.max_file_size)} here.", "too_large")
+            raise TargetClosed(413, f"Files may be at most {size_text(invite.max_file_size)} here.", "file_too_large",
+                               {"size": invite.max_file_size})
         if not await self.store.claim_invite(invite.id, session):
-            raise TargetClosed(410, "This link has already been used.", "used_up")
+            raise TargetClosed(*USED)
         if not await self.store.reserve_invite(invite.id, size):
             raise TargetClosed(403, "This link's limit is reached: no more files can be sent with it.", "limit_reached")
         await self.on_invite_change(invite.id)
@@ -152,10 +155,10 @@ class Targets:
             return self._public_open()
         invite = await self.store.get_invite(target_id or "")
         if invite is None:
-            raise TargetClosed(404, "This upload link is not valid.", "invalid_link")
+            raise TargetClosed(*INVALID)
         state = invite_state(invite)
         if state in CLOSED:
-            raise TargetClosed(*CLOSED[state], CLOSED_CODES[state])
+            raise TargetClosed(*CLOSED[state])
 
     def _public_open(self) -> None:
         if not self.settings.public_upload_page_enabled:
@@ -185,10 +188,3 @@ async def _nothing(invite_id: str) -> None:
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
-
-def human_size(size: int) -> str:
-    value, units = float(size), ["bytes", "KB", "MB", "GB", "TB"]
-    i = 0
-    while value >= 1000 and i < len(units) - 1:
-        value, i = value / 1000, i + 1
-    return f"{value:.0f} {units[i]}" if i == 0 else f"{value:.1f} {units[i]}"

@@ -16,18 +16,15 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Respon
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from .. import i18n
 from ..accounts import COOKIE
 from ..events import upload_event
 from ..notify import owner_channel
-from ..security import same_origin
 from ..resources import web_dir
+from ..security import same_origin
+from .closed_page import message_page
 
 WEB = web_dir()
-CLOSED_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1"><title>Immich Drop</title>
-<link rel="icon" href="/static/favicon.svg" type="image/svg+xml"><link rel="stylesheet" href="/static/style.css"></head><body><main class="closed">
-<h1>Nothing to upload here</h1><p>This page does not take uploads. If someone invited you, open the link they sent.</p>
-</main></body></html>"""
 
 
 def with_session(request: Request, response: Response) -> Response:
@@ -41,7 +38,9 @@ def with_session(request: Request, response: Response) -> Response:
 
 async def public_page(request: Request) -> Response:
     if not request.app.state.services.settings.public_upload_page_enabled:
-        return HTMLResponse(CLOSED_PAGE, status_code=404)
+        lang = i18n.choose(request.headers.get("accept-language"))
+        return HTMLResponse(message_page(lang, "page.nothing", "page.nothing_text"), status_code=404,
+                            headers={"Content-Language": lang, "Vary": "Accept-Language"})
     return with_session(request, FileResponse(WEB / "index.html", headers={"Cache-Control": "no-store"}))
 
 

@@ -15,19 +15,18 @@ constant time.
 from __future__ import annotations
 
 import asyncio
-import html
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from .. import i18n
 from ..crypto import verify_password
 from ..models import InviteState
-from ..targets import CLOSED, invite_state
+from ..targets import CLOSED, INVALID, USED, invite_state
+from .closed_page import message_page
 from .errors import ApiError, client_address, json_body
 from .guest import WEB, with_session
-
-USED = (410, "This link has already been used.")
 
 
 async def _invite_and_standing(request: Request):
@@ -38,9 +37,10 @@ async def _invite_and_standing(request: Request):
     return invite, standing
 
 
-def _closed(invite, standing) -> tuple[int, str] | None:
+def _closed(invite, standing) -> tuple[int, str, str] | None:
+    """(status, English message, catalog code) when the link takes nothing from this browser."""
     if invite is None:
-        return 404, "This upload link is not valid."
+        return INVALID
     state = invite_state(invite)
     if state in CLOSED:
         return CLOSED[state]
@@ -53,8 +53,10 @@ async def page(request: Request) -> Response:
     invite, standing = await _invite_and_standing(request)
     closed = _closed(invite, standing)
     if closed:
-        status, text = closed
-        return with_session(request, HTMLResponse(message_page(text), status_code=status))
+        status, _, code = closed
+        lang = i18n.choose(request.headers.get("accept-language"))
+        return with_session(request, HTMLResponse(message_page(lang, code), status_code=status,
+                                                  headers={"Content-Language": lang, "Vary": "Accept-Language"}))
     return with_session(request, FileResponse(WEB / "index.html", headers={"Cache-Control": "no-store"}))
 
 
@@ -63,7 +65,8 @@ async def _open_invite(request: Request):
     invite, standing = await _invite_and_standing(request)
     closed = _closed(invite, standing)
     if closed:
-        raise ApiError(*closed)
+        status, message, code = closed
+        raise ApiError(status, message, code=code)
     return invite, standing
 
 
@@ -89,27 +92,18 @@ async def unlock(request: Request) -> Response:
     invite, _ = await _open_invite(request)
     session = services.sessions.from_scope(request.scope)
     if session is None:
-        raise ApiError(403, "Open the link in your browser first.")
+        raise ApiError(403, "Open the link in your browser first.", code="no_session")
     password = str((await json_body(request)).get("password") or "")
     keys = [("ip", client_address(request), invite.id), ("invite", invite.id)]
     wait = services.invite_limiter.check(*keys)
     if wait:
-        raise ApiError(429, f"Too many attempts. Try again in {wait} seconds.", {"Retry-After": str(wait)})
+        raise ApiError(429, f"Too many attempts. Try again in {wait} seconds.", {"Retry-After": str(wait)},
+                       code="too_many_attempts", params={"seconds": wait})
     if invite.password_hash and not await asyncio.to_thread(verify_password, password, invite.password_hash):
         services.invite_limiter.hit(*keys)
-        raise ApiError(401, "That password is not right.")
+        raise ApiError(401, "That password is not right.", code="wrong_password")
     await services.store.unlock_invite(invite.id, session)
     return Response(status_code=204)
-
-
-def message_page(text: str) -> str:
-    return ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" "
-            "content=\"width=device-width, initial-scale=1\"><title>Immich Drop</title>"
-            "<link rel=\"icon\" href=\"/static/favicon.svg\" type=\"image/svg+xml\">"
-            "<link rel=\"stylesheet\" href=\"/static/style.css\"><script src=\"/static/theme.js\"></script></head>"
-            f"<body><main class=\"closed\"><h1>{html.escape(text)}</h1>"
-            "<p class=\"muted\">If you still want to send photos, ask the person who shared the link for a new one.</p>"
-            "</main></body></html>")
 
 
 routes = [

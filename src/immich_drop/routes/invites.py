@@ -29,7 +29,8 @@ from starlette.routing import Route
 
 from ..crypto import hash_password, new_token, token_hash
 from ..models import Invite, InviteState, UploadState
-from ..targets import human_size, invite_state
+from ..i18n import size_text
+from ..targets import invite_state
 from .admin import immich_call, require_admin
 from .errors import ApiError, FieldErrors, json_body
 
@@ -113,7 +114,7 @@ async def fields(body: dict, creating: bool, server_max: int, current: Invite | 
         if limit is not None and not _whole(limit):
             bad.add(name, "limit_number", "A whole number of at least 1, or empty for no limit.")
         elif name == "maxFileSize" and limit is not None and limit > server_max:
-            bad.add(name, "limit_above_server", f"This server takes files up to {human_size(server_max)}: "
+            bad.add(name, "limit_above_server", f"This server takes files up to {size_text(server_max)}: "
                                                 "give at most that.", max=server_max)
         else:
             values[column] = limit

@@ -29,6 +29,7 @@ from pathlib import PurePosixPath
 from typing import Awaitable, Callable
 
 from ..events import EventBus, upload_event
+from ..i18n import size_text
 from ..models import Upload, UploadState
 from ..security import same_origin
 from ..sessions import Sessions
@@ -42,11 +43,20 @@ EXTENSIONS = "creation,expiration,termination"
 log = logging.getLogger(__name__)
 
 
+# Refusals a guest of a live invite can meet, kept in the invite's log for its owner (not protocol slips).
+LOGGED = frozenset({"too_large", "file_too_large", "photos_only", "videos_only", "type_not_accepted", "no_extension",
+                    "empty", "limit_reached", "link_used", "needs_password", "link_off", "link_expired", "link_paused"})
+
+
 class Refuse(Exception):
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None, code: str | None = None):
+    """An answer from the guard: status, English message, and the catalog code ("server.<code>") with
+    its params, which the page shows in the guest's language (protocol slips are all "bad_request")."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None,
+                 code: str = "bad_request", params: dict | None = None):
         super().__init__(message)
         self.status, self.message, self.headers = status, message, headers or {}
-        self.code = code  # set for refusals a guest can meet: an invite's owner sees them in its log
+        self.code, self.params = code, params or {}  # an invite's owner sees the guest's refusals in its log
 
 
 class TusGuard:
@@ -96,24 +106,24 @@ class TusGuard:
                 return await self._patch(scope, receive, send, headers, upload)
             return await self._terminate(scope, receive, send, upload)
         except Refuse as refusal:
-            await _respond(send, refusal.status, refusal.message, refusal.headers)
+            await _respond(send, refusal.status, refusal.message, refusal.headers, refusal.code, refusal.params)
 
     # --- checks -------------------------------------------------------------------
     def _check_origin(self, scope, headers: dict[str, str]) -> None:
         if not same_origin(scope.get("scheme", "http"), headers.get("host", ""), headers.get("origin"),
                            self.public_base_url):
-            raise Refuse(403, "Cross-origin uploads are not allowed.")
+            raise Refuse(403, "Cross-origin uploads are not allowed.", code="cross_origin")
 
     async def _own_upload(self, uid: str, session: str | None) -> Upload:
         upload = await self.store.get_upload(uid) if UID.match(uid) else None
         if upload is None or session is None or upload.session_id != session:
-            raise Refuse(404, "Upload not found.")
+            raise Refuse(404, "Upload not found.", code="not_found")
         return upload
 
     # --- creation -----------------------------------------------------------------
     async def _create(self, scope, receive, send, headers: dict[str, str], session: str | None) -> None:
         if session is None:
-            raise Refuse(403, "Open the upload page first: this browser has no upload session.")
+            raise Refuse(403, "Open the upload page first: this browser has no upload session.", code="no_session")
         if "upload-concat" in headers:
             raise Refuse(400, "Concatenation is not supported.")
         if "upload-defer-length" in headers:
@@ -122,9 +132,10 @@ class TusGuard:
             raise Refuse(400, "Creation with upload is not supported: send the data with PATCH.")
         length = _integer(headers.get("upload-length"), "Upload-Length")
         if length <= 0:
-            raise Refuse(400, "Upload-Length must be greater than 0.")
+            raise Refuse(400, "This file is empty.", code="empty")
         if length > self.max_upload_size:
-            raise Refuse(413, f"The file is larger than the {self.max_upload_size} bytes allowed.", code="too_large")
+            raise Refuse(413, f"This file is larger than the {size_text(self.max_upload_size)} allowed.",
+                         code="too_large", params={"size": self.max_upload_size})
         meta = parse_metadata(headers.get("upload-metadata", ""))
         filename = clean_filename(meta.get("filename", ""))
         if not filename:
@@ -133,11 +144,14 @@ class TusGuard:
             raise Refuse(400, "Upload-Metadata must include filetype.")
         suffix = PurePosixPath(filename).suffix.lower()
         if suffix not in await self.media_types():
-            raise Refuse(415, f"Immich does not accept {suffix or 'files without an extension'} files.", code="wrong_type")
+            if not suffix:
+                raise Refuse(415, "Files without an extension cannot go into a photo library.", code="no_extension")
+            raise Refuse(415, f"Files of type {suffix} cannot go into a photo library.", code="type_not_accepted",
+                         params={"ext": suffix})
         try:
             kind, target_id = await self.targets.resolve(meta, session, length, filename)
         except TargetClosed as closed:
-            raise Refuse(closed.status, closed.message, code=closed.code) from None
+            raise Refuse(closed.status, closed.message, code=closed.code, params=closed.params) from None
 
         upload = Upload(id=_new_uid(), session_id=session, target_kind=kind, target_id=target_id,
                         filename=filename, filetype=meta["filetype"][:255], size=length,
@@ -159,7 +173,7 @@ class TusGuard:
 
     async def _note_refusal(self, headers: dict[str, str], refusal: Refuse) -> None:
         """A creation through an invite link was refused for a reason its guest can meet: log it for the owner."""
-        if refusal.code is None or refusal.code in ("invalid_link", "uploads_closed"):
+        if refusal.code not in LOGGED:
             return
         try:
             meta = parse_metadata(headers.get("upload-metadata", ""))
@@ -181,14 +195,14 @@ class TusGuard:
             raise Refuse(413, f"A PATCH may carry at most {self.max_request_body} bytes.")
         offset = _integer(headers.get("upload-offset"), "Upload-Offset")
         if upload.state != UploadState.RECEIVING:
-            raise Refuse(409, "This upload is already complete.", {"Upload-Offset": str(upload.size)})
+            raise Refuse(409, "This upload is already complete.", {"Upload-Offset": str(upload.size)}, code="complete")
         try:
             await self.targets.open_for_upload(upload.target_kind, upload.target_id)
         except TargetClosed as closed:
-            raise Refuse(closed.status, closed.message) from None
+            raise Refuse(closed.status, closed.message, code=closed.code, params=closed.params) from None
         held = await self.locks.try_acquire(upload.id)
         if held is None:
-            raise Refuse(423, "This upload is being written by another request.")
+            raise Refuse(423, "This upload is being written by another request.", code="busy")
         try:
             on_disk = await self.storage.size(upload.id)
             if offset != on_disk:
@@ -202,10 +216,10 @@ class TusGuard:
 
     async def _terminate(self, scope, receive, send, upload: Upload) -> None:
         if upload.state != UploadState.RECEIVING:
-            raise Refuse(409, "This upload is complete and is being delivered; it cannot be cancelled.")
+            raise Refuse(409, "This upload is complete and is being delivered; it cannot be cancelled.", code="complete")
         held = await self.locks.try_acquire(upload.id)
         if held is None:
-            raise Refuse(423, "This upload is being written by another request.")
+            raise Refuse(423, "This upload is being written by another request.", code="busy")
 
         async def forget(status: int) -> None:
             if status == 204:
@@ -308,8 +322,10 @@ async def _forward(app, scope, receive, send) -> int:
     return status
 
 
-async def _respond(send, status: int, message: str | None, headers: dict[str, str]) -> None:
-    body = json.dumps({"message": message}).encode() if message else b""
+async def _respond(send, status: int, message: str | None, headers: dict[str, str], code: str | None = None,
+                   params: dict | None = None) -> None:
+    body = json.dumps({"message": message, "code": code, "params": params or {}} if code else {"message": message}
+                      ).encode() if message else b""
     raw = [(b"tus-resumable", TUS_VERSION.encode()), (b"cache-control", b"no-store"),
            (b"content-length", str(len(body)).encode())]
     if body:
