@@ -109,7 +109,7 @@ def test_refused_uploads_are_in_the_owners_log_with_their_reason(drop, admin_of)
 def _named(filename: str, token: str, name: str) -> dict:
     """Upload-Metadata as the guest page sends it with the guest's name."""
     b64 = lambda text: base64.b64encode(text.encode()).decode()  # noqa: E731
-    return {"Upload-Metadata": f"filename {b64(filename)},filetype {b64('video/mp4')},invite {b64(token)},name {b64(name)}"}
+    return {"Upload-Metadata": f"filename {b64(filename)},filetype {b64('video/mp4')},invite {b64(token)},guestName {b64(name)}"}
 
 
 def test_the_printable_qr_card_has_the_title_and_the_link_under_the_code(drop, admin_of):

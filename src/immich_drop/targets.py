@@ -141,7 +141,7 @@ class Targets:
             return
         await self.store.add_refusal(InviteRefusal(
             invite_id=invite.id, filename=filename[:1024], size=max(0, size), code=code, message=message[:512],
-            guest_name=meta.get("name", "").strip()[:100]), keep=REFUSALS_KEPT)
+            guest_name=meta.get("guestName", "").strip()[:100]), keep=REFUSALS_KEPT)
         await self.on_invite_change(invite.id)
 
     async def release(self, upload: Upload) -> None:
