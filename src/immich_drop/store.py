@@ -288,7 +288,10 @@ class Store:
         return await self._run(fn)
 
     async def expired_unnoticed_invites(self, now: datetime) -> list[Invite]:
-        query = select(Invite).where(Invite.expires_at <= now, Invite.closed_noticed.is_(False),
+        """Links that expired in the last day and whose owner was not told (older ones stay quiet: no
+        burst of stale notices when an owner adds a notification address later)."""
+        query = select(Invite).where(Invite.expires_at <= now, Invite.expires_at > now - timedelta(days=1),
+                                     Invite.closed_noticed.is_(False),
                                      Invite.deleted_at.is_(None), Invite.disabled.is_(False))
         return await self._run(lambda s: list(s.exec(query)))
 
