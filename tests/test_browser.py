@@ -140,7 +140,7 @@ def test_guest_page_looks_right(make_drop, admin_of, browser, scheme, device):
     """Renders the guest page with some history on it (screenshots for docs/ when asked)."""
     drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
     admin = admin_of(drop)
-    token = admin.invite(label="Anna & Tom's wedding", album={"name": "Wedding"}, maxFiles=200,
+    token = admin.invite(title="Anna & Tom's wedding", album={"name": "Wedding"}, maxFiles=200,
                          maxFileSize=4_000_000_000, expiresInDays=7)["link"].rsplit("/", 1)[-1]
     size = PHONE if device == "phone" else {"viewport": {"width": 1200, "height": 900}}
     context = browser.new_context(color_scheme=scheme, **size)
