@@ -186,7 +186,11 @@ def make_drop(tmp_path, fake, database_url):
         return drop
 
     yield make
-    for drop in started:
+    _stop_all(started)
+
+
+def _stop_all(drops: list[Drop]) -> None:
+    for drop in drops:
         for guest in drop.guests:
             guest.close()
         drop.server.stop()
@@ -195,6 +199,41 @@ def make_drop(tmp_path, fake, database_url):
 @pytest.fixture
 def drop(make_drop) -> Drop:
     return make_drop()
+
+
+# --- the real Immich peer (tests/peer.py) --------------------------------------------------
+@pytest.fixture(scope="session")
+def peer():
+    """The real Immich v3.1.0 peer; skips with the reason when it is absent. In CI (CI=true) its set-up
+    ran in .ci/run, so an absent peer there is a failure, not a skip."""
+    from peer import Peer, credentials, why_absent
+
+    reason = why_absent()
+    if reason:
+        if os.environ.get("CI") == "true" and (SHARED / "peer" / "setup.sh").exists():
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return Peer(credentials())
+
+
+@pytest.fixture
+def make_real_drop(tmp_path, peer):
+    """`make_real_drop(**settings)`: an Immich Drop (SQLite) in front of the real Immich peer."""
+    started: list[Drop] = []
+
+    def make(**overrides) -> Drop:
+        env = {"PUBLIC_UPLOAD_PAGE_ENABLED": "true", "IMMICH_API_KEY": peer.API_KEY_UPLOAD,
+               "IMMICH_ALBUM_NAME": "Drop test " + os.urandom(4).hex(), "IMMICH_TIMEOUT_SECONDS": "60",
+               "DATA_DIR": str(tmp_path / f"data{len(started)}")}
+        env.update(overrides)
+        settings = settings_for(tmp_path, peer.api, **env)
+        app = create_app(settings)
+        drop = Drop(ServerThread(app), app, None, env["IMMICH_API_KEY"], settings)
+        started.append(drop)
+        return drop
+
+    yield make
+    _stop_all(started)
 
 
 class Guest:

@@ -7,7 +7,12 @@
   `x-immich-checksum` (hex or base64) short-circuits to 200 duplicate without adding to an album;
   otherwise duplicates are per owner, by the SHA-1 of the bytes actually received, written to a
   temporary file and hashed while they arrive, as Immich's multer storage does (`fake_multer`).
-- Bulk check, albums (find by exact name, create, add assets; a deleted album answers 400).
+- Bulk check (with `isTrashed`), albums (find by exact name, owned or shared, create, add assets),
+  API keys (create, list, delete). As the real Immich v3.1.0 answers (tests/test_real_immich.py):
+  ids in paths and bodies must be UUIDs (400 "Validation failed"); adding an asset that is deleted
+  or not the caller's gives `no_permission` (not `not_found`); adding to a deleted album is a 400
+  "Album not found" and to an album shared as a viewer a 400 "Not found or no albumAsset.create
+  access"; a trashed asset is still a duplicate and can still be added to an album.
 - Records every upload it received (`uploads`) and can be told to fail (`fail_status`), slow down
   (`delay`), hold uploads (`upload_gate`), refuse them (`upload_refusal`, e.g. a full quota) or
   forget a key (`revoke`). "Going away" is stopping the server that serves it.
@@ -32,6 +37,8 @@ from fake_multer import read_asset_form
 IMAGE_TYPES = [".avif", ".bmp", ".gif", ".heic", ".heif", ".jpeg", ".jpg", ".jxl", ".png", ".svg", ".tif", ".tiff",
                ".webp", ".dng", ".nef", ".cr2", ".cr3", ".arw", ".raf", ".orf", ".rw2"]
 VIDEO_TYPES = [".3gp", ".avi", ".m4v", ".mkv", ".mov", ".mp4", ".mts", ".webm", ".wmv"]
+UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
+INVALID = {"message": "Validation failed", "errors": [{"code": "invalid_format", "format": "uuid"}]}
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
 
 
@@ -55,6 +62,7 @@ class Album:
     owner: str
     name: str
     assets: list[str] = field(default_factory=list)
+    members: dict[str, str] = field(default_factory=dict)  # user id -> "editor" | "viewer"
     created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
 
 
@@ -64,6 +72,8 @@ class FakeImmich:
         self.users: dict[str, dict] = {}  # user id -> {"email", "password", "name"}
         self.sessions: dict[str, str] = {}  # access token -> user id
         self.assets: dict[str, dict[str, str]] = {}  # owner -> sha1 hex -> asset id
+        self.trashed: set[str] = set()  # asset ids in their owner's trash
+        self.key_ids: dict[str, str] = {}  # api key id -> secret
         self.albums: dict[str, Album] = {}
         self.uploads: list[Received] = []  # every 201 (new asset)
         self.requests: list[tuple[str, str]] = []
@@ -74,6 +84,7 @@ class FakeImmich:
         self.waiting_at_gate = 0  # uploads currently held by upload_gate
         self.upload_bytes = 0  # body bytes read by POST /assets so far, finished or not
         self.upload_aborts = 0  # POST /assets whose client went away before the body ended
+        self.upload_bodies = 0  # POST /assets whose whole body arrived, new asset or duplicate alike
         self.app = Starlette(routes=[
             Route("/api/server/ping", self.ping),
             Route("/api/server/version", self.version),
@@ -82,10 +93,13 @@ class FakeImmich:
             Route("/api/auth/logout", self.logout, methods=["POST"]),
             Route("/api/users/me", self.me, methods=["GET"]),
             Route("/api/api-keys", self.create_key, methods=["POST"]),
+            Route("/api/api-keys", self.list_keys, methods=["GET"]),
+            Route("/api/api-keys/{id}", self.delete_key, methods=["DELETE"]),
             Route("/api/assets", self.upload, methods=["POST"]),
             Route("/api/assets/bulk-upload-check", self.bulk_check, methods=["POST"]),
             Route("/api/albums", self.list_albums, methods=["GET"]),
             Route("/api/albums", self.create_album, methods=["POST"]),
+            Route("/api/albums/{id}", self.get_album, methods=["GET"]),
             Route("/api/albums/{id}/assets", self.add_assets, methods=["PUT"]),
         ])
 
@@ -131,19 +145,42 @@ class FakeImmich:
         return self.keys[key][0]
 
     def revoke(self, key: str) -> None:
+        """Deleted in Immich (its only way to revoke a key)."""
         self.keys.pop(key, None)
+        for key_id, secret in list(self.key_ids.items()):
+            if secret == key:
+                del self.key_ids[key_id]
 
     def delete_album(self, album_id: str) -> None:
         del self.albums[album_id]
+
+    def share_album(self, album_id: str, user_id: str, role: str) -> None:
+        self.albums[album_id].members[user_id] = role
+
+    def trash(self, asset_id: str) -> None:
+        self.trashed.add(asset_id)
+
+    def delete_asset(self, asset_id: str) -> None:
+        """Gone for good (trash emptied): no longer a duplicate, no longer in any album."""
+        for owned in self.assets.values():
+            for sha1, known in list(owned.items()):
+                if known == asset_id:
+                    del owned[sha1]
+        for album in self.albums.values():
+            if asset_id in album.assets:
+                album.assets.remove(asset_id)
+        self.trashed.discard(asset_id)
 
     def albums_named(self, owner: str, name: str) -> list[Album]:
         return [a for a in self.albums.values() if a.owner == owner and a.name == name]
 
     # --- auth ------------------------------------------------------------------------------
     def _auth(self, request: Request, permission: str) -> str | JSONResponse:
+        # A session (bearer token or the cookie sign-in sets) wins over an API key, as in Immich.
         bearer = request.headers.get("authorization", "")
-        if bearer.startswith("Bearer "):  # a session: not checked against permissions
-            user = self.sessions.get(bearer[7:])
+        token = bearer[7:] if bearer.startswith("Bearer ") else request.cookies.get("immich_access_token")
+        if token:  # a session: not checked against permissions
+            user = self.sessions.get(token)
             return user or JSONResponse({"message": "Invalid user token"}, status_code=401)
         key = request.headers.get("x-api-key")
         if not key:
@@ -162,9 +199,13 @@ class FakeImmich:
             if user["email"] == body.get("email") and user["password"] == body.get("password"):
                 token = uuid.uuid4().hex + uuid.uuid4().hex
                 self.sessions[token] = user_id
-                return JSONResponse({"accessToken": token, "userId": user_id, "userEmail": user["email"],
-                                     "name": user["name"], "isAdmin": False, "profileImagePath": "",
-                                     "shouldChangePassword": False, "isOnboarded": True}, status_code=201)
+                response = JSONResponse({"accessToken": token, "userId": user_id, "userEmail": user["email"],
+                                         "name": user["name"], "isAdmin": False, "profileImagePath": "",
+                                         "shouldChangePassword": False, "isOnboarded": True}, status_code=201)
+                response.set_cookie("immich_access_token", token, httponly=True, samesite="lax", max_age=400 * 86400)
+                response.set_cookie("immich_auth_type", "password", httponly=True)
+                response.set_cookie("immich_is_authenticated", "true")
+                return response
         return JSONResponse({"message": "Incorrect email or password"}, status_code=401)
 
     async def logout(self, request: Request):
@@ -195,10 +236,36 @@ class FakeImmich:
             return JSONResponse({"message": "Cannot grant permissions you do not have"}, status_code=400)
         secret = "key-" + uuid.uuid4().hex
         self.keys[secret] = (owner, set(wanted))
+        key_id = str(uuid.uuid4())
+        self.key_ids[key_id] = secret
         now = datetime.now(timezone.utc).isoformat()
-        return JSONResponse({"secret": secret, "apiKey": {"id": str(uuid.uuid4()), "name": body.get("name", ""),
+        return JSONResponse({"secret": secret, "apiKey": {"id": key_id, "name": body.get("name", ""),
                                                           "createdAt": now, "updatedAt": now, "permissions": wanted}},
                             status_code=201)
+
+    async def list_keys(self, request: Request):
+        owner = self._auth(request, "apiKey.read")
+        if isinstance(owner, JSONResponse):
+            return owner
+        return JSONResponse([{"id": key_id, "permissions": sorted(self.keys[secret][1])}
+                             for key_id, secret in self.key_ids.items() if self.keys.get(secret, ("",))[0] == owner])
+
+    async def delete_key(self, request: Request):
+        owner = self._auth(request, "apiKey.delete")
+        if isinstance(owner, JSONResponse):
+            return owner
+        key_id = request.path_params["id"]
+        if not UUID.match(key_id):
+            return JSONResponse(INVALID, status_code=400)
+        secret = self.key_ids.get(key_id)
+        if secret is None or self.keys.get(secret, ("",))[0] != owner:
+            return JSONResponse({"message": "API Key not found"}, status_code=400)
+        del self.key_ids[key_id]
+        self.keys.pop(secret, None)
+        return Response(status_code=204)
+
+    def owned_keys(self, owner: str) -> list[str]:
+        return [key_id for key_id, secret in self.key_ids.items() if self.keys.get(secret, ("",))[0] == owner]
 
     # --- server ----------------------------------------------------------------------------
     async def ping(self, request):
@@ -251,6 +318,7 @@ class FakeImmich:
         if visibility not in ("archive", "timeline", "hidden", "locked"):  # as Immich v3.1.0 answers
             return JSONResponse({"message": "Validation failed", "errors": [{"path": ["visibility"]}]}, status_code=400)
         size, sha1 = form.size, form.sha1
+        self.upload_bodies += 1
         if not size:
             return JSONResponse({"message": "File is empty"}, status_code=400)
         owned = self.assets.setdefault(owner, {})
@@ -273,24 +341,46 @@ class FakeImmich:
             existing = self.assets.get(owner, {}).get(raw.hex())
             if existing:
                 results.append({"id": item["id"], "action": "reject", "reason": "duplicate",
-                                "assetId": existing, "isTrashed": False})
+                                "assetId": existing, "isTrashed": existing in self.trashed})
             else:
                 results.append({"id": item["id"], "action": "accept"})
         return JSONResponse({"results": results})
 
     # --- albums ----------------------------------------------------------------------------
     def _album_dto(self, album: Album) -> dict:
+        users = [{"user": self._user_dto(album.owner), "role": "owner"}] + \
+            [{"user": self._user_dto(user), "role": role} for user, role in album.members.items()]
         return {"id": album.id, "albumName": album.name, "description": "", "createdAt": album.created_at,
-                "updatedAt": album.created_at, "albumThumbnailAssetId": None, "shared": False, "albumUsers": [],
-                "hasSharedLink": False, "assetCount": len(album.assets), "isActivityEnabled": True, "order": "desc"}
+                "updatedAt": album.created_at, "albumThumbnailAssetId": None, "shared": bool(album.members),
+                "albumUsers": users, "hasSharedLink": False, "assetCount": len(album.assets),
+                "isActivityEnabled": True, "order": "desc"}
+
+    def _user_dto(self, user_id: str) -> dict:
+        user = self.users.get(user_id, {"email": f"{user_id}@example.org", "name": user_id})
+        return {"id": user_id, "email": user["email"], "name": user["name"], "profileImagePath": "",
+                "avatarColor": "primary", "profileChangedAt": "2026-01-01T00:00:00.000Z"}
 
     async def list_albums(self, request: Request):
         owner = self._auth(request, "album.read")
         if isinstance(owner, JSONResponse):
             return owner
-        name = request.query_params.get("name")
-        found = [a for a in self.albums.values() if a.owner == owner and (name is None or a.name == name)]
+        query = request.query_params
+        found = [a for a in self.albums.values()
+                 if (a.owner == owner and query.get("isShared") != "true")
+                 or (owner in a.members and query.get("isOwned") != "true")]
+        found = [a for a in found if "name" not in query or a.name == query["name"]]
         return JSONResponse([self._album_dto(a) for a in found])
+
+    async def get_album(self, request: Request):
+        owner = self._auth(request, "album.read")
+        if isinstance(owner, JSONResponse):
+            return owner
+        if not UUID.match(request.path_params["id"]):
+            return JSONResponse(INVALID, status_code=400)
+        album = self.albums.get(request.path_params["id"])
+        if album is None or (album.owner != owner and owner not in album.members):
+            return JSONResponse({"message": "Not found or no album.read access"}, status_code=400)
+        return JSONResponse(self._album_dto(album))
 
     async def create_album(self, request: Request):
         owner = self._auth(request, "album.create")
@@ -307,14 +397,19 @@ class FakeImmich:
         owner = self._auth(request, "albumAsset.create")
         if isinstance(owner, JSONResponse):
             return owner
+        ids = (await request.json()).get("ids", [])
+        if not UUID.match(request.path_params["id"]) or not all(isinstance(i, str) and UUID.match(i) for i in ids):
+            return JSONResponse(INVALID, status_code=400)
         album = self.albums.get(request.path_params["id"])
-        if album is None or album.owner != owner:
+        if album is None:
+            return JSONResponse({"message": "Album not found"}, status_code=400)
+        if album.owner != owner and album.members.get(owner) != "editor":
             return JSONResponse({"message": "Not found or no albumAsset.create access"}, status_code=400)
         owned = set(self.assets.get(owner, {}).values())
         results = []
-        for asset_id in (await request.json()).get("ids", []):
-            if asset_id not in owned:
-                results.append({"id": asset_id, "success": False, "error": "not_found"})
+        for asset_id in ids:
+            if asset_id not in owned:  # deleted, or never this user's: Immich checks access first
+                results.append({"id": asset_id, "success": False, "error": "no_permission"})
             elif asset_id in album.assets:
                 results.append({"id": asset_id, "success": False, "error": "duplicate"})
             else:

@@ -75,5 +75,6 @@ def test_two_processes_behave_as_one(pair, fake, tmp_path):
         assert guest_a.wait_for(other, ["done", "failed"])["state"] == "done"
     sha1s = [r.sha1 for r in fake.uploads]
     assert len(sha1s) == 5 and len(set(sha1s)) == 5 and sha1_of(source) in sha1s
+    assert fake.upload_bodies == 5  # not sent twice and answered "duplicate" the second time
     guest_a.close()
     guest_b.close()

@@ -197,7 +197,9 @@
         filename: item.file.name,
         filetype: item.file.type || "application/octet-stream",
         lastModified: String(item.file.lastModified || ""),
-        tz: String(-new Date().getTimezoneOffset())
+        tz: String(-new Date().getTimezoneOffset()),
+        // the zone's name gives the server the offset in force at the file's own date (summer time)
+        tzName: (Intl.DateTimeFormat().resolvedOptions().timeZone || "")
       },
       onProgress: function (sent, total) {
         item.sent = sent;

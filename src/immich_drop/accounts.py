@@ -6,12 +6,15 @@ into their library), store it sealed, and open a session. The browser gets only 
 a signed cookie; the database keeps its SHA-256, the Immich session token (sealed, to end it at logout)
 and the CSRF token. Immich tokens and keys never leave the server.
 
-Signing in again after a key stopped working mints a fresh one and wakes the uploads that waited.
+One key per admin: signing in again reuses the stored key while Immich still accepts it. After a key
+stopped working (revoked in Immich), signing in mints a fresh one, removes the old one from Immich,
+and wakes the uploads that waited.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -25,6 +28,7 @@ from .models import Account, AdminSession
 from .pipeline import Pipeline
 from .store import Store
 
+log = logging.getLogger(__name__)
 COOKIE = "drop_admin"
 INVITE_PERMISSIONS = ["asset.upload", "album.read", "album.create", "albumAsset.create"]
 
@@ -73,8 +77,7 @@ class Accounts:
 
     async def _open(self, user: dict, token: str | None = None, api_key: str | None = None) -> Signed:
         try:
-            secret, key_id = await self.immich.create_api_key(
-                "Immich Drop invites", INVITE_PERMISSIONS, token=token, api_key=api_key)
+            secret, key_id = await self._upload_key(user["id"], token, api_key)
         except ImmichRejected as exc:
             needed = ", ".join(["apiKey.create", *INVITE_PERMISSIONS])
             raise SignInError(403, f"Immich would not create an upload key for this account ({exc.message}). "
@@ -93,6 +96,22 @@ class Accounts:
         await self.store.delete_expired_admin_sessions(now)
         await self.pipeline.resume_account(account.user_id)
         return Signed(self._signer.sign(raw).decode(), session, account)
+
+    async def _upload_key(self, user_id: str, token: str | None, api_key: str | None) -> tuple[str, str | None]:
+        """The account's minted key: the stored one while Immich accepts it, else a new one (and the
+        old one removed from Immich, so keys do not pile up in the user's account)."""
+        account = await self.store.get_account(user_id)
+        old = self.box.open(account.api_key_enc) if account and account.api_key_enc else None
+        if old and await self.immich.key_works(old):
+            return old, account.api_key_id
+        secret, key_id = await self.immich.create_api_key(
+            "Immich Drop invites", INVITE_PERMISSIONS, token=token, api_key=api_key)
+        if account and account.api_key_id:
+            try:
+                await self.immich.delete_api_key(account.api_key_id, token=token, api_key=api_key)
+            except (ImmichRejected, ImmichUnavailable) as exc:  # e.g. a sign-in key without apiKey.delete
+                log.warning("could not remove the replaced upload key of %s from Immich: %s", user_id, exc.message)
+        return secret, key_id
 
     async def current(self, cookie_value: str | None) -> tuple[AdminSession, Account] | None:
         raw = self._unsign(cookie_value)

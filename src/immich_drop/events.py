@@ -21,9 +21,11 @@ from .models import Upload
 
 
 def upload_event(upload: Upload) -> dict:
-    """What a guest may see of one of their own uploads."""
+    """What a guest may see of one of their own uploads. A duplicate's message is for the owner's log
+    only (e.g. that the photo is in the owner's Immich trash): the guest hears "already there"."""
+    message = "" if upload.state == "duplicate" else upload.message
     return {"type": "upload", "id": upload.id, "filename": upload.filename, "size": upload.size,
-            "state": upload.state, "message": upload.message}
+            "state": upload.state, "message": message}
 
 
 class EventBus:

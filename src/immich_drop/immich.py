@@ -15,12 +15,14 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from pathlib import Path
 from typing import AsyncIterator, Awaitable, Callable, Iterable
 
 import httpx
 
 READ_PIECE = 1024 * 1024  # what one thread hop reads from disk while streaming to Immich
+FIXED_ISO_LENGTH = len("2018-07-01T10:20:30.000+00:00")  # `media.fixed_iso`, for dates sent after the file
 
 
 class ImmichError(Exception):
@@ -47,7 +49,11 @@ class AlbumMissing(ImmichRejected):
 
 
 class AssetMissing(ImmichRejected):
-    """An asset id we hold (from the duplicate cache) no longer exists in Immich."""
+    """An asset id we hold no longer exists in Immich (deleted since we learnt it)."""
+
+
+class AlbumNotWritable(ImmichRejected):
+    """The album exists, but this user may not add to it (shared with them as a viewer)."""
 
 
 class ImmichClient:
@@ -61,6 +67,10 @@ class ImmichClient:
             transport=transport,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             headers={"Accept": "application/json", "User-Agent": "immich-drop"},
+            # No cookie is ever kept: Immich's sign-in sets `immich_access_token`, and Immich prefers a
+            # session cookie to the `x-api-key` header, so a kept cookie would make every later call,
+            # for whichever user's key, act as the last user who signed in (seen on the real peer).
+            cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
         )
         self._media_types: frozenset[str] | None = None
         self._media_types_at = 0.0
@@ -122,6 +132,41 @@ class ImmichClient:
     async def list_albums(self, api_key: str) -> list[dict]:
         return (await self._call("GET", "/albums", api_key=api_key)).json()
 
+    async def writable_albums(self, api_key: str, user_id: str) -> list[dict]:
+        """The albums `user_id` may add assets to: owned, or shared with them as an editor. Immich
+        lists the albums shared with a user as a viewer too, and refuses additions to those."""
+        return [album for album in await self.list_albums(api_key)
+                if any(member.get("user", {}).get("id") == user_id and member.get("role") in ("owner", "editor")
+                       for member in album.get("albumUsers") or ())]
+
+    async def album_exists(self, api_key: str, album_id: str) -> bool:
+        try:
+            await self._call("GET", f"/albums/{album_id}", api_key=api_key)
+        except ImmichRejected as exc:
+            if exc.auth_problem:
+                raise
+            return False  # 400 "Not found or no album.read access"
+        return True
+
+    async def key_works(self, api_key: str) -> bool:
+        """Does Immich still accept this key? (An album search by a name nobody uses: cheap, and
+        within the permissions minted keys hold.) Raises ImmichUnavailable when Immich cannot tell."""
+        try:
+            await self._call("GET", "/albums", api_key=api_key, params={"name": f"immich-drop-{uuid.uuid4().hex}"})
+        except ImmichRejected as exc:
+            if exc.auth_problem:
+                return False
+            raise
+        return True
+
+    async def delete_api_key(self, key_id: str, *, token: str | None = None, api_key: str | None = None) -> None:
+        """Remove a key from the user's Immich account; one already gone counts as removed."""
+        try:
+            await self._call("DELETE", f"/api-keys/{key_id}", token=token, api_key=api_key)
+        except ImmichRejected as exc:
+            if exc.status not in (400, 404):
+                raise
+
     # --- assets -----------------------------------------------------------------
     async def bulk_upload_check(self, api_key: str, checksums: Iterable[tuple[str, str]]) -> dict[str, dict]:
         """`(client id, sha1 hex)` pairs in; Immich's result per client id out."""
@@ -129,23 +174,34 @@ class ImmichClient:
         body = (await self._call("POST", "/assets/bulk-upload-check", api_key=api_key, json=payload)).json()
         return {item["id"]: item for item in body.get("results", [])}
 
-    async def upload_asset(self, api_key: str, path: Path, size: int, *, filename: str, created_at: str,
-                           modified_at: str, checksum: str | None = None,
-                           pieces: AsyncIterator[bytes] | None = None, visibility: str | None = None) -> tuple[str, bool]:
+    async def upload_asset(self, api_key: str, path: Path, size: int, *, filename: str, created_at: str | None,
+                           modified_at: str | None, checksum: str | None = None,
+                           pieces: AsyncIterator[bytes] | None = None,
+                           dates_after: Callable[[], Awaitable[tuple[str, str]]] | None = None,
+                           visibility: str | None = None) -> tuple[str, bool]:
         """Stream the file at `path` to `POST /assets`; returns `(asset id, was it a duplicate)`.
 
         The text fields go before `assetData`: Immich checks the extension of `filename` while the
         file part streams, so a `filename` after it does not count. The body streams from disk in
         1 MiB reads on a worker thread and is never held in memory. `pieces`, when given, supplies
         the file's `size` bytes instead of reading `path` (a file still arriving, see `relay`); an
-        exception it raises aborts the request and comes out as is. `visibility` ("archive") keeps the
+        exception it raises aborts the request and comes out as is.
+
+        `dates_after`, instead of the two dates, is called once the file's bytes are sent and gives
+        (fileCreatedAt, fileModifiedAt) in `fixed_iso` form: Immich reads those fields after the body
+        (only `filename` must come first), so a file relayed while it arrives can carry the date that
+        only its last bytes hold (a video's `moov` box comes last). `visibility` ("archive") keeps the
         asset out of the owner's timeline (it still goes into albums); `asset.upload` covers it.
         """
-        fields = [("filename", filename), ("fileCreatedAt", created_at),
-                  ("fileModifiedAt", modified_at), ("isFavorite", "false")]
+        fields = [("filename", filename), ("isFavorite", "false")]
         if visibility:
             fields.append(("visibility", visibility))
-        body = _MultipartFile(fields, "assetData", filename, path, size, self.in_background)
+        late: list[str] = []
+        if dates_after is None:
+            fields[1:1] = [("fileCreatedAt", created_at or ""), ("fileModifiedAt", modified_at or "")]
+        else:
+            late = ["fileCreatedAt", "fileModifiedAt"]
+        body = _MultipartFile(fields, "assetData", filename, path, size, self.in_background, late, dates_after)
         headers = {"Content-Type": body.content_type, "Content-Length": str(body.length)}
         if checksum:
             headers["x-immich-checksum"] = checksum
@@ -155,7 +211,8 @@ class ImmichClient:
 
     # --- albums -----------------------------------------------------------------
     async def find_album(self, api_key: str, name: str) -> str | None:
-        albums = (await self._call("GET", "/albums", api_key=api_key, params={"name": name})).json()
+        """The id of an album of that name the key's user owns (never one only shared with them)."""
+        albums = (await self._call("GET", "/albums", api_key=api_key, params={"name": name, "isOwned": "true"})).json()
         for album in albums:
             if album.get("albumName") == name:
                 return album["id"]
@@ -168,17 +225,23 @@ class ImmichClient:
     async def add_to_album_each(self, api_key: str, album_id: str,
                                 asset_ids: list[str]) -> dict[str, ImmichRejected | None]:
         """Add assets to an album; per asset None (added, or already in it) or the error for it:
-        `AssetMissing` for an asset Immich does not have. Raises `AlbumMissing` if the album is gone."""
+        `AssetMissing` for an asset Immich does not have. Raises `AlbumMissing` if the album is gone and
+        `AlbumNotWritable` if it is there but this user may only view it (Immich answers both with a
+        400, so a refusal is followed by a look at the album)."""
         try:
             response = await self._call("PUT", f"/albums/{album_id}/assets", api_key=api_key, json={"ids": asset_ids})
         except ImmichRejected as exc:
             if exc.status in (400, 404) and not exc.auth_problem:
+                if await self.album_exists(api_key, album_id):
+                    raise AlbumNotWritable(exc.message, exc.status) from None
                 raise AlbumMissing(exc.message, exc.status) from None
             raise
         errors: dict[str, ImmichRejected | None] = dict.fromkeys(asset_ids)
         for item in response.json():
             asset_id, error = item.get("id"), item.get("error")
-            if error == "not_found":
+            # Immich v3 answers "no_permission" for an asset deleted since (it checks access first);
+            # the assets added here are always the key user's own, so that means it is gone.
+            if error in ("not_found", "no_permission"):
                 errors[asset_id] = AssetMissing(f"asset {asset_id} is gone from Immich", 400)
             elif not item.get("success") and error != "duplicate":
                 errors[asset_id] = ImmichRejected(f"Immich did not add the asset to the album: {error}", 400)
@@ -202,13 +265,12 @@ class _MultipartFile:
     """A multipart/form-data body with text fields then one file part, streamed from disk."""
 
     def __init__(self, fields: list[tuple[str, str]], file_field: str, filename: str, path: Path, size: int,
-                 in_background: Callable[..., Awaitable]):
+                 in_background: Callable[..., Awaitable], late: list[str] = (),
+                 late_values: Callable[[], Awaitable[tuple[str, ...]]] | None = None):
         self.boundary = f"immich-drop-{uuid.uuid4().hex}"
         self.path, self.in_background = path, in_background
-        head = b"".join(
-            f'--{self.boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode() + value.encode() + b"\r\n"
-            for name, value in fields
-        )
+        self.late, self.late_values = list(late), late_values
+        head = b"".join(self._field(name, value) for name, value in fields)
         safe_name = filename.replace("\\", "_").replace('"', "_").replace("\r", " ").replace("\n", " ")
         head += (
             f'--{self.boundary}\r\nContent-Disposition: form-data; name="{file_field}"; filename="{safe_name}"\r\n'
@@ -216,7 +278,13 @@ class _MultipartFile:
         ).encode()
         self.head = head
         self.tail = f"\r\n--{self.boundary}--\r\n".encode()
-        self.length = len(self.head) + size + len(self.tail)
+        # late fields hold FIXED_ISO_LENGTH characters each: the length is known before their values
+        late_length = sum(len(self._field(name, "x" * FIXED_ISO_LENGTH)) for name in self.late)
+        self.length = len(self.head) + size + late_length + len(self.tail)
+
+    def _field(self, name: str, value: str) -> bytes:
+        return (f'--{self.boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode()
+                + value.encode() + b"\r\n")
 
     @property
     def content_type(self) -> str:
@@ -226,6 +294,10 @@ class _MultipartFile:
         yield self.head
         async for piece in pieces or self._read():
             yield piece
+        if self.late:
+            values = await self.late_values()
+            assert all(len(v) == FIXED_ISO_LENGTH for v in values), values
+            yield b"\r\n" + b"".join(self._field(n, v) for n, v in zip(self.late, values))[:-2]
         yield self.tail
 
     async def _read(self) -> AsyncIterator[bytes]:

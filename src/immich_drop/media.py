@@ -21,7 +21,7 @@ import logging
 import os
 import re
 import struct
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 
 HASH_PIECE = 1024 * 1024
@@ -40,7 +40,7 @@ def sha1_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def capture_date(path: Path, filename: str, guest_tz: timezone | None = None) -> datetime | None:
+def capture_date(path: Path, filename: str, guest_tz: tzinfo | None = None) -> datetime | None:
     """When the photo or video was taken, with a timezone, or None if the file does not say."""
     is_video = Path(filename).suffix.lower() in VIDEO_EXTENSIONS
     if not is_video:
@@ -67,7 +67,7 @@ _EXIF_DATE = re.compile(rb"^(\d{4}):(\d{2}):(\d{2})[ T](\d{2}):(\d{2}):(\d{2})")
 _OFFSET = re.compile(r"^([+-])(\d{2}):(\d{2})$")
 
 
-def _exif_date(path: Path, fallback_tz: timezone) -> datetime | None:
+def _exif_date(path: Path, fallback_tz: tzinfo) -> datetime | None:
     with open(path, "rb") as fh:
         head = fh.read(EXIF_SCAN_BYTES)
     if head[:4] in _TIFF_HEADERS:  # TIFF, DNG and most RAW formats are TIFF files
@@ -229,7 +229,7 @@ def _apple_date(moov: bytes) -> datetime | None:
 
 
 # --- hachoir ----------------------------------------------------------------------------
-def _hachoir_date(path: Path, fallback_tz: timezone, is_video: bool) -> datetime | None:
+def _hachoir_date(path: Path, fallback_tz: tzinfo, is_video: bool) -> datetime | None:
     from hachoir.core import config as hachoir_config
     from hachoir.metadata import extractMetadata
     from hachoir.parser import createParser
@@ -260,6 +260,16 @@ def iso(moment: datetime) -> str:
     """ISO-8601 with an explicit offset (`Z` for UTC), as Immich v3 requires."""
     text = moment.isoformat(timespec="milliseconds")
     return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def fixed_iso(moment: datetime) -> str:
+    """ISO-8601 with milliseconds and a `±hh:mm` offset, always 29 characters (dates sent after a
+    relayed file: the request's length is known before them). Offsets are rounded to the minute."""
+    offset = moment.utcoffset() or timedelta(0)
+    minutes = round(offset.total_seconds() / 60)
+    moment = moment.astimezone(timezone(timedelta(minutes=minutes)))
+    text = moment.isoformat(timespec="milliseconds")
+    return text if len(text) == 29 else text + "+00:00"
 
 
 def from_ms(ms: int | None) -> datetime | None:

@@ -37,7 +37,8 @@ class Upload(SQLModel, table=True):
     filetype: str = Field(default="", max_length=255)
     size: int = Field(sa_type=sa.BigInteger)  # bytes; files above 2 GiB are ordinary for video
     last_modified_ms: int | None = Field(default=None, sa_type=sa.BigInteger)  # the browser's File.lastModified
-    tz_offset_minutes: int | None = None  # the browser's UTC offset, for EXIF times without one
+    tz_offset_minutes: int | None = None  # the browser's UTC offset today (older pages send only this)
+    tz_name: str | None = Field(default=None, max_length=64)  # the browser's IANA zone: the offset at any date
     state: str = Field(default=UploadState.RECEIVING, index=True, max_length=16)
     message: str = Field(default="", max_length=2048)
     checksum: str | None = Field(default=None, max_length=40)  # SHA-1, hex
@@ -47,6 +48,7 @@ class Upload(SQLModel, table=True):
     next_attempt_at: datetime | None = None  # retrying: not before this
     lease_owner: str | None = Field(default=None, max_length=64)  # the process delivering it now
     lease_until: datetime | None = None  # after this, another process may take the delivery over
+    sent_at: datetime | None = None  # an attempt began sending the bytes to Immich: a later "duplicate" is ours
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     received_at: datetime | None = None

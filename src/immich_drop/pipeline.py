@@ -7,11 +7,18 @@ uploads and run `deliver`:
     received → hashing → uploading → done | duplicate | failed, or → retrying (and again later)
 
 - Large videos: `relay` sends them on while they arrive; the worker then only collects Immich's answer.
-- SHA-1: computed while receiving when possible (`StagingStorage.take_digest`), else read from disk.
-- Duplicates: the local cache (owner, SHA-1) → asset id, then Immich's bulk check. A duplicate is
-  still added to the target album.
+- SHA-1: computed while receiving when possible (`StagingStorage.take_digest`), else read from disk;
+  kept on the row from the first attempt on, so a retry never reads the file again.
+- Duplicates: Immich's bulk check decides, every time (a trashed asset counts, and the owner's log
+  says so). The local cache (owner, SHA-1) is only written, for the guest page's pre-check; it never
+  ends an upload. A duplicate is still added to the target album. A "duplicate" for a file an
+  earlier attempt of ours already began sending (`sent_at`) is that attempt's asset: `done`.
 - Immich unreachable, 5xx, or refusing the key: `retrying` with backoff, the file kept. Other 4xx:
-  `failed` with Immich's message, the file kept until the janitor's expiry.
+  `failed` with Immich's message, the file kept until the janitor's expiry. A staged file that
+  cannot be read: `failed` at once. Any other error: retried MAX_UNEXPECTED times, then `failed`.
+- One process delivers an upload at a time, under a lease in the database renewed while it works.
+  A lease that could not be renewed or was taken over cancels the delivery, and every state change
+  a worker makes is conditional on the lease it holds, so a worker that lost it changes nothing.
 - The staged file is deleted only after Immich confirmed the asset (and the album, if any).
 
 `start()` picks up every upload complete on disk but not delivered (also those the server was
@@ -27,20 +34,22 @@ import logging
 import random
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import Awaitable, Callable
 
 from .batch import Coalescer
 from .config import Settings
 from .events import EventBus, upload_event
+from .dates import taken_at
 from .immich import (
     AlbumMissing,
+    AlbumNotWritable,
     AssetMissing,
     ImmichClient,
     ImmichRejected,
     ImmichUnavailable,
 )
-from .media import capture_date, from_ms, iso, sha1_file
+from .media import from_ms, iso, sha1_file
 from .metrics import Metrics
 from .models import Upload, UploadState, utcnow
 from .relay import Relay, Relayed
@@ -51,6 +60,15 @@ from .tus.storage import StagingStorage
 log = logging.getLogger(__name__)
 S = UploadState
 WAITING = "Waiting for the server; the file is safe and will be sent when it is back."
+TRASHED = "Already in Immich, in the owner's trash: restore it there to see it again. Added to the album."
+UNREADABLE = "The server could not read the received file ({}); please send it again."
+MAYBE_SENT = ("The link was deleted by its owner while this file was being sent to Immich: "
+              "it may have arrived there, but it was not added to the album.")
+MAX_UNEXPECTED = 5  # attempts that end in an error nobody foresaw, before the upload is marked failed
+
+
+class LeaseLost(Exception):
+    """This process no longer holds the upload's delivery lease: another one delivers it now."""
 
 
 class Pipeline:
@@ -66,12 +84,14 @@ class Pipeline:
         self._album_adds = Coalescer(lambda key, ids: immich.add_to_album_each(key[0], key[1], ids))
         self.relay = Relay(settings, immich, storage, targets, in_background)  # large videos go on while they arrive
         self.relay.counted = lambda outcome: self.metrics.relays.labels(outcome=outcome).inc()
+        self.relay.created = lambda uid: store.update_upload(uid, sent_at=utcnow())
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._queued: set[str] = set()
         self._tasks: list[asyncio.Task] = []
         self._retry_timers: dict[str, asyncio.TimerHandle] = {}
         self._albums: dict[tuple[str, str], str] = {}
         self._album_locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._delivering: dict[str, asyncio.Task] = {}  # uid -> the attempt running in this process
         self.worker = uuid.uuid4().hex  # this process, as a lease owner
         # What the invite's owner hears (notify.py): a file of the invite reached its final state; their key was refused.
         self.on_invite_delivered: Callable[[str], Awaitable[None]] = _nothing
@@ -141,24 +161,36 @@ class Pipeline:
         if upload is None:
             return  # delivered, failed, not due yet, or another process holds it
         started = time.monotonic()
-        async with self._lease(uid):
-            outcome = await self._deliver(upload)
+        attempt = asyncio.create_task(self._deliver(upload), name=f"deliver-{uid}")
+        self._delivering[uid] = attempt
+        renewer = asyncio.create_task(self._keep_lease(uid, attempt))
+        try:
+            outcome = await attempt
+        except asyncio.CancelledError:
+            if asyncio.current_task().cancelling():
+                raise  # this worker is being stopped, not just the attempt
+            outcome = "lost"  # the lease was lost or the link deleted: another party owns the upload now
+        finally:
+            renewer.cancel()
+            self._delivering.pop(uid, None)
         self.metrics.deliveries.labels(outcome=outcome).inc()
         if outcome in (S.DONE, S.DUPLICATE, S.FAILED):
             self.metrics.delivery_seconds.observe(time.monotonic() - started)
 
-    @contextlib.asynccontextmanager
-    async def _lease(self, uid: str):
-        async def renew():
-            while True:
-                await asyncio.sleep(self.lease_seconds / 3)
-                await self.store.renew_lease(uid, self.worker, utcnow() + timedelta(seconds=self.lease_seconds))
-
-        renewer = asyncio.create_task(renew())
-        try:
-            yield
-        finally:
-            renewer.cancel()
+    async def _keep_lease(self, uid: str, attempt: asyncio.Task) -> None:
+        """Renew the lease while the attempt runs; cancel the attempt the moment it is not ours."""
+        while True:
+            await asyncio.sleep(self.lease_seconds / 3)
+            try:
+                held = await self.store.renew_lease(uid, self.worker, utcnow(),
+                                                    utcnow() + timedelta(seconds=self.lease_seconds))
+            except Exception as exc:  # the database is out of reach: we cannot know it is still ours
+                log.warning("lease on %s could not be renewed (%s); stopping its delivery", uid, exc)
+                held = False
+            if not held:
+                log.warning("lease on %s lost; another process delivers it", uid)
+                attempt.cancel()
+                return
 
     async def _deliver(self, upload: Upload) -> str:
         """One attempt; returns the state it left the upload in."""
@@ -172,59 +204,96 @@ class Pipeline:
             checksum = upload.checksum or (relayed and relayed.checksum) \
                 or self.storage.take_digest(uid, upload.size) or await self.in_background(sha1_file, path)
             # kept on the row with the next state change: one write fewer per file (bench/)
-            upload.checksum, upload.captured_at = checksum, upload.captured_at or iso(await self._capture_date(upload))
-            asset_id, duplicate = await self._send(upload, delivery, path, relayed)
+            upload.checksum = checksum
+            upload.captured_at = upload.captured_at or iso(await taken_at(upload, path, self.in_background))
+            asset_id, duplicate, trashed = await self._send(upload, delivery, path, relayed)
             if delivery.album_name or delivery.album_id:
-                await self._add_to_album(delivery, asset_id, upload)
+                try:
+                    await self._add_to_album(delivery, asset_id, upload)
+                except AlbumNotWritable as exc:  # an error the owner must see, not an album to re-create
+                    self.metrics.immich_errors.labels(kind="rejected").inc()
+                    return await self._end(upload, S.FAILED, f"Sent to Immich, but not added to the album "
+                                           f"\"{delivery.album_name}\": this account may only view it there "
+                                           f"({exc.message}).", asset_id=asset_id, delete=True)
         except TargetGone:
             await self.storage.delete(uid)
-            self._publish(await self._set(uid, S.FAILED, message="The link was deleted by its owner; this file was not sent."))
-            return S.FAILED
+            return await self._end(upload, S.FAILED, "The link was deleted by its owner; this file was not sent.")
         except KeyUnavailable:
-            return await self._retry_later(uid, PAUSED)
+            return await self._retry_later(upload, PAUSED)
         except ImmichUnavailable as exc:
             self.metrics.immich_errors.labels(kind="unavailable").inc()
-            return await self._retry_later(uid, f"{WAITING} ({exc.message})")
+            return await self._retry_later(upload, f"{WAITING} ({exc.message})")
         except ImmichRejected as exc:
             self.metrics.immich_errors.labels(kind="auth" if exc.auth_problem else "rejected").inc()
             if exc.auth_problem and delivery is not None and delivery.account_id:
                 if await self.store.set_key_valid(delivery.account_id, False):  # the admin sees "sign in again"
                     await self.on_key_refused(delivery.account_id)
-                return await self._retry_later(uid, PAUSED)
+                return await self._retry_later(upload, PAUSED)
             if exc.auth_problem:  # the server's key was refused: wait for it to be fixed, lose nothing
-                return await self._retry_later(uid, f"{WAITING} (Immich refused the server's key: {exc.message})")
+                return await self._retry_later(upload, f"{WAITING} (Immich refused the server's key: {exc.message})")
             log.warning("Immich refused %s: %s", uid, exc.message)
-            self._publish(await self._set(uid, S.FAILED, message=exc.message[:2000]))
-            return S.FAILED
-        final = await self._set(uid, S.DUPLICATE if duplicate else S.DONE, asset_id=asset_id, message="",
-                                checksum=upload.checksum, captured_at=upload.captured_at)
-        await self.storage.delete(uid)  # Immich has it: the staged copy goes before the guest hears "done"
+            return await self._end(upload, S.FAILED, exc.message[:2000])
+        except LeaseLost:
+            return "lost"
+        except OSError as exc:  # the staged file is gone or unreadable: no attempt will do better
+            log.error("staged file of %s unreadable: %s", uid, exc)
+            return await self._end(upload, S.FAILED, UNREADABLE.format(exc.strerror or type(exc).__name__))
+        except Exception as exc:  # a bug or a surprise: never re-claimed forever, never silent
+            log.exception("delivery of %s failed unexpectedly", uid)
+            if upload.attempts + 1 >= MAX_UNEXPECTED:
+                return await self._end(upload, S.FAILED, f"The server could not deliver this file ({type(exc).__name__}).")
+            return await self._retry_later(upload, f"{WAITING} ({type(exc).__name__})")
+        return await self._end(upload, S.DUPLICATE if duplicate else S.DONE, TRASHED if trashed else "",
+                               asset_id=asset_id, delete=True)
+
+    async def _end(self, upload: Upload, state: str, message: str, *, delete: bool = False, **values) -> str:
+        """Leave the attempt in a final state, only while this worker still holds the lease: a worker
+        that lost it (or whose upload was dropped when its link was deleted) changes nothing."""
+        final = await self.store.update_upload(
+            upload.id, only_from=(S.HASHING, S.UPLOADING), held_by=self.worker, state=state, message=message,
+            checksum=upload.checksum, captured_at=upload.captured_at, lease_owner=None, **values)
+        if final is None:
+            log.warning("delivery of %s ended as %s, but it is no longer ours to record", upload.id, state)
+            return "lost"
+        if delete:
+            await self.storage.delete(upload.id)  # Immich has it: the staged copy goes before the guest hears it
         self._publish(final)
         return final.state
 
-    async def _send(self, upload: Upload, delivery: Delivery, path, relayed: Relayed | None) -> tuple[str, bool]:
-        """Returns (asset id, duplicate?): from the relay if it sent the file while it arrived, else
-        after the local cache, the bulk check, then the upload."""
+    async def _send(self, upload: Upload, delivery: Delivery, path, relayed: Relayed | None) -> tuple[str, bool, bool]:
+        """Returns (asset id, duplicate?, in the owner's trash?): Immich's answer for the relayed file,
+        else its bulk check's, else the upload's. Immich's answer is the truth: the local cache never
+        decides (the owner may have deleted the asset since)."""
         if relayed:
-            await self.store.remember_asset(delivery.owner, upload.checksum, relayed.asset_id)
-            return relayed.asset_id, relayed.duplicate
-        cached = await self.store.known_asset(delivery.owner, upload.checksum)
-        if cached:
-            return cached, True
-        check = await self._checks(delivery.api_key, (upload.id, upload.checksum)) or {}
-        if check.get("action") == "reject":
-            if check.get("reason") == "duplicate" and check.get("assetId"):
-                await self.store.remember_asset(delivery.owner, upload.checksum, check["assetId"])
-                return check["assetId"], True
-            raise ImmichRejected(f"Immich does not accept this file ({check.get('reason', 'rejected')}).", 400)
-        self._publish(await self._set(upload.id, S.UPLOADING, checksum=upload.checksum, captured_at=upload.captured_at))
-        modified = iso(from_ms(upload.last_modified_ms) or upload.received_at or utcnow())
-        asset_id, duplicate = await self.immich.upload_asset(
-            delivery.api_key, path, upload.size, filename=upload.filename,
-            created_at=upload.captured_at, modified_at=modified, checksum=upload.checksum,
-            visibility=delivery.visibility)
+            asset_id, duplicate = relayed.asset_id, relayed.duplicate
+        else:
+            check = await self._checks(delivery.api_key, (upload.id, upload.checksum)) or {}
+            if check.get("action") == "reject" and not (check.get("reason") == "duplicate" and check.get("assetId")):
+                raise ImmichRejected(f"Immich does not accept this file ({check.get('reason', 'rejected')}).", 400)
+            if check.get("action") == "reject":
+                asset_id, duplicate = check["assetId"], True
+                trashed = bool(check.get("isTrashed"))
+                await self.store.remember_asset(delivery.owner, upload.checksum, asset_id)
+                return asset_id, duplicate and upload.sent_at is None, trashed
+            # Noted before the first byte goes: if this attempt dies after Immich took the file, the
+            # next one hears "duplicate" for it, and must know that the asset is this upload's own.
+            marked = await self.store.update_upload(
+                upload.id, only_from=(S.HASHING, S.UPLOADING), held_by=self.worker, state=S.UPLOADING,
+                sent_at=utcnow(), checksum=upload.checksum, captured_at=upload.captured_at)
+            if marked is None:
+                raise LeaseLost()
+            self._publish(marked)
+            modified = iso(from_ms(upload.last_modified_ms) or upload.received_at or utcnow())
+            asset_id, duplicate = await self.immich.upload_asset(
+                delivery.api_key, path, upload.size, filename=upload.filename,
+                created_at=upload.captured_at, modified_at=modified, checksum=upload.checksum,
+                visibility=delivery.visibility)
+        trashed = False
+        if duplicate:  # was the one Immich has in the owner's trash? (the log says so)
+            check = await self._checks(delivery.api_key, (upload.id, upload.checksum)) or {}
+            trashed = bool(check.get("isTrashed"))
         await self.store.remember_asset(delivery.owner, upload.checksum, asset_id)
-        return asset_id, duplicate
+        return asset_id, duplicate and upload.sent_at is None, trashed
 
     async def _bulk_check(self, api_key: str, items: list[tuple[str, str]]) -> dict[tuple[str, str], dict]:
         by_id = await self.immich.bulk_upload_check(api_key, items)
@@ -240,9 +309,10 @@ class Pipeline:
                     raise error
                 return
             except AssetMissing:
-                # The duplicate cache pointed at an asset deleted in Immich: forget it and send the file.
+                # Deleted in Immich between its answer and the album add: the next attempt asks again
+                # (and sends the file, which is still staged).
                 await self.store.forget_asset(delivery.owner, upload.checksum)
-                raise ImmichUnavailable("the known copy is gone from Immich; sending the file again") from None
+                raise ImmichUnavailable("the copy in Immich was deleted just now; sending the file again") from None
             except AlbumMissing:
                 if attempt:
                     raise
@@ -268,33 +338,42 @@ class Pipeline:
             self._albums[key] = album_id
             return album_id
 
-    async def _capture_date(self, upload: Upload) -> datetime:
-        tz = timezone(timedelta(minutes=upload.tz_offset_minutes)) if upload.tz_offset_minutes is not None else None
-        found = await self.in_background(capture_date, self.storage.data_path(upload.id), upload.filename, tz)
-        if found:
-            return found
-        return from_ms(upload.last_modified_ms) or upload.received_at or utcnow()
-
-    async def _retry_later(self, uid: str, message: str) -> str:
-        current = await self.store.get_upload(uid)
-        attempts = (current.attempts if current else 0) + 1
+    async def _retry_later(self, upload: Upload, message: str) -> str:
+        """Back off and try again; what this attempt learnt (SHA-1, capture date) stays on the row,
+        so the next one does not read the file again."""
+        uid = upload.id
+        attempts = upload.attempts + 1
         delay = min(self.settings.retry_max_seconds, self.settings.retry_base_seconds * 2 ** min(attempts - 1, 20))
         delay *= random.uniform(0.8, 1.2)
-        upload = await self._set(uid, S.RETRYING, message=message[:2000], attempts=attempts, lease_owner=None,
-                                 next_attempt_at=utcnow() + timedelta(seconds=delay))
-        self._publish(upload)
+        changed = await self.store.update_upload(
+            uid, only_from=(S.HASHING, S.UPLOADING), held_by=self.worker, state=S.RETRYING, message=message[:2000],
+            attempts=attempts, lease_owner=None, next_attempt_at=utcnow() + timedelta(seconds=delay),
+            checksum=upload.checksum, captured_at=upload.captured_at)
+        if changed is None:
+            return "lost"
+        self._publish(changed)
         log.info("delivery of %s waits %.1fs: %s", uid, delay, message)
         loop = asyncio.get_running_loop()
         self._retry_timers[uid] = loop.call_later(delay, self._retry_due, uid)
         return S.RETRYING
 
     async def drop(self, uid: str, message: str) -> None:
-        """Give up on an upload that is not delivered yet (its invite was deleted): files gone, guest told."""
+        """Give up on an upload that is not delivered yet (its invite was deleted): its attempt in this
+        process is stopped, the staged file removed, the guest told. An attempt in another process
+        finds the upload no longer its own and records nothing (`_end`). A file whose sending had
+        begun may still have reached Immich: the message says so."""
         timer = self._retry_timers.pop(uid, None)
         if timer:
             timer.cancel()
+        attempt = self._delivering.get(uid)
+        if attempt is not None:
+            attempt.cancel()
+            await asyncio.gather(attempt, return_exceptions=True)
+        current = await self.store.get_upload(uid)
+        if current is not None and (current.state == S.UPLOADING or current.sent_at is not None):
+            message = MAYBE_SENT
         upload = await self.store.update_upload(uid, only_from=[S.RECEIVING, *S.PENDING_DELIVERY],
-                                                state=S.FAILED, message=message)
+                                                state=S.FAILED, message=message, lease_owner=None)
         await self.storage.delete(uid)
         if upload is not None:
             self._publish(upload)
@@ -312,11 +391,6 @@ class Pipeline:
     def _retry_due(self, uid: str) -> None:
         self._retry_timers.pop(uid, None)
         self.submit(uid)
-
-    async def _set(self, uid: str, state: str, **values) -> Upload:
-        upload = await self.store.update_upload(uid, state=state, **values)
-        assert upload is not None, "an upload being delivered cannot vanish"
-        return upload
 
     def _publish(self, upload: Upload) -> None:
         self.bus.publish(upload.session_id, upload_event(upload))

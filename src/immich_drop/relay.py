@@ -12,8 +12,10 @@ What it gives up, and why the outcome is the same:
 - No duplicate check before sending (the SHA-1 is known only at the end): Immich hashes the bytes
   itself and answers "duplicate" for a file its owner has (API_FACTS). A duplicate video costs a
   transfer to Immich, never to the guest.
-- `fileCreatedAt` is the file's lastModified: Immich replaces it with the date inside the video.
-  Photos are never relayed, because for them our EXIF reading (the guest's timezone) decides.
+- The dates go after the file's bytes in the request (Immich reads them after the body), read from
+  the complete file then, as the worker would (`dates.taken_at`): a phone's video keeps its `moov`
+  box, and so its date, at the end. Immich does not always find that date itself (the peer did not,
+  for a plain `mvhd` date).
 Any trouble aborts the request, and an unfinished body makes no asset in Immich: the guest pausing
 longer than STREAM_STALL_SECONDS, cancelling, Immich failing, the server stopping. The worker then
 sends the finished file as usual (hashing it from disk first).
@@ -30,12 +32,17 @@ from typing import Awaitable, Callable
 
 from .config import Settings
 from .immich import READ_PIECE, ImmichClient
-from .media import VIDEO_EXTENSIONS, from_ms, iso
+from .dates import taken_at
+from .media import VIDEO_EXTENSIONS, fixed_iso, from_ms
 from .models import Upload, utcnow
 from .targets import Targets
 from .tus.storage import StagingStorage
 
 log = logging.getLogger(__name__)
+
+
+async def _nothing(*_args) -> None:
+    return None
 
 
 class Stopped(Exception):
@@ -60,6 +67,8 @@ class Relay:
         self._sends: dict[str, asyncio.Task] = {}
         self._tried: set[str] = set()  # one attempt per upload and process: a flaky guest is not resent
         self.counted = lambda outcome: None  # "sent" or "abandoned", e.g. a metrics counter
+        # an asset was created for uid (noted on the row: a later "duplicate" for it is this upload's own)
+        self.created: Callable[[str], Awaitable] = _nothing
 
     def wants(self, upload: Upload) -> bool:
         return bool(self.min_size) and upload.size >= self.min_size \
@@ -101,11 +110,18 @@ class Relay:
         digest = hashlib.sha1()
         try:
             delivery = await self.targets.delivery(upload)
-            modified = iso(from_ms(upload.last_modified_ms) or utcnow())
+            path = self.storage.data_path(upload.id)
+
+            async def dates() -> tuple[str, str]:  # called once every byte is sent
+                taken = await taken_at(upload, path, self.in_background)
+                return fixed_iso(taken), fixed_iso(from_ms(upload.last_modified_ms) or utcnow())
+
             asset_id, duplicate = await self.immich.upload_asset(
-                delivery.api_key, self.storage.data_path(upload.id), upload.size, filename=upload.filename,
-                created_at=modified, modified_at=modified, pieces=self._follow(upload.id, upload.size, digest),
+                delivery.api_key, path, upload.size, filename=upload.filename, created_at=None, modified_at=None,
+                pieces=self._follow(upload.id, upload.size, digest), dates_after=dates,
                 visibility=delivery.visibility)
+            if not duplicate:
+                await self.created(upload.id)
             self.counted("sent")
             return Relayed(asset_id, duplicate, digest.hexdigest())
         except asyncio.CancelledError:

@@ -71,16 +71,21 @@ class Store:
         query = select(Upload).where(Upload.state.in_(tuple(states))).order_by(Upload.created_at)
         return await self._run(lambda s: list(s.exec(query)))
 
-    async def update_upload(self, upload_id: str, *, only_from: Iterable[str] | None = None, **values: Any) -> Upload | None:
+    async def update_upload(self, upload_id: str, *, only_from: Iterable[str] | None = None,
+                            held_by: str | None = None, **values: Any) -> Upload | None:
         """Set `values` on one upload and return it, or None if it is gone.
 
         With `only_from`, the change happens only while the upload is in one of those states
-        (a compare-and-set), and None means another writer got there first.
+        (a compare-and-set), and None means another writer got there first. With `held_by`, only
+        while that delivery worker still holds the upload's lease: a worker whose lease was lost or
+        taken over can no longer change what it was delivering.
         """
 
         values["updated_at"] = utcnow()
-        stmt = _state_change(tuple(sorted(values)), None if only_from is None else tuple(only_from))
+        stmt = _state_change(tuple(sorted(values)), None if only_from is None else tuple(only_from), held_by is not None)
         params = {"uid": upload_id, **{f"v_{name}": value for name, value in values.items()}}
+        if held_by is not None:
+            params["holder"] = held_by
         return await self._run(lambda s: _set_one(s, stmt, upload_id, params))
 
     # --- delivery leases: one process delivers an upload at a time --------------------------
@@ -90,13 +95,18 @@ class Store:
         params = {"uid": upload_id, "now": now, "worker": worker, "until": now + timedelta(seconds=lease)}
         return await self._run(lambda s: _set_one(s, _claim(), upload_id, params))
 
-    async def renew_lease(self, upload_id: str, worker: str, until: datetime) -> None:
-        def fn(s: Session) -> None:
-            s.exec(sa.update(Upload).where(Upload.id == upload_id, Upload.lease_owner == worker)  # type: ignore[call-overload]
-                   .values(lease_until=until))
-            s.commit()
+    async def renew_lease(self, upload_id: str, worker: str, now: datetime, until: datetime) -> bool:
+        """Extend `worker`'s lease on an upload it is delivering; False if the lease is no longer its own
+        (expired and taken over, or the upload left the delivery states)."""
 
-        await self._run(fn)
+        def fn(s: Session) -> bool:
+            held = s.exec(sa.update(Upload).where(  # type: ignore[call-overload]
+                Upload.id == upload_id, Upload.lease_owner == worker, Upload.lease_until >= now,
+                Upload.state.in_((UploadState.HASHING, UploadState.UPLOADING))).values(lease_until=until)).rowcount
+            s.commit()
+            return held == 1
+
+        return await self._run(fn)
 
     async def release_leases(self, worker: str, now: datetime) -> None:
         """On shutdown: deliveries this process was in the middle of may be taken over at once."""
@@ -381,13 +391,15 @@ _GET_UPLOAD = sa.select(*UPLOAD.c).where(UPLOAD.c.id == sa.bindparam("uid"))
 
 
 @functools.lru_cache(maxsize=64)
-def _state_change(names: tuple[str, ...], only_from: tuple[str, ...] | None) -> sa.Update:
-    """UPDATE upload SET <names> WHERE id = :uid [AND state IN only_from], built once per shape: state
-    changes are the most frequent writes (five per file) and building the statement cost as much as
-    running it (bench/)."""
+def _state_change(names: tuple[str, ...], only_from: tuple[str, ...] | None, held: bool = False) -> sa.Update:
+    """UPDATE upload SET <names> WHERE id = :uid [AND state IN only_from] [AND lease_owner = :holder],
+    built once per shape: state changes are the most frequent writes (five per file) and building the
+    statement cost as much as running it (bench/)."""
     stmt = sa.update(UPLOAD).where(UPLOAD.c.id == sa.bindparam("uid"))
     if only_from is not None:
         stmt = stmt.where(UPLOAD.c.state.in_(only_from))
+    if held:
+        stmt = stmt.where(UPLOAD.c.lease_owner == sa.bindparam("holder"))
     return stmt.values({name: sa.bindparam(f"v_{name}") for name in names})
 
 

@@ -100,7 +100,7 @@ async def albums(request: Request) -> Response:
         album_id = await immich_call(services, account, services.immich.create_album, name)
         return JSONResponse({"id": album_id, "albumName": name, "assetCount": 0}, status_code=201)
     _, account = await require_admin(request)
-    found = await immich_call(services, account, services.immich.list_albums)
+    found = await immich_call(services, account, services.immich.writable_albums, account.user_id)
     listed = [{"id": a["id"], "albumName": a.get("albumName", ""), "assetCount": a.get("assetCount", 0)} for a in found]
     return JSONResponse(sorted(listed, key=lambda a: a["albumName"].lower()), headers={"Cache-Control": "no-store"})
 

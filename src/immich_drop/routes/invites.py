@@ -150,10 +150,12 @@ async def album_values(services, account, body: dict) -> dict:
     if album is None:
         return {"album_id": None, "album_name": ""}
     if album.get("id"):
-        known = {a["id"]: a for a in await immich_call(services, account, services.immich.list_albums)}
+        known = {a["id"]: a for a in await immich_call(services, account, services.immich.writable_albums,
+                                                       account.user_id)}
         if album["id"] not in known:
             bad = FieldErrors()
-            bad.add("album", "album_unknown", "This album is not in your library (any more): choose another.")
+            bad.add("album", "album_unknown", "This album is not in your library (any more), or you may only "
+                                              "view it: choose another.")
             bad.raise_if_any()
         return {"album_id": album["id"], "album_name": known[album["id"]].get("albumName", "")}
     name = album["name"].strip()

@@ -156,7 +156,8 @@ class TusGuard:
         upload = Upload(id=_new_uid(), session_id=session, target_kind=kind, target_id=target_id,
                         filename=filename, filetype=meta["filetype"][:255], size=length,
                         last_modified_ms=_optional_int(meta.get("lastModified"), 0, 10**14),
-                        tz_offset_minutes=_optional_int(meta.get("tz"), -16 * 60, 16 * 60))
+                        tz_offset_minutes=_optional_int(meta.get("tz"), -16 * 60, 16 * 60),
+                        tz_name=(meta.get("tzName") or "")[:64] or None)
         await self.store.add_upload(upload)
         scope.setdefault("state", {})["tus_uid"] = upload.id
         status = 0

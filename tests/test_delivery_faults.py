@@ -1,0 +1,244 @@
+"""Delivery when things go wrong around it: a stale duplicate cache, a trashed duplicate, a lost lease,
+a staged file that vanished, a link deleted mid-delivery, retries, the guest's time zone.
+
+The fake Immich, for faults the real one cannot be made to show on demand; what the real one decides
+is in test_real_immich.py. Each test failed before the fix it names.
+"""
+
+import asyncio
+import uuid
+
+from conftest import MEDIA, invite_token, sha1_of, wait_until
+from immich_drop import pipeline as pipeline_module
+
+FINAL = ["done", "duplicate", "failed"]
+
+
+def _metric(drop, outcome: str) -> float:
+    return drop.services.pipeline.metrics.deliveries.labels(outcome=outcome)._value.get()
+
+
+def test_a_cache_hit_for_an_asset_deleted_in_immich_sends_the_file_again(drop):
+    first, second = drop.guest(), drop.guest()
+    a = first.upload(MEDIA / "exif_offset.jpg")
+    assert first.wait_for(a, FINAL)["state"] == "done"
+    drop.fake.delete_asset(drop.upload_row(a).asset_id)  # the owner deleted it in Immich (trash emptied)
+
+    b = second.upload(MEDIA / "exif_offset.jpg")
+    assert second.wait_for(b, FINAL)["state"] == "done"
+    assert drop.fake.upload_bodies == 2  # sent again, not "already there" on the cache's word
+    owner = drop.fake.owner_of(drop.key)
+    assert drop.fake.assets[owner] == {sha1_of(MEDIA / "exif_offset.jpg"): drop.upload_row(b).asset_id}
+    [album] = drop.fake.albums_named(owner, "Guests")
+    assert album.assets == [drop.upload_row(b).asset_id]
+
+
+def test_a_duplicate_in_the_owners_trash_is_reported_to_the_owner_and_added_to_the_album(drop):
+    first, second = drop.guest(), drop.guest()
+    a = first.upload(MEDIA / "exif_offset.jpg")
+    assert first.wait_for(a, FINAL)["state"] == "done"
+    asset_id = drop.upload_row(a).asset_id
+    owner = drop.fake.owner_of(drop.key)
+    [album] = drop.fake.albums_named(owner, "Guests")
+    album.assets.clear()  # the owner also took it out of the album
+    drop.fake.trash(asset_id)
+
+    b = second.upload(MEDIA / "exif_offset.jpg")
+    event = second.wait_for(b, FINAL)
+    assert event["state"] == "duplicate" and event["message"] == ""  # the guest hears "already there"
+    row = drop.upload_row(b)
+    assert row.asset_id == asset_id and "trash" in row.message  # the owner's log says where it is
+    assert album.assets == [asset_id]
+    assert drop.fake.upload_bodies == 1
+
+
+def test_a_lost_lease_stops_the_delivery_and_the_file_reaches_immich_once(drop):
+    pipeline = drop.services.pipeline
+    pipeline.lease_seconds, pipeline.scan_seconds = 0.6, 0.05
+    gate = drop.fake.upload_gate = asyncio.Event()
+    guest = drop.guest()
+    uid = guest.upload(MEDIA / "exif_offset.jpg")
+    guest.wait_for(uid, "uploading")
+    wait_until(lambda: drop.fake.waiting_at_gate == 1, what="Immich holding the upload")
+    # Another process takes the delivery over (as if our renewals had stopped reaching the database).
+    drop.server.call(drop.services.store.update_upload(uid, lease_owner="another-process"))
+    wait_until(lambda: _metric(drop, "lost") == 1, what="the attempt to notice its lease is gone")
+    drop.fake.server.loop.call_soon_threadsafe(gate.set)
+    wait_until(lambda: drop.fake.upload_aborts == 1, what="Immich to see the abandoned request end")
+    assert drop.fake.upload_bodies == 0 and drop.upload_row(uid).state == "uploading"
+    assert drop.services.storage.data_path(uid).exists()  # nothing deleted by the process that lost it
+
+    # The other process dies in turn: its lease runs out and this one delivers, once.
+    drop.fake.upload_gate = None
+    drop.server.call(drop.services.store.update_upload(uid, lease_owner="another-process", lease_until=None))
+    assert guest.wait_for(uid, ["done", "duplicate", "failed"])["state"] == "done"
+    assert drop.fake.upload_bodies == 1
+
+
+def test_a_lease_renewal_that_fails_stops_the_delivery(drop, monkeypatch):
+    pipeline, store = drop.services.pipeline, drop.services.store
+    pipeline.lease_seconds, pipeline.scan_seconds = 0.6, 0.05
+    gate = drop.fake.upload_gate = asyncio.Event()
+    renew = store.renew_lease
+
+    async def unreachable(*args):
+        raise OSError("database unreachable")
+
+    monkeypatch.setattr(store, "renew_lease", unreachable)
+    guest = drop.guest()
+    uid = guest.upload(MEDIA / "exif_offset.jpg")
+    guest.wait_for(uid, "uploading")
+    wait_until(lambda: _metric(drop, "lost") == 1, what="the attempt to stop without a renewed lease")
+    drop.fake.server.loop.call_soon_threadsafe(gate.set)
+    wait_until(lambda: drop.fake.upload_aborts == 1, what="Immich to see the abandoned request end")
+    monkeypatch.setattr(store, "renew_lease", renew)  # the database is back; the lease runs out and
+    drop.fake.upload_gate = None                      # the delivery is taken up again, and made once
+    assert guest.wait_for(uid, FINAL)["state"] == "done" and drop.fake.upload_bodies == 1
+
+
+def test_a_worker_that_lost_its_lease_cannot_record_an_outcome(drop):
+    store = drop.services.store
+    guest = drop.guest()
+    drop.fake.fail_status = 503
+    uid = guest.upload(MEDIA / "exif_offset.jpg")
+    guest.wait_for(uid, "retrying")
+    drop.server.call(store.update_upload(uid, state="uploading", lease_owner="b"))
+    assert drop.server.call(store.update_upload(uid, held_by="a", state="done")) is None
+    assert drop.upload_row(uid).state == "uploading"
+    assert drop.server.call(store.update_upload(uid, held_by="b", state="done")).state == "done"
+
+
+def test_a_staged_file_that_vanished_fails_visibly_instead_of_being_claimed_forever(drop):
+    guest = drop.guest()
+    drop.fake.fail_status = 503
+    uid = guest.upload(MEDIA / "exif_offset.jpg")
+    guest.wait_for(uid, "retrying")
+    path = drop.services.storage.data_path(uid)
+    path.unlink()
+    path.mkdir()  # not a readable file, whoever the server runs as (root reads any plain file)
+    drop.fake.fail_status = None
+    event = guest.wait_for(uid, ["done", "failed"])
+    assert event["state"] == "failed" and "could not read the received file" in event["message"]
+    assert drop.upload_row(uid).lease_owner is None
+
+
+def test_an_unexpected_error_is_retried_a_bounded_number_of_times_then_shown(drop):
+    pipeline = drop.services.pipeline
+
+    async def broken(upload):
+        raise RuntimeError("a bug")
+
+    pipeline.targets.delivery = broken
+    guest = drop.guest()
+    uid = guest.upload(MEDIA / "exif_offset.jpg")
+    event = guest.wait_for(uid, ["done", "failed"])
+    assert event["state"] == "failed" and "RuntimeError" in event["message"]
+    assert drop.upload_row(uid).attempts == pipeline_module.MAX_UNEXPECTED - 1
+
+
+def test_deleting_a_link_during_its_delivery_never_turns_failed_into_done(make_drop, admin_of):
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
+    admin = admin_of(drop)
+    invite = admin.invite(album={"name": "Party"})
+    gate = drop.fake.upload_gate = asyncio.Event()
+    guest = drop.guest()
+    uid = guest.invite_upload(MEDIA / "exif_offset.jpg", invite_token(invite))
+    guest.wait_for(uid, "uploading")
+    wait_until(lambda: drop.fake.waiting_at_gate == 1, what="Immich holding the upload")
+    assert admin.call("DELETE", f"/api/invites/{invite['id']}").status_code == 204
+    event = guest.wait_for(uid, "failed")
+    assert "may have arrived" in event["message"]
+    drop.fake.server.loop.call_soon_threadsafe(gate.set)
+    wait_until(lambda: drop.fake.upload_aborts == 1, what="the stopped request to end")
+    assert drop.upload_row(uid).state == "failed" and drop.fake.upload_bodies == 0
+    assert not drop.services.storage.data_path(uid).exists()
+
+
+def test_a_retry_does_not_read_the_file_again(drop, monkeypatch):
+    reads = []
+    monkeypatch.setattr(pipeline_module, "sha1_file", lambda path: reads.append(path) or sha1_of(path))
+    guest = drop.guest()
+    drop.fake.fail_status = 503
+    uid = guest.upload(MEDIA / "exif_offset.jpg")
+    guest.wait_for(uid, "retrying")
+    assert drop.upload_row(uid).checksum == sha1_of(MEDIA / "exif_offset.jpg")  # kept from the first attempt
+    drop.fake.fail_status = None
+    assert guest.wait_for(uid, FINAL)["state"] == "done"
+    assert reads == []  # the SHA-1 computed while receiving served every attempt
+
+
+def test_the_lastmodified_fallback_uses_the_offset_in_force_at_that_date(drop):
+    guest = drop.guest()
+    summer = "1688212800000"  # 2023-07-01T12:00:00Z; Berlin was at +02:00 then, whatever today's offset
+    uid = guest.upload(MEDIA / "no_date.jpg", metadata={"lastModified": summer, "tz": "60", "tzName": "Europe/Berlin"})
+    assert guest.wait_for(uid, FINAL)["state"] == "done"
+    assert drop.fake.uploads[0].file_created_at == "2023-07-01T14:00:00.000+02:00"
+
+
+def test_an_exif_time_without_offset_takes_the_offset_of_its_own_date(drop):
+    guest = drop.guest()  # exif_no_offset.jpg says 2020-02-29 08:00:00: winter in New York (-05:00)
+    uid = guest.upload(MEDIA / "exif_no_offset.jpg", metadata={"tz": "-240", "tzName": "America/New_York"})
+    assert guest.wait_for(uid, FINAL)["state"] == "done"
+    assert drop.fake.uploads[0].file_created_at == "2020-02-29T08:00:00.000-05:00"
+
+
+def test_one_key_per_admin_reused_while_it_works_and_the_replaced_one_removed(drop, fake, admin_of):
+    user_id = fake.add_account("kim@example.org", "pw")
+    from conftest import Admin
+
+    for _ in range(3):
+        with Admin(drop.url) as admin:
+            assert admin.login(email="kim@example.org", password="pw").status_code == 200
+    [key_id] = fake.owned_keys(user_id)
+    secret = fake.key_ids[key_id]
+    fake.keys[secret] = (user_id, {"asset.upload"})  # its permissions cut in Immich: no longer enough
+    with Admin(drop.url) as admin:
+        assert admin.login(email="kim@example.org", password="pw").status_code == 200
+    [new_id] = fake.owned_keys(user_id)
+    assert new_id != key_id and secret not in fake.keys  # replaced, and the old one removed from Immich
+
+
+def test_albums_shared_as_viewer_are_not_offered_and_a_refused_add_is_shown(make_drop, fake, admin_of):
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
+    admin = admin_of(drop)
+    me = [u for u, user in fake.users.items() if user["email"] == "ada@example.org"][0]
+    friend = fake.add_user()
+    friends = fake.owner_of(friend)
+    viewer = fake.albums[_album(fake, friends, "Look only")]
+    editor = fake.albums[_album(fake, friends, "Shared with me")]
+    fake.share_album(viewer.id, me, "viewer")
+    fake.share_album(editor.id, me, "editor")
+    listed = {a["albumName"] for a in admin.call("GET", "/api/albums").json()}
+    assert "Shared with me" in listed and "Look only" not in listed
+    refused = admin.call("POST", "/api/invites", json={"album": {"id": viewer.id}})
+    assert refused.status_code == 400
+
+    invite = admin.invite(album={"id": editor.id})
+    fake.share_album(editor.id, me, "viewer")  # the album's owner makes us a viewer after all
+    guest = drop.guest()
+    uid = guest.invite_upload(MEDIA / "exif_offset.jpg", invite_token(invite))
+    event = guest.wait_for(uid, FINAL)
+    assert event["state"] == "failed" and "may only view" in event["message"]
+    assert len(fake.albums) == 2 and admin.call("GET", f"/api/invites/{invite['id']}").json()["albumId"] == editor.id
+
+
+def _album(fake, owner: str, name: str) -> str:
+    from fake_immich import Album
+
+    album = Album(str(uuid.uuid4()), owner, name)
+    fake.albums[album.id] = album
+    return album.id
+
+
+def test_an_admin_signing_in_never_turns_another_owners_uploads_into_theirs(make_drop, fake, admin_of):
+    """Immich's sign-in sets a session cookie, and Immich prefers a session to an API key: a client that
+    kept it would send every owner's files as the last admin who signed in."""
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
+    bea = admin_of(drop, "bea@example.org")
+    invite = bea.invite(album={"name": "Bea's"})
+    admin_of(drop, "cal@example.org")  # another admin signs in after Bea
+    guest = drop.guest()
+    uid = guest.invite_upload(MEDIA / "exif_offset.jpg", invite_token(invite))
+    assert guest.wait_for(uid, FINAL)["state"] == "done"
+    bea_id = [u for u, user in fake.users.items() if user["email"] == "bea@example.org"][0]
+    assert [r.owner for r in fake.uploads] == [bea_id]
