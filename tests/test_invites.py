@@ -43,7 +43,8 @@ def test_invite_life_cycle(drop, admin_of, fake):
     assert listed["bytes"] == sum((MEDIA / n).stat().st_size for n in ("exif_offset.jpg", "creation_time.mp4"))
     log = admin.call("GET", f"/api/invites/{invite['id']}/uploads").json()
     assert sorted((e["filename"], e["state"]) for e in log) == [("creation_time.mp4", "done"), ("exif_offset.jpg", "done")]
-    assert set(log[0]) == {"id", "filename", "size", "state", "code", "message", "guestName", "createdAt"}
+    assert set(log[0]) == {"id", "filename", "size", "state", "code", "message", "guestName", "guestMessage",
+                           "createdAt"}
 
     # Any other browser: the link is used.
     stranger = drop.guest()

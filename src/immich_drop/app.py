@@ -32,7 +32,7 @@ from .notify import Notifier
 from .pipeline import Pipeline
 from .proxy import ForwardedHeaders
 from .ratelimit import RateLimiter
-from .routes import admin, guest, health, invite_page, invites, notifications
+from .routes import admin, already, guest, health, invite_page, invites, notifications
 from .routes.errors import ApiError
 from .security import SecurityHeaders
 from .services import Services
@@ -90,7 +90,8 @@ def create_app(settings: Settings, *, immich_transport: httpx.AsyncBaseTransport
             await asyncio.to_thread(store.engine.dispose)
 
     starlette = Starlette(
-        routes=[*health.routes, *guest.routes, *admin.routes, *invites.routes, *notifications.routes, *invite_page.routes,
+        routes=[*health.routes, *guest.routes, *already.routes, *admin.routes, *invites.routes, *notifications.routes,
+                *invite_page.routes,
                 Mount("/static", StaticFiles(directory=guest.WEB), name="static")],
         exception_handlers={ApiError: _api_error, HTTPException: _http_error, Exception: _server_error},
         lifespan=lifespan,

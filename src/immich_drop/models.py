@@ -52,6 +52,9 @@ class Upload(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     received_at: datetime | None = None
+    # what the guest wrote, if the link asks (guest_fields.py): shown in the owner's log, sent as the description
+    guest_name: str = Field(default="", max_length=100, sa_column_kwargs={"server_default": ""})
+    guest_message: str = Field(default="", max_length=1000, sa_column_kwargs={"server_default": ""})
 
 
 class KnownAsset(SQLModel, table=True):
@@ -116,6 +119,8 @@ class Invite(SQLModel, table=True):
     disabled: bool = False
     deleted_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
+    guest_fields: str = Field(default="optional", max_length=8,  # optional | required | hidden: name and message
+                              sa_column_kwargs={"server_default": "optional"})
     archive: bool = False  # files arrive archived in Immich: in the album, not in the timeline until reviewed
     digest_until: datetime | None = None  # uploads finished before this were in a digest to the owner
     closed_noticed: bool = False  # the owner was told the link is used up or expired

@@ -59,7 +59,7 @@ def digest_text(invite: Invite, uploads: list[Upload]) -> str:
     failed = len(uploads) - len(sent)
     names: list[str] = []
     for upload in sorted(uploads, key=lambda u: u.created_at):
-        name = (getattr(upload, "guest_name", "") or "").strip()
+        name = upload.guest_name.strip()
         if name and name not in names:
             names.append(name)
     who = ("Guests" if not names else names[0] if len(names) == 1 else f"{names[0]} and {names[1]}"

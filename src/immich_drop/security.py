@@ -10,6 +10,9 @@ from urllib.parse import urlsplit
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+# The hashing worker compiles the vendored hash-wasm: WebAssembly, and nothing else, for that script alone.
+WORKER_PATH = "/static/hash-worker.js"
+WORKER_CSP = CSP.replace("script-src 'self'", "script-src 'self' 'wasm-unsafe-eval'")
 HEADERS = [
     (b"content-security-policy", CSP.encode()),
     (b"x-content-type-options", b"nosniff"),
@@ -42,11 +45,15 @@ class SecurityHeaders:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
 
+        headers = HEADERS
+        if scope.get("path") == WORKER_PATH:
+            headers = [(b"content-security-policy", WORKER_CSP.encode()), *HEADERS[1:]]
+
         async def send_with_headers(message):
             if message["type"] == "http.response.start":
                 present = {k.lower() for k, _ in message.get("headers", [])}
                 message = dict(message)
-                message["headers"] = list(message.get("headers", [])) + [h for h in HEADERS if h[0] not in present]
+                message["headers"] = list(message.get("headers", [])) + [h for h in headers if h[0] not in present]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

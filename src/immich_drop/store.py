@@ -67,6 +67,13 @@ class Store:
         query = select(Upload).where(Upload.session_id == session_id).order_by(Upload.created_at.desc()).limit(limit)
         return await self._run(lambda s: list(s.exec(query)))
 
+    async def delivered_by_session(self, session_id: str, checksum: str) -> list[Upload]:
+        """Uploads this browser session sent in full that reached Immich with this SHA-1 (already.py)."""
+        query = select(Upload).where(Upload.session_id == session_id, Upload.checksum == checksum,
+                                     Upload.state.in_((UploadState.DONE, UploadState.DUPLICATE)),
+                                     Upload.asset_id.is_not(None)).limit(20)
+        return await self._run(lambda s: list(s.exec(query)))
+
     async def uploads_in_states(self, states: Iterable[str]) -> list[Upload]:
         query = select(Upload).where(Upload.state.in_(tuple(states))).order_by(Upload.created_at)
         return await self._run(lambda s: list(s.exec(query)))

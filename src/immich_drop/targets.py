@@ -127,6 +127,8 @@ class Targets:
         if invite.max_file_size is not None and size > invite.max_file_size:
             raise TargetClosed(413, f"Files may be at most {size_text(invite.max_file_size)} here.", "file_too_large",
                                {"size": invite.max_file_size})
+        if invite.guest_fields == "required" and not meta.get("guestName", "").strip():
+            raise TargetClosed(400, "Please enter your name.", "name_required")
         if not await self.store.claim_invite(invite.id, session):
             raise TargetClosed(*USED)
         if not await self.store.reserve_invite(invite.id, size):

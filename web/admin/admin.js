@@ -10,7 +10,7 @@
   var MB = 1000 * 1000, GB = 1000 * MB;
   var FIELD_CLASS = { label: "f-label", title: "f-title", album: "f-album", maxUses: "f-uses", expiresAt: "f-expiry",
     password: "f-password", maxFileSize: "f-max-file", maxTotalBytes: "f-max-total", maxFiles: "f-max-files",
-    mediaKind: "f-kind", archive: "f-archive" };
+    mediaKind: "f-kind", guestFields: "f-guest-fields", archive: "f-archive" };
 
   // --- plumbing ------------------------------------------------------------------------------
   function api(method, path, body) {
@@ -159,6 +159,7 @@
   // The body for POST/PATCH from what is shown; hidden fields are not read, so they never block.
   function readFields(q, original) {
     var body = { label: q("f-label").value, title: q("f-title").value, mediaKind: q("f-kind").value,
+      guestFields: q("f-guest-fields").value,
       maxFileSize: number(q("f-max-file"), MB), maxTotalBytes: number(q("f-max-total"), GB),
       maxFiles: number(q("f-max-files"), 1), archive: q("f-archive").checked };
     var album = q("f-album").value;
@@ -192,6 +193,7 @@
     q("f-max-total").value = invite.limits.maxTotalBytes ? invite.limits.maxTotalBytes / GB : "";
     q("f-max-files").value = invite.limits.maxFiles || "";
     q("f-kind").value = invite.limits.mediaKind;
+    q("f-guest-fields").value = invite.guestFields || "optional";
     q("f-archive").checked = invite.archive;
     q("l-password").textContent = t(invite.hasPassword ? "admin.field.password_new" : "admin.field.password");
     q("w-password-remove").hidden = !invite.hasPassword;
@@ -253,7 +255,7 @@
     api("POST", "/api/invites", readFields(create)).then(function (invite) {
       $("create").reset();
       fillFields(create, { label: "", title: "", albumId: null, maxUses: null, expiresAt: null, archive: false,
-        hasPassword: false, limits: { mediaKind: "all" } });
+        hasPassword: false, guestFields: "optional", limits: { mediaKind: "all" } });
       create("f-expiry").value = "7";
       create("w-expiry-date").hidden = true;
       flash(t("admin.create.done", { link: invite.link }));

@@ -51,7 +51,16 @@ async def config(request: Request) -> Response:
         "chunkSize": settings.chunk_size,
         "maxUploadSize": settings.max_upload_size,
         "publicUploads": settings.public_upload_page_enabled,
+        "extensions": sorted(await _media_types(request.app.state.services)),
     }, headers={"Cache-Control": "no-store"}))
+
+
+async def _media_types(services) -> frozenset[str]:
+    """What Immich takes, so the page refuses a .txt before sending it; never waits long on Immich."""
+    try:
+        return await asyncio.wait_for(services.media_types(), 3)
+    except asyncio.TimeoutError:
+        return frozenset()
 
 
 async def status_channel(websocket: WebSocket) -> None:
@@ -100,10 +109,12 @@ async def _console_owner(websocket: WebSocket) -> str | None:
 
 
 async def _drain(websocket: WebSocket) -> None:
-    """Read (and ignore) what the browser sends, so a closed socket is noticed at once."""
+    """Read what the browser sends, so a closed socket is noticed at once; answer its "ping" (the page
+    reconnects when a silent network swallowed the channel) and ignore anything else."""
     try:
         while True:
-            await websocket.receive_text()
+            if await websocket.receive_text() == "ping":
+                await websocket.send_json({"type": "pong"})
     except (WebSocketDisconnect, RuntimeError):
         return
 

@@ -83,7 +83,7 @@ async def info(request: Request) -> Response:
         "remaining": {"files": left(invite.max_files, invite.files), "bytes": left(invite.max_total_bytes, invite.bytes)},
         "expiresAt": invite.expires_at.isoformat() if invite.expires_at else None,
         "needsPassword": bool(invite.password_hash), "unlocked": bool(standing and standing.unlocked),
-        "paused": not (account and account.key_valid),
+        "paused": not (account and account.key_valid), "guestFields": invite.guest_fields,
     }, headers={"Cache-Control": "no-store"})
 
 

@@ -11,9 +11,10 @@
 Fields: `label` (private), `title` (what guests see); `album` (null, {"id"} of an existing album, or
 {"name"} of a new one); `maxUses` (1 = one-time, N, null = unlimited); `expiresAt` (ISO-8601 with a timezone, or null = never) or
 `expiresInDays`; `password` (null = none); `maxFileSize`, `maxTotalBytes`, `maxFiles` (null = no
-limit; `maxFileSize` at most MAX_UPLOAD_SIZE); `mediaKind` ("all", "photos", "videos"); `archive` (files
-arrive archived: in the album, not in the timeline); `disabled` (PATCH). Refusals answer 400 with
-`errors: {field: {code, message, params}}`, every bad field at once. Another admin's invite is 404.
+limit; `maxFileSize` at most MAX_UPLOAD_SIZE); `mediaKind` ("all", "photos", "videos"); `guestFields`
+("optional", "required", "hidden": the guest's name and message); `archive` (files arrive archived: in
+the album, not in the timeline); `disabled` (PATCH). Refusals answer 400 with `errors: {field: {code,
+message, params}}`, every bad field at once. Another admin's invite is 404.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..crypto import hash_password, new_token, token_hash
-from ..models import Invite, InviteState, UploadState
+from ..guest_fields import MODES
 from ..i18n import size_text
+from ..models import Invite, InviteState, UploadState
 from ..targets import invite_state
 from .admin import immich_call, require_admin
 from .errors import ApiError, FieldErrors, json_body
@@ -46,6 +48,7 @@ def invite_json(invite: Invite, link: str, key_valid: bool, max_upload_size: int
         "hasPassword": bool(invite.password_hash), "disabled": invite.disabled, "archive": invite.archive,
         "limits": {"maxFileSize": capped(invite.max_file_size, max_upload_size), "maxTotalBytes": invite.max_total_bytes,
                    "maxFiles": invite.max_files, "mediaKind": invite.media_kind},
+        "guestFields": invite.guest_fields,
         "files": invite.files, "bytes": invite.bytes, "lastUploadAt": _iso(invite.last_upload_at),
         "createdAt": _iso(invite.created_at), "ownerMustSignIn": not key_valid,
     }
@@ -123,6 +126,12 @@ async def fields(body: dict, creating: bool, server_max: int, current: Invite | 
             bad.add("mediaKind", "kind_invalid", "Choose photos and videos, photos only or videos only.")
         else:
             values["media_kind"] = body["mediaKind"]
+    if "guestFields" in body:
+        if body["guestFields"] not in MODES:
+            bad.add("guestFields", "guest_fields_invalid", "Choose whether guests give their name: optional, "
+                                                            "required or not asked.")
+        else:
+            values["guest_fields"] = body["guestFields"]
     for flag in ("archive", "disabled"):
         if flag in body and (creating is False or flag == "archive"):
             if not isinstance(body[flag], bool):
@@ -215,10 +224,12 @@ async def uploads(request: Request) -> Response:
     invite, _ = await own_invite(request)
     store = request.app.state.services.store
     rows = [{"id": u.id, "filename": u.filename, "size": u.size, "state": u.state, "code": None,
-             "message": u.message, "guestName": getattr(u, "guest_name", "") or "", "createdAt": _iso(u.created_at)}
+             "message": u.message, "guestName": u.guest_name, "guestMessage": u.guest_message,
+             "createdAt": _iso(u.created_at)}
             for u in await store.uploads_of_invite(invite.id)]
     rows += [{"id": f"refused-{r.id}", "filename": r.filename, "size": r.size, "state": "refused", "code": r.code,
-              "message": r.message, "guestName": r.guest_name, "createdAt": _iso(r.created_at)}
+              "message": r.message, "guestName": r.guest_name, "guestMessage": "",
+              "createdAt": _iso(r.created_at)}
              for r in await store.refusals_of(invite.id)]
     rows.sort(key=lambda row: row["createdAt"] or "", reverse=True)
     return JSONResponse(rows, headers={"Cache-Control": "no-store"})

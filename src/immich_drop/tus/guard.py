@@ -29,6 +29,7 @@ from pathlib import PurePosixPath
 from typing import Awaitable, Callable
 
 from ..events import EventBus, upload_event
+from ..guest_fields import GuestFieldsRefused, clean_guest_fields
 from ..i18n import size_text
 from ..models import Upload, UploadState
 from ..security import same_origin
@@ -148,6 +149,10 @@ class TusGuard:
                 raise Refuse(415, "Files without an extension cannot go into a photo library.", code="no_extension")
             raise Refuse(415, f"Files of type {suffix} cannot go into a photo library.", code="type_not_accepted",
                          params={"ext": suffix})
+        try:  # before anything is reserved
+            name, message = clean_guest_fields(meta.get("guestName"), meta.get("guestMessage"), "optional")
+        except GuestFieldsRefused as refused:
+            raise Refuse(400, refused.message, code=refused.code) from None
         try:
             kind, target_id = await self.targets.resolve(meta, session, length, filename)
         except TargetClosed as closed:
@@ -155,6 +160,7 @@ class TusGuard:
 
         upload = Upload(id=_new_uid(), session_id=session, target_kind=kind, target_id=target_id,
                         filename=filename, filetype=meta["filetype"][:255], size=length,
+                        guest_name=name, guest_message=message,
                         last_modified_ms=_optional_int(meta.get("lastModified"), 0, 10**14),
                         tz_offset_minutes=_optional_int(meta.get("tz"), -16 * 60, 16 * 60),
                         tz_name=(meta.get("tzName") or "")[:64] or None)
