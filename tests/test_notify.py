@@ -78,17 +78,18 @@ def test_one_digest_per_link_once_uploads_settle_then_a_notice_when_it_expires(d
     invite = admin.invite(label="private", title="Wedding")
     token = invite_token(invite)
     guest = drop.guest()
-    uids = [guest.invite_upload(MEDIA / name, token) for name in ("exif_offset.jpg", "no_date.jpg", "creation_time.mp4")]
+    sent = [("exif_offset.jpg", "Anna"), ("no_date.jpg", "Ben"), ("creation_time.mp4", "Anna"), ("exif_offset.heic", "Cleo")]
+    uids = [guest.invite_upload(MEDIA / name, token, metadata={"guestName": who}) for name, who in sent]
     for uid in uids:
         assert guest.wait_for(uid, ["done", "failed"])["state"] == "done"
     digest = receiver.next()
     assert digest["title"] == "New files for Wedding"
-    assert digest["message"] == "Guests sent 2 photos and 1 video to Wedding."
+    assert digest["message"] == "Anna and 2 others sent 3 photos and 1 video to Wedding."
     past = datetime.now(timezone.utc) - timedelta(seconds=1)
     drop.server.call(drop.services.store.update_invite(invite["id"], expires_at=past))
     expired = receiver.next()
-    assert expired["title"] == "Wedding has expired" and "3 files" in expired["message"]
-    assert len(receiver.received) == 2  # the three files made one message, and the expiry one more
+    assert expired["title"] == "Wedding has expired" and "4 files" in expired["message"]
+    assert len(receiver.received) == 2  # the four files made one message, and the expiry one more
 
 
 def test_a_notice_when_a_link_is_used_up_and_when_immich_refuses_the_key(drop, admin_of, receiver, fake):
