@@ -195,7 +195,7 @@ def test_a_hash_alone_grants_nothing(make_drop, admin_of, tmp_path):
     assert stranger.http.post("/api/already", json=question).json() == {"already": False}  # knows the hash only
     assert sender.http.post("/api/already", json={**question, "size": 4999}).json() == {"already": False}
     assert sender.http.post("/api/already", json={**question, "sha1": "0" * 40}).json() == {"already": False}
-    assert sender.http.post("/api/already", data="x", headers={"Content-Type": "text/plain"}).status_code == 415
+    assert sender.http.post("/api/already", content="x", headers={"Content-Type": "text/plain"}).status_code == 415
     answer = sender.http.post("/api/already", json=question).json()
     assert answer["already"] is True
     row = drop.upload_row(answer["id"])
