@@ -53,6 +53,7 @@ class Received:
     sha1: str
     size: int
     checksum_header: str | None
+    visibility: str = "timeline"
 
 
 @dataclass
@@ -315,6 +316,9 @@ class FakeImmich:
         created, modified = form.fields.get("fileCreatedAt"), form.fields.get("fileModifiedAt")
         if not (isinstance(created, str) and DATE.match(created) and isinstance(modified, str) and DATE.match(modified)):
             return JSONResponse({"message": "Validation failed", "errors": [{"path": ["fileCreatedAt"]}]}, status_code=400)
+        visibility = form.fields.get("visibility", "timeline")
+        if visibility not in ("archive", "timeline", "hidden", "locked"):  # as Immich v3.1.0 answers
+            return JSONResponse({"message": "Validation failed", "errors": [{"path": ["visibility"]}]}, status_code=400)
         size, sha1 = form.size, form.sha1
         self.upload_bodies += 1
         if not size:
@@ -324,7 +328,7 @@ class FakeImmich:
             return JSONResponse({"status": "duplicate", "id": owned[sha1]}, status_code=200)
         asset_id = str(uuid.uuid4())
         owned[sha1] = asset_id
-        self.uploads.append(Received(owner, asset_id, name, order, created, modified, sha1, size, header))
+        self.uploads.append(Received(owner, asset_id, name, order, created, modified, sha1, size, header, visibility))
         return JSONResponse({"id": asset_id, "status": "created"}, status_code=201)
 
     async def bulk_check(self, request: Request):

@@ -177,7 +177,8 @@ class ImmichClient:
     async def upload_asset(self, api_key: str, path: Path, size: int, *, filename: str, created_at: str | None,
                            modified_at: str | None, checksum: str | None = None,
                            pieces: AsyncIterator[bytes] | None = None,
-                           dates_after: Callable[[], Awaitable[tuple[str, str]]] | None = None) -> tuple[str, bool]:
+                           dates_after: Callable[[], Awaitable[tuple[str, str]]] | None = None,
+                           visibility: str | None = None) -> tuple[str, bool]:
         """Stream the file at `path` to `POST /assets`; returns `(asset id, was it a duplicate)`.
 
         The text fields go before `assetData`: Immich checks the extension of `filename` while the
@@ -189,9 +190,12 @@ class ImmichClient:
         `dates_after`, instead of the two dates, is called once the file's bytes are sent and gives
         (fileCreatedAt, fileModifiedAt) in `fixed_iso` form: Immich reads those fields after the body
         (only `filename` must come first), so a file relayed while it arrives can carry the date that
-        only its last bytes hold (a video's `moov` box comes last).
+        only its last bytes hold (a video's `moov` box comes last). `visibility` ("archive") keeps the
+        asset out of the owner's timeline (it still goes into albums); `asset.upload` covers it.
         """
         fields = [("filename", filename), ("isFavorite", "false")]
+        if visibility:
+            fields.append(("visibility", visibility))
         late: list[str] = []
         if dates_after is None:
             fields[1:1] = [("fileCreatedAt", created_at or ""), ("fileModifiedAt", modified_at or "")]

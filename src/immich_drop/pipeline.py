@@ -95,6 +95,10 @@ class Pipeline:
         self._album_locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._delivering: dict[str, asyncio.Task] = {}  # uid -> the attempt running in this process
         self.worker = uuid.uuid4().hex  # this process, as a lease owner
+        # What the invite's owner hears (notify.py): a file of the invite reached its final state; their key was refused.
+        self.on_invite_delivered: Callable[[str], Awaitable[None]] = _nothing
+        self.on_key_refused: Callable[[str], Awaitable[None]] = _nothing
+        self._owner_tasks: set[asyncio.Task] = set()
         self.lease_seconds = 60.0
         self.scan_seconds = 5.0
 
@@ -224,7 +228,8 @@ class Pipeline:
         except ImmichRejected as exc:
             self.metrics.immich_errors.labels(kind="auth" if exc.auth_problem else "rejected").inc()
             if exc.auth_problem and delivery is not None and delivery.account_id:
-                await self.store.set_key_valid(delivery.account_id, False)  # the admin sees "sign in again"
+                if await self.store.set_key_valid(delivery.account_id, False):  # the admin sees "sign in again"
+                    await self.on_key_refused(delivery.account_id)
                 return await self._retry_later(upload, PAUSED)
             if exc.auth_problem:  # the server's key was refused: wait for it to be fixed, lose nothing
                 return await self._retry_later(upload, f"{WAITING} (Immich refused the server's key: {exc.message})")
@@ -287,7 +292,8 @@ class Pipeline:
             modified = iso(from_ms(upload.last_modified_ms) or upload.received_at or utcnow())
             asset_id, duplicate = await self.immich.upload_asset(
                 delivery.api_key, path, upload.size, filename=upload.filename,
-                created_at=upload.captured_at, modified_at=modified, checksum=upload.checksum)
+                created_at=upload.captured_at, modified_at=modified, checksum=upload.checksum,
+                visibility=delivery.visibility)
         trashed = False
         if duplicate:  # was the one Immich has in the owner's trash? (the log says so)
             check = await self._checks(delivery.api_key, (upload.id, upload.checksum)) or {}
@@ -333,7 +339,8 @@ class Pipeline:
 
     async def _album(self, delivery: Delivery, stale: str | None = None) -> str:
         """The album id to add to; `stale` is one Immich just said is gone."""
-        key = (delivery.owner, delivery.invite_id or delivery.album_name)
+        # an invite's album may be changed by its owner: the album it names is part of the key
+        key = (delivery.owner, f"{delivery.invite_id}:{delivery.album_id}" if delivery.invite_id else delivery.album_name)
         async with self._album_locks.setdefault(key, asyncio.Lock()):  # one create, not one per worker
             cached = self._albums.get(key)
             if cached and cached != stale:
@@ -406,6 +413,9 @@ class Pipeline:
 
     def _publish(self, upload: Upload) -> None:
         self.bus.publish(upload.session_id, upload_event(upload))
+        if upload.target_kind == "invite" and upload.target_id and upload.state in S.FINAL:
+            self._owner_tasks.add(task := asyncio.create_task(self.on_invite_delivered(upload.target_id)))
+            task.add_done_callback(self._owner_tasks.discard)
 
     # --- clean-up --------------------------------------------------------------------------
     async def _janitor(self) -> None:
@@ -440,3 +450,7 @@ class Pipeline:
             removed += 1
         return removed
 
+
+
+async def _nothing(_id: str) -> None:
+    return None

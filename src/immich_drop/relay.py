@@ -118,7 +118,8 @@ class Relay:
 
             asset_id, duplicate = await self.immich.upload_asset(
                 delivery.api_key, path, upload.size, filename=upload.filename, created_at=None, modified_at=None,
-                pieces=self._follow(upload.id, upload.size, digest), dates_after=dates)
+                pieces=self._follow(upload.id, upload.size, digest), dates_after=dates,
+                visibility=delivery.visibility)
             if not duplicate:
                 await self.created(upload.id)
             self.counted("sent")
