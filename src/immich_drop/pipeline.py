@@ -47,7 +47,6 @@ from .immich import (
     AlbumNotWritable,
     AssetMissing,
     ImmichClient,
-    ImmichError,
     ImmichRejected,
     ImmichUnavailable,
 )
@@ -245,8 +244,6 @@ class Pipeline:
             if upload.attempts + 1 >= MAX_UNEXPECTED:
                 return await self._end(upload, S.FAILED, f"The server could not deliver this file ({type(exc).__name__}).")
             return await self._retry_later(upload, f"{WAITING} ({type(exc).__name__})")
-        if not duplicate and (upload.guest_name or upload.guest_message):
-            await self._describe(delivery, asset_id, upload)
         return await self._end(upload, S.DUPLICATE if duplicate else S.DONE, TRASHED if trashed else "",
                                asset_id=asset_id, delete=True)
 
@@ -293,22 +290,13 @@ class Pipeline:
             asset_id, duplicate = await self.immich.upload_asset(
                 delivery.api_key, path, upload.size, filename=upload.filename,
                 created_at=upload.captured_at, modified_at=modified, checksum=upload.checksum,
-                visibility=delivery.visibility)
+                visibility=delivery.visibility, description=description(upload.guest_name, upload.guest_message))
         trashed = False
         if duplicate:  # was the one Immich has in the owner's trash? (the log says so)
             check = await self._checks(delivery.api_key, (upload.id, upload.checksum)) or {}
             trashed = bool(check.get("isTrashed"))
         await self.store.remember_asset(delivery.owner, upload.checksum, asset_id)
         return asset_id, duplicate and upload.sent_at is None, trashed
-
-    async def _describe(self, delivery: Delivery, asset_id: str, upload: Upload) -> None:
-        """The guest's name and message become the asset's description; a refusal (an older key without
-        asset.update) costs only the description, never the delivery."""
-        try:
-            await self.immich.set_description(delivery.api_key, asset_id,
-                                              description(upload.guest_name, upload.guest_message))
-        except ImmichError as exc:
-            log.warning("description of %s not set: %s", upload.id, exc.message)
 
     async def _bulk_check(self, api_key: str, items: list[tuple[str, str]]) -> dict[tuple[str, str], dict]:
         by_id = await self.immich.bulk_upload_check(api_key, items)
