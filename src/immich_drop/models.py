@@ -77,6 +77,7 @@ class Account(SQLModel, table=True):
     api_key_id: str | None = Field(default=None, max_length=64)
     key_valid: bool = True  # False once Immich refused the key: "sign in again"
     notify_urls_enc: str = Field(default="", max_length=16384)  # the owner's Apprise URLs, a sealed JSON list
+    lang: str | None = Field(default=None, max_length=8)  # the owner's language for notifications (i18n.LANGUAGES)
     updated_at: datetime = Field(default_factory=utcnow)
 
 
