@@ -33,7 +33,7 @@ def test_every_key_in_every_language_with_the_same_placeholders(lang):
 def test_catalogs_are_flat_and_keys_are_namespaced():
     for lang in i18n.LANGUAGES:
         for key, text in catalog(lang).items():
-            assert key.split(".")[0] in ("guest", "admin", "server", "common"), key
+            assert key.split(".")[0] in ("guest", "admin", "server", "common", "notify"), key
             assert isinstance(text, str), key
             assert "<" not in text and ">" not in text, key  # text, never markup
 
@@ -71,6 +71,8 @@ def test_language_from_accept_language(header, lang):
 def test_text_fills_placeholders_and_falls_back_to_english():
     assert i18n.text("de", "server.too_many_attempts", seconds=30) == "Zu viele Versuche. Versuche es in 30 Sekunden noch einmal."
     assert i18n.text("xx", "server.link_used") == "This link has already been used."
+    assert [i18n.plural("de", "notify.digest.photos", n) for n in (0, 1, 2)] == ["0 Fotos", "1 Foto", "2 Fotos"]
+    assert i18n.plural("fr", "notify.digest.photos", 0) == "0 photo"  # French counts 0 as singular, as Intl does
     assert i18n.size_text(60_000_000) == "60 MB" and i18n.size_text(2_500_000_000) == "2.5 GB" and i18n.size_text(999) == "999 bytes"
 
 

@@ -2,7 +2,8 @@
 
 `choose(accept_language)` picks the best language we have from an `Accept-Language` header (English
 when none fits); `text(lang, key, **params)` gives the text with its {name} placeholders filled, from
-English when the language lacks the key. `size_text(bytes)` writes a size the way the pages do
+English when the language lacks the key; `plural(lang, key, count, **params)` picks `key.one` or
+`key.other` for `count` the way the pages' `I18N.n` does (Intl.PluralRules), with {count} filled. `size_text(bytes)` writes a size the way the pages do
 (decimal units). The catalogs are read once, at import: small files, and never on the event loop.
 """
 
@@ -19,6 +20,7 @@ CATALOGS: dict[str, dict[str, str]] = {
     lang: json.loads((web_dir() / "i18n" / f"{lang}.json").read_text(encoding="utf-8")) for lang in LANGUAGES
 }
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
+_ZERO_IS_ONE = ("fr", "pt")  # plural(): CLDR counts 0 as singular here
 
 
 def choose(accept_language: str | None) -> str:
@@ -42,6 +44,13 @@ def text(lang: str, key: str, **params) -> str:
     catalog = CATALOGS.get(lang, CATALOGS[DEFAULT])
     template = catalog.get(key, CATALOGS[DEFAULT].get(key, key))
     return _PLACEHOLDER.sub(lambda m: str(params[m.group(1)]) if m.group(1) in params else m.group(0), template)
+
+
+def plural(lang: str, key: str, count: int, **params) -> str:
+    """`plural("de", "notify.digest.photos", 3)` → "3 Fotos". The catalogs hold only "one" and "other":
+    "one" is exactly 1, and also 0 in French and Portuguese (CLDR's rule, which Intl.PluralRules follows)."""
+    one = count == 1 or (count == 0 and lang in _ZERO_IS_ONE)
+    return text(lang, f"{key}.{'one' if one else 'other'}", count=count, **params)
 
 
 def size_text(size: int) -> str:
