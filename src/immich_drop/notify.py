@@ -9,8 +9,10 @@
   one ("Anna and 3 others sent 41 photos and 2 videos to Wedding"). Never a message per file.
 - `key_refused(user_id)`: Immich stopped accepting the owner's key; deliveries wait for a new sign-in.
 - A watcher tells owners, once, when a link expires (every NOTIFY_CHECK_SECONDS).
-- `send(account, title, body)`: through the owner's Apprise URLs (sealed in the database), in a
-  thread (Apprise is blocking). Returns whether every service accepted it; never raises.
+- `send_to(user_id, compose)`: `compose(lang)` gives (title, body) in the owner's language (Account.lang,
+  English when none: every word comes from the catalogs' "notify.*" keys), sent through the owner's
+  Apprise URLs (sealed in the database) by `send(urls, title, body)`, in a thread (Apprise is
+  blocking). Returns whether every service accepted it; never raises.
 
 The digest mark and the "closed" flag are moved by compare-and-set in the store, so replicas sharing
 a database never send the same message twice.
@@ -21,8 +23,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable
 from pathlib import PurePosixPath
 
+from . import i18n
 from .config import Settings
 from .crypto import Box
 from .events import EventBus
@@ -49,12 +53,20 @@ def invite_event(invite: Invite) -> dict:
             "lastUploadAt": last.isoformat() if last else None}
 
 
-def link_name(invite: Invite) -> str:
-    return invite.title or invite.label or invite.album_name or "your link"
+Message = Callable[[str], tuple[str, str]]  # language → (title, body)
 
 
-def digest_text(invite: Invite, uploads: list[Upload]) -> str:
+def link_name(lang: str, invite: Invite) -> str:
+    return invite.title or invite.label or invite.album_name or i18n.text(lang, "notify.link")
+
+
+def digest_message(invite: Invite, uploads: list[Upload]) -> Message:
     """"Anna and 3 others sent 41 photos and 2 videos to Wedding." (+ what could not be delivered)."""
+    return lambda lang: (i18n.text(lang, "notify.digest.title", link=link_name(lang, invite)),
+                         digest_text(lang, invite, uploads))
+
+
+def digest_text(lang: str, invite: Invite, uploads: list[Upload]) -> str:
     sent = [u for u in uploads if u.state in (UploadState.DONE, UploadState.DUPLICATE)]
     failed = len(uploads) - len(sent)
     names: list[str] = []
@@ -62,19 +74,43 @@ def digest_text(invite: Invite, uploads: list[Upload]) -> str:
         name = upload.guest_name.strip()
         if name and name not in names:
             names.append(name)
-    who = ("Guests" if not names else names[0] if len(names) == 1 else f"{names[0]} and {names[1]}"
-           if len(names) == 2 else f"{names[0]} and {len(names) - 1} others")
+    who = (i18n.text(lang, "notify.digest.guests") if not names else names[0] if len(names) == 1
+           else i18n.text(lang, "notify.and", first=names[0], second=names[1]) if len(names) == 2
+           else i18n.text(lang, "notify.digest.others", first=names[0], count=len(names) - 1))
     videos = sum(PurePosixPath(u.filename).suffix.lower() in VIDEO_EXTENSIONS for u in sent)
-    photos = len(sent) - videos
-    what = " and ".join(part for part in (_count(photos, "photo"), _count(videos, "video")) if part) or "no files"
-    text = f"{who} sent {what} to {link_name(invite)}."
+    parts = [i18n.plural(lang, f"notify.digest.{noun}", n)
+             for noun, n in (("photos", len(sent) - videos), ("videos", videos)) if n]
+    what = (i18n.text(lang, "notify.and", first=parts[0], second=parts[1]) if len(parts) == 2
+            else parts[0] if parts else i18n.text(lang, "notify.digest.no_files"))
+    # the verb agrees with the senders ("Anna hat", "Anna und Ben haben"); unnamed guests are many
+    text = i18n.plural(lang, "notify.digest.body", len(names) if names else 2, who=who, what=what,
+                       link=link_name(lang, invite))
     if failed:
-        text += f" {_count(failed, 'file')} could not be delivered; the link's upload log says why."
+        text += " " + i18n.plural(lang, "notify.digest.failed", failed)
     return text
 
 
-def _count(n: int, noun: str) -> str:
-    return "" if n == 0 else f"1 {noun}" if n == 1 else f"{n} {noun}s"
+def used_up_message(invite: Invite) -> Message:
+    return lambda lang: (i18n.text(lang, "notify.used_up.title", link=link_name(lang, invite)),
+                         i18n.plural(lang, "notify.used_up.body", invite.uses, link=link_name(lang, invite)))
+
+
+def expired_message(invite: Invite) -> Message:
+    return lambda lang: (i18n.text(lang, "notify.expired.title", link=link_name(lang, invite)),
+                         i18n.plural(lang, "notify.expired.body", invite.files, link=link_name(lang, invite)))
+
+
+def key_refused_message(lang: str) -> tuple[str, str]:
+    return i18n.text(lang, "notify.key_refused.title"), i18n.text(lang, "notify.key_refused.body")
+
+
+def sample_message(lang: str) -> tuple[str, str]:
+    """What the console's "Send a test" button sends."""
+    return i18n.text(lang, "notify.test.title"), i18n.text(lang, "notify.test.body")
+
+
+def account_lang(account: Account | None) -> str:
+    return account.lang if account and account.lang in i18n.CATALOGS else i18n.DEFAULT
 
 
 class Notifier:
@@ -108,9 +144,7 @@ class Notifier:
         self.bus.publish(owner_channel(invite.owner_id), invite_event(invite))
         if invite_state(invite) == InviteState.USED_UP and not invite.closed_noticed:
             if await self.store.claim_closed_notice(invite.id):
-                await self.send_to(invite.owner_id, f"{link_name(invite)} is used up",
-                                   f"Your link {link_name(invite)} has been used by {invite.uses} "
-                                   f"browser{'s' if invite.uses != 1 else ''}: nobody else can open it now.")
+                await self.send_to(invite.owner_id, used_up_message(invite))
         if invite_id in self._timers:  # still busy: the digest waits until it settles
             self._settle(invite_id)
 
@@ -119,9 +153,7 @@ class Notifier:
         await self.invite_changed(invite_id)
 
     async def key_refused(self, user_id: str) -> None:
-        await self.send_to(user_id, "Immich Drop cannot deliver", "Immich no longer accepts the upload key of "
-                           "Immich Drop for your account. Files sent to your links are kept and wait; sign in "
-                           "to the Immich Drop console again to deliver them.")
+        await self.send_to(user_id, key_refused_message)
 
     def _settle(self, invite_id: str) -> None:
         old = self._timers.pop(invite_id, None)
@@ -144,7 +176,7 @@ class Notifier:
             until = utcnow()
             finished = await self.store.finished_uploads_between(invite_id, invite.digest_until, until)
             if finished and await self.store.claim_digest(invite_id, invite.digest_until, until):
-                await self.send_to(invite.owner_id, f"New files for {link_name(invite)}", digest_text(invite, finished))
+                await self.send_to(invite.owner_id, digest_message(invite, finished))
         except Exception:  # a digest must never take anything else down
             log.exception("digest for invite %s failed", invite_id)
 
@@ -153,9 +185,7 @@ class Notifier:
             try:
                 for invite in await self.store.expired_unnoticed_invites(utcnow()):
                     if await self.store.claim_closed_notice(invite.id):
-                        await self.send_to(invite.owner_id, f"{link_name(invite)} has expired",
-                                           f"Your link {link_name(invite)} has expired after {invite.files} "
-                                           f"file{'s' if invite.files != 1 else ''}: guests can no longer use it.")
+                        await self.send_to(invite.owner_id, expired_message(invite))
             except Exception:
                 log.exception("expiry notices failed")
             await asyncio.sleep(self.settings.notify_check_seconds)
@@ -168,10 +198,10 @@ class Notifier:
     def seal(self, urls: list[str]) -> str:
         return self.box.seal(json.dumps(urls)) if urls else ""
 
-    async def send_to(self, user_id: str, title: str, body: str) -> bool:
+    async def send_to(self, user_id: str, compose: Message) -> bool:
         account = await self.store.get_account(user_id)
         urls = self.urls(account)
-        return bool(urls) and await send(urls, title, body)
+        return bool(urls) and await send(urls, *compose(account_lang(account)))
 
 
 async def send(urls: list[str], title: str, body: str) -> bool:

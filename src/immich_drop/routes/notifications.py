@@ -4,6 +4,7 @@
     POST   /api/notifications {"url"}    → 201 the same list; 400 with errors.url when Apprise cannot use it
     DELETE /api/notifications/{index}    → the list without that URL
     POST   /api/notifications/test       → 200 {"sent": true}; 400 with no URLs; 502 when a service refused it
+                                           (sent in the owner's stored language, as their notices are)
 
 A URL is never shown back in full: it usually holds a token or password of the service.
 """
@@ -16,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..notify import MAX_URL_LENGTH, MAX_URLS, check_url, send
+from ..notify import MAX_URL_LENGTH, MAX_URLS, account_lang, check_url, send, sample_message
 from .admin import require_admin
 from .errors import ApiError, FieldErrors, json_body
 
@@ -70,7 +71,7 @@ async def test(request: Request) -> Response:
     current = services.notifier.urls(account)
     if not current:
         raise ApiError(400, "Add a notification address first.")
-    if not await send(current, "Immich Drop", "A test message from Immich Drop: notifications reach you here."):
+    if not await send(current, *sample_message(account_lang(account))):  # in the language the owner's notices use
         raise ApiError(502, "A notification service did not accept the test message; check the address.")
     return JSONResponse({"sent": True})
 
