@@ -41,6 +41,25 @@ def test_api_key_login_for_oauth_accounts(drop, fake):
     admin.close()
 
 
+def test_each_sign_in_remembers_the_admins_language(drop, fake):
+    """For their notifications: the console's choice, else the browser's Accept-Language, else English."""
+    fake.add_account("ada@example.org", "correct horse")
+    credentials = {"email": "ada@example.org", "password": "correct horse"}
+
+    def stored() -> str | None:
+        with drop.services.store.engine.connect() as conn:
+            return conn.execute(sa.text("select lang from account")).scalar_one()
+
+    with Admin(drop.url) as admin:
+        for lang in ("klingon", "DE", 7, ["de"]):  # not one of our seven: refused, not a 500
+            refused = admin.http.post("/api/login", json={**credentials, "lang": lang})
+            assert refused.status_code == 400 and refused.json()["code"] == "bad_request", lang
+        assert admin.login(**credentials).status_code == 200 and stored() == "en"
+        admin.http.headers["Accept-Language"] = "de-AT,de;q=0.9,en;q=0.5"
+        assert admin.login(**credentials).status_code == 200 and stored() == "de"
+        assert admin.login(**credentials, lang="fr").status_code == 200 and stored() == "fr"  # the console's pick wins
+
+
 def test_logout_ends_both_sessions(drop, admin_of, fake):
     admin = admin_of(drop)
     [immich_token] = list(fake.sessions)

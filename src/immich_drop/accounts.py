@@ -1,10 +1,11 @@
 """Admin sign-in: Immich credentials in, a server-side session and a least-privilege key out.
 
-`Accounts.sign_in_password(email, password)` and `sign_in_key(api_key)` check the credentials with
-Immich, mint an API key holding only `INVITE_PERMISSIONS` for that user (what invites need to upload
-into their library), store it sealed, and open a session. The browser gets only an opaque random id in
-a signed cookie; the database keeps its SHA-256, the Immich session token (sealed, to end it at logout)
-and the CSRF token. Immich tokens and keys never leave the server.
+`Accounts.sign_in_password(email, password, lang)` and `sign_in_key(api_key, lang)` check the
+credentials with Immich, mint an API key holding only `INVITE_PERMISSIONS` for that user (what invites
+need to upload into their library), store it sealed with the admin's language (for notifications), and
+open a session. The browser gets only an opaque random id in a signed cookie; the database keeps its
+SHA-256, the Immich session token (sealed, to end it at logout) and the CSRF token. Immich tokens and
+keys never leave the server.
 
 One key per admin: signing in again reuses the stored key while Immich still accepts it. After a key
 stopped working (revoked in Immich), signing in mints a fresh one, removes the old one from Immich,
@@ -52,7 +53,7 @@ class Accounts:
         self.settings, self.store, self.immich, self.box, self.pipeline = settings, store, immich, box, pipeline
         self._signer = Signer(settings.session_secret, salt="immich-drop.admin")
 
-    async def sign_in_password(self, email: str, password: str) -> Signed:
+    async def sign_in_password(self, email: str, password: str, lang: str | None = None) -> Signed:
         try:
             login = await self.immich.login(email, password)
         except ImmichRejected as exc:
@@ -63,9 +64,9 @@ class Accounts:
             raise SignInError(502, "Immich cannot be reached right now. Try again in a moment.") from None
         token = login["accessToken"]
         user = {"id": login["userId"], "email": login.get("userEmail", email), "name": login.get("name", "")}
-        return await self._open(user, token=token)
+        return await self._open(user, lang, token=token)
 
-    async def sign_in_key(self, api_key: str) -> Signed:
+    async def sign_in_key(self, api_key: str, lang: str | None = None) -> Signed:
         try:
             me = await self.immich.me(api_key=api_key)
         except ImmichRejected as exc:
@@ -74,9 +75,9 @@ class Accounts:
             raise SignInError(401, "Immich did not accept this API key.") from None
         except ImmichUnavailable:
             raise SignInError(502, "Immich cannot be reached right now. Try again in a moment.") from None
-        return await self._open({"id": me["id"], "email": me.get("email", ""), "name": me.get("name", "")}, api_key=api_key)
+        return await self._open({"id": me["id"], "email": me.get("email", ""), "name": me.get("name", "")}, lang, api_key=api_key)
 
-    async def _open(self, user: dict, token: str | None = None, api_key: str | None = None) -> Signed:
+    async def _open(self, user: dict, lang: str | None, token: str | None = None, api_key: str | None = None) -> Signed:
         try:
             secret, key_id = await self._upload_key(user["id"], token, api_key)
         except ImmichRejected as exc:
@@ -87,7 +88,7 @@ class Accounts:
             raise SignInError(502, "Immich cannot be reached right now. Try again in a moment.") from None
         account = await self.store.save_account(Account(
             user_id=user["id"], email=user["email"], name=user["name"], api_key_enc=self.box.seal(secret),
-            api_key_id=key_id, key_valid=True, updated_at=datetime.now(timezone.utc)))
+            api_key_id=key_id, key_valid=True, lang=lang, updated_at=datetime.now(timezone.utc)))
         raw = secrets.token_urlsafe(32)
         now = datetime.now(timezone.utc)
         session = AdminSession(id_hash=_digest(raw), user_id=account.user_id, csrf_token=secrets.token_urlsafe(32),

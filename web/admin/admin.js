@@ -82,6 +82,7 @@
   }
 
   function signIn(form, errorId, body) {
+    body.lang = I18N.lang;  // the owner's notifications are written in the language the console shows
     api("POST", "/api/login", body).then(function () {
       form.reset();
       $(errorId).textContent = "";

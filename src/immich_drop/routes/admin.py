@@ -1,6 +1,6 @@
 """Admin sign-in, session and albums, as JSON under `/api/` (the console at `/admin` uses the same API).
 
-    POST /api/login      {"email", "password"} or {"apiKey"}  → 200 {"user", "csrfToken"} + cookie
+    POST /api/login      {"email", "password"} or {"apiKey"}, optional "lang"  → 200 {"user", "csrfToken"} + cookie
     POST /api/logout     → 204 (ends our session and the Immich session)
     GET  /api/session    → 200 {"user", "csrfToken", "keyValid"} or 401
     GET  /api/albums     → 200 [{"id", "albumName", "assetCount"}]
@@ -10,6 +10,9 @@ Every state-changing request needs the session's token in `X-CSRF-Token` (login 
 session yet, and JSON-only bodies plus the Origin check keep cross-site forms out). Sign-in attempts
 are limited per account and address (5 in 15 minutes), per address (20) and, loosely, per account (50,
 not counted from an address the account signed in from before): 429 with Retry-After.
+
+Each sign-in stores the admin's language for their notifications: the console's choice ("lang", one
+of i18n.LANGUAGES, else 400), or the best match of the request's Accept-Language.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from .. import i18n
 from ..accounts import COOKIE, SignInError
 from ..immich import ImmichRejected, ImmichUnavailable
 from .errors import ApiError, client_address, json_body, same_origin, text_field, too_many
@@ -61,6 +65,10 @@ async def login(request: Request) -> Response:
     api_key = text_field(body, "apiKey", 256).strip()
     email = text_field(body, "email", 320).strip().lower()
     password = text_field(body, "password", 1024)
+    lang = text_field(body, "lang", 8)
+    if lang and lang not in i18n.LANGUAGES:
+        raise ApiError(400, f"lang: one of {', '.join(i18n.LANGUAGES)}.", code="bad_request", params={"field": "lang"})
+    lang = lang or i18n.choose(request.headers.get("accept-language"))
     if api_key and not API_KEY.fullmatch(api_key):
         raise ApiError(400, "apiKey: an Immich API key is letters, digits and punctuation only.", code="bad_request",
                        params={"field": "apiKey"})
@@ -77,8 +85,8 @@ async def login(request: Request) -> Response:
     if wait:
         raise too_many(wait)
     try:
-        signed = await (services.accounts.sign_in_key(api_key) if api_key
-                        else services.accounts.sign_in_password(email, password))
+        signed = await (services.accounts.sign_in_key(api_key, lang) if api_key
+                        else services.accounts.sign_in_password(email, password, lang))
     except SignInError as err:
         if err.status != 401:
             limiter.undo(*keys)  # not a wrong password: Immich could not answer
