@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from conftest import MEDIA, ServerThread, invite_token, wait_until
+from conftest import MEDIA, Admin, ServerThread, invite_token, wait_until
 
 
 class Receiver:
@@ -110,3 +110,24 @@ def test_a_notice_when_a_link_is_used_up_and_when_immich_refuses_the_key(drop, a
     assert refused["title"] == "Immich Drop cannot deliver" and "sign in" in refused["message"]
     wait_until(lambda: drop.upload_row(uid).attempts >= 4, what="more delivery attempts")
     assert receiver.messages.empty()  # tried again and again, told once
+
+
+def test_a_german_speaking_owner_hears_in_german(drop, fake, receiver):
+    """The owner's language (stored at sign-in, here from the browser's Accept-Language) writes every
+    notice: the test message and the digest, whose verb agrees with its two senders."""
+    fake.add_account("greta@example.org", "correct horse")
+    with Admin(drop.url) as admin:
+        admin.http.headers["Accept-Language"] = "de-DE,de;q=0.9,en;q=0.5"
+        assert admin.login(email="greta@example.org", password="correct horse").status_code == 200
+        assert admin.call("POST", "/api/notifications", json={"url": receiver.url}).status_code == 201
+        assert admin.call("POST", "/api/notifications/test").json() == {"sent": True}
+        assert receiver.next()["message"] == "Eine Testnachricht von Immich Drop: Benachrichtigungen erreichen dich hier."
+        token = invite_token(admin.invite(title="Hochzeit"))
+    guest = drop.guest()
+    uids = [guest.invite_upload(MEDIA / name, token, metadata={"guestName": who})
+            for name, who in [("exif_offset.jpg", "Anna"), ("creation_time.mp4", "Ben")]]
+    for uid in uids:
+        assert guest.wait_for(uid, ["done", "failed"])["state"] == "done"
+    digest = receiver.next()
+    assert digest["title"] == "Neue Dateien für Hochzeit"
+    assert digest["message"] == "Anna und Ben haben 1 Foto und 1 Video an Hochzeit geschickt."
