@@ -131,3 +131,11 @@ def test_a_german_speaking_owner_hears_in_german(drop, fake, receiver):
     digest = receiver.next()
     assert digest["title"] == "Neue Dateien für Hochzeit"
     assert digest["message"] == "Anna und Ben haben 1 Foto und 1 Video an Hochzeit geschickt."
+
+
+def test_signing_in_again_keeps_the_owners_addresses(drop, admin_of, receiver):
+    with_address(drop, admin_of, receiver)
+    with Admin(drop.url) as again:
+        assert again.login(email="ada@example.org", password="correct horse").status_code == 200
+        assert [u["shown"][:17] for u in again.call("GET", "/api/notifications").json()["urls"]] == ["json://127.0.0.1:"]
+        assert again.call("POST", "/api/notifications/test").json() == {"sent": True}

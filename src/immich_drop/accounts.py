@@ -86,9 +86,11 @@ class Accounts:
                                    f"A key used to sign in needs: user.read, {needed}.") from None
         except ImmichUnavailable:
             raise SignInError(502, "Immich cannot be reached right now. Try again in a moment.") from None
+        known = await self.store.get_account(user["id"])  # what the sign-in does not decide stays as it was
         account = await self.store.save_account(Account(
             user_id=user["id"], email=user["email"], name=user["name"], api_key_enc=self.box.seal(secret),
-            api_key_id=key_id, key_valid=True, lang=lang, updated_at=datetime.now(timezone.utc)))
+            api_key_id=key_id, key_valid=True, lang=lang, updated_at=datetime.now(timezone.utc),
+            notify_urls_enc=known.notify_urls_enc if known else ""))
         raw = secrets.token_urlsafe(32)
         now = datetime.now(timezone.utc)
         session = AdminSession(id_hash=_digest(raw), user_id=account.user_id, csrf_token=secrets.token_urlsafe(32),
