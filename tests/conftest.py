@@ -136,7 +136,7 @@ class Drop:
 
 
 POSTGRES = os.environ.get("TEST_DATABASE_URL", "")  # a server to create throw-away databases on
-BROWSER_MODULES = ("test_browser", "test_phone")
+BROWSER_MODULES = ("test_browser", "test_phone", "test_guest_page", "test_admin_console")
 
 
 def pytest_generate_tests(metafunc):

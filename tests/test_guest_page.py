@@ -257,7 +257,7 @@ def test_limits_before_a_byte_one_time_link_thumbnails_cancel_and_pause(recorded
     expect(page.locator("#keep-open")).to_be_visible()
     expect(page.locator("#pause")).to_have_text("Resume all")
     page.click("#pause")
-    expect(page.locator(".item[data-kind=done]")).to_have_count(2, timeout=60000)
+    expect(page.locator(".item[data-kind=done]")).to_have_count(2, timeout=120000)
     assert sorted(r.filename for r in drop.fake.uploads) == ["exif_offset.jpg", "v0.mp4"]
     snap(page, "guest-320-dark.png")
     context.close()
