@@ -45,6 +45,11 @@ async def _nothing(*_args) -> None:
     return None
 
 
+def relayed(size: int, filename: str, min_size: int) -> bool:
+    """Is a file of this size and name relayed (a video of at least `min_size`; 0 means never)?"""
+    return bool(min_size) and size >= min_size and PurePosixPath(filename).suffix.lower() in VIDEO_EXTENSIONS
+
+
 class Stopped(Exception):
     """The file stopped arriving (stalled or cancelled): the relayed request is abandoned."""
 
@@ -71,8 +76,7 @@ class Relay:
         self.created: Callable[[str], Awaitable] = _nothing
 
     def wants(self, upload: Upload) -> bool:
-        return bool(self.min_size) and upload.size >= self.min_size \
-            and PurePosixPath(upload.filename).suffix.lower() in VIDEO_EXTENSIONS
+        return relayed(upload.size, upload.filename, self.min_size)
 
     def start(self, upload: Upload) -> None:
         """The guard's notice before each PATCH; starts relaying `upload` once, if it qualifies."""
