@@ -169,11 +169,12 @@ class TusGuard:
             await self.targets.open_for_upload(upload.target_kind, upload.target_id)
         except TargetClosed as closed:
             raise Refuse(closed.status, closed.message) from None
-        held = await self.locks.try_acquire(upload.id)
+        # the lock, and the bytes on disk read under it (the storage answers tuspyserver from that)
+        held = await self.locks.try_acquire(upload.id, lambda: self.storage.snapshot(upload.id))
         if held is None:
             raise Refuse(423, "This upload is being written by another request.")
         try:
-            on_disk = await self.storage.size(upload.id)
+            on_disk = held.value
             if offset != on_disk:
                 raise Refuse(409, "Upload-Offset does not match the bytes received.", {"Upload-Offset": str(on_disk)})
             if offset + body > upload.size:
@@ -198,7 +199,7 @@ class TusGuard:
             await held.release()
 
         try:
-            await self.inner(scope, receive, _before_start(send, forget))
+            await self.inner(scope, receive, _before_start(send, forget, with_status=True))
         finally:
             await held.release()
 
@@ -262,16 +263,13 @@ def _headers(scope) -> dict[str, str]:
 
 
 
-def _before_start(send, action):
-    """Wrap `send` so `action` (given the status, if it takes one) finishes before the client
+def _before_start(send, action, *, with_status: bool = False):
+    """Wrap `send` so `action` (given the status if `with_status`) finishes before the client
     sees the response: a client's next request must never find this one's lock still held."""
-    import inspect
-
-    wants_status = bool(inspect.signature(action).parameters)
 
     async def wrapped(message):
         if message["type"] == "http.response.start":
-            await (action(message["status"]) if wants_status else action())
+            await (action(message["status"]) if with_status else action())
         await send(message)
 
     return wrapped

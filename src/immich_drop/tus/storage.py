@@ -12,6 +12,11 @@ It also hashes while receiving: when bytes arrive in order from offset 0 in this
 is ready the moment the upload completes and the delivery worker skips a pass over the file.
 `watch(uid)` gives an event set whenever bytes of that upload land on disk or it is deleted, so a
 reader can follow a file while it arrives (`relay`).
+*One look at the disk per PATCH*: tuspyserver asks for the size, the sidecar and whether the file
+exists eight times in one PATCH (a thread hop each). `snapshot(uid)` reads them once, under the
+upload's lock (the guard passes it to `UploadLocks.try_acquire`, so it costs no hop of its own), and
+while this process holds that lock nobody else can change them: those questions are answered from
+it, and this process's own writes keep it up to date. It is dropped when the lock goes.
 
 Layout: `<dir>/<uid>` data, `<uid>.info` sidecar, `.locks/<uid>.lock`.
 """
@@ -24,6 +29,7 @@ import hashlib
 import json
 import os
 import re
+import time
 from email.utils import formatdate
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -49,6 +55,9 @@ class StagingStorage(TusStorage):
         self._hashers: Dict[str, tuple] = {}
         self._info_written: Dict[str, str] = {}  # uid -> the sidecar's lasting fields as last written
         self._watchers: Dict[str, asyncio.Event] = {}  # uid -> set when bytes land or the upload goes
+        # uid -> [bytes on disk or None if no file, sidecar dict or None, mtime], while its lock is held
+        self._snapshots: Dict[str, list] = {}
+        locks.on_release.append(lambda uid: self._snapshots.pop(uid, None))
         self.on_written = lambda n: None  # e.g. a metrics counter
 
     def data_path(self, uid: str) -> Path:
@@ -71,10 +80,39 @@ class StagingStorage(TusStorage):
         await asyncio.to_thread(do)
         self._hashers[uid] = (hashlib.sha1(), 0)
 
+    def snapshot(self, uid: str) -> int:
+        """Read the upload's size and sidecar now (blocking: call it in a thread, under its lock);
+        returns the size. Until the lock goes, `exists`, `size` and `read_info` answer from it."""
+        data_path = self.data_path(uid)
+        try:
+            stat = data_path.stat()
+            size, mtime = stat.st_size, stat.st_mtime
+        except FileNotFoundError:
+            size, mtime = None, time.time()
+        try:
+            info = json.loads(self.info_path(uid).read_text())
+        except (OSError, ValueError):
+            info = None
+        if not isinstance(info, dict):
+            info = None
+        elif isinstance(info.get("size"), int):
+            self._lengths[uid] = info["size"]
+        self._snapshots[uid] = [size, info, mtime]
+        return size or 0
+
+    def _snapshot(self, uid: str) -> Optional[list]:
+        return self._snapshots.get(uid) if self.locks.held(uid) else None
+
     async def exists(self, uid: str) -> bool:
+        known = self._snapshot(uid)
+        if known is not None:
+            return known[0] is not None
         return await asyncio.to_thread(self.data_path(uid).exists)
 
     async def size(self, uid: str) -> int:
+        known = self._snapshot(uid)
+        if known is not None:
+            return known[0] or 0
         return await asyncio.to_thread(_size, self.data_path(uid))
 
     async def append(self, uid: str, chunk: bytes) -> None:
@@ -94,7 +132,7 @@ class StagingStorage(TusStorage):
         path = self.data_path(uid)
         length = self._lengths.get(uid)
 
-        def do() -> None:
+        def do() -> int:
             with open(path, "ab") as fh:
                 start = fh.tell()
                 fh.writelines(chunks)
@@ -111,8 +149,12 @@ class StagingStorage(TusStorage):
                     self._hashers[uid] = (digest, covered + size)
                 else:  # bytes arrived that this process did not see: hash from disk later
                     self._hashers.pop(uid, None)
+            return start + size
 
-        await asyncio.to_thread(do)
+        end = await asyncio.to_thread(do)
+        known = self._snapshots.get(uid)
+        if known is not None:
+            known[0], known[2] = end, time.time()
         self.on_written(size)
         watcher = self._watchers.get(uid)
         if watcher is not None:
@@ -152,6 +194,7 @@ class StagingStorage(TusStorage):
         self._lengths.pop(uid, None)
         self._hashers.pop(uid, None)
         self._info_written.pop(uid, None)
+        self._snapshots.pop(uid, None)
         watcher = self._watchers.pop(uid, None)
         if watcher is not None:
             watcher.set()  # a reader following the file learns it is gone
@@ -166,6 +209,12 @@ class StagingStorage(TusStorage):
 
     # --- info sidecar -------------------------------------------------------------
     async def read_info(self, uid: str) -> Optional[Dict]:
+        known = self._snapshot(uid)
+        if known is not None:
+            size, info, mtime = known
+            if info is None or size is None:
+                return None
+            return {**info, "offset": size, "expires": formatdate(mtime + self.expiry_seconds, usegmt=True)}
         data_path, info_path = self.data_path(uid), self.info_path(uid)
 
         def do() -> Optional[Dict]:
@@ -208,6 +257,9 @@ class StagingStorage(TusStorage):
 
         await asyncio.to_thread(do)
         self._info_written[uid] = lasting
+        known = self._snapshots.get(uid)
+        if known is not None:
+            known[1] = json.loads(text)
 
     # --- housekeeping ---------------------------------------------------------------
     async def list_uids(self) -> List[str]:
@@ -234,7 +286,7 @@ class StagingStorage(TusStorage):
         if self.locks.held(uid):
             yield
             return
-        held = await self.locks.try_acquire(uid)
+        held = await self.locks.try_acquire(uid, lambda: self.snapshot(uid))
         if held is None:
             raise TimeoutError("upload is busy")
         try:
