@@ -102,6 +102,8 @@ def create_app(settings: Settings, *, immich_transport: httpx.AsyncBaseTransport
         path = scope.get("path", "")
         if scope["type"] == "http" and (path == TUS_PREFIX or path.startswith(TUS_PREFIX + "/")):
             return await tus(scope, receive, send)
+        if path == "/healthz" and scope["type"] == "http" and scope["method"] == "GET":
+            return await health.healthz_fast(scope, receive, send)
         return await starlette(scope, receive, send)
 
     app = ForwardedHeaders(SecurityHeaders(router), settings.trusted_proxies)
