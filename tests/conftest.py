@@ -26,6 +26,7 @@ from websockets.sync.client import connect as ws_connect
 from fake_immich import FakeImmich
 from immich_drop.app import create_app
 from immich_drop.config import Settings
+from immich_drop.http_edge import uvicorn_options
 
 MEDIA = Path(__file__).parent / "media"
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "immich"
@@ -42,11 +43,12 @@ def bound_socket() -> socket.socket:
 class ServerThread:
     """An ASGI app served by uvicorn in a thread, on a socket that already listens."""
 
-    def __init__(self, app, sock: socket.socket | None = None):
+    def __init__(self, app, sock: socket.socket | None = None, **options):
         self.sock = sock or bound_socket()
         self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, log_level="warning", lifespan="auto", proxy_headers=False)  # as the CLI runs it
+        config = uvicorn.Config(app, log_level="warning", lifespan="auto", proxy_headers=False,  # as the CLI runs it
+                                **options)
         self.server = uvicorn.Server(config)
         self.loop: asyncio.AbstractEventLoop | None = None
         self.failure: BaseException | None = None
@@ -126,7 +128,7 @@ class Drop:
         self.guests.clear()
         self.server.stop()
         app = create_app(self.settings)
-        self.server, self.app = ServerThread(app), app
+        self.server, self.app = ServerThread(app, **uvicorn_options(self.settings)), app
         return self
 
     def upload_row(self, uid: str):
@@ -180,7 +182,7 @@ def make_drop(tmp_path, fake, database_url):
         settings = settings_for(tmp_path, fake.url, **env)
         app = create_app(settings)
         served = wrap(app) if wrap else app
-        drop = Drop(ServerThread(served), app, fake, key, settings)
+        drop = Drop(ServerThread(served, **uvicorn_options(settings)), app, fake, key, settings)
         drop.served = served
         started.append(drop)
         return drop
@@ -228,7 +230,7 @@ def make_real_drop(tmp_path, peer):
         env.update(overrides)
         settings = settings_for(tmp_path, peer.api, **env)
         app = create_app(settings)
-        drop = Drop(ServerThread(app), app, None, env["IMMICH_API_KEY"], settings)
+        drop = Drop(ServerThread(app, **uvicorn_options(settings)), app, None, env["IMMICH_API_KEY"], settings)
         started.append(drop)
         return drop
 

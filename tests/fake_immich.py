@@ -68,6 +68,7 @@ class Album:
 class FakeImmich:
     def __init__(self):
         self.keys: dict[str, tuple[str, set[str]]] = {}  # api key -> (user id, permissions)
+        self.descriptions: dict[str, str] = {}  # asset id -> description (PUT /assets/{id})
         self.users: dict[str, dict] = {}  # user id -> {"email", "password", "name"}
         self.sessions: dict[str, str] = {}  # access token -> user id
         self.assets: dict[str, dict[str, str]] = {}  # owner -> sha1 hex -> asset id
@@ -96,6 +97,7 @@ class FakeImmich:
             Route("/api/api-keys/{id}", self.delete_key, methods=["DELETE"]),
             Route("/api/assets", self.upload, methods=["POST"]),
             Route("/api/assets/bulk-upload-check", self.bulk_check, methods=["POST"]),
+            Route("/api/assets/{id}", self.update_asset, methods=["PUT"]),
             Route("/api/albums", self.list_albums, methods=["GET"]),
             Route("/api/albums", self.create_album, methods=["POST"]),
             Route("/api/albums/{id}", self.get_album, methods=["GET"]),
@@ -124,7 +126,7 @@ class FakeImmich:
         return counted
 
     # --- test controls -----------------------------------------------------------------
-    def add_user(self, permissions=("asset.upload", "album.read", "album.create", "albumAsset.create")) -> str:
+    def add_user(self, permissions=("asset.upload", "asset.update", "album.read", "album.create", "albumAsset.create")) -> str:
         key = "key-" + uuid.uuid4().hex
         self.keys[key] = ("user-" + uuid.uuid4().hex[:8], set(permissions))
         return key
@@ -388,6 +390,18 @@ class FakeImmich:
         album = Album(str(uuid.uuid4()), owner, body["albumName"])
         self.albums[album.id] = album
         return JSONResponse(self._album_dto(album), status_code=201)
+
+    async def update_asset(self, request: Request):
+        owner = self._auth(request, "asset.update")
+        if isinstance(owner, JSONResponse):
+            return owner
+        asset_id = request.path_params["id"]
+        if asset_id not in self.assets.get(owner, {}).values():
+            return JSONResponse({"message": "Not found or no asset.update access"}, status_code=400)
+        body = await request.json()
+        if "description" in body:
+            self.descriptions[asset_id] = body["description"]
+        return JSONResponse({"id": asset_id, "exifInfo": {"description": self.descriptions.get(asset_id, "")}})
 
     async def add_assets(self, request: Request):
         owner = self._auth(request, "albumAsset.create")

@@ -78,3 +78,25 @@ def test_cli_reports_bad_config_in_one_line(tmp_path):
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert result.stderr == "immich-drop: configuration error: PORT: 'not-a-port' is not a whole number\n"
+
+
+@pytest.mark.parametrize("env, named", [
+    ({"MAX_HEADER_SIZE": "1KiB"}, "MAX_HEADER_SIZE"), ({"MAX_HEADER_SIZE": "lots"}, "MAX_HEADER_SIZE"),
+    ({"HEADER_TIMEOUT_SECONDS": "0"}, "HEADER_TIMEOUT_SECONDS"), ({"UPLOAD_STALL_SECONDS": "soon"}, "UPLOAD_STALL_SECONDS"),
+    ({"PUBLIC_PENDING_FILES": "0"}, "PUBLIC_PENDING_FILES"), ({"PUBLIC_PENDING_BYTES": "-1"}, "PUBLIC_PENDING_BYTES"),
+    ({"PUBLIC_PENDING_FILES_PER_ADDRESS": "x"}, "PUBLIC_PENDING_FILES_PER_ADDRESS"),
+    ({"PUBLIC_PENDING_BYTES_PER_ADDRESS": "1 potato"}, "PUBLIC_PENDING_BYTES_PER_ADDRESS"),
+    ({"MIN_FREE_SPACE": "plenty"}, "MIN_FREE_SPACE"),
+])
+def test_limit_settings_name_the_variable(tmp_path, env, named):
+    with pytest.raises(ConfigError) as err:
+        settings(tmp_path, **env)
+    assert str(err.value).startswith(named + ":") and "\n" not in str(err.value)
+
+
+def test_limit_defaults(tmp_path):
+    s = settings(tmp_path)
+    assert (s.max_header_size, s.header_timeout_seconds, s.upload_stall_seconds) == (32 * 1024, 10.0, 20.0)
+    assert (s.public_pending_files, s.public_pending_bytes) == (200, 50 * 1024**3)
+    assert (s.public_pending_files_per_address, s.public_pending_bytes_per_address) == (1000, 200 * 1024**3)
+    assert s.min_free_space == 1024**3 and settings(tmp_path, MIN_FREE_SPACE="0").min_free_space == 0

@@ -54,7 +54,8 @@ def test_a_duplicate_in_the_owners_trash_is_reported_to_the_owner_and_added_to_t
 
 def test_a_lost_lease_stops_the_delivery_and_the_file_reaches_immich_once(drop):
     pipeline = drop.services.pipeline
-    pipeline.lease_seconds, pipeline.scan_seconds = 0.6, 0.05
+    # A lease long enough that a loaded machine's late renewal does not lose it by itself (renewed every 1 s).
+    pipeline.lease_seconds, pipeline.scan_seconds = 3.0, 0.05
     gate = drop.fake.upload_gate = asyncio.Event()
     guest = drop.guest()
     uid = guest.upload(MEDIA / "exif_offset.jpg")
@@ -63,8 +64,9 @@ def test_a_lost_lease_stops_the_delivery_and_the_file_reaches_immich_once(drop):
     # Another process takes the delivery over (as if our renewals had stopped reaching the database).
     drop.server.call(drop.services.store.update_upload(uid, lease_owner="another-process"))
     wait_until(lambda: _metric(drop, "lost") == 1, what="the attempt to notice its lease is gone")
+    assert drop.upload_row(uid).lease_owner == "another-process"  # this process took nothing back
     drop.fake.server.loop.call_soon_threadsafe(gate.set)
-    wait_until(lambda: drop.fake.upload_aborts == 1, what="Immich to see the abandoned request end")
+    wait_until(lambda: drop.fake.upload_aborts >= 1, what="Immich to see the abandoned request end")
     assert drop.fake.upload_bodies == 0 and drop.upload_row(uid).state == "uploading"
     assert drop.services.storage.data_path(uid).exists()  # nothing deleted by the process that lost it
 
@@ -77,7 +79,7 @@ def test_a_lost_lease_stops_the_delivery_and_the_file_reaches_immich_once(drop):
 
 def test_a_lease_renewal_that_fails_stops_the_delivery(drop, monkeypatch):
     pipeline, store = drop.services.pipeline, drop.services.store
-    pipeline.lease_seconds, pipeline.scan_seconds = 0.6, 0.05
+    pipeline.lease_seconds, pipeline.scan_seconds = 3.0, 0.05
     gate = drop.fake.upload_gate = asyncio.Event()
     renew = store.renew_lease
 
@@ -88,9 +90,9 @@ def test_a_lease_renewal_that_fails_stops_the_delivery(drop, monkeypatch):
     guest = drop.guest()
     uid = guest.upload(MEDIA / "exif_offset.jpg")
     guest.wait_for(uid, "uploading")
-    wait_until(lambda: _metric(drop, "lost") == 1, what="the attempt to stop without a renewed lease")
+    wait_until(lambda: _metric(drop, "lost") >= 1, what="the attempt to stop without a renewed lease")
     drop.fake.server.loop.call_soon_threadsafe(gate.set)
-    wait_until(lambda: drop.fake.upload_aborts == 1, what="Immich to see the abandoned request end")
+    wait_until(lambda: drop.fake.upload_aborts >= 1, what="Immich to see the abandoned request end")
     monkeypatch.setattr(store, "renew_lease", renew)  # the database is back; the lease runs out and
     drop.fake.upload_gate = None                      # the delivery is taken up again, and made once
     assert guest.wait_for(uid, FINAL)["state"] == "done" and drop.fake.upload_bodies == 1

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from conftest import MEDIA, invite_token, sha1_of
+from conftest import MEDIA, Admin, invite_token, sha1_of
 
 
 @pytest.fixture
@@ -41,7 +41,7 @@ def test_invite_life_cycle(drop, admin_of, fake):
     assert listed["bytes"] == sum((MEDIA / n).stat().st_size for n in ("exif_offset.jpg", "creation_time.mp4"))
     log = admin.call("GET", f"/api/invites/{invite['id']}/uploads").json()
     assert sorted((e["filename"], e["state"]) for e in log) == [("creation_time.mp4", "done"), ("exif_offset.jpg", "done")]
-    assert set(log[0]) == {"id", "filename", "size", "state", "message", "createdAt"}
+    assert set(log[0]) == {"id", "filename", "size", "state", "message", "guestName", "guestMessage", "createdAt"}
 
     # Any other browser: the link is used.
     stranger = drop.guest()
@@ -60,7 +60,8 @@ def test_unknown_tokens_learn_nothing(drop, admin_of):
     assert unknown.status_code == deleted.status_code == 404 and unknown.text == deleted.text
     assert "Secret album" not in unknown.text and drop.fake.url not in unknown.text
     api = guest.http.get("/api/i/not-a-real-token")
-    assert api.status_code == 404 and set(api.json()) == {"message"}
+    assert api.status_code == 404 and api.json() == {"message": "This upload link is not valid.", "code": "link_invalid",
+                                                     "params": {}}
     assert guest.create(10, invite="not-a-real-token").status_code == 404
 
 
@@ -99,7 +100,7 @@ def test_file_rules(drop, admin_of):
     video = guest.create(100, "clip.mp4", invite=photos)
     assert video.status_code == 415 and video.json()["message"] == "This link takes photos only."
     big = guest.create(1001, "big.jpg", invite=photos)
-    assert big.status_code == 413 and "at most 1.0 KB" in big.json()["message"]
+    assert big.status_code == 413 and big.json()["code"] == "file_too_large" and "at most 1 KB" in big.json()["message"]
     assert guest.create(1000, "ok.jpg", invite=photos).status_code == 201
 
 
@@ -271,7 +272,11 @@ def test_qr_codes(drop, admin_of):
     assert png.content[:8] == b"\x89PNG\r\n\x1a\n" and "attachment" in png.headers["content-disposition"]
 
 
-def test_links_use_public_base_url(make_drop, admin_of):
+def test_links_use_public_base_url(make_drop, fake):
     drop = make_drop(PUBLIC_BASE_URL="https://drop.example.org")
-    invite = admin_of(drop).invite()
+    fake.add_account("ada@example.org", "correct horse")
+    admin = Admin(drop.url)
+    admin.http.headers["Host"] = "drop.example.org"  # only that host is served now
+    assert admin.login(email="ada@example.org", password="correct horse").status_code == 200
+    invite = admin.invite()
     assert invite["link"].startswith("https://drop.example.org/i/")

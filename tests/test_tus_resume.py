@@ -5,6 +5,7 @@ bytes on disk (the sidecar still says 0), the upload resumes from there, and Imm
 original bytes once.
 """
 
+import fcntl
 import json
 
 from conftest import Guest, Process, free_port, make_file, sha1_of, start_patch, wait_until
@@ -58,7 +59,7 @@ def test_kill_during_patch_then_resume(tmp_path, fake):
     assert received.size == len(data)
 
 
-def test_second_writer_is_refused_at_once_and_the_loop_stays_free(make_drop, tmp_path):
+def test_second_writer_takes_over_and_the_loop_stays_free(make_drop, tmp_path):
     drop = make_drop(CHUNK_SIZE=str(CHUNK))
     guest = drop.guest()
     source = make_file(tmp_path / "big.jpg", 2 * CHUNK, seed=3)
@@ -69,19 +70,35 @@ def test_second_writer_is_refused_at_once_and_the_loop_stays_free(make_drop, tmp
     sock = start_patch(drop.url, uid, guest.cookie, 2 * CHUNK)
     sock.sendall(data[:CHUNK // 2])
     wait_until(lambda: staging.locks.held(uid), what="the first PATCH to hold the lock")
-
-    second = guest.http.patch(f"/api/uploads/{uid}", content=data[:100], headers=guest.tus_headers(**{
-        "Content-Type": "application/offset+octet-stream", "Upload-Offset": "0"}))
-    assert second.status_code == 423
     assert guest.http.get("/healthz").status_code == 200  # answered while the first PATCH hangs open
 
-    sock.sendall(data[CHUNK // 2:])
-    reply = sock.recv(4096).decode()
+    # The same browser asks again from offset 0: the first request is stopped (its bytes kept) and the
+    # second learns where to go on from, as a tus client does after a dead connection.
+    second = guest.http.patch(f"/api/uploads/{uid}", content=data[:100], headers=guest.tus_headers(**{
+        "Content-Type": "application/offset+octet-stream", "Upload-Offset": "0"}))
+    kept = staging.data_path(uid).stat().st_size
+    assert second.status_code == 409 and int(second.headers["Upload-Offset"]) == kept
+    reply = sock.recv(4096).decode().lower()
     sock.close()
-    assert reply.startswith("HTTP/1.1 204"), reply
-    assert f"Upload-Offset: {2 * CHUNK}".lower() in reply.lower()
+    assert reply.startswith("http/1.1 204") and f"upload-offset: {kept}" in reply and "connection: close" in reply
+
+    uploader = guest.uploader(source, chunk_size=CHUNK, url=f"{drop.url}/api/uploads/{uid}")
+    uploader.upload()
     assert guest.wait_for(uid, ["done", "failed"])["state"] == "done"
     assert drop.fake.uploads[0].sha1 == sha1_of(source)
+
+
+def test_a_writer_in_another_process_is_refused_at_once(make_drop):
+    drop = make_drop(CHUNK_SIZE=str(CHUNK))
+    guest = drop.guest()
+    uid = guest.create(1000, "a.jpg").headers["Location"].rsplit("/", 1)[-1]
+    path = drop.services.storage.locks.path(uid)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as other_replica:
+        fcntl.flock(other_replica, fcntl.LOCK_EX)  # a replica sharing DATA_DIR writes this upload
+        refused = guest.http.patch(f"/api/uploads/{uid}", content=b"x" * 10, headers=guest.tus_headers(**{
+            "Content-Type": "application/offset+octet-stream", "Upload-Offset": "0"}))
+    assert refused.status_code == 423
 
 
 def test_client_that_drops_mid_patch_resumes_after_its_bytes(make_drop, tmp_path):

@@ -1,26 +1,49 @@
-// Guest upload page: tus uploads with per-file progress, live status from the server, dark mode.
-// Built for phones on bad connections: the screen stays on while files go up, a lost connection
-// resumes by itself when the phone is back online, and after a reload the page lists what is not
-// finished so the same files, chosen again, continue from where they stopped.
+// Guest upload page: tus uploads with per-file progress, live status from the server, in the guest's language.
+// Built for phones on bad connections: a lost or stalled connection is a pause, never a failure (the
+// page resumes by itself); the screen stays on while files go up; after a reload the page shows what
+// this browser already sent and what is not finished; a file the owner already has from this browser
+// is recognised by its SHA-1 (hashed in a worker, alongside sending) and not sent again.
 // Plain script, no build step. All text reaches the page through textContent, never as HTML.
 (function () {
   "use strict";
 
   var $ = function (id) { return document.getElementById(id); };
+  var T = function (key, params) { return I18N.t(key, params); };
   var queue = $("queue"), picker = $("picker"), filesPicker = $("picker-files"), drop = $("drop");
   var notice = $("notice"), summary = $("summary");
-  var config = null;
-  var early = [];            // files chosen before /api/config answered
+  var tuning = window.immichDropTuning || {};    // the browser tests shorten the waits
+  var STALL_MS = tuning.stallMs || 20000;         // a PATCH that moves no byte this long is cut and resumed
+  var HASH_WAIT_MS = tuning.hashWaitMs || 1000;   // how long sending waits for the "already there?" answer
+  var PARALLEL = 3;
+  var config = null, info = null;
+  var early = [];            // files chosen before the page had its settings
   var inviteMatch = location.pathname.match(/^\/i\/([^/]+)$/);
   var invite = inviteMatch ? decodeURIComponent(inviteMatch[1]) : null;
-  var items = [];            // every file this page knows, in the order chosen
+  var items = [];            // every file this page shows, in the order chosen (earlier ones first)
   var byUploadId = {};       // server upload id -> item
   var lastStatus = {};       // server upload id -> last event, for events that arrive before the id is known
-  var active = 0;
-  var PARALLEL = 3;
-  var RUNNING = { queued: 1, uploading: 1 };
+  var snapshot = null;       // upload ids the status channel listed on connect, -> state
+  var listing = false;       // true while the first snapshot is turned into "sent earlier" entries
+  var paused = false, nextId = 1;
+  var budget = { files: null, bytes: null };   // what the link still takes, kept current as files go
 
-  // --- theme -------------------------------------------------------------------------------
+  // Kinds: what the guest sees per file. SENDING ones still need this page; SETTLED ones are over.
+  var SENDING = { queued: 1, checking: 1, uploading: 1, offline: 1, stalled: 1, paused: 1 };
+  var SETTLED = { done: 1, duplicate: 1, error: 1, cancelled: 1 };
+  var SERVER_KIND = {
+    received: "processing", hashing: "processing", uploading: "processing",
+    retrying: "waiting", done: "done", duplicate: "duplicate", failed: "error"
+  };
+  // Refusals a second try cannot change: no Retry button for them.
+  var FINAL = {
+    empty: 1, too_large: 1, type_not_accepted: 1, no_extension: 1, photos_only: 1, videos_only: 1,
+    file_too_large: 1, limit_reached: 1, files_left: 1, bytes_left: 1, link_used: 1, link_invalid: 1,
+    link_off: 1, link_expired: 1, link_deleted: 1, uploads_closed: 1, needs_password: 1, rejected: 1,
+    cross_origin: 1, name_required: 1, text_too_long: 1
+  };
+  var VIDEO = /\.(mp4|mov|m4v|3gp|3g2|avi|mkv|webm|mts|m2ts|mpg|mpeg|wmv|flv|hevc|insv|mxf|ogv|vob)$/i;
+
+  // --- theme and language ----------------------------------------------------------------
   $("theme").addEventListener("click", function () {
     var root = document.documentElement;
     var dark = root.dataset.theme ? root.dataset.theme === "dark" : matchMedia("(prefers-color-scheme: dark)").matches;
@@ -28,295 +51,513 @@
     try { localStorage.setItem("theme", root.dataset.theme); } catch (e) { /* not persisted */ }
   });
 
-  // --- status chips --------------------------------------------------------------------------
-  var LABELS = {
-    queued: "queued", uploading: "uploading", processing: "processing", done: "done",
-    duplicate: "duplicate", waiting: "waiting for server", error: "error"
-  };
-  var SERVER_KIND = {
-    receiving: "uploading", received: "processing", hashing: "processing", uploading: "processing",
-    retrying: "waiting", done: "done", duplicate: "duplicate", failed: "error"
-  };
-
-  function show(item, kind, detail, percent) {
-    item.kind = kind;
-    item.el.dataset.kind = kind;
-    var chip = item.el.querySelector(".chip");
+  // --- one file on screen ----------------------------------------------------------------------
+  function render(item) {
+    var el = item.el, kind = item.kind;
+    el.dataset.kind = kind;
+    var chip = el.querySelector(".chip");
     chip.dataset.kind = kind;
-    chip.textContent = kind === "uploading" && percent != null ? Math.floor(percent) + "%" : LABELS[kind];
-    if (percent != null) {
-      item.el.querySelector(".fill").style.width = percent + "%";
-      item.el.querySelector(".progress").setAttribute("aria-valuenow", String(Math.floor(percent)));
-    }
-    if (kind === "done" || kind === "duplicate") item.el.querySelector(".fill").style.width = "100%";
-    if (detail != null) item.el.querySelector(".detail").textContent = detail;
-    item.el.querySelector(".retry").hidden = kind !== "error";
-    if (kind === "error") item.reason = detail;
-    updateSummary();
+    var percent = SETTLED[kind] || kind === "processing" || kind === "waiting" ? 100 : item.size ? (item.sent / item.size) * 100 : 0;
+    if (kind === "error" || kind === "cancelled") percent = item.size ? (item.sent / item.size) * 100 : 0;
+    chip.textContent = kind === "uploading" ? I18N.formatPercent(percent) : T("guest.state." + kind);
+    el.querySelector(".fill").style.width = percent + "%";
+    var bar = el.querySelector(".progress");
+    bar.setAttribute("aria-valuenow", String(Math.floor(percent)));
+    bar.setAttribute("aria-label", T("guest.progress.file", { name: item.name }));
+    el.querySelector(".detail").textContent = item.detail ? item.detail() : I18N.formatSize(item.size);
+    var retry = el.querySelector(".retry");
+    retry.hidden = !(kind === "error" && item.retryable);
+    retry.textContent = T("guest.retry");
+    var cancel = el.querySelector(".cancel");
+    cancel.textContent = T("guest.cancel");
+    cancel.hidden = !SENDING[kind] || item.earlier;
+    cancel.setAttribute("aria-label", T("guest.cancel_file", { name: item.name }));
   }
 
-  function count(kind) {
-    return items.filter(function (it) { return it.kind === kind; }).length;
+  function set(item, kind, detail) {
+    item.kind = kind;
+    if (detail !== undefined) item.detail = detail;
+    if (kind === "error" && item.detail) item.reason = item.detail;
+    render(item);
+    refresh();
   }
 
-  function updateSummary() {
+  function text(key, params) { return function () { return T(key, params); }; }
+  function refusal(body) { return function () { return I18N.server(body); }; }
+
+  function newItem(name, size, file, earlier) {
+    var el = $("item").content.firstElementChild.cloneNode(true);
+    el.querySelector(".name").textContent = name;
+    el.querySelector(".name").title = name;  // the whole name, where the line cuts it
+    var item = { id: nextId++, file: file, name: name, size: size, el: el, upload: null, kind: "queued",
+                 sent: 0, detail: null, earlier: !!earlier, slot: false };
+    el.querySelector(".retry").addEventListener("click", function () { restart(item); });
+    el.querySelector(".cancel").addEventListener("click", function () { cancel(item); });
+    if (earlier) queue.insertBefore(el, queue.firstChild); else queue.appendChild(el);
+    items.push(item);
+    return item;
+  }
+
+  // --- the whole batch ---------------------------------------------------------------------------
+  function batch() { return items.filter(function (it) { return !it.earlier && !it.refused; }); }
+  function count(list, kind) { return list.filter(function (it) { return it.kind === kind; }).length; }
+  function sending() { return items.some(function (it) { return SENDING[it.kind]; }); }
+
+  function refresh() {
+    var all = batch().concat(items.filter(function (it) { return it.refused; }));
     var parts = [];
-    if (count("done")) parts.push(count("done") + " sent");
-    if (count("duplicate")) parts.push(count("duplicate") + " already there");
-    if (count("uploading") + count("queued")) parts.push((count("uploading") + count("queued")) + " uploading");
-    if (count("processing")) parts.push(count("processing") + " processing");
-    if (count("waiting")) parts.push(count("waiting") + " waiting for server");
-    if (count("error")) parts.push(count("error") + " failed");
+    var add = function (n, key) { if (n) parts.push(T(key, { count: I18N.formatNumber(n) })); };
+    add(count(all, "done"), "guest.summary.sent");
+    add(count(all, "duplicate"), "guest.summary.duplicate");
+    add(all.filter(function (it) { return SENDING[it.kind]; }).length, "guest.summary.uploading");
+    add(count(all, "processing"), "guest.summary.processing");
+    add(count(all, "waiting"), "guest.summary.waiting");
+    add(count(all, "error"), "guest.summary.failed");
+    add(count(all, "cancelled"), "guest.summary.cancelled");
     summary.textContent = parts.join(" · ");
     updateOverall();
-    updateFinished();
+    updateFinished(all);
+    showDetails();
   }
 
-  function applyServerEvent(event) {
-    if (event.type !== "upload") return;
-    lastStatus[event.id] = event;
-    var item = byUploadId[event.id];
-    if (!item) return;
-    var kind = SERVER_KIND[event.state] || "processing";
-    if (kind === "uploading") return; // the tus progress events tell this better
-    show(item, kind, event.message || "", kind === "processing" || kind === "waiting" ? 100 : null);
+  // Overall progress counts every file of the batch, finished ones included, and never goes back;
+  // the time left comes from a rate smoothed over seconds, and says "stalled" when nothing moves.
+  var meter = { total: 0, shown: 0, bytes: 0, at: 0, rate: 0, movedAt: 0 };
+
+  function updateOverall() {
+    var running = sending();
+    $("keep-open").hidden = !running;
+    $("pause").textContent = T(paused ? "guest.resume_all" : "guest.pause_all");
+    if (!running) { releaseScreen(); return; }
+    holdScreen();
+    var total = 0, sent = 0;
+    batch().forEach(function (it) {
+      if (it.kind === "cancelled") return;
+      total += it.size;
+      sent += SENDING[it.kind] || it.kind === "error" ? it.sent : it.size;
+    });
+    var percent = total ? (sent / total) * 100 : 0;
+    if (total === meter.total) percent = Math.max(percent, meter.shown); // a resend of a chunk is not progress lost
+    meter.total = total; meter.shown = percent;
+    var now = Date.now();
+    if (!meter.at) { meter.at = now; meter.bytes = sent; meter.movedAt = now; }
+    if (sent > meter.bytes) meter.movedAt = now;
+    if (now - meter.at >= 1000) {
+      var speed = Math.max(0, sent - meter.bytes) / ((now - meter.at) / 1000);
+      meter.rate = meter.rate ? meter.rate * 0.8 + speed * 0.2 : speed;
+      meter.bytes = sent; meter.at = now;
+    }
+    $("overall-fill").style.width = percent + "%";
+    $("overall-bar").setAttribute("aria-valuenow", String(Math.floor(percent)));
+    var line = T("guest.overall.text", { percent: I18N.formatPercent(percent), total: I18N.formatSize(total) });
+    var kinds = items.map(function (it) { return it.kind; });
+    if (paused) line += " · " + T("guest.overall.paused");
+    else if (kinds.indexOf("offline") >= 0) line += " · " + T("guest.overall.offline");
+    else if (now - meter.movedAt > 5000 || kinds.indexOf("stalled") >= 0) line += " · " + T("guest.overall.stalled");
+    else if (meter.rate > 0 && total > sent) line += " · " + T("guest.overall.left", { time: I18N.formatDuration((total - sent) / meter.rate) });
+    $("overall").textContent = line;
   }
 
-  // --- keep the phone awake, tell the guest how long ------------------------------------------
+  function updateFinished(all) {
+    var settled = all.length > 0 && all.every(function (it) { return SETTLED[it.kind]; });
+    $("finished").hidden = !settled;
+    if (!settled) return;
+    var failed = all.filter(function (it) { return it.kind === "error"; });
+    var lines = [T("guest.finished", { sent: count(all, "done"), duplicate: count(all, "duplicate"), failed: failed.length })];
+    failed.forEach(function (it) { lines.push(it.name + ": " + (it.reason ? it.reason() : T("guest.state.error"))); });
+    $("finished-text").textContent = lines.join("\n");
+    $("retry-all").hidden = !failed.some(function (it) { return it.retryable; });
+  }
+
+  // --- keep the phone awake ---------------------------------------------------------------------
   var wakeLock = null, askingForLock = false;
-  var rate = { bytes: 0, at: 0, perSecond: 0 };
-
-  function uploading() {
-    return items.some(function (it) { return RUNNING[it.kind]; });
-  }
 
   function holdScreen() {
-    if (!uploading() || wakeLock || askingForLock || !("wakeLock" in navigator) || document.visibilityState !== "visible") return;
+    if (!sending() || wakeLock || askingForLock || !("wakeLock" in navigator) || document.visibilityState !== "visible") return;
     askingForLock = true; // one request at a time, or several locks would be taken and only one given back
     navigator.wakeLock.request("screen").then(function (lock) {
       askingForLock = false;
       wakeLock = lock;
       lock.addEventListener("release", function () { if (wakeLock === lock) wakeLock = null; });
-      if (!uploading()) releaseScreen();
+      if (!sending()) releaseScreen();
     }).catch(function () {
-      askingForLock = false; // refused (battery saver, iframe): the hint still asks to keep the page open
+      askingForLock = false; // refused (battery saver, iframe): the bar still asks to keep the page open
     });
   }
 
   function releaseScreen() {
-    if (wakeLock && !uploading()) { var lock = wakeLock; wakeLock = null; lock.release(); }
+    if (wakeLock && !sending()) { var lock = wakeLock; wakeLock = null; lock.release(); }
   }
 
-  function updateOverall() {
-    var running = items.filter(function (it) { return RUNNING[it.kind]; });
-    $("keep-open").hidden = running.length === 0;
-    if (!running.length) { releaseScreen(); return; }
-    holdScreen();
-    var total = 0, sent = 0;
-    running.forEach(function (it) { total += it.file.size; sent += it.sent || 0; });
-    var now = Date.now();
-    if (rate.at && now - rate.at > 1000) {
-      var speed = Math.max(0, sent - rate.bytes) / ((now - rate.at) / 1000);
-      rate.perSecond = rate.perSecond ? rate.perSecond * 0.7 + speed * 0.3 : speed;
-      rate.bytes = sent; rate.at = now;
-    } else if (!rate.at) { rate.bytes = sent; rate.at = now; }
-    var percent = total ? (sent / total) * 100 : 0;
-    $("overall-fill").style.width = percent + "%";
-    var text = Math.floor(percent) + "% of " + formatSize(total);
-    if (rate.perSecond > 0 && total > sent) text += " · about " + duration((total - sent) / rate.perSecond) + " left";
-    $("overall").textContent = text;
-  }
-
-  function duration(seconds) {
-    if (seconds < 60) return Math.max(1, Math.round(seconds)) + " s";
-    if (seconds < 3600) return Math.round(seconds / 60) + " min";
-    return (seconds / 3600).toFixed(1) + " h";
-  }
-
-  function updateFinished() {
-    var settled = items.length > 0 && items.every(function (it) {
-      return it.kind === "done" || it.kind === "duplicate" || it.kind === "error";
-    });
-    $("finished").hidden = !settled;
-    if (!settled) return;
-    var failed = items.filter(function (it) { return it.kind === "error"; });
-    var text = "Finished: " + count("done") + " sent, " + count("duplicate") + " already there, " + failed.length + " failed.";
-    failed.forEach(function (it) { text += "\n" + it.file.name + ": " + (it.reason || "failed"); });
-    $("finished-text").textContent = text;
-    $("retry-all").hidden = failed.length === 0;
-  }
-
-  // --- uploads -------------------------------------------------------------------------------
+  // --- choosing files: what the link takes is checked before a byte goes out ---------------------
   function addFiles(fileList, fromPhotoPicker) {
-    if (!config) { // chosen before the page had its settings: keep them, add them when it does
+    if (!config || (invite && !info)) { // chosen before the page had its settings: keep them
       early.push([Array.prototype.slice.call(fileList), fromPhotoPicker]);
       return;
     }
+    if (!Who.ready()) { early.push([Array.prototype.slice.call(fileList), fromPhotoPicker]); Who.ask(); return; }
     Array.prototype.forEach.call(fileList, function (file) {
-      var el = $("item").content.firstElementChild.cloneNode(true);
-      el.querySelector(".name").textContent = file.name;
-      el.querySelector(".name").title = file.name;
-      var item = { file: file, el: el, upload: null, kind: "queued", sent: 0 };
-      el.querySelector(".retry").addEventListener("click", function () { restart(item); });
-      queue.appendChild(el);
-      items.push(item);
-      show(item, "queued", formatSize(file.size), 0);
-      if (fromPhotoPicker && looksConverted(file)) $("converted").hidden = false;
+      var item = newItem(file.name, file.size, file, false);
+      Thumbs.add(item);
+      var problem = check(file);
+      if (problem) {
+        item.refused = true;
+        set(item, "error", refusal(problem));
+        return;
+      }
+      take(item);
+      set(item, "queued", null);
     });
     pump();
   }
 
-  // iOS hands out JPEG copies of HEIC photos from its photo picker; the Files picker gives originals.
-  function looksConverted(file) {
-    var apple = /iPhone|iPad|iPod/.test(navigator.userAgent) || (navigator.platform === "MacIntel" && navigator.maxTouchPoints > 1);
-    return apple && /\.jpe?g$/i.test(file.name) && file.type === "image/jpeg";
+  function isVideo(file) { return /^video\//.test(file.type) || VIDEO.test(file.name); }
+
+  function check(file) {
+    var limits = info ? info.limits : {};
+    if (file.size === 0) return { code: "empty" };
+    if (config.maxUploadSize && file.size > config.maxUploadSize) return { code: "too_large", params: { size: config.maxUploadSize } };
+    var ext = (file.name.match(/\.[^.]+$/) || [""])[0].toLowerCase();
+    if (config.extensions && config.extensions.length && config.extensions.indexOf(ext) < 0) {
+      return ext ? { code: "type_not_accepted", params: { ext: ext } } : { code: "no_extension" };
+    }
+    if (limits.mediaKind === "photos" && isVideo(file)) return { code: "photos_only" };
+    if (limits.mediaKind === "videos" && !isVideo(file)) return { code: "videos_only" };
+    if (limits.maxFileSize && file.size > limits.maxFileSize) return { code: "file_too_large", params: { size: limits.maxFileSize } };
+    if (budget.files != null && budget.files <= 0) return { code: "limit_reached" };
+    if (budget.bytes != null && file.size > budget.bytes) {
+      return budget.bytes > 0 ? { code: "bytes_left", params: { size: budget.bytes } } : { code: "limit_reached" };
+    }
+    return null;
   }
 
+  function take(item) {
+    if (budget.files != null) budget.files -= 1;
+    if (budget.bytes != null) budget.bytes -= item.size;
+    item.reserved = true;
+  }
+
+  function giveBack(item) { // a cancelled file, or one the server had already: the link takes another
+    if (!item.reserved) return;
+    item.reserved = false;
+    if (budget.files != null) budget.files += 1;
+    if (budget.bytes != null) budget.bytes += item.size;
+  }
+
+  // --- sending ---------------------------------------------------------------------------------
   function pump() {
+    if (paused) return;
+    var active = items.filter(function (it) { return it.slot; }).length;
     items.forEach(function (item) {
-      if (item.kind === "queued" && !item.upload && active < PARALLEL) start(item);
+      if (item.kind === "queued" && active < PARALLEL) { active += 1; start(item); }
     });
   }
 
   function restart(item) {
-    if (item.upload) return;
-    show(item, "queued", "", 0);
+    if (item.slot) return;
+    item.retryable = false;
+    set(item, "queued", null);
     pump();
   }
 
   function start(item) {
-    active += 1;
-    show(item, "uploading", formatSize(item.file.size), 0);
+    item.slot = true;
+    item.lastMove = Date.now();
+    if (item.upload) { set(item, "uploading", null); item.upload.start(); return; }
+    if (item.sha1 !== undefined || !Hasher.available()) { send(item); return; }
+    set(item, "checking", null);
+    var begun = false;
+    var go = function () {
+      if (begun || !item.slot || item.kind !== "checking") return;
+      begun = true;
+      send(item);
+    };
+    var timer = setTimeout(go, HASH_WAIT_MS); // a large video starts at once; the answer may stop it later
+    Hasher.sha1(item.file).then(function (sha1) {
+      item.sha1 = sha1;
+      return sha1 ? askServer(item) : null;
+    }).then(function (answer) {
+      clearTimeout(timer);
+      if (answer && answer.already) alreadyThere(item, answer);
+      else go();
+    }).catch(function () { clearTimeout(timer); go(); });
+  }
+
+  function askServer(item) {
+    return fetch("/api/already", {
+      method: "POST", credentials: "same-origin", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ invite: invite || "", sha1: item.sha1, size: item.size, filename: item.name,
+                             filetype: item.file.type || "", guestName: Who.name(), guestMessage: Who.message() })
+    }).then(function (r) { return r.ok ? r.json() : null; }).catch(function () { return null; });
+  }
+
+  function alreadyThere(item, answer) {
+    if (item.kind === "cancelled") return;
+    var upload = item.upload;
+    item.upload = null;
+    item.slot = false;
+    if (upload) upload.abort(true).catch(function () { /* the server expires it */ });
+    giveBack(item);
+    if (answer.id) remember(item, answer.id);
+    set(item, "duplicate", text("guest.detail.already"));
+    pump();
+  }
+
+  function metadata(item) {
+    var meta = {
+      invite: invite || "", filename: item.name, filetype: item.file.type || "application/octet-stream",
+      lastModified: String(item.file.lastModified || ""), tz: String(-new Date().getTimezoneOffset()),
+      // the zone's name gives the server the offset in force at the file's own date (summer time)
+      tzName: (Intl.DateTimeFormat().resolvedOptions().timeZone || "")
+    };
+    if (Who.name()) meta.guestName = Who.name();
+    if (Who.message()) meta.guestMessage = Who.message();
+    return meta;
+  }
+
+  function send(item) {
+    set(item, "uploading", null);
     var upload = new tus.Upload(item.file, {
       endpoint: config.endpoint,
       chunkSize: config.chunkSize,
-      retryDelays: [0, 1000, 3000, 5000, 10000, 20000, 30000, 60000],
+      retryDelays: [0, 1000, 3000, 5000, 10000],
       removeFingerprintOnSuccess: true,
-      metadata: {
-        invite: invite || "",
-        filename: item.file.name,
-        filetype: item.file.type || "application/octet-stream",
-        lastModified: String(item.file.lastModified || ""),
-        tz: String(-new Date().getTimezoneOffset()),
-        // the zone's name gives the server the offset in force at the file's own date (summer time)
-        tzName: (Intl.DateTimeFormat().resolvedOptions().timeZone || "")
-      },
-      onProgress: function (sent, total) {
-        item.sent = sent;
-        if (item.kind === "uploading") show(item, "uploading", null, total ? (sent / total) * 100 : 0);
+      metadata: metadata(item),
+      onProgress: function (sent) {
+        item.lastMove = Date.now();
+        if (sent > item.sent) item.sent = sent;
+        if (item.kind === "stalled" || item.kind === "offline") set(item, "uploading", null);
+        else if (item.kind === "uploading") { render(item); updateOverall(); }
       },
       onAfterResponse: function () {
-        // Learn the server's id as soon as the upload exists, so status events find this item.
-        if (upload.url) remember(item, upload.url);
+        item.lastMove = Date.now();
+        if (upload.url) remember(item, upload.url.split("/").pop()); // status events find this item early
       },
       onSuccess: function () {
-        active -= 1;
+        item.slot = false;
         item.upload = null;
-        item.sent = item.file.size;
-        remember(item, upload.url);
-        if (item.kind === "uploading") show(item, "processing", "", 100);
+        item.sent = item.size;
+        remember(item, upload.url.split("/").pop());
+        if (item.kind === "uploading") set(item, "processing", null);
         listUnfinished();
         pump();
       },
-      onError: function (error) {
-        active -= 1;
-        item.upload = null;
-        show(item, "error", describe(error), null);
-        pump();
-      }
+      onError: function (error) { failed(item, upload, error); }
     });
     item.upload = upload;
     upload.findPreviousUploads().then(function (previous) {
       var mine = previous.filter(function (p) { return (p.metadata && p.metadata.invite || "") === (invite || ""); });
       if (mine.length) upload.resumeFromPreviousUpload(mine[0]);
+    }).catch(function () { /* no stored uploads to look at: start afresh */ }).then(function () {
+      if (item.upload !== upload || !item.slot) return; // cancelled, paused or already known meanwhile
       upload.start();
       listUnfinished();
-    });
+    }).catch(function (error) { failed(item, upload, error); });
   }
 
-  function remember(item, url) {
-    var id = url.split("/").pop();
+  // A network problem is a pause (offline, or stalled and retried); only the server's answer is a failure.
+  function failed(item, upload, error) {
+    if (item.upload !== upload || !item.slot) return;
+    var res = error && error.originalResponse;
+    if (!res) {
+      if (navigator.onLine === false) { set(item, "offline", text("guest.detail.offline")); return; }
+      set(item, "stalled", text("guest.detail.stalled"));
+      setTimeout(function () { if (item.upload === upload && item.kind === "stalled" && !paused) resume(item); }, 5000);
+      return;
+    }
+    var body = null;
+    try { body = JSON.parse(res.getBody()); } catch (e) { /* not our JSON */ }
+    var status = res.getStatus();
+    var code = body && body.code;
+    if (status === 423 || (status >= 500 && code !== "link_paused")) { // the server still holds a dead request, or hiccups
+      item.waits = Math.min((item.waits || 0) + 1, 6);
+      set(item, "stalled", text("guest.detail.stalled"));
+      setTimeout(function () { if (item.upload === upload && item.kind === "stalled" && !paused) resume(item); }, 2500 * item.waits);
+      return;
+    }
+    item.slot = false;
+    item.upload = null;
+    item.retryable = !(code && FINAL[code]) && (status >= 500 || status === 404 || status === 409 || status === 423 || !code);
+    if (code && FINAL[code]) giveBack(item);
+    set(item, "error", body && (body.code || body.message) ? refusal(body) : text("guest.detail.server"));
+    pump();
+  }
+
+  function resume(item) { // the same tus upload again: it asks the server for its offset, then continues
+    var upload = item.upload;
+    if (!upload) return;
+    item.lastMove = Date.now();
+    upload.abort().then(function () { if (item.upload === upload && !paused) upload.start(); });
+  }
+
+  // The watchdog: tus-js-client waits forever on a connection that stopped moving; cut it and resume.
+  setInterval(function () {
+    var now = Date.now();
+    items.forEach(function (item) {
+      if (!item.upload || !item.slot || (item.kind !== "uploading" && item.kind !== "stalled")) return;
+      if (now - item.lastMove < STALL_MS) return;
+      if (navigator.onLine === false) { set(item, "offline", text("guest.detail.offline")); return; }
+      set(item, "stalled", text("guest.detail.stalled"));
+      resume(item);
+    });
+    if (sending()) updateOverall();
+  }, 1000);
+
+  function cancel(item) {
+    var upload = item.upload;
+    item.upload = null;
+    item.slot = false;
+    giveBack(item);
+    set(item, "cancelled", null);
+    if (upload) upload.abort(true).catch(function () { /* not created yet, or the server expires it */ });
+    pump();
+  }
+
+  $("pause").addEventListener("click", function () {
+    paused = !paused;
+    items.forEach(function (item) {
+      if (paused && SENDING[item.kind]) {
+        if (item.upload) item.upload.abort();
+        item.slot = false;
+        set(item, "paused", text("guest.detail.paused"));
+      } else if (!paused && item.kind === "paused") {
+        set(item, "queued", null);
+      }
+    });
+    if (!paused) pump();
+    refresh();
+  });
+
+  function remember(item, id) {
     if (byUploadId[id] === item) return;
     byUploadId[id] = item;
+    item.uploadId = id;
     if (lastStatus[id]) applyServerEvent(lastStatus[id]);
   }
 
-  function describe(error) {
-    var res = error && error.originalResponse;
-    if (res) {
-      try {
-        var body = JSON.parse(res.getBody());
-        if (body && body.message) return body.message;
-      } catch (e) { /* not our JSON */ }
-      return "The server answered " + res.getStatus() + ".";
-    }
-    return navigator.onLine === false ? "You are offline. It continues when you are back online." : "The connection failed.";
+  // --- the status channel: the server's side of each file, and what this browser sent before ------
+  function applyServerEvent(event) {
+    if (event.type === "removed") { removed(event.id); return; }
+    if (event.type !== "upload") return;
+    lastStatus[event.id] = event;
+    var item = byUploadId[event.id];
+    if (!item && listing && event.state !== "receiving") item = earlierItem(event); // only from the snapshot
+    if (!item || event.state === "receiving") return;
+    if (item.kind === "cancelled" || (item.kind === "duplicate" && !item.earlier && event.state !== "duplicate")) return;
+    var kind = SERVER_KIND[event.state] || "processing";
+    var detail = item.earlier ? text("guest.detail.earlier") : null;
+    if (kind === "waiting") detail = refusal({ code: event.code || "waiting" });
+    if (kind === "error") { item.retryable = false; detail = refusal({ code: event.code || "rejected" }); }
+    if (kind === "duplicate" && !item.earlier) { giveBack(item); detail = text("guest.detail.already"); }
+    if (kind === "done" || kind === "duplicate") scheduleInfo();
+    set(item, kind, detail);
   }
 
-  function formatSize(bytes) {
-    var units = ["B", "KB", "MB", "GB", "TB"], i = 0;
-    while (bytes >= 1000 && i < units.length - 1) { bytes /= 1000; i += 1; }
-    return (i ? bytes.toFixed(1) : bytes) + " " + units[i];
+  function earlierItem(event) {
+    var item = newItem(event.filename, event.size, null, true);
+    byUploadId[event.id] = item;
+    item.uploadId = event.id;
+    Thumbs.icon(item, event.filename);
+    return item;
+  }
+
+  function removed(id) {
+    var item = byUploadId[id];
+    delete lastStatus[id];
+    if (item && item.earlier) {
+      item.el.remove();
+      items.splice(items.indexOf(item), 1);
+      refresh();
+    }
+    forgetStored(function (uid) { return uid === id; });
+  }
+
+  // A dead network can leave the channel open but silent: the page pings, and reconnects when
+  // nothing came back for a while (the new connection's snapshot catches up on what was missed).
+  var backoff = 500, PING_MS = tuning.pingMs || 15000;
+  function connect() {
+    var ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws");
+    var listed = {}, heard = Date.now();
+    var pinger = setInterval(function () {
+      if (Date.now() - heard > 2 * PING_MS) { clearInterval(pinger); ws.onclose = null; ws.close(); connect(); return; }
+      if (ws.readyState === 1) ws.send("ping");
+    }, PING_MS);
+    ws.onopen = function () { backoff = 500; heard = Date.now(); };
+    ws.onmessage = function (message) {
+      heard = Date.now();
+      var event;
+      try { event = JSON.parse(message.data); } catch (e) { return; }
+      if (event.type === "ready") {
+        var first = snapshot === null;
+        snapshot = listed;
+        if (first) {
+          listing = true;
+          Object.keys(listed).forEach(function (id) { if (!byUploadId[id]) applyServerEvent(lastStatus[id]); });
+          listing = false;
+          // stored "not finished" uploads the server no longer has (expired, removed) are forgotten
+          forgetStored(function (uid) { return listed[uid] !== "receiving"; });
+        }
+        return;
+      }
+      if (event.type === "upload" && listed !== snapshot) { listed[event.id] = event.state; lastStatus[event.id] = event; }
+      if (listed === snapshot || byUploadId[event.id] || event.type !== "upload") applyServerEvent(event);
+    };
+    ws.onclose = function () {
+      clearInterval(pinger);
+      setTimeout(connect, backoff);
+      backoff = Math.min(backoff * 2, 15000);
+    };
   }
 
   // --- unfinished files from an earlier visit ---------------------------------------------------
+  function storage() { return window.tus && tus.defaultOptions.urlStorage; }
+
+  function forgetStored(stale) {
+    if (!storage()) return;
+    storage().findAllUploads().then(function (stored) {
+      var gone = stored.filter(function (s) { return s.uploadUrl && stale(s.uploadUrl.split("/").pop()); });
+      return Promise.all(gone.map(function (s) { return storage().removeUpload(s.urlStorageKey); }));
+    }).then(listUnfinished).catch(function () { /* storage blocked */ });
+  }
+
   function listUnfinished() {
-    if (!window.tus || !tus.defaultOptions.urlStorage) return;
-    tus.defaultOptions.urlStorage.findAllUploads().then(function (stored) {
+    if (!storage()) return;
+    storage().findAllUploads().then(function (stored) {
       var chosen = {};
-      items.forEach(function (it) { chosen[it.file.name + "/" + it.file.size] = true; });
+      items.forEach(function (it) { if (!it.earlier) chosen[it.name + "/" + it.size] = true; });
       var names = stored.filter(function (s) {
         var meta = s.metadata || {};
         return (meta.invite || "") === (invite || "") && !chosen[meta.filename + "/" + s.size];
       }).map(function (s) { return s.metadata.filename; });
       var box = $("unfinished");
       box.hidden = names.length === 0;
-      box.textContent = names.length === 1
-        ? "1 file not finished: " + names[0] + ". Choose it again to continue where it stopped."
-        : names.length + " files not finished: " + names.join(", ") + ". Choose them again to continue where they stopped.";
+      box.textContent = I18N.n("guest.unfinished", names.length, { names: names.join(", ") });
     }).catch(function () { /* storage blocked: nothing to offer */ });
   }
 
   // --- phone survival --------------------------------------------------------------------------
   window.addEventListener("online", function () {
-    // Resume at once instead of waiting for the next retry delay; failed network uploads start again.
-    items.forEach(function (item) {
-      if (item.upload && item.kind === "uploading") {
-        var upload = item.upload;
-        upload.abort().then(function () { upload.start(); });
-      } else if (item.kind === "error" && !item.reason) {
-        restart(item);
-      } else if (item.kind === "error" && /offline|connection/i.test(item.reason)) {
-        item.reason = "";
-        restart(item);
+    items.forEach(function (item) { // at once, instead of waiting for the next retry delay
+      if (item.upload && (item.kind === "offline" || item.kind === "stalled" || item.kind === "uploading")) {
+        set(item, "uploading", null);
+        resume(item);
       }
     });
+  });
+  window.addEventListener("offline", function () {
+    items.forEach(function (item) { if (item.kind === "uploading" || item.kind === "stalled") set(item, "offline", text("guest.detail.offline")); });
   });
   document.addEventListener("visibilitychange", holdScreen);
   window.addEventListener("focus", holdScreen); // the file picker closing hands focus back
   window.addEventListener("beforeunload", function (e) {
-    if (!uploading()) return undefined;
+    if (!sending()) return undefined;
     e.preventDefault();
-    e.returnValue = "Files are still uploading.";
+    e.returnValue = T("guest.leave");
     return e.returnValue;
   });
   $("retry-all").addEventListener("click", function () {
-    items.forEach(function (item) { if (item.kind === "error") restart(item); });
+    items.forEach(function (item) { if (item.kind === "error" && item.retryable) restart(item); });
   });
-
-  // --- status channel ------------------------------------------------------------------------
-  var backoff = 500;
-  function connect() {
-    var ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws");
-    ws.onopen = function () { backoff = 500; };
-    ws.onmessage = function (message) {
-      try { applyServerEvent(JSON.parse(message.data)); } catch (e) { /* ignore malformed */ }
-    };
-    ws.onclose = function () {
-      setTimeout(connect, backoff);
-      backoff = Math.min(backoff * 2, 15000);
-    };
-  }
 
   // --- wiring --------------------------------------------------------------------------------
   picker.addEventListener("change", function () { addFiles(picker.files, true); picker.value = ""; holdScreen(); });
@@ -329,39 +570,72 @@
   });
   drop.addEventListener("drop", function (e) { if (e.dataTransfer) addFiles(e.dataTransfer.files, false); });
 
+  // iOS hands out JPEG copies of HEIC photos from its photo picker; the Files picker gives originals.
+  // Said once, before choosing, and only on iPhones and iPads.
+  function converted() {
+    var apple = /iPhone|iPad|iPod/.test(navigator.userAgent) || (navigator.platform === "MacIntel" && navigator.maxTouchPoints > 1);
+    var seen = null;
+    try { seen = localStorage.getItem("convertedSeen"); } catch (e) { /* ask every time */ }
+    $("converted").hidden = !apple || !!seen || drop.hidden;
+  }
+  $("converted-ok").addEventListener("click", function () {
+    try { localStorage.setItem("convertedSeen", "1"); } catch (e) { /* not remembered */ }
+    $("converted").hidden = true;
+  });
+
   // --- invite links ----------------------------------------------------------------------
-  function loadInvite() {
+  var infoTimer = null;
+  function scheduleInfo() { // the "files left" line follows what the server counts
+    if (!invite || infoTimer) return;
+    infoTimer = setTimeout(function () { infoTimer = null; loadInvite(true); }, 300);
+  }
+
+  function loadInvite(quiet) {
     return fetch("/api/i/" + encodeURIComponent(invite), { credentials: "same-origin" })
       .then(function (r) { return r.json().then(function (body) { return { ok: r.ok, body: body }; }); })
       .then(function (answer) {
-        if (!answer.ok) { block(answer.body.message || "This upload link is not valid."); return; }
-        var info = answer.body;
-        if (info.label) { $("title").textContent = info.label; document.title = info.label; }
-        var parts = [];
-        if (info.albumName) parts.push("Album: " + info.albumName);
-        if (info.limits.mediaKind !== "all") parts.push(info.limits.mediaKind + " only");
-        if (info.limits.maxFileSize) parts.push("up to " + formatSize(info.limits.maxFileSize) + " a file");
-        if (info.remaining.files != null) parts.push(info.remaining.files + " more files");
-        if (info.remaining.bytes != null) parts.push(formatSize(info.remaining.bytes) + " left");
-        if (info.expiresAt) parts.push("open until " + new Date(info.expiresAt).toLocaleString());
-        $("details").textContent = parts.join(" · ");
-        $("details").hidden = parts.length === 0;
+        if (!answer.ok) { if (!quiet) block(answer.body); return; }
+        info = answer.body;
+        var waiting = items.filter(function (it) { return it.reserved && !it.uploadId; });
+        budget.files = info.remaining.files == null ? null : info.remaining.files - waiting.length;
+        budget.bytes = info.remaining.bytes == null ? null
+          : info.remaining.bytes - waiting.reduce(function (sum, it) { return sum + it.size; }, 0);
+        if (quiet) { showDetails(); return; }
+        if (info.label) { $("title").textContent = info.label; document.title = info.label; $("title").removeAttribute("data-i18n"); }
         if (info.limits.mediaKind === "photos") picker.accept = "image/*";
         if (info.limits.mediaKind === "videos") picker.accept = "video/*";
         var locked = info.needsPassword && !info.unlocked;
         $("unlock").hidden = !locked;
         drop.hidden = locked;
-        if (info.paused) { notice.textContent = "This link is paused until its owner signs in again."; notice.hidden = false; }
+        $("onetime").hidden = info.limits.maxUses !== 1;
+        if (info.paused) { notice.textContent = T("guest.paused"); notice.hidden = false; }
         if (locked) $("password").focus();
+        Who.setup(info.guestFields || "optional");
+        showDetails();
+        converted();
       });
   }
 
-  function addEarly() {
-    if (!drop.hidden) early.splice(0).forEach(function (pick) { addFiles(pick[0], pick[1]); });
+  function showDetails() {
+    if (!info) return;
+    var parts = [];
+    if (info.albumName) parts.push(T("guest.details.album", { name: info.albumName }));
+    if (info.limits.mediaKind === "photos") parts.push(T("guest.details.photos_only"));
+    if (info.limits.mediaKind === "videos") parts.push(T("guest.details.videos_only"));
+    if (info.limits.maxFileSize) parts.push(T("guest.details.max_size", { size: I18N.formatSize(info.limits.maxFileSize) }));
+    if (budget.files != null) parts.push(I18N.n("guest.details.files_left", Math.max(0, budget.files)));
+    if (budget.bytes != null) parts.push(T("guest.details.bytes_left", { size: I18N.formatSize(Math.max(0, budget.bytes)) }));
+    if (info.expiresAt) parts.push(T("guest.details.open_until", { date: I18N.formatDate(info.expiresAt) }));
+    $("details").textContent = parts.join(" · ");
+    $("details").hidden = parts.length === 0;
   }
 
-  function block(message) {
-    notice.textContent = message;
+  function addEarly() {
+    if (!drop.hidden && Who.ready()) early.splice(0).forEach(function (pick) { addFiles(pick[0], pick[1]); });
+  }
+
+  function block(body) {
+    notice.textContent = I18N.server(body, T("server.link_invalid"));
     notice.hidden = false;
     drop.hidden = true;
   }
@@ -374,27 +648,71 @@
       body: JSON.stringify({ password: $("password").value })
     }).then(function (r) {
       if (r.ok) { $("unlock-error").textContent = ""; return loadInvite().then(addEarly); }
-      return r.json().then(function (body) { $("unlock-error").textContent = body.message || "Not unlocked."; });
+      return r.json().then(function (body) { $("unlock-error").textContent = I18N.server(body, T("guest.password.failed")); });
     });
   });
 
-  fetch("/api/config", { credentials: "same-origin" })
-    .then(function (r) { return r.json(); })
-    .then(function (c) {
-      config = c;
-      if (invite) loadInvite().then(addEarly); // after the link's state: a locked link holds them
-      if (!window.tus || !tus.isSupported) {
-        notice.textContent = "This browser cannot upload here. Please try a current browser.";
-        notice.hidden = false;
-      }
-      listUnfinished();
-      connect();
-      if (!invite) addEarly();
-    })
-    .catch(function () {
-      notice.textContent = "The server cannot be reached. Check your connection and reload.";
-      notice.hidden = false;
+  // --- the guest's name and message: asked once, remembered in this browser -----------------------
+  var Who = (function () {
+    var mode = "hidden", saved = null;
+    try { saved = JSON.parse(localStorage.getItem("guest") || "null"); } catch (e) { saved = null; }
+    function store() { try { localStorage.setItem("guest", JSON.stringify(saved)); } catch (e) { /* this visit only */ } }
+    function show() {
+      var asking = mode !== "hidden" && (!saved || (mode === "required" && !saved.name));
+      $("who").hidden = mode === "hidden" || !asking;
+      $("who-done").hidden = mode === "hidden" || asking;
+      $("who-name-label").textContent = T(mode === "required" ? "guest.who.name" : "guest.who.name_optional");
+      $("who-name").required = mode === "required";
+      if (saved) $("who-as").textContent = saved.name ? T("guest.who.as", { name: saved.name }) : T("guest.who.anonymous");
+    }
+    $("who").addEventListener("submit", function (e) {
+      e.preventDefault();
+      saved = { name: $("who-name").value.trim().slice(0, 100), message: $("who-message").value.trim().slice(0, 1000) };
+      if (mode === "required" && !saved.name) { $("who-error").textContent = T("guest.who.required"); return; }
+      $("who-error").textContent = "";
+      store();
+      show();
+      addEarly();
     });
+    $("who-change").addEventListener("click", function () {
+      $("who-name").value = saved ? saved.name : "";
+      $("who-message").value = saved ? saved.message : "";
+      saved = null;
+      show();
+      $("who-name").focus();
+    });
+    return {
+      setup: function (fields) { mode = fields; show(); },
+      ready: function () { return mode !== "required" || !!(saved && saved.name); },
+      ask: function () { $("who-error").textContent = T("guest.who.required"); $("who-name").focus(); },
+      name: function () { return mode !== "hidden" && saved ? saved.name : ""; },
+      message: function () { return mode !== "hidden" && saved ? saved.message : ""; },
+      redraw: show
+    };
+  })();
+
+  // --- start ----------------------------------------------------------------------------------
+  I18N.switcher($("lang"));
+  I18N.onChange(function () { items.forEach(render); refresh(); Who.redraw(); listUnfinished(); });
+
+  I18N.ready.then(function () {
+    return fetch("/api/config", { credentials: "same-origin" });
+  }).then(function (r) { return r.json(); }).then(function (c) {
+    config = c;
+    if (!window.tus || !tus.isSupported) {
+      notice.textContent = T("guest.unsupported");
+      notice.hidden = false;
+    }
+    listUnfinished();
+    connect();
+    if (invite) return loadInvite().then(addEarly); // after the link's state: a locked link holds them
+    converted();
+    addEarly();
+    return undefined;
+  }).catch(function () {
+    notice.textContent = T("guest.unreachable");
+    notice.hidden = false;
+  });
 
   window.immichDrop = { items: items }; // for the browser tests
 })();

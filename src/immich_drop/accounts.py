@@ -30,7 +30,7 @@ from .store import Store
 
 log = logging.getLogger(__name__)
 COOKIE = "drop_admin"
-INVITE_PERMISSIONS = ["asset.upload", "album.read", "album.create", "albumAsset.create"]
+INVITE_PERMISSIONS = ["asset.upload", "asset.update", "album.read", "album.create", "albumAsset.create"]
 
 
 class SignInError(Exception):

@@ -2,7 +2,7 @@
 
 Lifespan: migrate the database, start the delivery worker (which picks up undelivered uploads),
 and on shutdown stop it and close the Immich client. Request flow, outermost first:
-ForwardedHeaders → SecurityHeaders → (the tus endpoint behind its guard | Starlette routes).
+ForwardedHeaders → HostCheck → SecurityHeaders → BodyLimit → (the tus endpoint behind its guard | Starlette routes).
 """
 
 from __future__ import annotations
@@ -23,22 +23,24 @@ from starlette.staticfiles import StaticFiles
 from .accounts import Accounts
 from .background import Background
 from .config import Settings
-from .crypto import Box
+from .crypto import Box, Hasher
 from .db import open_engine
 from .events import EventBus, PostgresBus
+from .files import private_dir
 from .immich import ImmichClient
+from .limits import BodyLimit
 from .metrics import Metrics
 from .pipeline import Pipeline
 from .proxy import ForwardedHeaders
 from .ratelimit import RateLimiter
-from .routes import admin, guest, health, invite_page, invites
+from .routes import admin, already, guest, health, invite_page, invites
 from .routes.errors import ApiError
-from .security import SecurityHeaders
+from .security import HostCheck, SecurityHeaders
 from .services import Services
 from .sessions import Sessions
 from .store import Store
 from .targets import Targets
-from .tus import StagingStorage, UploadLocks, build_tus_app
+from .tus import Room, StagingStorage, UploadLocks, build_tus_app
 
 TUS_PREFIX = "/api/uploads"
 log = logging.getLogger(__name__)
@@ -60,12 +62,13 @@ def create_app(settings: Settings, *, immich_transport: httpx.AsyncBaseTransport
     pipeline = Pipeline(settings, store, immich, storage, targets, bus, metrics, in_background=background.run)
     services = Services(settings, store, immich, storage, targets, sessions, bus, pipeline, box,
                         accounts=Accounts(settings, store, immich, box, pipeline),
-                        login_limiter=RateLimiter({"ip": 20, "account": 5}, seconds=15 * 60),
-                        invite_limiter=RateLimiter({"ip": 10, "invite": 100}, seconds=15 * 60))
+                        login_limiter=RateLimiter({"account_ip": 5, "ip": 20, "account": 50}, seconds=15 * 60),
+                        invite_limiter=RateLimiter({"ip_invite": 10, "invite": 100}, seconds=15 * 60),
+                        hasher=Hasher(workers=2, waiting=2))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
-        await asyncio.to_thread(settings.staging_dir.mkdir, parents=True, exist_ok=True)
+        await asyncio.to_thread(lambda: [private_dir(d) for d in (settings.data_dir, settings.staging_dir)])
         store.bind(await asyncio.to_thread(open_engine, settings.db_url))
         await bus.start()
         await pipeline.start()
@@ -80,10 +83,11 @@ def create_app(settings: Settings, *, immich_transport: httpx.AsyncBaseTransport
             await bus.stop()
             await immich.aclose()
             await asyncio.to_thread(background.close)
+            services.hasher.close()
             await asyncio.to_thread(store.engine.dispose)
 
     starlette = Starlette(
-        routes=[*health.routes, *guest.routes, *admin.routes, *invites.routes, *invite_page.routes,
+        routes=[*health.routes, *guest.routes, *already.routes, *admin.routes, *invites.routes, *invite_page.routes,
                 Mount("/static", StaticFiles(directory=guest.WEB), name="static")],
         exception_handlers={ApiError: _api_error, HTTPException: _http_error, Exception: _server_error},
         lifespan=lifespan,
@@ -93,6 +97,7 @@ def create_app(settings: Settings, *, immich_transport: httpx.AsyncBaseTransport
         prefix=TUS_PREFIX, storage=storage, max_upload_size=settings.max_upload_size, on_complete=pipeline.received,
         max_request_body=settings.max_request_body, public_base_url=settings.public_base_url,
         store=store, locks=locks, sessions=sessions, targets=targets, bus=bus, media_types=services.media_types,
+        stall_seconds=settings.upload_stall_seconds, room=Room(settings, store, storage),
     )
 
     tus.on_created = metrics.uploads_created.inc
@@ -106,13 +111,17 @@ def create_app(settings: Settings, *, immich_transport: httpx.AsyncBaseTransport
             return await health.healthz_fast(scope, receive, send)
         return await starlette(scope, receive, send)
 
-    app = ForwardedHeaders(SecurityHeaders(router), settings.trusted_proxies)
+    app = ForwardedHeaders(HostCheck(SecurityHeaders(BodyLimit(router, TUS_PREFIX, settings.upload_stall_seconds)),
+                                     settings.public_base_url), settings.trusted_proxies)
     app.services = services  # type: ignore[attr-defined] - for tests and the benchmark
     return app
 
 
 async def _api_error(request: Request, exc: ApiError):
-    return JSONResponse({"message": exc.message}, status_code=exc.status, headers=exc.headers)
+    body: dict = {"message": exc.message}
+    if exc.code:
+        body.update(code=exc.code, params=exc.params)
+    return JSONResponse(body, status_code=exc.status, headers=exc.headers)
 
 
 async def _http_error(request: Request, exc: HTTPException):
@@ -123,4 +132,5 @@ async def _http_error(request: Request, exc: HTTPException):
 
 async def _server_error(request: Request, exc: Exception):
     log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return JSONResponse({"message": "Internal error; nothing you sent was lost."}, status_code=500)
+    return JSONResponse({"message": "Internal error; nothing you sent was lost.", "code": "internal", "params": {}},
+                        status_code=500)

@@ -41,13 +41,14 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     from .app import create_app
+    from .http_edge import uvicorn_options
 
     _fewer_malloc_arenas()
     try:
         uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level,
                     log_config=None, proxy_headers=False, server_header=False, lifespan="on",
                     # status events are a few dozen bytes of JSON: compressing each costs CPU and saves nothing
-                    ws_per_message_deflate=False)
+                    ws_per_message_deflate=False, **uvicorn_options(settings))
     except OSError as err:  # e.g. the port is taken or DATA_DIR is read-only
         print(f"immich-drop: cannot start: {err}", file=sys.stderr)
         return 1

@@ -55,6 +55,16 @@ class Settings:
     admin_session_hours: float = 12.0
     log_format: str = "text"
     metrics_token: str = ""
+    # What an outsider can make us hold (README, Security): request headers, a PATCH that stops
+    # sending, the public page's unfinished uploads, and the staging disk's reserve.
+    max_header_size: int = 32 * 1024
+    header_timeout_seconds: float = 10.0
+    upload_stall_seconds: float = 20.0
+    public_pending_files: int = 200
+    public_pending_bytes: int = 50 * GiB
+    public_pending_files_per_address: int = 1000
+    public_pending_bytes_per_address: int = 200 * GiB
+    min_free_space: int = 1 * GiB
 
     @property
     def staging_dir(self) -> Path:
@@ -123,6 +133,14 @@ class Settings:
             admin_session_hours=r.number("ADMIN_SESSION_HOURS", 12.0, low=0.01),
             log_format=r.choice("LOG_FORMAT", "text", ("text", "json")),
             metrics_token=r.secret("METRICS_TOKEN"),
+            max_header_size=r.size("MAX_HEADER_SIZE", 32 * 1024, low=8 * 1024),
+            header_timeout_seconds=r.number("HEADER_TIMEOUT_SECONDS", 10.0, low=0.05),
+            upload_stall_seconds=r.number("UPLOAD_STALL_SECONDS", 20.0, low=0.05),
+            public_pending_files=r.integer("PUBLIC_PENDING_FILES", 200, low=1, high=10**6),
+            public_pending_bytes=r.size("PUBLIC_PENDING_BYTES", 50 * GiB),
+            public_pending_files_per_address=r.integer("PUBLIC_PENDING_FILES_PER_ADDRESS", 1000, low=1, high=10**7),
+            public_pending_bytes_per_address=r.size("PUBLIC_PENDING_BYTES_PER_ADDRESS", 200 * GiB),
+            min_free_space=0 if r.text("MIN_FREE_SPACE", "") == "0" else r.size("MIN_FREE_SPACE", 1 * GiB),
         )
 
 
@@ -185,8 +203,8 @@ class _Reader:
             raise ConfigError(f"{name}: {number} is below {low}")
         return number
 
-    def size(self, name: str, default: int) -> int:
-        """A byte count: `1048576`, `8MiB`, `8MB`, `2GiB`, `512k`."""
+    def size(self, name: str, default: int, low: int = 1) -> int:
+        """A byte count: `1048576`, `8MiB`, `8MB`, `2GiB`, `512k`; at least `low`."""
         value = self.text(name, "").replace(" ", "")
         if not value:
             return default
@@ -200,6 +218,8 @@ class _Reader:
             number = -1
         if unit not in units or number <= 0:
             raise ConfigError(f"{name}: {value!r} is not a size (e.g. 8MiB, 2GiB or a byte count)")
+        if int(number * units[unit]) < low:
+            raise ConfigError(f"{name}: {value!r} is below the least allowed, {low} bytes")
         return int(number * units[unit])
 
     def networks(self, name: str) -> tuple:
@@ -233,7 +253,7 @@ def _persistent_secret(data_dir: Path) -> str:
     try:
         if path.is_file():
             return path.read_text().strip()
-        data_dir.mkdir(parents=True, exist_ok=True)
+        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         value = secrets.token_urlsafe(48)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:

@@ -5,16 +5,21 @@
   for anything it cannot decrypt (e.g. after the secret changed), which callers treat as "sign in again".
 - `hash_password` / `verify_password`: scrypt (n=2^15, r=8, p=1) with a random salt, compared in
   constant time. Slow on purpose: call them in a thread.
+- `Hasher(workers, waiting)`: the threads password hashing runs on, apart from the pool every database
+  query and file write uses; `run(fn, ...)` raises `HasherBusy` at once when `workers + waiting` are
+  already in hand, so a burst of guesses is refused instead of queued.
 - `new_token()`: 128+ bits from `secrets`; `token_hash(t)`: its SHA-256, which is what the database
   indexes, so looking a token up never compares secrets byte by byte.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
@@ -42,18 +47,41 @@ class Box:
 
 def hash_password(password: str) -> str:
     salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, **SCRYPT)
+    digest = hashlib.scrypt(password.encode("utf-8", "surrogatepass"), salt=salt, **SCRYPT)
     return f"scrypt${SCRYPT['n']}${SCRYPT['r']}${SCRYPT['p']}${salt.hex()}${digest.hex()}"
 
 
 def verify_password(password: str, stored: str) -> bool:
     try:
         _, n, r, p, salt, digest = stored.split("$")
-        candidate = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p),
+        candidate = hashlib.scrypt(password.encode("utf-8", "surrogatepass"), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p),
                                    maxmem=SCRYPT["maxmem"])
     except (ValueError, TypeError):
         return False
     return hmac.compare_digest(candidate.hex(), digest)
+
+
+class HasherBusy(Exception):
+    """Every hashing slot is taken: refuse the attempt (429) rather than queue it."""
+
+
+class Hasher:
+    def __init__(self, workers: int = 2, waiting: int = 2):
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="password-hash")
+        self.capacity, self.in_hand = workers + waiting, 0
+
+    async def run(self, fn, *args, refuse: bool = True):
+        """`fn(*args)` on a hashing thread; with `refuse`, HasherBusy when all slots are in hand."""
+        if refuse and self.in_hand >= self.capacity:
+            raise HasherBusy()
+        self.in_hand += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+        finally:
+            self.in_hand -= 1
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 def new_token(nbytes: int = 24) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 import re
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from .files import FILE_MODE, private_dir, private_file
 from .resources import migrations_dir
 
 
@@ -29,7 +31,9 @@ def create_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[1] if "///" in url else ""
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            private_dir(Path(path).parent)
+            os.close(private_file(Path(path), os.O_RDWR))  # SQLite gives its -wal and -shm files these modes
+            os.chmod(path, FILE_MODE)
         engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
         @event.listens_for(engine, "connect")
@@ -117,7 +121,7 @@ def _schema_lock(engine: Engine):
     if engine.dialect.name != "sqlite" or not database or database == ":memory:":
         yield
         return
-    with open(f"{database}.lock", "a") as fh:  # SQLite is a local file: an OS lock beside it
+    with os.fdopen(private_file(Path(f"{database}.lock"), os.O_APPEND | os.O_WRONLY), "a") as fh:  # an OS lock beside it
         fcntl.flock(fh, fcntl.LOCK_EX)
         yield
 

@@ -22,10 +22,19 @@ from .models import Upload
 
 def upload_event(upload: Upload) -> dict:
     """What a guest may see of one of their own uploads. A duplicate's message is for the owner's log
-    only (e.g. that the photo is in the owner's Immich trash): the guest hears "already there"."""
+    only (e.g. that the photo is in the owner's Immich trash): the guest hears "already there". `code`
+    names the catalog text ("server.<code>") the page shows for a wait or a failure, in the guest's language."""
     message = "" if upload.state == "duplicate" else upload.message
     return {"type": "upload", "id": upload.id, "filename": upload.filename, "size": upload.size,
-            "state": upload.state, "message": message}
+            "state": upload.state, "message": message, "code": _code(upload)}
+
+
+def _code(upload: Upload) -> str | None:
+    if upload.state == "retrying":
+        return "link_paused" if upload.message.startswith("This link is paused") else "waiting"
+    if upload.state == "failed":
+        return "link_deleted" if "deleted by its owner" in upload.message else "rejected"
+    return None
 
 
 class EventBus:

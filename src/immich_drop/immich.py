@@ -205,6 +205,10 @@ class ImmichClient:
         data = response.json()
         return data["id"], data.get("status") == "duplicate"
 
+    async def set_description(self, api_key: str, asset_id: str, description: str) -> None:
+        """`PUT /assets/{id}` with the description (permission `asset.update`)."""
+        await self._call("PUT", f"/assets/{asset_id}", api_key=api_key, json={"description": description})
+
     # --- albums -----------------------------------------------------------------
     async def find_album(self, api_key: str, name: str) -> str | None:
         """The id of an album of that name the key's user owns (never one only shared with them)."""

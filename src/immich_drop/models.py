@@ -31,6 +31,7 @@ class UploadState:
 class Upload(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=32)  # the tus upload id
     session_id: str = Field(index=True, max_length=64)  # the browser session that created it
+    client_address: str | None = Field(default=None, max_length=64)  # and its address (public page quotas)
     target_kind: str = Field(max_length=16)  # "public" now, "invite" later
     target_id: str | None = Field(default=None, max_length=64, index=True)
     filename: str = Field(max_length=1024)
@@ -52,6 +53,9 @@ class Upload(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     received_at: datetime | None = None
+    # what the guest wrote, if the link asks (guest_fields.py): shown in the owner's log, sent as the description
+    guest_name: str = Field(default="", max_length=100, sa_column_kwargs={"server_default": ""})
+    guest_message: str = Field(default="", max_length=1000, sa_column_kwargs={"server_default": ""})
 
 
 class KnownAsset(SQLModel, table=True):
@@ -114,6 +118,8 @@ class Invite(SQLModel, table=True):
     disabled: bool = False
     deleted_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
+    guest_fields: str = Field(default="optional", max_length=8,  # optional | required | hidden: name and message
+                              sa_column_kwargs={"server_default": "optional"})
 
 
 class InviteGuest(SQLModel, table=True):

@@ -41,11 +41,13 @@ from .batch import Coalescer
 from .config import Settings
 from .events import EventBus, upload_event
 from .dates import taken_at
+from .guest_fields import description
 from .immich import (
     AlbumMissing,
     AlbumNotWritable,
     AssetMissing,
     ImmichClient,
+    ImmichError,
     ImmichRejected,
     ImmichUnavailable,
 )
@@ -238,6 +240,8 @@ class Pipeline:
             if upload.attempts + 1 >= MAX_UNEXPECTED:
                 return await self._end(upload, S.FAILED, f"The server could not deliver this file ({type(exc).__name__}).")
             return await self._retry_later(upload, f"{WAITING} ({type(exc).__name__})")
+        if not duplicate and (upload.guest_name or upload.guest_message):
+            await self._describe(delivery, asset_id, upload)
         return await self._end(upload, S.DUPLICATE if duplicate else S.DONE, TRASHED if trashed else "",
                                asset_id=asset_id, delete=True)
 
@@ -252,6 +256,8 @@ class Pipeline:
             return "lost"
         if delete:
             await self.storage.delete(upload.id)  # Immich has it: the staged copy goes before the guest hears it
+        if final.state == S.DUPLICATE:
+            await self.targets.release(final)  # nothing new reached the library: the link takes another file
         self._publish(final)
         return final.state
 
@@ -289,9 +295,22 @@ class Pipeline:
         await self.store.remember_asset(delivery.owner, upload.checksum, asset_id)
         return asset_id, duplicate and upload.sent_at is None, trashed
 
+    async def _describe(self, delivery: Delivery, asset_id: str, upload: Upload) -> None:
+        """The guest's name and message become the asset's description; a refusal (an older key without
+        asset.update) costs only the description, never the delivery."""
+        try:
+            await self.immich.set_description(delivery.api_key, asset_id,
+                                              description(upload.guest_name, upload.guest_message))
+        except ImmichError as exc:
+            log.warning("description of %s not set: %s", upload.id, exc.message)
+
     async def _bulk_check(self, api_key: str, items: list[tuple[str, str]]) -> dict[tuple[str, str], dict]:
         by_id = await self.immich.bulk_upload_check(api_key, items)
         return {(uid, checksum): by_id.get(uid, {}) for uid, checksum in items}
+
+    async def add_to_album(self, delivery: Delivery, asset_id: str, upload: Upload) -> None:
+        """Put an asset Immich already holds into the target's album (the "already there" shortcut, already.py)."""
+        await self._add_to_album(delivery, asset_id, upload)
 
     async def _add_to_album(self, delivery: Delivery, asset_id: str, upload: Upload) -> None:
         stale = None

@@ -1,4 +1,4 @@
-"""`SecurityHeaders`: the same strict headers on every HTTP response.
+"""`SecurityHeaders`: the same strict headers on every HTTP response; `HostCheck`: only our host name.
 
 No inline script or style anywhere in `web/`, so the CSP can forbid them; `connect-src 'self'`
 covers the tus endpoint and the status WebSocket on the same origin.
@@ -10,6 +10,9 @@ from urllib.parse import urlsplit
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+# The hashing worker compiles the vendored hash-wasm: WebAssembly, and nothing else, for that script alone.
+WORKER_PATH = "/static/hash-worker.js"
+WORKER_CSP = CSP.replace("script-src 'self'", "script-src 'self' 'wasm-unsafe-eval'")
 HEADERS = [
     (b"content-security-policy", CSP.encode()),
     (b"x-content-type-options", b"nosniff"),
@@ -34,6 +37,33 @@ def same_origin(scheme: str, host: str, origin: str | None, public_base_url: str
     return origin.rstrip("/").lower() in allowed
 
 
+class HostCheck:
+    """With PUBLIC_BASE_URL set, only requests for its host are served (DNS rebinding: a page on another
+    name that resolves to this server would otherwise be same-origin with it). `/healthz` and `/readyz`
+    answer on any host, for health checks that call the container by its address. 421 otherwise."""
+
+    OPEN = ("/healthz", "/readyz")
+
+    def __init__(self, app, public_base_url: str):
+        self.app = app
+        self.host = urlsplit(public_base_url).netloc.lower().encode() if public_base_url else b""
+        default_port = b":443" if public_base_url.startswith("https") else b":80"
+        self.hosts = {self.host, self.host + default_port} if self.host else set()
+
+    async def __call__(self, scope, receive, send):
+        if not self.hosts or scope["type"] not in ("http", "websocket") or scope.get("path") in self.OPEN:
+            return await self.app(scope, receive, send)
+        host = next((v for k, v in scope.get("headers", []) if k == b"host"), b"").lower()
+        if host in self.hosts:
+            return await self.app(scope, receive, send)
+        if scope["type"] == "websocket":
+            return await send({"type": "websocket.close", "code": 4421})
+        body = b"This server does not answer for that host name."
+        await send({"type": "http.response.start", "status": 421, "headers": [
+            (b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+
 class SecurityHeaders:
     def __init__(self, app):
         self.app = app
@@ -42,11 +72,15 @@ class SecurityHeaders:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
 
+        headers = HEADERS
+        if scope.get("path") == WORKER_PATH:
+            headers = [(b"content-security-policy", WORKER_CSP.encode()), *HEADERS[1:]]
+
         async def send_with_headers(message):
             if message["type"] == "http.response.start":
                 present = {k.lower() for k, _ in message.get("headers", [])}
                 message = dict(message)
-                message["headers"] = list(message.get("headers", [])) + [h for h in HEADERS if h[0] not in present]
+                message["headers"] = list(message.get("headers", [])) + [h for h in headers if h[0] not in present]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

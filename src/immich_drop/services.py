@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from .accounts import Accounts
 from .config import Settings
-from .crypto import Box
+from .crypto import Box, Hasher
 from .events import EventBus
 from .immich import ImmichClient, ImmichUnavailable
 from .pipeline import Pipeline
@@ -42,6 +42,7 @@ class Services:
     accounts: Accounts
     login_limiter: RateLimiter
     invite_limiter: RateLimiter
+    hasher: Hasher
 
     async def media_types(self) -> frozenset[str]:
         try:

@@ -2,29 +2,38 @@
 
 The id only groups a browser's uploads (for the status channel and for resuming); it carries no
 rights of its own. `read(cookie_header)` returns the id or None; `cookie(id, secure)` returns the
-Set-Cookie value.
+Set-Cookie value. The signature carries the time it was made and the server accepts it for
+`MAX_AGE` (a month) whatever the browser keeps; pages renew a cookie older than `RENEW_AFTER`, so a
+guest who keeps coming back keeps their session.
 """
 
 from __future__ import annotations
 
 import secrets
+import time
 from http.cookies import SimpleCookie
 
-from itsdangerous import BadSignature, Signer
+from itsdangerous import BadSignature, TimestampSigner
 
 COOKIE = "drop_session"
 MAX_AGE = 60 * 60 * 24 * 30
+RENEW_AFTER = 60 * 60 * 24
 
 
 class Sessions:
     def __init__(self, secret: str):
-        self._signer = Signer(secret, salt="immich-drop.session")
+        self._signer = TimestampSigner(secret, salt="immich-drop.session")
 
     @staticmethod
     def new_id() -> str:
         return secrets.token_urlsafe(24)
 
     def read(self, cookie_header: str | None) -> str | None:
+        found = self._read(cookie_header)
+        return found[0] if found else None
+
+    def _read(self, cookie_header: str | None) -> tuple[str, float] | None:
+        """(session id, when its cookie was signed), or None for no, a forged or an expired cookie."""
         if not cookie_header:
             return None
         try:
@@ -34,9 +43,10 @@ class Sessions:
         if morsel is None:
             return None
         try:
-            return self._signer.unsign(morsel.value).decode()
-        except BadSignature:
+            value, signed_at = self._signer.unsign(morsel.value, max_age=MAX_AGE, return_timestamp=True)
+        except BadSignature:  # SignatureExpired is one
             return None
+        return value.decode(), signed_at.timestamp()
 
     def cookie(self, session_id: str, secure: bool) -> str:
         value = self._signer.sign(session_id).decode()
@@ -44,9 +54,18 @@ class Sessions:
         return attrs + ("; Secure" if secure else "")
 
     def from_scope(self, scope) -> str | None:
+        found = self._from_scope(scope)
+        return found[0] if found else None
+
+    def renewal(self, scope) -> str | None:
+        """The session id when its cookie should be signed afresh (older than RENEW_AFTER), else None."""
+        found = self._from_scope(scope)
+        return found[0] if found and time.time() - found[1] > RENEW_AFTER else None
+
+    def _from_scope(self, scope) -> tuple[str, float] | None:
         for name, value in scope.get("headers", []):
             if name == b"cookie":
-                found = self.read(value.decode("latin-1"))
+                found = self._read(value.decode("latin-1"))
                 if found:
                     return found
         return None

@@ -66,6 +66,27 @@ class Store:
         query = select(Upload).where(Upload.session_id == session_id).order_by(Upload.created_at.desc()).limit(limit)
         return await self._run(lambda s: list(s.exec(query)))
 
+    async def unfinished(self, kind: str, *, session_id: str | None = None, address: str | None = None) -> tuple[int, int]:
+        """(files, announced bytes) of the uploads of `kind` still receiving, of one session or one address."""
+        query = select(sa.func.count(), sa.func.coalesce(sa.func.sum(Upload.size), 0)).where(
+            Upload.state == UploadState.RECEIVING, Upload.target_kind == kind)
+        if session_id is not None:
+            query = query.where(Upload.session_id == session_id)
+        if address is not None:
+            query = query.where(Upload.client_address == address)
+        return await self._run(lambda s: tuple(s.exec(query).one()))
+
+    async def receiving_sizes(self) -> list[tuple[str, int]]:
+        """(id, announced size) of every upload still receiving: what the staging disk has promised."""
+        query = select(Upload.id, Upload.size).where(Upload.state == UploadState.RECEIVING)
+        return await self._run(lambda s: [tuple(row) for row in s.exec(query)])
+    async def delivered_by_session(self, session_id: str, checksum: str) -> list[Upload]:
+        """Uploads this browser session sent in full that reached Immich with this SHA-1 (already.py)."""
+        query = select(Upload).where(Upload.session_id == session_id, Upload.checksum == checksum,
+                                     Upload.state.in_((UploadState.DONE, UploadState.DUPLICATE)),
+                                     Upload.asset_id.is_not(None)).limit(20)
+        return await self._run(lambda s: list(s.exec(query)))
+
     async def uploads_in_states(self, states: Iterable[str]) -> list[Upload]:
         query = select(Upload).where(Upload.state.in_(tuple(states))).order_by(Upload.created_at)
         return await self._run(lambda s: list(s.exec(query)))
@@ -225,8 +246,13 @@ class Store:
         return await self._run(lambda s: list(s.exec(query)))
 
     async def update_invite(self, invite_id: str, **values: Any) -> Invite | None:
+        """Change an invite; a new (or removed) password locks every browser that unlocked the old one."""
+
         def fn(s: Session) -> Invite | None:
             s.exec(sa.update(Invite).where(Invite.id == invite_id).values(**values))  # type: ignore[call-overload]
+            if "password_hash" in values:
+                s.exec(sa.update(InviteGuest).where(InviteGuest.invite_id == invite_id)  # type: ignore[call-overload]
+                       .values(unlocked=False))
             s.commit()
             return s.get(Invite, invite_id)
 

@@ -8,7 +8,8 @@ delivery worker:
   For an invite this is where its rules hold: open (not expired, disabled or deleted), unlocked by
   this browser when it has a password, a use claimed by this browser (one-time links bind to the first
   browser that uploads), the file within the limits, and one file of `size` bytes reserved atomically.
-  Refusals raise `TargetClosed(status, message)` with a message fit for the guest.
+  Refusals raise `TargetClosed(status, message, code, params)`: an English message fit for the guest
+  and the catalog code ("server.<code>") the page translates.
 - `open_for_upload(kind, id)`, at every PATCH: may bytes still arrive?
 - `delivery(upload)`, in the worker: whose library and which album. Raises `TargetGone` when the
   invite was deleted (its files are dropped) and `KeyUnavailable` when its owner must sign in again
@@ -24,6 +25,7 @@ from pathlib import PurePosixPath
 
 from .config import Settings
 from .crypto import Box, token_hash
+from .i18n import size_text
 from .media import VIDEO_EXTENSIONS
 from .models import Invite, InviteState, Upload
 from .store import Store
@@ -34,9 +36,9 @@ PAUSED = "This link is paused until its owner signs in again. Your files are saf
 
 
 class TargetClosed(Exception):
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, code: str = "bad_request", params: dict | None = None):
         super().__init__(message)
-        self.status, self.message = status, message
+        self.status, self.message, self.code, self.params = status, message, code, params or {}
 
 
 class TargetGone(Exception):
@@ -70,10 +72,12 @@ def invite_state(invite: Invite, now: datetime | None = None) -> str:
     return InviteState.ACTIVE
 
 
-CLOSED = {
-    InviteState.DELETED: (404, "This upload link is not valid."),
-    InviteState.DISABLED: (410, "This upload link has been turned off by its owner."),
-    InviteState.EXPIRED: (410, "This upload link has expired."),
+INVALID = (404, "This upload link is not valid.", "link_invalid")
+USED = (410, "This link has already been used.", "link_used")
+CLOSED = {  # (status, English message, catalog code)
+    InviteState.DELETED: INVALID,
+    InviteState.DISABLED: (410, "This upload link has been turned off by its owner.", "link_off"),
+    InviteState.EXPIRED: (410, "This upload link has expired.", "link_expired"),
 }
 
 
@@ -95,29 +99,32 @@ class Targets:
             return PUBLIC, None
         invite = await self.invite_for_token(token)
         if invite is None:
-            raise TargetClosed(404, "This upload link is not valid.")
+            raise TargetClosed(*INVALID)
         state = invite_state(invite)
         standing = await self.store.guest_standing(invite.id, session)
         if state in CLOSED:
             raise TargetClosed(*CLOSED[state])
         if state == InviteState.USED_UP and not (standing and standing.claimed):
-            raise TargetClosed(410, "This link has already been used.")
+            raise TargetClosed(*USED)
         account = await self.store.get_account(invite.owner_id)
         if account is None or not account.key_valid:
-            raise TargetClosed(503, PAUSED)
+            raise TargetClosed(503, PAUSED, "link_paused")
         if invite.password_hash and not (standing and standing.unlocked):
-            raise TargetClosed(401, "This link needs its password first.")
+            raise TargetClosed(401, "This link needs its password first.", "needs_password")
         is_video = PurePosixPath(filename).suffix.lower() in VIDEO_EXTENSIONS
         if invite.media_kind == "photos" and is_video:
-            raise TargetClosed(415, "This link takes photos only.")
+            raise TargetClosed(415, "This link takes photos only.", "photos_only")
         if invite.media_kind == "videos" and not is_video:
-            raise TargetClosed(415, "This link takes videos only.")
+            raise TargetClosed(415, "This link takes videos only.", "videos_only")
         if invite.max_file_size is not None and size > invite.max_file_size:
-            raise TargetClosed(413, f"Files may be at most {_human(invite.max_file_size)} here.")
+            raise TargetClosed(413, f"Files may be at most {size_text(invite.max_file_size)} here.", "file_too_large",
+                               {"size": invite.max_file_size})
+        if invite.guest_fields == "required" and not meta.get("guestName", "").strip():
+            raise TargetClosed(400, "Please enter your name.", "name_required")
         if not await self.store.claim_invite(invite.id, session):
-            raise TargetClosed(410, "This link has already been used.")
+            raise TargetClosed(*USED)
         if not await self.store.reserve_invite(invite.id, size):
-            raise TargetClosed(403, "This link's limit is reached: no more files can be sent with it.")
+            raise TargetClosed(403, "This link's limit is reached: no more files can be sent with it.", "limit_reached")
         return INVITE, invite.id
 
     async def release(self, upload: Upload) -> None:
@@ -130,14 +137,14 @@ class Targets:
             return self._public_open()
         invite = await self.store.get_invite(target_id or "")
         if invite is None:
-            raise TargetClosed(404, "This upload link is not valid.")
+            raise TargetClosed(*INVALID)
         state = invite_state(invite)
         if state in CLOSED:
             raise TargetClosed(*CLOSED[state])
 
     def _public_open(self) -> None:
         if not self.settings.public_upload_page_enabled:
-            raise TargetClosed(403, "Uploads are not open here.")
+            raise TargetClosed(403, "Uploads are not open here.", "uploads_closed")
 
     async def delivery(self, upload: Upload) -> Delivery:
         if upload.target_kind != INVITE:
@@ -158,10 +165,3 @@ class Targets:
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
-
-def _human(size: int) -> str:
-    value, units = float(size), ["bytes", "KB", "MB", "GB", "TB"]
-    i = 0
-    while value >= 1000 and i < len(units) - 1:
-        value, i = value / 1000, i + 1
-    return f"{value:.0f} {units[i]}" if i == 0 else f"{value:.1f} {units[i]}"

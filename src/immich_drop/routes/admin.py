@@ -8,12 +8,14 @@
 
 Every state-changing request needs the session's token in `X-CSRF-Token` (login needs none: it has no
 session yet, and JSON-only bodies plus the Origin check keep cross-site forms out). Sign-in attempts
-are limited per address and per account: 429 with Retry-After.
+are limited per account and address (5 in 15 minutes), per address (20) and, loosely, per account (50,
+not counted from an address the account signed in from before): 429 with Retry-After.
 """
 
 from __future__ import annotations
 
 import hmac
+import re
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
@@ -21,8 +23,11 @@ from starlette.routing import Route
 
 from ..accounts import COOKIE, SignInError
 from ..immich import ImmichRejected, ImmichUnavailable
-from .errors import ApiError, client_address, json_body, same_origin
+from .errors import ApiError, client_address, json_body, same_origin, text_field, too_many
 from .guest import WEB
+
+
+API_KEY = re.compile(r"[\x21-\x7e]+")
 
 
 async def require_admin(request: Request, write: bool = False):
@@ -53,23 +58,33 @@ async def login(request: Request) -> Response:
     if not same_origin(request, services.settings.public_base_url):
         raise ApiError(403, "Cross-origin sign-in is not allowed.")
     body = await json_body(request)
-    api_key = str(body.get("apiKey") or "").strip()
-    email = str(body.get("email") or "").strip().lower()
-    password = str(body.get("password") or "")
+    api_key = text_field(body, "apiKey", 256).strip()
+    email = text_field(body, "email", 320).strip().lower()
+    password = text_field(body, "password", 1024)
+    if api_key and not API_KEY.fullmatch(api_key):
+        raise ApiError(400, "apiKey: an Immich API key is letters, digits and punctuation only.", code="bad_request",
+                       params={"field": "apiKey"})
     if not api_key and not (email and password):
         raise ApiError(400, "Give an email and password, or an API key.")
-    keys = [("ip", client_address(request)), ("account", api_key[-12:] if api_key else email)]
-    wait = services.login_limiter.check(*keys)
+    limiter, address = services.login_limiter, client_address(request)
+    account = f"key:{api_key}" if api_key else email
+    # Strict per account and address, loose per account alone: an outsider's failures cannot keep the
+    # owner out, least of all from an address the owner has signed in from before.
+    keys = [("account_ip", account, address), ("ip", address)]
+    if not limiter.vouched(("good", account, address)):
+        keys.append(("account", account))
+    wait = limiter.attempt(*keys)  # counted before the first await: a parallel burst cannot exceed it
     if wait:
-        raise ApiError(429, f"Too many attempts. Try again in {wait} seconds.", {"Retry-After": str(wait)})
+        raise too_many(wait)
     try:
         signed = await (services.accounts.sign_in_key(api_key) if api_key
                         else services.accounts.sign_in_password(email, password))
     except SignInError as err:
-        if err.status == 401:
-            services.login_limiter.hit(*keys)
+        if err.status != 401:
+            limiter.undo(*keys)  # not a wrong password: Immich could not answer
         raise ApiError(err.status, err.message) from None
-    services.login_limiter.clear(keys[1])
+    limiter.succeeded(*keys)
+    limiter.vouch(("good", account, address))
     response = JSONResponse({"user": user_json(signed.account), "csrfToken": signed.session.csrf_token})
     response.headers.append("set-cookie", services.accounts.cookie(signed.cookie_value, request.url.scheme == "https"))
     return response
@@ -94,7 +109,7 @@ async def albums(request: Request) -> Response:
     services = request.app.state.services
     if request.method == "POST":
         _, account = await require_admin(request, write=True)
-        name = str((await json_body(request)).get("name") or "").strip()
+        name = text_field(await json_body(request), "name", 1024).strip()
         if not name or len(name) > 255:
             raise ApiError(400, "name: give an album name of 1 to 255 characters.")
         album_id = await immich_call(services, account, services.immich.create_album, name)

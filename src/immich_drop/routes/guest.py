@@ -3,7 +3,8 @@
 - `GET /`: the upload page when PUBLIC_UPLOAD_PAGE_ENABLED, else a plain "nothing here" page (404).
   Either way the browser gets its session cookie.
 - `GET /api/config`: what the page needs (endpoint, chunk size, limits). No secrets, no Immich address.
-- `WS /ws`: events for this browser session's own uploads; on connect, their current state.
+- `WS /ws`: events for this browser session's own uploads; on connect, their current state. Only
+  from this site's pages (`Origin` checked, as on every other request).
 """
 
 from __future__ import annotations
@@ -15,29 +16,31 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Respon
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from .. import i18n
 from ..events import upload_event
 from ..resources import web_dir
+from ..security import same_origin
+from .closed_page import message_page
 
 WEB = web_dir()
-CLOSED_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1"><title>Immich Drop</title>
-<link rel="icon" href="/static/favicon.svg" type="image/svg+xml"><link rel="stylesheet" href="/static/style.css"></head><body><main class="closed">
-<h1>Nothing to upload here</h1><p>This page does not take uploads. If someone invited you, open the link they sent.</p>
-</main></body></html>"""
 
 
 def with_session(request: Request, response: Response) -> Response:
-    """Give the browser a session cookie if it has none (or a forged one)."""
-    services = request.app.state.services
-    if services.sessions.from_scope(request.scope) is None:
-        cookie = services.sessions.cookie(services.sessions.new_id(), secure=request.url.scheme == "https")
-        response.headers.append("set-cookie", cookie)
+    """Give the browser a session cookie if it has none (or a forged or expired one); renew an old one."""
+    sessions = request.app.state.services.sessions
+    session = sessions.renewal(request.scope)
+    if session is None and sessions.from_scope(request.scope) is None:
+        session = sessions.new_id()
+    if session is not None:
+        response.headers.append("set-cookie", sessions.cookie(session, secure=request.url.scheme == "https"))
     return response
 
 
 async def public_page(request: Request) -> Response:
     if not request.app.state.services.settings.public_upload_page_enabled:
-        return HTMLResponse(CLOSED_PAGE, status_code=404)
+        lang = i18n.choose(request.headers.get("accept-language"))
+        return HTMLResponse(message_page(lang, "page.nothing", "page.nothing_text"), status_code=404,
+                            headers={"Content-Language": lang, "Vary": "Accept-Language"})
     return with_session(request, FileResponse(WEB / "index.html", headers={"Cache-Control": "no-store"}))
 
 
@@ -48,11 +51,25 @@ async def config(request: Request) -> Response:
         "chunkSize": settings.chunk_size,
         "maxUploadSize": settings.max_upload_size,
         "publicUploads": settings.public_upload_page_enabled,
+        "extensions": sorted(await _media_types(request.app.state.services)),
     }, headers={"Cache-Control": "no-store"}))
+
+
+async def _media_types(services) -> frozenset[str]:
+    """What Immich takes, so the page refuses a .txt before sending it; never waits long on Immich."""
+    try:
+        return await asyncio.wait_for(services.media_types(), 3)
+    except asyncio.TimeoutError:
+        return frozenset()
 
 
 async def status_channel(websocket: WebSocket) -> None:
     services = websocket.app.state.services
+    scheme = "https" if websocket.url.scheme == "wss" else "http"
+    if not same_origin(scheme, websocket.headers.get("host", ""), websocket.headers.get("origin"),
+                       services.settings.public_base_url):
+        await websocket.close(code=4403, reason="cross-origin")  # before accept: the handshake gets 403
+        return
     session = services.sessions.from_scope(websocket.scope)
     if session is None:
         await websocket.close(code=4401, reason="no session")
@@ -79,10 +96,12 @@ async def status_channel(websocket: WebSocket) -> None:
 
 
 async def _drain(websocket: WebSocket) -> None:
-    """Read (and ignore) what the browser sends, so a closed socket is noticed at once."""
+    """Read what the browser sends, so a closed socket is noticed at once; answer its "ping" (the page
+    reconnects when a silent network swallowed the channel) and ignore anything else."""
     try:
         while True:
-            await websocket.receive_text()
+            if await websocket.receive_text() == "ping":
+                await websocket.send_json({"type": "pong"})
     except (WebSocketDisconnect, RuntimeError):
         return
 

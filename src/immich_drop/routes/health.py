@@ -61,8 +61,9 @@ async def metrics(request: Request) -> Response:
     token = services.settings.metrics_token
     if not token:
         return Response("Not Found", status_code=404, media_type="text/plain")
-    sent = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-    if not hmac.compare_digest(sent.encode(), token.encode()):
+    scheme, _, sent = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(sent.strip().encode("utf-8", "surrogateescape"),
+                                                               token.encode()):
         return Response("Unauthorized", status_code=401, media_type="text/plain",
                         headers={"WWW-Authenticate": "Bearer"})
     body = services.pipeline.metrics.render(await services.store.count_by_state(), services.pipeline.queue_length)

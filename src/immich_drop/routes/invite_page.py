@@ -6,26 +6,24 @@
     POST /api/i/{token}/unlock     {"password"} → 204 (this browser session may now upload), 401, 429
 
 An unknown token learns nothing: the same 404 as a deleted one, no album name, no Immich address.
-Password attempts are limited per address and per invite; the hash is checked in a thread, in
-constant time.
+Password attempts are limited per address and per invite, counted before the first await; the hash
+is checked on the password-hashing threads (busy: 429 at once), in constant time.
 """
 
 from __future__ import annotations
 
-import asyncio
-import html
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from ..crypto import verify_password
+from .. import i18n
+from ..crypto import HasherBusy, verify_password
 from ..models import InviteState
-from ..targets import CLOSED, invite_state
-from .errors import ApiError, client_address, json_body
+from ..targets import CLOSED, INVALID, USED, invite_state
+from .closed_page import message_page
+from .errors import ApiError, client_address, json_body, text_field, too_many
 from .guest import WEB, with_session
-
-USED = (410, "This link has already been used.")
 
 
 async def _invite_and_standing(request: Request):
@@ -36,9 +34,10 @@ async def _invite_and_standing(request: Request):
     return invite, standing
 
 
-def _closed(invite, standing) -> tuple[int, str] | None:
+def _closed(invite, standing) -> tuple[int, str, str] | None:
+    """(status, English message, catalog code) when the link takes nothing from this browser."""
     if invite is None:
-        return 404, "This upload link is not valid."
+        return INVALID
     state = invite_state(invite)
     if state in CLOSED:
         return CLOSED[state]
@@ -51,8 +50,10 @@ async def page(request: Request) -> Response:
     invite, standing = await _invite_and_standing(request)
     closed = _closed(invite, standing)
     if closed:
-        status, text = closed
-        return with_session(request, HTMLResponse(message_page(text), status_code=status))
+        status, _, code = closed
+        lang = i18n.choose(request.headers.get("accept-language"))
+        return with_session(request, HTMLResponse(message_page(lang, code), status_code=status,
+                                                  headers={"Content-Language": lang, "Vary": "Accept-Language"}))
     return with_session(request, FileResponse(WEB / "index.html", headers={"Cache-Control": "no-store"}))
 
 
@@ -61,7 +62,8 @@ async def _open_invite(request: Request):
     invite, standing = await _invite_and_standing(request)
     closed = _closed(invite, standing)
     if closed:
-        raise ApiError(*closed)
+        status, message, code = closed
+        raise ApiError(status, message, code=code)
     return invite, standing
 
 
@@ -77,7 +79,7 @@ async def info(request: Request) -> Response:
         "remaining": {"files": left(invite.max_files, invite.files), "bytes": left(invite.max_total_bytes, invite.bytes)},
         "expiresAt": invite.expires_at.isoformat() if invite.expires_at else None,
         "needsPassword": bool(invite.password_hash), "unlocked": bool(standing and standing.unlocked),
-        "paused": not (account and account.key_valid),
+        "paused": not (account and account.key_valid), "guestFields": invite.guest_fields,
     }, headers={"Cache-Control": "no-store"})
 
 
@@ -86,27 +88,25 @@ async def unlock(request: Request) -> Response:
     invite, _ = await _open_invite(request)
     session = services.sessions.from_scope(request.scope)
     if session is None:
-        raise ApiError(403, "Open the link in your browser first.")
-    password = str((await json_body(request)).get("password") or "")
-    keys = [("ip", client_address(request), invite.id), ("invite", invite.id)]
-    wait = services.invite_limiter.check(*keys)
+        raise ApiError(403, "Open the link in your browser first.", code="no_session")
+    password = text_field(await json_body(request), "password", 1024)
+    limiter = services.invite_limiter
+    keys = [("ip_invite", client_address(request), invite.id), ("invite", invite.id)]
+    wait = limiter.attempt(*keys)  # counted before the first await: a parallel burst cannot exceed it
     if wait:
-        raise ApiError(429, f"Too many attempts. Try again in {wait} seconds.", {"Retry-After": str(wait)})
-    if invite.password_hash and not await asyncio.to_thread(verify_password, password, invite.password_hash):
-        services.invite_limiter.hit(*keys)
-        raise ApiError(401, "That password is not right.")
+        raise too_many(wait)
+    if invite.password_hash:
+        try:
+            right = await services.hasher.run(verify_password, password, invite.password_hash)
+        except HasherBusy:
+            limiter.undo(*keys)
+            raise ApiError(429, "Many people are trying passwords right now. Try again in a few seconds.",
+                           {"Retry-After": "2"}, code="passwords_busy") from None
+        if not right:
+            raise ApiError(401, "That password is not right.", code="wrong_password")
+    limiter.succeeded(*keys)
     await services.store.unlock_invite(invite.id, session)
     return Response(status_code=204)
-
-
-def message_page(text: str) -> str:
-    return ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" "
-            "content=\"width=device-width, initial-scale=1\"><title>Immich Drop</title>"
-            "<link rel=\"icon\" href=\"/static/favicon.svg\" type=\"image/svg+xml\">"
-            "<link rel=\"stylesheet\" href=\"/static/style.css\"><script src=\"/static/theme.js\"></script></head>"
-            f"<body><main class=\"closed\"><h1>{html.escape(text)}</h1>"
-            "<p class=\"muted\">If you still want to send photos, ask the person who shared the link for a new one.</p>"
-            "</main></body></html>")
 
 
 routes = [

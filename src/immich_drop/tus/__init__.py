@@ -16,9 +16,10 @@ from tuspyserver import create_tus_router
 
 from .guard import TusGuard
 from .locks import UploadLocks
+from .room import Room
 from .storage import StagingStorage
 
-__all__ = ["build_tus_app", "StagingStorage", "UploadLocks", "TusGuard"]
+__all__ = ["build_tus_app", "Room", "StagingStorage", "UploadLocks", "TusGuard"]
 
 
 def build_tus_app(*, prefix: str, storage: StagingStorage, max_upload_size: int,

@@ -9,13 +9,17 @@ are already known to be good:
   `Origin` when a browser sends one (403), a guest session cookie;
 - creation (POST): `Upload-Length` present, > 0 and ≤ MAX_UPLOAD_SIZE (400/413); metadata `filename`
   and `filetype`; an extension Immich accepts (415); no body, no `Upload-Concat`, no
-  `Upload-Defer-Length` (400); an open drop target (403/404). The upload row is written here, bound
-  to the session and the target, and its id handed to tuspyserver;
+  `Upload-Defer-Length` (400); an open drop target (403/404); room for it (public page quotas 429,
+  staging disk 507: tus/room.py). The upload row is written here, bound to the session, its address
+  and the target, and its id handed to tuspyserver;
 - HEAD, PATCH, DELETE: a known id created by this session (404 otherwise, so ids cannot be probed);
 - PATCH: `Content-Type: application/offset+octet-stream` (415), a `Content-Length` (411) no larger
   than 2 × CHUNK_SIZE (413), `Upload-Offset` equal to the bytes on disk (409), offset + length ≤
-  `Upload-Length` (400), the drop target still open (403/410), and the upload's lock, refused at
-  once with 423 when another request holds it. The lock is held until tuspyserver has answered.
+  `Upload-Length` (400), the drop target still open (403/410), and the upload's lock. The lock is
+  held until tuspyserver has answered; a body that stops arriving for UPLOAD_STALL_SECONDS ends the
+  PATCH (bytes kept, lock released: tus/stall.py);
+- HEAD, PATCH, DELETE of an upload that an older request of the same session still holds ask that one
+  to stop and go on once it has (tusd v2's lock release, tus/locks.py); 423 if it does not let go.
 """
 
 from __future__ import annotations
@@ -29,30 +33,41 @@ from pathlib import PurePosixPath
 from typing import Awaitable, Callable
 
 from ..events import EventBus, upload_event
+from ..guest_fields import GuestFieldsRefused, clean_guest_fields
+from ..i18n import size_text
 from ..models import Upload, UploadState
 from ..security import same_origin
 from ..sessions import Sessions
 from ..store import Store
 from ..targets import TargetClosed, Targets
 from .locks import UploadLocks
+from .room import Room
+from .stall import BodyWatch
 from .storage import UID, StagingStorage
 
 TUS_VERSION = "1.0.0"
 EXTENSIONS = "creation,expiration,termination"
+MAX_METADATA = 4 * 1024  # Upload-Metadata: a file name of 255 characters, its type, a link token and a few numbers
+RELEASE_WAIT = 10.0  # seconds a request waits for an older one on the same upload to let go (then 423)
 log = logging.getLogger(__name__)
 
 
 class Refuse(Exception):
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
+    """An answer from the guard: status, English message, and the catalog code ("server.<code>") with
+    its params, which the page shows in the guest's language (protocol slips are all "bad_request")."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None,
+                 code: str = "bad_request", params: dict | None = None):
         super().__init__(message)
         self.status, self.message, self.headers = status, message, headers or {}
+        self.code, self.params = code, params or {}
 
 
 class TusGuard:
     def __init__(self, inner, *, prefix: str, max_upload_size: int, max_request_body: int,
                  public_base_url: str, store: Store, storage: StagingStorage, locks: UploadLocks,
                  sessions: Sessions, targets: Targets, bus: EventBus,
-                 media_types: Callable[[], Awaitable[frozenset[str]]]):
+                 media_types: Callable[[], Awaitable[frozenset[str]]], room: Room, stall_seconds: float = 20.0):
         self.inner = inner
         self.prefix = prefix.rstrip("/")
         self.max_upload_size = max_upload_size
@@ -61,6 +76,8 @@ class TusGuard:
         self.store, self.storage, self.locks = store, storage, locks
         self.sessions, self.targets, self.bus = sessions, targets, bus
         self.media_types = media_types
+        self.stall_seconds = stall_seconds
+        self.room = room
         self.on_created = lambda: None  # e.g. a metrics counter
         self.on_patch = lambda upload: None  # a notice before an accepted PATCH goes in (the relay)
 
@@ -86,29 +103,32 @@ class TusGuard:
                 raise Refuse(405, "Method not allowed.", {"Allow": "OPTIONS, POST, HEAD, PATCH, DELETE"})
             upload = await self._own_upload(tail, session)
             if method == "HEAD":
+                # An older request of this session still writing (a dead connection, most likely) is
+                # asked to stop first, so the offset told is the bytes on disk the next PATCH can follow.
+                await self.locks.let_go(upload.id, RELEASE_WAIT)
                 return await self.inner(scope, receive, send)
             if method == "PATCH":
                 return await self._patch(scope, receive, send, headers, upload)
             return await self._terminate(scope, receive, send, upload)
         except Refuse as refusal:
-            await _respond(send, refusal.status, refusal.message, refusal.headers)
+            await _respond(send, refusal.status, refusal.message, refusal.headers, refusal.code, refusal.params)
 
     # --- checks -------------------------------------------------------------------
     def _check_origin(self, scope, headers: dict[str, str]) -> None:
         if not same_origin(scope.get("scheme", "http"), headers.get("host", ""), headers.get("origin"),
                            self.public_base_url):
-            raise Refuse(403, "Cross-origin uploads are not allowed.")
+            raise Refuse(403, "Cross-origin uploads are not allowed.", code="cross_origin")
 
     async def _own_upload(self, uid: str, session: str | None) -> Upload:
         upload = await self.store.get_upload(uid) if UID.match(uid) else None
         if upload is None or session is None or upload.session_id != session:
-            raise Refuse(404, "Upload not found.")
+            raise Refuse(404, "Upload not found.", code="not_found")
         return upload
 
     # --- creation -----------------------------------------------------------------
     async def _create(self, scope, receive, send, headers: dict[str, str], session: str | None) -> None:
         if session is None:
-            raise Refuse(403, "Open the upload page first: this browser has no upload session.")
+            raise Refuse(403, "Open the upload page first: this browser has no upload session.", code="no_session")
         if "upload-concat" in headers:
             raise Refuse(400, "Concatenation is not supported.")
         if "upload-defer-length" in headers:
@@ -117,9 +137,13 @@ class TusGuard:
             raise Refuse(400, "Creation with upload is not supported: send the data with PATCH.")
         length = _integer(headers.get("upload-length"), "Upload-Length")
         if length <= 0:
-            raise Refuse(400, "Upload-Length must be greater than 0.")
+            raise Refuse(400, "This file is empty.", code="empty")
         if length > self.max_upload_size:
-            raise Refuse(413, f"The file is larger than the {self.max_upload_size} bytes allowed.")
+            raise Refuse(413, f"This file is larger than the {size_text(self.max_upload_size)} allowed.",
+                         code="too_large", params={"size": self.max_upload_size})
+        if len(headers.get("upload-metadata", "")) > MAX_METADATA:
+            raise Refuse(431, f"Upload-Metadata may take at most {MAX_METADATA} bytes.", code="bad_request",
+                         params={"limit": MAX_METADATA})
         meta = parse_metadata(headers.get("upload-metadata", ""))
         filename = clean_filename(meta.get("filename", ""))
         if not filename:
@@ -128,19 +152,38 @@ class TusGuard:
             raise Refuse(400, "Upload-Metadata must include filetype.")
         suffix = PurePosixPath(filename).suffix.lower()
         if suffix not in await self.media_types():
-            raise Refuse(415, f"Immich does not accept {suffix or 'files without an extension'} files.")
+            if not suffix:
+                raise Refuse(415, "Files without an extension cannot go into a photo library.", code="no_extension")
+            raise Refuse(415, f"Files of type {suffix} cannot go into a photo library.", code="type_not_accepted",
+                         params={"ext": suffix})
+        try:  # before anything is reserved
+            name, message = clean_guest_fields(meta.get("guestName"), meta.get("guestMessage"), "optional")
+        except GuestFieldsRefused as refused:
+            raise Refuse(400, refused.message, code=refused.code) from None
         try:
             kind, target_id = await self.targets.resolve(meta, session, length, filename)
         except TargetClosed as closed:
-            raise Refuse(closed.status, closed.message) from None
+            raise Refuse(closed.status, closed.message, code=closed.code, params=closed.params) from None
 
-        upload = Upload(id=_new_uid(), session_id=session, target_kind=kind, target_id=target_id,
-                        filename=filename, filetype=meta["filetype"][:255], size=length,
+        address = scope["client"][0][:64] if scope.get("client") else None
+        upload = Upload(id=_new_uid(), session_id=session, client_address=address, target_kind=kind,
+                        target_id=target_id, filename=filename, filetype=meta["filetype"][:255], size=length,
+                        guest_name=name, guest_message=message,
                         last_modified_ms=_optional_int(meta.get("lastModified"), 0, 10**14),
                         tz_offset_minutes=_optional_int(meta.get("tz"), -16 * 60, 16 * 60),
                         tz_name=(meta.get("tzName") or "")[:64] or None)
-        await self.store.add_upload(upload)
+        try:
+            async with self.room.gate:  # counted and recorded as one step: a burst cannot pass on one count
+                await self.room.check(kind, session, address, length)
+                await self.store.add_upload(upload)
+        except TargetClosed as closed:
+            await self.targets.release(upload)
+            raise Refuse(closed.status, closed.message, code=closed.code, params=closed.params) from None
         scope.setdefault("state", {})["tus_uid"] = upload.id
+        # tuspyserver keeps the metadata in the sidecar and logs it: it gets the name and type only, so no
+        # link token lies on disk or reaches a log (the row already holds all the rest).
+        scope["headers"] = [(k, v) for k, v in scope["headers"] if k.lower() != b"upload-metadata"] + [
+            (b"upload-metadata", f"filename {_b64(filename)},filetype {_b64(upload.filetype)}".encode())]
         status = 0
         try:
             status = await _forward(self.inner, scope, receive, send)
@@ -164,15 +207,17 @@ class TusGuard:
             raise Refuse(413, f"A PATCH may carry at most {self.max_request_body} bytes.")
         offset = _integer(headers.get("upload-offset"), "Upload-Offset")
         if upload.state != UploadState.RECEIVING:
-            raise Refuse(409, "This upload is already complete.", {"Upload-Offset": str(upload.size)})
+            raise Refuse(409, "This upload is already complete.", {"Upload-Offset": str(upload.size)}, code="complete")
         try:
             await self.targets.open_for_upload(upload.target_kind, upload.target_id)
         except TargetClosed as closed:
-            raise Refuse(closed.status, closed.message) from None
+            raise Refuse(closed.status, closed.message, code=closed.code, params=closed.params) from None
         # the lock, and the bytes on disk read under it (the storage answers tuspyserver from that)
-        held = await self.locks.try_acquire(upload.id, lambda: self.storage.snapshot(upload.id))
+        held = await self.locks.take_over(upload.id, RELEASE_WAIT, then=lambda: self.storage.snapshot(upload.id))
         if held is None:
-            raise Refuse(423, "This upload is being written by another request.")
+            raise Refuse(423, "This upload is being written by another request.", code="busy")
+        body_watch = BodyWatch(receive, self.stall_seconds)
+        held.stop = body_watch.stop
         try:
             on_disk = held.value
             if offset != on_disk:
@@ -180,16 +225,19 @@ class TusGuard:
             if offset + body > upload.size:
                 raise Refuse(400, "The data would go past Upload-Length.")
             self.on_patch(upload)
-            await self.inner(scope, receive, _before_start(send, held.release))
+            await self.inner(scope, body_watch, _before_start(body_watch.wrap_send(send), held.release))
+            if body_watch.ended:
+                log.info("upload %s: PATCH ended (%s) at %d bytes on disk", upload.id, body_watch.ended,
+                         await self.storage.size(upload.id))
         finally:
             await held.release()
 
     async def _terminate(self, scope, receive, send, upload: Upload) -> None:
         if upload.state != UploadState.RECEIVING:
-            raise Refuse(409, "This upload is complete and is being delivered; it cannot be cancelled.")
-        held = await self.locks.try_acquire(upload.id)
+            raise Refuse(409, "This upload is complete and is being delivered; it cannot be cancelled.", code="complete")
+        held = await self.locks.take_over(upload.id, RELEASE_WAIT)
         if held is None:
-            raise Refuse(423, "This upload is being written by another request.")
+            raise Refuse(423, "This upload is being written by another request.", code="busy")
 
         async def forget(status: int) -> None:
             if status == 204:
@@ -227,6 +275,10 @@ def clean_filename(name: str) -> str:
         suffix = PurePosixPath(name).suffix[:16]
         name = name[: 255 - len(suffix)] + suffix
     return name
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode("utf-8", "surrogatepass")).decode()
 
 
 def _new_uid() -> str:
@@ -289,8 +341,10 @@ async def _forward(app, scope, receive, send) -> int:
     return status
 
 
-async def _respond(send, status: int, message: str | None, headers: dict[str, str]) -> None:
-    body = json.dumps({"message": message}).encode() if message else b""
+async def _respond(send, status: int, message: str | None, headers: dict[str, str], code: str | None = None,
+                   params: dict | None = None) -> None:
+    body = json.dumps({"message": message, "code": code, "params": params or {}} if code else {"message": message}
+                      ).encode() if message else b""
     raw = [(b"tus-resumable", TUS_VERSION.encode()), (b"cache-control", b"no-store"),
            (b"content-length", str(len(body)).encode())]
     if body:

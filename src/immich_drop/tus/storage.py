@@ -36,6 +36,7 @@ from typing import Dict, List, Optional
 
 from tuspyserver.storage import TusStorage
 
+from ..files import private_dir, private_file
 from .locks import UploadLocks
 
 WRITE_PIECE = 1024 * 1024
@@ -74,8 +75,8 @@ class StagingStorage(TusStorage):
     # --- data -------------------------------------------------------------------
     async def create(self, uid: str) -> None:
         def do() -> None:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            open(self.data_path(uid), "ab").close()
+            private_dir(self.directory)
+            os.close(private_file(self.data_path(uid), os.O_WRONLY | os.O_APPEND))
 
         await asyncio.to_thread(do)
         self._hashers[uid] = (hashlib.sha1(), 0)
@@ -248,7 +249,7 @@ class StagingStorage(TusStorage):
 
         def do() -> None:
             tmp = path.with_suffix(".info.tmp")
-            with open(tmp, "w") as fh:
+            with os.fdopen(private_file(tmp, os.O_WRONLY | os.O_TRUNC), "w") as fh:
                 fh.write(text)
                 fh.flush()
                 if first:  # the metadata must survive; later rewrites only repeat it (offsets come from disk)

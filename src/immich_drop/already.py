@@ -1,0 +1,97 @@
+""""Already there": a file this browser sent before is recorded again without its bytes.
+
+`AlreadyThere(services).record(session, body)` takes the page's question, `{invite, sha1, size,
+filename, filetype, guestName?, guestMessage?}`, and returns the id of a new upload row in state
+`duplicate`, or None (then the page simply sends the file).
+
+Only hashes this server computed itself from bytes it received count, and only for the browser that
+sent them: the SHA-1 must belong to an upload that this same session sent in full, to the same owner,
+of the same size, and that was delivered (done or duplicate, with an asset id). A guest who knows a
+hash but did not send those bytes from this browser gets None: they learn nothing about anyone's
+library and can add nothing to an album. Immich then decides (its bulk check must still report the
+asset, not trashed); the local rows only say that asking is allowed.
+
+The new row takes no part of the link's limits (a duplicate gives back what it would reserve), is
+added to the link's album like any delivered duplicate, and is announced on the status channel.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+
+from .events import upload_event
+from .guest_fields import clean_guest_fields
+from .immich import ImmichError
+from .models import InviteState, Upload, UploadState, utcnow
+from .targets import CLOSED, INVITE, PUBLIC, KeyUnavailable, TargetGone, invite_state
+from .tus.guard import clean_filename
+
+log = logging.getLogger(__name__)
+SHA1 = re.compile(r"^[0-9a-f]{40}$")
+
+
+class AlreadyThere:
+    def __init__(self, services):
+        self.settings, self.store, self.immich = services.settings, services.store, services.immich
+        self.targets, self.pipeline, self.bus = services.targets, services.pipeline, services.bus
+
+    async def record(self, session: str, body: dict) -> str | None:
+        sha1 = str(body.get("sha1") or "").lower()
+        size = body.get("size")
+        filename = clean_filename(str(body.get("filename") or ""))
+        if not SHA1.match(sha1) or isinstance(size, bool) or not isinstance(size, int) or size <= 0 or not filename:
+            return None
+        target = await self._target(str(body.get("invite") or ""), session)
+        if target is None:
+            return None
+        kind, invite = target
+        owner = invite.owner_id if invite else None
+        prior = [u for u in await self.store.delivered_by_session(session, sha1)
+                 if u.size == size and await self._owner(u) == (kind, owner)]
+        if not prior:
+            return None
+        name, message = clean_guest_fields(body.get("guestName"), body.get("guestMessage"),
+                                           getattr(invite, "guest_fields", "optional") if invite else "hidden")
+        upload = Upload(id=uuid.uuid4().hex, session_id=session, target_kind=kind, target_id=invite.id if invite else None,
+                        filename=filename, filetype=str(body.get("filetype") or "")[:255], size=size,
+                        state=UploadState.DUPLICATE, checksum=sha1, received_at=utcnow(),
+                        **({"guest_name": name, "guest_message": message} if hasattr(Upload, "guest_name") else {}))
+        try:
+            delivery = await self.targets.delivery(upload)
+            check = (await self.immich.bulk_upload_check(delivery.api_key, [(upload.id, sha1)])).get(upload.id, {})
+            if check.get("action") != "reject" or check.get("reason") != "duplicate" or not check.get("assetId") \
+                    or check.get("isTrashed"):
+                return None  # gone from Immich, or in its trash: the bytes must travel again
+            upload.asset_id = check["assetId"]
+            if delivery.album_name or delivery.album_id:
+                await self.pipeline.add_to_album(delivery, upload.asset_id, upload)
+        except (ImmichError, KeyUnavailable, TargetGone) as exc:
+            log.info("already-there check skipped: %s", exc)
+            return None
+        await self.store.add_upload(upload)
+        self.bus.publish(session, upload_event(upload))
+        return upload.id
+
+    async def _target(self, token: str, session: str):
+        """(kind, invite or None) when this session may upload there now; None otherwise."""
+        if not token:
+            return (PUBLIC, None) if self.settings.public_upload_page_enabled else None
+        invite = await self.targets.invite_for_token(token)
+        if invite is None:
+            return None
+        state = invite_state(invite)
+        standing = await self.store.guest_standing(invite.id, session)
+        if state in CLOSED or (state == InviteState.USED_UP and not (standing and standing.claimed)):
+            return None
+        if invite.password_hash and not (standing and standing.unlocked):
+            return None
+        return INVITE, invite
+
+    async def _owner(self, upload: Upload):
+        """Whose library an earlier upload went to, as (kind, owner id)."""
+        if upload.target_kind != INVITE:
+            return PUBLIC, None
+        invite = await self.store.get_invite(upload.target_id or "")
+        return INVITE, invite.owner_id if invite else ""

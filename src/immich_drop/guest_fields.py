@@ -1,0 +1,47 @@
+"""The guest's name and message: optional by default; per link the owner may make the name required
+or hide both (`Invite.guest_fields`: "optional" | "required" | "hidden").
+
+They travel in the tus metadata (`guestName`, `guestMessage`), are kept on the upload (the owner's
+log shows them) and go to Immich as the asset's description: "From Anna: see you soon".
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+MODES = ("optional", "required", "hidden")
+NAME_MAX, MESSAGE_MAX = 100, 1000
+
+
+class GuestFieldsRefused(ValueError):
+    def __init__(self, message: str, code: str):
+        super().__init__(message)
+        self.message, self.code = message, code
+
+
+def _clean(text, limit: int) -> str:
+    text = unicodedata.normalize("NFC", str(text or ""))
+    text = "".join(ch if unicodedata.category(ch)[0] != "C" or ch == "\n" else " " for ch in text).strip()
+    if len(text) > limit:
+        raise GuestFieldsRefused("The name or message is too long.", "text_too_long")
+    return text
+
+
+def clean_guest_fields(name, message, mode: str) -> tuple[str, str]:
+    """(name, message) as stored: control characters out, trimmed; ("", "") where the link hides them.
+    Raises GuestFieldsRefused for a missing required name or text over the limits."""
+    if mode == "hidden":
+        return "", ""
+    name, message = _clean(name, NAME_MAX).replace("\n", " "), _clean(message, MESSAGE_MAX)
+    if mode == "required" and not name:
+        raise GuestFieldsRefused("Please enter your name.", "name_required")
+    return name, message
+
+
+def description(name: str, message: str) -> str:
+    """The asset description Immich gets: "From Anna: message", "From Anna", the message alone, or ""."""
+    if name and message:
+        return f"From {name}: {message}"
+    if name:
+        return f"From {name}"
+    return message

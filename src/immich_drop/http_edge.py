@@ -1,0 +1,85 @@
+"""The HTTP connection itself, below the ASGI app: request heads are bounded in size and in time.
+
+uvicorn's httptools protocol accepts a request head of any size and waits for it forever. A client
+that sends 32 MiB of `Upload-Metadata`, or a request line and then nothing (slowloris), would hold
+memory or a connection without end. `protocol(max_header_size, header_timeout)` returns the protocol
+class `uvicorn.run(http=...)` takes: the request line plus headers may take at most
+`max_header_size` bytes (431 otherwise) and must be complete within `header_timeout` seconds of the
+first byte of the request, or of the connection (408 otherwise); both answers close the connection.
+`uvicorn_options(settings)` gives the options the server (and the tests' servers) run with.
+"""
+
+from __future__ import annotations
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+
+class BoundedHead(HttpToolsProtocol):
+    max_header_size = 32 * 1024
+    header_timeout = 10.0
+
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        self._head_bytes, self._head_too_large = 0, False
+        self._head_timer = self.loop.call_later(self.header_timeout, self._head_too_slow)
+
+    def connection_lost(self, exc) -> None:
+        self._stop_head_timer()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._head_timer is None and (self.cycle is None or self.cycle.response_complete) and not self.pipeline:
+            # The first bytes of a new request on a kept-alive connection: its head gets the same bound.
+            self._head_bytes = 0
+            self._head_timer = self.loop.call_later(self.header_timeout, self._head_too_slow)
+        super().data_received(data)
+
+    def send_400_response(self, msg: str) -> None:
+        # httptools reports an exception raised in a parser callback (ours: `_count`) as a parse error
+        if self._head_too_large:
+            return self._refuse(431, "Request headers are too large.")
+        super().send_400_response(msg)
+
+    def on_url(self, url: bytes) -> None:
+        self._count(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count(len(name) + len(value) + 4)
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._stop_head_timer()
+        super().on_headers_complete()
+
+    def _count(self, n: int) -> None:
+        self._head_bytes += n
+        if self._head_bytes > self.max_header_size:
+            self._head_too_large = True
+            raise ValueError("request head too large")
+
+    def _stop_head_timer(self) -> None:
+        timer, self._head_timer = getattr(self, "_head_timer", None), None
+        if timer is not None:
+            timer.cancel()
+
+    def _head_too_slow(self) -> None:
+        self._head_timer = None
+        if not self.transport.is_closing():
+            self._refuse(408, "The request headers did not arrive in time.")
+
+    def _refuse(self, status: int, message: str) -> None:
+        self._stop_head_timer()
+        body = message.encode()
+        phrase = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}[status]
+        self.transport.write(b"HTTP/1.1 %d %s\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n"
+                             b"connection: close\r\n\r\n%s" % (status, phrase, len(body), body))
+        self.transport.close()
+
+
+def protocol(max_header_size: int, header_timeout: float) -> type[BoundedHead]:
+    return type("BoundedHead", (BoundedHead,), {"max_header_size": max_header_size, "header_timeout": header_timeout})
+
+
+def uvicorn_options(settings) -> dict:
+    return {"http": protocol(settings.max_header_size, settings.header_timeout_seconds)}

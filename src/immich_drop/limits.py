@@ -1,0 +1,91 @@
+"""`BodyLimit`: request bodies (outside the tus endpoint) are bounded before the app reads a byte.
+
+Sign-in and link unlocking take at most `SMALL_BODY` bytes, every other JSON endpoint `API_BODY`. A
+`Content-Length` above the limit is answered 413 at once, unread; a body without one (chunked) is
+counted as it streams and refused the moment it passes the limit. What is accepted is read here, each
+piece within `stall_seconds` (a body that stops arriving gets 408), and handed on whole, so no handler
+ever waits on a slow client or holds more than the limit. The tus endpoint is left to its guard,
+which bounds PATCH bodies by CHUNK_SIZE and stops stalled ones (tus/guard.py).
+
+A 413 leaves the connection open: uvicorn drops the rest of the body unread (closing at once would
+make the kernel reset the connection and lose the answer); a stalled body's 408 closes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+
+SMALL_BODY = 4 * 1024  # {"email", "password"} or {"password"}: a few hundred bytes in practice
+API_BODY = 64 * 1024  # the largest admin request (an invite's fields) is well under 2 KiB
+SMALL_PATHS = re.compile(r"^/api/(login|i/[^/]+/unlock)/?$")
+
+
+def body_limit_for(path: str, tus_prefix: str) -> int | None:
+    """The largest body accepted on `path`; None where another layer bounds it (tus)."""
+    if path == tus_prefix or path.startswith(tus_prefix + "/"):
+        return None
+    return SMALL_BODY if SMALL_PATHS.match(path) else API_BODY
+
+
+class BodyLimit:
+    def __init__(self, app, tus_prefix: str, stall_seconds: float):
+        self.app, self.tus_prefix, self.stall_seconds = app, tus_prefix, stall_seconds
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        limit = body_limit_for(scope.get("path", ""), self.tus_prefix)
+        if limit is None:
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers", []))
+        length, chunked = headers.get(b"content-length"), b"transfer-encoding" in headers
+        if length is None and not chunked:
+            return await self.app(scope, receive, send)  # no body
+        if length is not None and not length.isdigit():
+            return await respond(send, 400, "Content-Length must be a whole number.", "bad_request")
+        if length is not None and int(length) > limit:
+            return await too_large(send, limit)
+        pieces, total = [], 0
+        while True:
+            try:
+                async with asyncio.timeout(self.stall_seconds):
+                    message = await receive()
+            except TimeoutError:
+                return await respond(send, 408, "The request body stopped arriving.", "bad_request")
+            if message["type"] == "http.disconnect":
+                return
+            piece = message.get("body", b"")
+            total += len(piece)
+            if total > limit:
+                return await too_large(send, limit)
+            pieces.append(piece)
+            if not message.get("more_body", False):
+                break
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": b"".join(pieces), "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+async def too_large(send, limit: int) -> None:
+    await respond(send, 413, f"The request body is larger than the {limit} bytes allowed here.", "bad_request",
+                  {"limit": limit}, close=False)
+
+
+async def respond(send, status: int, message: str, code: str, params: dict | None = None,
+                  headers: dict[str, str] | None = None, close: bool = True) -> None:
+    """A JSON refusal {"message", "code", "params"}; with `close`, it also ends the connection."""
+    body = json.dumps({"message": message, "code": code, "params": params or {}}).encode()
+    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+           (b"cache-control", b"no-store")] + ([(b"connection", b"close")] if close else [])
+    raw += [(k.lower().encode(), v.encode("latin-1")) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,23 @@
+"""The plain pages a guest sees when there is nothing to upload: closed, used or unknown links, and
+the public page when it is off. Written in the language of the request's Accept-Language."""
+
+from __future__ import annotations
+
+import html
+
+from .. import i18n
+
+
+def message_page(lang: str, code: str, detail: str = "page.new_link") -> str:
+    """A closed page in `lang` (from Accept-Language); i18n.js switches it to a language the guest
+    picked earlier on the upload page. Catalog text is escaped like any other text."""
+    title, line = f"server.{code}", f"server.{detail}"
+    return (f"<!doctype html><html lang=\"{lang}\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" "
+            "content=\"width=device-width, initial-scale=1\"><title>Immich Drop</title>"
+            "<link rel=\"icon\" href=\"/static/favicon.svg\" type=\"image/svg+xml\">"
+            "<link rel=\"stylesheet\" href=\"/static/style.css\"><script src=\"/static/theme.js\"></script>"
+            "<script src=\"/static/i18n.js\" defer></script></head>"
+            f"<body><main class=\"closed\"><h1 data-i18n=\"{title}\">{html.escape(i18n.text(lang, title))}</h1>"
+            f"<p class=\"muted\" data-i18n=\"{line}\">{html.escape(i18n.text(lang, line))}</p>"
+            "</main></body></html>")
+

@@ -1,0 +1,64 @@
+"""`Room`: may a new upload of `length` bytes start? Asked by the guard at every creation.
+
+- The public page (anyone may use it once it is on): a browser session, and an address, may have at
+  most PUBLIC_PENDING_FILES / PUBLIC_PENDING_BYTES (…_PER_ADDRESS) in uploads not yet complete:
+  429 beyond, until some finish or are cancelled. Invites keep their own limits (targets.py).
+- Every upload: the staging disk must hold it, with MIN_FREE_SPACE to spare, after what the uploads
+  still arriving have announced and not yet written: 507 otherwise, in words a guest understands.
+
+`check(...)` raises `TargetClosed`. The guard asks it and records the upload under one lock per
+process, so a burst of parallel creations cannot all pass on the same count (replicas each count
+the database on their own; they can overshoot by what arrives at the same moment).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+
+from ..files import private_dir
+from ..store import Store
+from ..targets import PUBLIC, TargetClosed
+from .storage import StagingStorage
+
+NO_SPACE = ("The server has no room for this file right now. Your other files are safe; "
+            "try this one again later, or ask the person who shared the page.")
+
+
+class Room:
+    def __init__(self, settings, store: Store, storage: StagingStorage):
+        self.settings, self.store, self.storage = settings, store, storage
+        self.gate = asyncio.Lock()
+
+    async def check(self, kind: str, session: str, address: str | None, length: int) -> None:
+        s = self.settings
+        if kind == PUBLIC:
+            await self._quota(await self.store.unfinished(PUBLIC, session_id=session), length,
+                              s.public_pending_files, s.public_pending_bytes)
+            if address:
+                await self._quota(await self.store.unfinished(PUBLIC, address=address), length,
+                                  s.public_pending_files_per_address, s.public_pending_bytes_per_address)
+        promised = await self.store.receiving_sizes()
+        free = await asyncio.to_thread(self._free_after, promised)
+        if length + s.min_free_space > free:
+            raise TargetClosed(507, NO_SPACE, code="no_space")
+
+    @staticmethod
+    async def _quota(unfinished: tuple[int, int], length: int, max_files: int, max_bytes: int) -> None:
+        files, size = unfinished
+        if files + 1 > max_files or size + length > max_bytes:
+            raise TargetClosed(429, "You have many files still on their way. Let them finish (or cancel some), "
+                                    "then send more.", code="too_many_unfinished",
+                               params={"files": max_files, "bytes": max_bytes})
+
+    def _free_after(self, promised: list[tuple[str, int]]) -> int:
+        """Free bytes on the staging disk once every upload still arriving has all its bytes."""
+        private_dir(self.storage.directory)
+        owed = 0
+        for uid, size in promised:
+            try:
+                owed += max(size - os.stat(self.storage.data_path(uid)).st_size, 0)
+            except (FileNotFoundError, ValueError):
+                owed += size
+        return shutil.disk_usage(self.storage.directory).free - owed

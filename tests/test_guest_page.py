@@ -1,0 +1,286 @@
+"""Issue 14: the guest page as a guest on a phone lives it, in Debian's Chromium (Playwright).
+
+Stalls go through a TCP proxy that stops forwarding (stalling_proxy.py); bytes are counted by the
+Recorder in front of the app (test_phone.py); 320 px and a phone profile, light and dark.
+"""
+
+import re
+
+import pytest
+from browser_kit import ARGS, CHROMIUM, PHONE, browser, needs_chromium, page, playwright, snap  # noqa: F401
+from stalling_proxy import StallingProxy
+from test_phone import CHUNK, Recorder, throttle
+
+from conftest import MEDIA, invite_token, make_file, sha1_of
+
+pytestmark = needs_chromium
+expect = playwright.expect
+NARROW = {"viewport": {"width": 320, "height": 640}, "is_mobile": True, "has_touch": True}
+FAST = "window.immichDropTuning = {stallMs: 2500, pingMs: 1000, hashWaitMs: 1000};"
+
+
+@pytest.fixture
+def recorded(make_drop):
+    drop = make_drop(CHUNK_SIZE=str(CHUNK), PUBLIC_UPLOAD_PAGE_ENABLED="false", wrap=Recorder)
+    return drop, drop.served
+
+
+def link(drop, admin_of, **fields) -> str:
+    return drop.url + "/i/" + invite_token(admin_of(drop).invite(**fields))
+
+
+def guest(browser, scheme="light", size=None, script=FAST, **extra):
+    context = browser.new_context(color_scheme=scheme, **(size or PHONE), **extra)
+    context.add_init_script(script)
+    page = context.new_page()
+    page.problems = []
+    page.on("pageerror", lambda err: page.problems.append(str(err)))
+    return context, page
+
+
+def test_a_stalled_connection_is_cut_and_resumed(recorded, admin_of, browser, tmp_path):
+    """Issue 13's browser bullet and issue 14's bug 1: a network that stops forwarding is a pause."""
+    drop, recorder = recorded
+    proxy = StallingProxy(drop.server.port)
+    token = invite_token(admin_of(drop).invite())
+    big = make_file(tmp_path / "speech.mp4", 40 * CHUNK + 321, seed=21)
+    context, page = guest(browser)
+    try:
+        page.goto(f"{proxy.url}/i/{token}")
+        throttle(page, 1_000_000)
+        page.set_input_files("#picker", [str(big)])
+        expect(page.locator(".item .chip")).to_have_text(re.compile(r"^(1\d|2\d|3\d)%$"), timeout=30000)
+        proxy.stall()
+        expect(page.locator(".item .chip")).to_have_text("stalled", timeout=20000)
+        expect(page.locator(".item .detail")).to_have_text("The connection stalled. Retrying…")
+        expect(page.locator("#overall")).to_contain_text("stalled")
+        expect(page.locator("#keep-open")).to_be_visible()
+        assert page.locator("#finished").is_hidden() and page.locator(".item .retry").is_hidden()
+        dialogs = []
+        page.on("dialog", lambda d: (dialogs.append(d.type), d.dismiss()))
+        page.close(run_before_unload=True)
+        expect(page.locator("#keep-open")).to_be_visible()  # leaving still asks
+        assert dialogs == ["beforeunload"]
+        proxy.resume()
+        try:
+            expect(page.locator(".item[data-kind=done]")).to_have_count(1, timeout=60000)
+        except AssertionError:
+            print("STATE", page.locator(".item").inner_text(), recorder.offsets)
+            raise
+        [uid] = recorder.received
+        assert recorder.received[uid] <= big.stat().st_size + 2 * CHUNK  # resumed, not started over
+        assert [r.sha1 for r in drop.fake.uploads] == [sha1_of(big)]
+        assert page.problems == []
+    finally:
+        context.close()
+        proxy.close()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("size", [NARROW, PHONE], ids=["320px", "phone"])
+def test_long_names_fit_and_everything_is_named_and_readable(make_drop, admin_of, browser, tmp_path, scheme, size):
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
+    url = link(drop, admin_of, label="A very long label for a family party " * 3, album={"name": "Party"}, maxFileSize=2000)
+    long_name = tmp_path / ("IMG_2024_summer_holiday_at_the_lake_with_the_whole_family_" * 3 + ".jpg")
+    long_name.write_bytes((MEDIA / "no_date.jpg").read_bytes())
+    too_big = make_file(tmp_path / ("x" * 120 + ".jpg"), 5000)
+    context, page = guest(browser, scheme, size)
+    page.goto(url)
+    page.set_input_files("#picker", [str(long_name), str(too_big)])
+    expect(page.locator(".item[data-kind=done]")).to_have_count(1, timeout=30000)
+    width = size["viewport"]["width"]
+    assert page.evaluate("document.documentElement.scrollWidth") <= width  # nothing sideways
+    name = page.locator(".item .name").first
+    assert name.get_attribute("title") == long_name.name  # the whole name is there...
+    assert name.evaluate("el => el.scrollWidth > el.clientWidth")  # ...and the line is cut with an ellipsis
+    for chip in page.locator(".item .chip").all():
+        box = chip.bounding_box()
+        assert box["x"] + box["width"] <= width
+    labels = page.locator(".item .progress").evaluate_all("bars => bars.map(b => b.getAttribute('aria-label'))")
+    assert labels == [f"Progress of {long_name.name}", f"Progress of {too_big.name}"]
+    # text follows the browser's font size: rem, not px
+    assert page.evaluate("getComputedStyle(document.body).fontSize") == "16px"
+    page.evaluate("document.documentElement.style.fontSize = '24px'")
+    assert page.evaluate("getComputedStyle(document.body).fontSize") == "24px"
+    page.evaluate("document.documentElement.style.fontSize = ''")
+    contrast = page.evaluate(CONTRAST)
+    assert contrast["muted"] >= 4.5 and contrast["placeholder"] >= 4.5 and contrast["ghostBorder"] >= 3, contrast
+    snap(page, f"guest-long-names-{size['viewport']['width']}-{scheme}.png")
+    context.close()
+
+
+CONTRAST = """() => {
+  const rgb = c => c.match(/\\d+(\\.\\d+)?/g).slice(0, 3).map(Number);
+  const lum = c => { const v = rgb(c).map(x => { x /= 255; return x <= 0.03928 ? x / 12.92 : Math.pow((x + 0.055) / 1.055, 2.4); });
+                     return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2]; };
+  const ratio = (a, b) => { const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p); return (x + 0.05) / (y + 0.05); };
+  const bg = getComputedStyle(document.body).backgroundColor;
+  const card = getComputedStyle(document.querySelector('.item')).backgroundColor;
+  const input = document.createElement('input'); input.placeholder = 'x'; document.body.appendChild(input);
+  const placeholder = getComputedStyle(input, '::placeholder').color;
+  const result = {muted: Math.min(ratio(getComputedStyle(document.querySelector('.muted')).color, bg),
+                                  ratio(getComputedStyle(document.querySelector('.detail')).color, card)),
+                  placeholder: ratio(placeholder, getComputedStyle(input).backgroundColor),
+                  ghostBorder: Math.min(ratio(getComputedStyle(document.querySelector('#theme')).borderTopColor, bg),
+                                        ratio(getComputedStyle(document.querySelector('#theme')).borderTopColor, card))};
+  input.remove();
+  return result;
+}"""
+
+
+def test_overall_progress_counts_the_whole_batch_and_never_goes_back(recorded, admin_of, browser, tmp_path):
+    drop, _ = recorded
+    url = link(drop, admin_of)
+    context, page = guest(browser, script=FAST + """
+        window.__overall = [];
+        document.addEventListener('DOMContentLoaded', () => {
+          const bar = document.getElementById('overall-bar');
+          new MutationObserver(() => window.__overall.push(Number(bar.getAttribute('aria-valuenow'))))
+            .observe(bar, {attributes: true, attributeFilter: ['aria-valuenow']});
+        });
+    """)
+    page.goto(url)
+    network = throttle(page, 800_000)
+    files = [make_file(tmp_path / f"clip{i}.mp4", 12 * CHUNK + i, seed=30 + i) for i in range(2)]
+    page.set_input_files("#picker", [str(MEDIA / "no_date.jpg"), *map(str, files)])
+    expect(page.locator("#overall")).to_contain_text("left", timeout=30000)
+    network.online(False)
+    expect(page.locator("#overall")).to_contain_text("waiting for network", timeout=20000)
+    expect(page.locator("#keep-open")).to_be_visible()
+    network.online(True)
+    expect(page.locator(".item[data-kind=done]")).to_have_count(3, timeout=90000)
+    values = page.evaluate("window.__overall")
+    assert len(values) > 5 and values == sorted(values) and values[-1] >= 90  # never backwards
+    expect(page.locator("#finished-text")).to_contain_text("Finished: 3 sent, 0 already there, 0 failed.")
+    context.close()
+
+
+def test_after_a_reload_the_page_shows_what_was_sent_and_sends_only_what_is_missing(recorded, admin_of, browser, tmp_path):
+    drop, recorder = recorded
+    url = link(drop, admin_of, album={"name": "Trip"})
+    first = [make_file(tmp_path / f"photo{i}.jpg", 3 * CHUNK + i, seed=40 + i) for i in range(3)]
+    video = make_file(tmp_path / "long.mp4", 24 * CHUNK + 5, seed=49)
+    context, page = guest(browser)
+    page.goto(url)
+    page.set_input_files("#picker", [str(f) for f in [*first, video]])
+    expect(page.locator(".item[data-kind=done]")).to_have_count(4, timeout=60000)
+    before = sum(recorder.received.values())
+    assert before == sum(f.stat().st_size for f in [*first, video])
+    page.reload()
+    expect(page.locator(".item")).to_have_count(4)  # the status channel's snapshot: sent earlier
+    expect(page.locator(".item .detail").first).to_have_text("Sent earlier from this browser")
+    new = make_file(tmp_path / "new.jpg", 2 * CHUNK + 7, seed=50)
+    page.set_input_files("#picker", [str(f) for f in [*first, video, new]])
+    expect(page.locator(".item[data-kind=duplicate]")).to_have_count(4, timeout=60000)
+    expect(page.locator(".item[data-kind=done]")).to_have_count(5, timeout=60000)  # 4 earlier + the new one
+    sent_again = sum(recorder.received.values()) - before
+    # measured: the four known files cost at most what went out while the video was being hashed
+    assert new.stat().st_size <= sent_again <= new.stat().st_size + 8 * CHUNK, sent_again
+    assert sorted(r.filename for r in drop.fake.uploads) == sorted(f.name for f in [*first, video, new])
+    [album] = drop.fake.albums.values()
+    assert len(album.assets) == 5
+    assert page.problems == []
+    context.close()
+
+
+def test_a_hash_alone_grants_nothing(make_drop, admin_of, tmp_path):
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
+    token = invite_token(admin_of(drop).invite(album={"name": "A"}))
+    photo = make_file(tmp_path / "p.jpg", 5000, seed=60)
+    sender, stranger = drop.guest(), drop.guest()
+    uid = sender.invite_upload(photo, token)
+    sender.wait_for(uid, "done")
+    question = {"invite": token, "sha1": sha1_of(photo), "size": 5000, "filename": "copy.jpg", "filetype": "image/jpeg"}
+    stranger.http.get(f"/i/{token}")
+    assert stranger.http.post("/api/already", json=question).json() == {"already": False}  # knows the hash only
+    assert sender.http.post("/api/already", json={**question, "size": 4999}).json() == {"already": False}
+    assert sender.http.post("/api/already", json={**question, "sha1": "0" * 40}).json() == {"already": False}
+    assert sender.http.post("/api/already", content="x", headers={"Content-Type": "text/plain"}).status_code == 415
+    answer = sender.http.post("/api/already", json=question).json()
+    assert answer["already"] is True
+    row = drop.upload_row(answer["id"])
+    assert row.state == "duplicate" and row.filename == "copy.jpg" and row.asset_id == drop.upload_row(uid).asset_id
+    assert len(drop.fake.uploads) == 1
+
+
+def test_guest_name_and_message_asked_once_and_sent_as_description(make_drop, admin_of, browser):
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
+    admin = admin_of(drop)
+    invite = admin.invite(guestFields="required")
+    context, page = guest(browser)
+    page.goto(drop.url + "/i/" + invite_token(invite))
+    expect(page.locator("#who")).to_be_visible()
+    page.set_input_files("#picker", [str(MEDIA / "no_date.jpg")])
+    expect(page.locator("#who-error")).to_have_text("Please enter your name before choosing files.")
+    assert page.locator(".item").count() == 0  # held until the name is there
+    page.fill("#who-name", "Anna")
+    page.fill("#who-message", "See you soon!")
+    page.click("#who button[type=submit]")
+    expect(page.locator(".item[data-kind=done]")).to_have_count(1, timeout=30000)
+    expect(page.locator("#who-as")).to_have_text("Sending as Anna")
+    [asset] = [r.asset_id for r in drop.fake.uploads]
+    assert drop.fake.descriptions[asset] == "From Anna: See you soon!"
+    log = admin.call("GET", f"/api/invites/{invite['id']}/uploads").json()
+    assert (log[0]["guestName"], log[0]["guestMessage"]) == ("Anna", "See you soon!")
+    page.reload()
+    expect(page.locator("#who-done")).to_be_visible()  # asked once, remembered
+    assert page.locator("#who").is_hidden()
+    hidden = admin.invite(guestFields="hidden")
+    page.goto(drop.url + "/i/" + invite_token(hidden))
+    expect(page.locator("#drop")).to_be_visible()
+    assert page.locator("#who").is_hidden() and page.locator("#who-done").is_hidden()
+    context.close()
+
+
+def test_limits_before_a_byte_one_time_link_thumbnails_cancel_and_pause(recorded, admin_of, browser, tmp_path):
+    drop, recorder = recorded
+    url = link(drop, admin_of, maxUses=1, maxFiles=3)
+    context, page = guest(browser, "dark", NARROW)
+    page.goto(url)
+    expect(page.locator("#onetime")).to_be_visible()  # said before any file is chosen
+    expect(page.locator("#details")).to_contain_text("3 more files")
+    throttle(page, 500_000)
+    big = [make_file(tmp_path / f"v{i}.mp4", 20 * CHUNK + i, seed=70 + i) for i in range(2)]
+    page.set_input_files("#picker", [str(MEDIA / "exif_offset.jpg"), *map(str, big), str(MEDIA / "no_date.jpg")])
+    items = page.locator(".item")
+    expect(items.nth(3).locator(".detail")).to_have_text("This link's limit is reached: no more files can be sent with it.")
+    assert items.nth(3).locator(".retry").is_hidden()
+    expect(page.locator("#details")).to_contain_text("0 more files")
+    expect(items.nth(0).locator(".thumb")).to_have_attribute("data-icon", "", timeout=10000)  # a drawn photo
+    expect(items.nth(1).locator(".thumb")).to_have_attribute("data-icon", "video")
+    expect(items.nth(2).locator(".chip")).to_have_text(re.compile(r"^\d+%$"), timeout=30000)
+    items.nth(2).locator(".cancel").click()
+    expect(items.nth(2).locator(".chip")).to_have_text("cancelled")
+    expect(page.locator("#details")).to_contain_text("1 more file")  # what it reserved is back
+    page.click("#pause")
+    expect(items.nth(1).locator(".chip")).to_have_text("paused")
+    expect(page.locator("#keep-open")).to_be_visible()
+    expect(page.locator("#pause")).to_have_text("Resume all")
+    page.click("#pause")
+    expect(page.locator(".item[data-kind=done]")).to_have_count(2, timeout=60000)
+    assert sorted(r.filename for r in drop.fake.uploads) == ["exif_offset.jpg", "v0.mp4"]
+    snap(page, "guest-320-dark.png")
+    context.close()
+
+
+def test_the_page_speaks_the_guests_language(make_drop, admin_of, browser):
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
+    url = link(drop, admin_of, label="Hochzeit von Anna & Tom", album={"name": "Hochzeit"}, maxFileSize=4_500_000_000,
+               expiresInDays=7)
+    context, page = guest(browser, locale="de-DE")
+    page.goto(url)
+    expect(page.locator("html")).to_have_attribute("lang", "de")
+    expect(page.locator("#drop-hint")).to_have_text("Fotos und Videos hier ablegen, oder")
+    expect(page.locator("#details")).to_contain_text("bis 4,5 GB pro Datei")
+    page.set_input_files("#picker", [str(MEDIA / "exif_offset.jpg"), str(MEDIA / "creation_time.mp4")])
+    expect(page.locator(".item[data-kind=done]")).to_have_count(2, timeout=30000)
+    expect(page.locator("#summary")).to_have_text("2 gesendet")
+    expect(page.locator("#finished-text")).to_contain_text("Fertig: 2 gesendet")
+    snap(page, "guest-phone-de.png")
+    page.select_option("#lang", "fr")
+    expect(page.locator("html")).to_have_attribute("lang", "fr")
+    expect(page.locator("#summary")).to_have_text("2 envoyés")
+    page.reload()
+    expect(page.locator("#drop-hint")).to_have_text("Déposez vos photos et vidéos ici, ou")  # remembered
+    assert page.problems == []
+    context.close()

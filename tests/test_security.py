@@ -1,0 +1,143 @@
+"""Smaller promises an attack run checked: the status channel's Origin, the Host name, no-store on link
+tokens, /metrics only with a bearer token, guest cookies that expire on the server, private files,
+and no link token in any log line the server writes by default."""
+
+import base64
+import hashlib
+import json
+import stat
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from itsdangerous import TimestampSigner
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect as ws_connect
+
+from conftest import MEDIA, Admin, Guest, Process, free_port, invite_token
+
+
+def ws(drop, cookie, **headers):
+    return ws_connect(drop.url.replace("http://", "ws://") + "/ws", additional_headers={"Cookie": cookie, **headers},
+                      open_timeout=10)
+
+
+def test_status_channel_checks_origin(drop):
+    guest = drop.guest()
+    with pytest.raises(InvalidStatus) as refused:
+        ws(drop, guest.cookie, Origin="https://evil.example")
+    assert refused.value.response.status_code == 403
+    with ws(drop, guest.cookie, Origin=drop.url) as channel:
+        assert json.loads(channel.recv(timeout=10)) == {"type": "ready"}
+
+
+def test_only_the_public_host_is_served_when_it_is_set(make_drop):
+    drop = make_drop(PUBLIC_BASE_URL="https://drop.example.org")
+    rebound = httpx.get(drop.url + "/api/config", headers={"Host": "attacker.example"})
+    assert rebound.status_code == 421
+    assert httpx.get(drop.url + "/api/config").status_code == 421  # 127.0.0.1 is another name too
+    assert httpx.get(drop.url + "/api/config", headers={"Host": "drop.example.org"}).status_code == 200
+    assert httpx.get(drop.url + "/api/config", headers={"Host": "DROP.example.org:443"}).status_code == 200
+    assert httpx.get(drop.url + "/healthz", headers={"Host": "10.0.0.5:8080"}).status_code == 200  # health checks
+    with pytest.raises(InvalidStatus):
+        ws(drop, "", Host="attacker.example")
+    # Without PUBLIC_BASE_URL any name is served (README: put the server behind a proxy that checks it).
+    assert httpx.get(make_drop().url + "/api/config", headers={"Host": "attacker.example"}).status_code == 200
+
+
+def test_answers_carrying_a_link_token_are_not_stored(drop, admin_of):
+    admin = admin_of(drop)
+    invite = admin.invite(label="x")
+    answers = [admin.call("POST", "/api/invites", json={"label": "y"}),
+               admin.call("GET", "/api/invites"), admin.call("GET", f"/api/invites/{invite['id']}"),
+               admin.call("PATCH", f"/api/invites/{invite['id']}", json={"label": "z"}),
+               admin.call("GET", f"/api/invites/{invite['id']}/qr.svg"),
+               admin.call("GET", f"/api/invites/{invite['id']}/qr.png"),
+               drop.guest().http.get(f"/i/{invite_token(invite)}"),
+               drop.guest().http.get(f"/api/i/{invite_token(invite)}")]
+    for answer in answers:
+        assert answer.status_code in (200, 201) and answer.headers["cache-control"] == "no-store", answer.url
+
+
+def test_metrics_need_the_bearer_scheme(make_drop):
+    drop = make_drop(METRICS_TOKEN="scrape-me")
+    for header in ("scrape-me", "Basic scrape-me", "Token scrape-me", "Bearerscrape-me", "Bearer  wrong"):
+        assert httpx.get(drop.url + "/metrics", headers={"Authorization": header}).status_code == 401, header
+    assert httpx.get(drop.url + "/metrics", headers={"Authorization": "Bearer scrape-me"}).status_code == 200
+
+
+def signed_days_ago(days: float, session: str) -> str:
+    class Then(TimestampSigner):
+        def get_timestamp(self):
+            return int(time.time() - days * 24 * 3600)
+
+    return Then("test-secret", salt="immich-drop.session").sign(session).decode()
+
+
+def test_guest_cookies_expire_on_the_server(drop):
+    old = signed_days_ago(31, "a-month-old-session")
+    guest = Guest(drop.url, session=old)
+    assert guest.create(10).status_code == 403  # no session: the cookie is too old, whatever the browser kept
+    page = guest.http.get("/")
+    assert "drop_session=" in page.headers["set-cookie"] and old not in page.headers["set-cookie"]
+    fresh = drop.guest()
+    assert fresh.create(10).status_code == 201
+    guest.close()
+
+
+def test_a_returning_guest_keeps_their_session(drop):
+    guest = Guest(drop.url, session=signed_days_ago(2, "two-days-old"))
+    renewed = guest.http.get("/api/config").headers["set-cookie"]
+    value = renewed.split(";")[0].removeprefix("drop_session=")
+    assert TimestampSigner("test-secret", salt="immich-drop.session").unsign(value, max_age=60).decode() == "two-days-old"
+    assert "set-cookie" not in guest.http.get("/api/config").headers  # fresh now: nothing to renew
+    guest.close()
+
+
+def test_files_are_private(drop):
+    guest = drop.guest()
+    uid = guest.upload(MEDIA / "exif_offset.jpg")
+    guest.wait_for(uid, ["done", "failed"])
+    pending = guest.create(10)  # still staged, with its sidecar
+    staged = pending.headers["Location"].rsplit("/", 1)[-1]
+    data, staging = drop.settings.data_dir, drop.settings.staging_dir
+    for folder in (data, staging, staging / ".locks"):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+    files = [staging / staged, staging / f"{staged}.info"]
+    if drop.settings.db_url.startswith("sqlite"):
+        database = Path(drop.settings.db_url.split("///", 1)[1])
+        assert stat.S_IMODE(database.parent.stat().st_mode) == 0o700
+        files += [database, *database.parent.glob(database.name + "-*")]  # with its -wal and -shm
+    for path in files:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_no_link_token_in_the_log(tmp_path, fake, log_format):
+    env = {"DATA_DIR": str(tmp_path / "data"), "IMMICH_BASE_URL": fake.url, "SESSION_SECRET": "s",
+           "LOG_FORMAT": log_format, "HOST": "127.0.0.1"}  # LOG_LEVEL left at its default
+    server = Process(env, free_port(), keep_log=True)
+    try:
+        fake.add_account("ada@example.org", "correct horse")
+        with Admin(server.url) as admin:
+            assert admin.login(email="ada@example.org", password="correct horse").status_code == 200
+            token = invite_token(admin.invite(password="open sesame"))
+        guest = Guest(server.url)
+        guest.http.get(f"/i/{token}")
+        guest.http.get(f"/api/i/{token}")
+        guest.http.post(f"/api/i/{token}/unlock", json={"password": "wrong"})
+        guest.http.post(f"/api/i/{token}/unlock", json={"password": "open sesame"})
+        uploader = guest.uploader(MEDIA / "exif_offset.jpg", chunk_size=4096, metadata={"invite": token})
+        uploader.upload_chunk()
+        assert guest.http.head(uploader.url, headers=guest.tus_headers()).status_code == 200
+        uploader.upload()
+        guest.close()
+    finally:
+        server.stop()
+    log = "".join(server.log)
+    assert "HEAD" in log and "/i/" in log  # the requests were logged...
+    forms = [token, base64.b64encode(token.encode()).decode(), hashlib.sha256(token.encode()).hexdigest()]
+    assert not [f for f in forms if f in log]  # ...without the token, in any form
+    staging = tmp_path / "data" / "uploads"
+    assert not [p for p in staging.glob("*.info") if token in p.read_text()]

@@ -1,0 +1,60 @@
+"""Room for new uploads: the public page's quotas per browser and per address, under parallel bursts,
+and the staging disk's free space (public page and invites alike), over real HTTP."""
+
+import shutil
+
+from conftest import invite_token
+from test_guessing import parallel
+
+
+def test_unfinished_uploads_per_browser_hold_under_a_burst(make_drop):
+    drop = make_drop(PUBLIC_PENDING_FILES="3")
+    guest = drop.guest()
+    answers = parallel(12, lambda i: guest.create(100, f"p{i}.jpg"))
+    assert sorted(a.status_code for a in answers) == [201] * 3 + [429] * 9
+    refused = guest.create(100)
+    assert refused.status_code == 429 and refused.json()["code"] == "too_many_unfinished"
+    assert "Let them finish" in refused.json()["message"]
+    # Another browser has its own allowance; one finished or cancelled upload makes room again.
+    assert drop.guest().create(100).status_code == 201
+    first = next(a.headers["Location"] for a in answers if a.status_code == 201)
+    assert guest.http.delete(first, headers=guest.tus_headers()).status_code == 204
+    assert guest.create(100).status_code == 201
+
+
+def test_announced_bytes_per_browser(make_drop):
+    drop = make_drop(PUBLIC_PENDING_BYTES="1000")
+    guest = drop.guest()
+    assert guest.create(600).status_code == 201
+    assert guest.create(600).status_code == 429
+    assert guest.create(400).status_code == 201
+
+
+def test_unfinished_uploads_per_address(make_drop):
+    drop = make_drop(PUBLIC_PENDING_FILES_PER_ADDRESS="4", PUBLIC_PENDING_BYTES_PER_ADDRESS="1000000")
+    guests = [drop.guest() for _ in range(3)]  # three browsers behind one address
+    statuses = parallel(9, lambda i: guests[i % 3].create(100, f"p{i}.jpg").status_code)
+    assert sorted(statuses) == [201] * 4 + [429] * 5
+
+
+def test_a_file_the_staging_disk_cannot_hold_is_refused(make_drop, tmp_path):
+    drop = make_drop(MAX_UPLOAD_SIZE="1000TiB", MIN_FREE_SPACE="0", PUBLIC_PENDING_BYTES="1000TiB",
+                     PUBLIC_PENDING_BYTES_PER_ADDRESS="1000TiB")
+    free = shutil.disk_usage(tmp_path).free  # the same disk as DATA_DIR
+    guest = drop.guest()
+    refused = guest.create(free + 1024 * 1024 * 1024)
+    assert refused.status_code == 507 and refused.json()["code"] == "no_space"
+    assert "Your other files are safe" in refused.json()["message"]
+    assert guest.create(1000).status_code == 201
+
+
+def test_invites_get_the_disk_check_and_give_their_reservation_back(make_drop, admin_of):
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false", MIN_FREE_SPACE="1000TiB")  # a margin no disk has
+    admin = admin_of(drop)
+    invite = admin.invite(maxFiles=1)
+    token = invite_token(invite)
+    guest = drop.guest()
+    guest.http.get(f"/i/{token}")
+    refused = guest.create(100, invite=token)
+    assert refused.status_code == 507 and refused.json()["code"] == "no_space"
+    assert admin.call("GET", f"/api/invites/{invite['id']}").json()["files"] == 0  # the one file is still free

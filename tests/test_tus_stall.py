@@ -1,0 +1,119 @@
+"""Dead connections, server side, with real sockets over loopback that stop sending (no FIN, no RST).
+
+A PATCH whose body stops arriving is ended after UPLOAD_STALL_SECONDS with its bytes kept; before
+that, a new request of the same browser takes the upload over (tusd v2's lock release); request heads
+that never finish, or grow too large, are cut."""
+
+import socket
+
+import pytest
+
+from conftest import _b64, make_file, sha1_of, start_patch, wait_until
+from test_limits import read_reply
+
+CHUNK = 1024 * 1024
+
+
+def stalled_patch(drop, guest, tmp_path, sent: int):
+    """An upload of 2.5 chunks whose first PATCH announces 2 chunks, sends `sent` bytes and then nothing."""
+    source = make_file(tmp_path / "video.mov", 2 * CHUNK + CHUNK // 2, seed=11)
+    data = source.read_bytes()
+    uid = guest.create(len(data), "video.mov").headers["Location"].rsplit("/", 1)[-1]
+    sock = start_patch(drop.url, uid, guest.cookie, 2 * CHUNK)
+    sock.sendall(data[:sent])
+    path = drop.services.storage.data_path(uid)
+    wait_until(lambda: path.stat().st_size >= CHUNK, what="the first mebibyte on disk")
+    return source, data, uid, sock, path
+
+
+def resume(drop, guest, source, uid, path, data):
+    head = guest.http.head(f"/api/uploads/{uid}", headers=guest.tus_headers())
+    assert head.status_code == 200
+    offset = int(head.headers["Upload-Offset"])
+    assert offset == path.stat().st_size >= CHUNK and path.read_bytes() == data[:offset]  # nothing lost, nothing torn
+    uploader = guest.uploader(source, chunk_size=CHUNK, url=f"{drop.url}/api/uploads/{uid}")
+    assert uploader.offset == offset
+    uploader.upload()
+    assert guest.wait_for(uid, ["done", "failed"])["state"] == "done"
+    assert drop.fake.uploads[0].sha1 == sha1_of(source)
+    return offset
+
+
+def test_a_patch_that_stops_sending_is_ended_and_its_bytes_kept(make_drop, tmp_path):
+    drop = make_drop(CHUNK_SIZE=str(CHUNK), UPLOAD_STALL_SECONDS="0.5")
+    guest = drop.guest()
+    source, data, uid, sock, path = stalled_patch(drop, guest, tmp_path, CHUNK + 4321)
+    try:
+        wait_until(lambda: not drop.services.storage.locks.held(uid), what="the stalled PATCH to let go")
+        reply = read_reply(sock)
+        assert reply.startswith(b"HTTP/1.1 204") and b"connection: close" in reply.lower()
+        resume(drop, guest, source, uid, path, data)
+    finally:
+        sock.close()
+
+
+def test_a_new_request_of_the_same_browser_takes_over_at_once(make_drop, tmp_path):
+    drop = make_drop(CHUNK_SIZE=str(CHUNK), UPLOAD_STALL_SECONDS="600")  # the stall timer plays no part here
+    guest = drop.guest()
+    source, data, uid, sock, path = stalled_patch(drop, guest, tmp_path, CHUNK + 4321)
+    try:
+        assert drop.services.storage.locks.held(uid)
+        offset = resume(drop, guest, source, uid, path, data)  # HEAD asks the holder to stop, then PATCHes go on
+        reply = read_reply(sock)
+        assert reply.startswith(b"HTTP/1.1 204") and f"upload-offset: {offset}".encode() in reply.lower()
+    finally:
+        sock.close()
+
+
+def test_another_browser_cannot_take_an_upload_over(make_drop, tmp_path):
+    drop = make_drop(CHUNK_SIZE=str(CHUNK), UPLOAD_STALL_SECONDS="600")
+    owner, stranger = drop.guest(), drop.guest()
+    _, _, uid, sock, _ = stalled_patch(drop, owner, tmp_path, CHUNK + 10)
+    try:
+        assert stranger.http.head(f"/api/uploads/{uid}", headers=stranger.tus_headers()).status_code == 404
+        assert drop.services.storage.locks.held(uid)
+    finally:
+        sock.close()
+
+
+def open_socket(drop, timeout=20) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", drop.server.port), timeout=timeout)
+
+
+@pytest.mark.parametrize("sent", [b"", b"PATCH /api/uploads/0123 HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\n"])
+def test_request_heads_that_never_finish_are_cut(make_drop, sent):
+    drop = make_drop(HEADER_TIMEOUT_SECONDS="0.5")
+    sock = open_socket(drop)
+    sock.sendall(sent)
+    reply = read_reply(sock)
+    assert reply.startswith(b"HTTP/1.1 408"), reply
+    assert sock.recv(10) == b""  # and the connection is closed
+    sock.close()
+
+
+def test_a_kept_alive_connection_gets_the_same_bound(make_drop):
+    drop = make_drop(HEADER_TIMEOUT_SECONDS="0.5")
+    sock = open_socket(drop)
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert read_reply(sock).startswith(b"HTTP/1.1 200")
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # the second request's head stops half-way
+    assert read_reply(sock).startswith(b"HTTP/1.1 408")
+    sock.close()
+
+
+def test_oversized_request_heads_are_refused(drop):
+    guest = drop.guest()
+    big = guest.http.get("/healthz", headers={"X-Filler": "a" * (64 * 1024)})
+    assert big.status_code == 431
+    assert guest.http.get("/healthz", headers={"X-Filler": "a" * (8 * 1024)}).status_code == 200
+
+
+def test_upload_metadata_is_bounded_and_keeps_no_token(drop):
+    guest = drop.guest()
+    meta = f"filename {_b64('a.jpg')},filetype {_b64('image/jpeg')},junk {_b64('x' * 6000)}"
+    response = guest.http.post("/api/uploads", headers=guest.tus_headers(**{"Upload-Length": "10", "Upload-Metadata": meta}))
+    assert response.status_code == 431 and response.json()["params"] == {"limit": 4096}
+    long_name = "n" * 2000 + ".jpg"
+    uid = guest.create(10, long_name).headers["Location"].rsplit("/", 1)[-1]
+    assert len(drop.upload_row(uid).filename) == 255 and drop.upload_row(uid).filename.endswith(".jpg")
+    assert drop.services.storage.info_path(uid).stat().st_size < 2048
