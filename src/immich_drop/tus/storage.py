@@ -58,6 +58,8 @@ class StagingStorage(TusStorage):
         self._watchers: Dict[str, asyncio.Event] = {}  # uid -> set when bytes land or the upload goes
         # uid -> [bytes on disk or None if no file, sidecar dict or None, mtime], while its lock is held
         self._snapshots: Dict[str, list] = {}
+        self._creating: set = set()  # created, the empty data file not made yet (write_info makes it)
+        self._just_created: set = set()  # made empty by write_info, its size not asked yet
         locks.on_release.append(lambda uid: self._snapshots.pop(uid, None))
         self.on_written = lambda n: None  # e.g. a metrics counter
 
@@ -74,12 +76,14 @@ class StagingStorage(TusStorage):
 
     # --- data -------------------------------------------------------------------
     async def create(self, uid: str) -> None:
-        def do() -> None:
-            private_dir(self.directory)
-            os.close(private_file(self.data_path(uid), os.O_WRONLY | os.O_APPEND))
-
-        await asyncio.to_thread(do)
+        # tuspyserver writes the sidecar right after creating (StorageUploadFile.open), then asks for
+        # the size: the empty data file is made in write_info's thread hop, and that size is known.
+        self._creating.add(uid)
         self._hashers[uid] = (hashlib.sha1(), 0)
+
+    def _create_now(self, uid: str) -> None:
+        private_dir(self.directory)
+        os.close(private_file(self.data_path(uid), os.O_WRONLY | os.O_APPEND))
 
     def snapshot(self, uid: str) -> int:
         """Read the upload's size and sidecar now (blocking: call it in a thread, under its lock);
@@ -105,12 +109,17 @@ class StagingStorage(TusStorage):
         return self._snapshots.get(uid) if self.locks.held(uid) else None
 
     async def exists(self, uid: str) -> bool:
+        if uid in self._creating:
+            return True
         known = self._snapshot(uid)
         if known is not None:
             return known[0] is not None
         return await asyncio.to_thread(self.data_path(uid).exists)
 
     async def size(self, uid: str) -> int:
+        if uid in self._creating or uid in self._just_created:
+            self._just_created.discard(uid)  # once: nobody knew the upload before it was made
+            return 0
         known = self._snapshot(uid)
         if known is not None:
             return known[0] or 0
@@ -196,6 +205,8 @@ class StagingStorage(TusStorage):
         self._hashers.pop(uid, None)
         self._info_written.pop(uid, None)
         self._snapshots.pop(uid, None)
+        self._creating.discard(uid)
+        self._just_created.discard(uid)
         watcher = self._watchers.pop(uid, None)
         if watcher is not None:
             watcher.set()  # a reader following the file learns it is gone
@@ -246,8 +257,11 @@ class StagingStorage(TusStorage):
         first = uid not in self._lengths
         if isinstance(data.get("size"), int):
             self._lengths[uid] = data["size"]
+        creating = uid in self._creating
 
         def do() -> None:
+            if creating:
+                self._create_now(uid)
             tmp = path.with_suffix(".info.tmp")
             with os.fdopen(private_file(tmp, os.O_WRONLY | os.O_TRUNC), "w") as fh:
                 fh.write(text)
@@ -256,7 +270,12 @@ class StagingStorage(TusStorage):
                     os.fsync(fh.fileno())
             os.replace(tmp, path)
 
-        await asyncio.to_thread(do)
+        try:
+            await asyncio.to_thread(do)
+        finally:
+            if creating:
+                self._creating.discard(uid)
+                self._just_created.add(uid)
         self._info_written[uid] = lasting
         known = self._snapshots.get(uid)
         if known is not None:
