@@ -318,7 +318,7 @@ def lanes(workload: str, files: dict[str, list[Path]]) -> list[list[Path]]:
 
 
 # --- one workload --------------------------------------------------------------------------
-async def through_drop(workload: str, files, real, peer, tmp: Path, profile: bool) -> dict:
+async def through_drop(workload: str, files, real, peer, tmp: Path, profile: bool | str) -> dict:
     immich_url, key, fake, immich = start_immich(real, peer)
     port = free_port()
     env = {"DATA_DIR": str(tmp / "drop"), "IMMICH_BASE_URL": immich_url, "IMMICH_API_KEY": key,
@@ -329,7 +329,8 @@ async def through_drop(workload: str, files, real, peer, tmp: Path, profile: boo
     if profile:
         RESULTS.mkdir(parents=True, exist_ok=True)
         spy = subprocess.Popen(["py-spy", "record", "--pid", str(server.proc.pid), "--format", "raw", "--rate", "100", "--threads",
-                                "--output", str(RESULTS / f"profile-{workload}.txt"), "--nonblocking"],
+                                "--output", str(RESULTS / f"profile-{workload}.txt"), "--nonblocking",
+                                *(["--gil"] if profile == "gil" else [])],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         plan = lanes(workload, files)
@@ -456,7 +457,7 @@ async def tus_stack(workload: str, files, tmp: Path) -> dict:
     return await reference_stack(workload, files, "tus_server.py", [str(tmp / "tus"), *library], upload)
 
 
-async def measure(name: str, files, real, peer, profile: bool, repetition: int) -> dict:
+async def measure(name: str, files, real, peer, profile: bool | str, repetition: int) -> dict:
     """One repetition of one workload: through Immich Drop, straight to Immich, the disk, the bare stack,
     tuspyserver alone. Every other repetition runs these steps in reverse order, so neither the drop
     nor the direct run always comes first (a slow start, or a warm cache, favours neither)."""
@@ -648,6 +649,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workloads", default="a,b,c,d,e,f")
     parser.add_argument("--profile", action="store_true", help="py-spy the server during workload c (or the last)")
+    parser.add_argument("--gil", action="store_true", help="with --profile: sample only the thread holding the GIL")
     parser.add_argument("--repeat", type=int, default=1, help="run each workload N times; report the median")
     args = parser.parse_args()
     real = (os.environ["IMMICH_BASE_URL"], os.environ["IMMICH_API_KEY"]) \
@@ -664,8 +666,8 @@ async def main() -> None:
         # one run of each, and no workload always runs first
         shift = repetition % len(workloads)
         for name in workloads[shift:] + workloads[:shift]:
-            result = await measure(name, files, real, peer, args.profile and name == profiled and repetition == 0,
-                                   repetition)
+            profile = args.profile and name == profiled and repetition == 0 and ("gil" if args.gil else True)
+            result = await measure(name, files, real, peer, profile, repetition)
             runs[name].append(result)
             print(name, json.dumps(result), flush=True)
     report["workloads"] = {name: summarise(results) for name, results in runs.items()}
