@@ -390,17 +390,30 @@ def _returning(stmt: sa.Update) -> sa.Update:
 
 
 def _unfinished(s: Session, kind: str, session_id: str | None, address: str | None) -> tuple[int, int]:
-    query = select(sa.func.count(), sa.func.coalesce(sa.func.sum(Upload.size), 0)).where(
-        Upload.state == UploadState.RECEIVING, Upload.target_kind == kind)
-    if session_id is not None:
-        query = query.where(Upload.session_id == session_id)
-    if address is not None:
-        query = query.where(Upload.client_address == address)
-    return tuple(s.exec(query).one())
+    query = _unfinished_query(session_id is not None, address is not None)
+    params = {"kind": kind, "session_id": session_id, "address": address}
+    return tuple(s.connection().execute(query, params).one())
 
 
 def _receiving_sizes(s: Session) -> list[tuple[str, int]]:
-    return [tuple(row) for row in s.exec(select(Upload.id, Upload.size).where(Upload.state == UploadState.RECEIVING))]
+    return [tuple(row) for row in s.connection().execute(_receiving_query())]
+
+
+@functools.cache
+def _unfinished_query(by_session: bool, by_address: bool) -> sa.Select:
+    """Built once per shape, like the state changes: building a query per creation cost more than running it."""
+    query = sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(UPLOAD.c.size), 0)).where(
+        UPLOAD.c.state == UploadState.RECEIVING, UPLOAD.c.target_kind == sa.bindparam("kind"))
+    if by_session:
+        query = query.where(UPLOAD.c.session_id == sa.bindparam("session_id"))
+    if by_address:
+        query = query.where(UPLOAD.c.client_address == sa.bindparam("address"))
+    return query
+
+
+@functools.cache
+def _receiving_query() -> sa.Select:
+    return sa.select(UPLOAD.c.id, UPLOAD.c.size).where(UPLOAD.c.state == UploadState.RECEIVING)
 
 
 def _set_one(s: Session, stmt: sa.Update, upload_id: str, params: dict | None = None) -> Upload | None:
