@@ -180,17 +180,24 @@ class Peer:
     """The real Immich's processes, for their CPU time: its node server, PostgreSQL and Redis (found by
     their pid files under IMMICH_PEER_ROOT, see ../shared/immich/peer/) and all their descendants.
     Each process is counted with its reaped children (exiftool, ffmpeg, closed database
-    connections), so the difference of two sums is the CPU the peer spent in between."""
+    connections), so the difference of two sums is the CPU the peer spent in between. The pid files
+    are read at every count: a peer restarted in between (the test suite does that) makes the
+    difference meaningless, and `CpuMeter` reports it as NaN."""
 
     def __init__(self, root: Path):
-        self.roots = set()
-        for name in ("immich.pid", "redis.pid", "pgdata/postmaster.pid"):
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                self.roots.add(int((root / name).read_text().split()[0]))
-        if not self.roots:
+        self.root = root
+        if not self._roots():
             raise RuntimeError(f"no pid files of an Immich peer under {root}")
 
+    def _roots(self) -> frozenset[int]:
+        roots = set()
+        for name in ("immich.pid", "redis.pid", "pgdata/postmaster.pid"):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                roots.add(int((self.root / name).read_text().split()[0]))
+        return frozenset(roots)
+
     def cpu_seconds(self) -> float:
+        self.roots = self.generation = self._roots()
         parents: dict[int, int] = {}
         cpu: dict[int, float] = {}
         for entry in os.listdir("/proc"):
@@ -213,10 +220,12 @@ class CpuMeter:
     def __init__(self, **servers):
         self.servers = {name: s for name, s in servers.items() if s is not None}
         self.before = {name: s.cpu_seconds() for name, s in self.servers.items()} | {"client": time.process_time()}
+        self.generations = {name: getattr(s, "generation", None) for name, s in self.servers.items()}
 
     def stop(self) -> dict[str, float]:
         now = {name: s.cpu_seconds() for name, s in self.servers.items()} | {"client": time.process_time()}
-        return {name: round(now[name] - self.before[name], 2) for name in now}
+        restarted = {name for name, s in self.servers.items() if getattr(s, "generation", None) != self.generations[name]}
+        return {name: float("nan") if name in restarted else round(now[name] - self.before[name], 2) for name in now}
 
 
 def start_immich(real: tuple[str, str] | None, peer: Peer | None) -> tuple[str, str, Server | None, object]:
@@ -509,7 +518,8 @@ async def measure(name: str, files, real, peer, profile: bool | str, repetition:
     cpu = sum(result["stack_cpu_seconds"].values()) + sum(result["direct_cpu_seconds"].values()) \
         + result["sha1_cpu_seconds"]
     result["cpu_floor_ratio"] = cpu / os.cpu_count() / result["direct_seconds"]
-    result["floor_ratio"] = max(1.0, result["stack_seconds"] / result["direct_seconds"], result["cpu_floor_ratio"])
+    result["floor_ratio"] = max(1.0, result["stack_seconds"] / result["direct_seconds"], result["cpu_floor_ratio"]) \
+        if cpu == cpu else float("nan")  # NaN: Immich was restarted during the direct run, its CPU unknown
     return result
 
 
@@ -523,8 +533,8 @@ def summarise(results: list[dict]) -> dict:
     repetitions: this machine moves 20-50 % between runs of the same code."""
     chosen = dict(sorted(results, key=lambda r: r["ratio_to_direct"])[(len(results) - 1) // 2])
     chosen["repetitions"] = len(results)
-    chosen["ranges"] = {key: [min(r[key] for r in results), max(r[key] for r in results)]
-                        for key in RANGED}
+    known = {key: [r[key] for r in results if r[key] == r[key]] or [float("nan")] for key in RANGED}  # NaN: not measured
+    chosen["ranges"] = {key: [min(values), max(values)] for key, values in known.items()}
     return chosen
 
 
