@@ -1,8 +1,8 @@
 """The Immich v3 API client: the only module that talks HTTP to Immich (see ../shared/immich/API_FACTS.md).
 
 `ImmichClient(base_url, transport=None)` takes an optional httpx transport so tests can plug in the
-fake Immich, and `in_background`, how to run the file reads of an upload (default: a worker thread;
-the app gives the low-priority threads of `background`). Every call that needs a user names the API
+fake Immich, and `in_background`, how to run the file reads of an upload (a worker thread of
+normal priority: Immich waits for those bytes, see `background`). Every call that needs a user names the API
 key to use, because uploads land in the library of whoever owns the key (the server key for the
 public page, an admin's key for invites).
 
