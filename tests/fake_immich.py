@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import html
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -53,6 +54,7 @@ class Received:
     sha1: str
     size: int
     checksum_header: str | None
+    visibility: str = "timeline"
 
 
 @dataclass
@@ -68,7 +70,7 @@ class Album:
 class FakeImmich:
     def __init__(self):
         self.keys: dict[str, tuple[str, set[str]]] = {}  # api key -> (user id, permissions)
-        self.descriptions: dict[str, str] = {}  # asset id -> description (PUT /assets/{id})
+        self.descriptions: dict[str, str] = {}  # asset id -> dc:description of the XMP sidecar sent with it
         self.users: dict[str, dict] = {}  # user id -> {"email", "password", "name"}
         self.sessions: dict[str, str] = {}  # access token -> user id
         self.assets: dict[str, dict[str, str]] = {}  # owner -> sha1 hex -> asset id
@@ -97,7 +99,6 @@ class FakeImmich:
             Route("/api/api-keys/{id}", self.delete_key, methods=["DELETE"]),
             Route("/api/assets", self.upload, methods=["POST"]),
             Route("/api/assets/bulk-upload-check", self.bulk_check, methods=["POST"]),
-            Route("/api/assets/{id}", self.update_asset, methods=["PUT"]),
             Route("/api/albums", self.list_albums, methods=["GET"]),
             Route("/api/albums", self.create_album, methods=["POST"]),
             Route("/api/albums/{id}", self.get_album, methods=["GET"]),
@@ -126,7 +127,7 @@ class FakeImmich:
         return counted
 
     # --- test controls -----------------------------------------------------------------
-    def add_user(self, permissions=("asset.upload", "asset.update", "album.read", "album.create", "albumAsset.create")) -> str:
+    def add_user(self, permissions=("asset.upload", "album.read", "album.create", "albumAsset.create")) -> str:
         key = "key-" + uuid.uuid4().hex
         self.keys[key] = ("user-" + uuid.uuid4().hex[:8], set(permissions))
         return key
@@ -305,6 +306,9 @@ class FakeImmich:
         except ValueError:  # not multipart: multer passes it on without a file
             return JSONResponse({"message": "File is required"}, status_code=400)
         order = form.order
+        if form.sidecar is not None and not (form.sidecar_name or "").lower().endswith(".xmp"):
+            # multer checks a sidecar's extension against `filename` once that field has come
+            return JSONResponse({"message": f"Unsupported file type {form.sidecar_name}"}, status_code=400)
         if form.file_field != "assetData":
             return JSONResponse({"message": "File is required"}, status_code=400)
         before = order[: order.index("assetData")]
@@ -315,6 +319,9 @@ class FakeImmich:
         created, modified = form.fields.get("fileCreatedAt"), form.fields.get("fileModifiedAt")
         if not (isinstance(created, str) and DATE.match(created) and isinstance(modified, str) and DATE.match(modified)):
             return JSONResponse({"message": "Validation failed", "errors": [{"path": ["fileCreatedAt"]}]}, status_code=400)
+        visibility = form.fields.get("visibility", "timeline")
+        if visibility not in ("archive", "timeline", "hidden", "locked"):  # as Immich v3.1.0 answers
+            return JSONResponse({"message": "Validation failed", "errors": [{"path": ["visibility"]}]}, status_code=400)
         size, sha1 = form.size, form.sha1
         self.upload_bodies += 1
         if not size:
@@ -324,7 +331,11 @@ class FakeImmich:
             return JSONResponse({"status": "duplicate", "id": owned[sha1]}, status_code=200)
         asset_id = str(uuid.uuid4())
         owned[sha1] = asset_id
-        self.uploads.append(Received(owner, asset_id, name, order, created, modified, sha1, size, header))
+        self.uploads.append(Received(owner, asset_id, name, order, created, modified, sha1, size, header, visibility))
+        if form.sidecar is not None:
+            found = re.search(rb"<rdf:li[^>]*>(.*?)</rdf:li>", form.sidecar, re.S)
+            if found:
+                self.descriptions[asset_id] = html.unescape(found.group(1).decode())
         return JSONResponse({"id": asset_id, "status": "created"}, status_code=201)
 
     async def bulk_check(self, request: Request):
@@ -390,18 +401,6 @@ class FakeImmich:
         album = Album(str(uuid.uuid4()), owner, body["albumName"])
         self.albums[album.id] = album
         return JSONResponse(self._album_dto(album), status_code=201)
-
-    async def update_asset(self, request: Request):
-        owner = self._auth(request, "asset.update")
-        if isinstance(owner, JSONResponse):
-            return owner
-        asset_id = request.path_params["id"]
-        if asset_id not in self.assets.get(owner, {}).values():
-            return JSONResponse({"message": "Not found or no asset.update access"}, status_code=400)
-        body = await request.json()
-        if "description" in body:
-            self.descriptions[asset_id] = body["description"]
-        return JSONResponse({"id": asset_id, "exifInfo": {"description": self.descriptions.get(asset_id, "")}})
 
     async def add_assets(self, request: Request):
         owner = self._auth(request, "albumAsset.create")

@@ -32,6 +32,8 @@ class AssetForm:
     filename: str | None = None
     size: int = 0
     sha1: str = ""
+    sidecar: bytes | None = None  # an XMP sidecar part (`sidecarData`), kept whole (it is small)
+    sidecar_name: str | None = None  # the name multer checks: `filename` if that field came before it
 
 
 async def read_asset_form(request: Request) -> AssetForm:
@@ -46,7 +48,7 @@ async def read_asset_form(request: Request) -> AssetForm:
 
     def on_part_begin():
         part.clear()
-        part.update(headers=[], name=b"", value=b"", data=bytearray(), file=False)
+        part.update(headers=[], name=b"", value=b"", data=bytearray(), file=False, sidecar=False)
 
     def on_header_field(data, start, end):
         part["name"] += data[start:end]
@@ -62,12 +64,18 @@ async def read_asset_form(request: Request) -> AssetForm:
         disposition = next((v for k, v in part["headers"] if k == b"content-disposition"), b"")
         _, params = parse_options_header(disposition)
         part["field"] = params.get(b"name", b"").decode()
-        if b"filename" in params and form.file_field is None:
+        if b"filename" in params and part["field"] == "sidecarData":
+            part["sidecar"] = True
+            form.sidecar = b""
+            form.sidecar_name = form.fields.get("filename") or params[b"filename"].decode()
+        elif b"filename" in params and form.file_field is None:
             part["file"] = True
             form.file_field, form.filename = part["field"], params[b"filename"].decode()
 
     def on_part_data(data, start, end):
-        if part["file"]:
+        if part["sidecar"]:
+            form.sidecar += data[start:end]
+        elif part["file"]:
             pending.append(data[start:end])
             pending_size[0] += end - start
             form.size += end - start
@@ -76,7 +84,7 @@ async def read_asset_form(request: Request) -> AssetForm:
 
     def on_part_end():
         form.order.append(part["field"])
-        if not part["file"]:
+        if not part["file"] and not part["sidecar"]:
             form.fields[part["field"]] = part["data"].decode()
 
     parser = MultipartParser(options[b"boundary"], {

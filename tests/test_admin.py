@@ -14,7 +14,7 @@ def test_password_login_mints_a_least_privilege_key(drop, fake):
     cookie = response.headers["set-cookie"]
     assert cookie.startswith("drop_admin=") and "HttpOnly" in cookie and "SameSite=Strict" in cookie
     minted = [perms for key, (owner, perms) in fake.keys.items() if owner == user_id]
-    assert minted == [{"asset.upload", "asset.update", "album.read", "album.create", "albumAsset.create"}]
+    assert minted == [{"asset.upload", "album.read", "album.create", "albumAsset.create"}]
     # Neither the Immich session token nor the minted key ever reaches the browser.
     secrets = list(fake.sessions) + [k for k, (owner, _) in fake.keys.items() if owner == user_id]
     session = admin.http.get("/api/session")

@@ -73,15 +73,17 @@ def test_admin_creates_a_link_and_a_guest_uses_it(make_drop, browser, fake, tmp_
     page.click("#login button[type=submit]")
     expect(page.locator("#who")).to_have_text("ada@example.org")
 
-    page.fill("#label", "<b>Anna's</b> wedding")
-    page.select_option("#album", "__new")
-    page.fill("#new-album", "Wedding")
-    page.select_option("#uses", "1")
-    page.select_option("#expiry", "7")
-    page.fill("#invite-pass", "open sesame")
+    page.fill("#create .f-label", "Anna (private)")
+    page.fill("#create .f-title", "<b>Anna's</b> wedding")
+    page.select_option("#create .f-album", "__new")
+    page.fill("#create .f-new-album", "Wedding")
+    page.select_option("#create .f-uses", "1")
+    page.select_option("#create .f-expiry", "7")
+    page.fill("#create .f-password", "open sesame")
     page.click("#create button[type=submit]")
     card = page.locator(".invite").first
-    expect(card.locator(".label")).to_have_text("<b>Anna's</b> wedding")  # text, not markup
+    expect(card.locator(".label")).to_have_text("Anna (private)")
+    expect(card.locator(".guest-title")).to_have_text("Guests see: <b>Anna's</b> wedding")  # text, not markup
     expect(card.locator(".chip")).to_have_text("active")
     link = card.locator(".link").input_value()
     assert link.startswith(drop.url + "/i/")
@@ -100,7 +102,8 @@ def test_admin_creates_a_link_and_a_guest_uses_it(make_drop, browser, fake, tmp_
     guest_context = browser.new_context(**PHONE)
     guest = guest_context.new_page()
     guest.goto(link)
-    expect(guest.locator("#title")).to_have_text("<b>Anna's</b> wedding")
+    expect(guest.locator("#title")).to_have_text("<b>Anna's</b> wedding")  # the title, never the label
+    assert "Anna (private)" not in guest.content()
     expect(guest.locator("#unlock")).to_be_visible()
     guest.fill("#password", "open sesame")
     guest.click("#unlock button")
@@ -137,7 +140,7 @@ def test_guest_page_looks_right(make_drop, admin_of, browser, scheme, device):
     """Renders the guest page with some history on it (screenshots for docs/ when asked)."""
     drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
     admin = admin_of(drop)
-    token = admin.invite(label="Anna & Tom's wedding", album={"name": "Wedding"}, maxFiles=200,
+    token = admin.invite(title="Anna & Tom's wedding", album={"name": "Wedding"}, maxFiles=200,
                          maxFileSize=4_000_000_000, expiresInDays=7)["link"].rsplit("/", 1)[-1]
     size = PHONE if device == "phone" else {"viewport": {"width": 1200, "height": 900}}
     context = browser.new_context(color_scheme=scheme, **size)

@@ -80,7 +80,7 @@ def test_a_stalled_connection_is_cut_and_resumed(recorded, admin_of, browser, tm
 @pytest.mark.parametrize("size", [NARROW, PHONE], ids=["320px", "phone"])
 def test_long_names_fit_and_everything_is_named_and_readable(make_drop, admin_of, browser, tmp_path, scheme, size):
     drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
-    url = link(drop, admin_of, label="A very long label for a family party " * 3, album={"name": "Party"}, maxFileSize=2000)
+    url = link(drop, admin_of, title="A very long label for a family party " * 3, album={"name": "Party"}, maxFileSize=2000)
     long_name = tmp_path / ("IMG_2024_summer_holiday_at_the_lake_with_the_whole_family_" * 3 + ".jpg")
     long_name.write_bytes((MEDIA / "no_date.jpg").read_bytes())
     too_big = make_file(tmp_path / ("x" * 120 + ".jpg"), 5000)
@@ -265,7 +265,7 @@ def test_limits_before_a_byte_one_time_link_thumbnails_cancel_and_pause(recorded
 
 def test_the_page_speaks_the_guests_language(make_drop, admin_of, browser):
     drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
-    url = link(drop, admin_of, label="Hochzeit von Anna & Tom", album={"name": "Hochzeit"}, maxFileSize=4_500_000_000,
+    url = link(drop, admin_of, title="Hochzeit von Anna & Tom", album={"name": "Hochzeit"}, maxFileSize=4_500_000_000,
                expiresInDays=7)
     context, page = guest(browser, locale="de-DE")
     page.goto(url)

@@ -170,3 +170,14 @@ def test_fake_reads_an_upload_as_multer_does_fields_in_order_file_hashed_on_the_
     assert form.fields == {"filename": "clip.mp4", "fileCreatedAt": "2024-01-01T00:00:00Z"}
     assert (form.file_field, form.filename, form.size) == ("assetData", "blob", len(payload))
     assert form.sha1 == hashlib.sha1(payload).hexdigest()
+
+
+def test_a_description_sidecar_is_xml_whatever_the_guest_wrote():
+    from xml.etree import ElementTree
+
+    from immich_drop.immich import xmp_description
+
+    text = "Anna <b>&amp;</b> ]]> \x00\x07 \udcff end\n\tline"
+    root = ElementTree.fromstring(xmp_description(text).split(b"?>", 1)[1].rsplit(b"<?xpacket", 1)[0])
+    [li] = root.iter("{http://www.w3.org/1999/02/22-rdf-syntax-ns#}li")
+    assert li.text == "Anna <b>&amp;</b> ]]>   end\n\tline"  # what XML cannot hold is dropped

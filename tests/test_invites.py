@@ -16,8 +16,8 @@ def drop(make_drop):
 
 def test_invite_life_cycle(drop, admin_of, fake):
     admin = admin_of(drop)
-    invite = admin.invite(label="Wedding", album={"name": "Wedding guests"}, maxUses=1, expiresInDays=7,
-                          maxFiles=10, maxFileSize=50_000_000, mediaKind="all")
+    invite = admin.invite(label="Grandma Rose (one-time)", title="Anna & Tom's wedding", album={"name": "Wedding guests"},
+                          maxUses=1, expiresInDays=7, maxFiles=10, maxFileSize=50_000_000, mediaKind="all")
     assert invite["state"] == "active" and invite["maxUses"] == 1 and invite["albumName"] == "Wedding guests"
     token = invite_token(invite)
     assert len(token) >= 22  # at least 128 bits
@@ -25,8 +25,10 @@ def test_invite_life_cycle(drop, admin_of, fake):
     guest = drop.guest()
     page = guest.http.get(f"/i/{token}")
     assert page.status_code == 200
-    info = guest.http.get(f"/api/i/{token}").json()
-    assert info["label"] == "Wedding" and info["albumName"] == "Wedding guests" and info["remaining"]["files"] == 10
+    answer = guest.http.get(f"/api/i/{token}")
+    info = answer.json()
+    assert info["title"] == "Anna & Tom's wedding" and info["albumName"] == "Wedding guests" and info["remaining"]["files"] == 10
+    assert "Grandma" not in answer.text and "Grandma" not in page.text  # the label is the owner's, never the guest's
     first = guest.invite_upload(MEDIA / "exif_offset.jpg", token)
     second = guest.invite_upload(MEDIA / "creation_time.mp4", token)  # the claiming browser may send many
     for uid in (first, second):
@@ -41,7 +43,8 @@ def test_invite_life_cycle(drop, admin_of, fake):
     assert listed["bytes"] == sum((MEDIA / n).stat().st_size for n in ("exif_offset.jpg", "creation_time.mp4"))
     log = admin.call("GET", f"/api/invites/{invite['id']}/uploads").json()
     assert sorted((e["filename"], e["state"]) for e in log) == [("creation_time.mp4", "done"), ("exif_offset.jpg", "done")]
-    assert set(log[0]) == {"id", "filename", "size", "state", "message", "guestName", "guestMessage", "createdAt"}
+    assert set(log[0]) == {"id", "filename", "size", "state", "code", "message", "guestName", "guestMessage",
+                           "createdAt"}
 
     # Any other browser: the link is used.
     stranger = drop.guest()
@@ -153,8 +156,11 @@ def test_expiry_stops_new_and_running_uploads(drop, admin_of):
     guest = drop.guest()
     guest.http.get(f"/i/{token}")
     uid = guest.create(1000, invite=token).headers["Location"].rsplit("/", 1)[-1]
-    past = (datetime.now(timezone.utc) - timedelta(minutes=1)).isoformat()
-    assert admin.call("PATCH", f"/api/invites/{invite['id']}", json={"expiresAt": past}).json()["state"] == "expired"
+    past = datetime.now(timezone.utc) - timedelta(minutes=1)
+    refused = admin.call("PATCH", f"/api/invites/{invite['id']}", json={"expiresAt": past.isoformat()})
+    assert refused.status_code == 400 and refused.json()["errors"]["expiresAt"]["code"] == "expiry_past"
+    drop.server.call(drop.services.store.update_invite(invite["id"], expires_at=past))  # time passes
+    assert admin.call("GET", f"/api/invites/{invite['id']}").json()["state"] == "expired"
     assert guest.http.get(f"/i/{token}").status_code == 410
     assert guest.create(100, invite=token).status_code == 410
     patch = guest.http.patch(f"/api/uploads/{uid}", content=b"x" * 10, headers=guest.tus_headers(**{
@@ -253,14 +259,16 @@ def test_existing_album_and_bad_fields(drop, admin_of):
                        ({"label": "x" * 201}, "label")]:
         response = admin.call("POST", "/api/invites", json=bad)
         assert response.status_code == 400 and response.json()["message"].startswith(field), bad
+        assert list(response.json()["errors"]) == [field], bad
 
 
 def test_labels_and_names_with_markup_stay_data(drop, admin_of):
     admin = admin_of(drop)
     label = '<script>alert(1)</script><img src=x onerror=alert(2)>'
     invite = admin.invite(label=label)
-    info = drop.guest().http.get(f"/api/i/{invite_token(invite)}")
-    assert info.headers["content-type"] == "application/json" and info.json()["label"] == label
+    info = drop.guest().http.get(f"/api/i/{invite_token(admin.invite(title=label))}")
+    assert info.headers["content-type"] == "application/json" and info.json()["title"] == label
+    assert admin.call("GET", f"/api/invites/{invite['id']}").json()["label"] == label
 
 
 def test_qr_codes(drop, admin_of):

@@ -79,7 +79,7 @@ def link(drop, admin_of, **fields) -> str:
 def test_guest_sends_photos_and_a_video_through_an_invite(make_drop, admin_of, phone, tmp_path):
     expect = playwright.expect
     drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
-    url = link(drop, admin_of, label="Anna & Tom's wedding", album={"name": "Wedding"})
+    url = link(drop, admin_of, title="Anna & Tom's wedding", album={"name": "Wedding"})
     video = make_file(tmp_path / "first-dance.mp4", 3 * 1024 * 1024 + 5, seed=4)
     files = [MEDIA / "exif_offset.jpg", MEDIA / "exif_offset.heic", MEDIA / "no_date.jpg", video]
     phone.goto(url)

@@ -256,3 +256,22 @@ def test_immich_stopped_then_started_again_the_file_waits_and_arrives_once(real,
     assert asset_id and real.upload_row(uid).asset_id == asset_id
     assert [a["id"] for a in peer.albums_of(asset_id)] == [invite["albumId"]]
     assert not real.services.storage.data_path(uid).exists()
+
+
+def test_the_guests_name_and_message_become_the_description_with_no_more_permissions(real, peer, tmp_path):
+    """Sent as an XMP sidecar in the upload itself: Immich reads it into the description, and the
+    minted key needs only asset.upload for it (no asset.update, no second request)."""
+    before = set(_minted_keys(peer))
+    _, invite = admin_invite(real, peer)
+    photo = unique_copy(MEDIA / "exif_offset.jpg", tmp_path / "from-anna.jpg")
+    guest = real.guest()
+    uid = guest.invite_upload(photo, invite_token(invite),
+                              metadata={"guestName": "Anna <&> \"B\"", "guestMessage": "See you soon! ]]>"})
+    assert guest.wait_for(uid, FINAL)["state"] == "done"
+    asset_id = peer.asset_id(sha1(photo))
+    peer.created_at_settled(asset_id)
+    wait_until(lambda: peer.asset(asset_id)["exifInfo"].get("description"), timeout=30, what="the description")
+    assert peer.asset(asset_id)["exifInfo"]["description"] == "From Anna <&> \"B\": See you soon! ]]>"
+    assert peer.created_at_settled(asset_id) == "2019-05-04T11:14:15.000Z"  # the file's own date still counts
+    [minted] = [k for k in peer.http.get("/api-keys").json() if k["id"] in set(_minted_keys(peer)) - before]
+    assert sorted(minted["permissions"]) == ["album.create", "album.read", "albumAsset.create", "asset.upload"]

@@ -601,7 +601,7 @@
         budget.bytes = info.remaining.bytes == null ? null
           : info.remaining.bytes - waiting.reduce(function (sum, it) { return sum + it.size; }, 0);
         if (quiet) { showDetails(); return; }
-        if (info.label) { $("title").textContent = info.label; document.title = info.label; $("title").removeAttribute("data-i18n"); }
+        if (info.title) { $("title").textContent = info.title; document.title = info.title; $("title").removeAttribute("data-i18n"); }
         if (info.limits.mediaKind === "photos") picker.accept = "image/*";
         if (info.limits.mediaKind === "videos") picker.accept = "video/*";
         var locked = info.needsPassword && !info.unlocked;

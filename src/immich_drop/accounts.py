@@ -30,7 +30,8 @@ from .store import Store
 
 log = logging.getLogger(__name__)
 COOKIE = "drop_admin"
-INVITE_PERMISSIONS = ["asset.upload", "asset.update", "album.read", "album.create", "albumAsset.create"]
+# The guest's name reaches Immich as an XMP sidecar in the upload itself: no asset.update needed.
+INVITE_PERMISSIONS = ["asset.upload", "album.read", "album.create", "albumAsset.create"]
 
 
 class SignInError(Exception):

@@ -30,10 +30,11 @@ from .files import private_dir
 from .immich import ImmichClient
 from .limits import BodyLimit
 from .metrics import Metrics
+from .notify import Notifier
 from .pipeline import Pipeline
 from .proxy import ForwardedHeaders
 from .ratelimit import RateLimiter
-from .routes import admin, already, guest, health, invite_page, invites
+from .routes import admin, already, guest, health, invite_page, invites, notifications
 from .routes.errors import ApiError
 from .security import HostCheck, SecurityHeaders
 from .services import Services
@@ -60,11 +61,14 @@ def create_app(settings: Settings, *, immich_transport: httpx.AsyncBaseTransport
     metrics = Metrics()
     storage.on_written = metrics.bytes_received.inc
     pipeline = Pipeline(settings, store, immich, storage, targets, bus, metrics, in_background=background.run)
+    notifier = Notifier(settings, store, box, bus)
+    targets.on_invite_change = notifier.invite_changed
+    pipeline.on_invite_delivered, pipeline.on_key_refused = notifier.invite_delivered, notifier.key_refused
     services = Services(settings, store, immich, storage, targets, sessions, bus, pipeline, box,
                         accounts=Accounts(settings, store, immich, box, pipeline),
                         login_limiter=RateLimiter({"account_ip": 5, "ip": 20, "account": 50}, seconds=15 * 60),
                         invite_limiter=RateLimiter({"ip_invite": 10, "invite": 100}, seconds=15 * 60),
-                        hasher=Hasher(workers=2, waiting=2))
+                        hasher=Hasher(workers=2, waiting=2), notifier=notifier)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
@@ -72,6 +76,7 @@ def create_app(settings: Settings, *, immich_transport: httpx.AsyncBaseTransport
         store.bind(await asyncio.to_thread(open_engine, settings.db_url))
         await bus.start()
         await pipeline.start()
+        await notifier.start()
         # Starlette serves files through anyio, whose backend is imported on first use: do it now, not
         # on the event loop while the first guest's page loads (a 40-90 ms stall, bench/).
         await anyio.to_thread.run_sync(lambda: None)
@@ -79,6 +84,7 @@ def create_app(settings: Settings, *, immich_transport: httpx.AsyncBaseTransport
         try:
             yield
         finally:
+            await notifier.stop()
             await pipeline.stop()
             await bus.stop()
             await immich.aclose()
@@ -87,7 +93,8 @@ def create_app(settings: Settings, *, immich_transport: httpx.AsyncBaseTransport
             await asyncio.to_thread(store.engine.dispose)
 
     starlette = Starlette(
-        routes=[*health.routes, *guest.routes, *already.routes, *admin.routes, *invites.routes, *invite_page.routes,
+        routes=[*health.routes, *guest.routes, *already.routes, *admin.routes, *invites.routes, *notifications.routes,
+                *invite_page.routes,
                 Mount("/static", StaticFiles(directory=guest.WEB), name="static")],
         exception_handlers={ApiError: _api_error, HTTPException: _http_error, Exception: _server_error},
         lifespan=lifespan,
@@ -121,6 +128,8 @@ async def _api_error(request: Request, exc: ApiError):
     body: dict = {"message": exc.message}
     if exc.code:
         body.update(code=exc.code, params=exc.params)
+    if exc.errors:
+        body["errors"] = exc.errors
     return JSONResponse(body, status_code=exc.status, headers=exc.headers)
 
 

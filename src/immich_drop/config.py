@@ -65,6 +65,9 @@ class Settings:
     public_pending_files_per_address: int = 1000
     public_pending_bytes_per_address: int = 200 * GiB
     min_free_space: int = 1 * GiB
+    # Owner notifications: a link's digest goes once no file of it finished for this long; expiry checks.
+    notify_settle_seconds: float = 300.0
+    notify_check_seconds: float = 60.0
 
     @property
     def staging_dir(self) -> Path:
@@ -141,6 +144,8 @@ class Settings:
             public_pending_files_per_address=r.integer("PUBLIC_PENDING_FILES_PER_ADDRESS", 1000, low=1, high=10**7),
             public_pending_bytes_per_address=r.size("PUBLIC_PENDING_BYTES_PER_ADDRESS", 200 * GiB),
             min_free_space=0 if r.text("MIN_FREE_SPACE", "") == "0" else r.size("MIN_FREE_SPACE", 1 * GiB),
+            notify_settle_seconds=r.number("NOTIFY_SETTLE_SECONDS", 300.0, low=0.01),
+            notify_check_seconds=r.number("NOTIFY_CHECK_SECONDS", 60.0, low=0.01),
         )
 
 

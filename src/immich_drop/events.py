@@ -58,8 +58,9 @@ class EventBus:
             queue.put_nowait(event)
 
     @contextlib.asynccontextmanager
-    async def subscribe(self, session_id: str):
-        queue: asyncio.Queue = asyncio.Queue(self._queue_size)
+    async def subscribe(self, session_id: str, queue: asyncio.Queue | None = None):
+        """Events for `session_id` in a queue (a given one, to hear several keys on one socket)."""
+        queue = queue if queue is not None else asyncio.Queue(self._queue_size)
         self._subscribers[session_id].add(queue)
         try:
             yield queue

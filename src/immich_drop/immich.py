@@ -16,6 +16,7 @@ import asyncio
 import time
 import uuid
 from http.cookiejar import CookieJar, DefaultCookiePolicy
+from xml.sax.saxutils import escape as xml_escape
 from pathlib import Path
 from typing import AsyncIterator, Awaitable, Callable, Iterable
 
@@ -177,7 +178,8 @@ class ImmichClient:
     async def upload_asset(self, api_key: str, path: Path, size: int, *, filename: str, created_at: str | None,
                            modified_at: str | None, checksum: str | None = None,
                            pieces: AsyncIterator[bytes] | None = None,
-                           dates_after: Callable[[], Awaitable[tuple[str, str]]] | None = None) -> tuple[str, bool]:
+                           dates_after: Callable[[], Awaitable[tuple[str, str]]] | None = None,
+                           visibility: str | None = None, description: str = "") -> tuple[str, bool]:
         """Stream the file at `path` to `POST /assets`; returns `(asset id, was it a duplicate)`.
 
         The text fields go before `assetData`: Immich checks the extension of `filename` while the
@@ -189,25 +191,31 @@ class ImmichClient:
         `dates_after`, instead of the two dates, is called once the file's bytes are sent and gives
         (fileCreatedAt, fileModifiedAt) in `fixed_iso` form: Immich reads those fields after the body
         (only `filename` must come first), so a file relayed while it arrives can carry the date that
-        only its last bytes hold (a video's `moov` box comes last).
+        only its last bytes hold (a video's `moov` box comes last). `visibility` ("archive") keeps the
+        asset out of the owner's timeline (it still goes into albums); `asset.upload` covers it.
+
+        `description` travels as an XMP sidecar (`sidecarData`) in the same request, which Immich reads
+        into the asset's description: no `asset.update` permission, no second request, and a duplicate
+        (discarded by Immich) never overwrites the description of the asset it duplicates. The sidecar
+        goes first, before `filename`: Immich checks each file part's extension against `filename`
+        once that field has arrived, and a sidecar must be `.xmp` (seen on the real Immich).
         """
         fields = [("filename", filename), ("isFavorite", "false")]
+        if visibility:
+            fields.append(("visibility", visibility))
         late: list[str] = []
         if dates_after is None:
             fields[1:1] = [("fileCreatedAt", created_at or ""), ("fileModifiedAt", modified_at or "")]
         else:
             late = ["fileCreatedAt", "fileModifiedAt"]
-        body = _MultipartFile(fields, "assetData", filename, path, size, self.in_background, late, dates_after)
+        body = _MultipartFile(fields, "assetData", filename, path, size, self.in_background, late, dates_after,
+                              sidecar=xmp_description(description) if description else None)
         headers = {"Content-Type": body.content_type, "Content-Length": str(body.length)}
         if checksum:
             headers["x-immich-checksum"] = checksum
         response = await self._call("POST", "/assets", api_key=api_key, content=body.stream(pieces), headers=headers)
         data = response.json()
         return data["id"], data.get("status") == "duplicate"
-
-    async def set_description(self, api_key: str, asset_id: str, description: str) -> None:
-        """`PUT /assets/{id}` with the description (permission `asset.update`)."""
-        await self._call("PUT", f"/assets/{asset_id}", api_key=api_key, json={"description": description})
 
     # --- albums -----------------------------------------------------------------
     async def find_album(self, api_key: str, name: str) -> str | None:
@@ -248,6 +256,18 @@ class ImmichClient:
         return errors
 
 
+def xmp_description(text: str) -> bytes:
+    """An XMP sidecar holding only `dc:description`: the text escaped as XML character data, with the
+    characters XML 1.0 cannot hold at all (controls but tab and newline, lone surrogates) dropped."""
+    allowed = "".join(ch for ch in text if ch in "\t\n" or (ord(ch) >= 0x20 and not 0xD800 <= ord(ch) <= 0xDFFF
+                                                            and ch not in "\ufffe\uffff"))
+    return ('<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>'
+            '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+            '<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:description><rdf:Alt>'
+            f'<rdf:li xml:lang="x-default">{xml_escape(allowed)}</rdf:li>'
+            '</rdf:Alt></dc:description></rdf:Description></rdf:RDF></x:xmpmeta><?xpacket end="w"?>').encode()
+
+
 def _message(response: httpx.Response) -> str:
     try:
         body = response.json()
@@ -266,11 +286,16 @@ class _MultipartFile:
 
     def __init__(self, fields: list[tuple[str, str]], file_field: str, filename: str, path: Path, size: int,
                  in_background: Callable[..., Awaitable], late: list[str] = (),
-                 late_values: Callable[[], Awaitable[tuple[str, ...]]] | None = None):
+                 late_values: Callable[[], Awaitable[tuple[str, ...]]] | None = None, sidecar: bytes | None = None):
         self.boundary = f"immich-drop-{uuid.uuid4().hex}"
         self.path, self.size, self.in_background = path, size, in_background
         self.late, self.late_values = list(late), late_values
-        head = b"".join(self._field(name, value) for name, value in fields)
+        head = b""
+        if sidecar is not None:
+            head += (f'--{self.boundary}\r\nContent-Disposition: form-data; name="sidecarData"; '
+                     f'filename="{uuid.uuid4().hex}.xmp"\r\nContent-Type: application/rdf+xml\r\n\r\n').encode() \
+                + sidecar + b"\r\n"
+        head += b"".join(self._field(name, value) for name, value in fields)
         safe_name = filename.replace("\\", "_").replace('"', "_").replace("\r", " ").replace("\n", " ")
         head += (
             f'--{self.boundary}\r\nContent-Disposition: form-data; name="{file_field}"; filename="{safe_name}"\r\n'

@@ -76,6 +76,7 @@ class Account(SQLModel, table=True):
     api_key_enc: str = Field(default="", max_length=2048)  # Fernet, see `secrets_box`
     api_key_id: str | None = Field(default=None, max_length=64)
     key_valid: bool = True  # False once Immich refused the key: "sign in again"
+    notify_urls_enc: str = Field(default="", max_length=16384)  # the owner's Apprise URLs, a sealed JSON list
     updated_at: datetime = Field(default_factory=utcnow)
 
 
@@ -101,7 +102,8 @@ class Invite(SQLModel, table=True):
     token_hash: str = Field(unique=True, max_length=64)  # sha256 of the URL token: looked up, never compared
     token_enc: str = Field(max_length=512)  # so the owner can copy the link again
     owner_id: str = Field(index=True, max_length=64)
-    label: str = Field(default="", max_length=200)
+    label: str = Field(default="", max_length=200)  # private to the owner
+    title: str = Field(default="", max_length=200)  # what guests see as the page's heading
     album_id: str | None = Field(default=None, max_length=64)
     album_name: str = Field(default="", max_length=255)
     max_uses: int | None = None  # None: unlimited; 1: one-time
@@ -120,6 +122,22 @@ class Invite(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     guest_fields: str = Field(default="optional", max_length=8,  # optional | required | hidden: name and message
                               sa_column_kwargs={"server_default": "optional"})
+    archive: bool = False  # files arrive archived in Immich: in the album, not in the timeline until reviewed
+    digest_until: datetime | None = None  # uploads finished before this were in a digest to the owner
+    closed_noticed: bool = False  # the owner was told the link is used up or expired
+
+
+class InviteRefusal(SQLModel, table=True):
+    """An upload an invite refused, for the owner's log ("why did my photo not go through?")."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    invite_id: str = Field(index=True, max_length=32)
+    filename: str = Field(max_length=1024)
+    size: int = Field(sa_type=sa.BigInteger)
+    code: str = Field(max_length=32)  # too_large, wrong_kind, limit_reached, used_up, ... (see targets)
+    message: str = Field(default="", max_length=512)  # the English words the guest got
+    guest_name: str = Field(default="", max_length=100)
+    created_at: datetime = Field(default_factory=utcnow)
 
 
 class InviteGuest(SQLModel, table=True):

@@ -47,7 +47,6 @@ from .immich import (
     AlbumNotWritable,
     AssetMissing,
     ImmichClient,
-    ImmichError,
     ImmichRejected,
     ImmichUnavailable,
 )
@@ -95,6 +94,10 @@ class Pipeline:
         self._album_locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._delivering: dict[str, asyncio.Task] = {}  # uid -> the attempt running in this process
         self.worker = uuid.uuid4().hex  # this process, as a lease owner
+        # What the invite's owner hears (notify.py): a file of the invite reached its final state; their key was refused.
+        self.on_invite_delivered: Callable[[str], Awaitable[None]] = _nothing
+        self.on_key_refused: Callable[[str], Awaitable[None]] = _nothing
+        self._owner_tasks: set[asyncio.Task] = set()
         self.lease_seconds = 60.0
         self.scan_seconds = 5.0
 
@@ -224,7 +227,8 @@ class Pipeline:
         except ImmichRejected as exc:
             self.metrics.immich_errors.labels(kind="auth" if exc.auth_problem else "rejected").inc()
             if exc.auth_problem and delivery is not None and delivery.account_id:
-                await self.store.set_key_valid(delivery.account_id, False)  # the admin sees "sign in again"
+                if await self.store.set_key_valid(delivery.account_id, False):  # the admin sees "sign in again"
+                    await self.on_key_refused(delivery.account_id)
                 return await self._retry_later(upload, PAUSED)
             if exc.auth_problem:  # the server's key was refused: wait for it to be fixed, lose nothing
                 return await self._retry_later(upload, f"{WAITING} (Immich refused the server's key: {exc.message})")
@@ -240,8 +244,6 @@ class Pipeline:
             if upload.attempts + 1 >= MAX_UNEXPECTED:
                 return await self._end(upload, S.FAILED, f"The server could not deliver this file ({type(exc).__name__}).")
             return await self._retry_later(upload, f"{WAITING} ({type(exc).__name__})")
-        if not duplicate and (upload.guest_name or upload.guest_message):
-            await self._describe(delivery, asset_id, upload)
         return await self._end(upload, S.DUPLICATE if duplicate else S.DONE, TRASHED if trashed else "",
                                asset_id=asset_id, delete=True)
 
@@ -287,22 +289,14 @@ class Pipeline:
             modified = iso(from_ms(upload.last_modified_ms) or upload.received_at or utcnow())
             asset_id, duplicate = await self.immich.upload_asset(
                 delivery.api_key, path, upload.size, filename=upload.filename,
-                created_at=upload.captured_at, modified_at=modified, checksum=upload.checksum)
+                created_at=upload.captured_at, modified_at=modified, checksum=upload.checksum,
+                visibility=delivery.visibility, description=description(upload.guest_name, upload.guest_message))
         trashed = False
         if duplicate:  # was the one Immich has in the owner's trash? (the log says so)
             check = await self._checks(delivery.api_key, (upload.id, upload.checksum)) or {}
             trashed = bool(check.get("isTrashed"))
         await self.store.remember_asset(delivery.owner, upload.checksum, asset_id)
         return asset_id, duplicate and upload.sent_at is None, trashed
-
-    async def _describe(self, delivery: Delivery, asset_id: str, upload: Upload) -> None:
-        """The guest's name and message become the asset's description; a refusal (an older key without
-        asset.update) costs only the description, never the delivery."""
-        try:
-            await self.immich.set_description(delivery.api_key, asset_id,
-                                              description(upload.guest_name, upload.guest_message))
-        except ImmichError as exc:
-            log.warning("description of %s not set: %s", upload.id, exc.message)
 
     async def _bulk_check(self, api_key: str, items: list[tuple[str, str]]) -> dict[tuple[str, str], dict]:
         by_id = await self.immich.bulk_upload_check(api_key, items)
@@ -333,7 +327,8 @@ class Pipeline:
 
     async def _album(self, delivery: Delivery, stale: str | None = None) -> str:
         """The album id to add to; `stale` is one Immich just said is gone."""
-        key = (delivery.owner, delivery.invite_id or delivery.album_name)
+        # an invite's album may be changed by its owner: the album it names is part of the key
+        key = (delivery.owner, f"{delivery.invite_id}:{delivery.album_id}" if delivery.invite_id else delivery.album_name)
         async with self._album_locks.setdefault(key, asyncio.Lock()):  # one create, not one per worker
             cached = self._albums.get(key)
             if cached and cached != stale:
@@ -406,6 +401,9 @@ class Pipeline:
 
     def _publish(self, upload: Upload) -> None:
         self.bus.publish(upload.session_id, upload_event(upload))
+        if upload.target_kind == "invite" and upload.target_id and upload.state in S.FINAL:
+            self._owner_tasks.add(task := asyncio.create_task(self.on_invite_delivered(upload.target_id)))
+            task.add_done_callback(self._owner_tasks.discard)
 
     # --- clean-up --------------------------------------------------------------------------
     async def _janitor(self) -> None:
@@ -440,3 +438,7 @@ class Pipeline:
             removed += 1
         return removed
 
+
+
+async def _nothing(_id: str) -> None:
+    return None

@@ -33,6 +33,7 @@ from typing import Awaitable, Callable
 from .config import Settings
 from .immich import READ_PIECE, ImmichClient
 from .dates import taken_at
+from .guest_fields import description
 from .media import VIDEO_EXTENSIONS, fixed_iso, from_ms
 from .models import Upload, utcnow
 from .targets import Targets
@@ -124,7 +125,8 @@ class Relay:
 
             asset_id, duplicate = await self.immich.upload_asset(
                 delivery.api_key, path, upload.size, filename=upload.filename, created_at=None, modified_at=None,
-                pieces=self._follow(upload.id, upload.size, digest), dates_after=dates)
+                pieces=self._follow(upload.id, upload.size, digest), dates_after=dates,
+                visibility=delivery.visibility, description=description(upload.guest_name, upload.guest_message))
             if not duplicate:
                 await self.created(upload.id)
             self.counted("sent")

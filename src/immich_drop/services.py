@@ -12,6 +12,7 @@ from .config import Settings
 from .crypto import Box, Hasher
 from .events import EventBus
 from .immich import ImmichClient, ImmichUnavailable
+from .notify import Notifier
 from .pipeline import Pipeline
 from .ratelimit import RateLimiter
 from .sessions import Sessions
@@ -43,6 +44,7 @@ class Services:
     login_limiter: RateLimiter
     invite_limiter: RateLimiter
     hasher: Hasher
+    notifier: Notifier
 
     async def media_types(self) -> frozenset[str]:
         try:

@@ -21,6 +21,7 @@ from .models import (
     AdminSession,
     Invite,
     InviteGuest,
+    InviteRefusal,
     KnownAsset,
     Upload,
     UploadState,
@@ -189,9 +190,19 @@ class Store:
     async def get_account(self, user_id: str) -> Account | None:
         return await self._run(lambda s: s.get(Account, user_id))
 
-    async def set_key_valid(self, user_id: str, valid: bool) -> None:
+    async def set_key_valid(self, user_id: str, valid: bool) -> bool:
+        """Returns True when this call changed it (so "the key was refused" is told once)."""
+        def fn(s: Session) -> bool:
+            changed = s.exec(sa.update(Account).where(  # type: ignore[call-overload]
+                Account.user_id == user_id, Account.key_valid.is_(not valid)).values(key_valid=valid)).rowcount
+            s.commit()
+            return changed == 1
+
+        return await self._run(fn)
+
+    async def set_notify_urls(self, user_id: str, sealed: str) -> None:
         def fn(s: Session) -> None:
-            s.exec(sa.update(Account).where(Account.user_id == user_id).values(key_valid=valid))  # type: ignore[call-overload]
+            s.exec(sa.update(Account).where(Account.user_id == user_id).values(notify_urls_enc=sealed))  # type: ignore[call-overload]
             s.commit()
 
         await self._run(fn)
@@ -259,6 +270,70 @@ class Store:
     async def uploads_of_invite(self, invite_id: str, limit: int = 1000) -> list[Upload]:
         query = (select(Upload).where(Upload.target_kind == "invite", Upload.target_id == invite_id)
                  .order_by(Upload.created_at.desc()).limit(limit))
+        return await self._run(lambda s: list(s.exec(query)))
+
+    async def add_refusal(self, refusal: InviteRefusal, keep: int) -> None:
+        """Log a refused upload, keeping only the invite's `keep` latest refusals."""
+        def fn(s: Session) -> None:
+            s.add(refusal)
+            s.flush()
+            oldest_kept = (select(InviteRefusal.id).where(InviteRefusal.invite_id == refusal.invite_id)
+                           .order_by(InviteRefusal.id.desc()).offset(keep - 1).limit(1))
+            cutoff = s.exec(oldest_kept).first()
+            if cutoff is not None:
+                s.exec(sa.delete(InviteRefusal).where(  # type: ignore[call-overload]
+                    InviteRefusal.invite_id == refusal.invite_id, InviteRefusal.id < cutoff))
+            s.commit()
+
+        await self._run(fn)
+
+    async def refusals_of(self, invite_id: str) -> list[InviteRefusal]:
+        query = select(InviteRefusal).where(InviteRefusal.invite_id == invite_id).order_by(InviteRefusal.id.desc())
+        return await self._run(lambda s: list(s.exec(query)))
+
+    # --- what owners are told about (notify.py) -----------------------------------------------
+    async def finished_uploads_between(self, invite_id: str, after: datetime | None, until: datetime) -> list[Upload]:
+        """The invite's uploads that reached a final state in (after, until]: what a digest covers."""
+        query = select(Upload).where(Upload.target_kind == "invite", Upload.target_id == invite_id,
+                                     Upload.state.in_(UploadState.FINAL), Upload.updated_at <= until)
+        if after is not None:
+            query = query.where(Upload.updated_at > after)
+        return await self._run(lambda s: list(s.exec(query)))
+
+    async def claim_digest(self, invite_id: str, seen: datetime | None, until: datetime) -> bool:
+        """Move the invite's digest mark from `seen` to `until`; False if another process moved it first."""
+        def fn(s: Session) -> bool:
+            mark = Invite.digest_until.is_(None) if seen is None else Invite.digest_until == seen
+            moved = s.exec(sa.update(Invite).where(Invite.id == invite_id, mark)  # type: ignore[call-overload]
+                           .values(digest_until=until)).rowcount
+            s.commit()
+            return moved == 1
+
+        return await self._run(fn)
+
+    async def claim_closed_notice(self, invite_id: str) -> bool:
+        """True for the one caller that gets to tell the owner this link closed."""
+        def fn(s: Session) -> bool:
+            moved = s.exec(sa.update(Invite).where(  # type: ignore[call-overload]
+                Invite.id == invite_id, Invite.closed_noticed.is_(False)).values(closed_noticed=True)).rowcount
+            s.commit()
+            return moved == 1
+
+        return await self._run(fn)
+
+    async def expired_unnoticed_invites(self, now: datetime) -> list[Invite]:
+        """Links that expired in the last day and whose owner was not told (older ones stay quiet: no
+        burst of stale notices when an owner adds a notification address later)."""
+        query = select(Invite).where(Invite.expires_at <= now, Invite.expires_at > now - timedelta(days=1),
+                                     Invite.closed_noticed.is_(False),
+                                     Invite.deleted_at.is_(None), Invite.disabled.is_(False))
+        return await self._run(lambda s: list(s.exec(query)))
+
+    async def invites_with_undigested_uploads(self) -> list[str]:
+        """Invites whose finished uploads were not in a digest yet (picked up again at start-up)."""
+        query = (select(Invite.id).join(Upload, sa.and_(Upload.target_kind == "invite", Upload.target_id == Invite.id))
+                 .where(Upload.state.in_(UploadState.FINAL), Invite.deleted_at.is_(None),
+                        sa.or_(Invite.digest_until.is_(None), Upload.updated_at > Invite.digest_until)).distinct())
         return await self._run(lambda s: list(s.exec(query)))
 
     async def waiting_uploads_of_owner(self, owner_id: str) -> list[Upload]:

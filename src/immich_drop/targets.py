@@ -22,12 +22,13 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import PurePosixPath
+from typing import Awaitable, Callable
 
 from .config import Settings
 from .crypto import Box, token_hash
 from .i18n import size_text
 from .media import VIDEO_EXTENSIONS
-from .models import Invite, InviteState, Upload
+from .models import Invite, InviteRefusal, InviteState, Upload
 from .store import Store
 
 PUBLIC = "public"
@@ -36,6 +37,9 @@ PAUSED = "This link is paused until its owner signs in again. Your files are saf
 
 
 class TargetClosed(Exception):
+    """A refusal for the guest: HTTP status, English message, and a stable code with its params (pages
+    translate it as "server.<code>"; the owner's upload log shows it)."""
+
     def __init__(self, status: int, message: str, code: str = "bad_request", params: dict | None = None):
         super().__init__(message)
         self.status, self.message, self.code, self.params = status, message, code, params or {}
@@ -57,6 +61,7 @@ class Delivery:
     album_id: str | None = None
     invite_id: str | None = None
     account_id: str | None = None
+    visibility: str | None = None  # "archive": in the album, kept out of the owner's timeline until reviewed
 
 
 def invite_state(invite: Invite, now: datetime | None = None) -> str:
@@ -79,11 +84,14 @@ CLOSED = {  # (status, English message, catalog code)
     InviteState.DISABLED: (410, "This upload link has been turned off by its owner.", "link_off"),
     InviteState.EXPIRED: (410, "This upload link has expired.", "link_expired"),
 }
+REFUSALS_KEPT = 200  # per invite: the owner's log of refused attempts stays bounded whatever guests send
 
 
 class Targets:
     def __init__(self, settings: Settings, store: Store, box: Box):
         self.settings, self.store, self.box = settings, store, box
+        # Told when an invite's counters or log change (the owner's live console and notifications).
+        self.on_invite_change: Callable[[str], Awaitable[None]] = _nothing
 
     async def invite_for_token(self, token: str) -> Invite | None:
         """The live or closed invite a URL token names; unknown and deleted ones are both None."""
@@ -125,12 +133,24 @@ class Targets:
             raise TargetClosed(*USED)
         if not await self.store.reserve_invite(invite.id, size):
             raise TargetClosed(403, "This link's limit is reached: no more files can be sent with it.", "limit_reached")
+        await self.on_invite_change(invite.id)
         return INVITE, invite.id
+
+    async def note_refusal(self, meta: dict[str, str], filename: str, size: int, code: str, message: str) -> None:
+        """Keep a refused upload in its invite's log (only for a real, live invite; bounded per invite)."""
+        invite = await self.invite_for_token(meta.get("invite", ""))
+        if invite is None:
+            return
+        await self.store.add_refusal(InviteRefusal(
+            invite_id=invite.id, filename=filename[:1024], size=max(0, size), code=code, message=message[:512],
+            guest_name=meta.get("guestName", "").strip()[:100]), keep=REFUSALS_KEPT)
+        await self.on_invite_change(invite.id)
 
     async def release(self, upload: Upload) -> None:
         """Give back what `resolve` reserved, for an upload that was cancelled or expired."""
         if upload.target_kind == INVITE and upload.target_id:
             await self.store.release_invite(upload.target_id, upload.size)
+            await self.on_invite_change(upload.target_id)
 
     async def open_for_upload(self, kind: str, target_id: str | None) -> None:
         if kind == PUBLIC:
@@ -159,7 +179,12 @@ class Targets:
         if not key:
             raise KeyUnavailable()
         return Delivery(owner=f"user:{invite.owner_id}", api_key=key, album_name=invite.album_name,
-                        album_id=invite.album_id, invite_id=invite.id, account_id=invite.owner_id)
+                        album_id=invite.album_id, invite_id=invite.id, account_id=invite.owner_id,
+                        visibility="archive" if invite.archive else None)
+
+
+async def _nothing(invite_id: str) -> None:
+    return None
 
 
 def _aware(moment: datetime) -> datetime:

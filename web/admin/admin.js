@@ -1,11 +1,16 @@
-// Admin console: sign in, create invite links, share them (copy, QR), watch and manage them.
-// Plain script over the JSON API in routes/admin.py and routes/invites.py. All text goes in as textContent.
+// Admin console: sign in, create and edit invite links, share them (copy, Web Share, QR), watch them live,
+// set notification addresses. Plain script over the JSON API in routes/admin.py, routes/invites.py and
+// routes/notifications.py. All text comes from the catalogs (web/i18n, window.I18N) and goes in as textContent.
 (function () {
   "use strict";
 
   var $ = function (id) { return document.getElementById(id); };
-  var csrf = "";
+  var t = function (key, params) { return I18N.t(key, params); };
+  var csrf = "", serverMax = null, albums = [], cards = {}, socket = null;
   var MB = 1000 * 1000, GB = 1000 * MB;
+  var FIELD_CLASS = { label: "f-label", title: "f-title", album: "f-album", maxUses: "f-uses", expiresAt: "f-expiry",
+    password: "f-password", maxFileSize: "f-max-file", maxTotalBytes: "f-max-total", maxFiles: "f-max-files",
+    mediaKind: "f-kind", guestFields: "f-guest-fields", archive: "f-archive" };
 
   // --- plumbing ------------------------------------------------------------------------------
   function api(method, path, body) {
@@ -19,10 +24,10 @@
       if (r.status === 204) return null;
       return r.json().then(function (data) {
         if (r.status === 401 && path !== "/api/login") { showLogin(); }
-        if (!r.ok) { var err = new Error(data.message || ("Error " + r.status)); err.status = r.status; throw err; }
+        if (!r.ok) { var err = new Error(I18N.server(data)); err.status = r.status; err.body = data; throw err; }
         return data;
       });
-    });
+    }, function () { throw new Error(t("admin.unreachable")); });
   }
 
   function flash(text) {
@@ -30,27 +35,24 @@
     $("flash").hidden = !text;
   }
 
-  function formatSize(bytes) {
-    if (bytes == null) return "";
-    var units = ["B", "KB", "MB", "GB", "TB"], i = 0;
-    while (bytes >= 1000 && i < units.length - 1) { bytes /= 1000; i += 1; }
-    return (i ? bytes.toFixed(1) : bytes) + " " + units[i];
-  }
+  function size(bytes) { return bytes == null ? "" : I18N.formatSize(bytes); }
+  function when(iso) { return iso ? I18N.formatDate(iso) : ""; }
 
-  function when(iso) { return iso ? new Date(iso).toLocaleString() : ""; }
-
+  // "" for an empty field (no limit); the number; or the raw text, which the server refuses with a reason.
   function number(input, factor) {
     var v = input.value.trim();
-    return v === "" ? null : Math.round(parseFloat(v) * factor);
+    if (v === "") return null;
+    var n = Number(v);
+    return isFinite(n) && n > 0 ? Math.round(n * factor) : v;
   }
 
-  function localInput(iso) {
+  function localInput(iso) {  // an ISO moment as a datetime-local value, seconds kept
     if (!iso) return "";
     var d = new Date(iso);
-    return new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
+    return new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 19);
   }
 
-  // --- theme ---------------------------------------------------------------------------------
+  // --- theme and language ----------------------------------------------------------------------
   $("theme").addEventListener("click", function () {
     var root = document.documentElement;
     var dark = root.dataset.theme ? root.dataset.theme === "dark" : matchMedia("(prefers-color-scheme: dark)").matches;
@@ -64,6 +66,7 @@
     $("main-view").hidden = true;
     $("logout").hidden = true;
     $("who").textContent = "";
+    if (socket) { socket.onclose = null; socket.close(); socket = null; }
   }
 
   function showMain(session) {
@@ -73,8 +76,9 @@
     $("main-view").hidden = false;
     $("logout").hidden = false;
     $("key-warning").hidden = session.keyValid !== false;
+    listen();
     loadAlbums();
-    loadInvites();
+    loadNotify();
   }
 
   function signIn(form, errorId, body) {
@@ -97,61 +101,175 @@
     api("POST", "/api/logout").then(showLogin).catch(function (err) { flash(err.message); });
   });
 
+  // --- live: the status channel tells this admin's consoles about their own links --------------------
+  function listen(delay) {
+    if (socket) return;
+    socket = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws");
+    socket.onmessage = function (message) {
+      var event = JSON.parse(message.data);
+      if (event.type === "ready") loadInvites();
+      if (event.type === "invite" && cards[event.id]) {
+        var card = cards[event.id];
+        ["state", "uses", "files", "bytes", "maxUses", "lastUploadAt"].forEach(function (k) { card.invite[k] = event[k]; });
+        describe(card.el, card.invite);
+        if (!card.el.querySelector(".log-wrap").hidden) showLog(card.el, card.invite);
+      }
+    };
+    socket.onclose = function () {
+      socket = null;
+      var next = Math.min((delay || 500) * 2, 30000);
+      setTimeout(function () { if (!$("main-view").hidden) listen(next); }, delay || 500);
+    };
+  }
+
+  // --- the fields of a link (new-link form and Edit forms) -----------------------------------------------
+  function fieldsInto(form) {
+    var box = form.querySelector(".fields");
+    box.appendChild($("invite-fields").content.cloneNode(true));
+    I18N.apply(box);
+    var q = function (c) { return form.querySelector("." + c); };
+    var shows = [["f-album", "__new", "w-new-album"], ["f-uses", "n", "w-uses-n"], ["f-expiry", "custom", "w-expiry-date"]];
+    shows.forEach(function (s) {
+      q(s[0]).addEventListener("change", function () { q(s[2]).hidden = q(s[0]).value !== s[1]; clearError(form, s[0]); });
+    });
+    q("f-password-show").addEventListener("click", function () {
+      var shown = q("f-password").type === "text";
+      q("f-password").type = shown ? "password" : "text";
+      q("f-password-show").setAttribute("aria-pressed", String(!shown));
+      q("f-password-show").textContent = t(shown ? "admin.field.show" : "admin.field.hide");
+    });
+    q("f-password-remove").addEventListener("change", function () { q("f-password").disabled = q("f-password-remove").checked; });
+    if (serverMax) q("f-max-file").placeholder = t("admin.field.max_file_hint", { size: size(serverMax) });
+    fillAlbums(q("f-album"));
+    return q;
+  }
+
+  function fillAlbums(select) {
+    var keep = select.value;
+    while (select.options.length > 2) select.remove(2);
+    albums.forEach(function (album) {
+      var option = document.createElement("option");
+      option.value = album.id;
+      option.textContent = album.albumName + " (" + I18N.formatNumber(album.assetCount) + ")";
+      select.appendChild(option);
+    });
+    if (keep) select.value = keep;
+  }
+
+  // The body for POST/PATCH from what is shown; hidden fields are not read, so they never block.
+  function readFields(q, original) {
+    var body = { label: q("f-label").value, title: q("f-title").value, mediaKind: q("f-kind").value,
+      guestFields: q("f-guest-fields").value,
+      maxFileSize: number(q("f-max-file"), MB), maxTotalBytes: number(q("f-max-total"), GB),
+      maxFiles: number(q("f-max-files"), 1), archive: q("f-archive").checked };
+    var album = q("f-album").value;
+    var chosen = album === "" ? null : album === "__new" ? { name: q("f-new-album").value } : { id: album };
+    if (!original || album === "__new" || album !== (original.albumId || "")) body.album = chosen;
+    var uses = q("f-uses").value;
+    body.maxUses = uses === "" ? null : uses === "1" ? 1 : number(q("f-uses-n"), 1) === null ? "" : number(q("f-uses-n"), 1);
+    var expiry = q("f-expiry").value, date = q("f-expiry-date").value;
+    if (expiry === "custom") {
+      var unchanged = original && original.expiresAt && date === localInput(original.expiresAt);
+      if (!unchanged) body.expiresAt = date ? new Date(date).toISOString() : "";  // "" is refused: pick a date
+    } else if (expiry === "") {
+      body.expiresAt = null;
+    } else {
+      body.expiresInDays = parseInt(expiry, 10);
+    }
+    if (q("f-password-remove").checked) body.password = null;
+    else if (q("f-password").value || !original) body.password = q("f-password").value || null;
+    return body;
+  }
+
+  function fillFields(q, invite) {
+    q("f-label").value = invite.label;
+    q("f-title").value = invite.title;
+    q("f-album").value = invite.albumId && albums.some(function (a) { return a.id === invite.albumId; }) ? invite.albumId : "";
+    q("f-uses").value = invite.maxUses === 1 ? "1" : invite.maxUses ? "n" : "";
+    q("f-uses-n").value = invite.maxUses && invite.maxUses > 1 ? invite.maxUses : 5;
+    q("f-expiry").value = invite.expiresAt ? "custom" : "";
+    q("f-expiry-date").value = localInput(invite.expiresAt);
+    q("f-max-file").value = invite.limits.maxFileSize ? invite.limits.maxFileSize / MB : "";
+    q("f-max-total").value = invite.limits.maxTotalBytes ? invite.limits.maxTotalBytes / GB : "";
+    q("f-max-files").value = invite.limits.maxFiles || "";
+    q("f-kind").value = invite.limits.mediaKind;
+    q("f-guest-fields").value = invite.guestFields || "optional";
+    q("f-archive").checked = invite.archive;
+    q("l-password").textContent = t(invite.hasPassword ? "admin.field.password_new" : "admin.field.password");
+    q("w-password-remove").hidden = !invite.hasPassword;
+    q("f-password-remove").checked = false;
+    q("f-password").disabled = false;
+    q("f-password").value = "";
+    [["f-album", "__new", "w-new-album"], ["f-uses", "n", "w-uses-n"], ["f-expiry", "custom", "w-expiry-date"]]
+      .forEach(function (s) { q(s[2]).hidden = q(s[0]).value !== s[1]; });
+  }
+
+  function clearError(form, fieldClass) {
+    Object.keys(FIELD_CLASS).forEach(function (field) {
+      if (fieldClass && FIELD_CLASS[field] !== fieldClass) return;
+      var note = form.querySelector('.field-error[data-for="' + field + '"]');
+      if (note) note.textContent = "";
+      form.querySelector("." + FIELD_CLASS[field]).removeAttribute("aria-invalid");
+    });
+    if (!fieldClass) form.querySelector(".form-error").textContent = "";
+  }
+
+  function errorText(error) {
+    var params = {};
+    Object.keys(error.params || {}).forEach(function (k) {
+      params[k] = k === "max" && error.code === "limit_above_server" ? size(error.params[k]) : error.params[k];
+    });
+    var key = "admin.error." + error.code;
+    return I18N.has(key) ? t(key, params) : error.message;
+  }
+
+  // A refusal shown where it belongs: next to each field it names, else under the form. Never raw JSON.
+  function showErrors(form, err) {
+    var errors = err.body && err.body.errors;
+    if (!errors) { form.querySelector(".form-error").textContent = err.message; return; }
+    form.querySelector(".form-error").textContent = t("admin.error.see_fields");
+    var first = null;
+    Object.keys(errors).forEach(function (field) {
+      var note = form.querySelector('.field-error[data-for="' + field + '"]');
+      var input = form.querySelector("." + (FIELD_CLASS[field] || "f-label"));
+      if (note) note.textContent = errorText(errors[field]);
+      input.setAttribute("aria-invalid", "true");
+      first = first || input;
+    });
+    if (first) first.focus();
+  }
+
   // --- albums --------------------------------------------------------------------------------
   function loadAlbums() {
-    api("GET", "/api/albums").then(function (albums) {
-      var select = $("album");
-      while (select.options.length > 2) select.remove(2);
-      albums.forEach(function (album) {
-        var option = document.createElement("option");
-        option.value = album.id;
-        option.textContent = album.albumName + " (" + album.assetCount + ")";
-        select.appendChild(option);
-      });
+    return api("GET", "/api/albums").then(function (found) {
+      albums = found;
+      Array.prototype.forEach.call(document.querySelectorAll(".f-album"), fillAlbums);
     }).catch(function (err) { flash(err.message); });
   }
 
   // --- create ----------------------------------------------------------------------------------
-  function toggle(selectId, value, wrapId) {
-    $(selectId).addEventListener("change", function () { $(wrapId).hidden = $(selectId).value !== value; });
-  }
-  toggle("album", "__new", "new-album-wrap");
-  toggle("uses", "n", "uses-n-wrap");
-  toggle("expiry", "custom", "expiry-date-wrap");
-
+  var create = fieldsInto($("create"));
   $("create").addEventListener("submit", function (e) {
     e.preventDefault();
-    var body = {
-      label: $("label").value,
-      mediaKind: $("kind").value,
-      maxFileSize: number($("max-file"), MB),
-      maxTotalBytes: number($("max-total"), GB),
-      maxFiles: number($("max-files"), 1),
-      password: $("invite-pass").value || null
-    };
-    var album = $("album").value;
-    body.album = album === "" ? null : album === "__new" ? { name: $("new-album").value } : { id: album };
-    var uses = $("uses").value;
-    body.maxUses = uses === "" ? null : uses === "n" ? parseInt($("uses-n").value, 10) : 1;
-    var expiry = $("expiry").value;
-    if (expiry === "custom") body.expiresAt = $("expiry-date").value ? new Date($("expiry-date").value).toISOString() : null;
-    else if (expiry === "") body.expiresAt = null;
-    else body.expiresInDays = parseInt(expiry, 10);
-    api("POST", "/api/invites", body).then(function (invite) {
-      $("create-error").textContent = "";
+    clearError($("create"));
+    api("POST", "/api/invites", readFields(create)).then(function (invite) {
       $("create").reset();
-      ["new-album-wrap", "uses-n-wrap", "expiry-date-wrap"].forEach(function (id) { $(id).hidden = true; });
-      flash("Link created: " + invite.link);
+      fillFields(create, { label: "", title: "", albumId: null, maxUses: null, expiresAt: null, archive: false,
+        hasPassword: false, guestFields: "optional", limits: { mediaKind: "all" } });
+      create("f-expiry").value = "7";
+      create("w-expiry-date").hidden = true;
+      flash(t("admin.create.done", { link: invite.link }));
       loadAlbums();
       loadInvites();
-    }).catch(function (err) { $("create-error").textContent = err.message; });
+    }).catch(function (err) { showErrors($("create"), err); });
   });
 
   // --- invites ---------------------------------------------------------------------------------
   function loadInvites() {
-    api("GET", "/api/invites").then(function (invites) {
+    return api("GET", "/api/invites").then(function (invites) {
       var list = $("invites");
       list.textContent = "";
+      cards = {};
       $("empty").hidden = invites.length > 0;
       invites.forEach(function (invite) { list.appendChild(renderInvite(invite)); });
     }).catch(function (err) { flash(err.message); });
@@ -159,32 +277,64 @@
 
   function facts(invite) {
     var parts = [];
-    parts.push(invite.maxUses === 1 ? "one-time" : invite.maxUses ? invite.uses + " of " + invite.maxUses + " uses" : invite.uses + " uses");
-    parts.push(invite.files + " files, " + formatSize(invite.bytes));
-    if (invite.albumName) parts.push("album " + invite.albumName);
-    parts.push(invite.expiresAt ? "expires " + when(invite.expiresAt) : "never expires");
-    if (invite.hasPassword) parts.push("password");
-    if (invite.lastUploadAt) parts.push("last upload " + when(invite.lastUploadAt));
-    if (invite.ownerMustSignIn) parts.push("paused: sign in again");
+    parts.push(invite.maxUses === 1 ? t("admin.card.one_time", { uses: I18N.formatNumber(invite.uses) })
+      : invite.maxUses ? I18N.n("admin.card.uses_of", invite.maxUses, { uses: I18N.formatNumber(invite.uses) })
+      : I18N.n("admin.card.uses", invite.uses));
+    parts.push(I18N.n("admin.card.files", invite.files, { size: size(invite.bytes) }));
+    if (invite.albumName) parts.push(t("admin.card.album", { name: invite.albumName }));
+    parts.push(invite.expiresAt ? t("admin.card.expires", { date: when(invite.expiresAt) }) : t("admin.card.never"));
+    if (invite.hasPassword) parts.push(t("admin.card.password"));
+    if (invite.archive) parts.push(t("admin.card.archive"));
+    if (invite.lastUploadAt) parts.push(t("admin.card.last", { date: when(invite.lastUploadAt) }));
+    if (invite.ownerMustSignIn) parts.push(t("admin.card.paused"));
     return parts.join(" · ");
+  }
+
+  function limits(invite) {
+    var l = invite.limits, parts = [];
+    if (l.maxFileSize) parts.push(t("admin.card.limit_file", { size: size(l.maxFileSize) }));
+    if (l.maxTotalBytes) parts.push(t("admin.card.limit_total", { size: size(l.maxTotalBytes) }));
+    if (l.maxFiles) parts.push(I18N.n("admin.card.limit_files", l.maxFiles));
+    if (l.mediaKind !== "all") parts.push(t("admin.field.kind_" + l.mediaKind));
+    return parts.length ? t("admin.card.limits", { limits: parts.join(" · ") }) : t("admin.card.no_limits");
+  }
+
+  function describe(el, invite) {
+    var q = function (sel) { return el.querySelector(sel); };
+    q(".label").textContent = invite.label || t("admin.card.untitled");
+    q(".guest-title").textContent = invite.title ? t("admin.card.guests_see", { title: invite.title }) : "";
+    q(".guest-title").hidden = !invite.title;
+    q(".chip").textContent = t("admin.state." + invite.state.replace(" ", "_"));
+    q(".chip").dataset.kind = invite.state;
+    q(".facts").textContent = facts(invite);
+    q(".limits").textContent = limits(invite);
+    q(".toggle").textContent = t(invite.disabled ? "admin.card.enable" : "admin.card.disable");
   }
 
   function renderInvite(invite) {
     var el = $("invite-item").content.firstElementChild.cloneNode(true);
+    I18N.apply(el);
     var q = function (sel) { return el.querySelector(sel); };
     el.dataset.id = invite.id;
-    q(".label").textContent = invite.label || "Untitled link";
-    q(".chip").textContent = invite.state;
-    q(".chip").dataset.kind = invite.state;
-    q(".facts").textContent = facts(invite);
+    cards[invite.id] = { el: el, invite: invite };
+    describe(el, invite);
     q(".link").value = invite.link;
-    q(".toggle").textContent = invite.disabled ? "Enable" : "Disable";
-
+    var copyTimer = null;
     q(".copy").addEventListener("click", function () {
-      var done = function () { q(".copy").textContent = "Copied"; };
+      var done = function () {
+        q(".copy").textContent = t("admin.card.copied");
+        clearTimeout(copyTimer);
+        copyTimer = setTimeout(function () { q(".copy").textContent = t("admin.card.copy"); }, 2000);
+      };
       if (navigator.clipboard && window.isSecureContext) navigator.clipboard.writeText(invite.link).then(done);
       else { q(".link").select(); document.execCommand("copy"); done(); }
     });
+    if (navigator.share) {
+      q(".share").hidden = false;
+      q(".share").addEventListener("click", function () {
+        navigator.share({ title: invite.title || document.title, url: invite.link }).catch(function () { /* closed */ });
+      });
+    }
     q(".qr").addEventListener("click", function () {
       var box = q(".qr-box");
       if (box.hidden) {
@@ -198,52 +348,118 @@
         .catch(function (err) { flash(err.message); });
     });
     q(".delete").addEventListener("click", function () {
-      if (!confirm("Delete this link? Files not yet delivered through it are removed.")) return;
+      if (!confirm(t("admin.card.delete_confirm"))) return;
       api("DELETE", "/api/invites/" + invite.id).then(loadInvites).catch(function (err) { flash(err.message); });
     });
+    var edit = null;
     q(".edit").addEventListener("click", function () {
       var form = q(".edit-box");
-      q(".e-expiry").value = localInput(invite.expiresAt);
-      q(".e-max-file").value = invite.limits.maxFileSize ? invite.limits.maxFileSize / MB : "";
-      q(".e-max-total").value = invite.limits.maxTotalBytes ? invite.limits.maxTotalBytes / GB : "";
-      q(".e-max-files").value = invite.limits.maxFiles || "";
+      if (!edit) edit = fieldsInto(form);
+      if (form.hidden) { fillFields(edit, invite); clearError(form); }
       form.hidden = !form.hidden;
     });
+    q(".cancel").addEventListener("click", function () { q(".edit-box").hidden = true; });
     q(".edit-box").addEventListener("submit", function (e) {
       e.preventDefault();
-      var expiry = q(".e-expiry").value;
-      api("PATCH", "/api/invites/" + invite.id, {
-        expiresAt: expiry ? new Date(expiry).toISOString() : null,
-        maxFileSize: number(q(".e-max-file"), MB),
-        maxTotalBytes: number(q(".e-max-total"), GB),
-        maxFiles: number(q(".e-max-files"), 1)
-      }).then(loadInvites).catch(function (err) { flash(err.message); });
+      clearError(q(".edit-box"));
+      api("PATCH", "/api/invites/" + invite.id, readFields(edit, invite)).then(function () {
+        flash(t("admin.card.saved"));
+        loadAlbums();
+        loadInvites();
+      }).catch(function (err) { showErrors(q(".edit-box"), err); });
     });
     q(".log").addEventListener("click", function () {
-      var table = q(".log-box");
-      if (!table.hidden) { table.hidden = true; return; }
-      api("GET", "/api/invites/" + invite.id + "/uploads").then(function (rows) {
-        var body = table.querySelector("tbody");
-        body.textContent = "";
-        rows.forEach(function (row) {
-          var tr = document.createElement("tr");
-          [row.filename, formatSize(row.size), when(row.createdAt), row.state + (row.message ? ": " + row.message : "")]
-            .forEach(function (text) { var td = document.createElement("td"); td.textContent = text; tr.appendChild(td); });
-          body.appendChild(tr);
-        });
-        if (!rows.length) {
-          var tr = document.createElement("tr"), td = document.createElement("td");
-          td.colSpan = 4; td.textContent = "Nothing uploaded yet."; tr.appendChild(td); body.appendChild(tr);
-        }
-        table.hidden = false;
-      }).catch(function (err) { flash(err.message); });
+      var wrap = q(".log-wrap");
+      if (!wrap.hidden) { wrap.hidden = true; return; }
+      showLog(el, invite);
     });
     return el;
   }
 
+  function logState(row) {
+    if (row.state === "refused") {
+      return t("admin.log.refused", { reason: I18N.has("admin.reason." + row.code) ? t("admin.reason." + row.code) : row.message });
+    }
+    var state = t("admin.log.state_" + row.state);
+    return row.message && row.state === "failed" ? state + ": " + row.message : state;
+  }
+
+  function showLog(el, invite) {
+    var wrap = el.querySelector(".log-wrap");
+    api("GET", "/api/invites/" + invite.id + "/uploads").then(function (rows) {
+      var body = wrap.querySelector("tbody");
+      body.textContent = "";
+      rows.forEach(function (row) {
+        var tr = document.createElement("tr");
+        tr.dataset.state = row.state;
+        [row.filename, row.guestName || "", size(row.size), when(row.createdAt), logState(row)]
+          .forEach(function (text) { var td = document.createElement("td"); td.textContent = text; tr.appendChild(td); });
+        body.appendChild(tr);
+      });
+      if (!rows.length) {
+        var tr = document.createElement("tr"), td = document.createElement("td");
+        td.colSpan = 5; td.textContent = t("admin.log.empty"); tr.appendChild(td); body.appendChild(tr);
+      }
+      wrap.hidden = false;
+    }).catch(function (err) { flash(err.message); });
+  }
+
+  // --- notifications -----------------------------------------------------------------------------
+  function showUrls(data) {
+    var list = $("notify-urls");
+    list.textContent = "";
+    data.urls.forEach(function (item) {
+      var li = document.createElement("li"), code = document.createElement("code"), remove = document.createElement("button");
+      code.textContent = item.shown;
+      remove.type = "button";
+      remove.className = "ghost";
+      remove.textContent = t("admin.notify.remove");
+      remove.addEventListener("click", function () {
+        api("DELETE", "/api/notifications/" + item.index).then(showUrls).catch(function (err) { flash(err.message); });
+      });
+      li.appendChild(code);
+      li.appendChild(remove);
+      list.appendChild(li);
+    });
+    $("notify-test").disabled = !data.urls.length;
+  }
+
+  function loadNotify() {
+    api("GET", "/api/notifications").then(showUrls).catch(function (err) { flash(err.message); });
+  }
+
+  $("notify").addEventListener("submit", function (e) {
+    e.preventDefault();
+    var note = $("notify").querySelector(".field-error");
+    note.textContent = "";
+    api("POST", "/api/notifications", { url: $("notify-url").value }).then(function (data) {
+      $("notify-url").value = "";
+      showUrls(data);
+    }).catch(function (err) {
+      var bad = err.body && err.body.errors && err.body.errors.url;
+      note.textContent = bad ? errorText(bad) : err.message;
+    });
+  });
+  $("notify-test").addEventListener("click", function () {
+    $("notify-status").textContent = t("admin.notify.sending");
+    api("POST", "/api/notifications/test").then(function () { $("notify-status").textContent = t("admin.notify.sent"); })
+      .catch(function (err) { $("notify-status").textContent = err.status === 502 ? t("admin.notify.failed") : err.message; });
+  });
+
   // --- start -----------------------------------------------------------------------------------
-  fetch("/api/session", { credentials: "same-origin" }).then(function (r) {
+  I18N.ready.then(function () {
+    I18N.switcher($("lang"));
+    I18N.apply();
+    I18N.onChange(function () {
+      Object.keys(cards).forEach(function (id) { I18N.apply(cards[id].el); describe(cards[id].el, cards[id].invite); });
+    });
+    return fetch("/api/config", { credentials: "same-origin" }).then(function (r) { return r.json(); })
+      .then(function (config) { serverMax = config.maxUploadSize; create("f-max-file").placeholder = t("admin.field.max_file_hint", { size: size(serverMax) }); })
+      .catch(function () { /* no hint */ });
+  }).then(function () {
+    return fetch("/api/session", { credentials: "same-origin" });
+  }).then(function (r) {
     if (r.ok) return r.json().then(showMain);
     showLogin();
-  }).catch(function () { flash("The server cannot be reached."); });
+  }).catch(function () { flash(t("admin.unreachable")); });
 })();

@@ -11,13 +11,30 @@ from .. import security
 
 class ApiError(Exception):
     """A refusal: status, an English message, and for people a stable `code` (the catalog key
-    "server.<code>") with the `params` its text needs, so pages show it in the reader's language."""
+    "server.<code>") with the `params` its text needs, so pages show it in the reader's language.
+    `errors` adds per-field refusals `{field: {"code", "message", "params"}}` (the console shows each
+    next to its field)."""
 
     def __init__(self, status: int, message: str, headers: dict[str, str] | None = None,
-                 code: str | None = None, params: dict | None = None):
+                 code: str | None = None, params: dict | None = None, errors: dict[str, dict] | None = None):
         super().__init__(message)
         self.status, self.message, self.headers = status, message, headers or {}
-        self.code, self.params = code, params or {}
+        self.code, self.params, self.errors = code, params or {}, errors
+
+
+class FieldErrors:
+    """Collects refusals per field while a body is validated; `raise_if_any()` raises one ApiError 400."""
+
+    def __init__(self):
+        self.errors: dict[str, dict] = {}
+
+    def add(self, field: str, code: str, message: str, **params) -> None:
+        self.errors.setdefault(field, {"code": code, "message": message, "params": params})
+
+    def raise_if_any(self) -> None:
+        if self.errors:
+            text = " ".join(f"{field}: {e['message']}" for field, e in self.errors.items())
+            raise ApiError(400, text, code="fields_invalid", errors=self.errors)
 
 
 MAX_DEPTH = 8  # the deepest request (an invite with its album) nests 2 levels

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
@@ -17,7 +18,9 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from .. import i18n
+from ..accounts import COOKIE
 from ..events import upload_event
+from ..notify import owner_channel
 from ..resources import web_dir
 from ..security import same_origin
 from .closed_page import message_page
@@ -71,13 +74,19 @@ async def status_channel(websocket: WebSocket) -> None:
         await websocket.close(code=4403, reason="cross-origin")  # before accept: the handshake gets 403
         return
     session = services.sessions.from_scope(websocket.scope)
-    if session is None:
+    owner = await _console_owner(websocket)
+    if session is None and owner is None:
         await websocket.close(code=4401, reason="no session")
         return
     await websocket.accept()
-    async with services.bus.subscribe(session) as events:
+    async with contextlib.AsyncExitStack() as stack:
+        events: asyncio.Queue = asyncio.Queue(1000)
         # Subscribed before the snapshot, so no change between the two is missed.
-        for upload in reversed(await services.store.uploads_for_session(session)):
+        if session is not None:
+            await stack.enter_async_context(services.bus.subscribe(session, events))
+        if owner is not None:  # an admin's console: their own links' cards, nobody else's
+            await stack.enter_async_context(services.bus.subscribe(owner_channel(owner), events))
+        for upload in reversed(await services.store.uploads_for_session(session) if session else []):
             await websocket.send_json(upload_event(upload))
         await websocket.send_json({"type": "ready"})
         receiver = asyncio.create_task(_drain(websocket))
@@ -93,6 +102,18 @@ async def status_channel(websocket: WebSocket) -> None:
             return
         finally:
             receiver.cancel()
+
+
+async def _console_owner(websocket: WebSocket) -> str | None:
+    """The signed-in admin behind this socket, if it comes from our own pages (the cookie is
+    SameSite=Strict; the Origin check keeps other sites' scripts out all the same)."""
+    services = websocket.app.state.services
+    cookie = websocket.cookies.get(COOKIE)
+    if not cookie or not same_origin(websocket.url.scheme.replace("ws", "http"), websocket.headers.get("host", ""),
+                                     websocket.headers.get("origin"), services.settings.public_base_url):
+        return None
+    found = await services.accounts.current(cookie)
+    return found[1].user_id if found else None
 
 
 async def _drain(websocket: WebSocket) -> None:

@@ -2,7 +2,9 @@
 
     GET  /i/{token}                → the upload page, or a clear page: 404 (unknown or deleted),
                                      410 (expired, turned off, or used by another browser)
-    GET  /api/i/{token}            → {label, albumName, limits, remaining, needsPassword, unlocked, paused}
+    GET  /api/i/{token}            → {title, albumName, limits, remaining, needsPassword, unlocked, paused}
+                                     (the title the owner wrote for guests; never the private label;
+                                     limits.maxFileSize never above the server's MAX_UPLOAD_SIZE)
     POST /api/i/{token}/unlock     {"password"} → 204 (this browser session may now upload), 401, 429
 
 An unknown token learns nothing: the same 404 as a deleted one, no album name, no Immich address.
@@ -72,9 +74,10 @@ async def info(request: Request) -> Response:
     invite, standing = await _open_invite(request)
     account = await services.store.get_account(invite.owner_id)
     left = lambda limit, used: None if limit is None else max(limit - used, 0)  # noqa: E731
+    server_max = services.settings.max_upload_size
     return JSONResponse({
-        "label": invite.label, "albumName": invite.album_name,
-        "limits": {"maxFileSize": invite.max_file_size, "maxTotalBytes": invite.max_total_bytes,
+        "title": invite.title, "albumName": invite.album_name,
+        "limits": {"maxFileSize": min(invite.max_file_size, server_max) if invite.max_file_size else None, "maxTotalBytes": invite.max_total_bytes,
                    "maxFiles": invite.max_files, "mediaKind": invite.media_kind, "maxUses": invite.max_uses},
         "remaining": {"files": left(invite.max_files, invite.files), "bytes": left(invite.max_total_bytes, invite.bytes)},
         "expiresAt": invite.expires_at.isoformat() if invite.expires_at else None,

@@ -3,16 +3,18 @@
     GET    /api/invites                 → [invite]            the signed-in admin's own, newest first
     POST   /api/invites  {fields}       → 201 invite
     GET    /api/invites/{id}            → invite
-    PATCH  /api/invites/{id} {fields}   → invite              (expiry, limits, password, label, disabled)
+    PATCH  /api/invites/{id} {fields}   → invite              (any field, also album and "disabled")
     DELETE /api/invites/{id}            → 204                 undelivered files of the link are removed
-    GET    /api/invites/{id}/uploads    → [{id, filename, size, state, message, createdAt}]
-    GET    /api/invites/{id}/qr.svg|png → the link as a QR code (PNG as a download, for printing)
+    GET    /api/invites/{id}/uploads    → [{id, filename, size, state, code, message, guestName, createdAt}]
+    GET    /api/invites/{id}/qr.svg|png → the link as a QR code (PNG: a printable card with the title and link)
 
-Fields: `label`; `album` (null, {"id"} of an existing album, or {"name"} of a new one); `maxUses`
-(1 = one-time, N, null = unlimited); `expiresAt` (ISO-8601 with a timezone, or null = never) or
+Fields: `label` (private), `title` (what guests see); `album` (null, {"id"} of an existing album, or
+{"name"} of a new one); `maxUses` (1 = one-time, N, null = unlimited); `expiresAt` (ISO-8601 with a timezone, or null = never) or
 `expiresInDays`; `password` (null = none); `maxFileSize`, `maxTotalBytes`, `maxFiles` (null = no
-limit); `mediaKind` ("all", "photos", "videos"); `guestFields` ("optional", "required", "hidden": the
-guest's name and message); `disabled` (PATCH). Another admin's invite is 404.
+limit; `maxFileSize` at most MAX_UPLOAD_SIZE); `mediaKind` ("all", "photos", "videos"); `guestFields`
+("optional", "required", "hidden": the guest's name and message); `archive` (files arrive archived: in
+the album, not in the timeline); `disabled` (PATCH). Refusals answer 400 with `errors: {field: {code,
+message, params}}`, every bad field at once. Another admin's invite is 404.
 """
 
 from __future__ import annotations
@@ -28,29 +30,38 @@ from starlette.routing import Route
 
 from ..crypto import hash_password, new_token, token_hash
 from ..guest_fields import MODES
-from ..models import Invite, UploadState
+from ..i18n import size_text
+from ..models import Invite, InviteState, UploadState
 from ..targets import invite_state
 from .admin import immich_call, require_admin
-from .errors import ApiError, json_body
+from .errors import ApiError, FieldErrors, json_body
 
 NO_STORE = {"Cache-Control": "no-store"}  # on every answer that carries a link token (a link, its QR code)
 MAX_COUNT = 1_000_000  # uses or files of one link (the columns are 32-bit)
 MAX_BYTES = 2**53  # bytes: what JavaScript holds exactly
 LIMITS = {"maxFileSize": "max_file_size", "maxTotalBytes": "max_total_bytes", "maxFiles": "max_files"}
+TEXTS = {"label": 200, "title": 200}
 
 
-def invite_json(invite: Invite, link: str, key_valid: bool) -> dict:
+def invite_json(invite: Invite, link: str, key_valid: bool, max_upload_size: int | None = None) -> dict:
     return {
-        "id": invite.id, "label": invite.label, "link": link, "state": invite_state(invite),
+        "id": invite.id, "label": invite.label, "title": invite.title, "link": link, "state": invite_state(invite),
         "albumId": invite.album_id, "albumName": invite.album_name,
         "maxUses": invite.max_uses, "uses": invite.uses, "expiresAt": _iso(invite.expires_at),
-        "hasPassword": bool(invite.password_hash), "disabled": invite.disabled,
-        "limits": {"maxFileSize": invite.max_file_size, "maxTotalBytes": invite.max_total_bytes,
+        "hasPassword": bool(invite.password_hash), "disabled": invite.disabled, "archive": invite.archive,
+        "limits": {"maxFileSize": capped(invite.max_file_size, max_upload_size), "maxTotalBytes": invite.max_total_bytes,
                    "maxFiles": invite.max_files, "mediaKind": invite.media_kind},
         "guestFields": invite.guest_fields,
         "files": invite.files, "bytes": invite.bytes, "lastUploadAt": _iso(invite.last_upload_at),
         "createdAt": _iso(invite.created_at), "ownerMustSignIn": not key_valid,
     }
+
+
+def capped(limit: int | None, server_max: int | None) -> int | None:
+    """A link's file limit as it really holds: never above what the server takes."""
+    if limit is None or server_max is None:
+        return limit
+    return min(limit, server_max)
 
 
 def link_for(request: Request, invite: Invite) -> str:
@@ -59,44 +70,109 @@ def link_for(request: Request, invite: Invite) -> str:
     return f"{base}/i/{services.box.open(invite.token_enc) or ''}"
 
 
-async def fields(body: dict, creating: bool, hasher) -> dict:
-    """Validated model values from a JSON body; ApiError 400 naming the field otherwise."""
+def as_json(request: Request, invite: Invite, account) -> dict:
+    return invite_json(invite, link_for(request, invite), account.key_valid,
+                       request.app.state.services.settings.max_upload_size)
+
+
+async def fields(body: dict, creating: bool, server_max: int, hasher, current: Invite | None = None) -> dict:
+    """Validated model values from a JSON body; every refusal is collected, then one ApiError 400
+    carries them per field, with a code (translated by the console) and a sentence for people."""
     values: dict = {}
-    if "label" in body or creating:
-        label = body.get("label") or ""
-        if not isinstance(label, str) or len(label) > 200:
-            raise ApiError(400, "label: at most 200 characters.")
-        values["label"] = label.strip()
+    bad = FieldErrors()
+    for name, longest in TEXTS.items():
+        if name in body or creating:
+            text = body.get(name) or ""
+            if not isinstance(text, str) or len(text) > longest:
+                bad.add(name, "text_too_long", f"At most {longest} characters.", max=longest)
+            else:
+                values[name] = text.strip()
     if "maxUses" in body:
-        values["max_uses"] = _count(body["maxUses"], "maxUses", MAX_COUNT)
+        uses = body["maxUses"]
+        if uses is not None and not _whole(uses, MAX_COUNT):
+            bad.add("maxUses", "uses_number", "Give how many browsers may use the link: a whole number, at least 1.")
+        else:
+            values["max_uses"] = uses
     if "expiresInDays" in body and body["expiresInDays"] is not None:
         days = body["expiresInDays"]
         if isinstance(days, bool) or not isinstance(days, (int, float)) or not 0 < days <= 3650:
-            raise ApiError(400, "expiresInDays: a number of days between 0 and 3650.")
-        values["expires_at"] = datetime.now(timezone.utc) + timedelta(days=days)
+            bad.add("expiresAt", "expiry_days", "Give a number of days between 1 and 3650.")
+        else:
+            values["expires_at"] = datetime.now(timezone.utc) + timedelta(days=days)
     elif "expiresAt" in body:
-        values["expires_at"] = _moment(body["expiresAt"])
+        moment = _moment(body["expiresAt"], bad)
+        unchanged = current is not None and current.expires_at is not None and moment is not None \
+            and _aware(current.expires_at) == moment
+        if moment is not None and moment <= datetime.now(timezone.utc) and not unchanged:
+            bad.add("expiresAt", "expiry_past", "This date is in the past: pick a later one.")
+        elif "expiresAt" not in bad.errors:
+            values["expires_at"] = moment
     if "password" in body:
         password = body["password"]
         if password is not None and (not isinstance(password, str) or not 4 <= len(password) <= 200):
-            raise ApiError(400, "password: 4 to 200 characters, or null for none.")
-        values["password_hash"] = await hasher.run(hash_password, password, refuse=False) if password else None
+            bad.add("password", "password_length", "A password has 4 to 200 characters.", min=4, max=200)
+        else:
+            values["password_hash"] = await hasher.run(hash_password, password, refuse=False) if password else None
     for name, column in LIMITS.items():
-        if name in body:
-            values[column] = _count(body[name], name, MAX_COUNT if name == "maxFiles" else MAX_BYTES)
+        if name not in body:
+            continue
+        limit = body[name]
+        if limit is not None and not _whole(limit, MAX_COUNT if name == "maxFiles" else MAX_BYTES):
+            bad.add(name, "limit_number", "A whole number of at least 1, or empty for no limit.")
+        elif name == "maxFileSize" and limit is not None and limit > server_max:
+            bad.add(name, "limit_above_server", f"This server takes files up to {size_text(server_max)}: "
+                                                "give at most that.", max=server_max)
+        else:
+            values[column] = limit
     if "mediaKind" in body:
         if body["mediaKind"] not in ("all", "photos", "videos"):
-            raise ApiError(400, "mediaKind: one of all, photos, videos.")
-        values["media_kind"] = body["mediaKind"]
+            bad.add("mediaKind", "kind_invalid", "Choose photos and videos, photos only or videos only.")
+        else:
+            values["media_kind"] = body["mediaKind"]
     if "guestFields" in body:
         if body["guestFields"] not in MODES:
-            raise ApiError(400, "guestFields: one of optional, required, hidden.")
-        values["guest_fields"] = body["guestFields"]
-    if "disabled" in body and not creating:
-        if not isinstance(body["disabled"], bool):
-            raise ApiError(400, "disabled: true or false.")
-        values["disabled"] = body["disabled"]
+            bad.add("guestFields", "guest_fields_invalid", "Choose whether guests give their name: optional, "
+                                                            "required or not asked.")
+        else:
+            values["guest_fields"] = body["guestFields"]
+    for flag in ("archive", "disabled"):
+        if flag in body and (creating is False or flag == "archive"):
+            if not isinstance(body[flag], bool):
+                bad.add(flag, "boolean", "Yes or no (true or false).")
+            else:
+                values[flag] = body[flag]
+    if "album" in body and body["album"] is not None:
+        album = body["album"]
+        if not isinstance(album, dict) or not (isinstance(album.get("id"), str) and 0 < len(album["id"]) <= 64
+                                               or not album.get("id") and isinstance(album.get("name"), str)):
+            bad.add("album", "album_invalid", "Choose an album, a new album or none.")
+        elif not album.get("id") and not album["name"].strip():
+            bad.add("album", "album_name_missing", "Give the new album a name.")
+        elif not album.get("id") and len(album["name"].strip()) > 255:
+            bad.add("album", "text_too_long", "At most 255 characters.", max=255)
+    bad.raise_if_any()
     return values
+
+
+async def album_values(services, account, body: dict) -> dict:
+    """The album columns for `body["album"]` (already checked by `fields`): an existing album of the
+    admin's, a new one made now, or none."""
+    if "album" not in body:
+        return {}
+    album = body["album"]
+    if album is None:
+        return {"album_id": None, "album_name": ""}
+    if album.get("id"):
+        known = {a["id"]: a for a in await immich_call(services, account, services.immich.writable_albums,
+                                                       account.user_id)}
+        if album["id"] not in known:
+            bad = FieldErrors()
+            bad.add("album", "album_unknown", "This album is not in your library (any more), or you may only "
+                                              "view it: choose another.")
+            bad.raise_if_any()
+        return {"album_id": album["id"], "album_name": known[album["id"]].get("albumName", "")}
+    name = album["name"].strip()
+    return {"album_id": await immich_call(services, account, services.immich.create_album, name), "album_name": name}
 
 
 async def list_or_create(request: Request) -> Response:
@@ -104,32 +180,16 @@ async def list_or_create(request: Request) -> Response:
     if request.method == "GET":
         _, account = await require_admin(request)
         invites = await services.store.invites_of(account.user_id)
-        return JSONResponse([invite_json(i, link_for(request, i), account.key_valid) for i in invites],
-                            headers=NO_STORE)
+        return JSONResponse([as_json(request, i, account) for i in invites], headers=NO_STORE)
     _, account = await require_admin(request, write=True)
     body = await json_body(request)
-    values = await fields(body, creating=True, hasher=services.hasher)
-    album = body.get("album")
-    if album is not None:
-        if not isinstance(album, dict) or not (album.get("id") or album.get("name")) or \
-                not all(isinstance(album.get(k) or "", str) and len(album.get(k) or "") <= 255 for k in ("id", "name")):
-            raise ApiError(400, 'album: null, {"id": ...} or {"name": ...}.')
-        if album.get("id"):
-            known = {a["id"]: a for a in await immich_call(services, account, services.immich.writable_albums,
-                                                                account.user_id)}
-            if album["id"] not in known:
-                raise ApiError(400, "album: no such album in your library, or one you may only view.")
-            values.update(album_id=album["id"], album_name=known[album["id"]].get("albumName", ""))
-        else:
-            name = str(album["name"]).strip()[:255]
-            values.update(album_id=await immich_call(services, account, services.immich.create_album, name),
-                          album_name=name)
+    values = await fields(body, creating=True, server_max=services.settings.max_upload_size, hasher=services.hasher)
+    values.update(await album_values(services, account, body))
     token = new_token()
     invite = Invite(id=uuid.uuid4().hex, token_hash=token_hash(token), token_enc=services.box.seal(token),
                     owner_id=account.user_id, **values)
     await services.store.add(invite)
-    return JSONResponse(invite_json(invite, link_for(request, invite), account.key_valid), status_code=201,
-                        headers=NO_STORE)
+    return JSONResponse(as_json(request, invite, account), status_code=201, headers=NO_STORE)
 
 
 async def own_invite(request: Request, write: bool = False):
@@ -144,13 +204,18 @@ async def one(request: Request) -> Response:
     services = request.app.state.services
     if request.method == "GET":
         invite, account = await own_invite(request)
-        return JSONResponse(invite_json(invite, link_for(request, invite), account.key_valid), headers=NO_STORE)
+        return JSONResponse(as_json(request, invite, account), headers=NO_STORE)
     invite, account = await own_invite(request, write=True)
     if request.method == "PATCH":
-        values = await fields(await json_body(request), creating=False, hasher=services.hasher)
+        body = await json_body(request)
+        values = await fields(body, creating=False, server_max=services.settings.max_upload_size,
+                              hasher=services.hasher, current=invite)
+        values.update(await album_values(services, account, body))
         if values:
             invite = await services.store.update_invite(invite.id, **values)
-        return JSONResponse(invite_json(invite, link_for(request, invite), account.key_valid), headers=NO_STORE)
+            if invite.closed_noticed and invite_state(invite) == InviteState.ACTIVE:
+                invite = await services.store.update_invite(invite.id, closed_noticed=False)  # open again: tell again
+        return JSONResponse(as_json(request, invite, account), headers=NO_STORE)
     await services.store.update_invite(invite.id, deleted_at=datetime.now(timezone.utc))
     for upload in await services.store.uploads_of_invite(invite.id):
         if upload.state == UploadState.RECEIVING or upload.state in UploadState.PENDING_DELIVERY:
@@ -159,19 +224,27 @@ async def one(request: Request) -> Response:
 
 
 async def uploads(request: Request) -> Response:
+    """The link's log, newest first: its uploads and the attempts it refused (state "refused", with a
+    `code`: too_large, photos_only, videos_only, wrong_type, limit_reached, used_up, ...)."""
     invite, _ = await own_invite(request)
-    rows = await request.app.state.services.store.uploads_of_invite(invite.id)
-    return JSONResponse([{"id": u.id, "filename": u.filename, "size": u.size, "state": u.state,
-                          "message": u.message, "guestName": u.guest_name, "guestMessage": u.guest_message,
-                          "createdAt": _iso(u.created_at)} for u in rows],
-                        headers={"Cache-Control": "no-store"})
+    store = request.app.state.services.store
+    rows = [{"id": u.id, "filename": u.filename, "size": u.size, "state": u.state, "code": None,
+             "message": u.message, "guestName": u.guest_name, "guestMessage": u.guest_message,
+             "createdAt": _iso(u.created_at)}
+            for u in await store.uploads_of_invite(invite.id)]
+    rows += [{"id": f"refused-{r.id}", "filename": r.filename, "size": r.size, "state": "refused", "code": r.code,
+              "message": r.message, "guestName": r.guest_name, "guestMessage": "",
+              "createdAt": _iso(r.created_at)}
+             for r in await store.refusals_of(invite.id)]
+    rows.sort(key=lambda row: row["createdAt"] or "", reverse=True)
+    return JSONResponse(rows, headers=NO_STORE)
 
 
 async def qr(request: Request) -> Response:
     invite, _ = await own_invite(request)
     link = link_for(request, invite)
     if request.path_params["kind"] == "png":
-        data = await asyncio.to_thread(_qr_png, link)
+        data = await asyncio.to_thread(qr_card, link, invite.title)
         return Response(data, media_type="image/png", headers={
             "Content-Disposition": f'attachment; filename="invite-{invite.id[:8]}.png"', **NO_STORE})
     return Response(await asyncio.to_thread(_qr_svg, link), media_type="image/svg+xml", headers=NO_STORE)
@@ -186,41 +259,78 @@ def _qr_svg(text: str) -> bytes:
     return out.getvalue()
 
 
-def _qr_png(text: str) -> bytes:
+def qr_card(link: str, title: str) -> bytes:
+    """A printable PNG: the code, then the guest-facing title and the link under it, in black on white.
+    (The private label never goes on it.) Long titles wrap; the link shrinks to fit the width."""
     import qrcode
-    from qrcode.image.pure import PyPNGImage
+    from PIL import Image, ImageDraw, ImageFont
 
+    code = qrcode.make(link, box_size=16, border=4).get_image().convert("RGB")
+    width = code.width
+    draw = ImageDraw.Draw(code)
+    title_font = ImageFont.load_default(size=40)
+    lines = _wrap(draw, title.strip(), title_font, width - 64) if title.strip() else []
+    size = 28
+    while size > 10 and draw.textlength(link, font=ImageFont.load_default(size=size)) > width - 32:
+        size -= 2
+    link_font = ImageFont.load_default(size=size)
+    height = code.height + 52 * len(lines) + size + 48
+    card = Image.new("RGB", (width, height), "white")
+    card.paste(code, (0, 0))
+    pen = ImageDraw.Draw(card)
+    y = code.height - 8
+    for line in lines:
+        pen.text((width / 2, y), line, font=title_font, fill="black", anchor="ma")
+        y += 52
+    pen.text((width / 2, y + 8), link, font=link_font, fill="black", anchor="ma")
     out = io.BytesIO()
-    qrcode.make(text, image_factory=PyPNGImage, box_size=16, border=4).save(out)
+    card.save(out, format="PNG")
     return out.getvalue()
 
 
-def _count(value, name: str, most: int) -> int | None:
+def _wrap(draw, text: str, font, width: int) -> list[str]:
+    lines: list[str] = []
+    for word in text.split():
+        if lines and draw.textlength(f"{lines[-1]} {word}", font=font) <= width:
+            lines[-1] += f" {word}"
+        else:
+            lines.append(word)
+    return lines[:4]
+
+
+def _whole(value, most: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= most
+
+
+def _moment(value, bad: FieldErrors) -> datetime | None:
+    """An aware datetime, None for never; "" (a date field left empty) is refused, not read as never."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
-        raise ApiError(400, f"{name}: a whole number from 1 to {most}, or null for no limit.")
-    return value
-
-
-def _moment(value) -> datetime | None:
-    if value is None:
+    if value == "":
+        bad.add("expiresAt", "expiry_missing", "Pick the date and time the link expires.")
         return None
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else None
     except ValueError:
         moment = None
     if moment is None:
-        raise ApiError(400, "expiresAt: an ISO-8601 date and time, or null for never.")
+        bad.add("expiresAt", "expiry_invalid", "Give a date and time (ISO-8601), or none for never.")
+        return None
     if moment.tzinfo is None:
-        raise ApiError(400, "expiresAt: include a timezone (Z or ±hh:mm).")
+        bad.add("expiresAt", "expiry_timezone", "Include a timezone (Z or ±hh:mm).")
+        return None
     try:
         moment = moment.astimezone(timezone.utc)
     except OverflowError:
         moment = datetime.min.replace(tzinfo=timezone.utc)
-    if not 2000 <= moment.year <= 9999 or moment.year == 9999 and moment.month == 12:
-        raise ApiError(400, "expiresAt: a date between the years 2000 and 9999.")
+    if not 2000 <= moment.year <= 9998:
+        bad.add("expiresAt", "expiry_invalid", "Give a date and time (ISO-8601), or none for never.")
+        return None
     return moment
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def _iso(moment: datetime | None) -> str | None:

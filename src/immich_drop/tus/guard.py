@@ -52,6 +52,11 @@ RELEASE_WAIT = 10.0  # seconds a request waits for an older one on the same uplo
 log = logging.getLogger(__name__)
 
 
+# Refusals a guest of a live invite can meet, kept in the invite's log for its owner (not protocol slips).
+LOGGED = frozenset({"too_large", "file_too_large", "photos_only", "videos_only", "type_not_accepted", "no_extension",
+                    "empty", "limit_reached", "link_used", "needs_password", "link_off", "link_expired", "link_paused"})
+
+
 class Refuse(Exception):
     """An answer from the guard: status, English message, and the catalog code ("server.<code>") with
     its params, which the page shows in the guest's language (protocol slips are all "bad_request")."""
@@ -60,7 +65,7 @@ class Refuse(Exception):
                  code: str = "bad_request", params: dict | None = None):
         super().__init__(message)
         self.status, self.message, self.headers = status, message, headers or {}
-        self.code, self.params = code, params or {}
+        self.code, self.params = code, params or {}  # an invite's owner sees the guest's refusals in its log
 
 
 class TusGuard:
@@ -98,7 +103,11 @@ class TusGuard:
                 self._check_origin(scope, headers)
             session = self.sessions.from_scope(scope)
             if method == "POST" and not tail:
-                return await self._create(scope, receive, send, headers, session)
+                try:
+                    return await self._create(scope, receive, send, headers, session)
+                except Refuse as refusal:
+                    await self._note_refusal(headers, refusal)
+                    raise
             if method not in ("HEAD", "PATCH", "DELETE"):
                 raise Refuse(405, "Method not allowed.", {"Allow": "OPTIONS, POST, HEAD, PATCH, DELETE"})
             upload = await self._own_upload(tail, session)
@@ -195,6 +204,19 @@ class TusGuard:
                 await self.storage.delete(upload.id)
                 await self.store.delete_upload(upload.id)
                 await self.targets.release(upload)
+
+    async def _note_refusal(self, headers: dict[str, str], refusal: Refuse) -> None:
+        """A creation through an invite link was refused for a reason its guest can meet: log it for the owner."""
+        if refusal.code not in LOGGED:
+            return
+        try:
+            meta = parse_metadata(headers.get("upload-metadata", ""))
+            length = int(headers.get("upload-length") or 0)
+        except (Refuse, ValueError):
+            return
+        if meta.get("invite"):
+            await self.targets.note_refusal(meta, clean_filename(meta.get("filename", "")), length,
+                                            refusal.code, refusal.message)
 
     # --- data -----------------------------------------------------------------------
     async def _patch(self, scope, receive, send, headers: dict[str, str], upload: Upload) -> None:

@@ -1,0 +1,82 @@
+"""The signed-in admin's notification addresses: Apprise URLs, stored sealed like the minted key.
+
+    GET    /api/notifications            → {"urls": [{"index", "shown"}]}   secrets masked by Apprise
+    POST   /api/notifications {"url"}    → 201 the same list; 400 with errors.url when Apprise cannot use it
+    DELETE /api/notifications/{index}    → the list without that URL
+    POST   /api/notifications/test       → 200 {"sent": true}; 400 with no URLs; 502 when a service refused it
+
+A URL is never shown back in full: it usually holds a token or password of the service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ..notify import MAX_URL_LENGTH, MAX_URLS, check_url, send
+from .admin import require_admin
+from .errors import ApiError, FieldErrors, json_body
+
+
+async def _listed(services, account) -> list[dict]:
+    urls = services.notifier.urls(account)
+    shown = await asyncio.to_thread(lambda: [check_url(u) or "…" for u in urls])
+    return [{"index": i, "shown": text} for i, text in enumerate(shown)]
+
+
+async def urls(request: Request) -> Response:
+    services = request.app.state.services
+    if request.method == "GET":
+        _, account = await require_admin(request)
+        return JSONResponse({"urls": await _listed(services, account)}, headers={"Cache-Control": "no-store"})
+    _, account = await require_admin(request, write=True)
+    url = (await json_body(request)).get("url")
+    current = services.notifier.urls(account)
+    bad = FieldErrors()
+    if not isinstance(url, str) or not url.strip():
+        bad.add("url", "notify_url_missing", "Paste an Apprise URL, e.g. ntfy://ntfy.sh/my-topic.")
+    elif len(url) > MAX_URL_LENGTH:
+        bad.add("url", "text_too_long", f"At most {MAX_URL_LENGTH} characters.", max=MAX_URL_LENGTH)
+    elif len(current) >= MAX_URLS:
+        bad.add("url", "notify_url_count", f"At most {MAX_URLS} addresses.", max=MAX_URLS)
+    elif await asyncio.to_thread(check_url, url.strip()) is None:
+        bad.add("url", "notify_url_invalid", "Apprise does not know how to send to this URL.")
+    bad.raise_if_any()
+    sealed = services.notifier.seal([*current, url.strip()])
+    await services.store.set_notify_urls(account.user_id, sealed)
+    account.notify_urls_enc = sealed
+    return JSONResponse({"urls": await _listed(services, account)}, status_code=201)
+
+
+async def remove(request: Request) -> Response:
+    services = request.app.state.services
+    _, account = await require_admin(request, write=True)
+    current = services.notifier.urls(account)
+    index = request.path_params["index"]
+    if not 0 <= index < len(current):
+        raise ApiError(404, "No such notification address.")
+    del current[index]
+    account.notify_urls_enc = services.notifier.seal(current)
+    await services.store.set_notify_urls(account.user_id, account.notify_urls_enc)
+    return JSONResponse({"urls": await _listed(services, account)})
+
+
+async def test(request: Request) -> Response:
+    services = request.app.state.services
+    _, account = await require_admin(request, write=True)
+    current = services.notifier.urls(account)
+    if not current:
+        raise ApiError(400, "Add a notification address first.")
+    if not await send(current, "Immich Drop", "A test message from Immich Drop: notifications reach you here."):
+        raise ApiError(502, "A notification service did not accept the test message; check the address.")
+    return JSONResponse({"sent": True})
+
+
+routes = [
+    Route("/api/notifications", urls, methods=["GET", "POST"]),
+    Route("/api/notifications/test", test, methods=["POST"]),
+    Route("/api/notifications/{index:int}", remove, methods=["DELETE"]),
+]

@@ -1,0 +1,234 @@
+"""The admin console in a real browser (Debian's Chromium under Playwright), on a desktop and at 320 px:
+refusals next to their fields, hidden fields that never block, editing every field, the live card,
+sharing, the upload log, notification addresses, and the console's text in the catalogs."""
+
+import json
+import re
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from browser_kit import browser, needs_chromium, playwright, snap  # noqa: F401 - fixtures
+
+from conftest import MEDIA, invite_token
+
+pytestmark = needs_chromium
+expect = playwright.expect
+SIZES = {"desktop": {"width": 1100, "height": 900}, "narrow": {"width": 320, "height": 700}}
+WEB = Path(__file__).resolve().parents[1] / "web"
+
+
+@pytest.fixture
+def drop(make_drop):
+    return make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false", MAX_UPLOAD_SIZE="60MB")
+
+
+def console(browser, drop, fake, size="desktop", init_script=None):
+    """A signed-in console page for ada@example.org; collects script errors in `page.problems`."""
+    fake.add_account("ada@example.org", "correct horse")
+    context = browser.new_context(viewport=SIZES[size], locale="en-US")
+    if init_script:
+        context.add_init_script(init_script)
+    page = context.new_page()
+    page.problems = []
+    page.on("pageerror", lambda err: page.problems.append(str(err)))
+    page.goto(drop.url + "/admin")
+    page.fill("#email", "ada@example.org")
+    page.fill("#pass", "correct horse")
+    page.click("#login button[type=submit]")
+    expect(page.locator("#who")).to_have_text("ada@example.org")
+    return page
+
+
+def no_sideways_scroll(page):
+    assert page.evaluate("document.documentElement.scrollWidth") <= page.viewport_size["width"]
+
+
+def error_of(form, field):
+    return form.locator(f'.field-error[data-for="{field}"]')
+
+
+@pytest.mark.parametrize("size", ["desktop", "narrow"])
+def test_refusals_stand_next_to_their_fields_and_hidden_fields_never_block(drop, browser, fake, size):
+    page = console(browser, drop, fake, size)
+    form = page.locator("#create")
+    form.locator(".f-album").select_option("__new")
+    form.locator(".f-uses").select_option("n")
+    form.locator(".f-uses-n").fill("")
+    form.locator(".f-expiry").select_option("custom")
+    form.locator(".f-max-file").fill("500")
+    form.locator("button[type=submit]").click()
+    expect(error_of(form, "album")).to_have_text("Give the new album a name.")
+    expect(error_of(form, "maxUses")).to_have_text("Give how many browsers may use the link: a whole number, at least 1.")
+    expect(error_of(form, "expiresAt")).to_have_text("Pick the date and time the link expires.")
+    expect(error_of(form, "maxFileSize")).to_have_text("This server takes files up to 60 MB: give at most that.")
+    expect(form.locator(".form-error")).to_have_text("Some fields need a change; see the notes next to them.")
+    assert "{" not in form.inner_text() and "null" not in form.inner_text()  # words for people, not JSON
+    assert page.locator(".invite").count() == 0 and fake.albums == {}  # nothing was made
+    for field in ("album", "maxUses", "expiresAt", "maxFileSize"):
+        assert error_of(form, field).is_visible()
+    no_sideways_scroll(page)
+
+    past = (datetime.now() - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S")
+    form.locator(".f-expiry-date").fill(past)
+    form.locator("button[type=submit]").click()
+    expect(error_of(form, "expiresAt")).to_have_text("This date is in the past: pick a later one.")
+
+    # Fields that are hidden now hold bad values, and still the link is made as shown.
+    form.locator(".f-uses-n").fill("0")
+    form.locator(".f-uses").select_option("")
+    form.locator(".f-expiry").select_option("7")
+    form.locator(".f-album").select_option("")
+    form.locator(".f-max-file").fill("")
+    form.locator("button[type=submit]").click()
+    expect(page.locator(".invite")).to_have_count(1)
+    expect(form.locator(".field-error:visible")).to_have_count(0)
+    [made] = drop.server.call(drop.services.store.invites_of(
+        [u for u, user in fake.users.items() if user["email"] == "ada@example.org"][0]))
+    assert made.max_uses is None and made.expires_at is not None and made.album_id is None
+    assert page.problems == []
+
+
+@pytest.mark.parametrize("size", ["desktop", "narrow"])
+def test_edit_every_field_keeps_the_seconds_and_cards_list_limits(drop, admin_of, browser, fake, size):
+    page = console(browser, drop, fake, size)
+    admin = admin_of(drop)  # the same account, over the API
+    moment = (datetime.now(timezone.utc) + timedelta(days=3)).replace(microsecond=0, second=37)
+    invite = admin.invite(label="Grandma Rose (one-time)", maxUses=1, expiresAt=moment.isoformat(), password="first one",
+                          maxFileSize=5_000_000, maxFiles=9, mediaKind="photos")
+    page.reload()
+    card = page.locator(".invite").first
+    expect(card.locator(".limits")).to_have_text("Limits: up to 5 MB a file · 9 files · Photos only")
+    card.locator(".edit").click()
+    edit = card.locator(".edit-box")
+    expect(edit.locator(".f-label")).to_have_value("Grandma Rose (one-time)")
+    assert edit.locator(".f-expiry-date").input_value().endswith(":37")  # seconds shown, so kept
+    no_sideways_scroll(page)
+    date_box = edit.locator(".f-expiry-date").bounding_box()
+    next_label = edit.locator(".l-password").bounding_box()
+    assert date_box["y"] + date_box["height"] <= next_label["y"] or date_box["x"] + date_box["width"] <= next_label["x"]
+    edit.locator(".f-title").fill("Anna & Tom's wedding")
+    edit.locator(".f-album").select_option("__new")
+    edit.locator(".f-new-album").fill("Wedding")
+    edit.locator(".f-uses").select_option("n")
+    edit.locator(".f-uses-n").fill("3")
+    edit.locator(".f-password").fill("second one")
+    edit.locator(".f-password-show").click()
+    assert edit.locator(".f-password").get_attribute("type") == "text"
+    edit.locator(".f-max-total").fill("0.05")
+    edit.locator(".f-kind").select_option("all")
+    edit.locator(".f-archive").check()
+    edit.locator("button[type=submit]").click()
+    expect(page.locator("#flash")).to_have_text("Changes saved.")
+    saved = admin.call("GET", f"/api/invites/{invite['id']}").json()
+    assert saved["expiresAt"] == moment.isoformat()  # the untouched expiry keeps its seconds
+    assert saved["title"] == "Anna & Tom's wedding" and saved["albumName"] == "Wedding" and saved["maxUses"] == 3
+    assert saved["archive"] and saved["limits"] == {"maxFileSize": 5_000_000, "maxTotalBytes": 50_000_000,
+                                                     "maxFiles": 9, "mediaKind": "all"}
+    guest = drop.guest()
+    token = invite_token(invite)
+    guest.http.get(f"/i/{token}")
+    assert guest.http.post(f"/api/i/{token}/unlock", json={"password": "second one"}).status_code == 204
+    card = page.locator(".invite").first
+    expect(card.locator(".guest-title")).to_have_text("Guests see: Anna & Tom's wedding")
+    card.locator(".edit").click()
+    card.locator(".edit-box .f-password-remove").check()
+    card.locator(".edit-box button[type=submit]").click()
+    expect(page.locator(".invite .facts").first).not_to_contain_text("password")  # redrawn after the save
+    assert admin.call("GET", f"/api/invites/{invite['id']}").json()["hasPassword"] is False
+    assert page.problems == []
+
+
+@pytest.mark.parametrize("size", ["desktop", "narrow"])
+def test_the_card_updates_live_and_the_log_tells_who_sent_what_and_why_not(drop, admin_of, browser, fake, size):
+    page = console(browser, drop, fake, size)
+    admin = admin_of(drop)
+    invite = admin.invite(label="Party", mediaKind="photos")
+    page.reload()
+    card = page.locator(".invite").first
+    expect(card.locator(".facts")).to_contain_text("0 uses · 0 files")
+    card.locator(".log").click()
+    expect(card.locator(".log-box tbody")).to_have_text("Nothing uploaded yet.")
+    guest = drop.guest()
+    token = invite_token(invite)
+    uid = guest.invite_upload(MEDIA / "exif_offset.jpg", token)
+    guest.wait_for(uid, "done")
+    assert guest.create(100, "clip.mp4", invite=token).status_code == 415
+    expect(card.locator(".facts")).to_contain_text("1 use · 1 file, ")  # no reload: over /ws
+    expect(card.locator(".log-box tbody tr")).to_have_count(2)
+    rows = card.locator(".log-box tbody tr")
+    expect(rows.nth(0)).to_contain_text("refused: not a photo (this link takes photos only)")
+    expect(rows.nth(1)).to_contain_text("delivered")
+    no_sideways_scroll(page)
+    snap(page, f"admin-console-{size}.png")
+    assert page.problems == []
+
+
+def test_copy_resets_share_and_the_labelled_theme_toggle(drop, admin_of, browser, fake):
+    shared = "window.__shared = []; navigator.share = function (data) { window.__shared.push(data); return Promise.resolve(); };"
+    page = console(browser, drop, fake, init_script=shared)
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=drop.url)
+    invite = admin_of(drop).invite(label="Trip", title="Our trip")
+    page.reload()
+    card = page.locator(".invite").first
+    card.locator(".copy").click()
+    expect(card.locator(".copy")).to_have_text("Copied")
+    expect(card.locator(".copy")).to_have_text("Copy link")  # and back again
+    card.locator(".share").click()
+    assert page.evaluate("window.__shared") == [{"title": "Our trip", "url": invite["link"]}]
+    theme = page.locator("#theme")
+    expect(theme).to_contain_text("Theme")
+    assert theme.get_attribute("title") == "Switch between light and dark mode"
+    page.select_option("#lang", "de")
+    expect(page.locator("#create button[type=submit]")).to_have_text("Link erstellen")
+    expect(card.locator(".copy")).to_have_text("Link kopieren")
+    expect(theme).to_contain_text("Design")
+
+
+def test_a_browser_without_web_share_shows_no_share_button(drop, admin_of, browser, fake):
+    page = console(browser, drop, fake, init_script="delete Navigator.prototype.share;")
+    admin_of(drop).invite()
+    page.reload()
+    expect(page.locator(".invite .copy")).to_be_visible()
+    assert page.locator(".invite .share").is_hidden()
+
+
+def test_notification_addresses_in_the_console(drop, browser, fake):
+    from test_notify import Receiver
+
+    receiver = Receiver()
+    try:
+        page = console(browser, drop, fake, "narrow")
+        page.fill("#notify-url", "nonsense://nowhere")
+        page.click("#notify button[type=submit]")
+        expect(page.locator('#notify .field-error[data-for="url"]')).to_have_text("Apprise does not know how to send to this URL.")
+        page.fill("#notify-url", receiver.url)
+        page.click("#notify button[type=submit]")
+        expect(page.locator("#notify-urls li")).to_have_count(1)
+        assert "s3cr3t" not in page.locator("#notify-urls").inner_text()
+        page.click("#notify-test")
+        expect(page.locator("#notify-status")).to_have_text("Test sent. Check that it arrived.")
+        assert "test message" in receiver.next()["message"]
+        no_sideways_scroll(page)
+        page.locator("#notify-urls button").click()
+        expect(page.locator("#notify-urls li")).to_have_count(0)
+    finally:
+        receiver.server.stop()
+
+
+def test_the_console_uses_only_known_keys_and_no_bare_english():
+    english = json.loads((WEB / "i18n" / "en.json").read_text())
+    script = (WEB / "admin" / "admin.js").read_text()
+    page = (WEB / "admin" / "index.html").read_text()
+    used = set(re.findall(r"""(?:data-i18n="|:)(admin\.[\w.]+)""", page))
+    used |= set(re.findall(r"""t\("(admin\.[\w.]+)""", script))
+    used |= {f"{k}.other" for k in re.findall(r"""I18N\.n\("(admin\.[\w.]+)""", script)}
+    used = {k for k in used if not k.endswith((".", "_"))}  # prefixes joined with a code: checked below
+    assert used and sorted(k for k in used if k not in english) == []
+    for prefix, names in [("admin.state.", ["active", "expired", "used_up", "disabled", "deleted"]),
+                          ("admin.field.kind_", ["all", "photos", "videos"]),
+                          ("admin.log.state_", ["receiving", "received", "hashing", "uploading", "retrying", "done",
+                                                "duplicate", "failed"])]:
+        assert [n for n in names if prefix + n not in english] == []
+    # Text the script writes itself always comes from the catalogs: no English sentence in a string.
+    assert re.findall(r"""textContent = "[A-Z][a-z]+ """, script) == []

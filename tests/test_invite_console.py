@@ -1,0 +1,174 @@
+"""The owner's side of invites over the API: refusals per field, editing every field, the title guests
+see, limits never above the server's, refused uploads in the log, the printable QR card, archived
+delivery, and the owner's live status channel. Real HTTP, real tus clients, the fake Immich."""
+
+import base64
+import io
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect as ws_connect
+
+from conftest import MEDIA, invite_token
+
+MB = 1000 * 1000
+
+
+@pytest.fixture
+def drop(make_drop):
+    return make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false", MAX_UPLOAD_SIZE="60MB")
+
+
+def test_every_bad_field_is_refused_at_once_with_its_reason_and_nothing_is_made(drop, admin_of, fake):
+    admin = admin_of(drop)
+    response = admin.call("POST", "/api/invites", json={
+        "label": "Party", "expiresAt": "", "maxUses": "", "maxFileSize": 500 * MB, "album": {"name": "  "},
+        "password": "123"})
+    assert response.status_code == 400
+    errors = response.json()["errors"]
+    assert {field: e["code"] for field, e in errors.items()} == {
+        "expiresAt": "expiry_missing", "maxUses": "uses_number", "maxFileSize": "limit_above_server",
+        "album": "album_name_missing", "password": "password_length"}
+    assert errors["maxFileSize"]["params"] == {"max": 60 * MB}
+    assert "60 MB" in errors["maxFileSize"]["message"]
+    assert all("{" not in e["message"] and "null" not in e["message"] for e in errors.values())  # for people
+    assert admin.call("GET", "/api/invites").json() == [] and fake.albums == {}  # nothing half-made
+    past = (datetime.now(timezone.utc) - timedelta(hours=1)).isoformat()
+    for body, field, code in [({"expiresAt": past}, "expiresAt", "expiry_past"), ({"maxUses": 0}, "maxUses", "uses_number"),
+                              ({"maxFiles": 0}, "maxFiles", "limit_number"), ({"archive": "yes"}, "archive", "boolean")]:
+        refused = admin.call("POST", "/api/invites", json=body)
+        assert refused.status_code == 400 and refused.json()["errors"][field]["code"] == code, body
+    assert admin.invite(maxFileSize=60 * MB)["limits"]["maxFileSize"] == 60 * MB  # the server's own limit is fine
+
+
+def test_every_field_can_be_edited(drop, admin_of, fake):
+    admin = admin_of(drop)
+    invite = admin.invite(label="Old", maxUses=1, expiresInDays=1, password="first one")
+    url = f"/api/invites/{invite['id']}"
+    moment = "2031-05-06T07:08:09+00:00"
+    edited = admin.call("PATCH", url, json={
+        "label": "New label", "title": "Welcome, guests", "album": {"name": "Fresh album"}, "maxUses": 3,
+        "expiresAt": moment, "password": "second one", "maxFileSize": 5 * MB, "maxTotalBytes": 50 * MB,
+        "maxFiles": 9, "mediaKind": "videos", "archive": True}).json()
+    assert edited["label"] == "New label" and edited["title"] == "Welcome, guests"
+    assert edited["albumName"] == "Fresh album" and fake.albums[edited["albumId"]].name == "Fresh album"
+    assert edited["maxUses"] == 3 and edited["expiresAt"] == moment  # the seconds are kept
+    assert edited["limits"] == {"maxFileSize": 5 * MB, "maxTotalBytes": 50 * MB, "maxFiles": 9, "mediaKind": "videos"}
+    assert edited["archive"] is True and edited["hasPassword"] is True
+    guest = drop.guest()
+    token = invite_token(invite)
+    guest.http.get(f"/i/{token}")
+    assert guest.http.post(f"/api/i/{token}/unlock", json={"password": "first one"}).status_code == 401
+    assert guest.http.post(f"/api/i/{token}/unlock", json={"password": "second one"}).status_code == 204
+    cleared = admin.call("PATCH", url, json={"password": None, "album": None, "maxUses": None, "expiresAt": None,
+                                             "maxFileSize": None, "maxTotalBytes": None, "maxFiles": None}).json()
+    assert cleared["hasPassword"] is False and cleared["albumId"] is None and cleared["maxUses"] is None
+    assert cleared["expiresAt"] is None and cleared["limits"]["maxFileSize"] is None
+    assert drop.guest().http.get(f"/api/i/{token}").json()["needsPassword"] is False
+    assert admin.call("PATCH", url, json={"maxUses": ""}).json()["errors"]["maxUses"]["code"] == "uses_number"
+
+
+def test_an_edit_may_keep_the_expiry_of_an_expired_link(drop, admin_of):
+    admin = admin_of(drop)
+    invite = admin.invite()
+    past = datetime.now(timezone.utc) - timedelta(days=1)
+    drop.server.call(drop.services.store.update_invite(invite["id"], expires_at=past))
+    kept = admin.call("PATCH", f"/api/invites/{invite['id']}", json={"label": "renamed", "expiresAt": past.isoformat()})
+    assert kept.status_code == 200 and kept.json()["state"] == "expired" and kept.json()["label"] == "renamed"
+
+
+def test_guests_are_never_promised_more_than_the_server_takes(drop, admin_of):
+    admin = admin_of(drop)
+    invite = admin.invite(title="Trip")
+    drop.server.call(drop.services.store.update_invite(invite["id"], max_file_size=500 * MB))  # an older link
+    info = drop.guest().http.get(f"/api/i/{invite_token(invite)}").json()
+    assert info["limits"]["maxFileSize"] == 60 * MB
+    assert admin.call("GET", f"/api/invites/{invite['id']}").json()["limits"]["maxFileSize"] == 60 * MB
+
+
+def test_refused_uploads_are_in_the_owners_log_with_their_reason(drop, admin_of):
+    admin = admin_of(drop)
+    invite = admin.invite(mediaKind="photos", maxFileSize=1000, maxFiles=1)
+    token = invite_token(invite)
+    guest = drop.guest()
+    guest.http.get(f"/i/{token}")
+    assert guest.create(100, "clip.mp4", invite=token, **_named("clip.mp4", token, "Anna")).status_code == 415
+    assert guest.create(2000, "big.jpg", invite=token).status_code == 413
+    assert guest.create(61 * MB, "huge.jpg", invite=token).status_code == 413  # above the server's own limit
+    assert guest.create(500, "ok.jpg", invite=token).status_code == 201
+    assert guest.create(500, "more.jpg", invite=token).status_code == 403
+    log = admin.call("GET", f"/api/invites/{invite['id']}/uploads").json()
+    assert [(row["filename"], row["state"], row["code"]) for row in log] == [
+        ("more.jpg", "refused", "limit_reached"), ("ok.jpg", "receiving", None), ("huge.jpg", "refused", "too_large"),
+        ("big.jpg", "refused", "file_too_large"), ("clip.mp4", "refused", "photos_only")]
+    assert log[-1]["guestName"] == "Anna" and log[-1]["message"] == "This link takes photos only."
+
+
+def _named(filename: str, token: str, name: str) -> dict:
+    """Upload-Metadata as the guest page sends it with the guest's name."""
+    b64 = lambda text: base64.b64encode(text.encode()).decode()  # noqa: E731
+    return {"Upload-Metadata": f"filename {b64(filename)},filetype {b64('video/mp4')},invite {b64(token)},guestName {b64(name)}"}
+
+
+def test_the_printable_qr_card_has_the_title_and_the_link_under_the_code(drop, admin_of):
+    from PIL import Image
+
+    admin = admin_of(drop)
+    titled = admin.invite(label="private words", title="Anna & Tom's wedding")
+    plain = admin.invite(label="private words")
+    cards = {}
+    for invite in (titled, plain):
+        png = admin.call("GET", f"/api/invites/{invite['id']}/qr.png")
+        assert png.headers["content-type"] == "image/png" and "attachment" in png.headers["content-disposition"]
+        cards[invite["id"]] = Image.open(io.BytesIO(png.content)).convert("L")
+    with_title, without = cards[titled["id"]], cards[plain["id"]]
+    assert with_title.width == without.width and with_title.height > without.height > without.width  # text under it
+    below = without.crop((0, without.width, without.width, without.height))
+    assert below.getextrema()[0] < 100  # the link is written there, in dark ink
+
+
+def test_links_for_review_arrive_archived(drop, admin_of, fake):
+    admin = admin_of(drop)
+    guest = drop.guest()
+    review = guest.invite_upload(MEDIA / "exif_offset.jpg", invite_token(admin.invite(archive=True, album={"name": "R"})))
+    straight = guest.invite_upload(MEDIA / "no_date.jpg", invite_token(admin.invite()))
+    for uid in (review, straight):
+        assert guest.wait_for(uid, ["done", "failed"])["state"] == "done"
+    visibility = {r.filename: r.visibility for r in fake.uploads}
+    assert visibility == {"exif_offset.jpg": "archive", "no_date.jpg": "timeline"}
+    [album] = [a for a in fake.albums.values() if a.name == "R"]
+    assert len(album.assets) == 1  # still in its album
+
+
+def owner_socket(drop, admin):
+    url = drop.url.replace("http://", "ws://") + "/ws"
+    cookie = "; ".join(f"{k}={v}" for k, v in admin.http.cookies.items())
+    ws = ws_connect(url, additional_headers={"Cookie": cookie, "Origin": drop.url}, open_timeout=10).__enter__()
+    assert json.loads(ws.recv(timeout=10)) == {"type": "ready"}
+    return ws
+
+
+def test_an_owners_console_hears_its_own_links_and_nobody_elses(drop, admin_of):
+    ada, bob = admin_of(drop, "ada@example.org"), admin_of(drop, "bob@example.org")
+    mine, theirs = ada.invite(), bob.invite()
+    ada_ws, bob_ws = owner_socket(drop, ada), owner_socket(drop, bob)
+    guest = drop.guest()
+    uid = guest.invite_upload(MEDIA / "exif_offset.jpg", invite_token(mine))
+    guest.wait_for(uid, "done")
+    seen = []
+    while not (seen and seen[-1]["files"] == 1 and seen[-1]["lastUploadAt"]):
+        seen.append(json.loads(ada_ws.recv(timeout=10)))
+    assert {e["id"] for e in seen} == {mine["id"]} and seen[-1]["type"] == "invite" and seen[-1]["state"] == "active"
+    assert seen[-1]["bytes"] == (MEDIA / "exif_offset.jpg").stat().st_size
+    other = guest.invite_upload(MEDIA / "no_date.jpg", invite_token(theirs))
+    guest.wait_for(other, "done")
+    first_of_bob = json.loads(bob_ws.recv(timeout=10))
+    assert first_of_bob["id"] == theirs["id"]  # bob heard only his own link, never ada's before it
+    ada_ws.close()
+    bob_ws.close()
+    evil = drop.url.replace("http://", "ws://") + "/ws"
+    cookie = "; ".join(f"{k}={v}" for k, v in ada.http.cookies.items())
+    with pytest.raises(InvalidStatus):  # a foreign page gets no owner channel (and has no guest session)
+        ws_connect(evil, additional_headers={"Cookie": cookie, "Origin": "https://evil.example"}, open_timeout=10)

@@ -1,0 +1,112 @@
+"""Owner notifications through a real Apprise, sent to a receiver on 127.0.0.1: addresses stored
+sealed, the test button, one digest per link once it settles (never one per file), and notices when a
+link is used up or expires and when Immich refuses the owner's key."""
+
+import queue
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import sqlalchemy as sa
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from conftest import MEDIA, ServerThread, invite_token, wait_until
+
+
+class Receiver:
+    """A small HTTP service that takes Apprise's json:// posts; `next()` waits for the next one."""
+
+    def __init__(self):
+        self.messages: queue.Queue = queue.Queue()
+        self.received: list[dict] = []
+        self.status = 200
+
+        async def take(request: Request):
+            body = await request.json()
+            self.received.append(body)
+            self.messages.put(body)
+            return JSONResponse({}, status_code=self.status)
+
+        self.server = ServerThread(Starlette(routes=[Route("/{path:path}", take, methods=["POST"])]))
+        self.url = f"json://127.0.0.1:{self.server.port}/hook?secret-token=s3cr3t"
+
+    def next(self, timeout: float = 30) -> dict:
+        return self.messages.get(timeout=timeout)
+
+
+@pytest.fixture
+def receiver():
+    receiver = Receiver()
+    yield receiver
+    receiver.server.stop()
+
+
+@pytest.fixture
+def drop(make_drop):
+    return make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false", NOTIFY_SETTLE_SECONDS="0.5", NOTIFY_CHECK_SECONDS="0.2")
+
+
+def with_address(drop, admin_of, receiver, email="ada@example.org"):
+    admin = admin_of(drop, email)
+    added = admin.call("POST", "/api/notifications", json={"url": receiver.url})
+    assert added.status_code == 201, added.text
+    return admin
+
+
+def test_addresses_are_checked_sealed_masked_and_tested(drop, admin_of, receiver):
+    admin = admin_of(drop)
+    refused = admin.call("POST", "/api/notifications", json={"url": "nonsense://nowhere"})
+    assert refused.status_code == 400 and refused.json()["errors"]["url"]["code"] == "notify_url_invalid"
+    assert admin.call("POST", "/api/notifications/test").status_code == 400  # nothing to test yet
+    assert admin.call("POST", "/api/notifications", json={"url": receiver.url}).status_code == 201
+    [shown] = admin.call("GET", "/api/notifications").json()["urls"]
+    assert shown["shown"].startswith("json://127.0.0.1") and "s3cr3t" not in shown["shown"]
+    with drop.services.store.engine.connect() as conn:
+        stored = conn.execute(sa.text("select notify_urls_enc from account")).scalar_one()
+    assert stored and "127.0.0.1" not in stored  # sealed at rest
+    assert admin.call("POST", "/api/notifications/test").json() == {"sent": True}
+    assert "test message" in receiver.next()["message"]
+    receiver.status = 500
+    assert admin.call("POST", "/api/notifications/test").status_code == 502  # the service said no: the admin hears it
+    assert admin.call("DELETE", "/api/notifications/0").json() == {"urls": []}
+
+
+def test_one_digest_per_link_once_uploads_settle_then_a_notice_when_it_expires(drop, admin_of, receiver):
+    admin = with_address(drop, admin_of, receiver)
+    invite = admin.invite(label="private", title="Wedding")
+    token = invite_token(invite)
+    guest = drop.guest()
+    sent = [("exif_offset.jpg", "Anna"), ("no_date.jpg", "Ben"), ("creation_time.mp4", "Anna"), ("exif_offset.heic", "Cleo")]
+    uids = [guest.invite_upload(MEDIA / name, token, metadata={"guestName": who}) for name, who in sent]
+    for uid in uids:
+        assert guest.wait_for(uid, ["done", "failed"])["state"] == "done"
+    digest = receiver.next()
+    assert digest["title"] == "New files for Wedding"
+    assert digest["message"] == "Anna and 2 others sent 3 photos and 1 video to Wedding."
+    past = datetime.now(timezone.utc) - timedelta(seconds=1)
+    drop.server.call(drop.services.store.update_invite(invite["id"], expires_at=past))
+    expired = receiver.next()
+    assert expired["title"] == "Wedding has expired" and "4 files" in expired["message"]
+    assert len(receiver.received) == 2  # the four files made one message, and the expiry one more
+
+
+def test_a_notice_when_a_link_is_used_up_and_when_immich_refuses_the_key(drop, admin_of, receiver, fake):
+    admin = with_address(drop, admin_of, receiver)
+    once = admin.invite(title="Grandma", maxUses=1)
+    guest = drop.guest()
+    guest.http.get(f"/i/{invite_token(once)}")
+    assert guest.create(100, invite=invite_token(once)).status_code == 201  # the first browser takes the one use
+    used = receiver.next()
+    assert used["title"] == "Grandma is used up"
+    owner = [u for u, user in fake.users.items() if user["email"] == "ada@example.org"][0]
+    for key in [k for k, (user, _) in fake.keys.items() if user == owner]:
+        fake.revoke(key)
+    other = admin.invite(title="Party")
+    uid = guest.invite_upload(MEDIA / "exif_offset.jpg", invite_token(other))
+    guest.wait_for(uid, "retrying")
+    refused = receiver.next()
+    assert refused["title"] == "Immich Drop cannot deliver" and "sign in" in refused["message"]
+    wait_until(lambda: drop.upload_row(uid).attempts >= 4, what="more delivery attempts")
+    assert receiver.messages.empty()  # tried again and again, told once

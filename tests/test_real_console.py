@@ -1,0 +1,40 @@
+"""Against the real Immich v3.1.0 peer (tests/peer.py): a link set to "review before the timeline"
+delivers its files archived, still in the link's album, with the key minted at sign-in
+(INVITE_PERMISSIONS: nothing more). What Immich then holds is asked of Immich itself. Skipped, with
+the reason, when the peer is absent.
+"""
+
+from __future__ import annotations
+
+import os
+
+from conftest import MEDIA, Admin, invite_token
+from immich_drop.accounts import INVITE_PERMISSIONS
+from peer import unique_copy
+
+
+def test_review_links_deliver_archived_into_the_album_with_the_least_key(make_real_drop, peer, tmp_path):
+    real_drop = make_real_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
+    admin = Admin(real_drop.url)
+    assert admin.login(email=peer.OWNER_EMAIL, password=peer.OWNER_PASSWORD).status_code == 200
+    album = "Drop review " + os.urandom(3).hex()
+    review = admin.invite(title="Review", album={"name": album}, archive=True)
+    straight = admin.invite(title="Straight")
+    guest = real_drop.guest()
+    held = unique_copy(MEDIA / "exif_offset.jpg", tmp_path / "held.jpg")
+    shown = unique_copy(MEDIA / "no_date.jpg", tmp_path / "shown.jpg")
+    first = guest.invite_upload(held, invite_token(review))
+    second = guest.invite_upload(shown, invite_token(straight))
+    for uid in (first, second):
+        assert guest.wait_for(uid, ["done", "duplicate", "failed"], timeout=120)["state"] == "done"
+
+    with peer.session(peer.OWNER_EMAIL, peer.OWNER_PASSWORD) as owner:
+        archived = peer.asset(real_drop.upload_row(first).asset_id, owner)
+        timeline = peer.asset(real_drop.upload_row(second).asset_id, owner)
+        assert archived["visibility"] == "archive" and archived["originalFileName"] == "held.jpg"
+        assert timeline["visibility"] == "timeline"
+        assert [a["albumName"] for a in peer.albums_of(archived["id"], owner)] == [album]  # in its album, not the timeline
+        minted = max((k for k in owner.get("/api-keys").json() if k["name"] == "Immich Drop invites"),
+                     key=lambda k: k["createdAt"])  # this sign-in's key (earlier runs left theirs)
+        assert sorted(minted["permissions"]) == sorted(INVITE_PERMISSIONS)  # archiving asks for nothing more
+    admin.close()
