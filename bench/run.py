@@ -4,26 +4,32 @@
     uv run python bench/run.py --workloads a       # one of them
     uv run python bench/run.py --profile           # also profile the server under workload c (py-spy,
                                                    # summed up by bench/hotspots.py)
-    uv run python bench/run.py --repeat 3          # each workload 3 times, round-robin; the median
+    uv run python bench/run.py --repeat 3          # each workload 3 times; the median
     BENCH_CHUNK_MIB=32 uv run python bench/run.py  # guests send 32 MiB PATCHes (CHUNK_SIZE; default 8)
+    BENCH_FILES=20 uv run python bench/run.py      # 20 photos / small files instead of 200 (a quick look)
     BENCH_TUS_STORAGE=library uv run python bench/run.py   # the tuspyserver column with its own storage
     IMMICH_BASE_URL=http://host:2283/api IMMICH_API_KEY=… uv run python bench/run.py   # a real Immich
+                                                   # (its CPU counted from the pid files under
+                                                   # IMMICH_PEER_ROOT, default /tmp/immich)
 
 Workloads: (a) one 1 GiB video from one guest; (b) 200 photos of 3–6 MiB from 8 guests at once;
 (c) both at once; (d) and (e) one 100 MiB and one 2 GiB video, to show the memory does not grow with
 the file; (f) 200 files of 100 kB one after another from one guest, where per-file costs show. For
-each, a fresh server process (SQLite, default settings) and a fresh fake Immich (also a process) are
-started; guests upload with tus in CHUNK_SIZE PATCHes and watch the status channel;
-the clock runs from the first byte to the last asset confirmed by Immich. Measured: wall time, tus ingest
-MB/s, delivery MB/s, the server's peak RSS (VmHWM), its CPU seconds per GB, and event-loop lag as
-/healthz latency (p50/p99, sampled every 20 ms). The same files are then sent straight to a fresh Immich
-with the same concurrency (our streaming client, the fastest way measured here), and the same bytes are
-written to the same disk with fsync: the report gives both ratios. Two more references receive the
-same uploads: bench/bare_server.py (the HTTP stack doing the least a tus-shaped upload needs) and
-bench/tus_server.py (tuspyserver with our storage and nothing else), to tell the stack's share of the
-time from the library's and from ours. Results go to bench/results/ as JSON
-and Markdown. Files are generated once into bench/data/ (about 4.1 GB; data/ is git-ignored).
-Not part of the test suite.
+each, a fresh server process (SQLite, default settings) and, unless a real Immich is given, a fresh
+fake Immich (also a process) are started; guests upload with tus in CHUNK_SIZE PATCHes and watch
+the status channel; the clock runs from the first byte to the last asset confirmed by Immich.
+Measured: wall time, the time after the last byte, tus ingest MB/s, the server's peak RSS (VmHWM),
+its CPU seconds per GB and per file, Immich's CPU, and event-loop lag as /healthz latency (p50/p99,
+sampled every 20 ms from a process of its own). The same files go straight to Immich with the same
+concurrency (our streaming client, with the same sampler loading Immich's ping), and are written to
+the same disk as the guests send them (one writer per guest, fsync per file). Two more references
+receive the same uploads: bench/bare_server.py (the HTTP stack doing the least a tus-shaped upload
+needs) and bench/tus_server.py (tuspyserver with our storage and nothing else), to tell the stack's
+share of the time from the library's and from ours. Repetitions rotate: each starts one workload
+later, and every other one runs its steps (drop, direct, disk, bare, tuspyserver) in reverse.
+Results go to bench/results/ as JSON (every run) and Markdown (the tables with what each column
+means). Files are generated once into bench/data/ (up to about 4.1 GB; data/ is git-ignored), only
+those the chosen workloads need. Not part of the test suite; bench/README.md has the findings.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -43,6 +50,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -53,6 +61,7 @@ DATA = ROOT / "bench" / "data"
 RESULTS = ROOT / "bench" / "results"
 MiB = 1024 * 1024
 CHUNK = int(os.environ.get("BENCH_CHUNK_MIB", "8")) * MiB
+FILES = int(os.environ.get("BENCH_FILES", "200"))  # photos in (b) and (c), small files in (f): fewer for a quick look
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 sys.path.insert(0, str(ROOT / "src"))
 from immich_drop.immich import ImmichClient  # noqa: E402
@@ -62,26 +71,28 @@ from immich_drop.immich import ImmichClient  # noqa: E402
 VIDEOS = {"video": 1024 * MiB, "video-100m": 100 * MiB, "video-2g": 2048 * MiB}
 
 
-def make_files() -> dict[str, list[Path]]:
-    """The videos and the photos, made once: distinct first bytes (distinct SHA-1), random payload.
-    Videos are laid out as phones write them (ftyp, a big mdat, then moov with the movie header), so
-    the server reads their date as it would a real one."""
+def make_files(workloads: list[str]) -> dict[str, list[Path]]:
+    """The videos and the photos the workloads need, made once: distinct first bytes (distinct SHA-1),
+    random payload. Videos are laid out as phones write them (ftyp, a big mdat, then moov with the
+    movie header), so the server reads their date as it would a real one."""
     DATA.mkdir(parents=True, exist_ok=True)
     rng = random.Random(20261123)
     block = rng.randbytes(MiB)
     photos = [DATA / f"photo-{i:03}.jpg" for i in range(200)]
     sizes = [rng.randint(3 * MiB, 6 * MiB) for _ in photos]
+    photos, sizes = photos[:FILES], sizes[:FILES]
     for path, size in zip(photos, sizes):
-        if not (path.exists() and path.stat().st_size == size):
+        if {"b", "c"} & set(workloads) and not (path.exists() and path.stat().st_size == size):
             write_file(path, path.name.encode().ljust(64, b"\0"), size - 64, b"", block)
-    small = [DATA / f"small-{i:03}.jpg" for i in range(200)]
+    small = [DATA / f"small-{i:03}.jpg" for i in range(FILES)]
     for path in small:
-        if not (path.exists() and path.stat().st_size == 100_000):
+        if "f" in workloads and not (path.exists() and path.stat().st_size == 100_000):
             write_file(path, path.name.encode().ljust(64, b"\0"), 100_000 - 64, b"", block)
     videos = {}
+    needed = {"video": "ac", "video-100m": "d", "video-2g": "e"}
     for name, size in VIDEOS.items():
         path = videos[name] = DATA / f"{name}.mp4"
-        if not (path.exists() and path.stat().st_size == size):
+        if set(needed[name]) & set(workloads) and not (path.exists() and path.stat().st_size == size):
             ftyp = struct.pack(">I4s4sI4s4s", 24, b"ftyp", b"mp42", 0, b"mp42", b"isom")
             mac = int(time.time()) + 2082844800  # QuickTime's epoch is 1904
             moov = struct.pack(">I4sI4sBxxxIIII", 116, b"moov", 108, b"mvhd", 0, mac, mac, 600, 0) + bytes(80)
@@ -140,9 +151,7 @@ class Server:
             time.sleep(0.05)
 
     def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
+        return process_cpu(self.proc.pid)[0]
 
     def peak_rss_mb(self) -> float:
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
@@ -158,25 +167,74 @@ class Server:
             self.proc.kill()
 
 
+def process_cpu(pid: int) -> tuple[float, int]:
+    """(CPU seconds of `pid` including its reaped children, its parent's pid) from /proc; (0, 0) if gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0, 0
+    return sum(int(f) for f in fields[11:15]) / CLK_TCK, int(fields[1])
+
+
+class Peer:
+    """The real Immich's processes, for their CPU time: its node server, PostgreSQL and Redis (found by
+    their pid files under IMMICH_PEER_ROOT, see ../shared/immich/peer/) and all their descendants.
+    Each process is counted with its reaped children (exiftool, ffmpeg, closed database
+    connections), so the difference of two sums is the CPU the peer spent in between. The pid files
+    are read at every count: a peer restarted in between (the test suite does that) makes the
+    difference meaningless, and `CpuMeter` reports it as NaN."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        if not self._roots():
+            raise RuntimeError(f"no pid files of an Immich peer under {root}")
+
+    def _roots(self) -> frozenset[int]:
+        roots = set()
+        for name in ("immich.pid", "redis.pid", "pgdata/postmaster.pid"):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                roots.add(int((self.root / name).read_text().split()[0]))
+        return frozenset(roots)
+
+    def cpu_seconds(self) -> float:
+        self.roots = self.generation = self._roots()
+        parents: dict[int, int] = {}
+        cpu: dict[int, float] = {}
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                cpu[int(entry)], parents[int(entry)] = process_cpu(int(entry))
+        total = 0.0
+        for pid in cpu:
+            ancestor = pid
+            while ancestor and ancestor not in self.roots:
+                ancestor = parents.get(ancestor, 0)
+            if ancestor:
+                total += cpu[pid]
+        return total
+
+
 class CpuMeter:
     """CPU seconds spent by every process of a run (server, Immich, this client) between start and stop:
     on a small machine they share the cores, so their sum divided by the cores bounds the wall time."""
 
-    def __init__(self, **servers: Server | None):
+    def __init__(self, **servers):
         self.servers = {name: s for name, s in servers.items() if s is not None}
         self.before = {name: s.cpu_seconds() for name, s in self.servers.items()} | {"client": time.process_time()}
+        self.generations = {name: getattr(s, "generation", None) for name, s in self.servers.items()}
 
     def stop(self) -> dict[str, float]:
         now = {name: s.cpu_seconds() for name, s in self.servers.items()} | {"client": time.process_time()}
-        return {name: round(now[name] - self.before[name], 2) for name in now}
+        restarted = {name for name, s in self.servers.items() if getattr(s, "generation", None) != self.generations[name]}
+        return {name: float("nan") if name in restarted else round(now[name] - self.before[name], 2) for name in now}
 
 
-def start_immich(real: tuple[str, str] | None) -> tuple[str, str, Server | None]:
+def start_immich(real: tuple[str, str] | None, peer: Peer | None) -> tuple[str, str, Server | None, object]:
+    """(base URL, key, the fake Immich's process to stop or None, what to count Immich's CPU on)."""
     if real:
-        return real[0], real[1], None
+        return real[0], real[1], None, peer
     key, port = "bench-" + os.urandom(8).hex(), free_port()
     fake = Server([sys.executable, str(ROOT / "bench" / "fake_server.py"), str(port), key], {}, port, "/api/server/ping")
-    return f"{fake.url}/api", key, fake
+    return f"{fake.url}/api", key, fake, fake
 
 
 # --- clients ---------------------------------------------------------------------------------
@@ -247,11 +305,14 @@ class Guest:
 
 
 class HealthSampler:
-    """bench/sampler.py in its own process: /healthz latency while the workload runs."""
+    """bench/sampler.py in its own process: the latency of `url` (our /healthz; Immich's ping while the
+    direct upload runs, so both runs carry the same extra load) while the workload runs."""
 
     def __init__(self, url: str):
         self.proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "sampler.py"), url],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        if self.proc.stdout.readline().strip() != "ready":
+            raise RuntimeError(f"the sampler could not reach {url}")
 
     def stop(self) -> list[float]:
         out, _ = self.proc.communicate("", timeout=60)
@@ -266,8 +327,8 @@ def lanes(workload: str, files: dict[str, list[Path]]) -> list[list[Path]]:
 
 
 # --- one workload --------------------------------------------------------------------------
-async def through_drop(workload: str, files, real, tmp: Path, profile: bool) -> dict:
-    immich_url, key, fake = start_immich(real)
+async def through_drop(workload: str, files, real, peer, tmp: Path, profile: bool | str) -> dict:
+    immich_url, key, fake, immich = start_immich(real, peer)
     port = free_port()
     env = {"DATA_DIR": str(tmp / "drop"), "IMMICH_BASE_URL": immich_url, "IMMICH_API_KEY": key,
            "PUBLIC_UPLOAD_PAGE_ENABLED": "true", "HOST": "127.0.0.1", "PORT": str(port), "LOG_LEVEL": "warning",
@@ -277,7 +338,8 @@ async def through_drop(workload: str, files, real, tmp: Path, profile: bool) -> 
     if profile:
         RESULTS.mkdir(parents=True, exist_ok=True)
         spy = subprocess.Popen(["py-spy", "record", "--pid", str(server.proc.pid), "--format", "raw", "--rate", "100", "--threads",
-                                "--output", str(RESULTS / f"profile-{workload}.txt"), "--nonblocking"],
+                                "--output", str(RESULTS / f"profile-{workload}.txt"), "--nonblocking",
+                                *(["--gil"] if profile == "gil" else [])],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         plan = lanes(workload, files)
@@ -286,8 +348,8 @@ async def through_drop(workload: str, files, real, tmp: Path, profile: bool) -> 
             guest.expected = len(lane)
             await guest.open()
         total = sum(p.stat().st_size for lane in plan for p in lane)
-        cpu_before, meter = server.cpu_seconds(), CpuMeter(server=server, immich=fake)
-        sampler = HealthSampler(server.url)
+        cpu_before, meter = server.cpu_seconds(), CpuMeter(server=server, immich=immich)
+        sampler = HealthSampler(server.url + "/healthz")
         started = time.time()
 
         async def send(guest: Guest, lane: list[Path]) -> float:
@@ -301,14 +363,16 @@ async def through_drop(workload: str, files, real, tmp: Path, profile: bool) -> 
         cpu = meter.stop()
         latencies = sampler.stop()
         outcomes = [state for g in guests for state in g.final.values()]
-        first_delivery = min(g.first_delivery for g in guests if g.first_delivery)
         for guest in guests:
             await guest.close()
         return {
             "bytes": total, "files": len(outcomes), "outcomes": {s: outcomes.count(s) for s in set(outcomes)},
             "wall_seconds": finished - started,
             "ingest_mb_s": total / MiB / (ingested - started),
-            "delivery_mb_s": total / MiB / (finished - first_delivery),
+            # From the guests' last byte to the last asset Immich confirmed: what a store-and-forward
+            # server adds at the end, and what relaying while the bytes arrive takes away.
+            "after_last_byte_seconds": finished - ingested,
+            "end_to_end_mb_s": total / MiB / (finished - started),
             "peak_rss_mb": server.peak_rss_mb(),
             "cpu_seconds_per_gb": (server.cpu_seconds() - cpu_before) / (total / 1024**3),
             "healthz_p50_ms": statistics.median(latencies),
@@ -325,12 +389,13 @@ async def through_drop(workload: str, files, real, tmp: Path, profile: bool) -> 
             fake.stop()
 
 
-async def straight_to_immich(workload: str, files, real) -> dict:
-    immich_url, key, fake = start_immich(real)
+async def straight_to_immich(workload: str, files, real, peer) -> dict:
+    immich_url, key, fake, immich = start_immich(real, peer)
     try:
         plan = lanes(workload, files)
         client = ImmichClient(immich_url, timeout=600)
-        meter = CpuMeter(immich=fake)
+        meter = CpuMeter(immich=immich)
+        sampler = HealthSampler(immich_url + "/server/ping")  # the same extra load as our run carries
         started = time.time()
 
         async def send(lane: list[Path]) -> None:
@@ -341,8 +406,10 @@ async def straight_to_immich(workload: str, files, real) -> dict:
         await asyncio.gather(*(send(lane) for lane in plan))
         elapsed = time.time() - started
         cpu = meter.stop()
+        latencies = sampler.stop()
         await client.aclose()
-        return {"wall_seconds": elapsed, "cpu_seconds": cpu}
+        return {"wall_seconds": elapsed, "cpu_seconds": cpu,
+                "ping_p99_ms": statistics.quantiles(latencies, n=100)[98] if len(latencies) > 1 else latencies[0]}
     finally:
         if fake:
             fake.stop()
@@ -399,37 +466,65 @@ async def tus_stack(workload: str, files, tmp: Path) -> dict:
     return await reference_stack(workload, files, "tus_server.py", [str(tmp / "tus"), *library], upload)
 
 
-async def measure(name: str, files, real, profile: bool) -> dict:
+async def measure(name: str, files, real, peer, profile: bool | str, repetition: int) -> dict:
     """One repetition of one workload: through Immich Drop, straight to Immich, the disk, the bare stack,
-    tuspyserver alone."""
-    paths = [p for lane in lanes(name, files) for p in lane]
+    tuspyserver alone. Every other repetition runs these steps in reverse order, so neither the drop
+    nor the direct run always comes first (a slow start, or a warm cache, favours neither)."""
+    plan = lanes(name, files)
+    paths = [p for lane in plan for p in lane]
     run_id = os.urandom(6).hex()
+    result: dict = {"repetition": repetition}
     with tempfile.TemporaryDirectory(dir=ROOT / "bench") as tmp:
-        salt(paths, run_id + " drop")
-        result = await through_drop(name, files, real, Path(tmp), profile)
-        salt(paths, run_id + " direct")
-        direct = await straight_to_immich(name, files, real)
-        result["direct_seconds"], result["direct_cpu_seconds"] = direct["wall_seconds"], direct["cpu_seconds"]
-        result["ratio_to_direct"] = result["wall_seconds"] / result["direct_seconds"]
-        result["disk_mb_s"] = disk_write(Path(tmp), result["bytes"])
-        result["ingest_to_disk"] = result["ingest_mb_s"] / result["disk_mb_s"]
-        bare = await bare_stack(name, files, Path(tmp))
-        result["stack_mb_s"], result["stack_cpu_seconds"] = bare["mb_s"], bare["cpu_seconds"]
-        result["ingest_to_stack"] = result["ingest_mb_s"] / result["stack_mb_s"]
-        tus = await tus_stack(name, files, Path(tmp))
-        result["tus_mb_s"], result["tus_cpu_seconds"] = tus["mb_s"], tus["cpu_seconds"]
-        result["tus_to_disk"] = result["tus_mb_s"] / result["disk_mb_s"]
-        # tuspyserver only receiving the files, against the whole direct upload: no relay built around
-        # it can end sooner than it receives.
-        result["tus_ratio"] = tus["seconds"] / result["direct_seconds"]
-        # The least any relay on this stack and machine could take, with perfect overlap: it receives
-        # (at best like the bare server, with its client), hashes (the product needs the SHA-1) and
-        # sends (at best like the direct client), Immich stores, and all of that CPU fits into the
-        # cores; nor can it receive faster than the bare server.
-        result["sha1_cpu_seconds"] = sha1_cpu(paths)
-        cpu = sum(bare["cpu_seconds"].values()) + sum(result["direct_cpu_seconds"].values()) + result["sha1_cpu_seconds"]
-        result["floor_ratio"] = max(bare["seconds"], cpu / os.cpu_count()) / result["direct_seconds"]
+        async def drop() -> None:
+            salt(paths, run_id + " drop")
+            result.update(await through_drop(name, files, real, peer, Path(tmp), profile))
+
+        async def direct() -> None:
+            salt(paths, run_id + " direct")
+            out = await straight_to_immich(name, files, real, peer)
+            result.update(direct_seconds=out["wall_seconds"], direct_cpu_seconds=out["cpu_seconds"],
+                          direct_ping_p99_ms=out["ping_p99_ms"])
+
+        async def disk() -> None:
+            result["disk_seconds"] = await asyncio.to_thread(disk_write, Path(tmp), plan)
+
+        async def bare() -> None:
+            out = await bare_stack(name, files, Path(tmp))
+            result.update(stack_mb_s=out["mb_s"], stack_seconds=out["seconds"], stack_cpu_seconds=out["cpu_seconds"])
+
+        async def tus() -> None:
+            out = await tus_stack(name, files, Path(tmp))
+            result.update(tus_mb_s=out["mb_s"], tus_seconds=out["seconds"], tus_cpu_seconds=out["cpu_seconds"])
+
+        steps = [drop, direct, disk, bare, tus]
+        for step in steps if repetition % 2 == 0 else steps[::-1]:
+            await step()
+    total = result["bytes"]
+    result["order"] = "forward" if repetition % 2 == 0 else "reverse"
+    result["ratio_to_direct"] = result["wall_seconds"] / result["direct_seconds"]
+    result["disk_mb_s"] = total / MiB / result["disk_seconds"]
+    result["ingest_to_disk"] = result["ingest_mb_s"] / result["disk_mb_s"]
+    result["ingest_to_stack"] = result["ingest_mb_s"] / result["stack_mb_s"]
+    result["tus_to_disk"] = result["tus_mb_s"] / result["disk_mb_s"]
+    # tuspyserver only receiving the files, against the whole direct upload: no relay built around
+    # it can end sooner than it receives.
+    result["tus_ratio"] = result["tus_seconds"] / result["direct_seconds"]
+    # The least any relay on this stack and machine could take, with perfect overlap: it receives
+    # (at best like the bare server, with its client), hashes (the product needs the SHA-1) and
+    # sends (at best like the direct client, with Immich's own CPU counted), and all of that CPU fits
+    # into the cores; nor can it receive faster than the bare server, nor deliver sooner than the
+    # direct upload does (it has to send the same files to the same Immich).
+    result["sha1_cpu_seconds"] = sha1_cpu(paths)
+    cpu = sum(result["stack_cpu_seconds"].values()) + sum(result["direct_cpu_seconds"].values()) \
+        + result["sha1_cpu_seconds"]
+    result["cpu_floor_ratio"] = cpu / os.cpu_count() / result["direct_seconds"]
+    result["floor_ratio"] = max(1.0, result["stack_seconds"] / result["direct_seconds"], result["cpu_floor_ratio"]) \
+        if cpu == cpu else float("nan")  # NaN: Immich was restarted during the direct run, its CPU unknown
     return result
+
+
+RANGED = ("ratio_to_direct", "wall_seconds", "direct_seconds", "ingest_to_disk", "tus_to_disk", "tus_ratio",
+          "floor_ratio", "cpu_seconds_per_gb", "peak_rss_mb", "healthz_p99_ms", "after_last_byte_seconds")
 
 
 def summarise(results: list[dict]) -> dict:
@@ -438,8 +533,8 @@ def summarise(results: list[dict]) -> dict:
     repetitions: this machine moves 20-50 % between runs of the same code."""
     chosen = dict(sorted(results, key=lambda r: r["ratio_to_direct"])[(len(results) - 1) // 2])
     chosen["repetitions"] = len(results)
-    chosen["ranges"] = {key: [min(r[key] for r in results), max(r[key] for r in results)]
-                        for key in ("ratio_to_direct", "ingest_to_disk", "tus_to_disk", "tus_ratio", "floor_ratio", "peak_rss_mb", "healthz_p99_ms")}
+    known = {key: [r[key] for r in results if r[key] == r[key]] or [float("nan")] for key in RANGED}  # NaN: not measured
+    chosen["ranges"] = {key: [min(values), max(values)] for key, values in known.items()}
     return chosen
 
 
@@ -454,21 +549,29 @@ def sha1_cpu(paths: list[Path]) -> float:
     return time.process_time() - started
 
 
-def disk_write(directory: Path, total: int) -> float:
-    """MB/s writing `total` bytes in 1 MiB pieces to `directory`, fsync at the end (what staging does)."""
+def disk_write(directory: Path, plan: list[list[Path]]) -> float:
+    """Seconds to write the workload's files to `directory` as the guests send them: the same sizes,
+    one writer per guest, 1 MiB pieces, each file fsynced when complete (what staging does)."""
     block = os.urandom(MiB)
-    path = directory / "disk-test.bin"
-    started = time.time()
-    with open(path, "wb") as fh:
-        left = total
-        while left > 0:
-            fh.write(block[: min(left, MiB)])
-            left -= MiB
-        fh.flush()
-        os.fsync(fh.fileno())
-    elapsed = time.time() - started
-    path.unlink()
-    return total / MiB / elapsed
+    sizes = [[path.stat().st_size for path in lane] for lane in plan]
+
+    def write_lane(number: int) -> None:
+        for index, size in enumerate(sizes[number]):
+            with open(directory / f"disk-{number}-{index}", "wb") as fh:
+                while size > 0:
+                    fh.write(block if size >= MiB else block[:size])
+                    size -= MiB
+                fh.flush()
+                os.fsync(fh.fileno())
+
+    with ThreadPoolExecutor(len(plan)) as pool:
+        started = time.time()
+        list(pool.map(write_lane, range(len(plan))))
+        elapsed = time.time() - started
+    for number, lane in enumerate(sizes):
+        for index in range(len(lane)):
+            (directory / f"disk-{number}-{index}").unlink()
+    return elapsed
 
 
 def machine() -> dict:
@@ -479,51 +582,102 @@ def machine() -> dict:
             "python": platform.python_version(), "kernel": platform.release(), "date": time.strftime("%Y-%m-%d")}
 
 
+NAMES = {"a": "(a) one 1 GiB video", "b": f"(b) {FILES} photos, 8 guests", "c": "(c) a + b at once",
+         "d": "(d) one 100 MiB video", "e": "(e) one 2 GiB video", "f": f"(f) {FILES} files of 100 kB, one guest"}
+
+
+def _cell(r: dict, key: str, digits: int) -> str:
+    """The median run's value, then the range over the repetitions."""
+    low, high = r.get("ranges", {}).get(key, (r[key], r[key]))
+    return f"{r[key]:.{digits}f}" + (f" ({low:.{digits}f}–{high:.{digits}f})" if r.get("repetitions", 1) > 1 else "")
+
+
+# (header, what it means, value): the short table is the first SHORT columns; the legend is printed
+# under each table, so a column never goes without its meaning.
+COLUMNS = [
+    ("ours s", "first byte sent by the guests to the last file confirmed by Immich, through Immich Drop",
+     lambda r: _cell(r, "wall_seconds", 1)),
+    ("direct s", "the same files sent straight to Immich's `POST /assets` by one client, with the same "
+     "concurrency (no tus, no hashing): the least Immich needs for them here",
+     lambda r: _cell(r, "direct_seconds", 1)),
+    ("ratio", "ours over direct, from the same repetition", lambda r: _cell(r, "ratio_to_direct", 2)),
+    ("server CPU s/GB", "CPU seconds (user + system) Immich Drop's process used, per GB received",
+     lambda r: _cell(r, "cpu_seconds_per_gb", 1)),
+    ("server CPU ms/file", "the same CPU time per file", lambda r: f"{r['cpu_seconds']['server'] / r['files'] * 1000:.0f}"),
+    ("Immich CPU s ours / direct", "CPU seconds of Immich (for the real one: its node server, PostgreSQL and "
+     "Redis with their descendants) during our run and during the direct one",
+     lambda r: f"{r['cpu_seconds'].get('immich', float('nan')):.1f} / {r['direct_cpu_seconds'].get('immich', float('nan')):.1f}"),
+    ("after last byte s", "from the guests' last byte to the last file confirmed by Immich",
+     lambda r: _cell(r, "after_last_byte_seconds", 1)),
+    ("peak RSS MB", "the server process's peak resident memory (VmHWM)", lambda r: _cell(r, "peak_rss_mb", 0)),
+    ("/healthz p99 ms", "99th percentile latency of `/healthz`, asked every 20 ms by a process of its own "
+     "during our run: the event loop's lag as a guest's page feels it", lambda r: _cell(r, "healthz_p99_ms", 1)),
+    ("floor ratio", "the least any relay could reach here, over direct: at least 1 (it sends the same files "
+     "to the same Immich), at least the bare stack's receiving time, and at least all the CPU the work needs "
+     "(receiving as the bare stack does, SHA-1, sending as the direct client does, Immich's own) spread "
+     "over the cores", lambda r: _cell(r, "floor_ratio", 2)),
+    ("tuspyserver alone / direct", "tuspyserver with our storage and nothing else (bench/tus_server.py: no guard, "
+     "database or delivery; hashing what the product hashes while receiving) receiving the same uploads, "
+     "over the whole direct upload", lambda r: _cell(r, "tus_ratio", 2)),
+    ("ingest MB/s", "MB received per second, first byte to the guests' last", lambda r: f"{r['ingest_mb_s']:.0f}"),
+    ("end-to-end MB/s", "MB per second over our whole run", lambda r: f"{r['end_to_end_mb_s']:.0f}"),
+    ("disk MB/s", "the same files written to the same disk, one writer per guest, fsync per file",
+     lambda r: f"{r['disk_mb_s']:.0f}"),
+    ("ingest/disk", "our ingest over the disk's", lambda r: _cell(r, "ingest_to_disk", 2)),
+    ("tuspyserver MB/s", "tuspyserver alone's ingest", lambda r: f"{r['tus_mb_s']:.0f}"),
+    ("bare stack MB/s", "bench/bare_server.py's ingest: uvicorn appending PATCH bodies to files, nothing else",
+     lambda r: f"{r['stack_mb_s']:.0f}"),
+    ("/healthz p50 ms", "the median of the same samples", lambda r: f"{r['healthz_p50_ms']:.1f}"),
+    ("Immich ping p99 ms", "the same sampler pointed at Immich's `/server/ping` during the direct upload "
+     "(so both runs carry the same extra load)", lambda r: f"{r.get('direct_ping_p99_ms', float('nan')):.1f}"),
+]
+SHORT = 9
+
+
+def table(report: dict, columns: list) -> str:
+    rows = ["| workload | " + " | ".join(header for header, _, _ in columns) + " |",
+            "| --- |" + " ---: |" * len(columns)]
+    for name, r in report["workloads"].items():
+        rows.append(f"| {NAMES[name]} | " + " | ".join(value(r) for _, _, value in columns) + " |")
+    legend = "\n".join(f"- *{header}*: {meaning}." for header, meaning, _ in columns)
+    return "\n".join(rows) + "\n\n" + legend + "\n"
+
+
 def markdown(report: dict) -> str:
     m = report["machine"]
-    rows = ["| workload | files | GB | wall s | direct s | ratio | tuspyserver alone / direct | floor ratio | "
-            "ingest MB/s | disk MB/s | ingest/disk | tuspyserver MB/s | tuspyserver/disk | bare stack MB/s | "
-            "delivery MB/s | peak RSS MB | CPU s/GB | CPU ms/file | /healthz p50 ms | p99 ms |",
-            "| --- |" + " ---: |" * 19]
-    names = {"a": "(a) one 1 GiB video", "b": "(b) 200 photos, 8 guests", "c": "(c) a + b at once",
-             "d": "(d) one 100 MiB video", "e": "(e) one 2 GiB video", "f": "(f) 200 files of 100 kB, one guest"}
-    for name, r in report["workloads"].items():
-        def cell(key: str, digits: int) -> str:  # the median run's value, then the range over repetitions
-            low, high = r.get("ranges", {}).get(key, (r[key], r[key]))
-            return f"{r[key]:.{digits}f}" + (f" ({low:.{digits}f}–{high:.{digits}f})" if r.get("repetitions", 1) > 1 else "")
-
-        rows.append(f"| {names[name]} | {r['files']} | {r['bytes'] / 1e9:.2f} | {r['wall_seconds']:.1f} | "
-                    f"{r['direct_seconds']:.1f} | {cell('ratio_to_direct', 2)} | {cell('tus_ratio', 2)} | "
-                    f"{cell('floor_ratio', 2)} | {r['ingest_mb_s']:.0f} | {r['disk_mb_s']:.0f} | "
-                    f"{cell('ingest_to_disk', 2)} | {r['tus_mb_s']:.0f} | {cell('tus_to_disk', 2)} | "
-                    f"{r['stack_mb_s']:.0f} | {r['delivery_mb_s']:.0f} | {cell('peak_rss_mb', 0)} | "
-                    f"{r['cpu_seconds_per_gb']:.1f} | {r['cpu_seconds']['server'] / r['files'] * 1000:.0f} | "
-                    f"{r['healthz_p50_ms']:.1f} | {cell('healthz_p99_ms', 1)} |")
     repetitions = max(r.get("repetitions", 1) for r in report["workloads"].values())
-    how = (f" Each row is the run with the median ratio of {repetitions}; brackets give the range over all of them."
-           if repetitions > 1 else "")
-    return (f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, Python {m['python']}, "
-            f"Linux {m['kernel']}, {m['date']}; Immich: {report['immich']}; PATCH size {CHUNK // MiB} MiB.{how}\n\n"
-            + "\n".join(rows) + "\n")
+    how = (f" Each row is the repetition with the median ratio of {repetitions}; brackets give the range over "
+           "all of them; every other repetition ran its steps in reverse order." if repetitions > 1 else "")
+    head = (f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, Python {m['python']}, "
+            f"Linux {m['kernel']}, {m['date']}; Immich: {report['immich']}; PATCH size {CHUNK // MiB} MiB; "
+            f"{FILES} files in (b), (c) and (f).{how}\n\n")
+    return (head + "Short (README):\n\n" + table(report, COLUMNS[:SHORT])
+            + "\nAll columns:\n\n" + table(report, COLUMNS))
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workloads", default="a,b,c,d,e,f")
     parser.add_argument("--profile", action="store_true", help="py-spy the server during workload c (or the last)")
+    parser.add_argument("--gil", action="store_true", help="with --profile: sample only the thread holding the GIL")
     parser.add_argument("--repeat", type=int, default=1, help="run each workload N times; report the median")
     args = parser.parse_args()
     real = (os.environ["IMMICH_BASE_URL"], os.environ["IMMICH_API_KEY"]) \
         if os.environ.get("IMMICH_BASE_URL") and os.environ.get("IMMICH_API_KEY") else None
-    files = make_files()
     workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
+    files = make_files(workloads)
+    peer = Peer(Path(os.environ.get("IMMICH_PEER_ROOT", "/tmp/immich"))) if real else None
     report = {"machine": machine(), "immich": "real, " + real[0] if real else "the fake Immich (tests/fake_immich.py)",
               "workloads": {}}
     profiled = "c" if "c" in workloads else workloads[-1]
     runs: dict[str, list[dict]] = {name: [] for name in workloads}
-    for repetition in range(args.repeat):  # round-robin, so a slow minute of the machine hits one of each
-        for name in workloads:
-            result = await measure(name, files, real, args.profile and name == profiled and repetition == 0)
+    for repetition in range(args.repeat):
+        # round-robin, each repetition starting one workload later: a slow minute of the machine hits
+        # one run of each, and no workload always runs first
+        shift = repetition % len(workloads)
+        for name in workloads[shift:] + workloads[:shift]:
+            profile = args.profile and name == profiled and repetition == 0 and ("gil" if args.gil else True)
+            result = await measure(name, files, real, peer, profile, repetition)
             runs[name].append(result)
             print(name, json.dumps(result), flush=True)
     report["workloads"] = {name: summarise(results) for name, results in runs.items()}

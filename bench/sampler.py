@@ -1,7 +1,9 @@
-"""Samples `URL/healthz` every 20 ms until its standard input closes, then prints the latencies (ms) as JSON.
+"""Samples a URL every 20 ms until its standard input closes, then prints the latencies (ms) as JSON
+(after a line `ready` once the first sample is taken).
 
 A process of its own, so the benchmark's busy client loop does not add its own lag to what is measured:
-the number is the server's event-loop lag (plus the machine's scheduling), nothing else.
+for our /healthz the number is the server's event-loop lag (plus the machine's scheduling), nothing
+else. The direct upload runs with one too, pointed at Immich's ping, so both runs bear the same load.
 """
 
 import json
@@ -19,8 +21,10 @@ def main(url: str) -> None:
     with httpx.Client(timeout=10) as http:
         while not stop.is_set():
             started = time.perf_counter()
-            http.get(url + "/healthz")
+            http.get(url)
             latencies.append((time.perf_counter() - started) * 1000)
+            if len(latencies) == 1:
+                print("ready", flush=True)  # the run starts only once the sampler is sampling
             stop.wait(0.02)
     print(json.dumps(latencies))
 

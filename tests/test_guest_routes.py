@@ -94,7 +94,10 @@ def test_security_headers(drop):
 
 
 def test_health_and_readiness(drop):
-    assert httpx.get(drop.url + "/healthz").json() == {"status": "ok"}
+    health = httpx.get(drop.url + "/healthz")  # answered ahead of Starlette's routing, same headers
+    assert health.json() == {"status": "ok"} and health.headers["cache-control"] == "no-store"
+    assert health.headers["x-content-type-options"] == "nosniff" and "content-security-policy" in health.headers
+    assert httpx.head(drop.url + "/healthz").status_code == 200
     ready = httpx.get(drop.url + "/readyz")
     assert ready.status_code == 200 and ready.json()["checks"] == {"database": "ok", "staging": "ok", "immich": "ok"}
     drop.fake.fail_status = 503

@@ -53,7 +53,7 @@ def create_app(settings: Settings, *, immich_transport: httpx.AsyncBaseTransport
     store = Store()  # bound to its engine by the lifespan, after migrations
     # Reading, hashing and dating staged files, for the relay and the delivery workers (one each at a time).
     background = Background(workers=2 * settings.max_concurrent)
-    immich = ImmichClient(settings.immich_base_url, transport=immich_transport, in_background=background.run,
+    immich = ImmichClient(settings.immich_base_url, transport=immich_transport,
                           timeout=settings.immich_timeout_seconds, media_types_ttl=settings.media_types_ttl_seconds)
     box = Box(settings.session_secret)
     bus = PostgresBus(settings.db_url) if settings.db_url.startswith("postgresql") else EventBus()
@@ -114,6 +114,8 @@ def create_app(settings: Settings, *, immich_transport: httpx.AsyncBaseTransport
         path = scope.get("path", "")
         if scope["type"] == "http" and (path == TUS_PREFIX or path.startswith(TUS_PREFIX + "/")):
             return await tus(scope, receive, send)
+        if path == "/healthz" and scope["type"] == "http" and scope["method"] == "GET":
+            return await health.healthz_fast(scope, receive, send)
         return await starlette(scope, receive, send)
 
     app = ForwardedHeaders(HostCheck(SecurityHeaders(BodyLimit(router, TUS_PREFIX, settings.upload_stall_seconds)),

@@ -1,12 +1,15 @@
 """`Background`: worker threads for file work no guest is waiting on, at a lower CPU priority.
 
 A guest waits on their PATCH: receiving and writing their bytes (the event loop and the default
-worker threads). Reading a staged file back for Immich, hashing it and reading its capture date
-can come a moment later without anyone noticing. On a small server all of it wants the same cores,
-and the kernel shares them evenly unless told otherwise, so these threads lower their own priority
-(nice +10; on Linux the nice value belongs to the thread): when both are ready, the guest's work
-runs first, and the background still gets a share, so it never starves. bench/: a 1 GiB video
-relayed to Immich while it arrives, 4.0 s → 3.5 s, the guest's upload 270 → 315-350 MB/s.
+worker threads). Hashing a staged file from disk and reading its capture date can come a moment
+later without anyone noticing. On a small server all of it wants the same cores, and the kernel
+shares them evenly unless told otherwise, so these threads lower their own priority (nice +10; on
+Linux the nice value belongs to the thread): when both are ready, the guest's work runs first, and
+the background still gets a share, so it never starves. Reading the bytes Immich is waiting for
+(the relay's reads, a delivery's body) is not background work: against a real Immich on the same
+cores, that feed is the critical path, and at nice +10 it starved whenever the machine was busy
+(bench/README.md: a relayed 1 GiB video 1.62-2.38 x the direct upload, 1.26-1.53 x at normal
+priority).
 
 `Background(workers)`; `await run(fn, *args)` runs `fn` in one of the threads and returns its result;
 `close()` drops queued work, lets running work finish and stops the threads.

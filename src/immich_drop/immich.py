@@ -1,8 +1,8 @@
 """The Immich v3 API client: the only module that talks HTTP to Immich (see ../shared/immich/API_FACTS.md).
 
 `ImmichClient(base_url, transport=None)` takes an optional httpx transport so tests can plug in the
-fake Immich, and `in_background`, how to run the file reads of an upload (default: a worker thread;
-the app gives the low-priority threads of `background`). Every call that needs a user names the API
+fake Immich, and `in_background`, how to run the file reads of an upload (a worker thread of
+normal priority: Immich waits for those bytes, see `background`). Every call that needs a user names the API
 key to use, because uploads land in the library of whoever owns the key (the server key for the
 public page, an admin's key for invites).
 
@@ -288,7 +288,7 @@ class _MultipartFile:
                  in_background: Callable[..., Awaitable], late: list[str] = (),
                  late_values: Callable[[], Awaitable[tuple[str, ...]]] | None = None, sidecar: bytes | None = None):
         self.boundary = f"immich-drop-{uuid.uuid4().hex}"
-        self.path, self.in_background = path, in_background
+        self.path, self.size, self.in_background = path, size, in_background
         self.late, self.late_values = list(late), late_values
         head = b""
         if sidecar is not None:
@@ -326,9 +326,28 @@ class _MultipartFile:
         yield self.tail
 
     async def _read(self) -> AsyncIterator[bytes]:
-        fh = await asyncio.to_thread(open, self.path, "rb")
+        """The file's `size` bytes, READ_PIECE at a time, one thread hop per read: the first read also
+        opens the file and the last one closes it (a photo under 1 MiB costs one hop, not four; bench/).
+        A file shorter than `size` raises OSError (the staged copy is damaged)."""
+        files: list = []
+
+        def read(n: int, last: bool) -> bytes:
+            if not files:
+                files.append(open(self.path, "rb"))
+            piece = files[0].read(n)
+            if last or len(piece) < n:
+                files.pop().close()
+            return piece
+
+        left = self.size
         try:
-            while piece := await self.in_background(fh.read, READ_PIECE):
+            while left > 0:
+                n = min(READ_PIECE, left)
+                piece = await self.in_background(read, n, n == left)
+                if len(piece) < n:
+                    raise OSError(5, f"the staged file ended {left - len(piece)} bytes early")
+                left -= n
                 yield piece
         finally:
-            await asyncio.to_thread(fh.close)
+            if files:  # stopped half way (the request failed or was cancelled)
+                await asyncio.to_thread(files.pop().close)

@@ -67,20 +67,18 @@ class Store:
         query = select(Upload).where(Upload.session_id == session_id).order_by(Upload.created_at.desc()).limit(limit)
         return await self._run(lambda s: list(s.exec(query)))
 
-    async def unfinished(self, kind: str, *, session_id: str | None = None, address: str | None = None) -> tuple[int, int]:
-        """(files, announced bytes) of the uploads of `kind` still receiving, of one session or one address."""
-        query = select(sa.func.count(), sa.func.coalesce(sa.func.sum(Upload.size), 0)).where(
-            Upload.state == UploadState.RECEIVING, Upload.target_kind == kind)
-        if session_id is not None:
-            query = query.where(Upload.session_id == session_id)
-        if address is not None:
-            query = query.where(Upload.client_address == address)
-        return await self._run(lambda s: tuple(s.exec(query).one()))
+    async def room_counts(self, kind: str | None, session_id: str, address: str | None
+                          ) -> tuple[tuple[int, int] | None, tuple[int, int] | None, list[tuple[str, int]]]:
+        """What `tus/room.py` asks at every creation, in one session and one thread hop (bench/):
+        (files, announced bytes) of the uploads of `kind` still receiving of this session, and of this
+        address (None where `kind` or `address` is None), and (id, announced size) of every upload still
+        receiving (what the staging disk has promised)."""
+        def fn(s: Session):
+            by_session = _unfinished(s, kind, session_id, None) if kind else None
+            by_address = _unfinished(s, kind, None, address) if kind and address else None
+            return by_session, by_address, _receiving_sizes(s)
 
-    async def receiving_sizes(self) -> list[tuple[str, int]]:
-        """(id, announced size) of every upload still receiving: what the staging disk has promised."""
-        query = select(Upload.id, Upload.size).where(Upload.state == UploadState.RECEIVING)
-        return await self._run(lambda s: [tuple(row) for row in s.exec(query)])
+        return await self._run(fn)
     async def delivered_by_session(self, session_id: str, checksum: str) -> list[Upload]:
         """Uploads this browser session sent in full that reached Immich with this SHA-1 (already.py)."""
         query = select(Upload).where(Upload.session_id == session_id, Upload.checksum == checksum,
@@ -464,6 +462,33 @@ def _upsert_known_asset(dialect: str) -> sa.Insert:
 def _returning(stmt: sa.Update) -> sa.Update:
     """The statement with RETURNING every column, made once per prebuilt statement (it is compiled once)."""
     return stmt.returning(*UPLOAD.c)
+
+
+def _unfinished(s: Session, kind: str, session_id: str | None, address: str | None) -> tuple[int, int]:
+    query = _unfinished_query(session_id is not None, address is not None)
+    params = {"kind": kind, "session_id": session_id, "address": address}
+    return tuple(s.connection().execute(query, params).one())
+
+
+def _receiving_sizes(s: Session) -> list[tuple[str, int]]:
+    return [tuple(row) for row in s.connection().execute(_receiving_query())]
+
+
+@functools.cache
+def _unfinished_query(by_session: bool, by_address: bool) -> sa.Select:
+    """Built once per shape, like the state changes: building a query per creation cost more than running it."""
+    query = sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(UPLOAD.c.size), 0)).where(
+        UPLOAD.c.state == UploadState.RECEIVING, UPLOAD.c.target_kind == sa.bindparam("kind"))
+    if by_session:
+        query = query.where(UPLOAD.c.session_id == sa.bindparam("session_id"))
+    if by_address:
+        query = query.where(UPLOAD.c.client_address == sa.bindparam("address"))
+    return query
+
+
+@functools.cache
+def _receiving_query() -> sa.Select:
+    return sa.select(UPLOAD.c.id, UPLOAD.c.size).where(UPLOAD.c.state == UploadState.RECEIVING)
 
 
 def _set_one(s: Session, stmt: sa.Update, upload_id: str, params: dict | None = None) -> Upload | None:

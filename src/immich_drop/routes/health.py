@@ -19,6 +19,19 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"}, headers={"Cache-Control": "no-store"})
 
 
+_HEALTHZ = {"type": "http.response.start", "status": 200, "headers": [
+    (b"content-type", b"application/json"), (b"cache-control", b"no-store"), (b"content-length", b"15")]}
+_HEALTHZ_BODY = {"type": "http.response.body", "body": b'{"status":"ok"}'}
+
+
+async def healthz_fast(scope, receive, send) -> None:
+    """`GET /healthz` as plain ASGI, for the app's router to answer before Starlette's routing and
+    middleware: health checks come every few seconds from Docker, and 50 times a second from the
+    benchmark's sampler, where Starlette's way cost 0.6 ms of CPU each (bench/)."""
+    await send(_HEALTHZ)
+    await send(_HEALTHZ_BODY)
+
+
 async def readyz(request: Request) -> JSONResponse:
     services = request.app.state.services
     checks: dict[str, str] = {}

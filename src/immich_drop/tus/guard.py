@@ -234,13 +234,14 @@ class TusGuard:
             await self.targets.open_for_upload(upload.target_kind, upload.target_id)
         except TargetClosed as closed:
             raise Refuse(closed.status, closed.message, code=closed.code, params=closed.params) from None
-        held = await self.locks.take_over(upload.id, RELEASE_WAIT)
+        # the lock, and the bytes on disk read under it (the storage answers tuspyserver from that)
+        held = await self.locks.take_over(upload.id, RELEASE_WAIT, then=lambda: self.storage.snapshot(upload.id))
         if held is None:
             raise Refuse(423, "This upload is being written by another request.", code="busy")
         body_watch = BodyWatch(receive, self.stall_seconds)
         held.stop = body_watch.stop
         try:
-            on_disk = await self.storage.size(upload.id)
+            on_disk = held.value
             if offset != on_disk:
                 raise Refuse(409, "Upload-Offset does not match the bytes received.", {"Upload-Offset": str(on_disk)})
             if offset + body > upload.size:
@@ -268,7 +269,7 @@ class TusGuard:
             await held.release()
 
         try:
-            await self.inner(scope, receive, _before_start(send, forget))
+            await self.inner(scope, receive, _before_start(send, forget, with_status=True))
         finally:
             await held.release()
 
@@ -336,16 +337,13 @@ def _headers(scope) -> dict[str, str]:
 
 
 
-def _before_start(send, action):
-    """Wrap `send` so `action` (given the status, if it takes one) finishes before the client
+def _before_start(send, action, *, with_status: bool = False):
+    """Wrap `send` so `action` (given the status if `with_status`) finishes before the client
     sees the response: a client's next request must never find this one's lock still held."""
-    import inspect
-
-    wants_status = bool(inspect.signature(action).parameters)
 
     async def wrapped(message):
         if message["type"] == "http.response.start":
-            await (action(message["status"]) if wants_status else action())
+            await (action(message["status"]) if with_status else action())
         await send(message)
 
     return wrapped

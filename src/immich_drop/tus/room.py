@@ -33,13 +33,12 @@ class Room:
 
     async def check(self, kind: str, session: str, address: str | None, length: int) -> None:
         s = self.settings
-        if kind == PUBLIC:
-            await self._quota(await self.store.unfinished(PUBLIC, session_id=session), length,
-                              s.public_pending_files, s.public_pending_bytes)
-            if address:
-                await self._quota(await self.store.unfinished(PUBLIC, address=address), length,
-                                  s.public_pending_files_per_address, s.public_pending_bytes_per_address)
-        promised = await self.store.receiving_sizes()
+        by_session, by_address, promised = await self.store.room_counts(
+            PUBLIC if kind == PUBLIC else None, session, address)
+        if by_session is not None:
+            await self._quota(by_session, length, s.public_pending_files, s.public_pending_bytes)
+        if by_address is not None:
+            await self._quota(by_address, length, s.public_pending_files_per_address, s.public_pending_bytes_per_address)
         free = await asyncio.to_thread(self._free_after, promised)
         if length + s.min_free_space > free:
             raise TargetClosed(507, NO_SPACE, code="no_space")

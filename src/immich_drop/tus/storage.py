@@ -12,6 +12,11 @@ It also hashes while receiving: when bytes arrive in order from offset 0 in this
 is ready the moment the upload completes and the delivery worker skips a pass over the file.
 `watch(uid)` gives an event set whenever bytes of that upload land on disk or it is deleted, so a
 reader can follow a file while it arrives (`relay`).
+*One look at the disk per PATCH*: tuspyserver asks for the size, the sidecar and whether the file
+exists eight times in one PATCH (a thread hop each). `snapshot(uid)` reads them once, under the
+upload's lock (the guard passes it to `UploadLocks.try_acquire`, so it costs no hop of its own), and
+while this process holds that lock nobody else can change them: those questions are answered from
+it, and this process's own writes keep it up to date. It is dropped when the lock goes.
 
 Layout: `<dir>/<uid>` data, `<uid>.info` sidecar, `.locks/<uid>.lock`.
 """
@@ -24,6 +29,7 @@ import hashlib
 import json
 import os
 import re
+import time
 from email.utils import formatdate
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -50,6 +56,11 @@ class StagingStorage(TusStorage):
         self._hashers: Dict[str, tuple] = {}
         self._info_written: Dict[str, str] = {}  # uid -> the sidecar's lasting fields as last written
         self._watchers: Dict[str, asyncio.Event] = {}  # uid -> set when bytes land or the upload goes
+        # uid -> [bytes on disk or None if no file, sidecar dict or None, mtime], while its lock is held
+        self._snapshots: Dict[str, list] = {}
+        self._creating: set = set()  # created, the empty data file not made yet (write_info makes it)
+        self._just_created: set = set()  # made empty by write_info, its size not asked yet
+        locks.on_release.append(lambda uid: self._snapshots.pop(uid, None))
         self.on_written = lambda n: None  # e.g. a metrics counter
 
     def data_path(self, uid: str) -> Path:
@@ -65,17 +76,53 @@ class StagingStorage(TusStorage):
 
     # --- data -------------------------------------------------------------------
     async def create(self, uid: str) -> None:
-        def do() -> None:
-            private_dir(self.directory)
-            os.close(private_file(self.data_path(uid), os.O_WRONLY | os.O_APPEND))
-
-        await asyncio.to_thread(do)
+        # tuspyserver writes the sidecar right after creating (StorageUploadFile.open), then asks for
+        # the size: the empty data file is made in write_info's thread hop, and that size is known.
+        self._creating.add(uid)
         self._hashers[uid] = (hashlib.sha1(), 0)
 
+    def _create_now(self, uid: str) -> None:
+        private_dir(self.directory)
+        os.close(private_file(self.data_path(uid), os.O_WRONLY | os.O_APPEND))
+
+    def snapshot(self, uid: str) -> int:
+        """Read the upload's size and sidecar now (blocking: call it in a thread, under its lock);
+        returns the size. Until the lock goes, `exists`, `size` and `read_info` answer from it."""
+        data_path = self.data_path(uid)
+        try:
+            stat = data_path.stat()
+            size, mtime = stat.st_size, stat.st_mtime
+        except FileNotFoundError:
+            size, mtime = None, time.time()
+        try:
+            info = json.loads(self.info_path(uid).read_text())
+        except (OSError, ValueError):
+            info = None
+        if not isinstance(info, dict):
+            info = None
+        elif isinstance(info.get("size"), int):
+            self._lengths[uid] = info["size"]
+        self._snapshots[uid] = [size, info, mtime]
+        return size or 0
+
+    def _snapshot(self, uid: str) -> Optional[list]:
+        return self._snapshots.get(uid) if self.locks.held(uid) else None
+
     async def exists(self, uid: str) -> bool:
+        if uid in self._creating:
+            return True
+        known = self._snapshot(uid)
+        if known is not None:
+            return known[0] is not None
         return await asyncio.to_thread(self.data_path(uid).exists)
 
     async def size(self, uid: str) -> int:
+        if uid in self._creating or uid in self._just_created:
+            self._just_created.discard(uid)  # once: nobody knew the upload before it was made
+            return 0
+        known = self._snapshot(uid)
+        if known is not None:
+            return known[0] or 0
         return await asyncio.to_thread(_size, self.data_path(uid))
 
     async def append(self, uid: str, chunk: bytes) -> None:
@@ -95,7 +142,7 @@ class StagingStorage(TusStorage):
         path = self.data_path(uid)
         length = self._lengths.get(uid)
 
-        def do() -> None:
+        def do() -> int:
             with open(path, "ab") as fh:
                 start = fh.tell()
                 fh.writelines(chunks)
@@ -112,8 +159,12 @@ class StagingStorage(TusStorage):
                     self._hashers[uid] = (digest, covered + size)
                 else:  # bytes arrived that this process did not see: hash from disk later
                     self._hashers.pop(uid, None)
+            return start + size
 
-        await asyncio.to_thread(do)
+        end = await asyncio.to_thread(do)
+        known = self._snapshots.get(uid)
+        if known is not None:
+            known[0], known[2] = end, time.time()
         self.on_written(size)
         watcher = self._watchers.get(uid)
         if watcher is not None:
@@ -153,6 +204,9 @@ class StagingStorage(TusStorage):
         self._lengths.pop(uid, None)
         self._hashers.pop(uid, None)
         self._info_written.pop(uid, None)
+        self._snapshots.pop(uid, None)
+        self._creating.discard(uid)
+        self._just_created.discard(uid)
         watcher = self._watchers.pop(uid, None)
         if watcher is not None:
             watcher.set()  # a reader following the file learns it is gone
@@ -167,6 +221,12 @@ class StagingStorage(TusStorage):
 
     # --- info sidecar -------------------------------------------------------------
     async def read_info(self, uid: str) -> Optional[Dict]:
+        known = self._snapshot(uid)
+        if known is not None:
+            size, info, mtime = known
+            if info is None or size is None:
+                return None
+            return {**info, "offset": size, "expires": formatdate(mtime + self.expiry_seconds, usegmt=True)}
         data_path, info_path = self.data_path(uid), self.info_path(uid)
 
         def do() -> Optional[Dict]:
@@ -197,8 +257,11 @@ class StagingStorage(TusStorage):
         first = uid not in self._lengths
         if isinstance(data.get("size"), int):
             self._lengths[uid] = data["size"]
+        creating = uid in self._creating
 
         def do() -> None:
+            if creating:
+                self._create_now(uid)
             tmp = path.with_suffix(".info.tmp")
             with os.fdopen(private_file(tmp, os.O_WRONLY | os.O_TRUNC), "w") as fh:
                 fh.write(text)
@@ -207,8 +270,16 @@ class StagingStorage(TusStorage):
                     os.fsync(fh.fileno())
             os.replace(tmp, path)
 
-        await asyncio.to_thread(do)
+        try:
+            await asyncio.to_thread(do)
+        finally:
+            if creating:
+                self._creating.discard(uid)
+                self._just_created.add(uid)
         self._info_written[uid] = lasting
+        known = self._snapshots.get(uid)
+        if known is not None:
+            known[1] = json.loads(text)
 
     # --- housekeeping ---------------------------------------------------------------
     async def list_uids(self) -> List[str]:
@@ -235,7 +306,7 @@ class StagingStorage(TusStorage):
         if self.locks.held(uid):
             yield
             return
-        held = await self.locks.try_acquire(uid)
+        held = await self.locks.try_acquire(uid, lambda: self.snapshot(uid))
         if held is None:
             raise TimeoutError("upload is busy")
         try:
