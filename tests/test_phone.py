@@ -196,8 +196,9 @@ def test_keyboard_and_announcements(make_drop, admin_of, phone):
     expect = playwright.expect
     drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
     phone.goto(link(drop, admin_of))
+    expect(phone.locator("#who-name")).to_be_visible()  # the page is whole (the link's settings are in)
     focused = []
-    for _ in range(4):
+    for _ in range(8):  # language, theme, name, message, then the two pickers
         phone.keyboard.press("Tab")
         focused.append(phone.evaluate("document.activeElement.id || document.activeElement.textContent"))
     assert "picker" in focused and "picker-files" in focused
