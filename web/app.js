@@ -231,7 +231,10 @@
     return null;
   }
 
+  var budgetChanges = 0; // bumped by every local change the server's count may not have seen yet
+
   function take(item) {
+    budgetChanges += 1;
     if (budget.files != null) budget.files -= 1;
     if (budget.bytes != null) budget.bytes -= item.size;
     item.reserved = true;
@@ -239,6 +242,7 @@
 
   function giveBack(item) { // a cancelled file, or one the server had already: the link takes another
     if (!item.reserved) return;
+    budgetChanges += 1;
     item.reserved = false;
     if (budget.files != null) budget.files += 1;
     if (budget.bytes != null) budget.bytes += item.size;
@@ -432,6 +436,7 @@
     if (byUploadId[id] === item) return;
     byUploadId[id] = item;
     item.uploadId = id;
+    budgetChanges += 1;
     if (lastStatus[id]) applyServerEvent(lastStatus[id]);
   }
 
@@ -591,10 +596,13 @@
   }
 
   function loadInvite(quiet) {
+    var asked = budgetChanges;
     return fetch("/api/i/" + encodeURIComponent(invite), { credentials: "same-origin" })
       .then(function (r) { return r.json().then(function (body) { return { ok: r.ok, body: body }; }); })
       .then(function (answer) {
         if (!answer.ok) { if (!quiet) block(answer.body); return; }
+        // An answer counted before a reservation or creation made since: stale, ask again.
+        if (quiet && asked !== budgetChanges) { scheduleInfo(); return; }
         info = answer.body;
         var waiting = items.filter(function (it) { return it.reserved && !it.uploadId; });
         budget.files = info.remaining.files == null ? null : info.remaining.files - waiting.length;
