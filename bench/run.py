@@ -213,6 +213,56 @@ class Peer:
         return total
 
 
+class PeerKeeper:
+    """Housekeeping on a real Immich between the measured steps, with the peer's all-permission key
+    (API_KEY_ALL in IMMICH_PEER_ROOT/CREDENTIALS.txt): Immich's background jobs (metadata,
+    thumbnails) for one step's files ran on into the next step and were counted as its Immich CPU,
+    and every run left its files in Immich's library (67 GB after a day of runs, a full disk).
+    `forget(paths)` deletes the assets with those files' bytes (force, so the files go too) and
+    `settle()` waits until every queue is empty. Without the credentials it does nothing."""
+
+    def __init__(self, root: Path, base_url: str):
+        creds = {}
+        with contextlib.suppress(OSError):
+            for line in (root / "CREDENTIALS.txt").read_text().splitlines():
+                key, _, value = line.partition("=")
+                creds[key.strip()] = value.strip()
+        self.key = creds.get("API_KEY_ALL")
+        self.http = httpx.Client(base_url=base_url, headers={"x-api-key": self.key or ""}, timeout=120)
+        if not self.key:
+            print(f"no API_KEY_ALL in {root}/CREDENTIALS.txt: Immich's queues are not waited for and "
+                  "the benchmark's files stay in its library", file=sys.stderr)
+
+    def settle(self, timeout: float = 600) -> None:
+        """Until no queue has a job waiting, delayed or active, twice in a row (a job can queue the next)."""
+        deadline, quiet = time.monotonic() + timeout, 0
+        while self.key and quiet < 2 and time.monotonic() < deadline:
+            queues = self.http.get("/queues").raise_for_status().json()
+            busy = sum(q["statistics"][k] for q in queues for k in ("active", "waiting", "delayed"))
+            quiet = quiet + 1 if busy == 0 else 0
+            time.sleep(0.25)
+
+    def forget(self, paths: list[Path]) -> None:
+        if not self.key:
+            return
+        ids = []
+        for start in range(0, len(paths), 100):
+            batch = [{"id": str(i), "checksum": file_sha1(p)} for i, p in enumerate(paths[start:start + 100])]
+            results = self.http.post("/assets/bulk-upload-check", json={"assets": batch}).raise_for_status()
+            ids += [r["assetId"] for r in results.json()["results"] if r.get("assetId")]
+        if ids:
+            self.http.request("DELETE", "/assets", json={"ids": ids, "force": True}).raise_for_status()
+        self.settle()
+
+
+def file_sha1(path: Path) -> str:
+    digest = hashlib.sha1()
+    with open(path, "rb") as fh:
+        while piece := fh.read(MiB):
+            digest.update(piece)
+    return digest.hexdigest()
+
+
 class CpuMeter:
     """CPU seconds spent by every process of a run (server, Immich, this client) between start and stop:
     on a small machine they share the cores, so their sum divided by the cores bounds the wall time."""
@@ -466,7 +516,8 @@ async def tus_stack(workload: str, files, tmp: Path) -> dict:
     return await reference_stack(workload, files, "tus_server.py", [str(tmp / "tus"), *library], upload)
 
 
-async def measure(name: str, files, real, peer, profile: bool | str, repetition: int) -> dict:
+async def measure(name: str, files, real, peer, keeper: PeerKeeper | None, profile: bool | str,
+                  repetition: int) -> dict:
     """One repetition of one workload: through Immich Drop, straight to Immich, the disk, the bare stack,
     tuspyserver alone. Every other repetition runs these steps in reverse order, so neither the drop
     nor the direct run always comes first (a slow start, or a warm cache, favours neither)."""
@@ -474,14 +525,20 @@ async def measure(name: str, files, real, peer, profile: bool | str, repetition:
     paths = [p for lane in plan for p in lane]
     run_id = os.urandom(6).hex()
     result: dict = {"repetition": repetition}
+    if keeper:
+        await asyncio.to_thread(keeper.settle)
     with tempfile.TemporaryDirectory(dir=ROOT / "bench") as tmp:
         async def drop() -> None:
             salt(paths, run_id + " drop")
             result.update(await through_drop(name, files, real, peer, Path(tmp), profile))
+            if keeper:
+                await asyncio.to_thread(keeper.forget, paths)
 
         async def direct() -> None:
             salt(paths, run_id + " direct")
             out = await straight_to_immich(name, files, real, peer)
+            if keeper:
+                await asyncio.to_thread(keeper.forget, paths)
             result.update(direct_seconds=out["wall_seconds"], direct_cpu_seconds=out["cpu_seconds"],
                           direct_ping_p99_ms=out["ping_p99_ms"])
 
@@ -542,10 +599,7 @@ def sha1_cpu(paths: list[Path]) -> float:
     """CPU seconds to SHA-1 the files (read from the page cache in 1 MiB pieces, as the server does)."""
     started = time.process_time()
     for path in paths:
-        digest = hashlib.sha1()
-        with open(path, "rb") as fh:
-            while piece := fh.read(MiB):
-                digest.update(piece)
+        file_sha1(path)
     return time.process_time() - started
 
 
@@ -666,7 +720,9 @@ async def main() -> None:
         if os.environ.get("IMMICH_BASE_URL") and os.environ.get("IMMICH_API_KEY") else None
     workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
     files = make_files(workloads)
-    peer = Peer(Path(os.environ.get("IMMICH_PEER_ROOT", "/tmp/immich"))) if real else None
+    peer_root = Path(os.environ.get("IMMICH_PEER_ROOT", "/tmp/immich"))
+    peer = Peer(peer_root) if real else None
+    keeper = PeerKeeper(peer_root, real[0]) if real else None
     report = {"machine": machine(), "immich": "real, " + real[0] if real else "the fake Immich (tests/fake_immich.py)",
               "workloads": {}}
     profiled = "c" if "c" in workloads else workloads[-1]
@@ -677,7 +733,7 @@ async def main() -> None:
         shift = repetition % len(workloads)
         for name in workloads[shift:] + workloads[:shift]:
             profile = args.profile and name == profiled and repetition == 0 and ("gil" if args.gil else True)
-            result = await measure(name, files, real, peer, profile, repetition)
+            result = await measure(name, files, real, peer, keeper, profile, repetition)
             runs[name].append(result)
             print(name, json.dumps(result), flush=True)
     report["workloads"] = {name: summarise(results) for name, results in runs.items()}
