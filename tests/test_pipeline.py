@@ -74,6 +74,26 @@ def test_duplicates_are_reported_and_still_added_to_the_album(drop):
     assert len(drop.fake.uploads) == 1
 
 
+def test_a_small_file_is_sent_at_once_and_a_large_one_is_asked_about_first(drop, tmp_path):
+    """Below CHECK_FIRST_FROM, Immich's answer to the upload itself (x-immich-checksum) decides
+    about duplicates: no bulk check per file. From it on, a duplicate's bytes are not sent at all."""
+    from immich_drop.pipeline import CHECK_FIRST_FROM
+
+    guest = drop.guest()
+    assert guest.wait_for(guest.upload(MEDIA / "exif_offset.jpg"), ["done", "failed"])["state"] == "done"
+    assert ("POST", "/api/assets/bulk-upload-check") not in drop.fake.requests
+    assert drop.fake.uploads[0].checksum_header == sha1_of(MEDIA / "exif_offset.jpg")
+
+    large = make_file(tmp_path / "panorama.jpg", CHECK_FIRST_FROM, seed=5)
+    owner = drop.fake.owner_of(drop.key)
+    drop.fake.assets[owner][sha1_of(large)] = from_the_app = str(uuid.uuid4())
+    uid = guest.upload(large, chunk_size=8 * 1024 * 1024)
+    assert guest.wait_for(uid, ["duplicate", "done", "failed"])["state"] == "duplicate"
+    assert drop.upload_row(uid).asset_id == from_the_app
+    assert ("POST", "/api/assets/bulk-upload-check") in drop.fake.requests
+    assert drop.fake.requests.count(("POST", "/api/assets")) == 1  # the photo above; not the panorama
+
+
 def test_duplicates_are_per_owner(make_drop, fake):
     one = make_drop()
     guest = one.guest()

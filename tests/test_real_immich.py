@@ -58,9 +58,17 @@ def test_dates_types_owner_and_album_as_immich_holds_them(real, peer, tmp_path):
         assert [a["id"] for a in peer.albums_of(asset_id)] == [invite["albumId"]], name
 
 
-def test_the_same_photo_twice_is_one_asset_in_the_album(real, peer, tmp_path):
+@pytest.mark.parametrize("large", [False, True], ids=["answered-by-the-upload", "checked-first"])
+def test_the_same_photo_twice_is_one_asset_in_the_album(real, peer, tmp_path, large):
+    """A small photo's duplicate is Immich's answer to the upload itself (x-immich-checksum); a large
+    one's, its bulk check before anything is sent (pipeline.CHECK_FIRST_FROM)."""
+    from immich_drop.pipeline import CHECK_FIRST_FROM
+
     _, invite = admin_invite(real, peer)
     photo = unique_copy(MEDIA / "exif_offset.jpg", tmp_path / "twice.jpg")
+    if large:  # bytes after the JPEG's end: still the same photo to Immich, now past the size
+        with open(photo, "ab") as fh:
+            fh.truncate(CHECK_FIRST_FROM + 1)
     first, second = real.guest(), real.guest()
     a = first.invite_upload(photo, invite_token(invite))
     assert first.wait_for(a, FINAL)["state"] == "done"

@@ -32,15 +32,24 @@ def test_compare_and_set_changes_only_from_the_given_states(database_url, monkey
     engine.dispose()
 
 
-def test_the_duplicate_cache_inserts_then_updates(database_url):
+@pytest.mark.parametrize("returning", [True, False], ids=["returning", "update-then-select"])
+def test_the_duplicate_cache_is_written_with_the_state_change_or_not_at_all(database_url, monkeypatch, returning):
     engine = open_engine(normalise(database_url))
+    monkeypatch.setattr(engine.dialect, "update_returning", returning)
     store = Store(engine)
+    sha = "c" * 40
 
     async def run():
-        await store.remember_asset("owner", "c" * 40, "first")
-        await store.remember_asset("owner", "c" * 40, "second")  # the same bytes, a newer asset id
-        await store.remember_asset("other", "c" * 40, "theirs")  # per owner
-        return [await store.known_asset(o, "c" * 40) for o in ("owner", "other", "nobody")]
+        for uid in ("a" * 32, "b" * 32, "d" * 32):
+            await store.add_upload(Upload(id=uid, session_id="s", target_kind="public", filename="x.jpg", size=3))
+        done = [UploadState.RECEIVING]
+        await store.update_upload("a" * 32, only_from=done, state=UploadState.DONE, remember=("owner", sha, "first"))
+        refused = await store.update_upload("a" * 32, only_from=done, state=UploadState.DONE,
+                                            remember=("owner", sha, "never"))  # not receiving now: nothing written
+        assert refused is None and await store.known_asset("owner", sha) == "first"
+        await store.update_upload("b" * 32, only_from=done, state=UploadState.DONE, remember=("owner", sha, "second"))
+        await store.update_upload("d" * 32, state=UploadState.DONE, remember=("other", sha, "theirs"))  # per owner
+        return [await store.known_asset(o, sha) for o in ("owner", "other", "nobody")]
 
-    assert asyncio.run(run()) == ["second", "theirs", None]
+    assert asyncio.run(run()) == ["second", "theirs", None]  # the same bytes, a newer asset id: updated
     engine.dispose()

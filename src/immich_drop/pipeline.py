@@ -9,8 +9,9 @@ uploads and run `deliver`:
 - Large videos: `relay` sends them on while they arrive; the worker then only collects Immich's answer.
 - SHA-1: computed while receiving when possible (`StagingStorage.take_digest`), else read from disk;
   kept on the row from the first attempt on, so a retry never reads the file again.
-- Duplicates: Immich's bulk check decides, every time (a trashed asset counts, and the owner's log
-  says so). The local cache (owner, SHA-1) is only written, for the guest page's pre-check; it never
+- Duplicates: Immich decides, every time (a trashed asset counts, and the owner's log says so): a
+  file under CHECK_FIRST_FROM is sent with its SHA-1 in `x-immich-checksum`, and Immich answers
+  "duplicate" to the upload itself; a larger one is asked about first with the bulk check. The local cache (owner, SHA-1) is only written, for the guest page's pre-check; it never
   ends an upload. A duplicate is still added to the target album. A "duplicate" for a file an
   earlier attempt of ours already began sending (`sent_at`) is that attempt's asset: `done`.
 - Immich unreachable, 5xx, or refusing the key: `retrying` with backoff, the file kept. Other 4xx:
@@ -65,6 +66,7 @@ TRASHED = "Already in Immich, in the owner's trash: restore it there to see it a
 UNREADABLE = "The server could not read the received file ({}); please send it again."
 MAYBE_SENT = ("The link was deleted by its owner while this file was being sent to Immich: "
               "it may have arrived there, but it was not added to the album.")
+CHECK_FIRST_FROM = 32 * 1024 * 1024  # files from this size are checked for duplicates before they are sent
 MAX_UNEXPECTED = 5  # attempts that end in an error nobody foresaw, before the upload is marked failed
 
 
@@ -215,7 +217,8 @@ class Pipeline:
                     self.metrics.immich_errors.labels(kind="rejected").inc()
                     return await self._end(upload, S.FAILED, f"Sent to Immich, but not added to the album "
                                            f"\"{delivery.album_name}\": this account may only view it there "
-                                           f"({exc.message}).", asset_id=asset_id, delete=True)
+                                           f"({exc.message}).", asset_id=asset_id, delete=True,
+                                           delivery=delivery)
         except TargetGone:
             await self.storage.delete(uid)
             return await self._end(upload, S.FAILED, "The link was deleted by its owner; this file was not sent.")
@@ -245,14 +248,18 @@ class Pipeline:
                 return await self._end(upload, S.FAILED, f"The server could not deliver this file ({type(exc).__name__}).")
             return await self._retry_later(upload, f"{WAITING} ({type(exc).__name__})")
         return await self._end(upload, S.DUPLICATE if duplicate else S.DONE, TRASHED if trashed else "",
-                               asset_id=asset_id, delete=True)
+                               asset_id=asset_id, delete=True, delivery=delivery)
 
-    async def _end(self, upload: Upload, state: str, message: str, *, delete: bool = False, **values) -> str:
+    async def _end(self, upload: Upload, state: str, message: str, *, delete: bool = False,
+                   delivery: Delivery | None = None, **values) -> str:
         """Leave the attempt in a final state, only while this worker still holds the lease: a worker
         that lost it (or whose upload was dropped when its link was deleted) changes nothing."""
+        # the asset Immich holds goes into the duplicate cache with the final state (one transaction)
+        remember = (delivery.owner, upload.checksum, values["asset_id"]) \
+            if delivery is not None and values.get("asset_id") and upload.checksum else None
         final = await self.store.update_upload(
             upload.id, only_from=(S.HASHING, S.UPLOADING), held_by=self.worker, state=state, message=message,
-            checksum=upload.checksum, captured_at=upload.captured_at, lease_owner=None, **values)
+            checksum=upload.checksum, captured_at=upload.captured_at, lease_owner=None, remember=remember, **values)
         if final is None:
             log.warning("delivery of %s ended as %s, but it is no longer ours to record", upload.id, state)
             return "lost"
@@ -270,14 +277,15 @@ class Pipeline:
         if relayed:
             asset_id, duplicate = relayed.asset_id, relayed.duplicate
         else:
-            check = await self._checks(delivery.api_key, (upload.id, upload.checksum)) or {}
+            # A small file goes at once: with `x-immich-checksum` Immich answers "duplicate" for it
+            # itself, and the bulk check first would be a request per file (a third of those to
+            # Immich in bench (f)). A large one is checked first: a request costs less than a duplicate's bytes.
+            check = await self._checks(delivery.api_key, (upload.id, upload.checksum)) or {} \
+                if upload.size >= CHECK_FIRST_FROM else {}
             if check.get("action") == "reject" and not (check.get("reason") == "duplicate" and check.get("assetId")):
                 raise ImmichRejected(f"Immich does not accept this file ({check.get('reason', 'rejected')}).", 400)
             if check.get("action") == "reject":
-                asset_id, duplicate = check["assetId"], True
-                trashed = bool(check.get("isTrashed"))
-                await self.store.remember_asset(delivery.owner, upload.checksum, asset_id)
-                return asset_id, duplicate and upload.sent_at is None, trashed
+                return check["assetId"], upload.sent_at is None, bool(check.get("isTrashed"))
             # Noted before the first byte goes: if this attempt dies after Immich took the file, the
             # next one hears "duplicate" for it, and must know that the asset is this upload's own.
             marked = await self.store.update_upload(
@@ -295,7 +303,6 @@ class Pipeline:
         if duplicate:  # was the one Immich has in the owner's trash? (the log says so)
             check = await self._checks(delivery.api_key, (upload.id, upload.checksum)) or {}
             trashed = bool(check.get("isTrashed"))
-        await self.store.remember_asset(delivery.owner, upload.checksum, asset_id)
         return asset_id, duplicate and upload.sent_at is None, trashed
 
     async def _bulk_check(self, api_key: str, items: list[tuple[str, str]]) -> dict[tuple[str, str], dict]:
