@@ -16,7 +16,7 @@ def settings(tmp_path, **env):
 def test_defaults(tmp_path):
     s = settings(tmp_path)
     assert s.public_upload_page_enabled is False
-    assert s.port == 8080 and s.max_concurrent == 3 and s.chunk_size == 8 * 1024 * 1024
+    assert s.port == 8080 and s.max_concurrent == 6 and s.chunk_size == 8 * 1024 * 1024
     assert s.max_request_body == 16 * 1024 * 1024
     assert s.immich_base_url == "http://127.0.0.1:2283/api"
     assert s.db_url == f"sqlite:///{tmp_path}/state.db"

@@ -36,7 +36,7 @@ class Settings:
     data_dir: Path = Path("./data")
     state_db: Path = Path("./data/state.db")
     database_url: str = ""
-    max_concurrent: int = 3
+    max_concurrent: int = 6
     # Videos at least this large go on to Immich while they arrive (relay); 0 turns that off.
     stream_min_size: int = 64 * MiB
     stream_stall_seconds: float = 20.0
@@ -119,7 +119,7 @@ class Settings:
             data_dir=data_dir,
             state_db=Path(r.text("STATE_DB", str(data_dir / "state.db"))),
             database_url=database_url(r.secret("DATABASE_URL")),
-            max_concurrent=r.integer("MAX_CONCURRENT", 3, low=1, high=64),
+            max_concurrent=r.integer("MAX_CONCURRENT", 6, low=1, high=64),
             max_upload_size=r.size("MAX_UPLOAD_SIZE", 50 * GiB),
             stream_min_size=0 if r.text("STREAM_MIN_SIZE", "").lower() in ("0", "off")
             else r.size("STREAM_MIN_SIZE", 64 * MiB),
