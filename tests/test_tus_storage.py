@@ -28,3 +28,21 @@ def test_the_sidecar_is_rewritten_only_when_a_lasting_field_changes(tmp_path):
     assert after_patch == first  # bookkeeping only: the file was not replaced
     assert after_error != first  # a lasting change was written
     assert read["offset"] == 5 and read["error"] == "refused" and read["metadata"] == {"filename": "a.mov"}
+
+
+def test_a_fresh_id_is_new_once_then_the_disk_answers(tmp_path):
+    """The guard marks the id it just made: tuspyserver's "exists?" at creation is answered without a
+    disk look, once; after that (or after a delete) the disk decides, so a stale mark cannot hide a file."""
+    storage = StagingStorage(tmp_path, UploadLocks(tmp_path / ".locks"), 3600)
+    made, dropped = "d" * 32, "e" * 32
+    storage.data_path(made).write_bytes(b"")  # on disk, though marked fresh: the mark answers only once
+
+    async def run():
+        storage.fresh(made)
+        first, second = await storage.exists(made), await storage.exists(made)
+        storage.fresh(dropped)
+        await storage.delete(dropped)
+        storage.data_path(dropped).write_bytes(b"x")
+        return first, second, await storage.exists(dropped)
+
+    assert asyncio.run(run()) == (False, True, True)

@@ -29,6 +29,7 @@ from .models import (
 )
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 class Store:
@@ -42,6 +43,16 @@ class Store:
         def work() -> T:
             with Session(self.engine, expire_on_commit=False) as session:
                 return fn(session)
+
+        return await asyncio.to_thread(work)
+
+    async def _transaction(self, fn: Callable[[sa.Connection], T]) -> T:
+        """`fn(connection)` in one transaction on a worker thread, without an ORM session: for the
+        statements run several times per file (prebuilt, on a bare connection; 100 us of CPU
+        against 185 us through a Session, bench/)."""
+        def work() -> T:
+            with self.engine.begin() as conn:
+                return fn(conn)
 
         return await asyncio.to_thread(work)
 
@@ -67,18 +78,20 @@ class Store:
         query = select(Upload).where(Upload.session_id == session_id).order_by(Upload.created_at.desc()).limit(limit)
         return await self._run(lambda s: list(s.exec(query)))
 
-    async def room_counts(self, kind: str | None, session_id: str, address: str | None
-                          ) -> tuple[tuple[int, int] | None, tuple[int, int] | None, list[tuple[str, int]]]:
-        """What `tus/room.py` asks at every creation, in one session and one thread hop (bench/):
+    async def room_counts(self, kind: str | None, session_id: str, address: str | None,
+                          then: Callable[[list[tuple[str, int]]], R]) -> tuple[tuple[int, int] | None,
+                                                                              tuple[int, int] | None, R]:
+        """What `tus/room.py` asks at every creation, in one transaction and one thread hop (bench/):
         (files, announced bytes) of the uploads of `kind` still receiving of this session, and of this
-        address (None where `kind` or `address` is None), and (id, announced size) of every upload still
-        receiving (what the staging disk has promised)."""
-        def fn(s: Session):
-            by_session = _unfinished(s, kind, session_id, None) if kind else None
-            by_address = _unfinished(s, kind, None, address) if kind and address else None
-            return by_session, by_address, _receiving_sizes(s)
+        address (None where `kind` or `address` is None), and `then` applied, in the same worker
+        thread, to (id, announced size) of every upload still receiving (what the staging disk has
+        promised; `then` may block, e.g. to look at the disk)."""
+        def fn(conn: sa.Connection):
+            by_session = _unfinished(conn, kind, session_id, None) if kind else None
+            by_address = _unfinished(conn, kind, None, address) if kind and address else None
+            return by_session, by_address, then([tuple(row) for row in conn.execute(_receiving_query())])
 
-        return await self._run(fn)
+        return await self._transaction(fn)
     async def delivered_by_session(self, session_id: str, checksum: str) -> list[Upload]:
         """Uploads this browser session sent in full that reached Immich with this SHA-1 (already.py)."""
         query = select(Upload).where(Upload.session_id == session_id, Upload.checksum == checksum,
@@ -113,17 +126,17 @@ class Store:
             owner, checksum, asset_id = remember
             cached = {"owner": owner, "checksum": checksum, "asset_id": asset_id, "created_at": values["updated_at"]}
 
-            def also(s: Session) -> None:
-                s.connection().execute(_upsert_known_asset(s.get_bind().dialect.name), cached)
+            def also(conn: sa.Connection) -> None:
+                conn.execute(_upsert_known_asset(conn.dialect.name), cached)
 
-        return await self._run(lambda s: _set_one(s, stmt, upload_id, params, also))
+        return await self._transaction(lambda conn: _set_one(conn, stmt, params, also))
 
     # --- delivery leases: one process delivers an upload at a time --------------------------
     async def claim_delivery(self, upload_id: str, worker: str, now: datetime, lease: float) -> Upload | None:
         """Take the upload for delivery if it is due and no live lease holds it; None otherwise."""
 
         params = {"uid": upload_id, "now": now, "worker": worker, "until": now + timedelta(seconds=lease)}
-        return await self._run(lambda s: _set_one(s, _claim(), upload_id, params))
+        return await self._transaction(lambda conn: _set_one(conn, _claim(), params))
 
     async def renew_lease(self, upload_id: str, worker: str, now: datetime, until: datetime) -> bool:
         """Extend `worker`'s lease on an upload it is delivering; False if the lease is no longer its own
@@ -465,14 +478,10 @@ def _returning(stmt: sa.Update) -> sa.Update:
     return stmt.returning(*UPLOAD.c)
 
 
-def _unfinished(s: Session, kind: str, session_id: str | None, address: str | None) -> tuple[int, int]:
+def _unfinished(conn: sa.Connection, kind: str, session_id: str | None, address: str | None) -> tuple[int, int]:
     query = _unfinished_query(session_id is not None, address is not None)
     params = {"kind": kind, "session_id": session_id, "address": address}
-    return tuple(s.connection().execute(query, params).one())
-
-
-def _receiving_sizes(s: Session) -> list[tuple[str, int]]:
-    return [tuple(row) for row in s.connection().execute(_receiving_query())]
+    return tuple(conn.execute(query, params).one())
 
 
 @functools.cache
@@ -492,28 +501,22 @@ def _receiving_query() -> sa.Select:
     return sa.select(UPLOAD.c.id, UPLOAD.c.size).where(UPLOAD.c.state == UploadState.RECEIVING)
 
 
-def _set_one(s: Session, stmt: sa.Update, upload_id: str, params: dict | None = None,
-             also: Callable[[Session], None] | None = None) -> Upload | None:
-    """Run a conditional UPDATE of one upload: the updated row, or None if the condition did not hold.
-    `also(s)` runs in the same transaction, only if the row was updated.
+def _set_one(conn: sa.Connection, stmt: sa.Update, params: dict,
+             also: Callable[[sa.Connection], None] | None = None) -> Upload | None:
+    """Run a conditional UPDATE of one upload in `conn`'s transaction: the updated row, or None if
+    the condition did not hold. `also(conn)` runs in the same transaction, only if the row was updated.
 
     One statement with RETURNING (SQLite 3.35+, PostgreSQL); an older SQLite gets UPDATE then SELECT."""
-    conn = s.connection()
     if not conn.dialect.update_returning:
-        if conn.execute(stmt, params or {}).rowcount != 1:
-            s.rollback()
+        if conn.execute(stmt, params).rowcount != 1:
+            return None  # nothing was changed: the transaction ends with nothing to undo
+        row = conn.execute(_GET_UPLOAD, {"uid": params["uid"]}).one()
+    else:
+        row = conn.execute(_returning(stmt), params).one_or_none()
+        if row is None:
             return None
-        if also is not None:
-            also(s)
-        s.commit()
-        return s.get(Upload, upload_id)
-    row = conn.execute(_returning(stmt), params or {}).one_or_none()
-    if row is None:
-        s.rollback()
-        return None
     if also is not None:
-        also(s)
-    s.commit()
+        also(conn)
     return _upload(row._mapping)
 
 

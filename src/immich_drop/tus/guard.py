@@ -189,6 +189,7 @@ class TusGuard:
             await self.targets.release(upload)
             raise Refuse(closed.status, closed.message, code=closed.code, params=closed.params) from None
         scope.setdefault("state", {})["tus_uid"] = upload.id
+        self.storage.fresh(upload.id)
         # tuspyserver keeps the metadata in the sidecar and logs it: it gets the name and type only, so no
         # link token lies on disk or reaches a log (the row already holds all the rest).
         scope["headers"] = [(k, v) for k, v in scope["headers"] if k.lower() != b"upload-metadata"] + [

@@ -33,13 +33,12 @@ class Room:
 
     async def check(self, kind: str, session: str, address: str | None, length: int) -> None:
         s = self.settings
-        by_session, by_address, promised = await self.store.room_counts(
-            PUBLIC if kind == PUBLIC else None, session, address)
+        by_session, by_address, free = await self.store.room_counts(
+            PUBLIC if kind == PUBLIC else None, session, address, then=self._free_after)
         if by_session is not None:
             await self._quota(by_session, length, s.public_pending_files, s.public_pending_bytes)
         if by_address is not None:
             await self._quota(by_address, length, s.public_pending_files_per_address, s.public_pending_bytes_per_address)
-        free = await asyncio.to_thread(self._free_after, promised)
         if length + s.min_free_space > free:
             raise TargetClosed(507, NO_SPACE, code="no_space")
 
@@ -52,7 +51,8 @@ class Room:
                                params={"files": max_files, "bytes": max_bytes})
 
     def _free_after(self, promised: list[tuple[str, int]]) -> int:
-        """Free bytes on the staging disk once every upload still arriving has all its bytes."""
+        """Free bytes on the staging disk once every upload still arriving has all its bytes (blocking:
+        run in the store's thread hop, with the rows that say what is still arriving)."""
         private_dir(self.storage.directory)
         owed = 0
         for uid, size in promised:

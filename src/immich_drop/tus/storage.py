@@ -58,6 +58,7 @@ class StagingStorage(TusStorage):
         self._watchers: Dict[str, asyncio.Event] = {}  # uid -> set when bytes land or the upload goes
         # uid -> [bytes on disk or None if no file, sidecar dict or None, mtime], while its lock is held
         self._snapshots: Dict[str, list] = {}
+        self._fresh: set = set()  # ids the guard just made (a new row): tuspyserver's "exists?" needs no disk look
         self._creating: set = set()  # created, the empty data file not made yet (write_info makes it)
         self._just_created: set = set()  # made empty by write_info, its size not asked yet
         locks.on_release.append(lambda uid: self._snapshots.pop(uid, None))
@@ -78,6 +79,7 @@ class StagingStorage(TusStorage):
     async def create(self, uid: str) -> None:
         # tuspyserver writes the sidecar right after creating (StorageUploadFile.open), then asks for
         # the size: the empty data file is made in write_info's thread hop, and that size is known.
+        self._fresh.discard(uid)
         self._creating.add(uid)
         self._hashers[uid] = (hashlib.sha1(), 0)
 
@@ -108,9 +110,17 @@ class StagingStorage(TusStorage):
     def _snapshot(self, uid: str) -> Optional[list]:
         return self._snapshots.get(uid) if self.locks.held(uid) else None
 
+    def fresh(self, uid: str) -> None:
+        """`uid` was made just now for a creation (a random id whose database row was just inserted):
+        tuspyserver's first question, whether it exists, is answered "no" without a look at the disk."""
+        self._fresh.add(uid)
+
     async def exists(self, uid: str) -> bool:
         if uid in self._creating:
             return True
+        if uid in self._fresh:
+            self._fresh.discard(uid)
+            return False
         known = self._snapshot(uid)
         if known is not None:
             return known[0] is not None
@@ -207,6 +217,7 @@ class StagingStorage(TusStorage):
         self._snapshots.pop(uid, None)
         self._creating.discard(uid)
         self._just_created.discard(uid)
+        self._fresh.discard(uid)
         watcher = self._watchers.pop(uid, None)
         if watcher is not None:
             watcher.set()  # a reader following the file learns it is gone
