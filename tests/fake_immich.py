@@ -80,6 +80,7 @@ class FakeImmich:
         self.uploads: list[Received] = []  # every 201 (new asset)
         self.requests: list[tuple[str, str]] = []
         self.fail_status: int | None = None
+        self.answer_gate: asyncio.Event | None = None  # POST /assets: stored, then wait for this to answer
         self.delay = 0.0
         self.upload_gate: asyncio.Event | None = None  # when set, uploads wait for it
         self.upload_refusal: str | None = None  # when set, uploads answer 400 with this message
@@ -332,6 +333,8 @@ class FakeImmich:
         asset_id = str(uuid.uuid4())
         owned[sha1] = asset_id
         self.uploads.append(Received(owner, asset_id, name, order, created, modified, sha1, size, header, visibility))
+        if self.answer_gate is not None:  # stored, the answer held back (a client timing out meanwhile)
+            await self.answer_gate.wait()
         if form.sidecar is not None:
             found = re.search(rb"<rdf:li[^>]*>(.*?)</rdf:li>", form.sidecar, re.S)
             if found:

@@ -181,3 +181,28 @@ def test_a_description_sidecar_is_xml_whatever_the_guest_wrote():
     root = ElementTree.fromstring(xmp_description(text).split(b"?>", 1)[1].rsplit(b"<?xpacket", 1)[0])
     [li] = root.iter("{http://www.w3.org/1999/02/22-rdf-syntax-ns#}li")
     assert li.text == "Anna <b>&amp;</b> ]]>   end\n\tline"  # what XML cannot hold is dropped
+
+
+@pytest.mark.parametrize("failure, unsent", [
+    (httpx.ConnectError("refused"), True), (httpx.ConnectTimeout("slow connect"), True),
+    (httpx.PoolTimeout("no connection free"), True), (503, True), (429, True), (502, True),
+    (httpx.ReadTimeout("no answer in time"), False), (httpx.RemoteProtocolError("cut"), False), (500, False),
+], ids=str)
+def test_a_failure_says_whether_the_request_can_have_reached_immich(failure, unsent):
+    """`unsent`: the request certainly changed nothing in Immich (the pipeline then takes back its
+    "being sent" mark). A timeout waiting for the answer, a cut connection or a 500 may follow a stored file."""
+    def handler(request: httpx.Request) -> httpx.Response:
+        if isinstance(failure, Exception):
+            raise failure
+        return httpx.Response(failure, json={"message": "down"})
+
+    async def run():
+        c = ImmichClient("http://immich.test/api", transport=httpx.MockTransport(handler))
+        try:
+            await c.ping()
+        finally:
+            await c.aclose()
+
+    with pytest.raises(ImmichUnavailable) as raised:
+        asyncio.run(run())
+    assert raised.value.unsent is unsent

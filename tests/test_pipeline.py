@@ -130,6 +130,37 @@ def test_immich_gone_entirely_then_back(drop):
         revived.stop()
 
 
+def test_a_photo_immich_has_sent_while_immich_is_down_is_still_already_there(drop):
+    """The first attempt marks the upload as sent before its request; a 503 (or no connection at all)
+    means nothing reached Immich, so the mark is taken back and Immich's "duplicate" afterwards is the
+    guest's answer, not this upload's own asset come back as "done"."""
+    owner = drop.fake.owner_of(drop.key)
+    drop.fake.assets.setdefault(owner, {})[sha1_of(MEDIA / "exif_offset.jpg")] = from_the_app = str(uuid.uuid4())
+    guest = drop.guest()
+    drop.fake.fail_status = 503
+    uid = guest.upload(MEDIA / "exif_offset.jpg")
+    guest.wait_for(uid, "retrying")
+    assert drop.upload_row(uid).sent_at is None
+    drop.fake.fail_status = None
+    assert guest.wait_for(uid, ["duplicate", "done", "failed"])["state"] == "duplicate"
+    assert drop.upload_row(uid).asset_id == from_the_app and drop.fake.uploads == []
+
+
+def test_an_upload_unanswered_in_time_stays_marked_as_maybe_sent(make_drop):
+    """A request that may have reached Immich (here: Immich stored the file, and its answer came after
+    the client's timeout) keeps the mark: the retry's "duplicate" is this upload's own asset, "done"."""
+    drop = make_drop(IMMICH_TIMEOUT_SECONDS="1")
+    guest = drop.guest()
+    gate = drop.fake.answer_gate = asyncio.Event()
+    uid = guest.upload(MEDIA / "exif_offset.jpg")
+    assert "in time" in guest.wait_for(uid, "retrying")["message"]
+    assert drop.upload_row(uid).sent_at is not None
+    drop.fake.answer_gate = None
+    drop.fake.server.loop.call_soon_threadsafe(gate.set)
+    assert guest.wait_for(uid, ["duplicate", "done", "failed"])["state"] == "done"
+    assert len(drop.fake.uploads) == 1
+
+
 def _listen_on(port):
     import socket
 

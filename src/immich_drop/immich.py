@@ -34,7 +34,17 @@ class ImmichError(Exception):
 
 
 class ImmichUnavailable(ImmichError):
-    """Immich could not be reached or failed on its side; the same call may work later."""
+    """Immich could not be reached or failed on its side; the same call may work later.
+
+    `unsent` is true when the request certainly changed nothing in Immich: no connection was made, or
+    the answer was one that comes before any work (429, or 502/503/504 from a proxy or an overloaded
+    server). A read timeout or a connection lost mid-request is not: the upload may have landed."""
+
+    NOTHING_DONE = frozenset({429, 502, 503, 504})
+
+    def __init__(self, message: str, status: int | None = None, *, unsent: bool = False):
+        super().__init__(message, status)
+        self.unsent = unsent or status in self.NOTHING_DONE
 
 
 class ImmichRejected(ImmichError):
@@ -90,6 +100,8 @@ class ImmichClient:
             headers["Authorization"] = f"Bearer {token}"
         try:
             response = await self._http.request(method, path, headers=headers, **kwargs)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:  # nothing went out
+            raise ImmichUnavailable(f"Immich is unreachable ({type(exc).__name__})", unsent=True) from None
         except httpx.TimeoutException:
             raise ImmichUnavailable("Immich did not answer in time") from None
         except httpx.TransportError as exc:

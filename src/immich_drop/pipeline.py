@@ -280,14 +280,16 @@ class Pipeline:
             # A small file goes at once: with `x-immich-checksum` Immich answers "duplicate" for it
             # itself, and the bulk check first would be a request per file (a third of those to
             # Immich in bench (f)). A large one is checked first: a request costs less than a duplicate's bytes.
-            check = await self._checks(delivery.api_key, (upload.id, upload.checksum)) or {} \
-                if upload.size >= CHECK_FIRST_FROM else {}
+            check = ((await self._checks(delivery.api_key, (upload.id, upload.checksum)) or {})
+                     if upload.size >= CHECK_FIRST_FROM else {})
             if check.get("action") == "reject" and not (check.get("reason") == "duplicate" and check.get("assetId")):
                 raise ImmichRejected(f"Immich does not accept this file ({check.get('reason', 'rejected')}).", 400)
             if check.get("action") == "reject":
                 return check["assetId"], upload.sent_at is None, bool(check.get("isTrashed"))
             # Noted before the first byte goes: if this attempt dies after Immich took the file, the
             # next one hears "duplicate" for it, and must know that the asset is this upload's own.
+            # Taken back when the request certainly did not reach Immich (a photo the owner already
+            # has, sent while Immich was down, is still "already there" when it comes back).
             marked = await self.store.update_upload(
                 upload.id, only_from=(S.HASHING, S.UPLOADING), held_by=self.worker, state=S.UPLOADING,
                 sent_at=utcnow(), checksum=upload.checksum, captured_at=upload.captured_at)
@@ -295,10 +297,16 @@ class Pipeline:
                 raise LeaseLost()
             self._publish(marked)
             modified = iso(from_ms(upload.last_modified_ms) or upload.received_at or utcnow())
-            asset_id, duplicate = await self.immich.upload_asset(
-                delivery.api_key, path, upload.size, filename=upload.filename,
-                created_at=upload.captured_at, modified_at=modified, checksum=upload.checksum,
-                visibility=delivery.visibility, description=description(upload.guest_name, upload.guest_message))
+            try:
+                asset_id, duplicate = await self.immich.upload_asset(
+                    delivery.api_key, path, upload.size, filename=upload.filename,
+                    created_at=upload.captured_at, modified_at=modified, checksum=upload.checksum,
+                    visibility=delivery.visibility, description=description(upload.guest_name, upload.guest_message))
+            except ImmichUnavailable as exc:
+                if exc.unsent:  # nothing reached Immich: the mark goes back to what earlier attempts left
+                    await self.store.update_upload(upload.id, only_from=(S.UPLOADING,), held_by=self.worker,
+                                                   sent_at=upload.sent_at)
+                raise
         trashed = False
         if duplicate:  # was the one Immich has in the owner's trash? (the log says so)
             check = await self._checks(delivery.api_key, (upload.id, upload.checksum)) or {}
