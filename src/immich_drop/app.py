@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 import anyio.to_thread
 import httpx
@@ -72,6 +73,11 @@ def create_app(settings: Settings, *, immich_transport: httpx.AsyncBaseTransport
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
+        # The threads behind asyncio.to_thread (store calls, staging writes, reads of files being sent):
+        # Python's default is cores + 4, six on a 2-core box, and MAX_CONCURRENT deliveries reading
+        # their files must not leave a guest's write or row read waiting for a thread.
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(max_workers=settings.max_concurrent + 8, thread_name_prefix="immich-drop"))
         await asyncio.to_thread(lambda: [private_dir(d) for d in (settings.data_dir, settings.staging_dir)])
         store.bind(await asyncio.to_thread(open_engine, settings.db_url))
         await bus.start()

@@ -86,12 +86,14 @@ class Store:
         address (None where `kind` or `address` is None), and `then` applied, in the same worker
         thread, to (id, announced size) of every upload still receiving (what the staging disk has
         promised; `then` may block, e.g. to look at the disk)."""
-        def fn(conn: sa.Connection):
-            by_session = _unfinished(conn, kind, session_id, None) if kind else None
-            by_address = _unfinished(conn, kind, None, address) if kind and address else None
-            return by_session, by_address, then([tuple(row) for row in conn.execute(_receiving_query())])
+        def work():
+            with self.engine.begin() as conn:
+                by_session = _unfinished(conn, kind, session_id, None) if kind else None
+                by_address = _unfinished(conn, kind, None, address) if kind and address else None
+                receiving = [tuple(row) for row in conn.execute(_receiving_query())]
+            return by_session, by_address, then(receiving)  # the transaction is over: no connection waits on it
 
-        return await self._transaction(fn)
+        return await asyncio.to_thread(work)
     async def delivered_by_session(self, session_id: str, checksum: str) -> list[Upload]:
         """Uploads this browser session sent in full that reached Immich with this SHA-1 (already.py)."""
         query = select(Upload).where(Upload.session_id == session_id, Upload.checksum == checksum,
