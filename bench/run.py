@@ -38,7 +38,6 @@ import argparse
 import asyncio
 import base64
 import contextlib
-import hashlib
 import json
 import os
 import platform
@@ -65,6 +64,7 @@ FILES = int(os.environ.get("BENCH_FILES", "200"))  # photos in (b) and (c), smal
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 sys.path.insert(0, str(ROOT / "src"))
 from immich_drop.immich import ImmichClient  # noqa: E402
+from immich_drop.media import sha1_file  # noqa: E402
 
 
 # --- inputs ----------------------------------------------------------------------------------
@@ -247,20 +247,12 @@ class PeerKeeper:
             return
         ids = []
         for start in range(0, len(paths), 100):
-            batch = [{"id": str(i), "checksum": file_sha1(p)} for i, p in enumerate(paths[start:start + 100])]
+            batch = [{"id": str(i), "checksum": sha1_file(p)} for i, p in enumerate(paths[start:start + 100])]
             results = self.http.post("/assets/bulk-upload-check", json={"assets": batch}).raise_for_status()
             ids += [r["assetId"] for r in results.json()["results"] if r.get("assetId")]
         if ids:
             self.http.request("DELETE", "/assets", json={"ids": ids, "force": True}).raise_for_status()
         self.settle()
-
-
-def file_sha1(path: Path) -> str:
-    digest = hashlib.sha1()
-    with open(path, "rb") as fh:
-        while piece := fh.read(MiB):
-            digest.update(piece)
-    return digest.hexdigest()
 
 
 class CpuMeter:
@@ -611,7 +603,7 @@ def sha1_cpu(paths: list[Path]) -> float:
     """CPU seconds to SHA-1 the files (read from the page cache in 1 MiB pieces, as the server does)."""
     started = time.process_time()
     for path in paths:
-        file_sha1(path)
+        sha1_file(path)
     return time.process_time() - started
 
 

@@ -11,9 +11,10 @@ uploads and run `deliver`:
   kept on the row from the first attempt on, so a retry never reads the file again.
 - Duplicates: Immich decides, every time (a trashed asset counts, and the owner's log says so): a
   file under CHECK_FIRST_FROM is sent with its SHA-1 in `x-immich-checksum`, and Immich answers
-  "duplicate" to the upload itself; a larger one is asked about first with the bulk check. The local cache (owner, SHA-1) is only written, for the guest page's pre-check; it never
-  ends an upload. A duplicate is still added to the target album. A "duplicate" for a file an
-  earlier attempt of ours already began sending (`sent_at`) is that attempt's asset: `done`.
+  "duplicate" to the upload itself; a larger one is asked about first with the bulk check. The
+  local cache (owner, SHA-1) is only written, for the guest page's pre-check; it never ends an
+  upload. A duplicate is still added to the target album. A "duplicate" for a file an earlier
+  attempt of ours already began sending (`sent_at`) is that attempt's asset: `done`.
 - Immich unreachable, 5xx, or refusing the key: `retrying` with backoff, the file kept. Other 4xx:
   `failed` with Immich's message, the file kept until the janitor's expiry. A staged file that
   cannot be read: `failed` at once. Any other error: retried MAX_UNEXPECTED times, then `failed`.

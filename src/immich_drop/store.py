@@ -94,6 +94,7 @@ class Store:
             return by_session, by_address, then(receiving)  # the transaction is over: no connection waits on it
 
         return await asyncio.to_thread(work)
+
     async def delivered_by_session(self, session_id: str, checksum: str) -> list[Upload]:
         """Uploads this browser session sent in full that reached Immich with this SHA-1 (already.py)."""
         query = select(Upload).where(Upload.session_id == session_id, Upload.checksum == checksum,
