@@ -361,6 +361,10 @@ class HealthSampler:
         return json.loads(out)
 
 
+def p99(latencies: list[float]) -> float:
+    return statistics.quantiles(latencies, n=100)[98] if len(latencies) > 1 else latencies[0]
+
+
 def lanes(workload: str, files: dict[str, list[Path]]) -> list[list[Path]]:
     """Who sends what: one lane per guest, each lane's files one after another."""
     photo_lanes = [files["photos"][i::8] for i in range(8)]
@@ -392,6 +396,12 @@ async def through_drop(workload: str, files, real, peer, tmp: Path, profile: boo
         total = sum(p.stat().st_size for lane in plan for p in lane)
         cpu_before, meter = server.cpu_seconds(), CpuMeter(server=server, immich=immich)
         sampler = HealthSampler(server.url + "/healthz")
+        # the same sampler against a server doing nothing: what the machine's scheduling alone costs a
+        # request meanwhile (our p99 cannot be lower than this one's)
+        idle_port = free_port()
+        idle = Server([sys.executable, str(ROOT / "bench" / "bare_server.py"), str(idle_port), str(tmp / "idle")], {},
+                      idle_port, ready="/healthz")
+        idle_sampler = HealthSampler(idle.url + "/healthz")
         started = time.time()
 
         async def send(guest: Guest, lane: list[Path]) -> float:
@@ -404,6 +414,8 @@ async def through_drop(workload: str, files, real, peer, tmp: Path, profile: boo
         finished = max(g.last_final for g in guests)
         cpu = meter.stop()
         latencies = sampler.stop()
+        idle_latencies = idle_sampler.stop()
+        idle.stop()
         outcomes = [state for g in guests for state in g.final.values()]
         for guest in guests:
             await guest.close()
@@ -418,8 +430,9 @@ async def through_drop(workload: str, files, real, peer, tmp: Path, profile: boo
             "peak_rss_mb": server.peak_rss_mb(),
             "cpu_seconds_per_gb": (server.cpu_seconds() - cpu_before) / (total / 1024**3),
             "healthz_p50_ms": statistics.median(latencies),
-            "healthz_p99_ms": statistics.quantiles(latencies, n=100)[98] if len(latencies) > 1 else latencies[0],
+            "healthz_p99_ms": p99(latencies),
             "healthz_samples": len(latencies),
+            "idle_healthz_p99_ms": p99(idle_latencies),
             "cpu_seconds": cpu,
         }
     finally:
@@ -451,7 +464,7 @@ async def straight_to_immich(workload: str, files, real, peer) -> dict:
         latencies = sampler.stop()
         await client.aclose()
         return {"wall_seconds": elapsed, "cpu_seconds": cpu,
-                "ping_p99_ms": statistics.quantiles(latencies, n=100)[98] if len(latencies) > 1 else latencies[0]}
+                "ping_p99_ms": p99(latencies)}
     finally:
         if fake:
             fake.stop()
@@ -585,7 +598,8 @@ async def measure(name: str, files, real, peer, keeper: PeerKeeper | None, profi
 
 
 RANGED = ("ratio_to_direct", "wall_seconds", "direct_seconds", "ingest_to_disk", "tus_to_disk", "tus_ratio",
-          "floor_ratio", "cpu_seconds_per_gb", "peak_rss_mb", "healthz_p99_ms", "after_last_byte_seconds")
+          "floor_ratio", "cpu_seconds_per_gb", "peak_rss_mb", "healthz_p99_ms", "idle_healthz_p99_ms",
+          "after_last_byte_seconds")
 
 
 def summarise(results: list[dict]) -> dict:
@@ -670,6 +684,9 @@ COLUMNS = [
     ("peak RSS MB", "the server process's peak resident memory (VmHWM)", lambda r: _cell(r, "peak_rss_mb", 0)),
     ("/healthz p99 ms", "99th percentile latency of `/healthz`, asked every 20 ms by a process of its own "
      "during our run: the event loop's lag as a guest's page feels it", lambda r: _cell(r, "healthz_p99_ms", 1)),
+    ("idle server p99 ms", "the same sampler, at the same time, against a server doing nothing (bench/bare_server.py, "
+     "same HTTP stack): what the machine's scheduling alone adds, the least ours could show",
+     lambda r: _cell(r, "idle_healthz_p99_ms", 1) if "idle_healthz_p99_ms" in r else "–"),
     ("floor ratio", "the least any relay could reach here, over direct: at least 1 (it sends the same files "
      "to the same Immich), at least the bare stack's receiving time, and at least all the CPU the work needs "
      "(receiving as the bare stack does, SHA-1, sending as the direct client does, Immich's own) spread "
@@ -694,7 +711,7 @@ COLUMNS = [
     ("Immich ping p99 ms", "the same sampler pointed at Immich's `/server/ping` during the direct upload "
      "(so both runs carry the same extra load)", lambda r: f"{r.get('direct_ping_p99_ms', float('nan')):.1f}"),
 ]
-SHORT = 9
+SHORT = 10
 
 
 def table(report: dict, columns: list) -> str:
