@@ -25,8 +25,10 @@ concurrency (our streaming client, with the same sampler loading Immich's ping),
 the same disk as the guests send them (one writer per guest, fsync per file). Two more references
 receive the same uploads: bench/bare_server.py (the HTTP stack doing the least a tus-shaped upload
 needs) and bench/tus_server.py (tuspyserver with our storage and nothing else), to tell the stack's
-share of the time from the library's and from ours. Repetitions rotate: each starts one workload
-later, and every other one runs its steps (drop, direct, disk, bare, tuspyserver) in reverse.
+share of the time from the library's and from ours; and tuspyserver alone receives them while the
+direct upload runs at the same time (bench/direct.py), a relay with no work of its own: the least the
+ratio could be. Repetitions rotate: each starts one workload later, and every other one runs its
+steps (drop, direct, tuspyserver beside direct, disk, bare, tuspyserver) in reverse.
 Results go to bench/results/ as JSON (every run) and Markdown (the tables with what each column
 means). Files are generated once into bench/data/ (up to about 4.1 GB; data/ is git-ignored), only
 those the chosen workloads need. Not part of the test suite; bench/README.md has the findings.
@@ -470,9 +472,11 @@ async def straight_to_immich(workload: str, files, real, peer) -> dict:
             fake.stop()
 
 
-async def reference_stack(workload: str, files, script: str, args: list[str], upload) -> dict:
+async def reference_stack(workload: str, files, script: str, args: list[str], upload, alongside=None) -> dict:
     """Run the workload's lanes, same concurrency, against `python bench/<script> PORT *args`;
-    `upload(http, url, path)` sends one file. MB/s, wall seconds, CPU of that server and the client."""
+    `upload(http, url, path)` sends one file. MB/s, wall seconds, CPU of that server and the client.
+    `alongside()`, if given, runs from the same start and returns when it ended (`time.time()`): its
+    seconds from the start come back as "alongside_seconds"."""
     port = free_port()
     server = Server([sys.executable, str(ROOT / "bench" / script), str(port), *args], {}, port, "/")
     try:
@@ -485,13 +489,14 @@ async def reference_stack(workload: str, files, script: str, args: list[str], up
                 await upload(http, server.url, path)
 
         clients = [httpx.AsyncClient(timeout=300) for _ in plan]
-        await asyncio.gather(*(send(http, lane) for http, lane in zip(clients, plan)))
+        ended = await asyncio.gather(*(send(http, lane) for http, lane in zip(clients, plan)),
+                                     *([alongside()] if alongside else []))
         elapsed = time.time() - started
         cpu = meter.stop()
         for http in clients:
             await http.aclose()
         return {"mb_s": sum(p.stat().st_size for lane in plan for p in lane) / MiB / elapsed, "seconds": elapsed,
-                "cpu_seconds": cpu}
+                "cpu_seconds": cpu, **({"alongside_seconds": ended[-1] - started} if alongside else {})}
     finally:
         server.stop()
 
@@ -511,14 +516,41 @@ async def bare_stack(workload: str, files, tmp: Path) -> dict:
     return await reference_stack(workload, files, "bare_server.py", [str(tmp / "bare")], upload)
 
 
-async def tus_stack(workload: str, files, tmp: Path) -> dict:
+async def tus_stack(workload: str, files, tmp: Path, alongside=None) -> dict:
     """The same tus requests into bench/tus_server.py: tuspyserver with our storage and nothing else,
     the ceiling of the tus library the product is built on."""
     async def upload(http: httpx.AsyncClient, base: str, path: Path) -> None:
         await tus_upload(http, base + "/files", path, {}, f"filename {b64(path.name)}")
 
     library = ["library"] if os.environ.get("BENCH_TUS_STORAGE") == "library" else []
-    return await reference_stack(workload, files, "tus_server.py", [str(tmp / "tus"), *library], upload)
+    return await reference_stack(workload, files, "tus_server.py", [str(tmp / "tus"), *library], upload, alongside)
+
+
+async def tus_beside_direct(workload: str, files, real, peer, tmp: Path) -> dict:
+    """tuspyserver alone receiving the files while the direct upload (bench/direct.py, a process of its
+    own) sends them to Immich, both from the same moment: a relay built on tuspyserver that costs
+    nothing of its own. Ours cannot end sooner than the later of the two ends ("seconds")."""
+    immich_url, key, fake, _ = start_immich(real, peer)
+    direct = subprocess.Popen([sys.executable, str(ROOT / "bench" / "direct.py"), immich_url, key],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        direct.stdin.write(json.dumps([[str(p) for p in lane] for lane in lanes(workload, files)]) + "\n")
+        direct.stdin.flush()
+        if direct.stdout.readline().strip() != "ready":
+            raise RuntimeError("bench/direct.py did not start")
+
+        async def send_direct() -> float:
+            direct.stdin.write("go\n")
+            direct.stdin.flush()
+            return json.loads(await asyncio.to_thread(direct.stdout.readline))["ended"]
+
+        out = await tus_stack(workload, files, tmp, alongside=send_direct)
+        return {"seconds": max(out["seconds"], out["alongside_seconds"]), "direct_seconds": out["alongside_seconds"]}
+    finally:
+        direct.kill()
+        direct.wait()
+        if fake:
+            fake.stop()
 
 
 async def measure(name: str, files, real, peer, keeper: PeerKeeper | None, profile: bool | str,
@@ -570,7 +602,12 @@ async def measure(name: str, files, real, peer, keeper: PeerKeeper | None, profi
             out = await tus_stack(name, files, Path(tmp))
             result.update(tus_mb_s=out["mb_s"], tus_seconds=out["seconds"], tus_cpu_seconds=out["cpu_seconds"])
 
-        steps = [drop, direct, disk, bare, tus]
+        async def beside() -> None:
+            salt(paths, run_id + " beside")
+            out, _ = await with_jobs(tus_beside_direct(name, files, real, peer, Path(tmp)))
+            result.update(beside_seconds=out["seconds"], beside_direct_seconds=out["direct_seconds"])
+
+        steps = [drop, direct, beside, disk, bare, tus]
         for step in steps if repetition % 2 == 0 else steps[::-1]:
             await step()
     total = result["bytes"]
@@ -583,6 +620,8 @@ async def measure(name: str, files, real, peer, keeper: PeerKeeper | None, profi
     # tuspyserver only receiving the files, against the whole direct upload: no relay built around
     # it can end sooner than it receives.
     result["tus_ratio"] = result["tus_seconds"] / result["direct_seconds"]
+    # tuspyserver receiving while the direct upload sends, both at once: a relay with no work of its own
+    result["beside_ratio"] = result["beside_seconds"] / result["direct_seconds"]
     # The least any relay on this stack and machine could take, with perfect overlap: it receives
     # (at best like the bare server, with its client), hashes (the product needs the SHA-1) and
     # sends (at best like the direct client, with Immich's own CPU counted), and all of that CPU fits
@@ -598,7 +637,7 @@ async def measure(name: str, files, real, peer, keeper: PeerKeeper | None, profi
 
 
 RANGED = ("ratio_to_direct", "wall_seconds", "direct_seconds", "ingest_to_disk", "tus_to_disk", "tus_ratio",
-          "floor_ratio", "cpu_seconds_per_gb", "peak_rss_mb", "healthz_p99_ms", "idle_healthz_p99_ms",
+          "floor_ratio", "beside_ratio", "cpu_seconds_per_gb", "peak_rss_mb", "healthz_p99_ms", "idle_healthz_p99_ms",
           "after_last_byte_seconds")
 
 
@@ -673,6 +712,10 @@ COLUMNS = [
      "concurrency (no tus, no hashing): the least Immich needs for them here",
      lambda r: _cell(r, "direct_seconds", 1)),
     ("ratio", "ours over direct, from the same repetition", lambda r: _cell(r, "ratio_to_direct", 2)),
+    ("tuspyserver beside direct", "the direct upload (from a process of its own) while tuspyserver alone "
+     "receives the same files at the same time, over the direct upload alone: a relay built on tuspyserver "
+     "with no work of its own (no guard, database, reading back or hashing beyond its own), the least "
+     "*ratio* could be here", lambda r: _cell(r, "beside_ratio", 2) if "beside_ratio" in r else "–"),
     ("server CPU s/GB", "CPU seconds (user + system) Immich Drop's process used, per GB received",
      lambda r: _cell(r, "cpu_seconds_per_gb", 1)),
     ("server CPU ms/file", "the same CPU time per file", lambda r: f"{r['cpu_seconds']['server'] / r['files'] * 1000:.0f}"),
@@ -711,7 +754,7 @@ COLUMNS = [
     ("Immich ping p99 ms", "the same sampler pointed at Immich's `/server/ping` during the direct upload "
      "(so both runs carry the same extra load)", lambda r: f"{r.get('direct_ping_p99_ms', float('nan')):.1f}"),
 ]
-SHORT = 10
+SHORT = 11
 
 
 def table(report: dict, columns: list) -> str:
