@@ -609,6 +609,8 @@ async def measure(name: str, files, real, peer, keeper: PeerKeeper | None, profi
 
         steps = [drop, direct, beside, disk, bare, tus]
         for step in steps if repetition % 2 == 0 else steps[::-1]:
+            # the previous step's gigabytes written out first, so no step pays for the one before's writeback
+            await asyncio.to_thread(os.sync)
             await step()
     total = result["bytes"]
     result["order"] = "forward" if repetition % 2 == 0 else "reverse"
