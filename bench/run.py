@@ -8,6 +8,8 @@
     BENCH_CHUNK_MIB=32 uv run python bench/run.py  # guests send 32 MiB PATCHes (CHUNK_SIZE; default 8)
     BENCH_FILES=20 uv run python bench/run.py      # 20 photos / small files instead of 200 (a quick look)
     BENCH_TUS_STORAGE=library uv run python bench/run.py   # the tuspyserver column with its own storage
+    BENCH_LINK=invite uv run python bench/run.py   # guests come through an invite link into an album
+                                                   # (needs the real Immich peer: its owner signs in)
     IMMICH_BASE_URL=http://host:2283/api IMMICH_API_KEY=… uv run python bench/run.py   # a real Immich
                                                    # (its CPU counted from the pid files under
                                                    # IMMICH_PEER_ROOT, default /tmp/immich)
@@ -44,6 +46,7 @@ import json
 import os
 import platform
 import random
+import shutil
 import socket
 import statistics
 import struct
@@ -63,6 +66,11 @@ RESULTS = ROOT / "bench" / "results"
 MiB = 1024 * 1024
 CHUNK = int(os.environ.get("BENCH_CHUNK_MIB", "8")) * MiB
 FILES = int(os.environ.get("BENCH_FILES", "200"))  # photos in (b) and (c), small files in (f): fewer for a quick look
+# How guests arrive: the public upload page, or an invite link into an album (what most owners hand
+# out; each file then also costs reading the invite and its owner's key, and an album addition).
+LINK = os.environ.get("BENCH_LINK", "public")
+INVITE_ALBUM = "Immich Drop bench"
+PEER_ROOT = Path(os.environ.get("IMMICH_PEER_ROOT", "/tmp/immich"))
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 sys.path.insert(0, str(ROOT / "src"))
 from immich_drop.immich import ImmichClient  # noqa: E402
@@ -215,25 +223,40 @@ class Peer:
         return total
 
 
+def peer_credentials(root: Path) -> dict[str, str]:
+    """The peer's CREDENTIALS.txt (KEY=value lines) as a dict; empty if there is none."""
+    creds = {}
+    with contextlib.suppress(OSError):
+        for line in (root / "CREDENTIALS.txt").read_text().splitlines():
+            key, _, value = line.partition("=")
+            creds[key.strip()] = value.strip()
+    return creds
+
+
 class PeerKeeper:
     """Housekeeping on a real Immich between the measured steps, with the peer's all-permission key
     (API_KEY_ALL in IMMICH_PEER_ROOT/CREDENTIALS.txt): Immich's background jobs (metadata,
     thumbnails) for one step's files ran on into the next step and were counted as its Immich CPU,
     and every run left its files in Immich's library (67 GB after a day of runs, a full disk).
     `forget(paths)` deletes the assets with those files' bytes (force, so the files go too) and
-    `settle()` waits until every queue is empty. Without the credentials it does nothing."""
+    `settle()` waits until every queue is empty. Without the credentials it does nothing. With an
+    invite link the files land in the peer's second user's library (the link's owner), so
+    `forget` signs in as that user too, and also removes the album and the API key each run's
+    fresh server made for that user."""
 
     def __init__(self, root: Path, base_url: str):
-        creds = {}
-        with contextlib.suppress(OSError):
-            for line in (root / "CREDENTIALS.txt").read_text().splitlines():
-                key, _, value = line.partition("=")
-                creds[key.strip()] = value.strip()
+        creds = peer_credentials(root)
         self.key = creds.get("API_KEY_ALL")
         self.http = httpx.Client(base_url=base_url, headers={"x-api-key": self.key or ""}, timeout=120)
+        self.owner = None
         if not self.key:
             print(f"no API_KEY_ALL in {root}/CREDENTIALS.txt: Immich's queues are not waited for and "
                   "the benchmark's files stay in its library", file=sys.stderr)
+        elif LINK == "invite":
+            token = httpx.post(base_url + "/auth/login", json={"email": creds["OWNER_EMAIL"],
+                                                               "password": creds["OWNER_PASSWORD"]})
+            self.owner = httpx.Client(base_url=base_url, timeout=120, headers={
+                "Authorization": "Bearer " + token.raise_for_status().json()["accessToken"]})
 
     def settle(self, timeout: float = 600) -> None:
         """Until no queue has a job waiting, delayed or active, twice in a row (a job can queue the next)."""
@@ -247,13 +270,22 @@ class PeerKeeper:
     def forget(self, paths: list[Path]) -> None:
         if not self.key:
             return
-        ids = []
-        for start in range(0, len(paths), 100):
-            batch = [{"id": str(i), "checksum": sha1_file(p)} for i, p in enumerate(paths[start:start + 100])]
-            results = self.http.post("/assets/bulk-upload-check", json={"assets": batch}).raise_for_status()
-            ids += [r["assetId"] for r in results.json()["results"] if r.get("assetId")]
-        if ids:
-            self.http.request("DELETE", "/assets", json={"ids": ids, "force": True}).raise_for_status()
+        checksums = [sha1_file(p) for p in paths]
+        for http in (self.http, self.owner) if self.owner else (self.http,):
+            ids = []
+            for start in range(0, len(paths), 100):
+                batch = [{"id": str(i), "checksum": c} for i, c in enumerate(checksums[start:start + 100])]
+                results = http.post("/assets/bulk-upload-check", json={"assets": batch}).raise_for_status()
+                ids += [r["assetId"] for r in results.json()["results"] if r.get("assetId")]
+            if ids:
+                http.request("DELETE", "/assets", json={"ids": ids, "force": True}).raise_for_status()
+        if self.owner:
+            for album in self.owner.get("/albums").raise_for_status().json():
+                if album["albumName"] == INVITE_ALBUM:
+                    self.owner.delete(f"/albums/{album['id']}").raise_for_status()
+            for key in self.owner.get("/api-keys").raise_for_status().json():
+                if key["name"] == "Immich Drop invites":
+                    self.owner.delete(f"/api-keys/{key['id']}").raise_for_status()
         self.settle()
 
 
@@ -310,8 +342,8 @@ async def tus_upload(http: httpx.AsyncClient, create_url: str, path: Path, heade
 class Guest:
     """One phone: a session cookie, a status channel, and tus uploads one file at a time."""
 
-    def __init__(self, base: str):
-        self.base = base
+    def __init__(self, base: str, entry: str = "/", invite: str | None = None):
+        self.base, self.entry, self.invite = base, entry, invite
         self.http = httpx.AsyncClient(timeout=300)
         self.final: dict[str, str] = {}
         self.first_delivery: float | None = None
@@ -320,7 +352,7 @@ class Guest:
         self.expected = 0
 
     async def open(self) -> None:
-        await self.http.get(self.base + "/")
+        (await self.http.get(self.base + self.entry)).raise_for_status()
         self.cookie = "; ".join(f"{k}={v}" for k, v in self.http.cookies.items())
         self.ws = await ws_connect(self.base.replace("http", "ws") + "/ws", additional_headers={"Cookie": self.cookie},
                                    max_size=None)
@@ -339,8 +371,9 @@ class Guest:
                     self.done.set()
 
     async def upload(self, path: Path) -> None:
+        invite = f",invite {b64(self.invite)}" if self.invite else ""
         await tus_upload(self.http, self.base + "/api/uploads", path, {"Cookie": self.cookie},
-                         f"filename {b64(path.name)},filetype {b64('application/octet-stream')}")
+                         f"filename {b64(path.name)},filetype {b64('application/octet-stream')}{invite}")
 
     async def close(self) -> None:
         self.listener.cancel()
@@ -363,6 +396,28 @@ class HealthSampler:
         return json.loads(out)
 
 
+class Extra:
+    """The extra load every step that sends to Immich carries, so they compare: the sampler on the
+    step's own server (`url`: our /healthz, or Immich's ping), and the same sampler on a server doing
+    nothing (bench/bare_server.py, the same uvicorn stack), whose latency is what the machine's
+    scheduling alone adds meanwhile. Both are sampling when this returns."""
+
+    def __init__(self, url: str, tmp: Path):
+        port = free_port()
+        self.idle = Server([sys.executable, str(ROOT / "bench" / "bare_server.py"), str(port), str(tmp / "idle")],
+                           {}, port, ready="/healthz")
+        self.idle_sampler = HealthSampler(self.idle.url + "/healthz")
+        self.sampler = HealthSampler(url)
+        self.result: tuple[list[float], list[float]] | None = None
+
+    def stop(self) -> tuple[list[float], list[float]]:
+        """(the step's own latencies, the idle server's) in ms; stops everything (again: a no-op)."""
+        if self.result is None:
+            self.result = self.sampler.stop(), self.idle_sampler.stop()
+            self.idle.stop()
+        return self.result
+
+
 def p99(latencies: list[float]) -> float:
     return statistics.quantiles(latencies, n=100)[98] if len(latencies) > 1 else latencies[0]
 
@@ -374,15 +429,29 @@ def lanes(workload: str, files: dict[str, list[Path]]) -> list[list[Path]]:
             "d": [files["video-100m"]], "e": [files["video-2g"]], "f": [files["small"]]}[workload]
 
 
+async def open_invite(base: str) -> tuple[str, str]:
+    """The peer's owner signs in to our server and makes an invite link (unlimited, into an album):
+    (the guests' entry path, the link's token)."""
+    creds = peer_credentials(PEER_ROOT)
+    async with httpx.AsyncClient(base_url=base, timeout=60) as admin:
+        signed_in = (await admin.post("/api/login", json={"email": creds["OWNER_EMAIL"],
+                                                          "password": creds["OWNER_PASSWORD"]})).raise_for_status()
+        made = await admin.post("/api/invites", headers={"X-CSRF-Token": signed_in.json()["csrfToken"]},
+                                json={"label": "bench", "album": {"name": INVITE_ALBUM}, "maxUses": None,
+                                      "expiresInDays": 1})
+        token = made.raise_for_status().json()["link"].rsplit("/", 1)[-1]
+    return f"/i/{token}", token
+
+
 # --- one workload --------------------------------------------------------------------------
 async def through_drop(workload: str, files, real, peer, tmp: Path, profile: bool | str) -> dict:
     immich_url, key, fake, immich = start_immich(real, peer)
     port = free_port()
     env = {"DATA_DIR": str(tmp / "drop"), "IMMICH_BASE_URL": immich_url, "IMMICH_API_KEY": key,
-           "PUBLIC_UPLOAD_PAGE_ENABLED": "true", "HOST": "127.0.0.1", "PORT": str(port), "LOG_LEVEL": "warning",
+           "PUBLIC_UPLOAD_PAGE_ENABLED": "true" if LINK == "public" else "false", "HOST": "127.0.0.1", "PORT": str(port), "LOG_LEVEL": "warning",
            "SESSION_SECRET": "bench", "CHUNK_SIZE": str(CHUNK)}
     server = Server([sys.executable, "-m", "immich_drop"], env, port)
-    spy = None
+    spy = extra = None
     if profile:
         RESULTS.mkdir(parents=True, exist_ok=True)
         spy = subprocess.Popen(["py-spy", "record", "--pid", str(server.proc.pid), "--format", "raw", "--rate", "100", "--threads",
@@ -391,19 +460,14 @@ async def through_drop(workload: str, files, real, peer, tmp: Path, profile: boo
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         plan = lanes(workload, files)
-        guests = [Guest(server.url) for _ in plan]
+        entry, invite = await open_invite(server.url) if LINK == "invite" else ("/", None)
+        guests = [Guest(server.url, entry, invite) for _ in plan]
         for guest, lane in zip(guests, plan):
             guest.expected = len(lane)
             await guest.open()
         total = sum(p.stat().st_size for lane in plan for p in lane)
+        extra = Extra(server.url + "/healthz", tmp)
         cpu_before, meter = server.cpu_seconds(), CpuMeter(server=server, immich=immich)
-        sampler = HealthSampler(server.url + "/healthz")
-        # the same sampler against a server doing nothing: what the machine's scheduling alone costs a
-        # request meanwhile (our p99 cannot be lower than this one's)
-        idle_port = free_port()
-        idle = Server([sys.executable, str(ROOT / "bench" / "bare_server.py"), str(idle_port), str(tmp / "idle")], {},
-                      idle_port, ready="/healthz")
-        idle_sampler = HealthSampler(idle.url + "/healthz")
         started = time.time()
 
         async def send(guest: Guest, lane: list[Path]) -> float:
@@ -415,9 +479,7 @@ async def through_drop(workload: str, files, real, peer, tmp: Path, profile: boo
         await asyncio.wait_for(asyncio.gather(*(g.done.wait() for g in guests)), timeout=3600)
         finished = max(g.last_final for g in guests)
         cpu = meter.stop()
-        latencies = sampler.stop()
-        idle_latencies = idle_sampler.stop()
-        idle.stop()
+        latencies, idle_latencies = extra.stop()
         outcomes = [state for g in guests for state in g.final.values()]
         for guest in guests:
             await guest.close()
@@ -438,6 +500,8 @@ async def through_drop(workload: str, files, real, peer, tmp: Path, profile: boo
             "cpu_seconds": cpu,
         }
     finally:
+        if extra:
+            extra.stop()
         if spy:
             spy.send_signal(2)
             spy.wait(30)
@@ -446,13 +510,14 @@ async def through_drop(workload: str, files, real, peer, tmp: Path, profile: boo
             fake.stop()
 
 
-async def straight_to_immich(workload: str, files, real, peer) -> dict:
+async def straight_to_immich(workload: str, files, real, peer, tmp: Path) -> dict:
     immich_url, key, fake, immich = start_immich(real, peer)
+    extra = None
     try:
         plan = lanes(workload, files)
         client = ImmichClient(immich_url, timeout=600)
+        extra = Extra(immich_url + "/server/ping", tmp)  # the same extra load as our run carries
         meter = CpuMeter(immich=immich)
-        sampler = HealthSampler(immich_url + "/server/ping")  # the same extra load as our run carries
         started = time.time()
 
         async def send(lane: list[Path]) -> None:
@@ -463,11 +528,13 @@ async def straight_to_immich(workload: str, files, real, peer) -> dict:
         await asyncio.gather(*(send(lane) for lane in plan))
         elapsed = time.time() - started
         cpu = meter.stop()
-        latencies = sampler.stop()
+        latencies, _ = extra.stop()
         await client.aclose()
         return {"wall_seconds": elapsed, "cpu_seconds": cpu,
                 "ping_p99_ms": p99(latencies)}
     finally:
+        if extra:
+            extra.stop()
         if fake:
             fake.stop()
 
@@ -481,22 +548,24 @@ async def reference_stack(workload: str, files, script: str, args: list[str], up
     server = Server([sys.executable, str(ROOT / "bench" / script), str(port), *args], {}, port, "/")
     try:
         plan = lanes(workload, files)
+        clients = [httpx.AsyncClient(timeout=300) for _ in plan]  # made before the clock starts (an SSL context each)
         meter = CpuMeter(bare=server)
         started = time.time()
 
-        async def send(http: httpx.AsyncClient, lane: list[Path]) -> None:
+        async def send(http: httpx.AsyncClient, lane: list[Path]) -> float:
             for path in lane:
                 await upload(http, server.url, path)
+            return time.time()
 
-        clients = [httpx.AsyncClient(timeout=300) for _ in plan]
-        ended = await asyncio.gather(*(send(http, lane) for http, lane in zip(clients, plan)),
-                                     *([alongside()] if alongside else []))
-        elapsed = time.time() - started
+        ends = await asyncio.gather(*(send(http, lane) for http, lane in zip(clients, plan)),
+                                    *([alongside()] if alongside else []))
+        received = max(ends[:len(plan)])
         cpu = meter.stop()
         for http in clients:
             await http.aclose()
-        return {"mb_s": sum(p.stat().st_size for lane in plan for p in lane) / MiB / elapsed, "seconds": elapsed,
-                "cpu_seconds": cpu, **({"alongside_seconds": ended[-1] - started} if alongside else {})}
+        return {"mb_s": sum(p.stat().st_size for lane in plan for p in lane) / MiB / (received - started),
+                "seconds": received - started, "cpu_seconds": cpu,
+                **({"alongside_seconds": ends[-1] - started} if alongside else {})}
     finally:
         server.stop()
 
@@ -531,32 +600,42 @@ async def tus_beside_direct(workload: str, files, real, peer, tmp: Path) -> dict
     own) sends them to Immich, both from the same moment: a relay built on tuspyserver that costs
     nothing of its own. Ours cannot end sooner than the later of the two ends ("seconds")."""
     immich_url, key, fake, _ = start_immich(real, peer)
+    folder = tmp / "beside"
     direct = subprocess.Popen([sys.executable, str(ROOT / "bench" / "direct.py"), immich_url, key],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    extra = None
     try:
         direct.stdin.write(json.dumps([[str(p) for p in lane] for lane in lanes(workload, files)]) + "\n")
         direct.stdin.flush()
         if direct.stdout.readline().strip() != "ready":
             raise RuntimeError("bench/direct.py did not start")
+        extra = Extra(immich_url + "/server/ping", tmp)  # the same extra load as the other steps carry
 
         async def send_direct() -> float:
             direct.stdin.write("go\n")
             direct.stdin.flush()
-            return json.loads(await asyncio.to_thread(direct.stdout.readline))["ended"]
+            line = await asyncio.to_thread(direct.stdout.readline)
+            if not line:
+                raise RuntimeError("bench/direct.py failed (its error is above)")
+            return json.loads(line)["ended"]
 
-        out = await tus_stack(workload, files, tmp, alongside=send_direct)
-        return {"seconds": max(out["seconds"], out["alongside_seconds"]), "direct_seconds": out["alongside_seconds"]}
+        out = await tus_stack(workload, files, folder, alongside=send_direct)
+        return {"seconds": max(out["seconds"], out["alongside_seconds"]), "received_seconds": out["seconds"],
+                "direct_seconds": out["alongside_seconds"]}
     finally:
+        if extra:
+            extra.stop()
         direct.kill()
         direct.wait()
         if fake:
             fake.stop()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 async def measure(name: str, files, real, peer, keeper: PeerKeeper | None, profile: bool | str,
                   repetition: int) -> dict:
-    """One repetition of one workload: through Immich Drop, straight to Immich, the disk, the bare stack,
-    tuspyserver alone. Every other repetition runs these steps in reverse order, so neither the drop
+    """One repetition of one workload: through Immich Drop, straight to Immich, tuspyserver beside the
+    direct upload, the disk, the bare stack, tuspyserver alone. Every other repetition runs these steps in reverse order, so neither the drop
     nor the direct run always comes first (a slow start, or a warm cache, favours neither)."""
     plan = lanes(name, files)
     paths = [p for lane in plan for p in lane]
@@ -587,7 +666,8 @@ async def measure(name: str, files, real, peer, keeper: PeerKeeper | None, profi
 
         async def direct() -> None:
             salt(paths, run_id + " direct")
-            out, result["direct_immich_cpu_with_jobs"] = await with_jobs(straight_to_immich(name, files, real, peer))
+            out, result["direct_immich_cpu_with_jobs"] = await with_jobs(
+                straight_to_immich(name, files, real, peer, Path(tmp)))
             result.update(direct_seconds=out["wall_seconds"], direct_cpu_seconds=out["cpu_seconds"],
                           direct_ping_p99_ms=out["ping_p99_ms"])
 
@@ -605,7 +685,8 @@ async def measure(name: str, files, real, peer, keeper: PeerKeeper | None, profi
         async def beside() -> None:
             salt(paths, run_id + " beside")
             out, _ = await with_jobs(tus_beside_direct(name, files, real, peer, Path(tmp)))
-            result.update(beside_seconds=out["seconds"], beside_direct_seconds=out["direct_seconds"])
+            result.update(beside_seconds=out["seconds"], beside_received_seconds=out["received_seconds"],
+                          beside_direct_seconds=out["direct_seconds"])
 
         steps = [drop, direct, beside, disk, bare, tus]
         for step in steps if repetition % 2 == 0 else steps[::-1]:
@@ -714,10 +795,11 @@ COLUMNS = [
      "concurrency (no tus, no hashing): the least Immich needs for them here",
      lambda r: _cell(r, "direct_seconds", 1)),
     ("ratio", "ours over direct, from the same repetition", lambda r: _cell(r, "ratio_to_direct", 2)),
-    ("tuspyserver beside direct", "the direct upload (from a process of its own) while tuspyserver alone "
-     "receives the same files at the same time, over the direct upload alone: a relay built on tuspyserver "
-     "with no work of its own (no guard, database, reading back or hashing beyond its own), the least "
-     "*ratio* could be here", lambda r: _cell(r, "beside_ratio", 2) if "beside_ratio" in r else "–"),
+    ("floor: tuspyserver + direct at once", "tuspyserver alone receiving the files while the direct upload "
+     "(from a process of its own) sends them to Immich, both started at the same moment, until the later of "
+     "the two ends, over *direct s*: a relay built on tuspyserver with no work of its own (no guard, "
+     "database, reading back or hashing beyond tuspyserver's), the least *ratio* could be here",
+     lambda r: _cell(r, "beside_ratio", 2) if "beside_ratio" in r else "–"),
     ("server CPU s/GB", "CPU seconds (user + system) Immich Drop's process used, per GB received",
      lambda r: _cell(r, "cpu_seconds_per_gb", 1)),
     ("server CPU ms/file", "the same CPU time per file", lambda r: f"{r['cpu_seconds']['server'] / r['files'] * 1000:.0f}"),
@@ -754,7 +836,8 @@ COLUMNS = [
      lambda r: f"{r['stack_mb_s']:.0f}"),
     ("/healthz p50 ms", "the median of the same samples", lambda r: f"{r['healthz_p50_ms']:.1f}"),
     ("Immich ping p99 ms", "the same sampler pointed at Immich's `/server/ping` during the direct upload "
-     "(so both runs carry the same extra load)", lambda r: f"{r.get('direct_ping_p99_ms', float('nan')):.1f}"),
+     "(every step that sends to Immich carries a sampler on its own server and one on an idle server, so "
+     "they bear the same extra load)", lambda r: f"{r.get('direct_ping_p99_ms', float('nan')):.1f}"),
 ]
 SHORT = 11
 
@@ -775,7 +858,10 @@ def markdown(report: dict) -> str:
            "all of them; every other repetition ran its steps in reverse order." if repetitions > 1 else "")
     head = (f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, Python {m['python']}, "
             f"Linux {m['kernel']}, {m['date']}; Immich: {report['immich']}; PATCH size {CHUNK // MiB} MiB; "
-            f"{FILES} files in (b), (c) and (f).{how}\n\n")
+            f"{FILES} files in (b), (c) and (f); guests through "
+            + ("the public upload page" if LINK == "public"
+               else "an invite link into an album (ours also adds each file to it; direct does not)")
+            + f".{how}\n\n")
     return (head + "Short (README):\n\n" + table(report, COLUMNS[:SHORT])
             + "\nAll columns:\n\n" + table(report, COLUMNS))
 
@@ -790,10 +876,14 @@ async def main() -> None:
     real = (os.environ["IMMICH_BASE_URL"], os.environ["IMMICH_API_KEY"]) \
         if os.environ.get("IMMICH_BASE_URL") and os.environ.get("IMMICH_API_KEY") else None
     workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
+    if LINK not in ("public", "invite"):
+        raise SystemExit(f"BENCH_LINK must be public or invite, not {LINK!r}")
+    if LINK == "invite" and not (real and peer_credentials(PEER_ROOT).get("OWNER_PASSWORD")):
+        raise SystemExit(f"BENCH_LINK=invite needs the real Immich peer (IMMICH_BASE_URL, IMMICH_API_KEY) and its "
+                         f"owner's OWNER_EMAIL and OWNER_PASSWORD in {PEER_ROOT}/CREDENTIALS.txt")
     files = make_files(workloads)
-    peer_root = Path(os.environ.get("IMMICH_PEER_ROOT", "/tmp/immich"))
-    peer = Peer(peer_root) if real else None
-    keeper = PeerKeeper(peer_root, real[0]) if real else None
+    peer = Peer(PEER_ROOT) if real else None
+    keeper = PeerKeeper(PEER_ROOT, real[0]) if real else None
     report = {"machine": machine(), "immich": "real, " + real[0] if real else "the fake Immich (tests/fake_immich.py)",
               "workloads": {}}
     profiled = "c" if "c" in workloads else workloads[-1]
