@@ -280,6 +280,7 @@ class PeerKeeper:
             if ids:
                 http.request("DELETE", "/assets", json={"ids": ids, "force": True}).raise_for_status()
         if self.owner:
+            self.settle()  # the assets' deletion jobs first: deleting their album meanwhile deadlocked Immich's database
             for album in self.owner.get("/albums").raise_for_status().json():
                 if album["albumName"] == INVITE_ALBUM:
                     self.owner.delete(f"/albums/{album['id']}").raise_for_status()
