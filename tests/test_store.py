@@ -1,13 +1,15 @@
 """The store's compare-and-set on uploads, with RETURNING and with the two-statement form that an
-SQLite older than 3.35 gets."""
+SQLite older than 3.35 gets; the rows read without a session."""
 
 import asyncio
+from datetime import datetime, timedelta, timezone
 
 import pytest
+from sqlmodel import Session
 
 from immich_drop.config import database_url as normalise
 from immich_drop.db import open_engine
-from immich_drop.models import Upload, UploadState
+from immich_drop.models import Account, Invite, InviteGuest, Upload, UploadState
 from immich_drop.store import Store
 
 
@@ -52,4 +54,45 @@ def test_the_duplicate_cache_is_written_with_the_state_change_or_not_at_all(data
         return [await store.known_asset(o, sha) for o in ("owner", "other", "nobody")]
 
     assert asyncio.run(run()) == ["second", "theirs", None]  # the same bytes, a newer asset id: updated
+    engine.dispose()
+
+
+def test_rows_read_on_the_hot_path_are_what_a_session_loads(database_url):
+    """The reads every file makes (an upload; with an invite link the invite, its owner's account and
+    the guest's standing) skip the ORM session: each must still give every column, typed as a Session
+    gives it. A column whose attribute name differed, or a type the bare read left unconverted,
+    would show here."""
+    engine = open_engine(normalise(database_url))
+    store = Store(engine)
+    when = datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)
+    rows = [
+        Account(user_id="u1", email="a@b.c", name="Ada", api_key_enc="sealed", api_key_id="k1", key_valid=True,
+                lang="de", updated_at=when, notify_urls_enc=""),
+        Invite(id="i" * 32, token_hash="h" * 64, token_enc="t", owner_id="u1", label="L", title="T",
+               album_id="al", album_name="Party", max_uses=3, uses=1, expires_at=when + timedelta(days=2),
+               password_hash="scrypt$x", max_file_size=10, max_total_bytes=99, max_files=5, files=2, bytes=7,
+               media_kind="photos", archive=True, guest_fields="required", last_upload_at=when, created_at=when),
+        InviteGuest(invite_id="i" * 32, session_id="s1", unlocked=True, claimed=True),
+        Upload(id="a" * 32, session_id="s1", target_kind="invite", target_id="i" * 32, filename="x.jpg", size=3,
+               last_modified_ms=1700000000000, guest_name="Anna", guest_message="hi", created_at=when),
+    ]
+
+    async def run():
+        for row in rows:
+            await store.add(row)
+        return [await store.get_account("u1"), await store.get_invite("i" * 32),
+                await store.invite_by_token_hash("h" * 64), await store.guest_standing("i" * 32, "s1"),
+                await store.get_upload("a" * 32), await store.get_invite("none"), await store.get_account("none"),
+                await store.guest_standing("i" * 32, "s2")]
+
+    account, invite, by_token, standing, upload, *missing = asyncio.run(run())
+    assert missing == [None, None, None]
+    with Session(engine) as session:
+        for fast, key in ((account, "u1"), (invite, "i" * 32), (by_token, "i" * 32), (standing, ("i" * 32, "s1")),
+                          (upload, "a" * 32)):
+            loaded = session.get(type(fast), key)
+            columns = [c.name for c in type(fast).__table__.columns]
+            assert {c: getattr(fast, c) for c in columns} == {c: getattr(loaded, c) for c in columns}
+            assert all(type(getattr(fast, c)) is type(getattr(loaded, c)) for c in columns)
+    assert (invite.max_uses, invite.archive, invite.album_name, standing.claimed) == (3, True, "Party", True)
     engine.dispose()

@@ -67,10 +67,16 @@ class Store:
     async def get_upload(self, upload_id: str) -> Upload | None:
         # Read on every tus request (the guard's checks): a prebuilt statement on a bare connection,
         # not the ORM's identity-map load, a third of the work of a small PATCH's row read (bench/).
-        def work() -> Upload | None:
+        return await self._read_one(_GET_UPLOAD, {"uid": upload_id}, Upload)
+
+    async def _read_one(self, statement: sa.Select, params: dict, model: type[R]) -> R | None:
+        """The one row `statement` selects (or None) as a detached `model`, read on a bare connection:
+        for the rows read several times per file (an upload; with an invite link also the invite, its
+        owner's account and the guest's standing: seven reads a file, bench/README.md)."""
+        def work() -> R | None:
             with self.engine.connect() as conn:
-                row = conn.execute(_GET_UPLOAD, {"uid": upload_id}).one_or_none()
-            return _upload(row._mapping) if row is not None else None
+                row = conn.execute(statement, params).one_or_none()
+            return _loaded(model, row._mapping) if row is not None else None
 
         return await asyncio.to_thread(work)
 
@@ -205,7 +211,7 @@ class Store:
         return await self._run(fn)
 
     async def get_account(self, user_id: str) -> Account | None:
-        return await self._run(lambda s: s.get(Account, user_id))
+        return await self._read_one(_GET_ACCOUNT, {"key": user_id}, Account)
 
     async def set_key_valid(self, user_id: str, valid: bool) -> bool:
         """Returns True when this call changed it (so "the key was refused" is told once)."""
@@ -261,10 +267,10 @@ class Store:
         return await self._run(fn)
 
     async def get_invite(self, invite_id: str) -> Invite | None:
-        return await self._run(lambda s: s.get(Invite, invite_id))
+        return await self._read_one(_GET_INVITE, {"key": invite_id}, Invite)
 
     async def invite_by_token_hash(self, digest: str) -> Invite | None:
-        return await self._run(lambda s: s.exec(select(Invite).where(Invite.token_hash == digest)).first())
+        return await self._read_one(_INVITE_BY_TOKEN, {"key": digest}, Invite)
 
     async def invites_of(self, owner_id: str) -> list[Invite]:
         query = (select(Invite).where(Invite.owner_id == owner_id, Invite.deleted_at.is_(None))
@@ -359,7 +365,7 @@ class Store:
         return await self._run(lambda s: list(s.exec(query)))
 
     async def guest_standing(self, invite_id: str, session_id: str) -> InviteGuest | None:
-        return await self._run(lambda s: s.get(InviteGuest, (invite_id, session_id)))
+        return await self._read_one(_GET_STANDING, {"key": invite_id, "session": session_id}, InviteGuest)
 
     async def unlock_invite(self, invite_id: str, session_id: str) -> None:
         def fn(s: Session) -> None:
@@ -429,6 +435,12 @@ class Store:
 
 UPLOAD = Upload.__table__
 _GET_UPLOAD = sa.select(*UPLOAD.c).where(UPLOAD.c.id == sa.bindparam("uid"))
+_INVITE, _ACCOUNT, _STANDING = Invite.__table__, Account.__table__, InviteGuest.__table__
+_GET_INVITE = sa.select(*_INVITE.c).where(_INVITE.c.id == sa.bindparam("key"))
+_INVITE_BY_TOKEN = sa.select(*_INVITE.c).where(_INVITE.c.token_hash == sa.bindparam("key"))
+_GET_ACCOUNT = sa.select(*_ACCOUNT.c).where(_ACCOUNT.c.user_id == sa.bindparam("key"))
+_GET_STANDING = sa.select(*_STANDING.c).where(_STANDING.c.invite_id == sa.bindparam("key"),
+                                              _STANDING.c.session_id == sa.bindparam("session"))
 
 
 @functools.lru_cache(maxsize=64)
@@ -520,20 +532,18 @@ def _set_one(conn: sa.Connection, stmt: sa.Update, params: dict,
             return None
     if also is not None:
         also(conn)
-    return _upload(row._mapping)
+    return _loaded(Upload, row._mapping)
 
 
-_NEW_UPLOAD = Upload._sa_class_manager.new_instance
-
-
-def _upload(mapping) -> Upload:
-    """A detached `Upload` holding a row's values, made as the ORM makes the objects it loads (a new
+def _loaded(model: type[R], mapping) -> R:
+    """A detached `model` holding a row's values, made as the ORM makes the objects it loads (a new
     instance with its attribute dict filled in). `Upload(**row)` sets each of the 26 columns through
     the instrumented constructor: 97 µs against 3 µs, and a row is read or returned several times
-    per file (bench/)."""
-    upload = _NEW_UPLOAD()
-    upload.__dict__.update(mapping)
-    return upload
+    per file (bench/). The column names are the attribute names (tests/test_store.py compares them
+    with what a Session loads)."""
+    row = model._sa_class_manager.new_instance()
+    row.__dict__.update(mapping)
+    return row
 
 
 def _aware(moment: datetime) -> datetime:
