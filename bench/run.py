@@ -32,8 +32,9 @@ direct upload runs at the same time (bench/direct.py), a relay with no work of i
 ratio could be. Repetitions rotate: each starts one workload later, and every other one runs its
 steps (drop, direct, tuspyserver beside direct, disk, bare, tuspyserver) in reverse.
 Results go to bench/results/ as JSON (every run) and Markdown (the tables with what each column
-means). Files are generated once into bench/data/ (up to about 4.1 GB; data/ is git-ignored), only
-those the chosen workloads need. Not part of the test suite; bench/README.md has the findings.
+means): latest.*, or latest-invite.* with BENCH_LINK=invite. Files are generated once into
+bench/data/ (up to about 4.1 GB; data/ is git-ignored), only those the chosen workloads need. Not
+part of the test suite; bench/README.md has the findings.
 """
 
 from __future__ import annotations
@@ -901,14 +902,15 @@ async def main() -> None:
     report["workloads"] = {name: summarise(results) for name, results in runs.items()}
     report["runs"] = runs
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "latest.json").write_text(json.dumps(report, indent=2))
+    latest = "latest" if LINK == "public" else "latest-invite"  # each way in has its own last result
+    (RESULTS / f"{latest}.json").write_text(json.dumps(report, indent=2))
     text = markdown(report)
     if args.profile:
         from hotspots import report as profile_report  # bench/hotspots.py, beside this file
 
         text += "\nWhere the server's time goes (py-spy, busy samples):\n\n```\n" \
             + profile_report(RESULTS / f"profile-{profiled}.txt") + "\n```\n"
-    (RESULTS / "latest.md").write_text(text)
+    (RESULTS / f"{latest}.md").write_text(text)
     print(text)
 
 
