@@ -71,7 +71,8 @@ def test_rows_read_on_the_hot_path_are_what_a_session_loads(database_url):
         Invite(id="i" * 32, token_hash="h" * 64, token_enc="t", owner_id="u1", label="L", title="T",
                album_id="al", album_name="Party", max_uses=3, uses=1, expires_at=when + timedelta(days=2),
                password_hash="scrypt$x", max_file_size=10, max_total_bytes=99, max_files=5, files=2, bytes=7,
-               media_kind="photos", archive=True, guest_fields="required", last_upload_at=when, created_at=when),
+               media_kind="photos", archive=True, guest_fields="required", last_upload_at=when, created_at=when,
+               disabled=True, deleted_at=when, digest_until=when, closed_noticed=True),
         InviteGuest(invite_id="i" * 32, session_id="s1", unlocked=True, claimed=True),
         Upload(id="a" * 32, session_id="s1", target_kind="invite", target_id="i" * 32, filename="x.jpg", size=3,
                last_modified_ms=1700000000000, guest_name="Anna", guest_message="hi", created_at=when),
@@ -92,7 +93,9 @@ def test_rows_read_on_the_hot_path_are_what_a_session_loads(database_url):
                           (upload, "a" * 32)):
             loaded = session.get(type(fast), key)
             columns = [c.name for c in type(fast).__table__.columns]
+            assert set(fast.__dict__) - {"_sa_instance_state"} == set(columns)  # every column read, no other
             assert {c: getattr(fast, c) for c in columns} == {c: getattr(loaded, c) for c in columns}
             assert all(type(getattr(fast, c)) is type(getattr(loaded, c)) for c in columns)
+            assert fast.model_dump() == loaded.model_dump()
     assert (invite.max_uses, invite.archive, invite.album_name, standing.claimed) == (3, True, "Party", True)
     engine.dispose()

@@ -540,7 +540,8 @@ def _loaded(model: type[R], mapping) -> R:
     instance with its attribute dict filled in). `Upload(**row)` sets each of the 26 columns through
     the instrumented constructor: 97 µs against 3 µs, and a row is read or returned several times
     per file (bench/). The column names are the attribute names (tests/test_store.py compares them
-    with what a Session loads)."""
+    with what a Session loads). The object is transient (no identity key): it is read, never handed
+    to `Session.add` (that would INSERT it again); changes go through the store's UPDATEs."""
     row = model._sa_class_manager.new_instance()
     row.__dict__.update(mapping)
     return row
