@@ -28,8 +28,8 @@ the same disk as the guests send them (one writer per guest, fsync per file). Tw
 receive the same uploads: bench/bare_server.py (the HTTP stack doing the least a tus-shaped upload
 needs) and bench/tus_server.py (tuspyserver with our storage and nothing else), to tell the stack's
 share of the time from the library's and from ours; and tuspyserver alone receives them while the
-direct upload runs at the same time (bench/direct.py), a relay with no work of its own: the least the
-ratio could be. Repetitions rotate: each starts one workload later, and every other one runs its
+direct upload runs at the same time (bench/direct.py), a relay with no work of its own: about the
+least the ratio can be. Repetitions rotate: each starts one workload later, and every other one runs its
 steps (drop, direct, tuspyserver beside direct, disk, bare, tuspyserver) in reverse.
 Results go to bench/results/ as JSON (every run) and Markdown (the tables with what each column
 means): latest.*, or latest-invite.* with BENCH_LINK=invite. Files are generated once into
@@ -800,7 +800,8 @@ COLUMNS = [
     ("floor: tuspyserver + direct at once", "tuspyserver alone receiving the files while the direct upload "
      "(from a process of its own) sends them to Immich, both started at the same moment, until the later of "
      "the two ends, over *direct s*: a relay built on tuspyserver with no work of its own (no guard, "
-     "database, reading back or hashing beyond tuspyserver's), the least *ratio* could be here",
+     "database, reading back or hashing beyond tuspyserver's): about the least *ratio* can be here, itself "
+     "a measurement that moves from run to run as much as ours",
      lambda r: _cell(r, "beside_ratio", 2) if "beside_ratio" in r else "–"),
     ("server CPU s/GB", "CPU seconds (user + system) Immich Drop's process used, per GB received",
      lambda r: _cell(r, "cpu_seconds_per_gb", 1)),
