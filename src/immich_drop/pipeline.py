@@ -31,7 +31,6 @@ UPLOAD_EXPIRY_HOURS, with their info and lock files.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time

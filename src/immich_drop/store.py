@@ -130,15 +130,15 @@ class Store:
         params = {"uid": upload_id, **{f"v_{name}": value for name, value in values.items()}}
         if held_by is not None:
             params["holder"] = held_by
-        also = None
+        cached = None
         if remember is not None:
             owner, checksum, asset_id = remember
             cached = {"owner": owner, "checksum": checksum, "asset_id": asset_id, "created_at": values["updated_at"]}
 
-            def also(conn: sa.Connection) -> None:
-                conn.execute(_upsert_known_asset(conn.dialect.name), cached)
+        def also(conn: sa.Connection) -> None:
+            conn.execute(_upsert_known_asset(conn.dialect.name), cached)
 
-        return await self._transaction(lambda conn: _set_one(conn, stmt, params, also))
+        return await self._transaction(lambda conn: _set_one(conn, stmt, params, also if cached else None))
 
     # --- delivery leases: one process delivers an upload at a time --------------------------
     async def claim_delivery(self, upload_id: str, worker: str, now: datetime, lease: float) -> Upload | None:
