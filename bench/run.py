@@ -686,7 +686,8 @@ async def measure(name: str, files, real, peer, keeper: PeerKeeper | None, profi
 
         async def beside() -> None:
             salt(paths, run_id + " beside")
-            out, _ = await with_jobs(tus_beside_direct(name, files, real, peer, Path(tmp)))
+            out, result["beside_immich_cpu_with_jobs"] = await with_jobs(
+                tus_beside_direct(name, files, real, peer, Path(tmp)))
             result.update(beside_seconds=out["seconds"], beside_received_seconds=out["received_seconds"],
                           beside_direct_seconds=out["direct_seconds"])
 
