@@ -57,6 +57,39 @@ def test_the_duplicate_cache_is_written_with_the_state_change_or_not_at_all(data
     engine.dispose()
 
 
+def test_an_upload_is_recorded_as_a_session_would_record_it(database_url):
+    """`add_upload` writes the row with one INSERT, not through a Session: every column, each value
+    converted as the ORM's unit of work converts it. A column left out of the INSERT (its default
+    would be stored instead) or a value stored in another form would show against the twin."""
+    engine = open_engine(normalise(database_url))
+    store = Store(engine)
+    when = datetime(2026, 11, 30, 12, 0, 0, 123456, tzinfo=timezone.utc)
+
+    def upload(uid: str) -> Upload:  # every column away from its default
+        return Upload(id=uid, session_id="s1", client_address="10.0.0.1", target_kind="invite", target_id="i1",
+                      filename="Ünïcode 😀.jpg", filetype="image/jpeg", size=5 * 2**30, last_modified_ms=1700000000000,
+                      tz_offset_minutes=-300, tz_name="America/New_York", state=UploadState.RETRYING,
+                      message="later", checksum="c" * 40, captured_at="2026-01-02T03:04:05.000-05:00",
+                      asset_id="as1", attempts=4, next_attempt_at=when + timedelta(minutes=1), lease_owner="w1",
+                      lease_until=when + timedelta(minutes=2), sent_at=when - timedelta(minutes=1),
+                      created_at=when - timedelta(days=1), updated_at=when, received_at=when - timedelta(hours=1),
+                      guest_name="Anna", guest_message="hi\nthere")
+
+    async def run():
+        given = await store.add_upload(upload("a" * 32))
+        await store.add(upload("b" * 32))  # the ORM's way
+        return given
+
+    given = asyncio.run(run())
+    assert given.id == "a" * 32 and given.size == 5 * 2**30
+    columns = [c.name for c in Upload.__table__.columns if c.name != "id"]
+    with Session(engine) as session:
+        fast, twin = session.get(Upload, "a" * 32), session.get(Upload, "b" * 32)
+        assert {c: getattr(fast, c) for c in columns} == {c: getattr(twin, c) for c in columns}
+        assert fast.state == UploadState.RETRYING and fast.guest_message == "hi\nthere"
+    engine.dispose()
+
+
 def test_rows_read_on_the_hot_path_are_what_a_session_loads(database_url):
     """The reads every file makes (an upload; with an invite link the invite, its owner's account and
     the guest's standing) skip the ORM session: each must still give every column, typed as a Session

@@ -62,7 +62,12 @@ class Store:
 
     # --- uploads ----------------------------------------------------------
     async def add_upload(self, upload: Upload) -> Upload:
-        return await self.add(upload)
+        """Record a new upload (every column as `upload` holds it) and return it as given: transient,
+        like the rows the store reads. One INSERT on a bare connection, not a Session's unit of work
+        (a row a file: 700 µs of CPU against 300, bench/README.md)."""
+        values = {column.key: getattr(upload, column.key) for column in UPLOAD.c}
+        await self._transaction(lambda conn: conn.execute(_INSERT_UPLOAD, values))
+        return upload
 
     async def get_upload(self, upload_id: str) -> Upload | None:
         # Read on every tus request (the guard's checks): a prebuilt statement on a bare connection,
@@ -435,6 +440,7 @@ class Store:
 
 UPLOAD = Upload.__table__
 _GET_UPLOAD = sa.select(*UPLOAD.c).where(UPLOAD.c.id == sa.bindparam("uid"))
+_INSERT_UPLOAD = sa.insert(UPLOAD)
 _INVITE, _ACCOUNT, _STANDING = Invite.__table__, Account.__table__, InviteGuest.__table__
 _GET_INVITE = sa.select(*_INVITE.c).where(_INVITE.c.id == sa.bindparam("key"))
 _INVITE_BY_TOKEN = sa.select(*_INVITE.c).where(_INVITE.c.token_hash == sa.bindparam("key"))
@@ -450,7 +456,7 @@ def _state_change(names: tuple[str, ...], only_from: tuple[str, ...] | None, hel
     statement cost as much as running it (bench/)."""
     stmt = sa.update(UPLOAD).where(UPLOAD.c.id == sa.bindparam("uid"))
     if only_from is not None:
-        stmt = stmt.where(UPLOAD.c.state.in_(only_from))
+        stmt = stmt.where(_one_of(UPLOAD.c.state, only_from))
     if held:
         stmt = stmt.where(UPLOAD.c.lease_owner == sa.bindparam("holder"))
     return stmt.values({name: sa.bindparam(f"v_{name}") for name in names})
@@ -462,8 +468,16 @@ def _claimable(now):
     return sa.or_(
         Upload.state == S.RECEIVED,
         sa.and_(Upload.state == S.RETRYING, sa.or_(Upload.next_attempt_at.is_(None), Upload.next_attempt_at <= now)),
-        sa.and_(Upload.state.in_((S.HASHING, S.UPLOADING)), sa.or_(Upload.lease_until.is_(None), Upload.lease_until < now)),
+        sa.and_(_one_of(Upload.state, (S.HASHING, S.UPLOADING)),
+                sa.or_(Upload.lease_until.is_(None), Upload.lease_until < now)),
     )
+
+
+def _one_of(column, values: Iterable[str]):
+    """`column IN (?, ?)` with one fixed parameter per value: `in_(values)` makes an "expanding"
+    parameter that SQLAlchemy renders into the SQL again at every execution (about 50 µs a state
+    change, bench/README.md), though the prebuilt statements always hold the same values."""
+    return column.in_([sa.literal(value, sa.String) for value in values])
 
 
 @functools.cache
