@@ -57,6 +57,31 @@ def test_the_duplicate_cache_is_written_with_the_state_change_or_not_at_all(data
     engine.dispose()
 
 
+@pytest.mark.parametrize("returning", [True, False], ids=["returning", "update-then-select"])
+def test_a_reservation_gives_the_invite_as_it_now_is_or_none_at_the_limit(database_url, monkeypatch, returning):
+    """The owner's console is told from the row the reservation returns: it must hold the new
+    counters, and a refused reservation must change nothing."""
+    engine = open_engine(normalise(database_url))
+    monkeypatch.setattr(engine.dialect, "update_returning", returning)
+    store = Store(engine)
+
+    async def run():
+        await store.add(Account(user_id="u1", email="a@b.c"))
+        await store.add(Invite(id="i" * 32, token_hash="h" * 64, token_enc="t", owner_id="u1", max_files=2,
+                               max_total_bytes=100))
+        first = await store.reserve_invite("i" * 32, 60)
+        too_big = await store.reserve_invite("i" * 32, 41)  # 101 bytes: over max_total_bytes
+        second = await store.reserve_invite("i" * 32, 40)
+        third = await store.reserve_invite("i" * 32, 0)  # a third file: over max_files
+        return first, too_big, second, third, await store.get_invite("i" * 32)
+
+    first, too_big, second, third, stored = asyncio.run(run())
+    assert (first.files, first.bytes, first.owner_id) == (1, 60, "u1") and first.last_upload_at is not None
+    assert too_big is None and third is None
+    assert (second.files, second.bytes) == (2, 100) == (stored.files, stored.bytes)
+    engine.dispose()
+
+
 def test_an_upload_is_recorded_as_a_session_would_record_it(database_url):
     """`add_upload` writes the row with one INSERT, not through a Session: every column, each value
     converted as the ORM's unit of work converts it. A column left out of the INSERT (its default
@@ -114,16 +139,23 @@ def test_rows_read_on_the_hot_path_are_what_a_session_loads(database_url):
     async def run():
         for row in rows:
             await store.add(row)
-        return [await store.get_account("u1"), await store.get_invite("i" * 32),
-                await store.invite_by_token_hash("h" * 64), await store.guest_standing("i" * 32, "s1"),
-                await store.get_upload("a" * 32), await store.get_invite("none"), await store.get_account("none"),
-                await store.guest_standing("i" * 32, "s2")]
+        together = [*await store.invite_for_guest("h" * 64, "s1"), *await store.invite_and_owner("i" * 32),
+                    *await store.upload_and_invite("a" * 32)]
+        alone = [await store.get_account("u1"), await store.get_invite("i" * 32),
+                 await store.invite_by_token_hash("h" * 64), await store.guest_standing("i" * 32, "s1"),
+                 await store.get_upload("a" * 32)]
+        missing = [await store.get_invite("none"), await store.get_account("none"),
+                   await store.guest_standing("i" * 32, "s2"), await store.invite_for_guest("x" * 64, "s1"),
+                   await store.invite_and_owner("none"), await store.upload_and_invite("none")]
+        return together, alone, missing, (await store.invite_for_guest("h" * 64, "s2"))[1]
 
-    account, invite, by_token, standing, upload, *missing = asyncio.run(run())
-    assert missing == [None, None, None]
+    together, alone, missing, no_standing = asyncio.run(run())
+    account, invite, by_token, standing, upload = alone
+    assert missing == [None, None, None, None, (None, None), (None, None)] and no_standing is None
+    keys = ["i" * 32, ("i" * 32, "s1"), "u1", "i" * 32, "u1", "a" * 32, "i" * 32]
     with Session(engine) as session:
         for fast, key in ((account, "u1"), (invite, "i" * 32), (by_token, "i" * 32), (standing, ("i" * 32, "s1")),
-                          (upload, "a" * 32)):
+                          (upload, "a" * 32), *zip(together, keys)):
             loaded = session.get(type(fast), key)
             columns = [c.name for c in type(fast).__table__.columns]
             assert set(fast.__dict__) - {"_sa_instance_state"} == set(columns)  # every column read, no other

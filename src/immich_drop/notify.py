@@ -1,7 +1,8 @@
 """What an invite's owner hears about their links: live in the console, and through Apprise.
 
 `Notifier(settings, store, box, bus)`:
-- `invite_changed(invite_id)`: a file was reserved, released or refused, or finished (`invite_delivered`).
+- `invite_changed(invite_id, invite=None)`: a file was reserved, released or refused, or finished
+  (`invite_delivered`); `invite` is the row as it now is, when the caller has it (no second read).
   The owner's open consoles get `{"type": "invite", ...}` over the status channel (their own channel
   "admin:<user id>", never another admin's); a link that just got used up is told once.
 - `invite_delivered(invite_id)`: also (re)starts the link's settle timer. When no file of the link has
@@ -137,8 +138,9 @@ class Notifier:
         await asyncio.gather(*self._tasks, *([self._watcher] if self._watcher else []), return_exceptions=True)
 
     # --- events --------------------------------------------------------------------------
-    async def invite_changed(self, invite_id: str) -> None:
-        invite = await self.store.get_invite(invite_id)
+    async def invite_changed(self, invite_id: str, invite: Invite | None = None) -> None:
+        """`invite`, if given, is the row as it is now (read or returned by the caller's own write)."""
+        invite = invite or await self.store.get_invite(invite_id)
         if invite is None or invite.deleted_at is not None:
             return
         self.bus.publish(owner_channel(invite.owner_id), invite_event(invite))

@@ -74,6 +74,21 @@ class Store:
         # not the ORM's identity-map load, a third of the work of a small PATCH's row read (bench/).
         return await self._read_one(_GET_UPLOAD, {"uid": upload_id}, Upload)
 
+    async def upload_and_invite(self, upload_id: str) -> tuple[Upload | None, Invite | None]:
+        """An upload and, if it came through an invite link, that invite: what every PATCH is checked
+        against, in one hop and one read transaction (the guard's two reads before, bench/README.md)."""
+        def work():
+            with self.engine.connect() as conn:
+                found = conn.execute(_GET_UPLOAD, {"uid": upload_id}).one_or_none()
+                if found is None:
+                    return None, None
+                upload = _loaded(Upload, found._mapping)
+                invite = conn.execute(_GET_INVITE, {"key": upload.target_id}).one_or_none() \
+                    if upload.target_kind == "invite" and upload.target_id else None
+            return upload, None if invite is None else _loaded(Invite, invite._mapping)
+
+        return await asyncio.to_thread(work)
+
     async def _read_one(self, statement: sa.Select, params: dict, model: type[R]) -> R | None:
         """The one row `statement` selects (or None) as a detached `model`, read on a bare connection:
         for the rows read several times per file (an upload; with an invite link also the invite, its
@@ -372,6 +387,37 @@ class Store:
     async def guest_standing(self, invite_id: str, session_id: str) -> InviteGuest | None:
         return await self._read_one(_GET_STANDING, {"key": invite_id, "session": session_id}, InviteGuest)
 
+    async def invite_for_guest(self, digest: str, session_id: str) -> tuple[Invite, InviteGuest | None,
+                                                                             Account | None] | None:
+        """What every upload through a link is checked against, read in one thread hop and one read
+        transaction (three hops before, bench/README.md): the invite whose token hashes to `digest`,
+        this browser session's standing with it and its owner's account; None for no such invite.
+        Rows as `_read_one` gives them."""
+        def work():
+            with self.engine.connect() as conn:
+                found = conn.execute(_INVITE_BY_TOKEN, {"key": digest}).one_or_none()
+                if found is None:
+                    return None
+                invite = _loaded(Invite, found._mapping)
+                standing = conn.execute(_GET_STANDING, {"key": invite.id, "session": session_id}).one_or_none()
+                account = conn.execute(_GET_ACCOUNT, {"key": invite.owner_id}).one_or_none()
+            return (invite, None if standing is None else _loaded(InviteGuest, standing._mapping),
+                    None if account is None else _loaded(Account, account._mapping))
+
+        return await asyncio.to_thread(work)
+
+    async def invite_and_owner(self, invite_id: str) -> tuple[Invite | None, Account | None]:
+        """An invite and its owner's account, in one hop (every delivery through a link asks)."""
+        def work():
+            with self.engine.connect() as conn:
+                found = conn.execute(_GET_INVITE, {"key": invite_id}).one_or_none()
+                if found is None:
+                    return None, None
+                account = conn.execute(_GET_ACCOUNT, {"key": found.owner_id}).one_or_none()
+            return _loaded(Invite, found._mapping), None if account is None else _loaded(Account, account._mapping)
+
+        return await asyncio.to_thread(work)
+
     async def unlock_invite(self, invite_id: str, session_id: str) -> None:
         def fn(s: Session) -> None:
             row = s.get(InviteGuest, (invite_id, session_id)) or InviteGuest(invite_id=invite_id, session_id=session_id)
@@ -411,22 +457,21 @@ class Store:
 
         return await self._run(fn)
 
-    async def reserve_invite(self, invite_id: str, size: int) -> bool:
-        """Reserve one file of `size` bytes against the invite's limits, atomically."""
+    async def reserve_invite(self, invite_id: str, size: int) -> Invite | None:
+        """Reserve one file of `size` bytes against the invite's limits, atomically: the invite as it
+        is after the reservation (the owner's console is told from it), or None when a limit is reached."""
+        params = {"key": invite_id, "size": size, "now": utcnow()}
 
-        def fn(s: Session) -> bool:
-            taken = s.exec(sa.update(Invite).where(  # type: ignore[call-overload]
-                Invite.id == invite_id,
-                sa.or_(Invite.max_files.is_(None), Invite.files < Invite.max_files),
-                sa.or_(Invite.max_total_bytes.is_(None), Invite.bytes + size <= Invite.max_total_bytes),
-            ).values(files=Invite.files + 1, bytes=Invite.bytes + size, last_upload_at=utcnow())).rowcount
-            if taken != 1:
-                s.rollback()
-                return False
-            s.commit()
-            return True
+        def work(conn: sa.Connection) -> Invite | None:
+            if not conn.dialect.update_returning:
+                if conn.execute(_RESERVE, params).rowcount != 1:
+                    return None
+                row = conn.execute(_GET_INVITE, {"key": invite_id}).one()
+            else:
+                row = conn.execute(_RESERVE_RETURNING, params).one_or_none()
+            return None if row is None else _loaded(Invite, row._mapping)
 
-        return await self._run(fn)
+        return await self._transaction(work)
 
     async def release_invite(self, invite_id: str, size: int) -> None:
         def fn(s: Session) -> None:
@@ -447,6 +492,12 @@ _INVITE_BY_TOKEN = sa.select(*_INVITE.c).where(_INVITE.c.token_hash == sa.bindpa
 _GET_ACCOUNT = sa.select(*_ACCOUNT.c).where(_ACCOUNT.c.user_id == sa.bindparam("key"))
 _GET_STANDING = sa.select(*_STANDING.c).where(_STANDING.c.invite_id == sa.bindparam("key"),
                                               _STANDING.c.session_id == sa.bindparam("session"))
+_RESERVE = _INVITE.update().where(
+    _INVITE.c.id == sa.bindparam("key"),
+    sa.or_(_INVITE.c.max_files.is_(None), _INVITE.c.files < _INVITE.c.max_files),
+    sa.or_(_INVITE.c.max_total_bytes.is_(None), _INVITE.c.bytes + sa.bindparam("size") <= _INVITE.c.max_total_bytes),
+).values(files=_INVITE.c.files + 1, bytes=_INVITE.c.bytes + sa.bindparam("size"), last_upload_at=sa.bindparam("now"))
+_RESERVE_RETURNING = _RESERVE.returning(*_INVITE.c)
 
 
 @functools.lru_cache(maxsize=64)

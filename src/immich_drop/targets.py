@@ -10,7 +10,7 @@ delivery worker:
   browser that uploads), the file within the limits, and one file of `size` bytes reserved atomically.
   Refusals raise `TargetClosed(status, message, code, params)`: an English message fit for the guest
   and the catalog code ("server.<code>") the page translates.
-- `open_for_upload(kind, id)`, at every PATCH: may bytes still arrive?
+- `open_for_upload(kind, id, invite=None)`, at every PATCH: may bytes still arrive?
 - `delivery(upload)`, in the worker: whose library and which album. Raises `TargetGone` when the
   invite was deleted (its files are dropped) and `KeyUnavailable` when its owner must sign in again
   (its files wait).
@@ -90,8 +90,9 @@ REFUSALS_KEPT = 200  # per invite: the owner's log of refused attempts stays bou
 class Targets:
     def __init__(self, settings: Settings, store: Store, box: Box):
         self.settings, self.store, self.box = settings, store, box
-        # Told when an invite's counters or log change (the owner's live console and notifications).
-        self.on_invite_change: Callable[[str], Awaitable[None]] = _nothing
+        # Told when an invite's counters or log change (the owner's live console and notifications),
+        # with the invite as it now is when the caller has just read it.
+        self.on_invite_change: Callable[..., Awaitable[None]] = _nothing
 
     async def invite_for_token(self, token: str) -> Invite | None:
         """The live or closed invite a URL token names; unknown and deleted ones are both None."""
@@ -105,16 +106,15 @@ class Targets:
         if not token:
             self._public_open()
             return PUBLIC, None
-        invite = await self.invite_for_token(token)
-        if invite is None:
+        found = await self.store.invite_for_guest(token_hash(token), session) if 0 < len(token) <= 128 else None
+        if found is None or found[0].deleted_at is not None:
             raise TargetClosed(*INVALID)
+        invite, standing, account = found
         state = invite_state(invite)
-        standing = await self.store.guest_standing(invite.id, session)
         if state in CLOSED:
             raise TargetClosed(*CLOSED[state])
         if state == InviteState.USED_UP and not (standing and standing.claimed):
             raise TargetClosed(*USED)
-        account = await self.store.get_account(invite.owner_id)
         if account is None or not account.key_valid:
             raise TargetClosed(503, PAUSED, "link_paused")
         if invite.password_hash and not (standing and standing.unlocked):
@@ -129,11 +129,14 @@ class Targets:
                                {"size": invite.max_file_size})
         if invite.guest_fields == "required" and not meta.get("guestName", "").strip():
             raise TargetClosed(400, "Please enter your name.", "name_required")
-        if not await self.store.claim_invite(invite.id, session):
+        # a browser's first file claims its use of the link; a claim is never taken back, so the
+        # standing read above answers for its later files (one hop fewer a file)
+        if not (standing and standing.claimed) and not await self.store.claim_invite(invite.id, session):
             raise TargetClosed(*USED)
-        if not await self.store.reserve_invite(invite.id, size):
+        reserved = await self.store.reserve_invite(invite.id, size)
+        if reserved is None:
             raise TargetClosed(403, "This link's limit is reached: no more files can be sent with it.", "limit_reached")
-        await self.on_invite_change(invite.id)
+        await self.on_invite_change(invite.id, reserved)
         return INVITE, invite.id
 
     async def note_refusal(self, meta: dict[str, str], filename: str, size: int, code: str, message: str) -> None:
@@ -152,10 +155,12 @@ class Targets:
             await self.store.release_invite(upload.target_id, upload.size)
             await self.on_invite_change(upload.target_id)
 
-    async def open_for_upload(self, kind: str, target_id: str | None) -> None:
+    async def open_for_upload(self, kind: str, target_id: str | None, invite: Invite | None = None) -> None:
+        """`invite`, when the caller has just read it (`Store.upload_and_invite`), saves reading it again."""
         if kind == PUBLIC:
             return self._public_open()
-        invite = await self.store.get_invite(target_id or "")
+        if invite is None or invite.id != target_id:
+            invite = await self.store.get_invite(target_id or "")
         if invite is None:
             raise TargetClosed(*INVALID)
         state = invite_state(invite)
@@ -171,10 +176,9 @@ class Targets:
             key = self.settings.immich_api_key
             owner = "key:" + hashlib.sha256(key.encode()).hexdigest()[:24]
             return Delivery(owner=owner, api_key=key, album_name=self.settings.immich_album_name)
-        invite = await self.store.get_invite(upload.target_id or "")
+        invite, account = await self.store.invite_and_owner(upload.target_id or "")
         if invite is None or invite.deleted_at is not None:
             raise TargetGone()
-        account = await self.store.get_account(invite.owner_id)
         key = self.box.open(account.api_key_enc) if account and account.key_valid else None
         if not key:
             raise KeyUnavailable()
@@ -183,7 +187,7 @@ class Targets:
                         visibility="archive" if invite.archive else None)
 
 
-async def _nothing(invite_id: str) -> None:
+async def _nothing(invite_id: str, invite: Invite | None = None) -> None:
     return None
 
 

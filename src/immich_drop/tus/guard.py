@@ -35,7 +35,7 @@ from typing import Awaitable, Callable
 from ..events import EventBus, upload_event
 from ..guest_fields import GuestFieldsRefused, clean_guest_fields
 from ..i18n import size_text
-from ..models import Upload, UploadState
+from ..models import Invite, Upload, UploadState
 from ..security import same_origin
 from ..sessions import Sessions
 from ..store import Store
@@ -110,14 +110,14 @@ class TusGuard:
                     raise
             if method not in ("HEAD", "PATCH", "DELETE"):
                 raise Refuse(405, "Method not allowed.", {"Allow": "OPTIONS, POST, HEAD, PATCH, DELETE"})
-            upload = await self._own_upload(tail, session)
+            upload, invite = await self._own_upload(tail, session, with_invite=method == "PATCH")
             if method == "HEAD":
                 # An older request of this session still writing (a dead connection, most likely) is
                 # asked to stop first, so the offset told is the bytes on disk the next PATCH can follow.
                 await self.locks.let_go(upload.id, RELEASE_WAIT)
                 return await self.inner(scope, receive, send)
             if method == "PATCH":
-                return await self._patch(scope, receive, send, headers, upload)
+                return await self._patch(scope, receive, send, headers, upload, invite)
             return await self._terminate(scope, receive, send, upload)
         except Refuse as refusal:
             await _respond(send, refusal.status, refusal.message, refusal.headers, refusal.code, refusal.params)
@@ -128,11 +128,16 @@ class TusGuard:
                            self.public_base_url):
             raise Refuse(403, "Cross-origin uploads are not allowed.", code="cross_origin")
 
-    async def _own_upload(self, uid: str, session: str | None) -> Upload:
-        upload = await self.store.get_upload(uid) if UID.match(uid) else None
+    async def _own_upload(self, uid: str, session: str | None, with_invite: bool) -> tuple[Upload, Invite | None]:
+        """This session's upload `uid` (and, `with_invite`, its invite if it came through a link, read
+        in the same hop: a PATCH checks the link is still open); 404 for any other."""
+        upload, invite = None, None
+        if UID.match(uid):
+            upload, invite = await self.store.upload_and_invite(uid) if with_invite \
+                else (await self.store.get_upload(uid), None)
         if upload is None or session is None or upload.session_id != session:
             raise Refuse(404, "Upload not found.", code="not_found")
-        return upload
+        return upload, invite
 
     # --- creation -----------------------------------------------------------------
     async def _create(self, scope, receive, send, headers: dict[str, str], session: str | None) -> None:
@@ -220,7 +225,8 @@ class TusGuard:
                                             refusal.code, refusal.message)
 
     # --- data -----------------------------------------------------------------------
-    async def _patch(self, scope, receive, send, headers: dict[str, str], upload: Upload) -> None:
+    async def _patch(self, scope, receive, send, headers: dict[str, str], upload: Upload,
+                     invite: Invite | None) -> None:
         if headers.get("content-type") != "application/offset+octet-stream":
             raise Refuse(415, "Content-Type must be application/offset+octet-stream.")
         if "content-length" not in headers:
@@ -232,7 +238,7 @@ class TusGuard:
         if upload.state != UploadState.RECEIVING:
             raise Refuse(409, "This upload is already complete.", {"Upload-Offset": str(upload.size)}, code="complete")
         try:
-            await self.targets.open_for_upload(upload.target_kind, upload.target_id)
+            await self.targets.open_for_upload(upload.target_kind, upload.target_id, invite)
         except TargetClosed as closed:
             raise Refuse(closed.status, closed.message, code=closed.code, params=closed.params) from None
         # the lock, and the bytes on disk read under it (the storage answers tuspyserver from that)
