@@ -138,6 +138,21 @@ def test_password_gate(drop, admin_of):
     assert other.create(100, invite=token).status_code == 401
 
 
+def test_an_unlocked_browser_still_needs_a_use_of_a_one_time_link(drop, admin_of):
+    """A browser's standing row exists once it unlocks a password: only a claimed use lets it past
+    a used-up link (the claim is skipped only for a browser whose standing says claimed)."""
+    admin = admin_of(drop)
+    token = invite_token(admin.invite(password="open sesame", maxUses=1))
+    first, second = drop.guest(), drop.guest()
+    for guest in (first, second):
+        guest.http.get(f"/i/{token}")
+        assert guest.http.post(f"/api/i/{token}/unlock", json={"password": "open sesame"}).status_code == 204
+    assert first.create(100, invite=token).status_code == 201
+    refused = second.create(100, invite=token)
+    assert refused.status_code == 410 and refused.json()["code"] == "link_used"
+    assert first.create(100, "again.jpg", invite=token).status_code == 201  # its use holds for more files
+
+
 def test_password_attempts_are_rate_limited(drop, admin_of):
     admin = admin_of(drop)
     token = invite_token(admin.invite(password="open sesame"))

@@ -100,18 +100,31 @@ def test_an_upload_is_recorded_as_a_session_would_record_it(database_url):
                       created_at=when - timedelta(days=1), updated_at=when, received_at=when - timedelta(hours=1),
                       guest_name="Anna", guest_message="hi\nthere")
 
+    def bare(uid: str) -> Upload:  # None wherever a column allows it or has a default
+        row = Upload(id=uid, session_id="s1", target_kind="public", filename="x.jpg", size=1)
+        for column in Upload.__table__.columns:
+            if column.nullable or column.default is not None or column.server_default is not None:
+                row.__dict__[column.key] = None
+        return row
+
     async def run():
         given = await store.add_upload(upload("a" * 32))
         await store.add(upload("b" * 32))  # the ORM's way
+        await store.add_upload(bare("c" * 32))
+        await store.add(bare("d" * 32))
         return given
 
     given = asyncio.run(run())
     assert given.id == "a" * 32 and given.size == 5 * 2**30
     columns = [c.name for c in Upload.__table__.columns if c.name != "id"]
     with Session(engine) as session:
-        fast, twin = session.get(Upload, "a" * 32), session.get(Upload, "b" * 32)
-        assert {c: getattr(fast, c) for c in columns} == {c: getattr(twin, c) for c in columns}
-        assert fast.state == UploadState.RETRYING and fast.guest_message == "hi\nthere"
+        for uid, twin_id, now in (("a" * 32, "b" * 32, ()), ("c" * 32, "d" * 32, ("created_at", "updated_at"))):
+            fast, twin = session.get(Upload, uid), session.get(Upload, twin_id)
+            same = [c for c in columns if c not in now]  # defaults of "now" differ by the moment they ran
+            assert {c: getattr(fast, c) for c in same} == {c: getattr(twin, c) for c in same}
+        assert fast.state == UploadState.RECEIVING and fast.guest_name == "" and fast.sent_at is None
+        assert None not in (fast.created_at, fast.updated_at)
+        assert session.get(Upload, "a" * 32).guest_message == "hi\nthere"
     engine.dispose()
 
 

@@ -136,6 +136,8 @@ class Targets:
         reserved = await self.store.reserve_invite(invite.id, size)
         if reserved is None:
             raise TargetClosed(403, "This link's limit is reached: no more files can be sent with it.", "limit_reached")
+        # told from this reservation's own row: one that raced another's may arrive after it, and
+        # the next event (each delivery's is a fresh read) puts the owner's console right
         await self.on_invite_change(invite.id, reserved)
         return INVITE, invite.id
 
