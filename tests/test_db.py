@@ -3,6 +3,7 @@ a current one left alone) give exactly the schema the models describe, and the s
 Alembic when there is something to migrate."""
 
 import os
+import stat
 import subprocess
 import sys
 
@@ -17,6 +18,7 @@ from sqlmodel import SQLModel
 
 from immich_drop.config import database_url as normalise
 from immich_drop.db import create_engine, head_revision, migrate, open_engine, prepare
+from immich_drop.files import private_dir
 from immich_drop.resources import migrations_dir
 
 
@@ -94,6 +96,21 @@ def test_a_server_starting_on_an_empty_or_current_database_does_not_load_alembic
             f"engine = open_engine({url!r})\nprint(prepare(engine), 'alembic' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=os.environ)
     assert out.stdout.split() == ["current", "False"]
+
+
+def test_a_database_file_in_a_shared_folder_leaves_the_folder_as_it_was(tmp_path):
+    """DATABASE_URL may name a file in a folder others use (a sticky /tmp, a 0755 /srv): the file is
+    private (0600), the folder keeps its mode. Narrowing a sticky /tmp to 0700 locked every other
+    user (here the peer's PostgreSQL) out of it."""
+    shared, sticky, fresh = tmp_path / "shared", tmp_path / "sticky", tmp_path / "new" / "db"
+    for folder, mode in ((shared, 0o755), (sticky, 0o1777)):
+        folder.mkdir()
+        folder.chmod(mode)
+    for folder in (shared, sticky, fresh):
+        open_engine(f"sqlite:///{folder}/state.db").dispose()
+        assert stat.S_IMODE((folder / "state.db").stat().st_mode) == 0o600
+    assert [stat.S_IMODE(f.stat().st_mode) for f in (shared, sticky, fresh)] == [0o755, 0o1777, 0o700]
+    assert private_dir(sticky) == sticky and stat.S_IMODE(sticky.stat().st_mode) == 0o1777
 
 
 def test_postgres_is_configured_for_the_database_tests():

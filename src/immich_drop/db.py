@@ -31,7 +31,8 @@ def create_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[1] if "///" in url else ""
         if path and path != ":memory:":
-            private_dir(Path(path).parent)
+            if not Path(path).parent.exists():  # a folder of its own; one that exists may be shared: left as it is
+                private_dir(Path(path).parent)
             os.close(private_file(Path(path), os.O_RDWR))  # SQLite gives its -wal and -shm files these modes
             os.chmod(path, FILE_MODE)
         engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
