@@ -81,13 +81,9 @@ class Store:
         against, in one hop and one read transaction (the guard's two reads before, bench/README.md)."""
         def work():
             with self.engine.connect() as conn:
-                found = conn.execute(_GET_UPLOAD, {"uid": upload_id}).one_or_none()
-                if found is None:
-                    return None, None
-                upload = _loaded(Upload, found._mapping)
-                invite = conn.execute(_GET_INVITE, {"key": upload.target_id}).one_or_none() \
-                    if upload.target_kind == "invite" and upload.target_id else None
-            return upload, None if invite is None else _loaded(Invite, invite._mapping)
+                upload = _one(conn, _GET_UPLOAD, {"uid": upload_id}, Upload)
+                linked = upload is not None and upload.target_kind == "invite" and upload.target_id
+                return upload, _one(conn, _GET_INVITE, {"key": upload.target_id}, Invite) if linked else None
 
         return await asyncio.to_thread(work)
 
@@ -97,8 +93,7 @@ class Store:
         owner's account and the guest's standing: seven reads a file, bench/README.md)."""
         def work() -> R | None:
             with self.engine.connect() as conn:
-                row = conn.execute(statement, params).one_or_none()
-            return _loaded(model, row._mapping) if row is not None else None
+                return _one(conn, statement, params, model)
 
         return await asyncio.to_thread(work)
 
@@ -397,14 +392,11 @@ class Store:
         Rows as `_read_one` gives them."""
         def work():
             with self.engine.connect() as conn:
-                found = conn.execute(_INVITE_BY_TOKEN, {"key": digest}).one_or_none()
-                if found is None:
+                invite = _one(conn, _INVITE_BY_TOKEN, {"key": digest}, Invite)
+                if invite is None:
                     return None
-                invite = _loaded(Invite, found._mapping)
-                standing = conn.execute(_GET_STANDING, {"key": invite.id, "session": session_id}).one_or_none()
-                account = conn.execute(_GET_ACCOUNT, {"key": invite.owner_id}).one_or_none()
-            return (invite, None if standing is None else _loaded(InviteGuest, standing._mapping),
-                    None if account is None else _loaded(Account, account._mapping))
+                return (invite, _one(conn, _GET_STANDING, {"key": invite.id, "session": session_id}, InviteGuest),
+                        _one(conn, _GET_ACCOUNT, {"key": invite.owner_id}, Account))
 
         return await asyncio.to_thread(work)
 
@@ -412,11 +404,8 @@ class Store:
         """An invite and its owner's account, in one hop (every delivery through a link asks)."""
         def work():
             with self.engine.connect() as conn:
-                found = conn.execute(_GET_INVITE, {"key": invite_id}).one_or_none()
-                if found is None:
-                    return None, None
-                account = conn.execute(_GET_ACCOUNT, {"key": found.owner_id}).one_or_none()
-            return _loaded(Invite, found._mapping), None if account is None else _loaded(Account, account._mapping)
+                invite = _one(conn, _GET_INVITE, {"key": invite_id}, Invite)
+                return invite, None if invite is None else _one(conn, _GET_ACCOUNT, {"key": invite.owner_id}, Account)
 
         return await asyncio.to_thread(work)
 
@@ -465,12 +454,7 @@ class Store:
         params = {"key": invite_id, "size": size, "now": utcnow()}
 
         def work(conn: sa.Connection) -> Invite | None:
-            if not conn.dialect.update_returning:
-                if conn.execute(_RESERVE, params).rowcount != 1:
-                    return None
-                row = conn.execute(_GET_INVITE, {"key": invite_id}).one()
-            else:
-                row = conn.execute(_RESERVE_RETURNING, params).one_or_none()
+            row = _updated(conn, _RESERVE, params, _GET_INVITE, {"key": invite_id})
             return None if row is None else _loaded(Invite, row._mapping)
 
         return await self._transaction(work)
@@ -499,7 +483,6 @@ _RESERVE = _INVITE.update().where(
     sa.or_(_INVITE.c.max_files.is_(None), _INVITE.c.files < _INVITE.c.max_files),
     sa.or_(_INVITE.c.max_total_bytes.is_(None), _INVITE.c.bytes + sa.bindparam("size") <= _INVITE.c.max_total_bytes),
 ).values(files=_INVITE.c.files + 1, bytes=_INVITE.c.bytes + sa.bindparam("size"), last_upload_at=sa.bindparam("now"))
-_RESERVE_RETURNING = _RESERVE.returning(*_INVITE.c)
 
 
 @functools.lru_cache(maxsize=64)
@@ -556,8 +539,9 @@ def _upsert_known_asset(dialect: str) -> sa.Insert:
 
 @functools.lru_cache(maxsize=128)
 def _returning(stmt: sa.Update) -> sa.Update:
-    """The statement with RETURNING every column, made once per prebuilt statement (it is compiled once)."""
-    return stmt.returning(*UPLOAD.c)
+    """The statement with RETURNING every column of its table, made once per prebuilt statement (it
+    is compiled once)."""
+    return stmt.returning(*stmt.table.c)
 
 
 def _unfinished(conn: sa.Connection, kind: str, session_id: str | None, address: str | None) -> tuple[int, int]:
@@ -589,17 +573,26 @@ def _set_one(conn: sa.Connection, stmt: sa.Update, params: dict,
     the condition did not hold. `also(conn)` runs in the same transaction, only if the row was updated.
 
     One statement with RETURNING (SQLite 3.35+, PostgreSQL); an older SQLite gets UPDATE then SELECT."""
-    if not conn.dialect.update_returning:
-        if conn.execute(stmt, params).rowcount != 1:
-            return None  # nothing was changed: the transaction ends with nothing to undo
-        row = conn.execute(_GET_UPLOAD, {"uid": params["uid"]}).one()
-    else:
-        row = conn.execute(_returning(stmt), params).one_or_none()
-        if row is None:
-            return None
+    row = _updated(conn, stmt, params, _GET_UPLOAD, {"uid": params["uid"]})
+    if row is None:
+        return None  # nothing was changed: the transaction ends with nothing to undo
     if also is not None:
         also(conn)
     return _loaded(Upload, row._mapping)
+
+
+def _updated(conn: sa.Connection, stmt: sa.Update, params: dict, select: sa.Select, keys: dict) -> sa.Row | None:
+    """Run `stmt`, a conditional UPDATE of one row: the row as it now is, or None if the condition did
+    not hold. With RETURNING where the database has it, else the UPDATE then `select` with `keys`."""
+    if not conn.dialect.update_returning:
+        return conn.execute(select, keys).one() if conn.execute(stmt, params).rowcount == 1 else None
+    return conn.execute(_returning(stmt), params).one_or_none()
+
+
+def _one(conn: sa.Connection, statement: sa.Select, params: dict, model: type[R]) -> R | None:
+    """The one row `statement` selects, as `_loaded` makes it, or None."""
+    row = conn.execute(statement, params).one_or_none()
+    return None if row is None else _loaded(model, row._mapping)
 
 
 def _loaded(model: type[R], mapping) -> R:

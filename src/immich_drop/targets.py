@@ -96,7 +96,7 @@ class Targets:
 
     async def invite_for_token(self, token: str) -> Invite | None:
         """The live or closed invite a URL token names; unknown and deleted ones are both None."""
-        if not token or len(token) > 128:
+        if not _plausible(token):
             return None
         invite = await self.store.invite_by_token_hash(token_hash(token))
         return None if invite is None or invite.deleted_at is not None else invite
@@ -106,7 +106,7 @@ class Targets:
         if not token:
             self._public_open()
             return PUBLIC, None
-        found = await self.store.invite_for_guest(token_hash(token), session) if 0 < len(token) <= 128 else None
+        found = await self.store.invite_for_guest(token_hash(token), session) if _plausible(token) else None
         if found is None or found[0].deleted_at is not None:
             raise TargetClosed(*INVALID)
         invite, standing, account = found
@@ -187,6 +187,11 @@ class Targets:
         return Delivery(owner=f"user:{invite.owner_id}", api_key=key, album_name=invite.album_name,
                         album_id=invite.album_id, invite_id=invite.id, account_id=invite.owner_id,
                         visibility="archive" if invite.archive else None)
+
+
+def _plausible(token: str) -> bool:
+    """A URL token worth looking up (an overlong one is never hashed)."""
+    return 0 < len(token) <= 128
 
 
 async def _nothing(invite_id: str, invite: Invite | None = None) -> None:
