@@ -2,6 +2,7 @@
 revoked keys, ownership, QR codes. Real HTTP, real tus clients, the fake Immich."""
 
 import concurrent.futures
+import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -239,6 +240,31 @@ def test_revoked_key_pauses_until_the_admin_signs_in_again(drop, admin_of, fake)
     assert guest.wait_for(uid, ["done", "failed"])["state"] == "done"
     assert fake.uploads[0].owner == owner and fake.uploads[0].sha1 == sha1_of(MEDIA / "exif_offset.jpg")
     assert admin.call("GET", f"/api/invites/{invite['id']}").json()["ownerMustSignIn"] is False
+
+
+def test_a_file_stopped_before_its_first_byte_went_is_not_marked_as_sent(drop, admin_of, fake):
+    """A small file is marked "being sent" by the claim that follows its last byte. If its attempt
+    stops before sending (here: its owner's key was found refused meanwhile), the mark goes back, so
+    when the owner signs in again Immich's "duplicate" is the guest's answer, not this upload's own
+    asset come back as "done"."""
+    admin = admin_of(drop)
+    token = invite_token(admin.invite(album={"name": "Party"}))
+    owner = [u for u, user in fake.users.items() if user["email"] == "ada@example.org"][0]
+    photo = MEDIA / "exif_offset.jpg"
+    fake.assets.setdefault(owner, {})[sha1_of(photo)] = from_the_app = str(uuid.uuid4())
+    guest = drop.guest()
+    guest.http.get(f"/i/{token}")
+    uploader = guest.uploader(photo, chunk_size=photo.stat().st_size // 2, metadata={"invite": token})
+    uploader.upload_chunk()  # created and half sent; then the owner's key is refused elsewhere
+    assert drop.server.call(drop.services.store.set_key_valid(owner, False))
+    uploader.upload()
+    uid = uploader.url.rsplit("/", 1)[-1]
+    assert "owner signs in again" in guest.wait_for(uid, "retrying")["message"]
+    assert drop.upload_row(uid).sent_at is None and fake.uploads == []
+
+    assert admin.login(email="ada@example.org", password="correct horse").status_code == 200
+    assert guest.wait_for(uid, ["done", "duplicate", "failed"])["state"] == "duplicate"
+    assert drop.upload_row(uid).asset_id == from_the_app and fake.uploads == []
 
 
 def test_two_admins_two_libraries(drop, admin_of, fake):

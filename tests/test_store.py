@@ -82,6 +82,44 @@ def test_a_reservation_gives_the_invite_as_it_now_is_or_none_at_the_limit(databa
     engine.dispose()
 
 
+@pytest.mark.parametrize("returning", [True, False], ids=["returning", "update-then-select"])
+def test_received_and_claimed_at_once_marks_as_sent_only_a_small_file_nobody_sent(database_url, monkeypatch,
+                                                                                   returning):
+    engine = open_engine(normalise(database_url))
+    monkeypatch.setattr(engine.dialect, "update_returning", returning)
+    store = Store(engine)
+    now = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
+    relayed_at = now - timedelta(seconds=30)
+
+    async def run():
+        sizes = {"a": 99, "b": 100, "c": 50, "d": 10}
+        for key, size in sizes.items():
+            await store.add_upload(Upload(id=key * 32, session_id="s", target_kind="public", filename="x.jpg",
+                                          size=size))
+        await store.update_upload("c" * 32, sent_at=relayed_at)  # the relay began sending it while it arrived
+        await store.update_upload("d" * 32, state=UploadState.FAILED)  # cancelled before its last byte
+        claimed = {key: await store.receive_and_claim(key * 32, "me", now, 60, send_below=100) for key in sizes}
+        again = await store.receive_and_claim("a" * 32, "other", now, 60, send_below=100)
+        return claimed, again, await store.get_upload("a" * 32)
+
+    claimed, again, stored = asyncio.run(run())
+    small, large, relayed = claimed["a"], claimed["b"], claimed["c"]
+    assert (small.state, _utc(small.sent_at)) == (UploadState.UPLOADING, now)  # sent at once: marked by the claim
+    assert (large.state, large.sent_at) == (UploadState.HASHING, None)  # asked about first: no mark
+    assert (relayed.state, _utc(relayed.sent_at)) == (UploadState.HASHING, relayed_at)  # the relay's mark is kept
+    for upload in (small, large, relayed):
+        assert (upload.lease_owner, _utc(upload.lease_until), _utc(upload.received_at)) == \
+            ("me", now + timedelta(seconds=60), now)
+    assert claimed["d"] is None and again is None  # not receiving: nothing marked, nothing claimed
+    assert (stored.state, stored.lease_owner) == (UploadState.UPLOADING, "me")
+    engine.dispose()
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """SQLite gives naive datetimes back (UTC), PostgreSQL aware ones."""
+    return moment if moment is None or moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
 def test_an_upload_is_recorded_as_a_session_would_record_it(database_url):
     """`add_upload` writes the row with one INSERT, not through a Session: every column, each value
     converted as the ORM's unit of work converts it. A column left out of the INSERT (its default

@@ -1,8 +1,9 @@
 """The delivery worker: received files go to Immich, once, dated, into their album.
 
 `Pipeline.received(uid)` is the tus "post" hook: it marks the upload received and queues it; the
-request that sent the last byte returns at once. Workers (MAX_CONCURRENT of them) take queued
-uploads and run `deliver`:
+request that sent the last byte returns at once. Workers take queued uploads and run `deliver`; at
+most MAX_CONCURRENT deliveries run at once (`_slots`). When a slot is free as the last byte lands,
+the hook marks and claims the upload in one transaction and starts its delivery itself (no queue):
 
     received → hashing → uploading → done | duplicate | failed, or → retrying (and again later)
 
@@ -95,6 +96,12 @@ class Pipeline:
         self._albums: dict[tuple[str, str], str] = {}
         self._album_locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._delivering: dict[str, asyncio.Task] = {}  # uid -> the attempt running in this process
+        self._slots = asyncio.Semaphore(settings.max_concurrent)  # deliveries running at once
+        self._handed: set[asyncio.Task] = set()  # deliveries `received` started itself
+        # Files the claim marked as being sent (`Store.receive_and_claim`) whose sending has not begun:
+        # never checked first, never relayed (under both sizes), and no earlier attempt sent them.
+        self._send_below = min(CHECK_FIRST_FROM, settings.stream_min_size or CHECK_FIRST_FROM)
+        self._marked: set[str] = set()
         self.worker = uuid.uuid4().hex  # this process, as a lease owner
         # What the invite's owner hears (notify.py): a file of the invite reached its final state; their key was refused.
         self.on_invite_delivered: Callable[[str], Awaitable[None]] = _nothing
@@ -116,9 +123,9 @@ class Pipeline:
     async def stop(self) -> None:
         for timer in self._retry_timers.values():
             timer.cancel()
-        for task in self._tasks:
+        for task in (*self._tasks, *self._handed):
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._tasks, *self._handed, return_exceptions=True)
         self._tasks = []
         await self.relay.close()
         await self.store.release_leases(self.worker, utcnow())
@@ -141,18 +148,48 @@ class Pipeline:
         return self._queue.qsize()
 
     async def received(self, uid: str) -> None:
+        if self._tasks and not self._slots.locked():
+            # A delivery slot is free: marked received and claimed in one transaction, and delivered
+            # from here (a state change, a claim and often the "uploading" mark in one, bench/README.md).
+            await self._slots.acquire()  # at once: it is not locked
+            try:
+                upload = await self.store.receive_and_claim(uid, self.worker, utcnow(), self.lease_seconds,
+                                                            self._send_below)
+            except BaseException:
+                self._slots.release()
+                raise
+            if upload is None:
+                self._slots.release()
+                return
+            self._handed.add(task := asyncio.create_task(self._deliver_claimed(upload), name=f"delivery-{uid}"))
+            task.add_done_callback(self._handed.discard)
+            return
         upload = await self.store.update_upload(uid, only_from=[S.RECEIVING], state=S.RECEIVED,
                                                 received_at=utcnow(), message="")
         if upload is not None:
             self._publish(upload)
             self.submit(uid)
 
+    async def _deliver_claimed(self, upload: Upload) -> None:
+        """The delivery of an upload `received` claimed, in the slot it took."""
+        try:
+            if upload.state == S.UPLOADING:  # the claim marked it as being sent: no attempt before did
+                self._marked.add(upload.id)
+                upload.sent_at = None  # what earlier attempts left, as `_send` reads it
+            await self._attempt(upload)
+        except Exception:  # as in `_worker`: the upload stays pending for the scanner
+            log.exception("delivery of %s failed unexpectedly", upload.id)
+        finally:
+            self._marked.discard(upload.id)
+            self._slots.release()
+
     async def _worker(self) -> None:
         while True:
             uid = await self._queue.get()
             self._queued.discard(uid)
             try:
-                await self.deliver(uid)
+                async with self._slots:
+                    await self.deliver(uid)
             except asyncio.CancelledError:
                 raise
             except Exception:  # a bug must not kill the worker; the upload stays pending for a restart
@@ -163,6 +200,11 @@ class Pipeline:
         upload = await self.store.claim_delivery(uid, self.worker, utcnow(), self.lease_seconds)
         if upload is None:
             return  # delivered, failed, not due yet, or another process holds it
+        await self._attempt(upload)
+
+    async def _attempt(self, upload: Upload) -> None:
+        """One attempt at a claimed upload, under its lease."""
+        uid = upload.id
         started = time.monotonic()
         attempt = asyncio.create_task(self._deliver(upload), name=f"deliver-{uid}")
         self._delivering[uid] = attempt
@@ -257,14 +299,16 @@ class Pipeline:
         # the asset Immich holds goes into the duplicate cache with the final state (one transaction)
         remember = (delivery.owner, upload.checksum, values["asset_id"]) \
             if delivery is not None and values.get("asset_id") and upload.checksum else None
+        # Immich has it: the staged copy goes (in the same thread hop) before the guest hears it
         final = await self.store.update_upload(
             upload.id, only_from=(S.HASHING, S.UPLOADING), held_by=self.worker, state=state, message=message,
-            checksum=upload.checksum, captured_at=upload.captured_at, lease_owner=None, remember=remember, **values)
+            checksum=upload.checksum, captured_at=upload.captured_at, lease_owner=None, remember=remember,
+            then=self.storage.remover(upload.id) if delete else None, **values)
         if final is None:
             log.warning("delivery of %s ended as %s, but it is no longer ours to record", upload.id, state)
             return "lost"
         if delete:
-            await self.storage.delete(upload.id)  # Immich has it: the staged copy goes before the guest hears it
+            self.storage.forget(upload.id)
         if final.state == S.DUPLICATE:
             await self.targets.release(final)  # nothing new reached the library: the link takes another file
         self._publish(final)
@@ -290,12 +334,16 @@ class Pipeline:
             # next one hears "duplicate" for it, and must know that the asset is this upload's own.
             # Taken back when the request certainly did not reach Immich (a photo the owner already
             # has, sent while Immich was down, is still "already there" when it comes back).
-            marked = await self.store.update_upload(
-                upload.id, only_from=(S.HASHING, S.UPLOADING), held_by=self.worker, state=S.UPLOADING,
-                sent_at=utcnow(), checksum=upload.checksum, captured_at=upload.captured_at)
-            if marked is None:
-                raise LeaseLost()
-            self._publish(marked)
+            # (Noted by the claim already for a file `received` claimed, `Store.receive_and_claim`.)
+            if upload.id in self._marked:
+                self._marked.discard(upload.id)
+            else:
+                marked = await self.store.update_upload(
+                    upload.id, only_from=(S.HASHING, S.UPLOADING), held_by=self.worker, state=S.UPLOADING,
+                    sent_at=utcnow(), checksum=upload.checksum, captured_at=upload.captured_at)
+                if marked is None:
+                    raise LeaseLost()
+                self._publish(marked)
             modified = iso(from_ms(upload.last_modified_ms) or upload.received_at or utcnow())
             try:
                 asset_id, duplicate = await self.immich.upload_asset(
@@ -367,10 +415,12 @@ class Pipeline:
         attempts = upload.attempts + 1
         delay = min(self.settings.retry_max_seconds, self.settings.retry_base_seconds * 2 ** min(attempts - 1, 20))
         delay *= random.uniform(0.8, 1.2)
+        # marked as being sent by its claim, but stopped before the first byte went: the mark goes back
+        unsent = {"sent_at": upload.sent_at} if uid in self._marked else {}
         changed = await self.store.update_upload(
             uid, only_from=(S.HASHING, S.UPLOADING), held_by=self.worker, state=S.RETRYING, message=message[:2000],
             attempts=attempts, lease_owner=None, next_attempt_at=utcnow() + timedelta(seconds=delay),
-            checksum=upload.checksum, captured_at=upload.captured_at)
+            checksum=upload.checksum, captured_at=upload.captured_at, **unsent)
         if changed is None:
             return "lost"
         self._publish(changed)

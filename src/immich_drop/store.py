@@ -131,7 +131,7 @@ class Store:
 
     async def update_upload(self, upload_id: str, *, only_from: Iterable[str] | None = None,
                             held_by: str | None = None, remember: tuple[str, str, str] | None = None,
-                            **values: Any) -> Upload | None:
+                            then: Callable[[], None] | None = None, **values: Any) -> Upload | None:
         """Set `values` on one upload and return it, or None if it is gone.
 
         With `only_from`, the change happens only while the upload is in one of those states
@@ -139,7 +139,9 @@ class Store:
         while that delivery worker still holds the upload's lease: a worker whose lease was lost or
         taken over can no longer change what it was delivering. `remember`, (owner, SHA-1, asset
         id), is written to the duplicate cache in the same transaction if the change is made (as
-        an upsert: a delivered file's last write is one transaction, not two).
+        an upsert: a delivered file's last write is one transaction, not two). `then()` runs in the
+        same worker thread once the change is committed, only if it was made (the staged file's
+        removal after a delivery: a thread hop fewer a file).
         """
 
         values["updated_at"] = utcnow()
@@ -155,7 +157,14 @@ class Store:
         def also(conn: sa.Connection) -> None:
             conn.execute(_upsert_known_asset(conn.dialect.name), cached)
 
-        return await self._transaction(lambda conn: _set_one(conn, stmt, params, also if cached else None))
+        def work() -> Upload | None:
+            with self.engine.begin() as conn:
+                changed = _set_one(conn, stmt, params, also if cached else None)
+            if changed is not None and then is not None:
+                then()
+            return changed
+
+        return await asyncio.to_thread(work)
 
     # --- delivery leases: one process delivers an upload at a time --------------------------
     async def claim_delivery(self, upload_id: str, worker: str, now: datetime, lease: float) -> Upload | None:
@@ -163,6 +172,18 @@ class Store:
 
         params = {"uid": upload_id, "now": now, "worker": worker, "until": now + timedelta(seconds=lease)}
         return await self._transaction(lambda conn: _set_one(conn, _claim(), params))
+
+    async def receive_and_claim(self, upload_id: str, worker: str, now: datetime, lease: float,
+                                send_below: int) -> Upload | None:
+        """Mark an upload whose last byte just landed received and take it for delivery, in one
+        transaction: what `Pipeline.received` does when a delivery slot is free (a state change and
+        a thread hop fewer a file than a "received" mark and a claim, bench/README.md). A file under
+        `send_below` bytes that no attempt has begun sending goes straight to "uploading" with
+        `sent_at` now (the mark `Pipeline._send` would write before the first byte; 0: never).
+        None if the upload is not receiving any more (cancelled, or marked already)."""
+        params = {"uid": upload_id, "now": now, "worker": worker, "until": now + timedelta(seconds=lease),
+                  "below": send_below}
+        return await self._transaction(lambda conn: _set_one(conn, _receive_and_claim(), params))
 
     async def renew_lease(self, upload_id: str, worker: str, now: datetime, until: datetime) -> bool:
         """Extend `worker`'s lease on an upload it is delivering; False if the lease is no longer its own
@@ -522,6 +543,19 @@ def _claim() -> sa.Update:
     return (sa.update(UPLOAD).where(UPLOAD.c.id == sa.bindparam("uid"), _claimable(sa.bindparam("now")))
             .values(state=UploadState.HASHING, lease_owner=sa.bindparam("worker"), message="",
                     updated_at=sa.bindparam("now"), lease_until=sa.bindparam("until")))
+
+
+@functools.cache
+def _receive_and_claim() -> sa.Update:
+    """Received and claimed at once (`Store.receive_and_claim`), built once like the state changes."""
+    sends_now = sa.and_(UPLOAD.c.size < sa.bindparam("below"), UPLOAD.c.sent_at.is_(None))
+    now = sa.bindparam("now", type_=UPLOAD.c.updated_at.type)
+    return (sa.update(UPLOAD).where(UPLOAD.c.id == sa.bindparam("uid"), UPLOAD.c.state == UploadState.RECEIVING)
+            .values(state=sa.case((sends_now, sa.literal(UploadState.UPLOADING, sa.String)),
+                                  else_=sa.literal(UploadState.HASHING, sa.String)),
+                    sent_at=sa.case((sends_now, now), else_=UPLOAD.c.sent_at),
+                    received_at=now, updated_at=now, message="", lease_owner=sa.bindparam("worker"),
+                    lease_until=sa.bindparam("until")))
 
 
 @functools.lru_cache(maxsize=4)

@@ -32,7 +32,7 @@ import re
 import time
 from email.utils import formatdate
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 from tuspyserver.storage import TusStorage
 
@@ -209,6 +209,24 @@ class StagingStorage(TusStorage):
         return None  # uploads are never served back
 
     async def delete(self, uid: str) -> None:
+        remove = self.remover(uid)
+        self.forget(uid)
+        await asyncio.to_thread(remove)
+
+    def remover(self, uid: str) -> Callable[[], None]:
+        """A blocking function that removes `uid`'s data, info and lock files, for a thread hop the
+        caller makes anyway (the delivery's last state change, bench/README.md); `forget(uid)` then."""
+        paths = (self.data_path(uid), self.info_path(uid), self.locks.path(uid))
+
+        def remove() -> None:
+            for p in paths:
+                with contextlib.suppress(FileNotFoundError):
+                    p.unlink()
+
+        return remove
+
+    def forget(self, uid: str) -> None:
+        """Drop what this process knows of `uid` (its files are gone, or go now); a reader following it learns so."""
         self._pending.pop(uid, None)
         self._pending_size.pop(uid, None)
         self._lengths.pop(uid, None)
@@ -221,14 +239,6 @@ class StagingStorage(TusStorage):
         watcher = self._watchers.pop(uid, None)
         if watcher is not None:
             watcher.set()  # a reader following the file learns it is gone
-        paths = (self.data_path(uid), self.info_path(uid), self.locks.path(uid))
-
-        def do() -> None:
-            for p in paths:
-                with contextlib.suppress(FileNotFoundError):
-                    p.unlink()
-
-        await asyncio.to_thread(do)
 
     # --- info sidecar -------------------------------------------------------------
     async def read_info(self, uid: str) -> Optional[Dict]:
