@@ -127,7 +127,7 @@ def test_a_staged_file_that_vanished_fails_visibly_instead_of_being_claimed_fore
 def test_an_unexpected_error_is_retried_a_bounded_number_of_times_then_shown(drop):
     pipeline = drop.services.pipeline
 
-    async def broken(upload):
+    async def broken(upload, rows=None):
         raise RuntimeError("a bug")
 
     pipeline.targets.delivery = broken

@@ -98,9 +98,18 @@ def test_received_and_claimed_at_once_marks_as_sent_only_a_small_file_nobody_sen
                                           size=size))
         await store.update_upload("c" * 32, sent_at=relayed_at)  # the relay began sending it while it arrived
         await store.update_upload("d" * 32, state=UploadState.FAILED)  # cancelled before its last byte
+        await store.add(Account(user_id="u1", email="a@b.c"))
+        await store.add(Invite(id="i" * 32, token_hash="h" * 64, token_enc="t", owner_id="u1"))
+        await store.add_upload(Upload(id="e" * 32, session_id="s", target_kind="invite", target_id="i" * 32,
+                                      filename="x.jpg", size=10))
         claimed = {key: await store.receive_and_claim(key * 32, "me", now, 60, send_below=100) for key in sizes}
-        again = await store.receive_and_claim("a" * 32, "other", now, 60, send_below=100)
-        return claimed, again, await store.get_upload("a" * 32)
+        assert all(rows is None for _, rows in claimed.values())  # not through an invite link: nothing more read
+        through_link, (invite, account) = await store.receive_and_claim("e" * 32, "me", now, 60, send_below=100)
+        # what its delivery reads first (`Targets.delivery`), read in the same transaction
+        assert (through_link.state, invite.id, invite.owner_id, account.user_id) == \
+            (UploadState.UPLOADING, "i" * 32, "u1", "u1")
+        again, _ = await store.receive_and_claim("a" * 32, "other", now, 60, send_below=100)
+        return {key: upload for key, (upload, _) in claimed.items()}, again, await store.get_upload("a" * 32)
 
     claimed, again, stored = asyncio.run(run())
     small, large, relayed = claimed["a"], claimed["b"], claimed["c"]

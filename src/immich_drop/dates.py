@@ -1,7 +1,7 @@
 """When a received file was taken, in the guest's time zone: what Immich is sent as `fileCreatedAt`.
 
 `taken_at(upload, path, in_background)` reads the date inside the file (EXIF, QuickTime, ...) in a
-background thread; a date without an offset is placed in the guest's zone. Without one, the file's
+background thread (`date_of` in the calling one); a date without an offset is placed in the guest's zone. Without one, the file's
 `lastModified` from the browser, else the time it was received, else now.
 
 `guest_zone(upload, at)` is the guest's zone: the browser's IANA name when the page sent it, so the
@@ -34,8 +34,13 @@ def guest_zone(upload: Upload) -> tzinfo | None:
 
 async def taken_at(upload: Upload, path: Path,
                    in_background: Callable[..., Awaitable] = asyncio.to_thread) -> datetime:
+    return await in_background(date_of, upload, path)
+
+
+def date_of(upload: Upload, path: Path) -> datetime:
+    """`taken_at` in the calling thread (it reads the file: never on the event loop)."""
     zone = guest_zone(upload)
-    found = await in_background(capture_date, path, upload.filename, zone)
+    found = capture_date(path, upload.filename, zone)
     if found:
         return found
     fallback = from_ms(upload.last_modified_ms) or upload.received_at or utcnow()

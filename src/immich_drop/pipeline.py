@@ -37,12 +37,13 @@ import random
 import time
 import uuid
 from datetime import timedelta
+from pathlib import PurePosixPath
 from typing import Awaitable, Callable
 
 from .batch import Coalescer
 from .config import Settings
 from .events import EventBus, upload_event
-from .dates import taken_at
+from .dates import date_of, taken_at
 from .guest_fields import description
 from .immich import (
     AlbumMissing,
@@ -52,7 +53,7 @@ from .immich import (
     ImmichRejected,
     ImmichUnavailable,
 )
-from .media import from_ms, iso, sha1_file
+from .media import VIDEO_EXTENSIONS, from_ms, iso, sha1_file
 from .metrics import Metrics
 from .models import Upload, UploadState, utcnow
 from .relay import Relay, Relayed
@@ -153,15 +154,15 @@ class Pipeline:
             # from here (a state change, a claim and often the "uploading" mark in one, bench/README.md).
             await self._slots.acquire()  # at once: it is not locked
             try:
-                upload = await self.store.receive_and_claim(uid, self.worker, utcnow(), self.lease_seconds,
-                                                            self._send_below)
+                upload, rows = await self.store.receive_and_claim(uid, self.worker, utcnow(), self.lease_seconds,
+                                                                  self._send_below, then=self._date_photo)
             except BaseException:
                 self._slots.release()
                 raise
             if upload is None:
                 self._slots.release()
                 return
-            self._handed.add(task := asyncio.create_task(self._deliver_claimed(upload), name=f"delivery-{uid}"))
+            self._handed.add(task := asyncio.create_task(self._deliver_claimed(upload, rows), name=f"delivery-{uid}"))
             task.add_done_callback(self._handed.discard)
             return
         upload = await self.store.update_upload(uid, only_from=[S.RECEIVING], state=S.RECEIVED,
@@ -170,13 +171,24 @@ class Pipeline:
             self._publish(upload)
             self.submit(uid)
 
-    async def _deliver_claimed(self, upload: Upload) -> None:
-        """The delivery of an upload `received` claimed, in the slot it took."""
+    def _date_photo(self, upload: Upload) -> None:
+        """In the claim's thread hop, while its bytes are in the page cache: the capture date of a
+        photo that goes at once (a thread hop fewer a photo). Videos are left to the delivery:
+        hachoir, which some containers need, costs a first import a PATCH must not wait for."""
+        if upload.state != S.UPLOADING or PurePosixPath(upload.filename).suffix.lower() in VIDEO_EXTENSIONS:
+            return
+        try:
+            upload.captured_at = iso(date_of(upload, self.storage.data_path(upload.id)))
+        except Exception as exc:  # the delivery reads it again, and says what went wrong
+            log.debug("capture date of %s not read at once: %s", upload.id, exc)
+
+    async def _deliver_claimed(self, upload: Upload, rows: tuple | None) -> None:
+        """The delivery of an upload `received` claimed, in the slot it took; `rows` as `Targets.delivery` takes them."""
         try:
             if upload.state == S.UPLOADING:  # the claim marked it as being sent: no attempt before did
                 self._marked.add(upload.id)
                 upload.sent_at = None  # what earlier attempts left, as `_send` reads it
-            await self._attempt(upload)
+            await self._attempt(upload, rows)
         except Exception:  # as in `_worker`: the upload stays pending for the scanner
             log.exception("delivery of %s failed unexpectedly", upload.id)
         finally:
@@ -202,11 +214,11 @@ class Pipeline:
             return  # delivered, failed, not due yet, or another process holds it
         await self._attempt(upload)
 
-    async def _attempt(self, upload: Upload) -> None:
+    async def _attempt(self, upload: Upload, rows: tuple | None = None) -> None:
         """One attempt at a claimed upload, under its lease."""
         uid = upload.id
         started = time.monotonic()
-        attempt = asyncio.create_task(self._deliver(upload), name=f"deliver-{uid}")
+        attempt = asyncio.create_task(self._deliver(upload, rows), name=f"deliver-{uid}")
         self._delivering[uid] = attempt
         renewer = asyncio.create_task(self._keep_lease(uid, attempt))
         try:
@@ -237,14 +249,14 @@ class Pipeline:
                 attempt.cancel()
                 return
 
-    async def _deliver(self, upload: Upload) -> str:
-        """One attempt; returns the state it left the upload in."""
+    async def _deliver(self, upload: Upload, rows: tuple | None = None) -> str:
+        """One attempt; returns the state it left the upload in. `rows` as `Targets.delivery` takes them."""
         uid = upload.id
         self._publish(upload)
         path = self.storage.data_path(uid)
         delivery = None
         try:
-            delivery = await self.targets.delivery(upload)
+            delivery = await self.targets.delivery(upload, rows)
             relayed = await self.relay.result(uid)
             checksum = upload.checksum or (relayed and relayed.checksum) \
                 or self.storage.take_digest(uid, upload.size) or await self.in_background(sha1_file, path)

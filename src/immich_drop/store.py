@@ -46,13 +46,17 @@ class Store:
 
         return await asyncio.to_thread(work)
 
-    async def _transaction(self, fn: Callable[[sa.Connection], T]) -> T:
+    async def _transaction(self, fn: Callable[[sa.Connection], T], after: Callable[[T], Any] | None = None) -> T:
         """`fn(connection)` in one transaction on a worker thread, without an ORM session: for the
         statements run several times per file (prebuilt, on a bare connection; 100 us of CPU
-        against 185 us through a Session, bench/)."""
+        against 185 us through a Session, bench/). `after(result)` runs in the same thread once the
+        transaction is committed: blocking work that would otherwise cost a thread hop of its own."""
         def work() -> T:
             with self.engine.begin() as conn:
-                return fn(conn)
+                result = fn(conn)
+            if after is not None:
+                after(result)
+            return result
 
         return await asyncio.to_thread(work)
 
@@ -157,14 +161,8 @@ class Store:
         def also(conn: sa.Connection) -> None:
             conn.execute(_upsert_known_asset(conn.dialect.name), cached)
 
-        def work() -> Upload | None:
-            with self.engine.begin() as conn:
-                changed = _set_one(conn, stmt, params, also if cached else None)
-            if changed is not None and then is not None:
-                then()
-            return changed
-
-        return await asyncio.to_thread(work)
+        return await self._transaction(lambda conn: _set_one(conn, stmt, params, also if cached else None),
+                                       lambda changed: changed is not None and then and then())
 
     # --- delivery leases: one process delivers an upload at a time --------------------------
     async def claim_delivery(self, upload_id: str, worker: str, now: datetime, lease: float) -> Upload | None:
@@ -173,17 +171,28 @@ class Store:
         params = {"uid": upload_id, "now": now, "worker": worker, "until": now + timedelta(seconds=lease)}
         return await self._transaction(lambda conn: _set_one(conn, _claim(), params))
 
-    async def receive_and_claim(self, upload_id: str, worker: str, now: datetime, lease: float,
-                                send_below: int) -> Upload | None:
+    async def receive_and_claim(self, upload_id: str, worker: str, now: datetime, lease: float, send_below: int,
+                                then: Callable[[Upload], None] | None = None,
+                                ) -> tuple[Upload | None, tuple[Invite | None, Account | None] | None]:
         """Mark an upload whose last byte just landed received and take it for delivery, in one
         transaction: what `Pipeline.received` does when a delivery slot is free (a state change and
         a thread hop fewer a file than a "received" mark and a claim, bench/README.md). A file under
         `send_below` bytes that no attempt has begun sending goes straight to "uploading" with
         `sent_at` now (the mark `Pipeline._send` would write before the first byte; 0: never).
-        None if the upload is not receiving any more (cancelled, or marked already)."""
+        Returns the upload, None if it is not receiving any more (cancelled, or marked already), and
+        for an upload through an invite link what its delivery reads first, as `invite_and_owner`
+        gives it (else None). `then(upload)` runs in the same worker thread after the commit, if the
+        upload was claimed (the pipeline reads a photo's capture date there)."""
         params = {"uid": upload_id, "now": now, "worker": worker, "until": now + timedelta(seconds=lease),
                   "below": send_below}
-        return await self._transaction(lambda conn: _set_one(conn, _receive_and_claim(), params))
+
+        def fn(conn: sa.Connection):
+            upload = _set_one(conn, _receive_and_claim(), params)
+            if upload is None or upload.target_kind != "invite" or not upload.target_id:
+                return upload, None
+            return upload, _invite_and_owner(conn, upload.target_id)
+
+        return await self._transaction(fn, lambda claimed: claimed[0] is not None and then and then(claimed[0]))
 
     async def renew_lease(self, upload_id: str, worker: str, now: datetime, until: datetime) -> bool:
         """Extend `worker`'s lease on an upload it is delivering; False if the lease is no longer its own
@@ -425,8 +434,7 @@ class Store:
         """An invite and its owner's account, in one hop (every delivery through a link asks)."""
         def work():
             with self.engine.connect() as conn:
-                invite = _one(conn, _GET_INVITE, {"key": invite_id}, Invite)
-                return invite, None if invite is None else _one(conn, _GET_ACCOUNT, {"key": invite.owner_id}, Account)
+                return _invite_and_owner(conn, invite_id)
 
         return await asyncio.to_thread(work)
 
@@ -621,6 +629,11 @@ def _updated(conn: sa.Connection, stmt: sa.Update, params: dict, select: sa.Sele
     if not conn.dialect.update_returning:
         return conn.execute(select, keys).one() if conn.execute(stmt, params).rowcount == 1 else None
     return conn.execute(_returning(stmt), params).one_or_none()
+
+
+def _invite_and_owner(conn: sa.Connection, invite_id: str) -> tuple[Invite | None, Account | None]:
+    invite = _one(conn, _GET_INVITE, {"key": invite_id}, Invite)
+    return invite, None if invite is None else _one(conn, _GET_ACCOUNT, {"key": invite.owner_id}, Account)
 
 
 def _one(conn: sa.Connection, statement: sa.Select, params: dict, model: type[R]) -> R | None:

@@ -28,7 +28,7 @@ from .config import Settings
 from .crypto import Box, token_hash
 from .i18n import size_text
 from .media import VIDEO_EXTENSIONS
-from .models import Invite, InviteRefusal, InviteState, Upload
+from .models import Account, Invite, InviteRefusal, InviteState, Upload
 from .store import Store
 
 PUBLIC = "public"
@@ -173,12 +173,14 @@ class Targets:
         if not self.settings.public_upload_page_enabled:
             raise TargetClosed(403, "Uploads are not open here.", "uploads_closed")
 
-    async def delivery(self, upload: Upload) -> Delivery:
+    async def delivery(self, upload: Upload, rows: tuple[Invite | None, Account | None] | None = None) -> Delivery:
+        """Where and as whom `upload` goes; `rows`, (invite, account) as `Store.invite_and_owner`
+        gives them, when the caller has just read them (`Store.receive_and_claim`)."""
         if upload.target_kind != INVITE:
             key = self.settings.immich_api_key
             owner = "key:" + hashlib.sha256(key.encode()).hexdigest()[:24]
             return Delivery(owner=owner, api_key=key, album_name=self.settings.immich_album_name)
-        invite, account = await self.store.invite_and_owner(upload.target_id or "")
+        invite, account = rows or await self.store.invite_and_owner(upload.target_id or "")
         if invite is None or invite.deleted_at is not None:
             raise TargetGone()
         key = self.box.open(account.api_key_enc) if account and account.key_valid else None
