@@ -83,42 +83,50 @@ def test_a_reservation_gives_the_invite_as_it_now_is_or_none_at_the_limit(databa
 
 
 @pytest.mark.parametrize("returning", [True, False], ids=["returning", "update-then-select"])
-def test_received_and_claimed_at_once_marks_as_sent_only_a_small_file_nobody_sent(database_url, monkeypatch,
-                                                                                   returning):
+def test_a_claim_marks_as_sent_only_a_small_file_no_attempt_began_sending(database_url, monkeypatch, returning):
     engine = open_engine(normalise(database_url))
     monkeypatch.setattr(engine.dialect, "update_returning", returning)
     store = Store(engine)
     now = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
-    relayed_at = now - timedelta(seconds=30)
+    earlier = now - timedelta(seconds=30)
 
     async def run():
-        sizes = {"a": 99, "b": 100, "c": 50, "d": 10}
+        sizes = {"a": 99, "b": 100, "c": 50, "d": 10, "f": 10, "g": 10}
         for key, size in sizes.items():
             await store.add_upload(Upload(id=key * 32, session_id="s", target_kind="public", filename="x.jpg",
                                           size=size))
-        await store.update_upload("c" * 32, sent_at=relayed_at)  # the relay began sending it while it arrived
+        await store.update_upload("c" * 32, sent_at=earlier)  # the relay began sending it while it arrived
         await store.update_upload("d" * 32, state=UploadState.FAILED)  # cancelled before its last byte
+        await store.update_upload("f" * 32, state=UploadState.RETRYING, sent_at=earlier)  # an attempt sent it
+        await store.update_upload("g" * 32, state=UploadState.RETRYING)  # an attempt stopped before sending
+        claimed = {key: await store.claim_delivery(key * 32, "me", now, 60, send_below=100, receiving=True)
+                   for key in "abcd"}
+        claimed.update({key: await store.claim_delivery(key * 32, "me", now, 60, send_below=100) for key in "fg"})
+        assert all(rows is None for _, rows in claimed.values())  # not through an invite link: nothing more read
+
         await store.add(Account(user_id="u1", email="a@b.c"))
         await store.add(Invite(id="i" * 32, token_hash="h" * 64, token_enc="t", owner_id="u1"))
         await store.add_upload(Upload(id="e" * 32, session_id="s", target_kind="invite", target_id="i" * 32,
                                       filename="x.jpg", size=10))
-        claimed = {key: await store.receive_and_claim(key * 32, "me", now, 60, send_below=100) for key in sizes}
-        assert all(rows is None for _, rows in claimed.values())  # not through an invite link: nothing more read
-        through_link, (invite, account) = await store.receive_and_claim("e" * 32, "me", now, 60, send_below=100)
+        through_link, (invite, account) = await store.claim_delivery("e" * 32, "me", now, 60, send_below=100,
+                                                                     receiving=True)
         # what its delivery reads first (`Targets.delivery`), read in the same transaction
         assert (through_link.state, invite.id, invite.owner_id, account.user_id) == \
             (UploadState.UPLOADING, "i" * 32, "u1", "u1")
-        again, _ = await store.receive_and_claim("a" * 32, "other", now, 60, send_below=100)
+        again, _ = await store.claim_delivery("a" * 32, "other", now, 60, send_below=100, receiving=True)
         return {key: upload for key, (upload, _) in claimed.items()}, again, await store.get_upload("a" * 32)
 
     claimed, again, stored = asyncio.run(run())
     small, large, relayed = claimed["a"], claimed["b"], claimed["c"]
     assert (small.state, _utc(small.sent_at)) == (UploadState.UPLOADING, now)  # sent at once: marked by the claim
     assert (large.state, large.sent_at) == (UploadState.HASHING, None)  # asked about first: no mark
-    assert (relayed.state, _utc(relayed.sent_at)) == (UploadState.HASHING, relayed_at)  # the relay's mark is kept
+    assert (relayed.state, _utc(relayed.sent_at)) == (UploadState.HASHING, earlier)  # the relay's mark is kept
+    assert (claimed["f"].state, _utc(claimed["f"].sent_at)) == (UploadState.HASHING, earlier)
+    assert (claimed["g"].state, _utc(claimed["g"].sent_at)) == (UploadState.UPLOADING, now)
     for upload in (small, large, relayed):
         assert (upload.lease_owner, _utc(upload.lease_until), _utc(upload.received_at)) == \
             ("me", now + timedelta(seconds=60), now)
+    assert claimed["f"].received_at is None  # a retry's claim does not touch when it was received
     assert claimed["d"] is None and again is None  # not receiving: nothing marked, nothing claimed
     assert (stored.state, stored.lease_owner) == (UploadState.UPLOADING, "me")
     engine.dispose()

@@ -99,7 +99,7 @@ class Pipeline:
         self._delivering: dict[str, asyncio.Task] = {}  # uid -> the attempt running in this process
         self._slots = asyncio.Semaphore(settings.max_concurrent)  # deliveries running at once
         self._handed: set[asyncio.Task] = set()  # deliveries `received` started itself
-        # Files the claim marked as being sent (`Store.receive_and_claim`) whose sending has not begun:
+        # Files their claim marked as being sent (`Store.claim_delivery`) whose sending has not begun:
         # never checked first, never relayed (under both sizes), and no earlier attempt sent them.
         self._send_below = min(CHECK_FIRST_FROM, settings.stream_min_size or CHECK_FIRST_FROM)
         self._marked: set[str] = set()
@@ -154,15 +154,15 @@ class Pipeline:
             # from here (a state change, a claim and often the "uploading" mark in one, bench/README.md).
             await self._slots.acquire()  # at once: it is not locked
             try:
-                upload, rows = await self.store.receive_and_claim(uid, self.worker, utcnow(), self.lease_seconds,
-                                                                  self._send_below, then=self._date_photo)
+                upload, rows = await self.store.claim_delivery(uid, self.worker, utcnow(), self.lease_seconds,
+                                                               self._send_below, self._date_photo, receiving=True)
             except BaseException:
                 self._slots.release()
                 raise
             if upload is None:
                 self._slots.release()
                 return
-            self._handed.add(task := asyncio.create_task(self._deliver_claimed(upload, rows), name=f"delivery-{uid}"))
+            self._handed.add(task := asyncio.create_task(self._handed_off(upload, rows), name=f"delivery-{uid}"))
             task.add_done_callback(self._handed.discard)
             return
         upload = await self.store.update_upload(uid, only_from=[S.RECEIVING], state=S.RECEIVED,
@@ -172,6 +172,8 @@ class Pipeline:
             self.submit(uid)
 
     def _date_photo(self, upload: Upload) -> None:
+        if upload.captured_at:
+            return  # read by an earlier attempt
         """In the claim's thread hop, while its bytes are in the page cache: the capture date of a
         photo that goes at once (a thread hop fewer a photo). Videos are left to the delivery:
         hachoir, which some containers need, costs a first import a PATCH must not wait for."""
@@ -182,17 +184,13 @@ class Pipeline:
         except Exception as exc:  # the delivery reads it again, and says what went wrong
             log.debug("capture date of %s not read at once: %s", upload.id, exc)
 
-    async def _deliver_claimed(self, upload: Upload, rows: tuple | None) -> None:
-        """The delivery of an upload `received` claimed, in the slot it took; `rows` as `Targets.delivery` takes them."""
+    async def _handed_off(self, upload: Upload, rows: tuple | None) -> None:
+        """The delivery of an upload `received` claimed, in the slot it took."""
         try:
-            if upload.state == S.UPLOADING:  # the claim marked it as being sent: no attempt before did
-                self._marked.add(upload.id)
-                upload.sent_at = None  # what earlier attempts left, as `_send` reads it
-            await self._attempt(upload, rows)
+            await self._deliver_claimed(upload, rows)
         except Exception:  # as in `_worker`: the upload stays pending for the scanner
             log.exception("delivery of %s failed unexpectedly", upload.id)
         finally:
-            self._marked.discard(upload.id)
             self._slots.release()
 
     async def _worker(self) -> None:
@@ -209,10 +207,21 @@ class Pipeline:
 
     # --- one delivery ------------------------------------------------------------------
     async def deliver(self, uid: str) -> None:
-        upload = await self.store.claim_delivery(uid, self.worker, utcnow(), self.lease_seconds)
+        upload, rows = await self.store.claim_delivery(uid, self.worker, utcnow(), self.lease_seconds,
+                                                       self._send_below, self._date_photo)
         if upload is None:
             return  # delivered, failed, not due yet, or another process holds it
-        await self._attempt(upload)
+        await self._deliver_claimed(upload, rows)
+
+    async def _deliver_claimed(self, upload: Upload, rows: tuple | None) -> None:
+        """An attempt at an upload this process just claimed; `rows` as `Targets.delivery` takes them."""
+        if upload.state == S.UPLOADING:  # the claim marked it as being sent: no attempt before did
+            self._marked.add(upload.id)
+            upload.sent_at = None  # what earlier attempts left, as `_send` reads it
+        try:
+            await self._attempt(upload, rows)
+        finally:
+            self._marked.discard(upload.id)
 
     async def _attempt(self, upload: Upload, rows: tuple | None = None) -> None:
         """One attempt at a claimed upload, under its lease."""
@@ -346,7 +355,7 @@ class Pipeline:
             # next one hears "duplicate" for it, and must know that the asset is this upload's own.
             # Taken back when the request certainly did not reach Immich (a photo the owner already
             # has, sent while Immich was down, is still "already there" when it comes back).
-            # (Noted by the claim already for a file `received` claimed, `Store.receive_and_claim`.)
+            # (Noted by the claim already for most, `Store.claim_delivery`.)
             if upload.id in self._marked:
                 self._marked.discard(upload.id)
             else:

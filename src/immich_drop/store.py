@@ -165,29 +165,28 @@ class Store:
                                        lambda changed: changed is not None and then and then())
 
     # --- delivery leases: one process delivers an upload at a time --------------------------
-    async def claim_delivery(self, upload_id: str, worker: str, now: datetime, lease: float) -> Upload | None:
-        """Take the upload for delivery if it is due and no live lease holds it; None otherwise."""
+    async def claim_delivery(self, upload_id: str, worker: str, now: datetime, lease: float, send_below: int = 0,
+                             then: Callable[[Upload], None] | None = None, *, receiving: bool = False,
+                             ) -> tuple[Upload | None, tuple[Invite | None, Account | None] | None]:
+        """Take the upload for delivery if it is due and no live lease holds it.
 
-        params = {"uid": upload_id, "now": now, "worker": worker, "until": now + timedelta(seconds=lease)}
-        return await self._transaction(lambda conn: _set_one(conn, _claim(), params))
+        With `receiving`, the upload is one whose last byte just landed: it is marked received and
+        claimed at once (what `Pipeline.received` does when a delivery slot is free: a state change
+        and a thread hop fewer a file than a "received" mark, then a claim, bench/README.md).
 
-    async def receive_and_claim(self, upload_id: str, worker: str, now: datetime, lease: float, send_below: int,
-                                then: Callable[[Upload], None] | None = None,
-                                ) -> tuple[Upload | None, tuple[Invite | None, Account | None] | None]:
-        """Mark an upload whose last byte just landed received and take it for delivery, in one
-        transaction: what `Pipeline.received` does when a delivery slot is free (a state change and
-        a thread hop fewer a file than a "received" mark and a claim, bench/README.md). A file under
-        `send_below` bytes that no attempt has begun sending goes straight to "uploading" with
-        `sent_at` now (the mark `Pipeline._send` would write before the first byte; 0: never).
-        Returns the upload, None if it is not receiving any more (cancelled, or marked already), and
-        for an upload through an invite link what its delivery reads first, as `invite_and_owner`
-        gives it (else None). `then(upload)` runs in the same worker thread after the commit, if the
-        upload was claimed (the pipeline reads a photo's capture date there)."""
+        A file under `send_below` bytes that no attempt has begun sending goes straight to
+        "uploading" with `sent_at` now: the mark `Pipeline._send` would write before its first
+        byte, in the same transaction (0: never). Returns the claimed upload (None if it was not
+        due: delivered, failed, not due yet, held by another process, or for `receiving`, not
+        receiving any more) and, for an upload through an invite link, what its delivery reads
+        first, as `invite_and_owner` gives it (else None). `then(upload)` runs in the same worker
+        thread after the commit if the upload was claimed (the pipeline reads a photo's capture
+        date there)."""
         params = {"uid": upload_id, "now": now, "worker": worker, "until": now + timedelta(seconds=lease),
                   "below": send_below}
 
         def fn(conn: sa.Connection):
-            upload = _set_one(conn, _receive_and_claim(), params)
+            upload = _set_one(conn, _claim(receiving), params)
             if upload is None or upload.target_kind != "invite" or not upload.target_id:
                 return upload, None
             return upload, _invite_and_owner(conn, upload.target_id)
@@ -546,24 +545,17 @@ def _one_of(column, values: Iterable[str]):
 
 
 @functools.cache
-def _claim() -> sa.Update:
-    """The delivery claim, built once like the state changes."""
-    return (sa.update(UPLOAD).where(UPLOAD.c.id == sa.bindparam("uid"), _claimable(sa.bindparam("now")))
-            .values(state=UploadState.HASHING, lease_owner=sa.bindparam("worker"), message="",
-                    updated_at=sa.bindparam("now"), lease_until=sa.bindparam("until")))
-
-
-@functools.cache
-def _receive_and_claim() -> sa.Update:
-    """Received and claimed at once (`Store.receive_and_claim`), built once like the state changes."""
+def _claim(receiving: bool) -> sa.Update:
+    """The delivery claim (`Store.claim_delivery`), built once per shape like the state changes."""
     sends_now = sa.and_(UPLOAD.c.size < sa.bindparam("below"), UPLOAD.c.sent_at.is_(None))
     now = sa.bindparam("now", type_=UPLOAD.c.updated_at.type)
-    return (sa.update(UPLOAD).where(UPLOAD.c.id == sa.bindparam("uid"), UPLOAD.c.state == UploadState.RECEIVING)
+    due = UPLOAD.c.state == UploadState.RECEIVING if receiving else _claimable(now)
+    return (sa.update(UPLOAD).where(UPLOAD.c.id == sa.bindparam("uid"), due)
             .values(state=sa.case((sends_now, sa.literal(UploadState.UPLOADING, sa.String)),
                                   else_=sa.literal(UploadState.HASHING, sa.String)),
                     sent_at=sa.case((sends_now, now), else_=UPLOAD.c.sent_at),
-                    received_at=now, updated_at=now, message="", lease_owner=sa.bindparam("worker"),
-                    lease_until=sa.bindparam("until")))
+                    updated_at=now, message="", lease_owner=sa.bindparam("worker"), lease_until=sa.bindparam("until"),
+                    **({"received_at": now} if receiving else {})))
 
 
 @functools.lru_cache(maxsize=4)

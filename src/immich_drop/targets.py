@@ -175,7 +175,7 @@ class Targets:
 
     async def delivery(self, upload: Upload, rows: tuple[Invite | None, Account | None] | None = None) -> Delivery:
         """Where and as whom `upload` goes; `rows`, (invite, account) as `Store.invite_and_owner`
-        gives them, when the caller has just read them (`Store.receive_and_claim`)."""
+        gives them, when the caller has just read them (`Store.claim_delivery`)."""
         if upload.target_kind != INVITE:
             key = self.settings.immich_api_key
             owner = "key:" + hashlib.sha256(key.encode()).hexdigest()[:24]
