@@ -244,3 +244,75 @@ def test_an_admin_signing_in_never_turns_another_owners_uploads_into_theirs(make
     assert guest.wait_for(uid, FINAL)["state"] == "done"
     bea_id = [u for u, user in fake.users.items() if user["email"] == "bea@example.org"][0]
     assert [r.owner for r in fake.uploads] == [bea_id]
+
+
+def _hold_before_sending(drop):
+    """Stop the next delivery attempt of this server where it looks up where the file goes (after its
+    claim, before a byte goes to Immich); returns a threading.Event set once an attempt waits there."""
+    import threading
+
+    pipeline, waiting = drop.services.pipeline, threading.Event()
+
+    async def held(upload, rows=None):
+        waiting.set()
+        await asyncio.Event().wait()  # until the attempt is cancelled
+
+    pipeline.targets.delivery = held
+    return waiting
+
+
+def test_a_delivery_stopped_before_its_first_byte_takes_back_its_sending_mark(make_drop):
+    """The claim marks a photo as being sent (so a "duplicate" after a crash mid-request is known as
+    its own). Stopped before sending, here by a server restart, the attempt takes the mark back: the
+    next one's "duplicate" is the guest's answer (the owner has the photo), not "done"."""
+    drop = make_drop()
+    photo = MEDIA / "exif_offset.jpg"
+    owner = drop.fake.owner_of(drop.key)
+    drop.fake.assets.setdefault(owner, {})[sha1_of(photo)] = from_the_app = str(uuid.uuid4())
+    waiting = _hold_before_sending(drop)
+    guest = drop.guest()
+    uid = guest.upload(photo)
+    assert waiting.wait(10)
+    assert drop.upload_row(uid).sent_at is not None  # marked by its claim
+    drop.restart()
+    again = drop.guest(session=guest.session)
+    assert again.wait_for(uid, FINAL)["state"] == "duplicate"
+    assert drop.upload_row(uid).asset_id == from_the_app and drop.fake.uploads == []
+
+
+def test_a_link_deleted_before_its_file_was_sent_says_it_was_not_sent(drop, admin_of):
+    """The claim's mark alone (nothing sent yet) must not make the guest read "it may have arrived"."""
+    admin = admin_of(drop)
+    invite = admin.invite(album={"name": "Party"})
+    waiting = _hold_before_sending(drop)
+    guest = drop.guest()
+    uid = guest.invite_upload(MEDIA / "exif_offset.jpg", invite_token(invite))
+    assert waiting.wait(10)
+    assert drop.upload_row(uid).state == "uploading"  # marked by its claim
+    assert admin.call("DELETE", f"/api/invites/{invite['id']}").status_code == 204
+    message = guest.wait_for(uid, "failed")["message"]
+    assert "not sent" in message and "may have arrived" not in message
+    assert drop.fake.uploads == []
+
+
+def test_failed_attempts_give_their_delivery_slot_back(make_drop):
+    """With one delivery slot, attempts that end in a bug, then a cancelled one, must each give the
+    slot back: a file sent afterwards is still delivered."""
+    drop = make_drop(MAX_CONCURRENT="1")
+    pipeline = drop.services.pipeline
+    real = pipeline.targets.delivery
+
+    async def broken(upload, rows=None):
+        raise RuntimeError("a bug")
+
+    pipeline.targets.delivery = broken
+    guest = drop.guest()
+    failed = guest.upload(MEDIA / "exif_offset.jpg")
+    assert guest.wait_for(failed, FINAL)["state"] == "failed"
+    waiting = _hold_before_sending(drop)
+    held = guest.upload(MEDIA / "no_date.jpg")
+    assert waiting.wait(10)
+    drop.server.call(pipeline.drop(held, "dropped by the test"))  # its attempt cancelled, as a deleted link does
+    pipeline.targets.delivery = real
+    later = guest.upload(MEDIA / "exif_no_offset.jpg")
+    assert guest.wait_for(later, FINAL)["state"] == "done"

@@ -1,9 +1,10 @@
 """The delivery worker: received files go to Immich, once, dated, into their album.
 
 `Pipeline.received(uid)` is the tus "post" hook: it marks the upload received and queues it; the
-request that sent the last byte returns at once. Workers take queued uploads and run `deliver`; at
-most MAX_CONCURRENT deliveries run at once (`_slots`). When a slot is free as the last byte lands,
-the hook marks and claims the upload in one transaction and starts its delivery itself (no queue):
+request that sent the last byte returns after that one write. Workers take queued uploads and run
+`deliver`; at most MAX_CONCURRENT deliveries run at once (`_slots`). When a slot is free as the
+last byte lands, the hook marks and claims the upload in one transaction (reading a photo's capture
+date in the same thread hop) and starts its delivery itself, without the queue:
 
     received → hashing → uploading → done | duplicate | failed, or → retrying (and again later)
 
@@ -99,6 +100,7 @@ class Pipeline:
         self._delivering: dict[str, asyncio.Task] = {}  # uid -> the attempt running in this process
         self._slots = asyncio.Semaphore(settings.max_concurrent)  # deliveries running at once
         self._handed: set[asyncio.Task] = set()  # deliveries `received` started itself
+        self._stopping = False
         # Files their claim marked as being sent (`Store.claim_delivery`) whose sending has not begun:
         # never checked first, never relayed (under both sizes), and no earlier attempt sent them.
         self._send_below = min(CHECK_FIRST_FROM, settings.stream_min_size or CHECK_FIRST_FROM)
@@ -122,11 +124,14 @@ class Pipeline:
         self._tasks.append(asyncio.create_task(self._scanner(), name="scanner"))
 
     async def stop(self) -> None:
+        self._stopping = True  # a last byte landing now is marked received, not delivered from here
         for timer in self._retry_timers.values():
             timer.cancel()
         for task in (*self._tasks, *self._handed):
             task.cancel()
         await asyncio.gather(*self._tasks, *self._handed, return_exceptions=True)
+        for uid in list(self._marked):  # claimed by `received` just now, its delivery not begun
+            await self._unmark(uid)
         self._tasks = []
         await self.relay.close()
         await self.store.release_leases(self.worker, utcnow())
@@ -149,7 +154,7 @@ class Pipeline:
         return self._queue.qsize()
 
     async def received(self, uid: str) -> None:
-        if self._tasks and not self._slots.locked():
+        if self._tasks and not self._stopping and not self._slots.locked():
             # A delivery slot is free: marked received and claimed in one transaction, and delivered
             # from here (a state change, a claim and often the "uploading" mark in one, bench/README.md).
             await self._slots.acquire()  # at once: it is not locked
@@ -162,8 +167,12 @@ class Pipeline:
             if upload is None:
                 self._slots.release()
                 return
+            self._note_mark(upload)
             self._handed.add(task := asyncio.create_task(self._handed_off(upload, rows), name=f"delivery-{uid}"))
             task.add_done_callback(self._handed.discard)
+            # known as this upload's attempt at once: `drop` (its link deleted) must find it before it starts
+            self._delivering[uid] = task
+            task.add_done_callback(lambda done: self._delivering.get(uid) is done and self._delivering.pop(uid))
             return
         upload = await self.store.update_upload(uid, only_from=[S.RECEIVING], state=S.RECEIVED,
                                                 received_at=utcnow(), message="")
@@ -172,13 +181,12 @@ class Pipeline:
             self.submit(uid)
 
     def _date_photo(self, upload: Upload) -> None:
-        if upload.captured_at:
-            return  # read by an earlier attempt
         """In the claim's thread hop, while its bytes are in the page cache: the capture date of a
         photo that goes at once (a thread hop fewer a photo). Videos are left to the delivery:
         hachoir, which some containers need, costs a first import a PATCH must not wait for."""
-        if upload.state != S.UPLOADING or PurePosixPath(upload.filename).suffix.lower() in VIDEO_EXTENSIONS:
-            return
+        if upload.captured_at or upload.state != S.UPLOADING \
+                or PurePosixPath(upload.filename).suffix.lower() in VIDEO_EXTENSIONS:
+            return  # read by an earlier attempt, or left to the delivery
         try:
             upload.captured_at = iso(date_of(upload, self.storage.data_path(upload.id)))
         except Exception as exc:  # the delivery reads it again, and says what went wrong
@@ -211,17 +219,32 @@ class Pipeline:
                                                        self._send_below, self._date_photo)
         if upload is None:
             return  # delivered, failed, not due yet, or another process holds it
+        self._note_mark(upload)
         await self._deliver_claimed(upload, rows)
+
+    def _note_mark(self, upload: Upload) -> None:
+        """Right after a claim: if it marked the upload as being sent, no attempt before did."""
+        if upload.state == S.UPLOADING:
+            self._marked.add(upload.id)
+            upload.sent_at = None  # what earlier attempts left, as `_send` reads it
 
     async def _deliver_claimed(self, upload: Upload, rows: tuple | None) -> None:
         """An attempt at an upload this process just claimed; `rows` as `Targets.delivery` takes them."""
-        if upload.state == S.UPLOADING:  # the claim marked it as being sent: no attempt before did
-            self._marked.add(upload.id)
-            upload.sent_at = None  # what earlier attempts left, as `_send` reads it
         try:
             await self._attempt(upload, rows)
         finally:
-            self._marked.discard(upload.id)
+            # stopped before its first byte went (server stopping, lease lost): the mark goes back
+            await asyncio.shield(self._unmark(upload.id))
+
+    async def _unmark(self, uid: str) -> None:
+        """Take back the claim's "being sent" mark of an upload whose sending never began, while it is ours."""
+        if uid not in self._marked:
+            return
+        self._marked.discard(uid)
+        try:
+            await self.store.update_upload(uid, only_from=(S.UPLOADING,), held_by=self.worker, sent_at=None)
+        except Exception as exc:
+            log.warning("the sending mark of %s could not be taken back: %s", uid, exc)
 
     async def _attempt(self, upload: Upload, rows: tuple | None = None) -> None:
         """One attempt at a claimed upload, under its lease."""
@@ -320,6 +343,7 @@ class Pipeline:
         # the asset Immich holds goes into the duplicate cache with the final state (one transaction)
         remember = (delivery.owner, upload.checksum, values["asset_id"]) \
             if delivery is not None and values.get("asset_id") and upload.checksum else None
+        self._marked.discard(upload.id)  # a final state: a mark never sent changes nothing now
         # Immich has it: the staged copy goes (in the same thread hop) before the guest hears it
         final = await self.store.update_upload(
             upload.id, only_from=(S.HASHING, S.UPLOADING), held_by=self.worker, state=state, message=message,
@@ -438,6 +462,7 @@ class Pipeline:
         delay *= random.uniform(0.8, 1.2)
         # marked as being sent by its claim, but stopped before the first byte went: the mark goes back
         unsent = {"sent_at": upload.sent_at} if uid in self._marked else {}
+        self._marked.discard(uid)
         changed = await self.store.update_upload(
             uid, only_from=(S.HASHING, S.UPLOADING), held_by=self.worker, state=S.RETRYING, message=message[:2000],
             attempts=attempts, lease_owner=None, next_attempt_at=utcnow() + timedelta(seconds=delay),
@@ -458,12 +483,14 @@ class Pipeline:
         timer = self._retry_timers.pop(uid, None)
         if timer:
             timer.cancel()
+        unsent = uid in self._marked  # marked as being sent by its claim here, but nothing went yet
+        self._marked.discard(uid)  # the upload ends here: nothing to take back
         attempt = self._delivering.get(uid)
         if attempt is not None:
             attempt.cancel()
             await asyncio.gather(attempt, return_exceptions=True)
         current = await self.store.get_upload(uid)
-        if current is not None and (current.state == S.UPLOADING or current.sent_at is not None):
+        if current is not None and not unsent and (current.state == S.UPLOADING or current.sent_at is not None):
             message = MAYBE_SENT
         upload = await self.store.update_upload(uid, only_from=[S.RECEIVING, *S.PENDING_DELIVERY],
                                                 state=S.FAILED, message=message, lease_owner=None)

@@ -3,7 +3,8 @@
 `build_tus_app(...)` returns one ASGI app for everything under `prefix`. tuspyserver keeps the tus
 protocol itself (HEAD/PATCH/POST/DELETE handling, headers); our code owns validation (the guard),
 bytes on disk (the storage) and what happens after the last byte (`on_complete`, a "post" hook that
-only records: delivery runs in the background worker).
+records the upload as received, and claims it for delivery when a slot is free: the delivery itself
+runs in the background).
 """
 
 from __future__ import annotations
