@@ -8,8 +8,11 @@ is in test_real_immich.py. Each test failed before the fix it names.
 import asyncio
 import uuid
 
+import pytest
+
 from conftest import MEDIA, invite_token, sha1_of, wait_until
 from immich_drop import pipeline as pipeline_module
+from immich_drop import store as store_module
 
 FINAL = ["done", "duplicate", "failed"]
 
@@ -316,3 +319,114 @@ def test_failed_attempts_give_their_delivery_slot_back(make_drop):
     pipeline.targets.delivery = real
     later = guest.upload(MEDIA / "exif_no_offset.jpg")
     assert guest.wait_for(later, FINAL)["state"] == "done"
+
+
+def _stopping(drop):
+    """A threading.Event set once this server's pipeline begins to stop."""
+    import threading
+
+    pipeline, stopping = drop.services.pipeline, threading.Event()
+    stop = pipeline.stop
+
+    async def stop_and_tell():
+        stopping.set()
+        await stop()
+
+    pipeline.stop = stop_and_tell
+    return stopping
+
+
+@pytest.mark.parametrize("held", ["before its commit", "after its commit"])
+def test_a_claim_still_running_when_the_server_stops_gives_its_upload_back(make_drop, monkeypatch, held):
+    """Stopping cancels a worker whose claim is still in its thread; the claim commits all the same
+    (the lease taken, the photo marked as being sent), before or after the shutdown gives this
+    process's leases back. What it took must go back before the server stops: the next server
+    delivers the file at once, not after the minute a lease runs (CI saw one time out), and as
+    "duplicate" (the owner has it), not "done"."""
+    import threading
+
+    drop = make_drop()
+    photo = MEDIA / "exif_offset.jpg"
+    owner = drop.fake.owner_of(drop.key)
+    drop.fake.assets.setdefault(owner, {})[sha1_of(photo)] = from_the_app = str(uuid.uuid4())
+    drop.fake.fail_status = 503
+    pipeline, guest = drop.services.pipeline, drop.guest()
+    uid = guest.upload(photo)
+    assert guest.wait_for(uid, "retrying")
+    claimed, go_on = threading.Event(), threading.Event()
+
+    def hold():
+        claimed.set()
+        go_on.wait(30)
+
+    if held == "after its commit":  # `_date_photo` runs in the claim's thread after its commit
+        pipeline._date_photo = lambda upload: hold()
+    else:  # its UPDATE made, its transaction still open
+        set_one = store_module._set_one
+
+        def claim_then_hold(conn, stmt, params, also=None):
+            row = set_one(conn, stmt, params, also)
+            if stmt is store_module._claim(False) and row is not None:
+                hold()
+            return row
+
+        monkeypatch.setattr(store_module, "_set_one", claim_then_hold)
+    assert claimed.wait(10)  # the next retry's claim stops there
+    stopping = _stopping(drop)
+    restart = threading.Thread(target=drop.restart)
+    restart.start()
+    assert stopping.wait(10)
+    go_on.set()  # the claim's thread ends after its caller was cancelled
+    restart.join(30)
+    drop.fake.fail_status = None
+    again = drop.guest(session=guest.session)
+    assert again.wait_for(uid, FINAL)["state"] == "duplicate"
+    assert drop.upload_row(uid).asset_id == from_the_app and drop.fake.uploads == []
+
+
+def test_a_lease_renewal_still_running_when_the_server_stops_does_not_hold_the_upload(make_drop):
+    """A renewal's thread commits even after its task was cancelled. Committed after the shutdown
+    gave this process's leases back, it would hold the upload for a whole lease (a minute), and
+    the next server could not deliver it meanwhile: a lease given back is no longer this process's
+    to renew."""
+    import threading
+    from datetime import timedelta
+
+    drop = make_drop()
+    pipeline, store = drop.services.pipeline, drop.services.store
+    pipeline.lease_seconds = 0.3  # renewed every 0.1 s
+    renew, run, release = store.renew_lease, store._run, store.release_leases
+    renewing, go_on, renewed = threading.Event(), threading.Event(), threading.Event()
+
+    async def renew_for_a_minute(uid, worker, now, until):
+        return await renew(uid, worker, now, now + timedelta(seconds=60))
+
+    async def renewal_held_in_its_thread(fn):
+        if "renew_lease" not in fn.__qualname__:
+            return await run(fn)
+
+        def held(session):
+            renewing.set()
+            go_on.wait(30)
+            try:
+                return fn(session)
+            finally:
+                renewed.set()
+
+        return await run(held)
+
+    async def release_then_let_the_renewal_go(worker, now):
+        await release(worker, now)
+        go_on.set()
+        await asyncio.to_thread(renewed.wait, 30)
+
+    store.renew_lease, store._run = renew_for_a_minute, renewal_held_in_its_thread
+    store.release_leases = release_then_let_the_renewal_go
+    waiting = _hold_before_sending(drop)
+    guest = drop.guest()
+    uid = guest.upload(MEDIA / "exif_offset.jpg")
+    assert waiting.wait(10) and renewing.wait(10)
+    drop.restart()
+    assert renewed.is_set()
+    again = drop.guest(session=guest.session)
+    assert again.wait_for(uid, FINAL)["state"] == "done"

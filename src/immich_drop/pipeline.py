@@ -159,15 +159,13 @@ class Pipeline:
             # from here (a state change, a claim and often the "uploading" mark in one, bench/README.md).
             await self._slots.acquire()  # at once: it is not locked
             try:
-                upload, rows = await self.store.claim_delivery(uid, self.worker, utcnow(), self.lease_seconds,
-                                                               self._send_below, self._date_photo, receiving=True)
+                upload, rows = await self._claim(uid, receiving=True)
             except BaseException:
                 self._slots.release()
                 raise
             if upload is None:
                 self._slots.release()
                 return
-            self._note_mark(upload)
             self._handed.add(task := asyncio.create_task(self._handed_off(upload, rows), name=f"delivery-{uid}"))
             task.add_done_callback(self._handed.discard)
             # known as this upload's attempt at once: `drop` (its link deleted) must find it before it starts
@@ -215,12 +213,39 @@ class Pipeline:
 
     # --- one delivery ------------------------------------------------------------------
     async def deliver(self, uid: str) -> None:
-        upload, rows = await self.store.claim_delivery(uid, self.worker, utcnow(), self.lease_seconds,
-                                                       self._send_below, self._date_photo)
+        upload, rows = await self._claim(uid)
         if upload is None:
             return  # delivered, failed, not due yet, or another process holds it
-        self._note_mark(upload)
         await self._deliver_claimed(upload, rows)
+
+    async def _claim(self, uid: str, receiving: bool = False) -> tuple[Upload | None, tuple | None]:
+        """`Store.claim_delivery` for this process, with the photo's date read in its hop (`_date_photo`).
+
+        The claim's thread commits whether or not its caller waits: a caller cancelled meanwhile
+        (the server stopping) waits for it and gives back what it took (the lease, the "being
+        sent" mark), or the next process would find the upload held for a whole lease."""
+        claim = asyncio.ensure_future(self.store.claim_delivery(
+            uid, self.worker, utcnow(), self.lease_seconds, self._send_below, self._date_photo, receiving=receiving))
+        try:
+            upload, rows = await asyncio.shield(claim)
+        except asyncio.CancelledError:
+            await asyncio.wait([claim])
+            if not claim.cancelled() and claim.exception() is None and claim.result()[0] is not None:
+                await self._give_back(claim.result()[0])
+            raise
+        if upload is not None:
+            self._note_mark(upload)
+        return upload, rows
+
+    async def _give_back(self, upload: Upload) -> None:
+        """Free an upload this process claimed but will not deliver: due again at once, and not
+        marked as being sent if its claim marked it (nothing went)."""
+        unsent = {"sent_at": None} if upload.state == S.UPLOADING else {}
+        try:
+            await self.store.update_upload(upload.id, only_from=(S.HASHING, S.UPLOADING), held_by=self.worker,
+                                           lease_until=utcnow(), **unsent)
+        except Exception as exc:  # its lease runs out on its own
+            log.warning("the claim on %s could not be given back: %s", upload.id, exc)
 
     def _note_mark(self, upload: Upload) -> None:
         """Right after a claim: if it marked the upload as being sent, no attempt before did."""

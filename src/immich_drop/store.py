@@ -207,12 +207,14 @@ class Store:
         return await self._run(fn)
 
     async def release_leases(self, worker: str, now: datetime) -> None:
-        """On shutdown: deliveries this process was in the middle of may be taken over at once."""
+        """On shutdown: deliveries this process was in the middle of may be taken over at once.
+        Their owner is cleared too: a write of this process still in its thread (a lease renewal
+        whose task was cancelled) finds them no longer its own and changes nothing."""
 
         def fn(s: Session) -> None:
             s.exec(sa.update(Upload).where(Upload.lease_owner == worker,  # type: ignore[call-overload]
                                            Upload.state.in_((UploadState.HASHING, UploadState.UPLOADING)))
-                   .values(lease_until=now))
+                   .values(lease_until=now, lease_owner=None))
             s.commit()
 
         await self._run(fn)
