@@ -8,7 +8,7 @@ original bytes once.
 import fcntl
 import json
 
-from conftest import Guest, Process, free_port, make_file, sha1_of, start_patch, wait_until
+from conftest import MEDIA, Guest, Process, free_port, make_file, sha1_of, start_patch, wait_until
 
 CHUNK = 4 * 1024 * 1024
 
@@ -122,3 +122,37 @@ def test_client_that_drops_mid_patch_resumes_after_its_bytes(make_drop, tmp_path
     uploader.upload()
     assert guest.wait_for(uid, ["done", "failed"])["state"] == "done"
     assert drop.fake.uploads[0].sha1 == sha1_of(source)
+
+
+def test_a_client_that_missed_the_last_answer_learns_the_file_is_complete(make_drop, tmp_path):
+    """The last PATCH landed but its answer was lost (a dead socket, a watchdog that cut it): the
+    client asks HEAD where to go on. Received, or delivered and its staged copy gone, the answer is
+    "complete" (offset = length), so a tus client finishes instead of sending the file again as a
+    new upload, which the guest would see come back as "already there"."""
+    drop = make_drop()
+    guest = drop.guest()
+    photo = MEDIA / "exif_offset.jpg"
+    size = photo.stat().st_size
+    uid = guest.upload(photo)
+    assert guest.wait_for(uid, ["done", "failed"])["state"] == "done"
+    assert not drop.services.storage.data_path(uid).exists()  # delivered: the staged copy is gone
+    head = guest.http.head(f"/api/uploads/{uid}", headers=guest.tus_headers())
+    assert head.status_code == 200
+    assert (head.headers["Upload-Offset"], head.headers["Upload-Length"]) == (str(size), str(size))
+    assert head.headers["Cache-Control"] == "no-store" and head.headers["Tus-Resumable"] == "1.0.0"
+    resumed = guest.uploader(photo, url=f"{drop.url}/api/uploads/{uid}")
+    resumed.upload()  # a tus client resuming it: nothing left to send, nothing created
+    assert resumed.url.rsplit("/", 1)[-1] == uid
+    assert len(drop.fake.uploads) == 1 and drop.upload_row(uid).state == "done"
+
+
+def test_head_of_an_upload_that_never_got_all_its_bytes_is_not_told_complete(make_drop):
+    """Ended before its last byte (its link deleted, or expired by the janitor): not complete; the
+    client learns the upload is gone."""
+    drop = make_drop()
+    guest = drop.guest()
+    uid = guest.create(100, "photo.jpg").headers["Location"].rsplit("/", 1)[-1]
+    drop.server.call(drop.services.pipeline.drop(uid, "dropped by the test"))
+    assert drop.upload_row(uid).state == "failed"
+    head = guest.http.head(f"/api/uploads/{uid}", headers=guest.tus_headers())
+    assert head.status_code in (404, 410) and "Upload-Offset" not in head.headers

@@ -18,6 +18,8 @@ are already known to be good:
   `Upload-Length` (400), the drop target still open (403/410), and the upload's lock. The lock is
   held until tuspyserver has answered; a body that stops arriving for UPLOAD_STALL_SECONDS ends the
   PATCH (bytes kept, lock released: tus/stall.py);
+- HEAD of an upload whose last byte landed: complete (offset = length), answered here, since its
+  staged copy is gone once delivered;
 - HEAD, PATCH, DELETE of an upload that an older request of the same session still holds ask that one
   to stop and go on once it has (tusd v2's lock release, tus/locks.py); 423 if it does not let go.
 """
@@ -112,6 +114,12 @@ class TusGuard:
                 raise Refuse(405, "Method not allowed.", {"Allow": "OPTIONS, POST, HEAD, PATCH, DELETE"})
             upload, invite = await self._own_upload(tail, session, with_invite=method == "PATCH")
             if method == "HEAD":
+                if upload.state != UploadState.RECEIVING and upload.received_at is not None:
+                    # every byte is here, its staged copy perhaps delivered and gone: a client that
+                    # missed the last PATCH's answer learns it is complete, and does not send the
+                    # file again as a new upload (the guest would see it come back "already there")
+                    size = str(upload.size)
+                    return await _respond(send, 200, None, {"Upload-Offset": size, "Upload-Length": size})
                 # An older request of this session still writing (a dead connection, most likely) is
                 # asked to stop first, so the offset told is the bytes on disk the next PATCH can follow.
                 await self.locks.let_go(upload.id, RELEASE_WAIT)
