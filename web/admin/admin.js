@@ -387,7 +387,10 @@
 
   function showLog(el, invite) {
     var wrap = el.querySelector(".log-wrap");
+    // each live event asks again; answers can come back out of order, and only the latest is shown
+    var asked = el.logAsked = (el.logAsked || 0) + 1;
     api("GET", "/api/invites/" + invite.id + "/uploads").then(function (rows) {
+      if (asked !== el.logAsked) return;
       var body = wrap.querySelector("tbody");
       body.textContent = "";
       rows.forEach(function (row) {
