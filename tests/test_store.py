@@ -232,3 +232,41 @@ def test_rows_read_on_the_hot_path_are_what_a_session_loads(database_url):
             assert fast.model_dump() == loaded.model_dump()
     assert (invite.max_uses, invite.archive, invite.album_name, standing.claimed) == (3, True, "Party", True)
     engine.dispose()
+
+
+def test_a_browser_whose_parallel_request_took_the_last_use_has_claimed_the_link(database_url, monkeypatch):
+    """A one-time link, and a browser's first files created at once: one request takes the use while
+    another has already looked for this browser's claim and found none. The other's UPDATE then finds
+    no use left; that must still count as claimed by this browser (it answered "link used" before,
+    and the guest's photo was refused), while another browser is refused."""
+    import immich_drop.store as store_module
+
+    engine = open_engine(normalise(database_url))
+    store = Store(engine)
+    invite = "i" * 32
+
+    class ParallelClaim(Session):
+        raced = False
+
+        def get(self, entity, ident, **kwargs):
+            found = super().get(entity, ident, **kwargs)
+            if entity is InviteGuest and not ParallelClaim.raced:
+                ParallelClaim.raced = True  # the same browser's other request, committed right after this read
+                with Session(engine) as other:
+                    other.get(Invite, invite).uses += 1
+                    other.add(InviteGuest(invite_id=invite, session_id="browser", claimed=True))
+                    other.commit()
+            return found
+
+    monkeypatch.setattr(store_module, "Session", ParallelClaim)
+
+    async def run():
+        await store.add(Account(user_id="u1", email="a@b.c"))
+        await store.add(Invite(id=invite, token_hash="h" * 64, token_enc="t", owner_id="u1", max_uses=1))
+        return await store.claim_invite(invite, "browser"), await store.claim_invite(invite, "another")
+
+    assert asyncio.run(run()) == (True, False)
+    assert ParallelClaim.raced
+    with Session(engine) as s:
+        assert s.get(Invite, invite).uses == 1
+    engine.dispose()

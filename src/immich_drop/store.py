@@ -463,8 +463,11 @@ class Store:
                     Invite.id == invite_id, sa.or_(Invite.max_uses.is_(None), Invite.uses < Invite.max_uses)
                 ).values(uses=Invite.uses + 1)).rowcount
                 if taken != 1:
+                    # the last use is gone, perhaps to a parallel request of this same browser (its
+                    # first files created at once): its claim is committed by now, and counts
                     s.rollback()
-                    return False
+                    row = s.get(InviteGuest, (invite_id, session_id))
+                    return row is not None and row.claimed
                 if row is None:
                     s.add(InviteGuest(invite_id=invite_id, session_id=session_id, claimed=True))
                 else:
