@@ -21,26 +21,38 @@ import hmac
 import secrets
 from concurrent.futures import ThreadPoolExecutor
 
-from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
 SCRYPT = {"n": 2**15, "r": 8, "p": 1, "maxmem": 64 * 1024 * 1024}
 
 
 class Box:
     def __init__(self, secret: str):
-        key = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"immich-drop", info=b"at-rest v1").derive(secret.encode())
-        self._fernet = Fernet(base64.urlsafe_b64encode(key))
+        self._secret = secret
+        self._fernet = None
+
+    def _box(self):
+        # `cryptography` is imported at the first secret sealed or opened, not at start-up: 7 MB of
+        # resident memory a server taking uploads through its own key only never needs (bench/README.md)
+        if self._fernet is None:
+            from cryptography.fernet import Fernet
+            from cryptography.hazmat.primitives import hashes
+            from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+            key = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"immich-drop", info=b"at-rest v1"
+                       ).derive(self._secret.encode())
+            self._fernet = Fernet(base64.urlsafe_b64encode(key))
+        return self._fernet
 
     def seal(self, value: str) -> str:
-        return self._fernet.encrypt(value.encode()).decode()
+        return self._box().encrypt(value.encode()).decode()
 
     def open(self, sealed: str | None) -> str | None:
         if not sealed:
             return None
+        box = self._box()
+        from cryptography.fernet import InvalidToken
+
         try:
-            return self._fernet.decrypt(sealed.encode()).decode()
+            return box.decrypt(sealed.encode()).decode()
         except (InvalidToken, ValueError):
             return None
 
