@@ -188,19 +188,33 @@ def test_an_older_answer_of_the_log_arriving_last_does_not_replace_a_newer_one(d
     guest, token = drop.guest(), invite_token(invite)
     guest.wait_for(guest.invite_upload(MEDIA / "exif_offset.jpg", token), "done")
     expect(card.locator(".facts")).to_contain_text("1 use · 1 file, ")
-    while not held:  # the page asks again on each event
+    while len(held) < 2:  # the page asks again on each event: the file's creation, its delivery
         page.wait_for_timeout(20)
     assert all("refused" not in answer.text() for _, answer in held)
     assert guest.create(100, "clip.mp4", invite=token).status_code == 415
     while "refused" not in held[-1][1].text():
         page.wait_for_timeout(20)
-    crossed = list(held)  # questions asked later (if any) stay unanswered: they would hide the bug
+    crossed = list(held)
     for n, (route, answer) in reversed(list(enumerate(crossed))):  # the newest answer first, the oldest last
         route.fulfill(response=answer, headers={**answer.headers, "x-test-answer": str(n)})
-    page.wait_for_function("() => window.__read.indexOf('0') >= 0")
+    page.wait_for_function("n => window.__read.length >= n", arg=len(crossed))
+    assert page.evaluate("window.__read") == [str(n) for n in reversed(range(len(crossed)))]
+    for n, (route, answer) in enumerate(held[len(crossed):], len(crossed)):  # none expected; newer anyway
+        route.fulfill(response=answer, headers={**answer.headers, "x-test-answer": str(n)})
+    page.wait_for_function("n => window.__read.length >= n", arg=len(held))
     rows = card.locator(".log-box tbody tr")
     assert rows.count() == 2
     assert "refused: not a photo" in rows.nth(0).inner_text() and "delivered" in rows.nth(1).inner_text()
+    asked = len(held)
+    assert guest.create(100, "song.mp4", invite=token).status_code == 415  # an event: the open log asks again
+    while len(held) == asked:
+        page.wait_for_timeout(20)
+    card.locator(".log").click()  # closed before the answer came: the answer must not open it again
+    assert card.locator(".log-wrap").is_hidden()
+    route, answer = held[-1]
+    route.fulfill(response=answer, headers={**answer.headers, "x-test-answer": "late"})
+    page.wait_for_function("() => window.__read.indexOf('late') >= 0")
+    assert card.locator(".log-wrap").is_hidden()
 
 
 def test_copy_resets_share_and_the_labelled_theme_toggle(drop, admin_of, browser, fake):

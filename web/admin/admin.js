@@ -371,7 +371,7 @@
     });
     q(".log").addEventListener("click", function () {
       var wrap = q(".log-wrap");
-      if (!wrap.hidden) { wrap.hidden = true; return; }
+      if (!wrap.hidden) { wrap.hidden = true; el.logAsked = (el.logAsked || 0) + 1; return; } // an answer on its way stays unseen
       showLog(el, invite);
     });
     return el;
@@ -405,7 +405,7 @@
         td.colSpan = 5; td.textContent = t("admin.log.empty"); tr.appendChild(td); body.appendChild(tr);
       }
       wrap.hidden = false;
-    }).catch(function (err) { flash(err.message); });
+    }).catch(function (err) { if (asked === el.logAsked) flash(err.message); });
   }
 
   // --- notifications -----------------------------------------------------------------------------
