@@ -287,3 +287,68 @@ def test_the_page_speaks_the_guests_language(make_drop, admin_of, browser):
     expect(page.locator("#drop-hint")).to_have_text("Déposez vos photos et vidéos ici, ou")  # remembered
     assert page.problems == []
     context.close()
+
+
+def _hold_creations(page):
+    """Hold the page's next tus creation: the server makes the upload (`route.fetch`) but its answer
+    waits, as on a slow network. Returns the list the (route, answer) pair lands in."""
+    held = []
+
+    def hold(route):
+        if route.request.method != "POST" or held:
+            return route.continue_()
+        held.append((route, route.fetch()))
+
+    page.route("**/api/uploads", hold)
+    return held
+
+
+def _wait_held(page, held):
+    while not held:  # until the page's POST reaches the route (handled inside Playwright calls)
+        page.wait_for_timeout(20)
+
+
+def test_a_file_cancelled_while_being_created_gives_its_place_back(make_drop, admin_of, browser):
+    """Cancelled while its creation is on its way, the file must not stay on the server holding the
+    link's only place (it did: the request was cut, the server had made it, and the next file was
+    refused "limit reached"). The page waits for the creation's answer, then deletes it."""
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
+    context, page = guest(browser)
+    page.goto(link(drop, admin_of, maxFiles=1))
+    held = _hold_creations(page)
+    page.set_input_files("#picker", [str(MEDIA / "exif_offset.jpg")])
+    _wait_held(page, held)
+    items = page.locator(".item")
+    items.nth(0).locator(".cancel").click()
+    expect(items.nth(0).locator(".chip")).to_have_text("cancelled")
+    route, answer = held[0]
+    with page.expect_response(lambda r: r.request.method == "DELETE", timeout=10000) as deleted:
+        route.fulfill(response=answer)
+    assert deleted.value.status == 204
+    page.set_input_files("#picker", [str(MEDIA / "no_date.jpg")])
+    expect(items.nth(1).locator(".chip")).to_have_text("done", timeout=30000)
+    assert [r.filename for r in drop.fake.uploads] == ["no_date.jpg"]
+    assert page.problems == []
+    context.close()
+
+
+def test_a_file_paused_while_being_created_resumes_the_same_upload(make_drop, admin_of, browser):
+    """Paused while its creation is on its way, then resumed: the page goes on with the upload the
+    server made (it created a second one before, refused on a one-file link)."""
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
+    context, page = guest(browser)
+    page.goto(link(drop, admin_of, maxFiles=1))
+    held = _hold_creations(page)
+    page.set_input_files("#picker", [str(MEDIA / "exif_offset.jpg")])
+    _wait_held(page, held)
+    item = page.locator(".item").nth(0)
+    page.click("#pause")
+    expect(item.locator(".chip")).to_have_text("paused")
+    route, answer = held[0]
+    route.fulfill(response=answer)
+    page.click("#pause")  # resume
+    expect(item.locator(".chip")).to_have_text("done", timeout=30000)
+    uid = answer.headers["location"].rsplit("/", 1)[-1]
+    assert drop.upload_row(uid).state == "done" and [r.filename for r in drop.fake.uploads] == ["exif_offset.jpg"]
+    assert page.problems == []
+    context.close()

@@ -267,7 +267,11 @@
   function start(item) {
     item.slot = true;
     item.lastMove = Date.now();
-    if (item.upload) { set(item, "uploading", null); item.upload.start(); return; }
+    if (item.upload) { // paused: resumed from its URL (or still being created: it goes on by itself)
+      set(item, "uploading", null);
+      if (!item.creating) item.upload.start();
+      return;
+    }
     if (item.sha1 !== undefined || !Hasher.available()) { send(item); return; }
     set(item, "checking", null);
     var begun = false;
@@ -300,7 +304,7 @@
     var upload = item.upload;
     item.upload = null;
     item.slot = false;
-    if (upload) upload.abort(true).catch(function () { /* the server expires it */ });
+    if (upload && !item.creating) upload.abort(true).catch(function () { /* the server expires it */ }); // else once created
     giveBack(item);
     if (answer.id) remember(item, answer.id);
     set(item, "duplicate", text("guest.detail.already"));
@@ -333,9 +337,19 @@
         if (item.kind === "stalled" || item.kind === "offline") set(item, "uploading", null);
         else if (item.kind === "uploading") { render(item); updateOverall(); }
       },
-      onAfterResponse: function () {
+      onBeforeRequest: function (req) { if (req.getMethod() === "POST") item.creating = true; },
+      onAfterResponse: function (req) {
         item.lastMove = Date.now();
+        if (req.getMethod() === "POST") item.creating = false;
         if (upload.url) remember(item, upload.url.split("/").pop()); // status events find this item early
+      },
+      onUploadUrlAvailable: function () {
+        // cancelled or paused while being created: only now, with its URL and before its first
+        // PATCH, can it be deleted or left to resume. Cut earlier, the server would keep it (and its
+        // place in the link's limits), and a resume would create it again.
+        if (item.upload !== upload) upload.abort(true).catch(function () { /* the server expires it */ });
+        else if (item.kind === "paused") upload.abort();
+        else remember(item, upload.url.split("/").pop());
       },
       onSuccess: function () {
         item.slot = false;
@@ -399,7 +413,9 @@
     var now = Date.now();
     items.forEach(function (item) {
       if (!item.upload || !item.slot || (item.kind !== "uploading" && item.kind !== "stalled")) return;
-      if (now - item.lastMove < STALL_MS) return;
+      // a creation is cut only as a last resort: the server may have made it, and a new one takes
+      // another place in the link's limits
+      if (now - item.lastMove < (item.creating ? 4 * STALL_MS : STALL_MS)) return;
       if (navigator.onLine === false) { set(item, "offline", text("guest.detail.offline")); return; }
       set(item, "stalled", text("guest.detail.stalled"));
       resume(item);
@@ -413,7 +429,8 @@
     item.slot = false;
     giveBack(item);
     set(item, "cancelled", null);
-    if (upload) upload.abort(true).catch(function () { /* not created yet, or the server expires it */ });
+    // one being created is deleted once its creation answers (onAfterResponse)
+    if (upload && !item.creating) upload.abort(true).catch(function () { /* the server expires it */ });
     pump();
   }
 
@@ -421,7 +438,7 @@
     paused = !paused;
     items.forEach(function (item) {
       if (paused && SENDING[item.kind]) {
-        if (item.upload) item.upload.abort();
+        if (item.upload && !item.creating) item.upload.abort(); // else once created (onAfterResponse)
         item.slot = false;
         set(item, "paused", text("guest.detail.paused"));
       } else if (!paused && item.kind === "paused") {
