@@ -277,6 +277,8 @@ def test_a_delivery_stopped_before_its_first_byte_takes_back_its_sending_mark(ma
     uid = guest.upload(photo)
     assert waiting.wait(10)
     assert drop.upload_row(uid).sent_at is not None  # marked by its claim
+    drop.server.stop()
+    _assert_given_back(drop, uid)
     drop.restart()
     again = drop.guest(session=guest.session)
     assert again.wait_for(uid, FINAL)["state"] == "duplicate"
@@ -319,6 +321,16 @@ def test_failed_attempts_give_their_delivery_slot_back(make_drop):
     pipeline.targets.delivery = real
     later = guest.upload(MEDIA / "exif_no_offset.jpg")
     assert guest.wait_for(later, FINAL)["state"] == "done"
+
+
+def _assert_given_back(drop, uid):
+    """With the server stopped: the upload is free for the next process at once, and neither
+    "uploading" nor marked as sent (its claim's mark taken back: nothing went)."""
+    from immich_drop.models import utcnow
+
+    row = asyncio.run(drop.services.store.get_upload(uid))
+    assert row.lease_owner is None and row.lease_until <= utcnow().replace(tzinfo=row.lease_until.tzinfo)
+    assert (row.state, row.sent_at) == ("hashing", None)
 
 
 def _stopping(drop):
@@ -373,11 +385,14 @@ def test_a_claim_still_running_when_the_server_stops_gives_its_upload_back(make_
         monkeypatch.setattr(store_module, "_set_one", claim_then_hold)
     assert claimed.wait(10)  # the next retry's claim stops there
     stopping = _stopping(drop)
-    restart = threading.Thread(target=drop.restart)
-    restart.start()
+    stop = threading.Thread(target=drop.server.stop)
+    stop.start()
     assert stopping.wait(10)
     go_on.set()  # the claim's thread ends after its caller was cancelled
-    restart.join(30)
+    stop.join(30)
+    assert not stop.is_alive()
+    _assert_given_back(drop, uid)
+    drop.restart()
     drop.fake.fail_status = None
     again = drop.guest(session=guest.session)
     assert again.wait_for(uid, FINAL)["state"] == "duplicate"

@@ -146,13 +146,17 @@ def test_a_client_that_missed_the_last_answer_learns_the_file_is_complete(make_d
     assert len(drop.fake.uploads) == 1 and drop.upload_row(uid).state == "done"
 
 
-def test_head_of_an_upload_that_never_got_all_its_bytes_is_not_told_complete(make_drop):
-    """Ended before its last byte (its link deleted, or expired by the janitor): not complete; the
-    client learns the upload is gone."""
+def test_head_of_an_upload_that_failed_is_not_told_complete(make_drop):
+    """Ended before its last byte (its link deleted, or expired by the janitor), or refused after
+    it (Immich said no; "please send it again"): not complete, so a client sends it again."""
     drop = make_drop()
     guest = drop.guest()
-    uid = guest.create(100, "photo.jpg").headers["Location"].rsplit("/", 1)[-1]
-    drop.server.call(drop.services.pipeline.drop(uid, "dropped by the test"))
-    assert drop.upload_row(uid).state == "failed"
-    head = guest.http.head(f"/api/uploads/{uid}", headers=guest.tus_headers())
-    assert head.status_code in (404, 410) and "Upload-Offset" not in head.headers
+    cut = guest.create(100, "photo.jpg").headers["Location"].rsplit("/", 1)[-1]
+    drop.server.call(drop.services.pipeline.drop(cut, "dropped by the test"))
+    drop.fake.upload_refusal = "Quota exceeded"
+    refused = guest.upload(MEDIA / "exif_offset.jpg")
+    assert guest.wait_for(refused, ["done", "failed"])["state"] == "failed"
+    for uid in (cut, refused):
+        assert drop.upload_row(uid).state == "failed"
+        head = guest.http.head(f"/api/uploads/{uid}", headers=guest.tus_headers())
+        assert head.status_code in (404, 410) and "Upload-Offset" not in head.headers

@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import secrets
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 SCRYPT = {"n": 2**15, "r": 8, "p": 1, "maxmem": 64 * 1024 * 1024}
 
@@ -27,7 +28,7 @@ SCRYPT = {"n": 2**15, "r": 8, "p": 1, "maxmem": 64 * 1024 * 1024}
 class Box:
     def __init__(self, secret: str):
         self._secret = secret
-        self._fernet = None
+        self._fernet: Any = None  # a cryptography.fernet.Fernet once needed
 
     def _box(self):
         # `cryptography` is imported at the first secret sealed or opened, not at start-up: 7 MB of

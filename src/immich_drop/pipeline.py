@@ -222,30 +222,26 @@ class Pipeline:
         """`Store.claim_delivery` for this process, with the photo's date read in its hop (`_date_photo`).
 
         The claim's thread commits whether or not its caller waits: a caller cancelled meanwhile
-        (the server stopping) waits for it and gives back what it took (the lease, the "being
-        sent" mark), or the next process would find the upload held for a whole lease."""
+        (the server stopping) waits for it, so that what it took goes back before the server stops:
+        the "being sent" mark here, the lease with this process's others (`stop`). Otherwise the
+        next process would find the upload held for a whole lease, and marked as sent."""
         claim = asyncio.ensure_future(self.store.claim_delivery(
             uid, self.worker, utcnow(), self.lease_seconds, self._send_below, self._date_photo, receiving=receiving))
         try:
             upload, rows = await asyncio.shield(claim)
         except asyncio.CancelledError:
-            await asyncio.wait([claim])
+            while not claim.done():  # however often the caller is cancelled meanwhile
+                try:
+                    await asyncio.wait([claim])
+                except asyncio.CancelledError:
+                    pass
             if not claim.cancelled() and claim.exception() is None and claim.result()[0] is not None:
-                await self._give_back(claim.result()[0])
+                self._note_mark(claim.result()[0])
+                await asyncio.shield(self._unmark(claim.result()[0].id))
             raise
         if upload is not None:
             self._note_mark(upload)
         return upload, rows
-
-    async def _give_back(self, upload: Upload) -> None:
-        """Free an upload this process claimed but will not deliver: due again at once, and not
-        marked as being sent if its claim marked it (nothing went)."""
-        unsent = {"sent_at": None} if upload.state == S.UPLOADING else {}
-        try:
-            await self.store.update_upload(upload.id, only_from=(S.HASHING, S.UPLOADING), held_by=self.worker,
-                                           lease_until=utcnow(), **unsent)
-        except Exception as exc:  # its lease runs out on its own
-            log.warning("the claim on %s could not be given back: %s", upload.id, exc)
 
     def _note_mark(self, upload: Upload) -> None:
         """Right after a claim: if it marked the upload as being sent, no attempt before did."""
@@ -262,12 +258,15 @@ class Pipeline:
             await asyncio.shield(self._unmark(upload.id))
 
     async def _unmark(self, uid: str) -> None:
-        """Take back the claim's "being sent" mark of an upload whose sending never began, while it is ours."""
+        """Take back the claim's "being sent" mark (state "uploading", `sent_at`) of an upload whose
+        sending never began, while it is ours."""
         if uid not in self._marked:
             return
         self._marked.discard(uid)
         try:
-            await self.store.update_upload(uid, only_from=(S.UPLOADING,), held_by=self.worker, sent_at=None)
+            # "uploading" goes too: to another process (`drop` of a deleted link) it says "may have been sent"
+            await self.store.update_upload(uid, only_from=(S.UPLOADING,), held_by=self.worker, sent_at=None,
+                                           state=S.HASHING)
         except Exception as exc:
             log.warning("the sending mark of %s could not be taken back: %s", uid, exc)
 

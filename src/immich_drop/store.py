@@ -449,7 +449,8 @@ class Store:
         await self._run(fn)
 
     async def claim_invite(self, invite_id: str, session_id: str) -> bool:
-        """Count this browser session as one use of the invite, once; False when no use is left.
+        """Count this browser session as one use of the invite, once; False when no use is left
+        for it (True if a parallel request of the same session took the last one).
 
         The use is taken by a conditional UPDATE, so two sessions racing for the last use cannot both win.
         """

@@ -18,8 +18,8 @@ are already known to be good:
   `Upload-Length` (400), the drop target still open (403/410), and the upload's lock. The lock is
   held until tuspyserver has answered; a body that stops arriving for UPLOAD_STALL_SECONDS ends the
   PATCH (bytes kept, lock released: tus/stall.py);
-- HEAD of an upload whose last byte landed: complete (offset = length), answered here, since its
-  staged copy is gone once delivered;
+- HEAD of an upload whose last byte was recorded: complete (offset = length), answered here, since
+  its staged copy is gone once delivered; of a failed one: 404, so a client sends the file anew;
 - HEAD, PATCH, DELETE of an upload that an older request of the same session still holds ask that one
   to stop and go on once it has (tusd v2's lock release, tus/locks.py); 423 if it does not let go.
 """
@@ -114,7 +114,9 @@ class TusGuard:
                 raise Refuse(405, "Method not allowed.", {"Allow": "OPTIONS, POST, HEAD, PATCH, DELETE"})
             upload, invite = await self._own_upload(tail, session, with_invite=method == "PATCH")
             if method == "HEAD":
-                if upload.state != UploadState.RECEIVING and upload.received_at is not None:
+                if upload.state == UploadState.FAILED:  # never resumed (nor told complete): sent again, anew
+                    raise Refuse(404, "Upload not found.", code="not_found")
+                if upload.received_at is not None and upload.state != UploadState.RECEIVING:
                     # every byte is here, its staged copy perhaps delivered and gone: a client that
                     # missed the last PATCH's answer learns it is complete, and does not send the
                     # file again as a new upload (the guest would see it come back "already there")
