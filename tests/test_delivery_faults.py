@@ -127,13 +127,14 @@ def test_a_staged_file_that_vanished_fails_visibly_instead_of_being_claimed_fore
     assert drop.upload_row(uid).lease_owner is None
 
 
+async def _a_bug(upload, rows=None):
+    """Stands for `Targets.delivery`: a delivery that fails on a bug of ours."""
+    raise RuntimeError("a bug")
+
+
 def test_an_unexpected_error_is_retried_a_bounded_number_of_times_then_shown(drop):
     pipeline = drop.services.pipeline
-
-    async def broken(upload, rows=None):
-        raise RuntimeError("a bug")
-
-    pipeline.targets.delivery = broken
+    pipeline.targets.delivery = _a_bug
     guest = drop.guest()
     uid = guest.upload(MEDIA / "exif_offset.jpg")
     event = guest.wait_for(uid, ["done", "failed"])
@@ -306,11 +307,7 @@ def test_failed_attempts_give_their_delivery_slot_back(make_drop):
     drop = make_drop(MAX_CONCURRENT="1")
     pipeline = drop.services.pipeline
     real = pipeline.targets.delivery
-
-    async def broken(upload, rows=None):
-        raise RuntimeError("a bug")
-
-    pipeline.targets.delivery = broken
+    pipeline.targets.delivery = _a_bug
     guest = drop.guest()
     failed = guest.upload(MEDIA / "exif_offset.jpg")
     assert guest.wait_for(failed, FINAL)["state"] == "failed"

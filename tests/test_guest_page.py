@@ -303,21 +303,24 @@ def _hold_creations(page):
     return held
 
 
-def _wait_held(page, held):
+def _photo_on_a_one_file_link_held_in_creation(make_drop, admin_of, browser):
+    """A guest's page on a link that takes one file, choosing a photo whose creation the server has
+    made but whose answer is held: (drop, context, page, [(route, answer)])."""
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
+    context, page = guest(browser)
+    page.goto(link(drop, admin_of, maxFiles=1))
+    held = _hold_creations(page)
+    page.set_input_files("#picker", [str(MEDIA / "exif_offset.jpg")])
     while not held:  # until the page's POST reaches the route (handled inside Playwright calls)
         page.wait_for_timeout(20)
+    return drop, context, page, held
 
 
 def test_a_file_cancelled_while_being_created_gives_its_place_back(make_drop, admin_of, browser):
     """Cancelled while its creation is on its way, the file must not stay on the server holding the
     link's only place (it did: the request was cut, the server had made it, and the next file was
     refused "limit reached"). The page waits for the creation's answer, then deletes it."""
-    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
-    context, page = guest(browser)
-    page.goto(link(drop, admin_of, maxFiles=1))
-    held = _hold_creations(page)
-    page.set_input_files("#picker", [str(MEDIA / "exif_offset.jpg")])
-    _wait_held(page, held)
+    drop, context, page, held = _photo_on_a_one_file_link_held_in_creation(make_drop, admin_of, browser)
     items = page.locator(".item")
     items.nth(0).locator(".cancel").click()
     expect(items.nth(0).locator(".chip")).to_have_text("cancelled")
@@ -335,12 +338,7 @@ def test_a_file_cancelled_while_being_created_gives_its_place_back(make_drop, ad
 def test_a_file_paused_while_being_created_resumes_the_same_upload(make_drop, admin_of, browser):
     """Paused while its creation is on its way, then resumed: the page goes on with the upload the
     server made (it created a second one before, refused on a one-file link)."""
-    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
-    context, page = guest(browser)
-    page.goto(link(drop, admin_of, maxFiles=1))
-    held = _hold_creations(page)
-    page.set_input_files("#picker", [str(MEDIA / "exif_offset.jpg")])
-    _wait_held(page, held)
+    drop, context, page, held = _photo_on_a_one_file_link_held_in_creation(make_drop, admin_of, browser)
     item = page.locator(".item").nth(0)
     page.click("#pause")
     expect(item.locator(".chip")).to_have_text("paused")

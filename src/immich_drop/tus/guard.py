@@ -115,7 +115,7 @@ class TusGuard:
             upload, invite = await self._own_upload(tail, session, with_invite=method == "PATCH")
             if method == "HEAD":
                 if upload.state == UploadState.FAILED:  # never resumed (nor told complete): sent again, anew
-                    raise Refuse(404, "Upload not found.", code="not_found")
+                    raise _not_found()
                 if upload.received_at is not None and upload.state != UploadState.RECEIVING:
                     # every byte is here, its staged copy perhaps delivered and gone: a client that
                     # missed the last PATCH's answer learns it is complete, and does not send the
@@ -146,7 +146,7 @@ class TusGuard:
             upload, invite = await self.store.upload_and_invite(uid) if with_invite \
                 else (await self.store.get_upload(uid), None)
         if upload is None or session is None or upload.session_id != session:
-            raise Refuse(404, "Upload not found.", code="not_found")
+            raise _not_found()
         return upload, invite
 
     # --- creation -----------------------------------------------------------------
@@ -318,6 +318,12 @@ def clean_filename(name: str) -> str:
 
 def _b64(text: str) -> str:
     return base64.b64encode(text.encode("utf-8", "surrogatepass")).decode()
+
+
+def _not_found() -> Refuse:
+    """One answer for an upload that is not this session's, and for a failed one a client asks about:
+    the same 404, so ids cannot be probed."""
+    return Refuse(404, "Upload not found.", code="not_found")
 
 
 def _new_uid() -> str:
