@@ -280,10 +280,10 @@ class Guest:
         uploader.upload()
         return uploader.url.rsplit("/", 1)[-1]
 
-    def create(self, length: int, filename: str = "photo.jpg", invite: str | None = None, **headers) -> httpx.Response:
-        meta = f"filename {_b64(filename)},filetype {_b64('image/jpeg')}"
-        if invite:
-            meta += f",invite {_b64(invite)}"
+    def create(self, length: int, filename: str = "photo.jpg", invite: str | None = None, meta: dict | None = None,
+               **headers) -> httpx.Response:
+        fields = {"filename": filename, "filetype": "image/jpeg", **({"invite": invite} if invite else {}), **(meta or {})}
+        meta = ",".join(f"{name} {_b64(value)}" for name, value in fields.items())
         return self.http.post("/api/uploads", headers=self.tus_headers(**{"Upload-Length": str(length),
                                                                           "Upload-Metadata": meta, **headers}))
 

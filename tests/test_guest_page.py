@@ -335,6 +335,24 @@ def test_a_file_cancelled_while_being_created_gives_its_place_back(make_drop, ad
     context.close()
 
 
+def test_a_creation_whose_answer_was_lost_goes_on_with_the_upload_the_server_made(make_drop, admin_of, browser):
+    """The server made the upload (the link's only place) and its answer was lost on the network:
+    tus-js-client sends the creation again. It was refused "limit reached" until the first expired
+    a day later; now the page's file key brings back the upload the first one made."""
+    drop, context, page, held = _photo_on_a_one_file_link_held_in_creation(make_drop, admin_of, browser)
+    route, answer = held[0]
+    with page.expect_request(lambda r: r.method == "POST" and r != route.request, timeout=10000) as again:
+        route.abort("connectionreset")
+    assert again.value.headers.get("immich-drop-retry") == "1"
+    item = page.locator(".item").nth(0)
+    expect(item.locator(".chip")).to_have_text("done", timeout=30000)
+    uid = answer.headers["location"].rsplit("/", 1)[-1]
+    assert drop.upload_row(uid).state == "done" and [r.filename for r in drop.fake.uploads] == ["exif_offset.jpg"]
+    assert drop.server.call(drop.services.store.count_by_state()) == {"done": 1}
+    assert page.problems == []
+    context.close()
+
+
 def test_a_file_paused_while_being_created_resumes_the_same_upload(make_drop, admin_of, browser):
     """Paused while its creation is on its way, then resumed: the page goes on with the upload the
     server made (it created a second one before, refused on a one-file link)."""

@@ -1,8 +1,12 @@
 """Every request the guard refuses gets a clear 4xx, and not one byte of it reaches the disk."""
 
+import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
-from conftest import _b64
+from conftest import Guest, _b64, invite_token, make_file, sha1_of
 
 CHUNK = 256 * 1024
 
@@ -185,3 +189,91 @@ def test_termination_removes_an_incomplete_upload(drop):
     assert response.status_code == 204
     assert on_disk(drop, uid) == -1
     assert drop.upload_row(uid) is None
+
+
+# --- a creation sent again: its answer was lost on the network ----------------------------------
+KEY = "k3y-of-one-file_0123456789abcdef"
+AGAIN = {"Immich-Drop-Retry": "1"}
+
+
+@pytest.fixture
+def one_file_link(make_drop, admin_of):
+    """(drop, a guest on a link that takes one file, its token)."""
+    drop = make_drop(CHUNK_SIZE=CHUNK, MAX_UPLOAD_SIZE=10 * CHUNK, PUBLIC_UPLOAD_PAGE_ENABLED="false")
+    token = invite_token(admin_of(drop).invite(maxFiles=1))
+    guest = drop.guest()
+    guest.http.get(f"/i/{token}")
+    return drop, guest, token
+
+
+def test_a_creation_sent_again_gets_the_upload_the_first_one_made(one_file_link, tmp_path):
+    """The guest page's POST reached the server, its answer did not; tus-js-client sends it again.
+    Without the key the second one took another place in the link's limits ("limit reached" on a
+    one-file link, until the first expired a day later): with it, the answer is the first upload."""
+    drop, guest, token = one_file_link
+    photo = make_file(tmp_path / "photo.jpg", 3000, seed=5)
+    first = guest.create(3000, invite=token, meta={"uploadKey": KEY})
+    assert first.status_code == 201, first.text
+    again = guest.create(3000, invite=token, meta={"uploadKey": KEY}, **AGAIN)
+    assert again.status_code == 201, again.text
+    assert again.headers["Location"] == first.headers["Location"]
+    assert again.headers["Tus-Resumable"] == "1.0.0"
+    uid = first.headers["Location"].rsplit("/", 1)[-1]
+    # without the page's "sent again" the key is not looked up: a new creation, over the link's one file
+    refused = guest.create(3000, invite=token, meta={"uploadKey": KEY})
+    assert refused.status_code == 403 and refused.json()["code"] == "limit_reached"
+    guest.uploader(photo, url=first.headers["Location"]).upload()
+    assert guest.wait_for(uid, ["done", "failed"])["state"] == "done"
+    assert [u.sha1 for u in drop.fake.uploads] == [sha1_of(photo)]
+    rows = drop.server.call(drop.services.store.uploads_for_session(drop.upload_row(uid).session_id))
+    assert [row.id for row in rows] == [uid]
+    # delivered: the key finds nothing still waiting for its bytes, so it is a new creation again
+    late = guest.create(3000, invite=token, meta={"uploadKey": KEY}, **AGAIN)
+    assert late.status_code == 403 and late.json()["code"] == "limit_reached"
+
+
+@pytest.mark.parametrize("who, size, name", [("another browser", 3000, "photo.jpg"),
+                                             ("same browser", 3001, "photo.jpg"),
+                                             ("same browser", 3000, "other.jpg")])
+def test_a_key_gives_only_the_same_file_of_the_same_browser(one_file_link, who, size, name):
+    drop, guest, token = one_file_link
+    assert guest.create(3000, invite=token, meta={"uploadKey": KEY}).status_code == 201
+    asker = guest if who == "same browser" else drop.guest()
+    asker.http.get(f"/i/{token}")
+    response = asker.create(size, name, invite=token, meta={"uploadKey": KEY}, **AGAIN)
+    assert response.status_code == 403 and response.json()["code"] == "limit_reached"  # a new one: no room
+
+
+@pytest.mark.parametrize("key", ["short", "x" * 65, "has space in it 0123", "ключ-0123456789abcdef"])
+def test_a_malformed_upload_key_is_refused(drop, key):
+    guest = drop.guest()
+    response = guest.create(1000, meta={"uploadKey": key})
+    assert response.status_code == 400 and "uploadKey" in response.json()["message"]
+    assert drop.server.call(drop.services.store.count_by_state()) == {}
+
+
+def test_a_creation_sent_again_while_the_first_is_being_made_waits(drop):
+    """The first creation is still in tuspyserver (its row written, its sidecar not): its upload is
+    not handed out half made. 423, which tus-js-client and the page answer by asking again."""
+    guest = drop.guest()
+    storage = drop.services.storage
+    made, go_on = threading.Event(), threading.Event()
+    original = storage.create
+
+    async def slow_create(uid):
+        made.set()
+        await asyncio.to_thread(go_on.wait, 20)
+        return await original(uid)
+
+    storage.create = slow_create
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(guest.create, 1000, meta={"uploadKey": KEY})
+        assert made.wait(20)
+        other = Guest(drop.url, session=guest.session)
+        waiting = other.create(1000, meta={"uploadKey": KEY}, **AGAIN)
+        assert waiting.status_code == 423 and waiting.json()["code"] == "busy"
+        go_on.set()
+        assert first.result().status_code == 201
+    again = other.create(1000, meta={"uploadKey": KEY}, **AGAIN)
+    assert again.status_code == 201 and again.headers["Location"] == first.result().headers["Location"]
+    other.close()

@@ -90,7 +90,7 @@
     el.querySelector(".name").textContent = name;
     el.querySelector(".name").title = name;  // the whole name, where the line cuts it
     var item = { id: nextId++, file: file, name: name, size: size, el: el, upload: null, kind: "queued",
-                 sent: 0, detail: null, earlier: !!earlier, slot: false };
+                 sent: 0, detail: null, earlier: !!earlier, slot: false, key: fileKey(), posted: false };
     el.querySelector(".retry").addEventListener("click", function () { restart(item); });
     el.querySelector(".cancel").addEventListener("click", function () { cancel(item); });
     if (earlier) queue.insertBefore(el, queue.firstChild); else queue.appendChild(el);
@@ -311,9 +311,18 @@
     pump();
   }
 
+  // The file's own key: a creation sent again (its answer lost on the network) names it, and the
+  // server answers with the upload the first one made instead of a second one taking another place
+  // in the link's limits.
+  function fileKey() {
+    var bytes = new Uint8Array(16);
+    crypto.getRandomValues(bytes);
+    return Array.prototype.map.call(bytes, function (b) { return (b + 256).toString(16).slice(1); }).join("");
+  }
+
   function metadata(item) {
     var meta = {
-      invite: invite || "", filename: item.name, filetype: item.file.type || "application/octet-stream",
+      invite: invite || "", filename: item.name, uploadKey: item.key, filetype: item.file.type || "application/octet-stream",
       lastModified: String(item.file.lastModified || ""), tz: String(-new Date().getTimezoneOffset()),
       // the zone's name gives the server the offset in force at the file's own date (summer time)
       tzName: (Intl.DateTimeFormat().resolvedOptions().timeZone || "")
@@ -337,7 +346,11 @@
         if (item.kind === "stalled" || item.kind === "offline") set(item, "uploading", null);
         else if (item.kind === "uploading") { render(item); updateOverall(); }
       },
-      onBeforeRequest: function (req) { if (req.getMethod() === "POST") item.creating = true; },
+      onBeforeRequest: function (req) {
+        if (req.getMethod() !== "POST") return;
+        if (item.posted) req.setHeader("Immich-Drop-Retry", "1"); // the server may have made the first
+        item.posted = item.creating = true;
+      },
       onAfterResponse: function (req) {
         item.lastMove = Date.now();
         if (req.getMethod() === "POST") item.creating = false;

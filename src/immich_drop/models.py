@@ -56,6 +56,9 @@ class Upload(SQLModel, table=True):
     # what the guest wrote, if the link asks (guest_fields.py): shown in the owner's log, sent as the description
     guest_name: str = Field(default="", max_length=100, sa_column_kwargs={"server_default": ""})
     guest_message: str = Field(default="", max_length=1000, sa_column_kwargs={"server_default": ""})
+    # the guest page's own key for this file: a creation sent again after its answer was lost finds
+    # the upload the first one made, instead of a second that takes another place in the link's limits
+    client_key: str | None = Field(default=None, max_length=64)
 
 
 class KnownAsset(SQLModel, table=True):

@@ -101,6 +101,11 @@ class Store:
 
         return await asyncio.to_thread(work)
 
+    async def created_with_key(self, session_id: str, key: str) -> Upload | None:
+        """This session's newest upload still receiving that its page created with `key` (the page's
+        own key for one file), or None: what a creation sent again after its answer was lost finds."""
+        return await self._read_one(_CREATED_WITH_KEY, {"session": session_id, "key": key}, Upload)
+
     async def uploads_for_session(self, session_id: str, limit: int = 500) -> list[Upload]:
         query = select(Upload).where(Upload.session_id == session_id).order_by(Upload.created_at.desc()).limit(limit)
         return await self._run(lambda s: list(s.exec(query)))
@@ -506,6 +511,10 @@ class Store:
 UPLOAD = Upload.__table__
 _GET_UPLOAD = sa.select(*UPLOAD.c).where(UPLOAD.c.id == sa.bindparam("uid"))
 _INSERT_UPLOAD = sa.insert(UPLOAD)
+_CREATED_WITH_KEY = (sa.select(*UPLOAD.c).where(UPLOAD.c.session_id == sa.bindparam("session"),
+                                                UPLOAD.c.client_key == sa.bindparam("key"),
+                                                UPLOAD.c.state == UploadState.RECEIVING)
+                     .order_by(UPLOAD.c.created_at.desc()).limit(1))
 _INVITE, _ACCOUNT, _STANDING = Invite.__table__, Account.__table__, InviteGuest.__table__
 _GET_INVITE = sa.select(*_INVITE.c).where(_INVITE.c.id == sa.bindparam("key"))
 _INVITE_BY_TOKEN = sa.select(*_INVITE.c).where(_INVITE.c.token_hash == sa.bindparam("key"))

@@ -11,7 +11,10 @@ are already known to be good:
   and `filetype`; an extension Immich accepts (415); no body, no `Upload-Concat`, no
   `Upload-Defer-Length` (400); an open drop target (403/404); room for it (public page quotas 429,
   staging disk 507: tus/room.py). The upload row is written here, bound to the session, its address
-  and the target, and its id handed to tuspyserver;
+  and the target, and its id handed to tuspyserver. A creation the guest page sends again
+  (`Immich-Drop-Retry`) with the same `uploadKey` in its metadata as one this session made that is
+  still waiting for its bytes gets that upload's `Location` (201): an answer lost on the network
+  costs no second place in the link's limits;
 - HEAD, PATCH, DELETE: a known id created by this session (404 otherwise, so ids cannot be probed);
 - PATCH: `Content-Type: application/offset+octet-stream` (415), a `Content-Length` (411) no larger
   than 2 × CHUNK_SIZE (413), `Upload-Offset` equal to the bytes on disk (409), offset + length ≤
@@ -29,10 +32,14 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import re
 import unicodedata
 import uuid
 from pathlib import PurePosixPath
 from typing import Awaitable, Callable
+
+from starlette.requests import Request
+from tuspyserver.request import get_request_headers
 
 from ..events import EventBus, upload_event
 from ..guest_fields import GuestFieldsRefused, clean_guest_fields
@@ -50,6 +57,10 @@ from .storage import UID, StagingStorage
 TUS_VERSION = "1.0.0"
 EXTENSIONS = "creation,expiration,termination"
 MAX_METADATA = 4 * 1024  # Upload-Metadata: a file name of 255 characters, its type, a link token and a few numbers
+# The guest page's key for one file (Upload-Metadata "uploadKey"), and the header its page adds to a
+# creation it sends again after the earlier one's answer was lost: only then is the key looked up.
+UPLOAD_KEY = re.compile(r"[A-Za-z0-9_-]{16,64}")
+RETRY_HEADER = "immich-drop-retry"
 RELEASE_WAIT = 10.0  # seconds a request waits for an older one on the same upload to let go (then 423)
 log = logging.getLogger(__name__)
 
@@ -87,6 +98,7 @@ class TusGuard:
         self.room = room
         self.on_created = lambda: None  # e.g. a metrics counter
         self.on_patch = lambda upload: None  # a notice before an accepted PATCH goes in (the relay)
+        self._creating: set[str] = set()  # uploads whose creation tuspyserver has not answered yet
 
     async def __call__(self, scope, receive, send) -> None:
         headers = _headers(scope)
@@ -180,6 +192,13 @@ class TusGuard:
                 raise Refuse(415, "Files without an extension cannot go into a photo library.", code="no_extension")
             raise Refuse(415, f"Files of type {suffix} cannot go into a photo library.", code="type_not_accepted",
                          params={"ext": suffix})
+        key = meta.get("uploadKey") or None
+        if key is not None and not UPLOAD_KEY.fullmatch(key):
+            raise Refuse(400, "Upload-Metadata uploadKey must be 16 to 64 letters, digits, - or _.")
+        if key is not None and RETRY_HEADER in headers:
+            earlier = await self.store.created_with_key(session, key)
+            if earlier is not None and (earlier.size, earlier.filename) == (length, filename):
+                return await self._created_before(scope, send, earlier)
         try:  # before anything is reserved
             name, message = clean_guest_fields(meta.get("guestName"), meta.get("guestMessage"), "optional")
         except GuestFieldsRefused as refused:
@@ -195,7 +214,7 @@ class TusGuard:
                         guest_name=name, guest_message=message,
                         last_modified_ms=_optional_int(meta.get("lastModified"), 0, 10**14),
                         tz_offset_minutes=_optional_int(meta.get("tz"), -16 * 60, 16 * 60),
-                        tz_name=(meta.get("tzName") or "")[:64] or None)
+                        tz_name=(meta.get("tzName") or "")[:64] or None, client_key=key)
         try:
             async with self.room.gate:  # counted and recorded as one step: a burst cannot pass on one count
                 await self.room.check(kind, session, address, length)
@@ -205,6 +224,7 @@ class TusGuard:
             raise Refuse(closed.status, closed.message, code=closed.code, params=closed.params) from None
         scope.setdefault("state", {})["tus_uid"] = upload.id
         self.storage.fresh(upload.id)
+        self._creating.add(upload.id)
         # tuspyserver keeps the metadata in the sidecar and logs it: it gets the name and type only, so no
         # link token lies on disk or reaches a log (the row already holds all the rest).
         scope["headers"] = [(k, v) for k, v in scope["headers"] if k.lower() != b"upload-metadata"] + [
@@ -213,6 +233,7 @@ class TusGuard:
         try:
             status = await _forward(self.inner, scope, receive, send)
         finally:
+            self._creating.discard(upload.id)
             if status == 201:
                 self.bus.publish(session, upload_event(upload))
                 self.on_created()
@@ -220,6 +241,15 @@ class TusGuard:
                 await self.storage.delete(upload.id)
                 await self.store.delete_upload(upload.id)
                 await self.targets.release(upload)
+
+    async def _created_before(self, scope, send, upload: Upload) -> None:
+        """Answer a creation sent again (its page's earlier one reached us, its answer did not) with
+        the upload the earlier one made: nothing new is reserved or written, and the page goes on
+        with it from offset 0. 423 while the earlier one is still being made: the page asks again."""
+        if upload.id in self._creating:
+            raise Refuse(423, "This file is still being created.", code="busy")
+        location = get_request_headers(Request(scope), upload.id, prefix=self.prefix)["location"]
+        await _respond(send, 201, None, {"Location": location})
 
     async def _note_refusal(self, headers: dict[str, str], refusal: Refuse) -> None:
         """A creation through an invite link was refused for a reason its guest can meet: log it for the owner."""
