@@ -8,7 +8,7 @@ original bytes once.
 import fcntl
 import json
 
-from conftest import MEDIA, Guest, Process, free_port, make_file, sha1_of, start_patch, wait_until
+from conftest import MEDIA, Guest, Process, free_port, invite_token, make_file, sha1_of, start_patch, wait_until
 
 CHUNK = 4 * 1024 * 1024
 
@@ -160,3 +160,26 @@ def test_head_of_an_upload_that_failed_is_not_told_complete(make_drop):
         assert drop.upload_row(uid).state == "failed"
         head = guest.http.head(f"/api/uploads/{uid}", headers=guest.tus_headers())
         assert head.status_code in (404, 410) and "Upload-Offset" not in head.headers
+        # nor "complete" (409) to a PATCH, nor "being delivered" to a DELETE: the same 404
+        patch = guest.http.patch(f"/api/uploads/{uid}", content=b"x", headers=guest.tus_headers(**{
+            "Content-Type": "application/offset+octet-stream", "Upload-Offset": "0"}))
+        delete = guest.http.delete(f"/api/uploads/{uid}", headers=guest.tus_headers())
+        assert (patch.status_code, delete.status_code) == (404, 404), (patch.text, delete.text)
+        assert drop.upload_row(uid).state == "failed"  # kept for the owner's log
+
+
+def test_a_patch_to_an_upload_whose_link_was_deleted_is_told_why(drop, admin_of):
+    """A link deleted while a file was on its way ends that upload; the page's next PATCH hears
+    what a new upload through that link would (the link is not valid), not "upload not found" nor
+    "already complete"."""
+    admin = admin_of(drop)
+    invite = admin.invite()
+    token = invite_token(invite)
+    guest = drop.guest()
+    guest.http.get(f"/i/{token}")
+    uid = guest.create(1000, invite=token).headers["Location"].rsplit("/", 1)[-1]
+    assert admin.call("DELETE", f"/api/invites/{invite['id']}").status_code == 204
+    wait_until(lambda: drop.upload_row(uid).state == "failed", what="the upload ended")
+    patch = guest.http.patch(f"/api/uploads/{uid}", content=b"x", headers=guest.tus_headers(**{
+        "Content-Type": "application/offset+octet-stream", "Upload-Offset": "0"}))
+    assert patch.status_code == 404 and patch.json()["code"] == "link_invalid", patch.text

@@ -22,7 +22,8 @@ are already known to be good:
   held until tuspyserver has answered; a body that stops arriving for UPLOAD_STALL_SECONDS ends the
   PATCH (bytes kept, lock released: tus/stall.py);
 - HEAD of an upload whose last byte was recorded: complete (offset = length), answered here, since
-  its staged copy is gone once delivered; of a failed one: 404, so a client sends the file anew;
+  its staged copy is gone once delivered; HEAD, PATCH or DELETE of a failed one: 404, so a client
+  sends the file anew (a PATCH whose link closed meanwhile is told why first);
 - HEAD, PATCH, DELETE of an upload that an older request of the same session still holds ask that one
   to stop and go on once it has (tusd v2's lock release, tus/locks.py); 423 if it does not let go.
 """
@@ -125,9 +126,9 @@ class TusGuard:
             if method not in ("HEAD", "PATCH", "DELETE"):
                 raise Refuse(405, "Method not allowed.", {"Allow": "OPTIONS, POST, HEAD, PATCH, DELETE"})
             upload, invite = await self._own_upload(tail, session, with_invite=method == "PATCH")
+            if upload.state == UploadState.FAILED and method != "PATCH":  # never resumed nor told complete: sent anew
+                raise _not_found()
             if method == "HEAD":
-                if upload.state == UploadState.FAILED:  # never resumed (nor told complete): sent again, anew
-                    raise _not_found()
                 if upload.received_at is not None and upload.state != UploadState.RECEIVING:
                     # every byte is here, its staged copy perhaps delivered and gone: a client that
                     # missed the last PATCH's answer learns it is complete, and does not send the
@@ -275,12 +276,14 @@ class TusGuard:
         if body > self.max_request_body:
             raise Refuse(413, f"A PATCH may carry at most {self.max_request_body} bytes.")
         offset = _integer(headers.get("upload-offset"), "Upload-Offset")
-        if upload.state != UploadState.RECEIVING:
+        if upload.state not in (UploadState.RECEIVING, UploadState.FAILED):
             raise Refuse(409, "This upload is already complete.", {"Upload-Offset": str(upload.size)}, code="complete")
         try:
             await self.targets.open_for_upload(upload.target_kind, upload.target_id, invite)
         except TargetClosed as closed:
             raise Refuse(closed.status, closed.message, code=closed.code, params=closed.params) from None
+        if upload.state == UploadState.FAILED:  # ended (expired, say) where its link did not close: sent anew
+            raise _not_found()
         # the lock, and the bytes on disk read under it (the storage answers tuspyserver from that)
         held = await self.locks.take_over(upload.id, RELEASE_WAIT, then=lambda: self.storage.snapshot(upload.id))
         if held is None:
