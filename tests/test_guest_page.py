@@ -353,6 +353,41 @@ def test_a_creation_whose_answer_was_lost_goes_on_with_the_upload_the_server_mad
     context.close()
 
 
+def test_a_file_whose_upload_expired_half_way_is_sent_anew(make_drop, admin_of, browser, tmp_path):
+    """The janitor expired an upload while its next PATCH was on the way (a phone asleep past
+    UPLOAD_EXPIRY_HOURS). That PATCH hears a 409 with no offset, tus-js-client asks HEAD (404) and
+    creates the file anew: it arrives, with no action from the guest. (A 404 to the PATCH ended it
+    as failed: tus-js-client retries no 404.)"""
+    drop = make_drop(CHUNK_SIZE=str(CHUNK), PUBLIC_UPLOAD_PAGE_ENABLED="false")
+    context, page = guest(browser)
+    page.goto(link(drop, admin_of))
+    held, patches = [], []
+
+    def hold_the_second_patch(route):
+        if route.request.method == "PATCH":
+            patches.append(route.request.url)
+            if len(patches) == 2:
+                return held.append(route)
+        route.continue_()
+
+    page.route("**/api/uploads/*", hold_the_second_patch)
+    photo = make_file(tmp_path / "photo.jpg", 4 * CHUNK + 99, seed=3)
+    page.set_input_files("#picker", [str(photo)])
+    while not held:
+        page.wait_for_timeout(20)
+    first = held[0].request.url.rsplit("/", 1)[-1]
+    assert drop.server.call(drop.services.pipeline.sweep(now=10**12)) == 1  # far past any expiry
+    assert drop.upload_row(first).state == "failed"
+    with page.expect_response(lambda r: r.request.method == "PATCH" and first in r.url) as answered:
+        held[0].continue_()
+    assert answered.value.status == 409
+    item = page.locator(".item").nth(0)
+    expect(item.locator(".chip")).to_have_text("done", timeout=30000)
+    assert [u.sha1 for u in drop.fake.uploads] == [sha1_of(photo)]
+    assert page.problems == []
+    context.close()
+
+
 def test_a_file_paused_while_being_created_resumes_the_same_upload(make_drop, admin_of, browser):
     """Paused while its creation is on its way, then resumed: the page goes on with the upload the
     server made (it created a second one before, refused on a one-file link)."""

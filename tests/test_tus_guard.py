@@ -244,6 +244,34 @@ def test_a_key_gives_only_the_same_file_of_the_same_browser(one_file_link, who, 
     assert response.status_code == 403 and response.json()["code"] == "limit_reached"  # a new one: no room
 
 
+def test_a_key_gives_only_an_upload_of_the_same_link(make_drop, admin_of):
+    """A key made on link A, asked for again naming link B or the public page: not A's upload (its
+    creation passed A's checks, not B's) but a creation of its own, through B's checks."""
+    drop = make_drop(CHUNK_SIZE=CHUNK, MAX_UPLOAD_SIZE=10 * CHUNK)
+    admin = admin_of(drop)
+    a, b = (invite_token(admin.invite(maxFiles=1)) for _ in range(2))
+    guest = drop.guest()
+    for token in (a, b):
+        guest.http.get(f"/i/{token}")
+    made = guest.create(3000, invite=a, meta={"uploadKey": KEY})
+    for token in (b, None):
+        other = guest.create(3000, invite=token, meta={"uploadKey": KEY}, **AGAIN)
+        assert other.status_code == 201 and other.headers["Location"] != made.headers["Location"]
+    assert guest.create(3000, invite=a, meta={"uploadKey": KEY}, **AGAIN).headers["Location"] == made.headers["Location"]
+
+
+def test_a_key_of_an_upload_that_ended_gives_a_new_one(drop):
+    """Expired (the janitor) or cancelled: the key finds nothing, the file is created anew."""
+    guest = drop.guest()
+    expired = guest.create(1000, meta={"uploadKey": KEY}).headers["Location"]
+    assert drop.server.call(drop.services.pipeline.sweep(now=10**12)) == 1
+    anew = guest.create(1000, meta={"uploadKey": KEY}, **AGAIN)
+    assert anew.status_code == 201 and anew.headers["Location"] != expired
+    assert guest.http.delete(anew.headers["Location"], headers=guest.tus_headers()).status_code == 204
+    third = guest.create(1000, meta={"uploadKey": KEY}, **AGAIN)
+    assert third.status_code == 201 and third.headers["Location"] not in (expired, anew.headers["Location"])
+
+
 @pytest.mark.parametrize("key", ["short", "x" * 65, "has space in it 0123", "ключ-0123456789abcdef"])
 def test_a_malformed_upload_key_is_refused(drop, key):
     guest = drop.guest()

@@ -408,6 +408,7 @@
     }
     item.slot = false;
     item.upload = null;
+    if (item.kind === "error") { pump(); return; } // the status channel already said why (its link was deleted, say)
     item.retryable = !(code && FINAL[code]) && (status >= 500 || status === 404 || status === 409 || status === 423 || !code);
     if (code && FINAL[code]) giveBack(item);
     set(item, "error", body && (body.code || body.message) ? refusal(body) : text("guest.detail.server"));

@@ -101,10 +101,15 @@ class Store:
 
         return await asyncio.to_thread(work)
 
-    async def created_with_key(self, session_id: str, key: str) -> Upload | None:
+    async def created_with_key(self, session_id: str, key: str, invite_digest: str | None) -> Upload | None:
         """This session's newest upload still receiving that its page created with `key` (the page's
-        own key for one file), or None: what a creation sent again after its answer was lost finds."""
-        return await self._read_one(_CREATED_WITH_KEY, {"session": session_id, "key": key}, Upload)
+        own key for one file) for the same target: the public page (`invite_digest` None) or the
+        invite whose token hashes to `invite_digest`. None if there is none. What a creation sent
+        again after its answer was lost finds."""
+        if invite_digest is None:
+            return await self._read_one(_PUBLIC_WITH_KEY, {"session": session_id, "key": key}, Upload)
+        return await self._read_one(_INVITED_WITH_KEY, {"session": session_id, "key": key, "digest": invite_digest},
+                                    Upload)
 
     async def uploads_for_session(self, session_id: str, limit: int = 500) -> list[Upload]:
         query = select(Upload).where(Upload.session_id == session_id).order_by(Upload.created_at.desc()).limit(limit)
@@ -511,11 +516,14 @@ class Store:
 UPLOAD = Upload.__table__
 _GET_UPLOAD = sa.select(*UPLOAD.c).where(UPLOAD.c.id == sa.bindparam("uid"))
 _INSERT_UPLOAD = sa.insert(UPLOAD)
-_CREATED_WITH_KEY = (sa.select(*UPLOAD.c).where(UPLOAD.c.session_id == sa.bindparam("session"),
-                                                UPLOAD.c.client_key == sa.bindparam("key"),
-                                                UPLOAD.c.state == UploadState.RECEIVING)
-                     .order_by(UPLOAD.c.created_at.desc()).limit(1))
 _INVITE, _ACCOUNT, _STANDING = Invite.__table__, Account.__table__, InviteGuest.__table__
+_WITH_KEY = (sa.select(*UPLOAD.c).where(UPLOAD.c.session_id == sa.bindparam("session"),
+                                        UPLOAD.c.client_key == sa.bindparam("key"),
+                                        UPLOAD.c.state == UploadState.RECEIVING)
+             .order_by(UPLOAD.c.created_at.desc()).limit(1))
+_PUBLIC_WITH_KEY = _WITH_KEY.where(UPLOAD.c.target_kind == "public")
+_INVITED_WITH_KEY = _WITH_KEY.where(UPLOAD.c.target_kind == "invite", UPLOAD.c.target_id == sa.select(
+    _INVITE.c.id).where(_INVITE.c.token_hash == sa.bindparam("digest")).scalar_subquery())
 _GET_INVITE = sa.select(*_INVITE.c).where(_INVITE.c.id == sa.bindparam("key"))
 _INVITE_BY_TOKEN = sa.select(*_INVITE.c).where(_INVITE.c.token_hash == sa.bindparam("key"))
 _GET_ACCOUNT = sa.select(*_ACCOUNT.c).where(_ACCOUNT.c.user_id == sa.bindparam("key"))

@@ -11,10 +11,10 @@ are already known to be good:
   and `filetype`; an extension Immich accepts (415); no body, no `Upload-Concat`, no
   `Upload-Defer-Length` (400); an open drop target (403/404); room for it (public page quotas 429,
   staging disk 507: tus/room.py). The upload row is written here, bound to the session, its address
-  and the target, and its id handed to tuspyserver. A creation the guest page sends again
-  (`Immich-Drop-Retry`) with the same `uploadKey` in its metadata as one this session made that is
-  still waiting for its bytes gets that upload's `Location` (201): an answer lost on the network
-  costs no second place in the link's limits;
+  and the target, and its id handed to tuspyserver. A later creation of the same file from the
+  guest page (`Immich-Drop-Retry`, the same `uploadKey` in its metadata) gets the upload this
+  session made with that key for the same link, size and name, if it still waits for its bytes:
+  its `Location` (201). An answer lost on the network costs no second place in the link's limits;
 - HEAD, PATCH, DELETE: a known id created by this session (404 otherwise, so ids cannot be probed);
 - PATCH: `Content-Type: application/offset+octet-stream` (415), a `Content-Length` (411) no larger
   than 2 × CHUNK_SIZE (413), `Upload-Offset` equal to the bytes on disk (409), offset + length ≤
@@ -22,8 +22,8 @@ are already known to be good:
   held until tuspyserver has answered; a body that stops arriving for UPLOAD_STALL_SECONDS ends the
   PATCH (bytes kept, lock released: tus/stall.py);
 - HEAD of an upload whose last byte was recorded: complete (offset = length), answered here, since
-  its staged copy is gone once delivered; HEAD, PATCH or DELETE of a failed one: 404, so a client
-  sends the file anew (a PATCH whose link closed meanwhile is told why first);
+  its staged copy is gone once delivered; HEAD or DELETE of a failed one: 404, a PATCH 409 with no
+  offset (or why its link closed), so a client asks HEAD and sends the file anew;
 - HEAD, PATCH, DELETE of an upload that an older request of the same session still holds ask that one
   to stop and go on once it has (tusd v2's lock release, tus/locks.py); 423 if it does not let go.
 """
@@ -42,6 +42,7 @@ from typing import Awaitable, Callable
 from starlette.requests import Request
 from tuspyserver.request import get_request_headers
 
+from ..crypto import token_hash
 from ..events import EventBus, upload_event
 from ..guest_fields import GuestFieldsRefused, clean_guest_fields
 from ..i18n import size_text
@@ -126,7 +127,7 @@ class TusGuard:
             if method not in ("HEAD", "PATCH", "DELETE"):
                 raise Refuse(405, "Method not allowed.", {"Allow": "OPTIONS, POST, HEAD, PATCH, DELETE"})
             upload, invite = await self._own_upload(tail, session, with_invite=method == "PATCH")
-            if upload.state == UploadState.FAILED and method != "PATCH":  # never resumed nor told complete: sent anew
+            if upload.state == UploadState.FAILED and method != "PATCH":  # never resumed nor told complete
                 raise _not_found()
             if method == "HEAD":
                 if upload.received_at is not None and upload.state != UploadState.RECEIVING:
@@ -197,7 +198,8 @@ class TusGuard:
         if key is not None and not UPLOAD_KEY.fullmatch(key):
             raise Refuse(400, "Upload-Metadata uploadKey must be 16 to 64 letters, digits, - or _.")
         if key is not None and RETRY_HEADER in headers:
-            earlier = await self.store.created_with_key(session, key)
+            token = meta.get("invite")
+            earlier = await self.store.created_with_key(session, key, token_hash(token) if token else None)
             if earlier is not None and (earlier.size, earlier.filename) == (length, filename):
                 return await self._created_before(scope, send, earlier)
         try:  # before anything is reserved
@@ -216,16 +218,20 @@ class TusGuard:
                         last_modified_ms=_optional_int(meta.get("lastModified"), 0, 10**14),
                         tz_offset_minutes=_optional_int(meta.get("tz"), -16 * 60, 16 * 60),
                         tz_name=(meta.get("tzName") or "")[:64] or None, client_key=key)
+        self._creating.add(upload.id)  # from before its row exists until it is made or gone
         try:
             async with self.room.gate:  # counted and recorded as one step: a burst cannot pass on one count
                 await self.room.check(kind, session, address, length)
                 await self.store.add_upload(upload)
         except TargetClosed as closed:
+            self._creating.discard(upload.id)
             await self.targets.release(upload)
             raise Refuse(closed.status, closed.message, code=closed.code, params=closed.params) from None
+        except BaseException:
+            self._creating.discard(upload.id)
+            raise
         scope.setdefault("state", {})["tus_uid"] = upload.id
         self.storage.fresh(upload.id)
-        self._creating.add(upload.id)
         # tuspyserver keeps the metadata in the sidecar and logs it: it gets the name and type only, so no
         # link token lies on disk or reaches a log (the row already holds all the rest).
         scope["headers"] = [(k, v) for k, v in scope["headers"] if k.lower() != b"upload-metadata"] + [
@@ -234,20 +240,24 @@ class TusGuard:
         try:
             status = await _forward(self.inner, scope, receive, send)
         finally:
-            self._creating.discard(upload.id)
-            if status == 201:
-                self.bus.publish(session, upload_event(upload))
-                self.on_created()
-            else:  # refused or crashed: leave no row, no file and no reservation behind
-                await self.storage.delete(upload.id)
-                await self.store.delete_upload(upload.id)
-                await self.targets.release(upload)
+            try:
+                if status == 201:
+                    self.bus.publish(session, upload_event(upload))
+                    self.on_created()
+                else:  # refused or crashed: leave no row, no file and no reservation behind
+                    await self.storage.delete(upload.id)
+                    await self.store.delete_upload(upload.id)
+                    await self.targets.release(upload)
+            finally:
+                self._creating.discard(upload.id)
 
     async def _created_before(self, scope, send, upload: Upload) -> None:
-        """Answer a creation sent again (its page's earlier one reached us, its answer did not) with
-        the upload the earlier one made: nothing new is reserved or written, and the page goes on
-        with it from offset 0. 423 while the earlier one is still being made: the page asks again."""
-        if upload.id in self._creating:
+        """Answer a later creation of the same file (its page's earlier one reached us, its answer
+        did not) with the upload the earlier one made: nothing new is reserved or written. A tus
+        client then sends from offset 0; should bytes already be there, it hears 409 and asks HEAD
+        where to go on. 423 while the earlier one is still being made, here or by another replica
+        (its staged files not both there yet): the page asks again."""
+        if upload.id in self._creating or not await self.storage.made(upload.id):
             raise Refuse(423, "This file is still being created.", code="busy")
         location = get_request_headers(Request(scope), upload.id, prefix=self.prefix)["location"]
         await _respond(send, 201, None, {"Location": location})
@@ -282,8 +292,11 @@ class TusGuard:
             await self.targets.open_for_upload(upload.target_kind, upload.target_id, invite)
         except TargetClosed as closed:
             raise Refuse(closed.status, closed.message, code=closed.code, params=closed.params) from None
-        if upload.state == UploadState.FAILED:  # ended (expired, say) where its link did not close: sent anew
-            raise _not_found()
+        if upload.state == UploadState.FAILED:
+            # ended (expired, say) while its link stayed open. 409, which a tus client (tus-js-client
+            # included) answers with HEAD, hears 404 there and sends the file anew; a 404 here would
+            # end the file as failed in the guest's page instead.
+            raise Refuse(409, "This upload has ended; the file must be sent again.", code="not_found")
         # the lock, and the bytes on disk read under it (the storage answers tuspyserver from that)
         held = await self.locks.take_over(upload.id, RELEASE_WAIT, then=lambda: self.storage.snapshot(upload.id))
         if held is None:

@@ -126,6 +126,11 @@ class StagingStorage(TusStorage):
             return known[0] is not None
         return await asyncio.to_thread(self.data_path(uid).exists)
 
+    async def made(self, uid: str) -> bool:
+        """Both staged files (data and sidecar) are on disk: tuspyserver's creation of `uid` went far
+        enough for a PATCH, whichever process made it (replicas share this folder)."""
+        return await asyncio.to_thread(lambda: self.data_path(uid).exists() and self.info_path(uid).exists())
+
     async def size(self, uid: str) -> int:
         if uid in self._creating or uid in self._just_created:
             self._just_created.discard(uid)  # once: nobody knew the upload before it was made
