@@ -353,6 +353,26 @@ def test_a_creation_whose_answer_was_lost_goes_on_with_the_upload_the_server_mad
     context.close()
 
 
+def test_a_page_reloaded_while_a_creation_was_unanswered_goes_on_with_the_upload_the_server_made(
+        make_drop, admin_of, browser):
+    """The answer never came and the page was reloaded (a phone discarding the tab): tus-js-client
+    had no URL to keep, so the same photo chosen again was a new creation, refused "limit reached"
+    on a one-file link. The file's key, kept until its creation answers, brings the first one back."""
+    drop, context, page, held = _photo_on_a_one_file_link_held_in_creation(make_drop, admin_of, browser)
+    page.on("dialog", lambda dialog: dialog.accept())  # "leave while sending?": yes
+    page.reload()
+    with page.expect_request(lambda r: r.method == "POST" and "/api/uploads" in r.url) as again:
+        page.set_input_files("#picker", [str(MEDIA / "exif_offset.jpg")])
+    assert again.value.headers.get("immich-drop-retry") == "1"
+    expect(page.locator(".item").nth(0).locator(".chip")).to_have_text("done", timeout=30000)
+    uid = held[0][1].headers["location"].rsplit("/", 1)[-1]
+    assert drop.upload_row(uid).state == "done" and [r.filename for r in drop.fake.uploads] == ["exif_offset.jpg"]
+    assert drop.server.call(drop.services.store.count_by_state()) == {"done": 1}
+    assert page.evaluate("localStorage.getItem('fileKeys')") == "{}"  # kept no longer than needed
+    assert page.problems == []
+    context.close()
+
+
 def test_a_file_whose_upload_expired_half_way_is_sent_anew(make_drop, admin_of, browser, tmp_path):
     """The janitor expired an upload while its next PATCH was on the way (a phone asleep past
     UPLOAD_EXPIRY_HOURS). That PATCH hears a 409 with no offset, tus-js-client asks HEAD (404) and

@@ -75,6 +75,7 @@
   }
 
   function set(item, kind, detail) {
+    if (SETTLED_KEY[kind] && item.file) Keys.forget(item);
     item.kind = kind;
     if (detail !== undefined) item.detail = detail;
     if (kind === "error" && item.detail) item.reason = item.detail;
@@ -85,12 +86,47 @@
   function text(key, params) { return function () { return T(key, params); }; }
   function refusal(body) { return function () { return I18N.server(body); }; }
 
+  // The key of each file whose creation has not answered yet, kept across a reload: a page
+  // reloaded (a phone discarding the tab) after a creation's answer was lost sends the same file
+  // under the same key, and the server hands back the upload it made. tus-js-client keeps an
+  // upload's URL for a reload only once its creation has answered.
+  var SETTLED_KEY = { processing: 1, done: 1, duplicate: 1, error: 1, cancelled: 1 };
+  var Keys = (function () {
+    var NAME = "fileKeys", KEEP_MS = 24 * 3600 * 1000, MOST = 200;
+    function load() {
+      try { return JSON.parse(localStorage.getItem(NAME) || "{}") || {}; } catch (e) { return {}; }
+    }
+    function save(all) {
+      var names = Object.keys(all).filter(function (n) { return Date.now() - all[n].t < KEEP_MS; });
+      var kept = {};
+      names.sort(function (a, b) { return all[b].t - all[a].t; }).slice(0, MOST).forEach(function (n) { kept[n] = all[n]; });
+      try { localStorage.setItem(NAME, JSON.stringify(kept)); } catch (e) { /* this visit only */ }
+    }
+    function name(item) { return [invite || "", item.name, item.size, item.file.lastModified || ""].join("|"); }
+    return {
+      find: function (item) {
+        var found = load()[name(item)];
+        return found && Date.now() - found.t < KEEP_MS ? found.k : null;
+      },
+      keep: function (item) { var all = load(); all[name(item)] = { k: item.key, t: Date.now() }; save(all); },
+      forget: function (item) {
+        var all = load();
+        if (all[name(item)] && all[name(item)].k === item.key) { delete all[name(item)]; save(all); }
+      }
+    };
+  })();
+
   function newItem(name, size, file, earlier) {
     var el = $("item").content.firstElementChild.cloneNode(true);
     el.querySelector(".name").textContent = name;
     el.querySelector(".name").title = name;  // the whole name, where the line cuts it
     var item = { id: nextId++, file: file, name: name, size: size, el: el, upload: null, kind: "queued",
                  sent: 0, detail: null, earlier: !!earlier, slot: false, key: fileKey(), posted: false };
+    var kept = file && !earlier ? Keys.find(item) : null;
+    if (kept && !items.some(function (other) { return other.key === kept; })) { // a creation before a reload
+      item.key = kept;
+      item.posted = true;
+    }
     el.querySelector(".retry").addEventListener("click", function () { restart(item); });
     el.querySelector(".cancel").addEventListener("click", function () { cancel(item); });
     if (earlier) queue.insertBefore(el, queue.firstChild); else queue.appendChild(el);
@@ -199,13 +235,14 @@
     Array.prototype.forEach.call(fileList, function (file) {
       var item = newItem(file.name, file.size, file, false);
       Thumbs.add(item);
-      var problem = check(file);
+      var problem = check(file, item.posted);
       if (problem) {
         item.refused = true;
         set(item, "error", refusal(problem));
         return;
       }
-      take(item);
+      if (item.posted) item.reserved = true; // made before a reload: its place is already counted
+      else take(item);
       set(item, "queued", null);
     });
     pump();
@@ -213,7 +250,7 @@
 
   function isVideo(file) { return /^video\//.test(file.type) || VIDEO.test(file.name); }
 
-  function check(file) {
+  function check(file, counted) {
     var limits = info ? info.limits : {};
     if (file.size === 0) return { code: "empty" };
     if (config.maxUploadSize && file.size > config.maxUploadSize) return { code: "too_large", params: { size: config.maxUploadSize } };
@@ -224,6 +261,7 @@
     if (limits.mediaKind === "photos" && isVideo(file)) return { code: "photos_only" };
     if (limits.mediaKind === "videos" && !isVideo(file)) return { code: "videos_only" };
     if (limits.maxFileSize && file.size > limits.maxFileSize) return { code: "file_too_large", params: { size: limits.maxFileSize } };
+    if (counted) return null; // the link's count has it (the server answers for the rest)
     if (budget.files != null && budget.files <= 0) return { code: "limit_reached" };
     if (budget.bytes != null && file.size > budget.bytes) {
       return budget.bytes > 0 ? { code: "bytes_left", params: { size: budget.bytes } } : { code: "limit_reached" };
@@ -348,8 +386,9 @@
       },
       onBeforeRequest: function (req) {
         if (req.getMethod() !== "POST") return;
-        if (item.posted) req.setHeader("Immich-Drop-Retry", "1"); // the server may have made the first
+        if (item.posted) req.setHeader("Immich-Drop-Retry", "1"); // the server may have made an earlier one
         item.posted = item.creating = true;
+        Keys.keep(item);
       },
       onAfterResponse: function (req) {
         item.lastMove = Date.now();
@@ -360,6 +399,7 @@
         // cancelled or paused while being created: only now, with its URL and before its first
         // PATCH, can it be deleted or left to resume. Cut earlier, the server would keep it (and its
         // place in the link's limits), and a resume would create it again.
+        Keys.forget(item); // tus-js-client keeps the URL from here on
         if (item.upload !== upload) upload.abort(true).catch(function () { /* the server expires it */ });
         else if (item.kind === "paused") upload.abort();
         else remember(item, upload.url.split("/").pop());
