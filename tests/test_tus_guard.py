@@ -305,3 +305,18 @@ def test_a_creation_sent_again_while_the_first_is_being_made_waits(drop):
     again = other.create(1000, meta={"uploadKey": KEY}, **AGAIN)
     assert again.status_code == 201 and again.headers["Location"] == first.result().headers["Location"]
     other.close()
+
+
+def test_a_creation_sent_again_waits_for_the_staged_files_of_the_first(drop):
+    """Behind several replicas the first creation may be in another process, whose "being made"
+    mark this one cannot see: its upload is handed out only once its data file and sidecar are
+    both on the shared disk (here: the sidecar taken away, as before tuspyserver writes it)."""
+    guest = drop.guest()
+    made = guest.create(1000, meta={"uploadKey": KEY}).headers["Location"]
+    sidecar = drop.services.storage.info_path(made.rsplit("/", 1)[-1])
+    kept = sidecar.read_bytes()
+    sidecar.unlink()
+    waiting = guest.create(1000, meta={"uploadKey": KEY}, **AGAIN)
+    assert waiting.status_code == 423 and waiting.json()["code"] == "busy"
+    sidecar.write_bytes(kept)
+    assert guest.create(1000, meta={"uploadKey": KEY}, **AGAIN).headers["Location"] == made
