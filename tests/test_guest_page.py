@@ -373,6 +373,58 @@ def test_a_page_reloaded_while_a_creation_was_unanswered_goes_on_with_the_upload
     context.close()
 
 
+ANSWERS_READ = """window.__read = [];
+var json = Response.prototype.json;
+Response.prototype.json = function () {
+  var tag = this.headers.get("x-test-answer");
+  return json.call(this).then(function (data) { if (tag) window.__read.push(tag); return data; });
+};"""
+
+
+def test_an_older_files_left_answer_arriving_last_does_not_replace_a_newer_one(make_drop, admin_of, browser):
+    """Each delivered file asks the link's count again ("2 more files"); another browser's file may
+    change it between two questions, and the answers may cross: the line shows the latest question's."""
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
+    token = invite_token(admin_of(drop).invite(maxFiles=5))
+    context, page = guest(browser, script=FAST + ANSWERS_READ)
+    asked, patched, held_patch = [], [], []
+
+    def link_count(route):
+        if route.request.method != "GET" or not asked:
+            asked.append(None)
+            return route.continue_()  # the page's first look at the link
+        asked.append((route, route.fetch()))  # a later one: answered now, handed to the page later
+
+    def second_file_waits(route):
+        if route.request.method == "PATCH":
+            patched.append(route.request.url)
+            if route.request.url != patched[0] and not held_patch:
+                return held_patch.append(route)
+        route.continue_()
+
+    page.route(f"**/api/i/{token}", link_count)
+    page.route("**/api/uploads/*", second_file_waits)
+    page.goto(f"{drop.url}/i/{token}")
+    page.set_input_files("#picker", [str(MEDIA / "exif_offset.jpg"), str(MEDIA / "no_date.jpg")])
+    while not (held_patch and len(asked) == 2):  # file 1 delivered: asked again
+        page.wait_for_timeout(20)
+    other = drop.guest()
+    other.http.get(f"/i/{token}")
+    assert other.create(1000, invite=token).status_code == 201  # another browser takes a place meanwhile
+    held_patch[0].continue_()
+    while len(asked) < 3:  # file 2 delivered: asked again
+        page.wait_for_timeout(20)
+    older, newer = asked[1], asked[2]
+    assert '"files":3' in older[1].text() and '"files":2' in newer[1].text()
+    for n, (route, answer) in (("newer", newer), ("older", older)):  # crossed: the older answer last
+        route.fulfill(response=answer, headers={**answer.headers, "x-test-answer": n})
+    page.wait_for_function("() => window.__read.length >= 2")
+    assert page.evaluate("window.__read") == ["newer", "older"]
+    expect(page.locator("#details")).to_contain_text("2 more files")
+    assert page.problems == []
+    context.close()
+
+
 def test_a_file_whose_upload_expired_half_way_is_sent_anew(make_drop, admin_of, browser, tmp_path):
     """The janitor expired an upload while its next PATCH was on the way (a phone asleep past
     UPLOAD_EXPIRY_HOURS). That PATCH hears a 409 with no offset, tus-js-client asks HEAD (404) and

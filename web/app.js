@@ -241,7 +241,7 @@
         set(item, "error", refusal(problem));
         return;
       }
-      if (item.posted) item.reserved = true; // made before a reload: its place is already counted
+      if (item.posted) item.reserved = item.counted = true; // made before a reload: the link's count has it
       else take(item);
       set(item, "queued", null);
     });
@@ -666,16 +666,18 @@
     infoTimer = setTimeout(function () { infoTimer = null; loadInvite(true); }, 300);
   }
 
+  var infoAsked = 0; // questions asked: a quiet answer overtaken by a later question is dropped
   function loadInvite(quiet) {
-    var asked = budgetChanges;
+    var asked = budgetChanges, question = ++infoAsked;
     return fetch("/api/i/" + encodeURIComponent(invite), { credentials: "same-origin" })
       .then(function (r) { return r.json().then(function (body) { return { ok: r.ok, body: body }; }); })
       .then(function (answer) {
         if (!answer.ok) { if (!quiet) block(answer.body); return; }
         // An answer counted before a reservation or creation made since: stale, ask again.
         if (quiet && asked !== budgetChanges) { scheduleInfo(); return; }
+        if (quiet && question !== infoAsked) return; // a later question's answer is (or will be) the one shown
         info = answer.body;
-        var waiting = items.filter(function (it) { return it.reserved && !it.uploadId; });
+        var waiting = items.filter(function (it) { return it.reserved && !it.uploadId && !it.counted; });
         budget.files = info.remaining.files == null ? null : info.remaining.files - waiting.length;
         budget.bytes = info.remaining.bytes == null ? null
           : info.remaining.bytes - waiting.reduce(function (sum, it) { return sum + it.size; }, 0);
