@@ -364,6 +364,7 @@ def test_a_page_reloaded_while_a_creation_was_unanswered_goes_on_with_the_upload
     with page.expect_request(lambda r: r.method == "POST" and "/api/uploads" in r.url) as again:
         page.set_input_files("#picker", [str(MEDIA / "exif_offset.jpg")])
     assert again.value.headers.get("immich-drop-retry") == "1"
+    expect(page.locator("#details")).to_contain_text("0 more files")  # the link's one place: this file's
     expect(page.locator(".item").nth(0).locator(".chip")).to_have_text("done", timeout=30000)
     uid = held[0][1].headers["location"].rsplit("/", 1)[-1]
     assert drop.upload_row(uid).state == "done" and [r.filename for r in drop.fake.uploads] == ["exif_offset.jpg"]
@@ -381,7 +382,9 @@ Response.prototype.json = function () {
 };"""
 
 
-def test_an_older_files_left_answer_arriving_last_does_not_replace_a_newer_one(make_drop, admin_of, browser):
+@pytest.mark.parametrize("newer_answer", ["arrives first", "is lost"])
+def test_an_older_files_left_answer_arriving_last_does_not_replace_a_newer_one(make_drop, admin_of, browser,
+                                                                                newer_answer):
     """Each delivered file asks the link's count again ("2 more files"); another browser's file may
     change it between two questions, and the answers may cross: the line shows the latest question's."""
     drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
@@ -402,25 +405,101 @@ def test_an_older_files_left_answer_arriving_last_does_not_replace_a_newer_one(m
                 return held_patch.append(route)
         route.continue_()
 
+    def another_browser_takes_a_place():
+        other = drop.guest()
+        other.http.get(f"/i/{token}")
+        assert other.create(1000, invite=token).status_code == 201
+
     page.route(f"**/api/i/{token}", link_count)
     page.route("**/api/uploads/*", second_file_waits)
     page.goto(f"{drop.url}/i/{token}")
+    expect(page.locator("#details")).to_contain_text("5 more files")
+    if newer_answer == "is lost":
+        another_browser_takes_a_place()  # before either question: both answers say 2, the page counts 3
     page.set_input_files("#picker", [str(MEDIA / "exif_offset.jpg"), str(MEDIA / "no_date.jpg")])
     while not (held_patch and len(asked) == 2):  # file 1 delivered: asked again
         page.wait_for_timeout(20)
-    other = drop.guest()
-    other.http.get(f"/i/{token}")
-    assert other.create(1000, invite=token).status_code == 201  # another browser takes a place meanwhile
+    if newer_answer == "arrives first":
+        another_browser_takes_a_place()  # between the questions: the older answer says 3, the newer 2
     held_patch[0].continue_()
     while len(asked) < 3:  # file 2 delivered: asked again
         page.wait_for_timeout(20)
     older, newer = asked[1], asked[2]
-    assert '"files":3' in older[1].text() and '"files":2' in newer[1].text()
-    for n, (route, answer) in (("newer", newer), ("older", older)):  # crossed: the older answer last
-        route.fulfill(response=answer, headers={**answer.headers, "x-test-answer": n})
-    page.wait_for_function("() => window.__read.length >= 2")
-    assert page.evaluate("window.__read") == ["newer", "older"]
-    expect(page.locator("#details")).to_contain_text("2 more files")
+    assert '"files":2' in newer[1].text()
+    if newer_answer == "is lost":  # the older answer then stands: the latest one there is
+        assert '"files":2' in older[1].text()
+        newer[0].abort("connectionreset")
+        older[0].fulfill(response=older[1])
+        expect(page.locator("#details")).to_contain_text("2 more files")
+    else:
+        assert '"files":3' in older[1].text()
+        for n, (route, answer) in (("newer", newer), ("older", older)):  # crossed: the older answer last
+            route.fulfill(response=answer, headers={**answer.headers, "x-test-answer": n})
+        page.wait_for_function("() => window.__read.length >= 2")
+        assert page.evaluate("window.__read") == ["newer", "older"]
+        expect(page.locator("#details")).to_contain_text("2 more files")
+    assert page.problems == []
+    context.close()
+
+
+def test_a_file_made_before_a_reload_and_cancelled_gives_back_no_place_it_never_took(make_drop, admin_of, browser):
+    """After a reload, the same photo chosen again (its creation's key kept) is let past the page's
+    count of the link's places, which has it already; cancelled, it must not add a place back (it
+    did: "1 more file", and the next photo was refused by the server)."""
+    drop, context, page, held = _photo_on_a_one_file_link_held_in_creation(make_drop, admin_of, browser)
+    page.on("dialog", lambda dialog: dialog.accept())
+    asked = []
+    page.route("**/api/already", lambda route: asked.append(route))  # the file stays "checking"
+    page.reload()
+    page.set_input_files("#picker", [str(MEDIA / "exif_offset.jpg")])
+    item = page.locator(".item").nth(0)
+    expect(item.locator(".chip")).to_have_text("checking")
+    item.locator(".cancel").click()
+    expect(item.locator(".chip")).to_have_text("cancelled")
+    expect(page.locator("#details")).to_contain_text("0 more files")  # the server still holds its place
+    page.set_input_files("#picker", [str(MEDIA / "no_date.jpg")])
+    expect(page.locator(".item").nth(1).locator(".chip")).to_have_text("failed")  # refused by the page itself
+    assert drop.server.call(drop.services.store.count_by_state()) == {"receiving": 1}
+    assert page.problems == []
+    context.close()
+
+
+def test_a_key_is_kept_for_a_file_cancelled_while_its_creation_is_unanswered(make_drop, admin_of, browser):
+    """Cancelled during its creation, then the page reloaded before the answer: the server made
+    it, so its key stays kept, and the same photo chosen again goes on with that upload."""
+    drop, context, page, held = _photo_on_a_one_file_link_held_in_creation(make_drop, admin_of, browser)
+    page.locator(".item").nth(0).locator(".cancel").click()
+    expect(page.locator(".item").nth(0).locator(".chip")).to_have_text("cancelled")
+    assert page.evaluate("Object.keys(JSON.parse(localStorage.getItem('fileKeys'))).length") == 1
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.reload()
+    page.set_input_files("#picker", [str(MEDIA / "exif_offset.jpg")])
+    expect(page.locator(".item").nth(0).locator(".chip")).to_have_text("done", timeout=30000)
+    assert drop.server.call(drop.services.store.count_by_state()) == {"done": 1}
+    context.close()
+
+
+def test_the_page_works_where_the_browser_keeps_nothing(make_drop, admin_of, browser):
+    """Storage blocked or full (older Safari's private mode, blocked site data): tus-js-client falls
+    back to a store that cannot list, and the page stopped at start-up ("cannot be reached")."""
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
+    blocked = "Storage.prototype.setItem = function () { throw new DOMException('full', 'QuotaExceededError'); };"
+    context, page = guest(browser, script=FAST + blocked)
+    page.goto(link(drop, admin_of))
+    page.set_input_files("#picker", [str(MEDIA / "exif_offset.jpg")])
+    expect(page.locator(".item").nth(0).locator(".chip")).to_have_text("done", timeout=30000)
+    assert page.locator("#notice").is_hidden() and page.problems == []
+    context.close()
+
+
+def test_a_malformed_kept_key_entry_does_not_stop_uploads(make_drop, admin_of, browser):
+    """A bad `fileKeys` entry (an older format, another script) made every creation throw before
+    it was sent: the file sat at 0% for good. Bad entries are skipped and dropped."""
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
+    context, page = guest(browser, script=FAST + "localStorage.setItem('fileKeys', '{\"x\": null, \"y\": 3}');")
+    page.goto(link(drop, admin_of))
+    page.set_input_files("#picker", [str(MEDIA / "exif_offset.jpg")])
+    expect(page.locator(".item").nth(0).locator(".chip")).to_have_text("done", timeout=30000)
     assert page.problems == []
     context.close()
 

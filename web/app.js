@@ -75,7 +75,7 @@
   }
 
   function set(item, kind, detail) {
-    if (SETTLED_KEY[kind] && item.file) Keys.forget(item);
+    if (SETTLED_KEY[kind] && item.file && !item.creating) Keys.forget(item); // else once it answers
     item.kind = kind;
     if (detail !== undefined) item.detail = detail;
     if (kind === "error" && item.detail) item.reason = item.detail;
@@ -93,8 +93,14 @@
   var SETTLED_KEY = { processing: 1, done: 1, duplicate: 1, error: 1, cancelled: 1 };
   var Keys = (function () {
     var NAME = "fileKeys", KEEP_MS = 24 * 3600 * 1000, MOST = 200;
-    function load() {
-      try { return JSON.parse(localStorage.getItem(NAME) || "{}") || {}; } catch (e) { return {}; }
+    function load() { // only well-formed entries: a bad one must not stop every upload
+      var raw, all = {};
+      try { raw = JSON.parse(localStorage.getItem(NAME) || "{}"); } catch (e) { return all; }
+      Object.keys(raw && typeof raw === "object" ? raw : {}).forEach(function (n) {
+        var entry = raw[n];
+        if (entry && typeof entry.k === "string" && typeof entry.t === "number") all[n] = entry;
+      });
+      return all;
     }
     function save(all) {
       var names = Object.keys(all).filter(function (n) { return Date.now() - all[n].t < KEEP_MS; });
@@ -282,6 +288,7 @@
     if (!item.reserved) return;
     budgetChanges += 1;
     item.reserved = false;
+    if (item.counted) { item.counted = false; scheduleInfo(); return; } // never taken here: the server's count says
     if (budget.files != null) budget.files += 1;
     if (budget.bytes != null) budget.bytes += item.size;
   }
@@ -586,7 +593,10 @@
   }
 
   // --- unfinished files from an earlier visit ---------------------------------------------------
-  function storage() { return window.tus && tus.defaultOptions.urlStorage; }
+  function storage() { // tus-js-client's; with the browser's storage blocked it falls back to one that cannot list
+    var kept = window.tus && tus.defaultOptions.urlStorage;
+    return kept && typeof kept.findAllUploads === "function" ? kept : null;
+  }
 
   function forgetStored(stale) {
     if (!storage()) return;
@@ -666,16 +676,19 @@
     infoTimer = setTimeout(function () { infoTimer = null; loadInvite(true); }, 300);
   }
 
-  var infoAsked = 0; // questions asked: a quiet answer overtaken by a later question is dropped
+  // Questions asked, and the latest one whose answer was shown: an answer overtaken by a later
+  // one's is dropped (a later question that fails leaves this one's answer standing).
+  var infoAsked = 0, infoShown = 0;
   function loadInvite(quiet) {
     var asked = budgetChanges, question = ++infoAsked;
-    return fetch("/api/i/" + encodeURIComponent(invite), { credentials: "same-origin" })
+    var answered = fetch("/api/i/" + encodeURIComponent(invite), { credentials: "same-origin" })
       .then(function (r) { return r.json().then(function (body) { return { ok: r.ok, body: body }; }); })
       .then(function (answer) {
         if (!answer.ok) { if (!quiet) block(answer.body); return; }
         // An answer counted before a reservation or creation made since: stale, ask again.
         if (quiet && asked !== budgetChanges) { scheduleInfo(); return; }
-        if (quiet && question !== infoAsked) return; // a later question's answer is (or will be) the one shown
+        if (quiet && question < infoShown) return; // (the first look and an unlock always set the page up)
+        infoShown = Math.max(infoShown, question);
         info = answer.body;
         var waiting = items.filter(function (it) { return it.reserved && !it.uploadId && !it.counted; });
         budget.files = info.remaining.files == null ? null : info.remaining.files - waiting.length;
@@ -695,6 +708,7 @@
         showDetails();
         converted();
       });
+    return quiet ? answered.catch(function () { /* the next delivered file asks again */ }) : answered;
   }
 
   function showDetails() {
