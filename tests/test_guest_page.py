@@ -504,6 +504,75 @@ def test_a_malformed_kept_key_entry_does_not_stop_uploads(make_drop, admin_of, b
     context.close()
 
 
+@pytest.mark.parametrize("limit", [{"maxFiles": 1}, {"maxTotalBytes": 5_000_000}], ids=["one file", "5 MB"])
+def test_a_half_sent_file_goes_on_after_a_reload_on_a_limited_link(recorded, admin_of, browser, tmp_path, limit):
+    """Reloaded half way, the page asks for the file again; chosen again, it must go on. The page
+    counted it as a new file against the link's limit and refused it ("limit reached"), stranding
+    the half-sent upload."""
+    drop, recorder = recorded
+    clip = make_file(tmp_path / "wedding.mp4", 16 * CHUNK + 1, seed=77)
+    context, page = guest(browser)
+    page.goto(link(drop, admin_of, **limit))
+    throttle(page, 1_000_000)
+    page.set_input_files("#picker", [str(clip)])
+    expect(page.locator(".item .chip")).to_have_text(re.compile(r"^[3-9]\d%$"), timeout=30000)
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.reload()
+    expect(page.locator("#unfinished")).to_contain_text("wedding.mp4")
+    page.set_input_files("#picker", [str(clip)])
+    expect(page.locator(".item[data-kind=done]")).to_have_count(1, timeout=60000)
+    [uid] = recorder.received
+    assert recorder.received[uid] <= clip.stat().st_size + 2 * CHUNK  # resumed, not started over
+    assert [u.sha1 for u in drop.fake.uploads] == [sha1_of(clip)]
+    assert page.problems == []
+    context.close()
+
+
+def test_a_file_chosen_again_while_on_its_way_is_not_listed_twice(recorded, admin_of, browser, tmp_path):
+    """Both entries took the same upload; one ended "done", the other stayed "processing" for good
+    and the batch never finished. The file in the list already goes: choosing it again adds nothing."""
+    drop, recorder = recorded
+    clip = make_file(tmp_path / "clip.mp4", 16 * CHUNK + 3, seed=5)
+    context, page = guest(browser)
+    page.goto(link(drop, admin_of))
+    throttle(page, 1_000_000)
+    page.set_input_files("#picker", [str(clip)])
+    expect(page.locator(".item .chip")).to_have_text(re.compile(r"^[1-9]\d?%$"), timeout=30000)
+    page.set_input_files("#picker", [str(clip), str(MEDIA / "no_date.jpg")])  # again, with another
+    expect(page.locator(".item")).to_have_count(2)
+    expect(page.locator(".item[data-kind=done]")).to_have_count(2, timeout=60000)
+    expect(page.locator("#finished")).to_be_visible()
+    assert sorted(u.filename for u in drop.fake.uploads) == ["clip.mp4", "no_date.jpg"]
+    assert page.problems == []
+    context.close()
+
+
+def test_a_server_without_room_says_so_and_the_file_goes_once_there_is(make_drop, admin_of, browser):
+    """507 (the staging disk full) was shown as "the connection stalled": the guest blamed their
+    network. The server's own reason is shown while the page keeps trying."""
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
+    context, page = guest(browser)
+    page.goto(link(drop, admin_of))
+    full = {"on": True}
+    body = '{"message": "no room", "code": "no_space", "params": {}}'
+
+    def disk(route):
+        if route.request.method == "POST" and full["on"]:
+            return route.fulfill(status=507, body=body, headers={"Content-Type": "application/json",
+                                                                 "Tus-Resumable": "1.0.0"})
+        route.continue_()
+
+    page.route("**/api/uploads", disk)
+    page.set_input_files("#picker", [str(MEDIA / "exif_offset.jpg")])
+    item = page.locator(".item").nth(0)
+    expect(item.locator(".detail")).to_have_text(re.compile("The server has no room for this file right now"),
+                                                 timeout=40000)
+    full["on"] = False
+    expect(item.locator(".chip")).to_have_text("done", timeout=30000)
+    assert page.problems == []
+    context.close()
+
+
 def test_a_file_whose_upload_expired_half_way_is_sent_anew(make_drop, admin_of, browser, tmp_path):
     """The janitor expired an upload while its next PATCH was on the way (a phone asleep past
     UPLOAD_EXPIRY_HOURS). That PATCH hears a 409 with no offset, tus-js-client asks HEAD (404) and

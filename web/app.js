@@ -233,25 +233,35 @@
 
   // --- choosing files: what the link takes is checked before a byte goes out ---------------------
   function addFiles(fileList, fromPhotoPicker) {
-    if (!config || (invite && !info)) { // chosen before the page had its settings: keep them
+    if (!config || (invite && !info) || !storedRead) { // chosen before the page had its settings: keep them
       early.push([Array.prototype.slice.call(fileList), fromPhotoPicker]);
       return;
     }
     if (!Who.ready()) { early.push([Array.prototype.slice.call(fileList), fromPhotoPicker]); Who.ask(); return; }
     Array.prototype.forEach.call(fileList, function (file) {
+      if (onItsWay(file)) return; // chosen twice: the one in the list already goes
       var item = newItem(file.name, file.size, file, false);
       Thumbs.add(item);
-      var problem = check(file, item.posted);
+      // made on the server before a reload (its creation unanswered, or half sent): the link's count has it
+      var counted = item.posted || !!resumable[file.name + "/" + file.size];
+      var problem = check(file, counted);
       if (problem) {
         item.refused = true;
         set(item, "error", refusal(problem));
         return;
       }
-      if (item.posted) item.reserved = item.counted = true; // made before a reload: the link's count has it
+      if (counted) item.reserved = item.counted = true;
       else take(item);
       set(item, "queued", null);
     });
     pump();
+  }
+
+  function onItsWay(file) {
+    return items.some(function (it) {
+      return it.file && !it.earlier && !SETTLED[it.kind] && it.name === file.name && it.size === file.size &&
+        it.file.lastModified === file.lastModified;
+    });
   }
 
   function isVideo(file) { return /^video\//.test(file.type) || VIDEO.test(file.name); }
@@ -449,7 +459,8 @@
     var code = body && body.code;
     if (status === 423 || (status >= 500 && code !== "link_paused")) { // the server still holds a dead request, or hiccups
       item.waits = Math.min((item.waits || 0) + 1, 6);
-      set(item, "stalled", text("guest.detail.stalled"));
+      // the server's own reason when it gave one (no room on its disk, say), else the network's
+      set(item, "stalled", code && status !== 423 ? refusal(body) : text("guest.detail.stalled"));
       setTimeout(function () { if (item.upload === upload && item.kind === "stalled" && !paused) resume(item); }, 2500 * item.waits);
       return;
     }
@@ -606,19 +617,23 @@
     }).then(listUnfinished).catch(function () { /* storage blocked */ });
   }
 
+  // This link's uploads tus-js-client can resume ("name/size"), as last read, and whether read yet.
+  var resumable = {}, storedRead = false;
+
   function listUnfinished() {
-    if (!storage()) return;
-    storage().findAllUploads().then(function (stored) {
+    if (!storage()) { storedRead = true; return Promise.resolve(); }
+    return storage().findAllUploads().then(function (stored) {
       var chosen = {};
       items.forEach(function (it) { if (!it.earlier) chosen[it.name + "/" + it.size] = true; });
-      var names = stored.filter(function (s) {
-        var meta = s.metadata || {};
-        return (meta.invite || "") === (invite || "") && !chosen[meta.filename + "/" + s.size];
-      }).map(function (s) { return s.metadata.filename; });
+      var mine = stored.filter(function (s) { return s.metadata && (s.metadata.invite || "") === (invite || ""); });
+      resumable = {};
+      mine.forEach(function (s) { resumable[s.metadata.filename + "/" + s.size] = true; });
+      var names = mine.filter(function (s) { return !chosen[s.metadata.filename + "/" + s.size]; })
+        .map(function (s) { return s.metadata.filename; });
       var box = $("unfinished");
       box.hidden = names.length === 0;
       box.textContent = I18N.n("guest.unfinished", names.length, { names: names.join(", ") });
-    }).catch(function () { /* storage blocked: nothing to offer */ });
+    }).catch(function () { /* storage blocked: nothing to offer */ }).then(function () { storedRead = true; });
   }
 
   // --- phone survival --------------------------------------------------------------------------
@@ -798,12 +813,11 @@
       notice.textContent = T("guest.unsupported");
       notice.hidden = false;
     }
-    listUnfinished();
+    var stored = listUnfinished(); // files chosen meanwhile wait for it: a half-sent one is counted already
     connect();
-    if (invite) return loadInvite().then(addEarly); // after the link's state: a locked link holds them
+    if (invite) return Promise.all([loadInvite(), stored]).then(addEarly); // a locked link holds them
     converted();
-    addEarly();
-    return undefined;
+    return stored.then(addEarly);
   }).catch(function () {
     notice.textContent = T("guest.unreachable");
     notice.hidden = false;
