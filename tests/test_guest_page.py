@@ -573,6 +573,20 @@ def test_a_server_without_room_says_so_and_the_file_goes_once_there_is(make_drop
     context.close()
 
 
+def test_files_reach_done_where_websockets_are_blocked(make_drop, admin_of, browser):
+    """Some proxies and mobile networks block WebSockets: the files stayed "processing" for good
+    though Immich had them. The page asks over HTTP while the channel is down."""
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
+    context, page = guest(browser, script="window.immichDropTuning = {stallMs: 2500, pingMs: 1000, pollMs: 500};")
+    page.route_web_socket("**/ws", lambda ws: ws.close())
+    page.goto(link(drop, admin_of))
+    page.set_input_files("#picker", [str(MEDIA / "exif_offset.jpg"), str(MEDIA / "no_date.jpg")])
+    expect(page.locator(".item[data-kind=done]")).to_have_count(2, timeout=30000)
+    expect(page.locator("#finished")).to_be_visible()
+    assert page.problems == []
+    context.close()
+
+
 def test_a_file_whose_upload_expired_half_way_is_sent_anew(make_drop, admin_of, browser, tmp_path):
     """The janitor expired an upload while its next PATCH was on the way (a phone asleep past
     UPLOAD_EXPIRY_HOURS). That PATCH hears a 409 with no offset, tus-js-client asks HEAD (404) and

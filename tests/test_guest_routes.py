@@ -62,6 +62,20 @@ def test_status_channel_shows_only_own_uploads(drop):
     assert set(alice_again.snapshot[0]) == {"type", "id", "filename", "size", "state", "message", "code"}
 
 
+def test_status_over_http_shows_only_own_uploads(drop):
+    """For a page whose WebSocket cannot get through: the same current state, over HTTP."""
+    alice, bob = drop.guest(), drop.guest()
+    a = alice.upload(MEDIA / "exif_offset.jpg")
+    alice.wait_for(a, "done")
+    b = bob.upload(MEDIA / "no_date.jpg")
+    bob.wait_for(b, "done")
+    answer = alice.http.get("/api/status")
+    assert answer.status_code == 200 and answer.headers["Cache-Control"] == "no-store"
+    assert [(e["id"], e["state"], e["filename"]) for e in answer.json()["events"]] == [(a, "done", "exif_offset.jpg")]
+    assert set(answer.json()["events"][0]) == {"type", "id", "filename", "size", "state", "message", "code"}
+    assert httpx.get(drop.url + "/api/status").json() == {"events": []}  # no session: nothing
+
+
 def test_status_channel_needs_a_session(drop):
     with pytest.raises((InvalidStatus, ConnectionClosed)):
         with ws_connect(drop.url.replace("http", "ws") + "/ws", open_timeout=5) as ws:

@@ -582,6 +582,7 @@
       var event;
       try { event = JSON.parse(message.data); } catch (e) { return; }
       if (event.type === "ready") {
+        channelOpen = true;
         var first = snapshot === null;
         snapshot = listed;
         if (first) {
@@ -597,11 +598,25 @@
       if (listed === snapshot || byUploadId[event.id] || event.type !== "upload") applyServerEvent(event);
     };
     ws.onclose = function () {
+      channelOpen = false;
       clearInterval(pinger);
       setTimeout(connect, backoff);
       backoff = Math.min(backoff * 2, 15000);
     };
   }
+
+  // Without the status channel (a proxy or a mobile network that blocks WebSockets), the page asks
+  // over HTTP every few seconds while a file of its own waits for the server's word.
+  var channelOpen = false, POLL_MS = tuning.pollMs || 5000;
+  setInterval(function () {
+    if (channelOpen || document.hidden) return;
+    if (!items.some(function (it) { return it.uploadId && !it.earlier && (it.kind === "processing" || it.kind === "waiting"); })) return;
+    fetch("/api/status", { credentials: "same-origin" }).then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (body) {
+        if (!body || channelOpen) return;
+        body.events.forEach(function (event) { if (byUploadId[event.id]) applyServerEvent(event); });
+      }).catch(function () { /* the next round asks again */ });
+  }, POLL_MS);
 
   // --- unfinished files from an earlier visit ---------------------------------------------------
   function storage() { // tus-js-client's; with the browser's storage blocked it falls back to one that cannot list

@@ -5,6 +5,8 @@
 - `GET /api/config`: what the page needs (endpoint, chunk size, limits). No secrets, no Immich address.
 - `WS /ws`: events for this browser session's own uploads; on connect, their current state. Only
   from this site's pages (`Origin` checked, as on every other request).
+- `GET /api/status`: that current state alone, for a page whose WebSocket cannot get through (some
+  proxies and mobile networks block them): `{"events": [...]}`, oldest first.
 """
 
 from __future__ import annotations
@@ -64,6 +66,14 @@ async def _media_types(services) -> frozenset[str]:
         return await asyncio.wait_for(services.media_types(), 3)
     except asyncio.TimeoutError:
         return frozenset()
+
+
+async def upload_status(request: Request) -> Response:
+    services = request.app.state.services
+    session = services.sessions.from_scope(request.scope)
+    uploads = await services.store.uploads_for_session(session) if session else []
+    return JSONResponse({"events": [upload_event(upload) for upload in reversed(uploads)]},
+                        headers={"Cache-Control": "no-store"})
 
 
 async def status_channel(websocket: WebSocket) -> None:
@@ -131,4 +141,5 @@ async def favicon(request: Request) -> Response:
     return FileResponse(WEB / "favicon.svg", media_type="image/svg+xml")
 
 
-routes = [Route("/", public_page), Route("/favicon.ico", favicon), Route("/api/config", config), WebSocketRoute("/ws", status_channel)]
+routes = [Route("/", public_page), Route("/favicon.ico", favicon), Route("/api/config", config),
+          Route("/api/status", upload_status), WebSocketRoute("/ws", status_channel)]
