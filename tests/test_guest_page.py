@@ -528,6 +528,30 @@ def test_a_half_sent_file_goes_on_after_a_reload_on_a_limited_link(recorded, adm
     context.close()
 
 
+def test_files_still_queued_at_a_reload_are_listed_to_choose_again(recorded, admin_of, browser, tmp_path):
+    """Only files whose upload was created were listed after a reload; one still queued vanished,
+    and a guest choosing again only the listed files lost it without a word."""
+    drop, recorder = recorded
+    clips = [make_file(tmp_path / f"clip{n}.mp4", 16 * CHUNK + n, seed=n) for n in range(4)]
+    context, page = guest(browser)
+    page.goto(link(drop, admin_of))
+    throttle(page, 1_000_000)
+    page.set_input_files("#picker", [str(clip) for clip in clips])
+    expect(page.locator(".item[data-kind=queued]")).to_have_count(1, timeout=30000)  # three go at once
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.reload()
+    expect(page.locator("#unfinished")).to_contain_text("4 files not finished")
+    for clip in clips:
+        expect(page.locator("#unfinished")).to_contain_text(clip.name)
+    page.set_input_files("#picker", [str(clip) for clip in clips])
+    expect(page.locator("#unfinished")).to_be_hidden()
+    expect(page.locator(".item[data-kind=done]")).to_have_count(4, timeout=90000)
+    assert sorted(u.filename for u in drop.fake.uploads) == [clip.name for clip in clips]
+    assert page.evaluate("localStorage.getItem('fileKeys')") == "{}"
+    assert page.problems == []
+    context.close()
+
+
 def test_a_file_chosen_again_while_on_its_way_is_not_listed_twice(recorded, admin_of, browser, tmp_path):
     """Both entries took the same upload; one ended "done", the other stayed "processing" for good
     and the batch never finished. The file in the list already goes: choosing it again adds nothing."""

@@ -86,10 +86,10 @@
   function text(key, params) { return function () { return T(key, params); }; }
   function refusal(body) { return function () { return I18N.server(body); }; }
 
-  // The key of each file whose creation has not answered yet, kept across a reload: a page
-  // reloaded (a phone discarding the tab) after a creation's answer was lost sends the same file
-  // under the same key, and the server hands back the upload it made. tus-js-client keeps an
-  // upload's URL for a reload only once its creation has answered.
+  // Each chosen file that has no upload URL yet (queued, or its creation unanswered), kept across a
+  // reload: the page then lists it among the files to choose again (tus-js-client keeps only
+  // uploads whose creation answered), and one whose creation was sent (`p`) goes under the same
+  // key, so the server hands back the upload it made if the answer was lost.
   var SETTLED_KEY = { processing: 1, done: 1, duplicate: 1, error: 1, cancelled: 1 };
   var Keys = (function () {
     var NAME = "fileKeys", KEEP_MS = 24 * 3600 * 1000, MOST = 200;
@@ -98,7 +98,7 @@
       try { raw = JSON.parse(localStorage.getItem(NAME) || "{}"); } catch (e) { return all; }
       Object.keys(raw && typeof raw === "object" ? raw : {}).forEach(function (n) {
         var entry = raw[n];
-        if (entry && typeof entry.k === "string" && typeof entry.t === "number") all[n] = entry;
+        if (entry && typeof entry.k === "string" && typeof entry.t === "number" && typeof entry.n === "string") all[n] = entry;
       });
       return all;
     }
@@ -112,9 +112,18 @@
     return {
       find: function (item) {
         var found = load()[name(item)];
-        return found && Date.now() - found.t < KEEP_MS ? found.k : null;
+        return found && Date.now() - found.t < KEEP_MS ? found : null;
       },
-      keep: function (item) { var all = load(); all[name(item)] = { k: item.key, t: Date.now() }; save(all); },
+      keep: function (item, sent) {
+        var all = load();
+        all[name(item)] = { k: item.key, t: Date.now(), p: !!sent, n: item.name, s: item.size, i: invite || "" };
+        save(all);
+      },
+      waiting: function () { // this link's files kept: [{n: name, s: size}]
+        var all = load();
+        return Object.keys(all).map(function (n) { return all[n]; })
+          .filter(function (e) { return e.i === (invite || "") && Date.now() - e.t < KEEP_MS; });
+      },
       forget: function (item) {
         var all = load();
         if (all[name(item)] && all[name(item)].k === item.key) { delete all[name(item)]; save(all); }
@@ -129,9 +138,9 @@
     var item = { id: nextId++, file: file, name: name, size: size, el: el, upload: null, kind: "queued",
                  sent: 0, detail: null, earlier: !!earlier, slot: false, key: fileKey(), posted: false };
     var kept = file && !earlier ? Keys.find(item) : null;
-    if (kept && !items.some(function (other) { return other.key === kept; })) { // a creation before a reload
-      item.key = kept;
-      item.posted = true;
+    if (kept && !items.some(function (other) { return other.key === kept.k; })) { // chosen before a reload
+      item.key = kept.k;
+      item.posted = kept.p === true; // its creation was sent
     }
     el.querySelector(".retry").addEventListener("click", function () { restart(item); });
     el.querySelector(".cancel").addEventListener("click", function () { cancel(item); });
@@ -252,6 +261,7 @@
       }
       if (counted) item.reserved = item.counted = true;
       else take(item);
+      Keys.keep(item, item.posted);
       set(item, "queued", null);
     });
     pump();
@@ -405,7 +415,7 @@
         if (req.getMethod() !== "POST") return;
         if (item.posted) req.setHeader("Immich-Drop-Retry", "1"); // the server may have made an earlier one
         item.posted = item.creating = true;
-        Keys.keep(item);
+        Keys.keep(item, true);
       },
       onAfterResponse: function (req) {
         item.lastMove = Date.now();
@@ -645,6 +655,9 @@
       mine.forEach(function (s) { resumable[s.metadata.filename + "/" + s.size] = true; });
       var names = mine.filter(function (s) { return !chosen[s.metadata.filename + "/" + s.size]; })
         .map(function (s) { return s.metadata.filename; });
+      Keys.waiting().forEach(function (e) { // chosen, never sent a byte: as much to choose again
+        if (!chosen[e.n + "/" + e.s] && !resumable[e.n + "/" + e.s] && names.indexOf(e.n) < 0) names.push(e.n);
+      });
       var box = $("unfinished");
       box.hidden = names.length === 0;
       box.textContent = I18N.n("guest.unfinished", names.length, { names: names.join(", ") });
