@@ -611,6 +611,43 @@ def test_files_reach_done_where_websockets_are_blocked(make_drop, admin_of, brow
     context.close()
 
 
+def test_files_reach_done_where_the_channel_goes_silent(make_drop, admin_of, browser):
+    """The channel said it was ready, then went silent (a dead network path), and reconnects hang:
+    the page's ping gives it up and the page asks over HTTP (it never did: "processing" for good)."""
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
+    context, page = guest(browser, script="window.immichDropTuning = {stallMs: 2500, pingMs: 500, pollMs: 500};")
+    sockets = []
+
+    def silent(ws):
+        sockets.append(ws)
+        if len(sockets) == 1:
+            ws.send('{"type": "ready"}')  # then nothing, ever; later ones not even that
+
+    page.route_web_socket("**/ws", silent)
+    page.goto(link(drop, admin_of))
+    page.set_input_files("#picker", [str(MEDIA / "exif_offset.jpg")])
+    expect(page.locator(".item[data-kind=done]")).to_have_count(1, timeout=30000)
+    assert len(sockets) >= 2  # it did give the silent one up
+    assert page.problems == []
+    context.close()
+
+
+def test_hundreds_of_queued_files_are_all_listed_after_a_reload(make_drop, admin_of, browser, tmp_path):
+    """Every chosen file is kept until it has an upload URL: all of them, in one write per choice."""
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
+    files = [make_file(tmp_path / f"p{n:03}.jpg", 100 + n, seed=n) for n in range(300)]
+    context, page = guest(browser)
+    page.route("**/api/uploads", lambda route: None)  # creations never answered: the rest stay queued
+    page.goto(link(drop, admin_of))
+    page.set_input_files("#picker", [str(f) for f in files])
+    expect(page.locator(".item[data-kind=queued]")).to_have_count(297, timeout=30000)
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.reload()
+    expect(page.locator("#unfinished")).to_contain_text("300 files not finished: ")
+    assert page.locator("#unfinished").inner_text().count(".jpg") == 10  # ten names, then "…"
+    context.close()
+
+
 def test_a_file_whose_upload_expired_half_way_is_sent_anew(make_drop, admin_of, browser, tmp_path):
     """The janitor expired an upload while its next PATCH was on the way (a phone asleep past
     UPLOAD_EXPIRY_HOURS). That PATCH hears a 409 with no offset, tus-js-client asks HEAD (404) and

@@ -92,7 +92,7 @@
   // key, so the server hands back the upload it made if the answer was lost.
   var SETTLED_KEY = { processing: 1, done: 1, duplicate: 1, error: 1, cancelled: 1 };
   var Keys = (function () {
-    var NAME = "fileKeys", KEEP_MS = 24 * 3600 * 1000, MOST = 200;
+    var NAME = "fileKeys", KEEP_MS = 24 * 3600 * 1000, MOST = 5000; // about 100 bytes an entry
     function load() { // only well-formed entries: a bad one must not stop every upload
       var raw, all = {};
       try { raw = JSON.parse(localStorage.getItem(NAME) || "{}"); } catch (e) { return all; }
@@ -114,9 +114,11 @@
         var found = load()[name(item)];
         return found && Date.now() - found.t < KEEP_MS ? found : null;
       },
-      keep: function (item, sent) {
+      keep: function (list, sent) { // one read and one write for a whole choice of files
         var all = load();
-        all[name(item)] = { k: item.key, t: Date.now(), p: !!sent, n: item.name, s: item.size, i: invite || "" };
+        list.forEach(function (item) {
+          all[name(item)] = { k: item.key, t: Date.now(), p: sent || item.posted, n: item.name, s: item.size, i: invite || "" };
+        });
         save(all);
       },
       waiting: function () { // this link's files kept: [{n: name, s: size}]
@@ -247,6 +249,7 @@
       return;
     }
     if (!Who.ready()) { early.push([Array.prototype.slice.call(fileList), fromPhotoPicker]); Who.ask(); return; }
+    var chosen = [];
     Array.prototype.forEach.call(fileList, function (file) {
       if (onItsWay(file)) return; // chosen twice: the one in the list already goes
       var item = newItem(file.name, file.size, file, false);
@@ -261,9 +264,10 @@
       }
       if (counted) item.reserved = item.counted = true;
       else take(item);
-      Keys.keep(item, item.posted);
+      chosen.push(item);
       set(item, "queued", null);
     });
+    Keys.keep(chosen, false);
     pump();
   }
 
@@ -415,7 +419,7 @@
         if (req.getMethod() !== "POST") return;
         if (item.posted) req.setHeader("Immich-Drop-Retry", "1"); // the server may have made an earlier one
         item.posted = item.creating = true;
-        Keys.keep(item, true);
+        Keys.keep([item], true);
       },
       onAfterResponse: function (req) {
         item.lastMove = Date.now();
@@ -583,7 +587,10 @@
     var ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws");
     var listed = {}, heard = Date.now();
     var pinger = setInterval(function () {
-      if (Date.now() - heard > 2 * PING_MS) { clearInterval(pinger); ws.onclose = null; ws.close(); connect(); return; }
+      if (Date.now() - heard > 2 * PING_MS) {
+        channelOpen = false; // silent: the page asks over HTTP until a new channel is ready
+        clearInterval(pinger); ws.onclose = null; ws.close(); connect(); return;
+      }
       if (ws.readyState === 1) ws.send("ping");
     }, PING_MS);
     ws.onopen = function () { backoff = 500; heard = Date.now(); };
@@ -600,7 +607,8 @@
           Object.keys(listed).forEach(function (id) { if (!byUploadId[id]) applyServerEvent(lastStatus[id]); });
           listing = false;
           // stored "not finished" uploads the server no longer has (expired, removed) are forgotten
-          forgetStored(function (uid) { return listed[uid] !== "receiving"; });
+          if (!storedChecked) forgetStored(function (uid) { return listed[uid] !== "receiving"; });
+          storedChecked = true;
         }
         return;
       }
@@ -621,12 +629,24 @@
   setInterval(function () {
     if (channelOpen || document.hidden) return;
     if (!items.some(function (it) { return it.uploadId && !it.earlier && (it.kind === "processing" || it.kind === "waiting"); })) return;
+    askStatus();
+  }, POLL_MS);
+
+  function askStatus() {
     fetch("/api/status", { credentials: "same-origin" }).then(function (r) { return r.ok ? r.json() : null; })
       .then(function (body) {
         if (!body || channelOpen) return;
         body.events.forEach(function (event) { if (byUploadId[event.id]) applyServerEvent(event); });
+        if (snapshot === null && !storedChecked) { // the channel never got through: check the stored uploads here
+          storedChecked = true;
+          var listed = {};
+          body.events.forEach(function (event) { listed[event.id] = event.state; });
+          forgetStored(function (uid) { return listed[uid] !== "receiving"; });
+        }
       }).catch(function () { /* the next round asks again */ });
-  }, POLL_MS);
+  }
+  var storedChecked = false;
+  setTimeout(function () { if (!channelOpen && snapshot === null) askStatus(); }, 3 * 1000);
 
   // --- unfinished files from an earlier visit ---------------------------------------------------
   function storage() { // tus-js-client's; with the browser's storage blocked it falls back to one that cannot list
@@ -660,7 +680,8 @@
       });
       var box = $("unfinished");
       box.hidden = names.length === 0;
-      box.textContent = I18N.n("guest.unfinished", names.length, { names: names.join(", ") });
+      var shown = names.slice(0, 10).join(", ") + (names.length > 10 ? ", …" : ""); // a line, not a wall
+      box.textContent = I18N.n("guest.unfinished", names.length, { names: shown });
     }).catch(function () { /* storage blocked: nothing to offer */ }).then(function () { storedRead = true; });
   }
 
