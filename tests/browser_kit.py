@@ -17,6 +17,15 @@ needs_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists(),
 # As the machine's own probe runs it: the closed network refuses Chromium's background connections.
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"]
+# An init script: every fetch answer whose JSON the page reads and that carries `X-Test-Answer` (a
+# test's own tag, added where it hands the page a held answer) lands in `window.__read`, in order
+# (the page's own `.then` on it runs right after, before any next task).
+ANSWERS_READ = """window.__read = [];
+var json = Response.prototype.json;
+Response.prototype.json = function () {
+  var tag = this.headers.get("x-test-answer");
+  return json.call(this).then(function (data) { if (tag) window.__read.push(tag); return data; });
+};"""
 PHONE = {"viewport": {"width": 360, "height": 740}, "is_mobile": True, "has_touch": True}
 SHOTS = Path(os.environ["SCREENSHOTS_DIR"]) if os.environ.get("SCREENSHOTS_DIR") else None
 

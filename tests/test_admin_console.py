@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from browser_kit import browser, needs_chromium, playwright, snap  # noqa: F401 - fixtures
+from browser_kit import ANSWERS_READ, browser, needs_chromium, playwright, snap  # noqa: F401 - fixtures
 
 from conftest import MEDIA, invite_token
 
@@ -162,16 +162,6 @@ def test_the_card_updates_live_and_the_log_tells_who_sent_what_and_why_not(drop,
     no_sideways_scroll(page)
     snap(page, f"admin-console-{size}.png")
     assert page.problems == []
-
-
-# the log answers the page has read, by their `X-Test-Answer` header (its own `.then` runs right
-# after, before any next task)
-ANSWERS_READ = """window.__read = [];
-var json = Response.prototype.json;
-Response.prototype.json = function () {
-  var tag = this.headers.get("x-test-answer");
-  return json.call(this).then(function (data) { if (tag) window.__read.push(tag); return data; });
-};"""
 
 
 def test_an_older_answer_of_the_log_arriving_last_does_not_replace_a_newer_one(drop, admin_of, browser, fake):

@@ -7,7 +7,7 @@ Recorder in front of the app (test_phone.py); 320 px and a phone profile, light 
 import re
 
 import pytest
-from browser_kit import ARGS, CHROMIUM, PHONE, browser, needs_chromium, page, playwright, snap  # noqa: F401
+from browser_kit import ANSWERS_READ, ARGS, CHROMIUM, PHONE, browser, needs_chromium, page, playwright, snap  # noqa: F401
 from stalling_proxy import StallingProxy
 from test_phone import CHUNK, Recorder, throttle
 
@@ -372,14 +372,6 @@ def test_a_page_reloaded_while_a_creation_was_unanswered_goes_on_with_the_upload
     assert page.evaluate("localStorage.getItem('fileKeys')") == "{}"  # kept no longer than needed
     assert page.problems == []
     context.close()
-
-
-ANSWERS_READ = """window.__read = [];
-var json = Response.prototype.json;
-Response.prototype.json = function () {
-  var tag = this.headers.get("x-test-answer");
-  return json.call(this).then(function (data) { if (tag) window.__read.push(tag); return data; });
-};"""
 
 
 @pytest.mark.parametrize("newer_answer", ["arrives first", "is lost"])

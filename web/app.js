@@ -93,27 +93,25 @@
   var SETTLED_KEY = { processing: 1, done: 1, duplicate: 1, error: 1, cancelled: 1 };
   var Keys = (function () {
     var NAME = "fileKeys", KEEP_MS = 24 * 3600 * 1000, MOST = 5000; // about 100 bytes an entry
-    function load() { // only well-formed entries: a bad one must not stop every upload
+    function load() { // only well-formed entries not too old: a bad one must not stop every upload
       var raw, all = {};
       try { raw = JSON.parse(localStorage.getItem(NAME) || "{}"); } catch (e) { return all; }
       Object.keys(raw && typeof raw === "object" ? raw : {}).forEach(function (n) {
         var entry = raw[n];
-        if (entry && typeof entry.k === "string" && typeof entry.t === "number" && typeof entry.n === "string") all[n] = entry;
+        if (entry && typeof entry.k === "string" && typeof entry.t === "number" && typeof entry.n === "string" &&
+            Date.now() - entry.t < KEEP_MS) all[n] = entry;
       });
       return all;
     }
     function save(all) {
-      var names = Object.keys(all).filter(function (n) { return Date.now() - all[n].t < KEEP_MS; });
       var kept = {};
-      names.sort(function (a, b) { return all[b].t - all[a].t; }).slice(0, MOST).forEach(function (n) { kept[n] = all[n]; });
+      Object.keys(all).sort(function (a, b) { return all[b].t - all[a].t; }).slice(0, MOST)
+        .forEach(function (n) { kept[n] = all[n]; });
       try { localStorage.setItem(NAME, JSON.stringify(kept)); } catch (e) { /* this visit only */ }
     }
     function name(item) { return [invite || "", item.name, item.size, item.file.lastModified || ""].join("|"); }
     return {
-      find: function (item) {
-        var found = load()[name(item)];
-        return found && Date.now() - found.t < KEEP_MS ? found : null;
-      },
+      find: function (item) { return load()[name(item)] || null; },
       keep: function (list, sent) { // one read and one write for a whole choice of files
         var all = load();
         list.forEach(function (item) {
@@ -124,7 +122,7 @@
       waiting: function () { // this link's files kept: [{n: name, s: size}]
         var all = load();
         return Object.keys(all).map(function (n) { return all[n]; })
-          .filter(function (e) { return e.i === (invite || "") && Date.now() - e.t < KEEP_MS; });
+          .filter(function (e) { return e.i === (invite || ""); });
       },
       forget: function (item) {
         var all = load();
@@ -606,9 +604,7 @@
           listing = true;
           Object.keys(listed).forEach(function (id) { if (!byUploadId[id]) applyServerEvent(lastStatus[id]); });
           listing = false;
-          // stored "not finished" uploads the server no longer has (expired, removed) are forgotten
-          if (!storedChecked) forgetStored(function (uid) { return listed[uid] !== "receiving"; });
-          storedChecked = true;
+          checkStored(listed);
         }
         return;
       }
@@ -637,15 +633,21 @@
       .then(function (body) {
         if (!body || channelOpen) return;
         body.events.forEach(function (event) { if (byUploadId[event.id]) applyServerEvent(event); });
-        if (snapshot === null && !storedChecked) { // the channel never got through: check the stored uploads here
-          storedChecked = true;
+        if (snapshot === null) { // the channel never got through: the stored uploads are checked here
           var listed = {};
           body.events.forEach(function (event) { listed[event.id] = event.state; });
-          forgetStored(function (uid) { return listed[uid] !== "receiving"; });
+          checkStored(listed);
         }
       }).catch(function () { /* the next round asks again */ });
   }
+  // Stored "not finished" uploads the server no longer has (expired, removed) are forgotten, once,
+  // by the first of the channel's snapshot and an HTTP answer: `listed` is upload id -> state.
   var storedChecked = false;
+  function checkStored(listed) {
+    if (storedChecked) return;
+    storedChecked = true;
+    forgetStored(function (uid) { return listed[uid] !== "receiving"; });
+  }
   setTimeout(function () { if (!channelOpen && snapshot === null) askStatus(); }, 3 * 1000);
 
   // --- unfinished files from an earlier visit ---------------------------------------------------

@@ -68,12 +68,16 @@ async def _media_types(services) -> frozenset[str]:
         return frozenset()
 
 
+async def _current_state(services, session: str | None) -> list[dict]:
+    """This browser session's own uploads as status events, oldest first (none without a session)."""
+    return [upload_event(upload) for upload in reversed(await services.store.uploads_for_session(session))] \
+        if session else []
+
+
 async def upload_status(request: Request) -> Response:
     services = request.app.state.services
-    session = services.sessions.from_scope(request.scope)
-    uploads = await services.store.uploads_for_session(session) if session else []
-    return JSONResponse({"events": [upload_event(upload) for upload in reversed(uploads)]},
-                        headers={"Cache-Control": "no-store"})
+    events = await _current_state(services, services.sessions.from_scope(request.scope))
+    return JSONResponse({"events": events}, headers={"Cache-Control": "no-store"})
 
 
 async def status_channel(websocket: WebSocket) -> None:
@@ -96,8 +100,8 @@ async def status_channel(websocket: WebSocket) -> None:
             await stack.enter_async_context(services.bus.subscribe(session, events))
         if owner is not None:  # an admin's console: their own links' cards, nobody else's
             await stack.enter_async_context(services.bus.subscribe(owner_channel(owner), events))
-        for upload in reversed(await services.store.uploads_for_session(session) if session else []):
-            await websocket.send_json(upload_event(upload))
+        for event in await _current_state(services, session):
+            await websocket.send_json(event)
         await websocket.send_json({"type": "ready"})
         receiver = asyncio.create_task(_drain(websocket))
         try:

@@ -220,36 +220,37 @@ class TusGuard:
                         tz_name=(meta.get("tzName") or "")[:64] or None, client_key=key)
         self._creating.add(upload.id)  # from before its row exists until it is made or gone
         try:
+            await self._make(scope, receive, send, session, upload, kind, address)
+        finally:
+            self._creating.discard(upload.id)
+
+    async def _make(self, scope, receive, send, session: str, upload: Upload, kind: str, address: str | None) -> None:
+        """Record `upload` (within the room left) and have tuspyserver create it; a creation that
+        does not end in 201 leaves no row, no file and no reservation behind."""
+        try:
             async with self.room.gate:  # counted and recorded as one step: a burst cannot pass on one count
-                await self.room.check(kind, session, address, length)
+                await self.room.check(kind, session, address, upload.size)
                 await self.store.add_upload(upload)
         except TargetClosed as closed:
-            self._creating.discard(upload.id)
             await self.targets.release(upload)
             raise Refuse(closed.status, closed.message, code=closed.code, params=closed.params) from None
-        except BaseException:
-            self._creating.discard(upload.id)
-            raise
         scope.setdefault("state", {})["tus_uid"] = upload.id
         self.storage.fresh(upload.id)
         # tuspyserver keeps the metadata in the sidecar and logs it: it gets the name and type only, so no
         # link token lies on disk or reaches a log (the row already holds all the rest).
         scope["headers"] = [(k, v) for k, v in scope["headers"] if k.lower() != b"upload-metadata"] + [
-            (b"upload-metadata", f"filename {_b64(filename)},filetype {_b64(upload.filetype)}".encode())]
+            (b"upload-metadata", f"filename {_b64(upload.filename)},filetype {_b64(upload.filetype)}".encode())]
         status = 0
         try:
             status = await _forward(self.inner, scope, receive, send)
         finally:
-            try:
-                if status == 201:
-                    self.bus.publish(session, upload_event(upload))
-                    self.on_created()
-                else:  # refused or crashed: leave no row, no file and no reservation behind
-                    await self.storage.delete(upload.id)
-                    await self.store.delete_upload(upload.id)
-                    await self.targets.release(upload)
-            finally:
-                self._creating.discard(upload.id)
+            if status == 201:
+                self.bus.publish(session, upload_event(upload))
+                self.on_created()
+            else:  # refused or crashed
+                await self.storage.delete(upload.id)
+                await self.store.delete_upload(upload.id)
+                await self.targets.release(upload)
 
     async def _created_before(self, scope, send, upload: Upload) -> None:
         """Answer a later creation of the same file (its page's earlier one reached us, its answer
