@@ -636,7 +636,8 @@ def test_hundreds_of_queued_files_are_all_listed_after_a_reload(make_drop, admin
     page.on("dialog", lambda dialog: dialog.accept())
     page.reload()
     expect(page.locator("#unfinished")).to_contain_text("300 files not finished: ")
-    assert page.locator("#unfinished").inner_text().count(".jpg") == 10  # ten names, then "…"
+    assert page.locator("#unfinished").inner_text().count(".jpg") == 10  # ten names, then how many more
+    expect(page.locator("#unfinished")).to_contain_text(".jpg (+290). ")
     context.close()
 
 
@@ -688,5 +689,37 @@ def test_a_file_paused_while_being_created_resumes_the_same_upload(make_drop, ad
     expect(item.locator(".chip")).to_have_text("done", timeout=30000)
     uid = answer.headers["location"].rsplit("/", 1)[-1]
     assert drop.upload_row(uid).state == "done" and [r.filename for r in drop.fake.uploads] == ["exif_offset.jpg"]
+    assert page.problems == []
+    context.close()
+
+
+def test_patches_shrink_behind_a_proxy_that_refuses_them_as_too_large(make_drop, admin_of, browser, tmp_path):
+    """A reverse proxy whose body limit is below CHUNK_SIZE (nginx's default is 1 MB) answers every
+    PATCH 413 with a page of its own. The page goes on in PATCHes half as large until they pass, and
+    the file arrives whole, each byte received once (before, it ended "failed" and Retry sent the
+    same PATCH again)."""
+    drop = make_drop(CHUNK_SIZE=str(8 * CHUNK), PUBLIC_UPLOAD_PAGE_ENABLED="false", wrap=Recorder)
+    limit, passed, refused = 600 * 1024, [], []
+
+    def proxy(route):
+        body = route.request.post_data_buffer or b""
+        if route.request.method == "PATCH" and len(body) > limit:
+            refused.append(len(body))
+            return route.fulfill(status=413, content_type="text/html",
+                                 body="<html><body><h1>413 Request Entity Too Large</h1></body></html>")
+        if route.request.method == "PATCH":
+            passed.append(len(body))
+        route.continue_()
+
+    context, page = guest(browser)
+    page.route("**/api/uploads/*", proxy)
+    page.goto(link(drop, admin_of))
+    video = make_file(tmp_path / "clip.mp4", 12 * CHUNK + 77, seed=8)
+    page.set_input_files("#picker", [str(video)])
+    expect(page.locator(".item .chip")).to_have_text("done", timeout=30000)
+    assert refused == [8 * CHUNK, 4 * CHUNK]  # 2 MiB, then 1 MiB, then 512 KiB PATCHes pass
+    assert passed and max(passed) == 2 * CHUNK and sum(passed) == video.stat().st_size
+    assert list(drop.served.received.values()) == [video.stat().st_size]
+    assert [u.sha1 for u in drop.fake.uploads] == [sha1_of(video)]
     assert page.problems == []
     context.close()

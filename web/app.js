@@ -15,6 +15,8 @@
   var STALL_MS = tuning.stallMs || 20000;         // a PATCH that moves no byte this long is cut and resumed
   var HASH_WAIT_MS = tuning.hashWaitMs || 1000;   // how long sending waits for the "already there?" answer
   var PARALLEL = 3;
+  var MIN_CHUNK = 256 * 1024;     // the smallest PATCH the page steps down to behind a strict proxy
+  var chunkSize = 0;              // what a PATCH carries: CHUNK_SIZE, less once a proxy refused it (413)
   var config = null, info = null;
   var early = [];            // files chosen before the page had its settings
   var inviteMatch = location.pathname.match(/^\/i\/([^/]+)$/);
@@ -403,7 +405,7 @@
     set(item, "uploading", null);
     var upload = new tus.Upload(item.file, {
       endpoint: config.endpoint,
-      chunkSize: config.chunkSize,
+      chunkSize: chunkSize,
       retryDelays: [0, 1000, 3000, 5000, 10000],
       removeFingerprintOnSuccess: true,
       metadata: metadata(item),
@@ -469,6 +471,7 @@
     try { body = JSON.parse(res.getBody()); } catch (e) { /* not our JSON */ }
     var status = res.getStatus();
     var code = body && body.code;
+    if (status === 413 && !code && smallerChunks(upload, error)) { resume(item); return; }
     if (status === 423 || (status >= 500 && code !== "link_paused")) { // the server still holds a dead request, or hiccups
       item.waits = Math.min((item.waits || 0) + 1, 6);
       // the server's own reason when it gave one (no room on its disk, say), else the network's
@@ -483,6 +486,18 @@
     if (code && FINAL[code]) giveBack(item);
     set(item, "error", body && (body.code || body.message) ? refusal(body) : text("guest.detail.server"));
     pump();
+  }
+
+  // A reverse proxy whose body limit is below CHUNK_SIZE (nginx's default is 1 MB) answers a PATCH
+  // 413 with a page of its own, and the same PATCH would be refused forever: every upload of this
+  // page goes on in PATCHes half as large as the refused one (uploads refused together halve once),
+  // down to MIN_CHUNK. False when none can be smaller.
+  function smallerChunks(upload, error) {
+    var req = error.originalRequest, refused = upload.options.chunkSize;
+    if (!req || req.getMethod() !== "PATCH" || refused <= MIN_CHUNK) return false;
+    chunkSize = Math.min(chunkSize, Math.max(MIN_CHUNK, Math.floor(refused / 2)));
+    items.forEach(function (it) { if (it.upload) it.upload.options.chunkSize = chunkSize; });
+    return true;
   }
 
   function resume(item) { // the same tus upload again: it asks the server for its offset, then continues
@@ -682,7 +697,8 @@
       });
       var box = $("unfinished");
       box.hidden = names.length === 0;
-      var shown = names.slice(0, 10).join(", ") + (names.length > 10 ? ", …" : ""); // a line, not a wall
+      // a line, not a wall: ten names, then how many more ("…" alone ran into the sentence's full stop)
+      var shown = names.slice(0, 10).join(", ") + (names.length > 10 ? " (+" + I18N.formatNumber(names.length - 10) + ")" : "");
       box.textContent = I18N.n("guest.unfinished", names.length, { names: shown });
     }).catch(function () { /* storage blocked: nothing to offer */ }).then(function () { storedRead = true; });
   }
@@ -860,6 +876,7 @@
     return fetch("/api/config", { credentials: "same-origin" });
   }).then(function (r) { return r.json(); }).then(function (c) {
     config = c;
+    chunkSize = c.chunkSize;
     if (!window.tus || !tus.isSupported) {
       notice.textContent = T("guest.unsupported");
       notice.hidden = false;
