@@ -346,6 +346,8 @@ class FakeImmich:
         if isinstance(owner, JSONResponse):
             return owner
         body = await request.json()
+        if not body.get("assets"):  # the real v3.1.0 fails on an empty list
+            return JSONResponse({"message": "Failed to check bulk upload"}, status_code=500)
         results = []
         for item in body.get("assets", []):
             checksum = item["checksum"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import struct
 import subprocess
 
+import httpx
 import pytest
 
 from conftest import MEDIA, Admin, invite_token, make_file, wait_until
@@ -283,3 +284,13 @@ def test_the_guests_name_and_message_become_the_description_with_no_more_permiss
     assert peer.created_at_settled(asset_id) == "2019-05-04T11:14:15.000Z"  # the file's own date still counts
     [minted] = [k for k in peer.http.get("/api-keys").json() if k["id"] in set(_minted_keys(peer)) - before]
     assert sorted(minted["permissions"]) == ["album.create", "album.read", "albumAsset.create", "asset.upload"]
+
+
+def test_readiness_passes_with_a_good_key_and_names_a_refused_one(make_real_drop):
+    """`/readyz` asks Immich with the configured key. Immich v3.1.0 answers an empty bulk check with
+    a 500, so readiness asked that way was never "ready" against a real Immich."""
+    ready = httpx.get(make_real_drop().url + "/readyz")
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["checks"] == {"database": "ok", "staging": "ok", "immich": "ok"}
+    refused = httpx.get(make_real_drop(IMMICH_API_KEY="not-a-key").url + "/readyz")
+    assert refused.status_code == 503 and refused.json()["checks"]["immich"] == "error: Invalid API key"

@@ -46,7 +46,8 @@ async def readyz(request: Request) -> JSONResponse:
     try:
         await services.immich.ping()
         if services.settings.immich_api_key:  # the configured key, not just the address
-            await services.immich.bulk_upload_check(services.settings.immich_api_key, [])
+            # one made-up SHA-1: Immich v3.1.0 answers an empty list with a 500 (read-only either way)
+            await services.immich.bulk_upload_check(services.settings.immich_api_key, [("readyz", "0" * 40)])
         checks["immich"] = "ok"
     except ImmichError as exc:
         checks["immich"] = f"error: {exc.message}"
