@@ -82,6 +82,22 @@ def test_status_channel_needs_a_session(drop):
             ws.recv(timeout=5)
 
 
+def test_status_channel_takes_small_messages_only(drop):
+    """The page sends "ping" and nothing else: a larger message closes the socket (1009) before the
+    server holds it (uvicorn took 16 MiB a message, from anyone with a session cookie)."""
+    guest = drop.guest()
+    url = drop.url.replace("http", "ws") + "/ws"
+    with ws_connect(url, additional_headers={"Cookie": guest.cookie}, open_timeout=5, max_size=None) as ws:
+        while json.loads(ws.recv(timeout=5))["type"] != "ready":
+            pass
+        ws.send("ping")
+        assert json.loads(ws.recv(timeout=5)) == {"type": "pong"}
+        ws.send("x" * 64 * 1024)
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=5)
+    assert closed.value.rcvd.code == 1009
+
+
 def test_forwarded_headers_only_from_trusted_proxies(make_drop):
     spoofed = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "evil.example"}
     untrusted = make_drop()

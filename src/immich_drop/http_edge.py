@@ -6,7 +6,8 @@ memory or a connection without end. `protocol(max_header_size, header_timeout)` 
 class `uvicorn.run(http=...)` takes: the request line plus headers may take at most
 `max_header_size` bytes (431 otherwise) and must be complete within `header_timeout` seconds of the
 first byte of the request, or of the connection (408 otherwise); both answers close the connection.
-`uvicorn_options(settings)` gives the options the server (and the tests' servers) run with.
+`uvicorn_options(settings)` gives the options the server (and the tests' servers) run with, with
+WebSocket messages bounded too.
 """
 
 from __future__ import annotations
@@ -81,5 +82,12 @@ def protocol(max_header_size: int, header_timeout: float) -> type[BoundedHead]:
     return type("BoundedHead", (BoundedHead,), {"max_header_size": max_header_size, "header_timeout": header_timeout})
 
 
+# What a browser may send on a WebSocket: the page sends only "ping". uvicorn's default, 16 MiB a
+# message, let anyone with a session cookie make the server hold 16 MiB per socket (an attack run
+# grew it by 700 MB with 50 sockets); a larger message closes the socket (1009).
+WS_MAX_MESSAGE = 4096
+
+
 def uvicorn_options(settings) -> dict:
-    return {"http": protocol(settings.max_header_size, settings.header_timeout_seconds)}
+    return {"http": protocol(settings.max_header_size, settings.header_timeout_seconds),
+            "ws_max_size": WS_MAX_MESSAGE}
