@@ -191,6 +191,35 @@ def test_termination_removes_an_incomplete_upload(drop):
     assert drop.upload_row(uid) is None
 
 
+def test_a_cancel_that_loses_the_race_to_the_last_byte_changes_nothing(one_file_link):
+    """A DELETE found the upload receiving, then waited for the lock of a PATCH that wrote the last
+    byte meanwhile (its hook made the file a delivery). It hears 409, and the file stays the
+    link's: delivered once, still counted (the DELETE removed the row and gave its place back, so an
+    attack run filled a one-file album with eleven)."""
+    drop, guest, token = one_file_link
+    response = guest.create(1000, "photo.jpg", invite=token)
+    uid = response.headers["Location"].rsplit("/", 1)[-1]
+    locks = drop.services.storage.locks
+    original = locks.take_over
+    tab = Guest(drop.url, session=guest.session)  # the same browser, another connection
+
+    async def last_byte_first(*args, **kwargs):
+        # the PATCH with the last byte ends while the DELETE waits for the lock (the PATCH itself
+        # takes the lock the ordinary way)
+        locks.take_over = original
+        assert (await asyncio.to_thread(patch, tab, uid, b"y" * 1000)).status_code == 204
+        return await original(*args, **kwargs)
+
+    locks.take_over = last_byte_first
+    cancel = guest.http.delete(f"/api/uploads/{uid}", headers=guest.tus_headers())
+    assert cancel.status_code == 409 and cancel.json()["code"] == "complete"
+    assert guest.wait_for(uid, "done")["state"] == "done" and len(drop.fake.uploads) == 1
+    assert drop.server.call(drop.services.store.get_invite(drop.upload_row(uid).target_id)).files == 1
+    refused = guest.create(1000, "other.jpg", invite=token)  # the link's one file is this one
+    assert refused.status_code == 403 and refused.json()["code"] == "limit_reached"
+    tab.close()
+
+
 # --- a creation sent again: its answer was lost on the network ----------------------------------
 KEY = "k3y-of-one-file_0123456789abcdef"
 AGAIN = {"Immich-Drop-Retry": "1"}

@@ -237,12 +237,17 @@ class Store:
         query = select(Upload.state, sa.func.count()).group_by(Upload.state)
         return await self._run(lambda s: {state: count for state, count in s.exec(query)})
 
-    async def delete_upload(self, upload_id: str) -> None:
-        def fn(s: Session) -> None:
-            s.exec(sa.delete(Upload).where(Upload.id == upload_id))  # type: ignore[call-overload]
+    async def delete_upload(self, upload_id: str, only_from: str | None = None) -> bool:
+        """Delete one upload (with `only_from`, only while it is in that state); True if it was."""
+        def fn(s: Session) -> bool:
+            query = sa.delete(Upload).where(Upload.id == upload_id)
+            if only_from is not None:
+                query = query.where(Upload.state == only_from)
+            deleted = s.exec(query).rowcount  # type: ignore[call-overload]
             s.commit()
+            return deleted == 1
 
-        await self._run(fn)
+        return await self._run(fn)
 
     # --- duplicate cache ------------------------------------------------------
     async def known_asset(self, owner: str, checksum: str) -> str | None:

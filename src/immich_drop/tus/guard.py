@@ -326,13 +326,24 @@ class TusGuard:
             raise Refuse(423, "This upload is being written by another request.", code="busy")
 
         async def forget(status: int) -> None:
-            if status == 204:
-                await self.store.delete_upload(upload.id)
+            # only while still receiving: the place in the link's limits goes back only with the row
+            if status == 204 and await self.store.delete_upload(upload.id, only_from=UploadState.RECEIVING):
                 await self.targets.release(upload)
                 self.bus.publish(upload.session_id, {"type": "removed", "id": upload.id})
             await held.release()
 
         try:
+            # Read again under the lock: the PATCH it took over may have written the last byte
+            # meanwhile, and its completion hook (run before that PATCH let go) made the file a
+            # delivery. Deleted then, it reached Immich while the guest heard "cancelled" and its
+            # place in the link's limits was given back (an attack run filled an album past its
+            # file limit that way).
+            now = await self.store.get_upload(upload.id)
+            if now is None or now.state == UploadState.FAILED:
+                raise _not_found()
+            if now.state != UploadState.RECEIVING:
+                raise Refuse(409, "This upload is complete and is being delivered; it cannot be cancelled.",
+                             code="complete")
             await self.inner(scope, receive, _before_start(send, forget, with_status=True))
         finally:
             await held.release()
