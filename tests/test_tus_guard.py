@@ -118,6 +118,9 @@ def test_patch_after_target_closed_writes_nothing(make_drop):
         ({"Upload-Length": "0"}, 400),
         ({"Upload-Length": "-3"}, 400),
         ({"Upload-Length": str(10 * CHUNK + 1)}, 413),
+        ({"Upload-Length": "9" * 26}, 413),
+        ({"Upload-Length": "+5"}, 400),
+        ({"Upload-Length": "1_000"}, 400),
         ({"Upload-Defer-Length": "1", "Upload-Length": None}, 400),
         ({"Upload-Concat": "partial"}, 400),
         ({"Upload-Concat": "final;/api/uploads/a /api/uploads/b"}, 400),
@@ -141,6 +144,20 @@ def test_creation_rules(drop, headers, status):
     assert response.status_code == status, response.text
     assert response.json()["message"]
     assert drop.server.call(drop.services.storage.list_uids()) == []
+
+
+def test_a_refusal_of_an_absurd_length_through_a_link_is_logged_not_a_crash(drop, admin_of):
+    """A link logs the creations it refuses for its owner. A length of 26 digits crashed that log
+    (a database integer overflow) into a bare 500 with no tus header."""
+    admin = admin_of(drop)
+    invite = admin.invite()
+    guest = drop.guest()
+    response = guest.create(int("9" * 26), "huge.mp4", invite=invite_token(invite))
+    assert response.status_code == 413 and response.json()["code"] == "too_large"
+    assert response.headers["Tus-Resumable"] == "1.0.0"
+    log = admin.call("GET", f"/api/invites/{invite['id']}/uploads").json()
+    assert [(row["filename"], row["state"], row["code"], row["size"]) for row in log] == [
+        ("huge.mp4", "refused", "too_large", 2**62)]
 
 
 def test_creation_with_upload_is_refused(drop):

@@ -269,8 +269,9 @@ class TusGuard:
             return
         try:
             meta = parse_metadata(headers.get("upload-metadata", ""))
-            length = int(headers.get("upload-length") or 0)
-        except (Refuse, ValueError):
+            # what a database column holds: a length of 30 digits, refused as too large, is logged as 0
+            length = min(_integer(headers.get("upload-length") or "0", "Upload-Length"), 2**62)
+        except Refuse:
             return
         if meta.get("invite"):
             await self.targets.note_refusal(meta, clean_filename(meta.get("filename", "")), length,
@@ -391,13 +392,12 @@ def _new_uid() -> str:
 def _integer(value: str | None, name: str) -> int:
     if value is None:
         raise Refuse(400, f"{name} is required.")
-    try:
-        number = int(value)
-    except ValueError:
-        raise Refuse(400, f"{name} must be a whole number.") from None
-    if number < 0:
+    if value.startswith("-") and value[1:].isascii() and value[1:].isdigit():
         raise Refuse(400, f"{name} must not be negative.")
-    return number
+    # digits only, as tus says: int() also takes "+5", "1_000", " 7" and other scripts' digits
+    if not (value.isascii() and value.isdigit()) or len(value) > 30:
+        raise Refuse(400, f"{name} must be a whole number.")
+    return int(value)
 
 
 def _optional_int(value: str | None, low: int, high: int) -> int | None:
