@@ -82,6 +82,9 @@ from immich_drop.media import sha1_file  # noqa: E402
 VIDEOS = {"video": 1024 * MiB, "video-100m": 100 * MiB, "video-2g": 2048 * MiB}
 
 
+JPEG = b"\xff\xd8\xff\xe0"  # how a JPEG starts (SOI, then an APP0 marker)
+
+
 def make_files(workloads: list[str]) -> dict[str, list[Path]]:
     """The videos and the photos the workloads need, made once: distinct first bytes (distinct SHA-1),
     random payload. Videos are laid out as phones write them (ftyp, a big mdat, then moov with the
@@ -93,12 +96,12 @@ def make_files(workloads: list[str]) -> dict[str, list[Path]]:
     sizes = [rng.randint(3 * MiB, 6 * MiB) for _ in photos]
     photos, sizes = photos[:FILES], sizes[:FILES]
     for path, size in zip(photos, sizes):
-        if {"b", "c"} & set(workloads) and not (path.exists() and path.stat().st_size == size):
-            write_file(path, path.name.encode().ljust(64, b"\0"), size - 64, b"", block)
+        if {"b", "c"} & set(workloads) and not made(path, size, JPEG):
+            write_file(path, JPEG + path.name.encode().ljust(64, b"\0"), size - 64 - len(JPEG), b"", block)
     small = [DATA / f"small-{i:03}.jpg" for i in range(FILES)]
     for path in small:
-        if "f" in workloads and not (path.exists() and path.stat().st_size == 100_000):
-            write_file(path, path.name.encode().ljust(64, b"\0"), 100_000 - 64, b"", block)
+        if "f" in workloads and not made(path, 100_000, JPEG):
+            write_file(path, JPEG + path.name.encode().ljust(64, b"\0"), 100_000 - 64 - len(JPEG), b"", block)
     videos = {}
     needed = {"video": "ac", "video-100m": "d", "video-2g": "e"}
     for name, size in VIDEOS.items():
@@ -113,9 +116,19 @@ def make_files(workloads: list[str]) -> dict[str, list[Path]]:
     return {**{name: [path] for name, path in videos.items()}, "photos": photos, "small": small}
 
 
+def made(path: Path, size: int, start: bytes) -> bool:
+    """Whether a file made by an earlier run can be used again (photos made before they began as
+    JPEGs cannot: the server refuses them)."""
+    if not (path.exists() and path.stat().st_size == size):
+        return False
+    with open(path, "rb") as fh:
+        return fh.read(len(start)) == start
+
+
 def name_offset(path: Path) -> int:
-    """Where the file's 64-byte name field lies: first in a photo, after ftyp and mdat's header in a video."""
-    return 24 + 16 if path.suffix == ".mp4" else 0
+    """Where the file's 64-byte name field lies: after a JPEG's first marker in a photo (the server
+    checks a file's first bytes against its name), after ftyp and mdat's header in a video."""
+    return 24 + 16 if path.suffix == ".mp4" else len(JPEG)
 
 
 def salt(paths: list[Path], tag: str) -> None:

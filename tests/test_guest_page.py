@@ -723,3 +723,24 @@ def test_patches_shrink_behind_a_proxy_that_refuses_them_as_too_large(make_drop,
     assert [u.sha1 for u in drop.fake.uploads] == [sha1_of(video)]
     assert page.problems == []
     context.close()
+
+
+def test_a_text_file_named_as_a_photo_is_refused_in_the_guests_language(make_drop, admin_of, browser, tmp_path):
+    """Immich checks only the extension, so a text file named .jpg arrived as a broken "image" and
+    the guest saw "done". Its first bytes are refused (nothing written), the guest reads why in
+    their language with no Retry, and the link's place goes to the next file."""
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
+    notes = tmp_path / "notes.jpg"
+    notes.write_text("Bring a cake. The party starts at eight.")
+    context, page = guest(browser, locale="de-DE")
+    page.goto(link(drop, admin_of, maxFiles=1))
+    page.set_input_files("#picker", [str(notes)])
+    item = page.locator(".item").nth(0)
+    expect(item.locator(".detail")).to_have_text(
+        "Diese Datei ist nicht das .jpg-Foto oder -Video, das ihr Name verspricht: Ihr Inhalt ist etwas anderes.")
+    assert item.locator(".retry").is_hidden()
+    page.set_input_files("#picker", [str(MEDIA / "exif_offset.jpg")])
+    expect(page.locator(".item").nth(1).locator(".chip")).to_have_text("fertig", timeout=30000)
+    assert [u.filename for u in drop.fake.uploads] == ["exif_offset.jpg"]
+    assert page.problems == []
+    context.close()

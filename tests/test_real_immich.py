@@ -6,6 +6,7 @@ Skipped with the reason when the peer is absent (tests/peer.py); CI starts it in
 
 from __future__ import annotations
 
+import os
 import struct
 import subprocess
 
@@ -294,3 +295,16 @@ def test_readiness_passes_with_a_good_key_and_names_a_refused_one(make_real_drop
     assert ready.json()["checks"] == {"database": "ok", "staging": "ok", "immich": "ok"}
     refused = httpx.get(make_real_drop(IMMICH_API_KEY="not-a-key").url + "/readyz")
     assert refused.status_code == 503 and refused.json()["checks"]["immich"] == "error: Invalid API key"
+
+
+def test_a_text_file_named_as_a_photo_never_reaches_immich(real, peer, tmp_path):
+    """Immich v3.1.0 takes any bytes named .jpg as an image (an asset with no thumbnail in the
+    owner's album); the first PATCH is refused, and Immich holds nothing of it."""
+    notes = tmp_path / "notes.jpg"
+    notes.write_bytes(b"Shopping list: bread, milk, " + os.urandom(8).hex().encode())
+    guest = real.guest()
+    uid = guest.create(notes.stat().st_size, "notes.jpg").headers["Location"].rsplit("/", 1)[-1]
+    refused = guest.http.patch(f"/api/uploads/{uid}", content=notes.read_bytes(), headers=guest.tus_headers(**{
+        "Content-Type": "application/offset+octet-stream", "Upload-Offset": "0"}))
+    assert refused.status_code == 415 and refused.json()["code"] == "not_media"
+    assert real.upload_row(uid) is None and peer.asset_id(sha1(notes)) is None

@@ -1,14 +1,16 @@
 """Every request the guard refuses gets a clear 4xx, and not one byte of it reaches the disk."""
 
 import asyncio
+import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from conftest import Guest, _b64, invite_token, make_file, sha1_of
+from conftest import SIGNATURES, Guest, _b64, invite_token, make_file, sha1_of
 
 CHUNK = 256 * 1024
+JPEG = SIGNATURES[".jpg"]  # what a file named .jpg must start with
 
 
 @pytest.fixture
@@ -201,7 +203,7 @@ def test_filename_is_reduced_to_a_base_name(drop):
 def test_termination_removes_an_incomplete_upload(drop):
     guest = drop.guest()
     uid = created(guest)
-    assert patch(guest, uid, body=b"12345").status_code == 204
+    assert patch(guest, uid, body=JPEG + b"12345").status_code == 204
     response = guest.http.delete(f"/api/uploads/{uid}", headers=guest.tus_headers())
     assert response.status_code == 204
     assert on_disk(drop, uid) == -1
@@ -224,7 +226,7 @@ def test_a_cancel_that_loses_the_race_to_the_last_byte_changes_nothing(one_file_
         # the PATCH with the last byte ends while the DELETE waits for the lock (the PATCH itself
         # takes the lock the ordinary way)
         locks.take_over = original
-        assert (await asyncio.to_thread(patch, tab, uid, b"y" * 1000)).status_code == 204
+        assert (await asyncio.to_thread(patch, tab, uid, JPEG + b"y" * 996)).status_code == 204
         return await original(*args, **kwargs)
 
     locks.take_over = last_byte_first
@@ -366,3 +368,50 @@ def test_a_creation_sent_again_waits_for_the_staged_files_of_the_first(drop):
     assert waiting.status_code == 423 and waiting.json()["code"] == "busy"
     sidecar.write_bytes(kept)
     assert guest.create(1000, meta={"uploadKey": KEY}, **AGAIN).headers["Location"] == made
+
+
+@pytest.mark.parametrize("name, start", [
+    ("notes.jpg", b"Dear all, the party starts at eight."),  # a text file renamed
+    ("photo.png", SIGNATURES[".jpg"] + b"\x00" * 40),  # a JPEG named .png
+    ("clip.mp4", b"<html><body>not a video</body></html>"),
+    ("tiny.jpg", b"\xff\xd8"),  # shorter than any signature: the whole file is checked
+])
+def test_a_file_whose_first_bytes_are_not_what_its_name_says_is_refused_before_a_byte_is_written(
+        make_drop, admin_of, name, start):
+    """Immich v3.1.0 checks only the extension: a text file named .jpg became an "image" asset with
+    no thumbnail in the owner's album, and the guest heard "done". Its first PATCH is refused (415,
+    not_media) with nothing written; the upload ends and its place in the link goes back; the owner's
+    log says why."""
+    drop = make_drop(CHUNK_SIZE=CHUNK, MAX_UPLOAD_SIZE=10 * CHUNK)
+    admin = admin_of(drop)
+    invite = admin.invite(maxFiles=1)
+    token = invite_token(invite)
+    guest = drop.guest()
+    response = guest.create(len(start), name, invite=token)
+    uid = response.headers["Location"].rsplit("/", 1)[-1]
+    refused = patch(guest, uid, body=start)
+    assert refused.status_code == 415 and refused.json()["code"] == "not_media"
+    assert refused.json()["params"] == {"ext": "." + name.rsplit(".", 1)[1]}
+    assert drop.upload_row(uid) is None and on_disk(drop, uid) == -1
+    assert drop.server.call(drop.services.storage.list_uids()) == []
+    log = admin.call("GET", f"/api/invites/{invite['id']}/uploads").json()
+    assert [(row["filename"], row["state"], row["code"]) for row in log] == [(name, "refused", "not_media")]
+    fitting = guest.create(10, "real.jpg", invite=token)  # the link's one file is free again
+    uid = fitting.headers["Location"].rsplit("/", 1)[-1]
+    assert patch(guest, uid, body=SIGNATURES[".jpg"] + b"\x00" * 6).status_code == 204
+    assert guest.wait_for(uid, "done")["state"] == "done" and len(drop.fake.uploads) == 1
+
+
+def test_a_first_patch_cut_before_the_bytes_are_checked_writes_nothing(drop):
+    """A client that sends a few bytes of its first PATCH and goes away: not a byte of an unchecked
+    start is kept, so the next PATCH is at offset 0 again and is checked."""
+    guest = drop.guest()
+    uid = created(guest, 1000)
+    with socket.create_connection(("127.0.0.1", drop.server.port)) as raw:
+        head = (f"PATCH /api/uploads/{uid} HTTP/1.1\r\nHost: 127.0.0.1:{drop.server.port}\r\n"
+                f"Cookie: {guest.cookie}\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\n"
+                "Content-Type: application/offset+octet-stream\r\nContent-Length: 1000\r\n\r\n")
+        raw.sendall(head.encode() + b"\xff\xd8")
+    answer = guest.http.head(f"/api/uploads/{uid}", headers=guest.tus_headers())
+    assert answer.headers["Upload-Offset"] == "0" and on_disk(drop, uid) == 0
+    assert patch(guest, uid, body=b"plain text, not a photo").status_code == 415

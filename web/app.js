@@ -38,7 +38,7 @@
   };
   // Refusals a second try cannot change: no Retry button for them.
   var FINAL = {
-    empty: 1, too_large: 1, type_not_accepted: 1, no_extension: 1, photos_only: 1, videos_only: 1,
+    empty: 1, too_large: 1, type_not_accepted: 1, no_extension: 1, photos_only: 1, videos_only: 1, not_media: 1,
     file_too_large: 1, limit_reached: 1, files_left: 1, bytes_left: 1, link_used: 1, link_invalid: 1,
     link_off: 1, link_expired: 1, link_deleted: 1, uploads_closed: 1, needs_password: 1, rejected: 1,
     cross_origin: 1, name_required: 1, text_too_long: 1

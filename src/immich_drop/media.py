@@ -31,6 +31,33 @@ VIDEO_EXTENSIONS = {".3gp", ".avi", ".m4v", ".mkv", ".mov", ".mp4", ".mts", ".m2
 log = logging.getLogger(__name__)
 
 
+# What a file of each extension starts with, for the formats a phone or camera sends most; other
+# extensions (RAW formats, rarer containers) are not checked. ISO media files (MP4, MOV, HEIC) start
+# with a box whose type is bytes 4 to 8: `ftyp`, or for older QuickTime files another top-level box.
+SIGNATURE_BYTES = 16
+_ISO_BOXES = (b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot", b"uuid")
+_ISO = lambda head: head[4:8] in _ISO_BOXES  # noqa: E731
+_STARTS = {
+    (".jpg", ".jpeg", ".jpe"): lambda head: head.startswith(b"\xff\xd8\xff"),
+    (".png",): lambda head: head.startswith(b"\x89PNG\r\n\x1a\n"),
+    (".gif",): lambda head: head[:6] in (b"GIF87a", b"GIF89a"),
+    (".webp",): lambda head: head[:4] == b"RIFF" and head[8:12] == b"WEBP",
+    (".avi",): lambda head: head[:4] == b"RIFF" and head[8:12] == b"AVI ",
+    (".tif", ".tiff", ".dng"): lambda head: head[:4] in (b"II*\x00", b"MM\x00*"),
+    (".bmp",): lambda head: head[:2] == b"BM",
+    (".mkv", ".webm"): lambda head: head.startswith(b"\x1a\x45\xdf\xa3"),
+    (".heic", ".heif", ".avif", ".mp4", ".m4v", ".mov", ".qt", ".3gp", ".3g2"): _ISO,
+}
+_BY_EXTENSION = {ext: check for exts, check in _STARTS.items() for ext in exts}
+
+
+def matches_name(head: bytes, filename: str) -> bool:
+    """Whether a file's first bytes (SIGNATURE_BYTES of them, or the whole file if shorter) are
+    what its extension promises; True for extensions not checked here."""
+    check = _BY_EXTENSION.get(os.path.splitext(filename)[1].lower())
+    return check is None or check(head)
+
+
 def sha1_file(path: Path) -> str:
     """The hex SHA-1 of a file, read in 1 MiB pieces."""
     digest = hashlib.sha1()

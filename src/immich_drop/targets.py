@@ -151,6 +151,15 @@ class Targets:
             guest_name=meta.get("guestName", "").strip()[:100]), keep=REFUSALS_KEPT)
         await self.on_invite_change(invite.id)
 
+    async def note_refused_upload(self, upload: Upload, code: str, message: str) -> None:
+        """`note_refusal` for an upload already made (refused at its first bytes), from its row."""
+        if upload.target_kind != INVITE or not upload.target_id:
+            return
+        await self.store.add_refusal(InviteRefusal(
+            invite_id=upload.target_id, filename=upload.filename[:1024], size=upload.size, code=code,
+            message=message[:512], guest_name=upload.guest_name[:100]), keep=REFUSALS_KEPT)
+        await self.on_invite_change(upload.target_id)
+
     async def release(self, upload: Upload) -> None:
         """Give back what `resolve` reserved, for an upload that was cancelled or expired."""
         if upload.target_kind == INVITE and upload.target_id:

@@ -46,6 +46,7 @@ from ..crypto import token_hash
 from ..events import EventBus, upload_event
 from ..guest_fields import GuestFieldsRefused, clean_guest_fields
 from ..i18n import size_text
+from ..media import SIGNATURE_BYTES, matches_name
 from ..models import Invite, Upload, UploadState
 from ..security import same_origin
 from ..sessions import Sessions
@@ -53,6 +54,7 @@ from ..store import Store
 from ..targets import TargetClosed, Targets
 from .locks import UploadLocks
 from .room import Room
+from .sniff import first_bytes
 from .stall import BodyWatch
 from .storage import UID, StagingStorage
 
@@ -69,7 +71,8 @@ log = logging.getLogger(__name__)
 
 # Refusals a guest of a live invite can meet, kept in the invite's log for its owner (not protocol slips).
 LOGGED = frozenset({"too_large", "file_too_large", "photos_only", "videos_only", "type_not_accepted", "no_extension",
-                    "empty", "limit_reached", "link_used", "needs_password", "link_off", "link_expired", "link_paused"})
+                    "empty", "limit_reached", "link_used", "needs_password", "link_off", "link_expired", "link_paused",
+                    "not_media"})
 
 
 class Refuse(Exception):
@@ -311,13 +314,31 @@ class TusGuard:
                 raise Refuse(409, "Upload-Offset does not match the bytes received.", {"Upload-Offset": str(on_disk)})
             if offset + body > upload.size:
                 raise Refuse(400, "The data would go past Upload-Length.")
+            receive_body = body_watch
+            if offset == 0 and body > 0:  # the file's first bytes: what its name says it is?
+                head, receive_body = await first_bytes(body_watch, min(SIGNATURE_BYTES, upload.size))
+                if head is not None and not matches_name(head, upload.filename):
+                    await self._end_mismatch(upload)
             self.on_patch(upload)
-            await self.inner(scope, body_watch, _before_start(body_watch.wrap_send(send), held.release))
+            await self.inner(scope, receive_body, _before_start(body_watch.wrap_send(send), held.release))
             if body_watch.ended:
                 log.info("upload %s: PATCH ended (%s) at %d bytes on disk", upload.id, body_watch.ended,
                          await self.storage.size(upload.id))
         finally:
             await held.release()
+
+    async def _end_mismatch(self, upload: Upload) -> None:
+        """Refuse a file whose first bytes are not what its name says (a text file named .jpg), before
+        one is written: the upload ends (its row, staged files and place in the link's limits go, as
+        a cancel does) and its link's owner sees the refusal in the log. Called under its lock."""
+        ext = PurePosixPath(upload.filename).suffix.lower()
+        message = f"This file is not the {ext} photo or video its name says: its content is something else."
+        await self.storage.delete(upload.id)
+        if await self.store.delete_upload(upload.id, only_from=UploadState.RECEIVING):
+            await self.targets.release(upload)
+            await self.targets.note_refused_upload(upload, "not_media", message)
+            self.bus.publish(upload.session_id, {"type": "removed", "id": upload.id})
+        raise Refuse(415, message, code="not_media", params={"ext": ext})
 
     async def _terminate(self, scope, receive, send, upload: Upload) -> None:
         if upload.state != UploadState.RECEIVING:
