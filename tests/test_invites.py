@@ -54,6 +54,28 @@ def test_invite_life_cycle(drop, admin_of, fake):
     assert stranger.create(100, invite=token).status_code == 410
 
 
+def test_a_name_and_message_where_the_page_does_not_ask_are_not_heard(make_drop, admin_of):
+    """A link set to hide them, and the public page, do not ask the guest's name and message; a client
+    that sends them in the tus metadata anyway had them shown in the owner's log and written into the
+    asset's description in Immich (attack run)."""
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="true")
+    admin = admin_of(drop)
+    hidden, asking = admin.invite(guestFields="hidden"), admin.invite()
+    said = {"guestName": "Injected Name", "guestMessage": "Visit http://phish.example"}
+    guest = drop.guest()
+    uids = [guest.invite_upload(MEDIA / "exif_offset.jpg", invite_token(hidden), metadata=said),
+            guest.upload(MEDIA / "no_date.jpg", metadata=said),
+            guest.invite_upload(MEDIA / "exif_no_offset.jpg", invite_token(asking), metadata=said)]
+    for uid in uids:
+        guest.wait_for(uid, "done")
+    rows = [drop.upload_row(uid) for uid in uids]
+    assert [(row.guest_name, row.guest_message) for row in rows] == [
+        ("", ""), ("", ""), ("Injected Name", "Visit http://phish.example")]
+    assert sorted(drop.fake.descriptions.values()) == ["From Injected Name: Visit http://phish.example"]
+    log = admin.call("GET", f"/api/invites/{hidden['id']}/uploads").json()
+    assert [(e["guestName"], e["guestMessage"]) for e in log] == [("", "")]
+
+
 def test_unknown_tokens_learn_nothing(drop, admin_of):
     admin = admin_of(drop)
     invite = admin.invite(album={"name": "Secret album"})
@@ -329,3 +351,17 @@ def test_links_use_public_base_url(make_drop, fake):
     assert admin.login(email="ada@example.org", password="correct horse").status_code == 200
     invite = admin.invite()
     assert invite["link"].startswith("https://drop.example.org/i/")
+
+
+def test_a_name_keeps_its_emoji_joiners_and_loses_its_bidi_overrides(drop, admin_of):
+    """👩‍🦰 is two emoji joined by U+200D: the joiner was replaced by a space, so Immich showed two
+    emoji (guest walk). A right-to-left override still goes: it would reverse what the owner reads."""
+    admin = admin_of(drop)
+    token = invite_token(admin.invite())
+    guest = drop.guest()
+    uid = guest.invite_upload(MEDIA / "exif_offset.jpg", token,
+                              metadata={"guestName": "Ana \U0001F469\u200d\U0001F9B0", "guestMessage": "hi\u202eevil"})
+    guest.wait_for(uid, "done")
+    row = drop.upload_row(uid)
+    assert (row.guest_name, row.guest_message) == ("Ana \U0001F469\u200d\U0001F9B0", "hi evil")
+    assert list(drop.fake.descriptions.values()) == ["From Ana \U0001F469\u200d\U0001F9B0: hi evil"]

@@ -19,9 +19,16 @@ class GuestFieldsRefused(ValueError):
         self.message, self.code = message, code
 
 
+# Format characters that belong to the text: the zero-width joiner and non-joiner (emoji sequences
+# such as 👩‍🦰, Persian and Indic spelling). Other control and format characters (bidi overrides
+# among them) become spaces.
+JOINERS = "\u200c\u200d"
+
+
 def _clean(text, limit: int) -> str:
     text = unicodedata.normalize("NFC", str(text or ""))
-    text = "".join(ch if unicodedata.category(ch)[0] != "C" or ch == "\n" else " " for ch in text).strip()
+    text = "".join(ch if unicodedata.category(ch)[0] != "C" or ch == "\n" or ch in JOINERS else " "
+                   for ch in text).strip()
     if len(text) > limit:
         raise GuestFieldsRefused("The name or message is too long.", "text_too_long")
     return text

@@ -101,11 +101,15 @@ class Targets:
         invite = await self.store.invite_by_token_hash(token_hash(token))
         return None if invite is None or invite.deleted_at is not None else invite
 
-    async def resolve(self, meta: dict[str, str], session: str, size: int, filename: str) -> tuple[str, str | None]:
+    async def resolve(self, meta: dict[str, str], session: str, size: int,
+                      filename: str) -> tuple[str, str | None, str]:
+        """Where a new upload goes, reserved against its link's limits: (kind, invite id or None, what
+        becomes of the guest's name and message there: `Invite.guest_fields`, "hidden" on the public
+        page, which does not ask for them). Raises TargetClosed with the reason it cannot."""
         token = meta.get("invite")
         if not token:
             self._public_open()
-            return PUBLIC, None
+            return PUBLIC, None, "hidden"
         found = await self.store.invite_for_guest(token_hash(token), session) if _plausible(token) else None
         if found is None or found[0].deleted_at is not None:
             raise TargetClosed(*INVALID)
@@ -139,7 +143,7 @@ class Targets:
         # told from this reservation's own row: one that raced another's may arrive after it, and
         # the next event (each delivery's is a fresh read) puts the owner's console right
         await self.on_invite_change(invite.id, reserved)
-        return INVITE, invite.id
+        return INVITE, invite.id, invite.guest_fields
 
     async def note_refusal(self, meta: dict[str, str], filename: str, size: int, code: str, message: str) -> None:
         """Keep a refused upload in its invite's log (only for a real, live invite; bounded per invite)."""

@@ -210,9 +210,11 @@ class TusGuard:
         except GuestFieldsRefused as refused:
             raise Refuse(400, refused.message, code=refused.code) from None
         try:
-            kind, target_id = await self.targets.resolve(meta, session, length, filename)
+            kind, target_id, guest_fields = await self.targets.resolve(meta, session, length, filename)
         except TargetClosed as closed:
             raise Refuse(closed.status, closed.message, code=closed.code, params=closed.params) from None
+        if guest_fields == "hidden":  # where the page does not ask, a client that sends them anyway is not heard
+            name, message = "", ""
 
         address = scope["client"][0][:64] if scope.get("client") else None
         upload = Upload(id=_new_uid(), session_id=session, client_address=address, target_kind=kind,
