@@ -275,3 +275,23 @@ def test_the_console_uses_only_known_keys_and_no_bare_english():
         assert [n for n in names if prefix + n not in english] == []
     # Text the script writes itself always comes from the catalogs: no English sentence in a string.
     assert re.findall(r"""textContent = "[A-Z][a-z]+ """, script) == []
+
+
+@pytest.mark.parametrize("locale, wrong, key_refused", [
+    ("de-DE", "E-Mail-Adresse oder Passwort ist falsch.", "Immich hat diesen API-Schlüssel nicht angenommen."),
+    ("fr-FR", "Adresse e-mail ou mot de passe incorrect.", "Immich n'a pas accepté cette clé d'API."),
+])
+def test_sign_in_refusals_are_in_the_owners_language(drop, browser, fake, locale, wrong, key_refused):
+    """The sign-in page was translated and its refusals were not: they came without a code."""
+    fake.add_account("ada@example.org", "correct horse")
+    context = browser.new_context(viewport=SIZES["narrow"], locale=locale)
+    page = context.new_page()
+    page.goto(drop.url + "/admin")
+    page.fill("#email", "ada@example.org")
+    page.fill("#pass", "wrong")
+    page.click("#login button[type=submit]")
+    expect(page.locator("#login-error")).to_have_text(wrong)
+    page.fill("#apikey", "not-a-key")
+    page.click("#login-key button[type=submit]")
+    expect(page.locator("#key-error")).to_have_text(key_refused)
+    context.close()

@@ -35,10 +35,16 @@ COOKIE = "drop_admin"
 INVITE_PERMISSIONS = ["asset.upload", "album.read", "album.create", "albumAsset.create"]
 
 
+UNREACHABLE = "Immich cannot be reached right now. Try again in a moment."
+
+
 class SignInError(Exception):
-    def __init__(self, status: int, message: str):
+    """A sign-in refused: status, English message, and the catalog code ("server.<code>") with its
+    params, which the console shows in the owner's language."""
+
+    def __init__(self, status: int, message: str, code: str, params: dict | None = None):
         super().__init__(message)
-        self.status, self.message = status, message
+        self.status, self.message, self.code, self.params = status, message, code, params or {}
 
 
 @dataclass
@@ -58,10 +64,11 @@ class Accounts:
             login = await self.immich.login(email, password)
         except ImmichRejected as exc:
             if exc.status in (400, 401):
-                raise SignInError(401, "Wrong email or password.") from None
-            raise SignInError(502, f"Immich refused the sign-in: {exc.message}") from None
+                raise SignInError(401, "Wrong email or password.", code="wrong_sign_in") from None
+            raise SignInError(502, f"Immich refused the sign-in: {exc.message}", code="sign_in_refused",
+                              params={"reason": exc.message}) from None
         except ImmichUnavailable:
-            raise SignInError(502, "Immich cannot be reached right now. Try again in a moment.") from None
+            raise SignInError(502, UNREACHABLE, code="immich_unreachable") from None
         token = login["accessToken"]
         user = {"id": login["userId"], "email": login.get("userEmail", email), "name": login.get("name", "")}
         return await self._open(user, lang, token=token)
@@ -71,10 +78,11 @@ class Accounts:
             me = await self.immich.me(api_key=api_key)
         except ImmichRejected as exc:
             if exc.status == 403:
-                raise SignInError(401, "This API key needs the user.read permission to sign in.") from None
-            raise SignInError(401, "Immich did not accept this API key.") from None
+                raise SignInError(401, "This API key needs the user.read permission to sign in.",
+                                  code="key_needs_user_read") from None
+            raise SignInError(401, "Immich did not accept this API key.", code="key_refused") from None
         except ImmichUnavailable:
-            raise SignInError(502, "Immich cannot be reached right now. Try again in a moment.") from None
+            raise SignInError(502, UNREACHABLE, code="immich_unreachable") from None
         return await self._open({"id": me["id"], "email": me.get("email", ""), "name": me.get("name", "")}, lang, api_key=api_key)
 
     async def _open(self, user: dict, lang: str | None, token: str | None = None, api_key: str | None = None) -> Signed:
@@ -83,9 +91,10 @@ class Accounts:
         except ImmichRejected as exc:
             needed = ", ".join(["apiKey.create", *INVITE_PERMISSIONS])
             raise SignInError(403, f"Immich would not create an upload key for this account ({exc.message}). "
-                                   f"A key used to sign in needs: user.read, {needed}.") from None
+                                   f"A key used to sign in needs: user.read, {needed}.", code="no_upload_key",
+                              params={"reason": exc.message, "permissions": f"user.read, {needed}"}) from None
         except ImmichUnavailable:
-            raise SignInError(502, "Immich cannot be reached right now. Try again in a moment.") from None
+            raise SignInError(502, UNREACHABLE, code="immich_unreachable") from None
         known = await self.store.get_account(user["id"])  # what the sign-in does not decide stays as it was
         account = await self.store.save_account(Account(
             user_id=user["id"], email=user["email"], name=user["name"], api_key_enc=self.box.seal(secret),

@@ -90,7 +90,7 @@ async def login(request: Request) -> Response:
     except SignInError as err:
         if err.status != 401:
             limiter.undo(*keys)  # not a wrong password: Immich could not answer
-        raise ApiError(err.status, err.message) from None
+        raise ApiError(err.status, err.message, code=err.code, params=err.params) from None
     limiter.succeeded(*keys)
     limiter.vouch(("good", account, address))
     response = JSONResponse({"user": user_json(signed.account), "csrfToken": signed.session.csrf_token})
