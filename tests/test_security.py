@@ -37,6 +37,10 @@ def test_only_the_public_host_is_served_when_it_is_set(make_drop):
     rebound = httpx.get(drop.url + "/api/config", headers={"Host": "attacker.example"})
     assert rebound.status_code == 421
     assert httpx.get(drop.url + "/api/config").status_code == 421  # 127.0.0.1 is another name too
+    # the person who opened it by another name (trying it on localhost) reads where to go, and why
+    assert rebound.text == "This server answers only at https://drop.example.org (PUBLIC_BASE_URL). Open it there."
+    german = httpx.get(drop.url + "/admin", headers={"Accept-Language": "de-DE,de;q=0.9"})
+    assert german.status_code == 421 and german.text.startswith("Dieser Server antwortet nur unter https://drop.")
     assert httpx.get(drop.url + "/api/config", headers={"Host": "drop.example.org"}).status_code == 200
     assert httpx.get(drop.url + "/api/config", headers={"Host": "DROP.example.org:443"}).status_code == 200
     assert httpx.get(drop.url + "/healthz", headers={"Host": "10.0.0.5:8080"}).status_code == 200  # health checks

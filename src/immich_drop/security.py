@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from . import i18n
+
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 # The hashing worker compiles the vendored hash-wasm: WebAssembly, and nothing else, for that script alone.
@@ -47,6 +49,7 @@ class HostCheck:
     def __init__(self, app, public_base_url: str):
         self.app = app
         self.host = urlsplit(public_base_url).netloc.lower().encode() if public_base_url else b""
+        self.url = public_base_url.rstrip("/")
         default_port = b":443" if public_base_url.startswith("https") else b":80"
         self.hosts = {self.host, self.host + default_port} if self.host else set()
 
@@ -58,7 +61,10 @@ class HostCheck:
             return await self.app(scope, receive, send)
         if scope["type"] == "websocket":
             return await send({"type": "websocket.close", "code": 4421})
-        body = b"This server does not answer for that host name."
+        # read by a person who opened the server by another name (http://localhost:8080 while
+        # trying it out): where to go instead, and the setting that says so, in their language
+        lang = i18n.choose(next((v for k, v in scope["headers"] if k == b"accept-language"), b"").decode("latin-1"))
+        body = i18n.text(lang, "server.wrong_host", url=self.url).encode()
         await send({"type": "http.response.start", "status": 421, "headers": [
             (b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
