@@ -151,7 +151,8 @@ def test_the_card_updates_live_and_the_log_tells_who_sent_what_and_why_not(drop,
     expect(card.locator(".log-box tbody")).to_have_text("Nothing uploaded yet.")
     guest = drop.guest()
     token = invite_token(invite)
-    uid = guest.invite_upload(MEDIA / "exif_offset.jpg", token)
+    uid = guest.invite_upload(MEDIA / "exif_offset.jpg", token,
+                              metadata={"guestName": "Rose", "guestMessage": "<b>Lovely</b> day!"})
     guest.wait_for(uid, "done")
     assert guest.create(100, "clip.mp4", invite=token).status_code == 415
     expect(card.locator(".facts")).to_contain_text("1 use · 1 file, ")  # no reload: over /ws
@@ -159,6 +160,9 @@ def test_the_card_updates_live_and_the_log_tells_who_sent_what_and_why_not(drop,
     rows = card.locator(".log-box tbody tr")
     expect(rows.nth(0)).to_contain_text("refused: not a photo (this link takes photos only)")
     expect(rows.nth(1)).to_contain_text("delivered")
+    # who sent it, and what they wrote under the name, as text
+    expect(rows.nth(1).locator("td").nth(1)).to_have_text("Rose<b>Lovely</b> day!")
+    expect(rows.nth(1).locator(".guest-message")).to_have_text("<b>Lovely</b> day!")
     no_sideways_scroll(page)
     snap(page, f"admin-console-{size}.png")
     assert page.problems == []

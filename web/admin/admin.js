@@ -398,6 +398,12 @@
         tr.dataset.state = row.state;
         [row.filename, row.guestName || "", size(row.size), when(row.createdAt), logState(row)]
           .forEach(function (text) { var td = document.createElement("td"); td.textContent = text; tr.appendChild(td); });
+        if (row.guestMessage) { // what the guest wrote, under their name (it also became the photo's description)
+          var said = document.createElement("div");
+          said.className = "guest-message";
+          said.textContent = row.guestMessage;
+          tr.children[1].appendChild(said);
+        }
         body.appendChild(tr);
       });
       if (!rows.length) {
