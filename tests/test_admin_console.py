@@ -299,3 +299,14 @@ def test_sign_in_refusals_are_in_the_owners_language(drop, browser, fake, locale
     page.click("#login-key button[type=submit]")
     expect(page.locator("#key-error")).to_have_text(key_refused)
     context.close()
+
+
+@pytest.mark.parametrize("size", ["desktop", "narrow"])
+def test_checkboxes_keep_a_size_a_thumb_can_tap(drop, browser, fake, size):
+    """Beside its long label, the "Review before the timeline" box shrank to 5 px wide on a phone."""
+    page = console(browser, drop, fake, size)
+    box = page.locator("#create .f-archive").bounding_box()
+    assert box["width"] >= 16 and box["height"] >= 16, box
+    page.locator("#create .f-archive").click()
+    assert page.locator("#create .f-archive").is_checked()
+    assert page.problems == []
