@@ -65,9 +65,15 @@ def test_refusals_stand_next_to_their_fields_and_hidden_fields_never_block(drop,
     expect(form.locator(".form-error")).to_have_text("Some fields need a change; see the notes next to them.")
     assert "{" not in form.inner_text() and "null" not in form.inner_text()  # words for people, not JSON
     assert page.locator(".invite").count() == 0 and fake.albums == {}  # nothing was made
-    for field in ("album", "maxUses", "expiresAt", "maxFileSize"):
-        assert error_of(form, field).is_visible()
+    # each note stands in the column of the input it is about, just below it (spanning the row, a
+    # "Largest file" note stood under the field that began the row: "Expires")
+    for field, input_class in (("album", "f-new-album"), ("maxUses", "f-uses-n"), ("expiresAt", "f-expiry-date"),
+                               ("maxFileSize", "f-max-file")):
+        note, field_box = error_of(form, field).bounding_box(), form.locator("." + input_class).bounding_box()
+        assert abs(note["x"] - field_box["x"]) < 2 and 0 <= note["y"] - (field_box["y"] + field_box["height"]) < 12, field
+        expect(form.locator("." + input_class)).to_have_attribute("aria-invalid", "true")
     no_sideways_scroll(page)
+    snap(page, f"admin-refusals-{size}.png")
 
     past = (datetime.now() - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S")
     form.locator(".f-expiry-date").fill(past)

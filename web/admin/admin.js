@@ -11,6 +11,9 @@
   var FIELD_CLASS = { label: "f-label", title: "f-title", album: "f-album", maxUses: "f-uses", expiresAt: "f-expiry",
     password: "f-password", maxFileSize: "f-max-file", maxTotalBytes: "f-max-total", maxFiles: "f-max-files",
     mediaKind: "f-kind", guestFields: "f-guest-fields", archive: "f-archive" };
+  // Fields with a second input shown for one choice (a new album's name, a number of browsers, a
+  // date): while it is shown, a refusal is about what was typed there, and stands under it.
+  var DETAIL = { album: "w-new-album", maxUses: "w-uses-n", expiresAt: "w-expiry-date" };
 
   // --- plumbing ------------------------------------------------------------------------------
   function api(method, path, body) {
@@ -211,6 +214,7 @@
       var note = form.querySelector('.field-error[data-for="' + field + '"]');
       if (note) note.textContent = "";
       form.querySelector("." + FIELD_CLASS[field]).removeAttribute("aria-invalid");
+      if (DETAIL[field]) form.querySelector("." + DETAIL[field] + " input").removeAttribute("aria-invalid");
     });
     if (!fieldClass) form.querySelector(".form-error").textContent = "";
   }
@@ -233,6 +237,10 @@
     Object.keys(errors).forEach(function (field) {
       var note = form.querySelector('.field-error[data-for="' + field + '"]');
       var input = form.querySelector("." + (FIELD_CLASS[field] || "f-label"));
+      var detail = DETAIL[field] && form.querySelector("." + DETAIL[field]);
+      if (detail && !detail.hidden) input = detail.querySelector("input");
+      // in the cell of the input it is about (the note moves between a field and its detail)
+      if (note && input.parentNode.tagName === "LABEL") input.parentNode.appendChild(note);
       if (note) note.textContent = errorText(errors[field]);
       input.setAttribute("aria-invalid", "true");
       first = first || input;
@@ -253,6 +261,7 @@
   $("create").addEventListener("submit", function (e) {
     e.preventDefault();
     clearError($("create"));
+    flash(""); // the last link's "created" line would read as this attempt's answer
     api("POST", "/api/invites", readFields(create)).then(function (invite) {
       $("create").reset();
       fillFields(create, { label: "", title: "", albumId: null, maxUses: null, expiresAt: null, archive: false,
