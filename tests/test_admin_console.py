@@ -14,6 +14,7 @@ from conftest import MEDIA, invite_token
 
 pytestmark = needs_chromium
 expect = playwright.expect
+LIMIT_NUMBER = "A number above 0, or empty for no limit."
 SIZES = {"desktop": {"width": 1100, "height": 900}, "narrow": {"width": 320, "height": 700}}
 WEB = Path(__file__).resolve().parents[1] / "web"
 
@@ -57,11 +58,13 @@ def test_refusals_stand_next_to_their_fields_and_hidden_fields_never_block(drop,
     form.locator(".f-uses-n").fill("")
     form.locator(".f-expiry").select_option("custom")
     form.locator(".f-max-file").fill("500")
+    form.locator(".f-max-files").fill("2.5")  # was saved as 3 files without a word
     form.locator("button[type=submit]").click()
     expect(error_of(form, "album")).to_have_text("Give the new album a name.")
     expect(error_of(form, "maxUses")).to_have_text("Give how many browsers may use the link: a whole number, at least 1.")
     expect(error_of(form, "expiresAt")).to_have_text("Pick the date and time the link expires.")
     expect(error_of(form, "maxFileSize")).to_have_text("This server takes files up to 60 MB: give at most that.")
+    expect(error_of(form, "maxFiles")).to_have_text(LIMIT_NUMBER)
     expect(form.locator(".form-error")).to_have_text("Some fields need a change; see the notes next to them.")
     assert "{" not in form.inner_text() and "null" not in form.inner_text()  # words for people, not JSON
     assert page.locator(".invite").count() == 0 and fake.albums == {}  # nothing was made
@@ -86,6 +89,7 @@ def test_refusals_stand_next_to_their_fields_and_hidden_fields_never_block(drop,
     form.locator(".f-expiry").select_option("7")
     form.locator(".f-album").select_option("")
     form.locator(".f-max-file").fill("")
+    form.locator(".f-max-files").fill("")
     form.locator("button[type=submit]").click()
     expect(page.locator(".invite")).to_have_count(1)
     expect(form.locator(".field-error:visible")).to_have_count(0)

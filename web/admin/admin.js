@@ -46,6 +46,7 @@
     var v = input.value.trim();
     if (v === "") return null;
     var n = Number(v);
+    if (factor === 1) return isFinite(n) ? n : v; // a count: 2.5 goes as is, and is refused (it was saved as 3)
     return isFinite(n) && n > 0 ? Math.round(n * factor) : v;
   }
 
