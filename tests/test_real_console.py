@@ -38,3 +38,24 @@ def test_review_links_deliver_archived_into_the_album_with_the_least_key(make_re
                      key=lambda k: k["createdAt"])  # this sign-in's key (earlier runs left theirs)
         assert sorted(minted["permissions"]) == sorted(INVITE_PERMISSIONS)  # archiving asks for nothing more
     admin.close()
+
+
+def test_a_new_album_named_like_one_the_owner_has_is_that_album(make_real_drop, peer, tmp_path):
+    """Two links each made with "New album…" and the same name made two albums of that name in
+    Immich, each with part of the photos, which the album list could not tell apart (owner walk)."""
+    real_drop = make_real_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
+    admin = Admin(real_drop.url)
+    assert admin.login(email=peer.OWNER_EMAIL, password=peer.OWNER_PASSWORD).status_code == 200
+    name = "Drop trip " + os.urandom(3).hex()
+    first, second = admin.invite(album={"name": name}), admin.invite(album={"name": name})
+    assert first["albumId"] == second["albumId"]
+    guest = real_drop.guest()
+    uids = [guest.invite_upload(unique_copy(MEDIA / "exif_offset.jpg", tmp_path / "a.jpg"), invite_token(first)),
+            guest.invite_upload(unique_copy(MEDIA / "no_date.jpg", tmp_path / "b.jpg"), invite_token(second))]
+    for uid in uids:
+        assert guest.wait_for(uid, ["done", "duplicate", "failed"], timeout=120)["state"] == "done"
+    with peer.session(peer.OWNER_EMAIL, peer.OWNER_PASSWORD) as owner:
+        same_name = [a for a in owner.get("/albums").json() if a["albumName"] == name]
+        assert [a["id"] for a in same_name] == [first["albumId"]]
+        assert owner.get(f"/albums/{first['albumId']}").json()["assetCount"] == 2
+    admin.close()

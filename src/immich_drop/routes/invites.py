@@ -156,7 +156,10 @@ async def fields(body: dict, creating: bool, server_max: int, hasher, current: I
 
 async def album_values(services, account, body: dict) -> dict:
     """The album columns for `body["album"]` (already checked by `fields`): an existing album of the
-    admin's, a new one made now, or none."""
+    admin's, a new one made now, or none. A "new" album named like one the admin already owns is
+    that album: two links made for the same "Trip" fill one album, not two of the same name whose
+    photos are split between them and which the album list cannot tell apart (owner walk). That is
+    how IMMICH_ALBUM_NAME finds its album too."""
     if "album" not in body:
         return {}
     album = body["album"]
@@ -172,7 +175,9 @@ async def album_values(services, account, body: dict) -> dict:
             bad.raise_if_any()
         return {"album_id": album["id"], "album_name": known[album["id"]].get("albumName", "")}
     name = album["name"].strip()
-    return {"album_id": await immich_call(services, account, services.immich.create_album, name), "album_name": name}
+    album_id = (await immich_call(services, account, services.immich.find_album, name)
+                or await immich_call(services, account, services.immich.create_album, name))
+    return {"album_id": album_id, "album_name": name}
 
 
 async def list_or_create(request: Request) -> Response:
