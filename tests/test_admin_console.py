@@ -273,6 +273,24 @@ def test_notification_addresses_in_the_console(drop, browser, fake):
         receiver.server.stop()
 
 
+def test_a_failed_test_message_is_told_in_the_owners_language(drop, browser, fake):
+    """The console's refusals from the server (a test message not taken, a link or address gone,
+    Immich away) came without a code and showed in English on a German console."""
+    from test_notify import Receiver
+
+    receiver = Receiver()
+    page = console(browser, drop, fake, "narrow")
+    page.select_option("#lang", "de")
+    page.fill("#notify-url", receiver.url)
+    page.click("#notify button[type=submit]")
+    expect(page.locator("#notify-urls li")).to_have_count(1)
+    receiver.server.stop()  # the service is gone: the test message is not taken
+    page.click("#notify-test")
+    expect(page.locator("#notify-status")).to_have_text(
+        "Ein Benachrichtigungsdienst hat die Testnachricht nicht angenommen; prüfe die Adresse.", timeout=20000)
+    assert page.problems == []
+
+
 def test_the_console_uses_only_known_keys_and_no_bare_english():
     english = json.loads((WEB / "i18n" / "en.json").read_text())
     script = (WEB / "admin" / "admin.js").read_text()

@@ -128,20 +128,23 @@ async def albums(request: Request) -> Response:
     return JSONResponse(sorted(listed, key=lambda a: a["albumName"].lower()), headers={"Cache-Control": "no-store"})
 
 
+KEY_REFUSED = "Immich no longer accepts this account's upload key. Sign in again."
+
+
 async def immich_call(services, account, fn, *args):
     """Call Immich with the account's minted key, mapping failures to clear API errors."""
     key = services.box.open(account.api_key_enc) if account.key_valid else None
     if not key:
-        raise ApiError(409, "Immich no longer accepts this account's upload key. Sign in again.")
+        raise ApiError(409, KEY_REFUSED, code="owner_key_refused")
     try:
         return await fn(key, *args)
     except ImmichUnavailable:
-        raise ApiError(502, "Immich cannot be reached right now.") from None
+        raise ApiError(502, "Immich cannot be reached right now.", code="immich_unreachable") from None
     except ImmichRejected as exc:
         if exc.auth_problem:
             await services.store.set_key_valid(account.user_id, False)
-            raise ApiError(409, "Immich no longer accepts this account's upload key. Sign in again.") from None
-        raise ApiError(400, f"Immich refused: {exc.message}") from None
+            raise ApiError(409, KEY_REFUSED, code="owner_key_refused") from None
+        raise ApiError(400, f"Immich refused: {exc.message}", code="immich_refused", params={"reason": exc.message}) from None
 
 
 routes = [

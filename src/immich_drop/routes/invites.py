@@ -201,7 +201,7 @@ async def own_invite(request: Request, write: bool = False):
     _, account = await require_admin(request, write=write)
     invite = await request.app.state.services.store.get_invite(request.path_params["id"])
     if invite is None or invite.owner_id != account.user_id or invite.deleted_at is not None:
-        raise ApiError(404, "No such invite.")
+        raise ApiError(404, "No such invite.", code="no_such_invite")
     return invite, account
 
 

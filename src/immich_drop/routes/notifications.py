@@ -58,7 +58,7 @@ async def remove(request: Request) -> Response:
     current = services.notifier.urls(account)
     index = request.path_params["index"]
     if not 0 <= index < len(current):
-        raise ApiError(404, "No such notification address.")
+        raise ApiError(404, "No such notification address.", code="no_such_notification")
     del current[index]
     account.notify_urls_enc = services.notifier.seal(current)
     await services.store.set_notify_urls(account.user_id, account.notify_urls_enc)
@@ -70,9 +70,10 @@ async def test(request: Request) -> Response:
     _, account = await require_admin(request, write=True)
     current = services.notifier.urls(account)
     if not current:
-        raise ApiError(400, "Add a notification address first.")
+        raise ApiError(400, "Add a notification address first.", code="notification_missing")
     if not await send(current, *sample_message(account_lang(account))):  # in the language the owner's notices use
-        raise ApiError(502, "A notification service did not accept the test message; check the address.")
+        raise ApiError(502, "A notification service did not accept the test message; check the address.",
+                       code="notification_refused")
     return JSONResponse({"sent": True})
 
 
