@@ -1,10 +1,14 @@
 """Room for new uploads: the public page's quotas per browser and per address, under parallel bursts,
 and the staging disk's free space (public page and invites alike), over real HTTP."""
 
+import os
 import shutil
+import time
 
 from conftest import invite_token
 from test_guessing import parallel
+
+GiB = 1024**3
 
 
 def test_unfinished_uploads_per_browser_hold_under_a_burst(make_drop):
@@ -58,3 +62,26 @@ def test_invites_get_the_disk_check_and_give_their_reservation_back(make_drop, a
     refused = guest.create(100, invite=token)
     assert refused.status_code == 507 and refused.json()["code"] == "no_space"
     assert admin.call("GET", f"/api/invites/{invite['id']}").json()["files"] == 0  # the one file is still free
+
+
+def test_an_announced_size_never_sent_stops_holding_the_disk_after_ten_minutes(make_drop, admin_of, tmp_path):
+    """A guest with a link announced files the size of the free disk and sent nothing: every other
+    upload was refused (507) for the 24 hours until expiry (attack run). A staged file that has not
+    grown for ten minutes no longer holds its announced bytes; the upload itself can still go on."""
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false", MAX_UPLOAD_SIZE="1000TiB", MIN_FREE_SPACE="0")
+    token = invite_token(admin_of(drop).invite())
+    hog, other = drop.guest(), drop.guest()
+    hog.http.get(f"/i/{token}")
+    other.http.get(f"/i/{token}")
+    free = shutil.disk_usage(tmp_path).free
+    held = hog.create(free - GiB, "huge.mp4", invite=token)  # margins of a GiB: other tests come and go
+    assert held.status_code == 201
+    assert other.create(2 * GiB, "video.mp4", invite=token).status_code == 507
+    staged = drop.services.storage.data_path(held.headers["Location"].rsplit("/", 1)[-1])
+    nine, eleven = time.time() - 9 * 60, time.time() - 11 * 60
+    os.utime(staged, (nine, nine))  # idle, but not for long
+    assert other.create(2 * GiB, "video.mp4", invite=token).status_code == 507
+    os.utime(staged, (eleven, eleven))
+    assert other.create(2 * GiB, "video.mp4", invite=token).status_code == 201
+    resumed = hog.http.head(held.headers["Location"], headers=hog.tus_headers())
+    assert resumed.status_code == 200 and resumed.headers["Upload-Offset"] == "0"

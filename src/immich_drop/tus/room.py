@@ -5,6 +5,11 @@
   429 beyond, until some finish or are cancelled. Invites keep their own limits (targets.py).
 - Every upload: the staging disk must hold it, with MIN_FREE_SPACE to spare, after what the uploads
   still arriving have announced and not yet written: 507 otherwise, in words a guest understands.
+  An upload whose staged file has not grown for RESERVATION_IDLE seconds holds no reservation:
+  announced sizes never sent (a phone gone for good, or a guest announcing 50 GiB files to fill
+  the disk's promises: an attack run had every other upload refused for the 24 hours until expiry)
+  stop counting after ten minutes. Such an upload can still resume; should the disk be full by
+  then, its next PATCH hears 507 and the page keeps trying.
 
 `check(...)` raises `TargetClosed`. The guard asks it and records the upload under one lock per
 process, so a burst of parallel creations cannot all pass on the same count (replicas each count
@@ -16,12 +21,14 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import time
 
 from ..files import private_dir
 from ..store import Store
 from ..targets import PUBLIC, TargetClosed
 from .storage import StagingStorage
 
+RESERVATION_IDLE = 600.0
 NO_SPACE = ("The server has no room for this file right now. Your other files are safe; "
             "try this one again later, or ask the person who shared the page.")
 
@@ -54,10 +61,13 @@ class Room:
         """Free bytes on the staging disk once every upload still arriving has all its bytes (blocking:
         run in the store's thread hop, with the rows that say what is still arriving)."""
         private_dir(self.storage.directory)
-        owed = 0
+        owed, lapsed = 0, time.time() - RESERVATION_IDLE
         for uid, size in promised:
             try:
-                owed += max(size - os.stat(self.storage.data_path(uid)).st_size, 0)
+                staged = os.stat(self.storage.data_path(uid))
             except (FileNotFoundError, ValueError):
-                owed += size
+                owed += size  # being created: its file is not there yet
+                continue
+            if staged.st_mtime >= lapsed:  # written to (or made) lately
+                owed += max(size - staged.st_size, 0)
         return shutil.disk_usage(self.storage.directory).free - owed
