@@ -338,3 +338,26 @@ def test_checkboxes_keep_a_size_a_thumb_can_tap(drop, browser, fake, size):
     page.locator("#create .f-archive").click()
     assert page.locator("#create .f-archive").is_checked()
     assert page.problems == []
+
+
+def test_a_link_turns_expired_on_the_card_when_its_time_comes(drop, admin_of, browser, fake):
+    """No event comes when a link expires: its card said "active" until the page was reloaded,
+    though the owner's notice of the expiry had already arrived (owner walk)."""
+    admin = admin_of(drop)
+    soon = (datetime.now(timezone.utc) + timedelta(hours=1)).replace(microsecond=0)
+    admin.invite(label="Soon", expiresAt=soon.isoformat())
+    admin.invite(label="Later", expiresAt=(soon + timedelta(days=30)).isoformat())
+    fake.add_account("ada@example.org", "correct horse")
+    context = browser.new_context(viewport=SIZES["desktop"], locale="en-US")
+    page = context.new_page()
+    page.clock.install()  # the page's own clock, moved on below; the server's is untouched
+    page.goto(drop.url + "/admin")
+    page.fill("#email", "ada@example.org")
+    page.fill("#pass", "correct horse")
+    page.click("#login button[type=submit]")
+    soon_card, later_card = page.locator(".invite", has_text="Soon"), page.locator(".invite", has_text="Later")
+    expect(soon_card.locator(".chip")).to_have_text("active")
+    page.clock.fast_forward("01:00:05")
+    expect(soon_card.locator(".chip")).to_have_text("expired")
+    expect(later_card.locator(".chip")).to_have_text("active")
+    context.close()

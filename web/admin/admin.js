@@ -320,6 +320,19 @@
     q(".facts").textContent = facts(invite);
     q(".limits").textContent = limits(invite);
     q(".toggle").textContent = t(invite.disabled ? "admin.card.enable" : "admin.card.disable");
+    expireOnTime(el, invite);
+  }
+
+  // No event comes when a link reaches its expiry: the card turns "expired" at that moment by the
+  // server's own rule (disabled comes first; expired before used up), not at the next reload.
+  function expireOnTime(el, invite) {
+    clearTimeout(el.expiryTimer);
+    if (!invite.expiresAt || (invite.state !== "active" && invite.state !== "used up")) return;
+    var wait = new Date(invite.expiresAt).getTime() - Date.now();
+    el.expiryTimer = setTimeout(function () {
+      if (new Date(invite.expiresAt).getTime() <= Date.now()) invite.state = "expired";
+      describe(el, invite); // or, for a date beyond what one timer can wait, wait again
+    }, Math.min(Math.max(wait, 0) + 250, 2147483647));
   }
 
   function renderInvite(invite) {
