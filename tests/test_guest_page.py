@@ -744,3 +744,25 @@ def test_a_text_file_named_as_a_photo_is_refused_in_the_guests_language(make_dro
     assert [u.filename for u in drop.fake.uploads] == ["exif_offset.jpg"]
     assert page.problems == []
     context.close()
+
+
+def test_a_file_someone_else_sent_first_is_already_there_without_saying_nothing_was_sent(
+        make_drop, admin_of, browser):
+    """Another browser sent this photo first: this guest's bytes went, and Immich answered
+    "duplicate". The page said "nothing had to be sent", which is said only when it skipped the
+    sending itself (a file this browser had sent)."""
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
+    url = link(drop, admin_of)
+    other = drop.guest()
+    other.wait_for(other.invite_upload(MEDIA / "exif_offset.jpg", url.rsplit("/", 1)[1]), "done")
+    context, page = guest(browser)
+    page.goto(url)
+    page.set_input_files("#picker", [str(MEDIA / "exif_offset.jpg")])
+    item = page.locator(".item").nth(0)
+    expect(item.locator(".chip")).to_have_text("already there", timeout=30000)
+    expect(item.locator(".detail")).to_have_text("Already in the library.")
+    page.set_input_files("#picker", [str(MEDIA / "exif_offset.jpg")])  # again, from this browser: skipped
+    expect(page.locator(".item").nth(1).locator(".detail")).to_have_text("Already in the library: nothing had to be sent.")
+    assert drop.fake.upload_bodies == 1  # the server asked Immich first: the guest's copy went no further
+    assert page.problems == []
+    context.close()

@@ -376,6 +376,7 @@
     if (upload && !item.creating) upload.abort(true).catch(function () { /* the server expires it */ }); // else once created
     giveBack(item);
     if (answer.id) remember(item, answer.id);
+    item.skipped = true;
     set(item, "duplicate", text("guest.detail.already"));
     pump();
   }
@@ -569,7 +570,12 @@
     var detail = item.earlier ? text("guest.detail.earlier") : null;
     if (kind === "waiting") detail = refusal({ code: event.code || "waiting" });
     if (kind === "error") { item.retryable = false; detail = refusal({ code: event.code || "rejected" }); }
-    if (kind === "duplicate" && !item.earlier) { giveBack(item); detail = text("guest.detail.already"); }
+    // Immich had it (its answer after the bytes went, or the server's check before): "nothing had
+    // to be sent" is said only where the page itself skipped the sending (alreadyThere)
+    if (kind === "duplicate" && !item.earlier) {
+      giveBack(item);
+      detail = text(item.skipped ? "guest.detail.already" : "guest.detail.in_library");
+    }
     if (kind === "done" || kind === "duplicate") scheduleInfo();
     set(item, kind, detail);
   }
