@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from conftest import SIGNATURES, Guest, _b64, invite_token, make_file, sha1_of
+from conftest import SIGNATURES, Guest, _b64, invite_token, make_file, sha1_of, wait_until
 
 CHUNK = 256 * 1024
 JPEG = SIGNATURES[".jpg"]  # what a file named .jpg must start with
@@ -203,7 +203,7 @@ def test_filename_is_reduced_to_a_base_name(drop):
 def test_termination_removes_an_incomplete_upload(drop):
     guest = drop.guest()
     uid = created(guest)
-    assert patch(guest, uid, body=JPEG + b"12345").status_code == 204
+    assert patch(guest, uid, body=JPEG + b"12345" * 4).status_code == 204
     response = guest.http.delete(f"/api/uploads/{uid}", headers=guest.tus_headers())
     assert response.status_code == 204
     assert on_disk(drop, uid) == -1
@@ -372,8 +372,10 @@ def test_a_creation_sent_again_waits_for_the_staged_files_of_the_first(drop):
 
 @pytest.mark.parametrize("name, start", [
     ("notes.jpg", b"Dear all, the party starts at eight."),  # a text file renamed
-    ("photo.png", SIGNATURES[".jpg"] + b"\x00" * 40),  # a JPEG named .png
+    ("photo.png", SIGNATURES[".mp4"] + b"\x00" * 40),  # a video named as a photo
+    ("holiday.heic", b"\x00\x00\x00\x18ftypisom" + b"\x00" * 40),  # a movie, not a HEIF image
     ("clip.mp4", b"<html><body>not a video</body></html>"),
+    ("clip.mov", SIGNATURES[".jpg"] + b"\x00" * 40),  # a photo named as a video
     ("tiny.jpg", b"\xff\xd8"),  # shorter than any signature: the whole file is checked
 ])
 def test_a_file_whose_first_bytes_are_not_what_its_name_says_is_refused_before_a_byte_is_written(
@@ -402,16 +404,53 @@ def test_a_file_whose_first_bytes_are_not_what_its_name_says_is_refused_before_a
     assert guest.wait_for(uid, "done")["state"] == "done" and len(drop.fake.uploads) == 1
 
 
+@pytest.mark.parametrize("name, start", [
+    ("saved.jpg", b"RIFF\x10\x00\x00\x00WEBPVP8 " + b"\x00" * 40),  # a browser's "save image as" of a WebP
+    ("scan.png", SIGNATURES[".jpg"] + b"\x00" * 40),  # a JPEG named .png: Immich reads the content
+    ("photo.heic", b"\x00\x00\x00\x18ftypmif1" + b"\x00" * 40),
+    ("picture.avif", b"\x00\x00\x00\x1cftypavif" + b"\x00" * 40),
+    ("old.mov", b"\x00\x00\x00\x08wide" + b"\x00" * 40),  # QuickTime without ftyp
+    ("raw.dng", b"II*\x00" + b"\x00" * 40),
+    ("photo.cr3", b"anything at all, not checked"),  # extensions not in the table pass
+])
+def test_real_photos_and_videos_under_other_names_of_their_kind_pass(drop, name, start):
+    guest = drop.guest()
+    uid = created(guest, len(start), name)
+    assert patch(guest, uid, body=start).status_code == 204
+
+
+def test_a_first_patch_too_short_to_check_is_refused_and_writes_nothing(drop):
+    """Three bytes that begin a JPEG, then anything from offset 3: the rest would never be checked.
+    The first PATCH must carry the bytes the check reads (tus-js-client sends whole chunks)."""
+    guest = drop.guest()
+    uid = created(guest, 1000)
+    refused = patch(guest, uid, body=JPEG[:3])
+    assert refused.status_code == 400 and "first 16 bytes" in refused.json()["message"]
+    assert on_disk(drop, uid) == 0 and drop.upload_row(uid).state == "receiving"  # the upload goes on
+    assert patch(guest, uid, body=JPEG + b"\0" * 12).status_code == 204
+
+
 def test_a_first_patch_cut_before_the_bytes_are_checked_writes_nothing(drop):
     """A client that sends a few bytes of its first PATCH and goes away: not a byte of an unchecked
     start is kept, so the next PATCH is at offset 0 again and is checked."""
     guest = drop.guest()
     uid = created(guest, 1000)
+    locks, taken = drop.services.storage.locks, []
+    original = locks.take_over
+
+    async def noted(*args, **kwargs):
+        held = await original(*args, **kwargs)
+        taken.append(held)
+        return held
+
+    locks.take_over = noted
     with socket.create_connection(("127.0.0.1", drop.server.port)) as raw:
         head = (f"PATCH /api/uploads/{uid} HTTP/1.1\r\nHost: 127.0.0.1:{drop.server.port}\r\n"
                 f"Cookie: {guest.cookie}\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\n"
                 "Content-Type: application/offset+octet-stream\r\nContent-Length: 1000\r\n\r\n")
         raw.sendall(head.encode() + b"\xff\xd8")
+    wait_until(lambda: taken and taken[0].released.is_set())  # the cut PATCH has been through and let go
+    locks.take_over = original
     answer = guest.http.head(f"/api/uploads/{uid}", headers=guest.tus_headers())
     assert answer.headers["Upload-Offset"] == "0" and on_disk(drop, uid) == 0
     assert patch(guest, uid, body=b"plain text, not a photo").status_code == 415

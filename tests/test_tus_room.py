@@ -5,7 +5,7 @@ import os
 import shutil
 import time
 
-from conftest import invite_token
+from conftest import SIGNATURES, invite_token
 from test_guessing import parallel
 
 GiB = 1024**3
@@ -85,3 +85,19 @@ def test_an_announced_size_never_sent_stops_holding_the_disk_after_ten_minutes(m
     assert other.create(2 * GiB, "video.mp4", invite=token).status_code == 201
     resumed = hog.http.head(held.headers["Location"], headers=hog.tus_headers())
     assert resumed.status_code == 200 and resumed.headers["Upload-Offset"] == "0"
+
+
+def test_a_patch_that_would_eat_into_the_disks_reserve_is_refused_and_writes_nothing(make_drop):
+    """With reservations that lapse, an upload may resume when the disk has filled meanwhile: its
+    PATCH hears 507 (the page keeps trying) instead of writing the disk past MIN_FREE_SPACE."""
+    drop = make_drop(MIN_FREE_SPACE="0")
+    guest = drop.guest()
+    location = guest.create(1000, "photo.jpg").headers["Location"]
+    body = SIGNATURES[".jpg"] + b"\0" * 996
+    headers = guest.tus_headers(**{"Content-Type": "application/offset+octet-stream", "Upload-Offset": "0"})
+    object.__setattr__(drop.services.settings, "min_free_space", 2**60)  # the disk "filled"
+    refused = guest.http.patch(location, content=body, headers=headers)
+    assert refused.status_code == 507 and refused.json()["code"] == "no_space"
+    assert guest.http.head(location, headers=guest.tus_headers()).headers["Upload-Offset"] == "0"
+    object.__setattr__(drop.services.settings, "min_free_space", 0)
+    assert guest.http.patch(location, content=body, headers=headers).status_code == 204

@@ -31,31 +31,48 @@ VIDEO_EXTENSIONS = {".3gp", ".avi", ".m4v", ".mkv", ".mov", ".mp4", ".mts", ".m2
 log = logging.getLogger(__name__)
 
 
-# What a file of each extension starts with, for the formats a phone or camera sends most; other
-# extensions (RAW formats, rarer containers) are not checked. ISO media files (MP4, MOV, HEIC) start
-# with a box whose type is bytes 4 to 8: `ftyp`, or for older QuickTime files another top-level box.
+# What a photo and a video start with, for the formats phones and cameras send most. A file named
+# as a photo must start like some photo (a WebP or PNG saved as .jpg is a real image, and Immich
+# reads it from its content), a file named as a video like some video; other extensions (RAW
+# formats, rarer containers) are not checked, so nothing valid is refused on a guess. ISO media
+# files (MP4, MOV, HEIC, AVIF) start with a box whose type is bytes 4 to 8; `ftyp` gives the major
+# brand at 8 to 12, which tells a HEIF/AVIF image from a movie.
 SIGNATURE_BYTES = 16
-_ISO_BOXES = (b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot", b"uuid")
-_ISO = lambda head: head[4:8] in _ISO_BOXES  # noqa: E731
-_STARTS = {
-    (".jpg", ".jpeg", ".jpe"): lambda head: head.startswith(b"\xff\xd8\xff"),
-    (".png",): lambda head: head.startswith(b"\x89PNG\r\n\x1a\n"),
-    (".gif",): lambda head: head[:6] in (b"GIF87a", b"GIF89a"),
-    (".webp",): lambda head: head[:4] == b"RIFF" and head[8:12] == b"WEBP",
-    (".avi",): lambda head: head[:4] == b"RIFF" and head[8:12] == b"AVI ",
-    (".tif", ".tiff", ".dng"): lambda head: head[:4] in (b"II*\x00", b"MM\x00*"),
-    (".bmp",): lambda head: head[:2] == b"BM",
-    (".mkv", ".webm"): lambda head: head.startswith(b"\x1a\x45\xdf\xa3"),
-    (".heic", ".heif", ".avif", ".mp4", ".m4v", ".mov", ".qt", ".3gp", ".3g2"): _ISO,
-}
-_BY_EXTENSION = {ext: check for exts, check in _STARTS.items() for ext in exts}
+_HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1",
+                b"mif2", b"avif", b"avis", b"avio"}
+_ISO_BOXES = {b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot", b"uuid", b"junk", b"pict"}
+
+
+def _heif(head: bytes) -> bool:
+    return head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS
+
+
+_PHOTO_STARTS = (
+    lambda head: head.startswith(b"\xff\xd8\xff"),  # JPEG
+    lambda head: head.startswith(b"\x89PNG\r\n\x1a\n"),
+    lambda head: head[:6] in (b"GIF87a", b"GIF89a"),
+    lambda head: head[:4] == b"RIFF" and head[8:12] == b"WEBP",
+    lambda head: head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"),  # TIFF, DNG, BigTIFF
+    lambda head: head[:2] == b"BM",
+    _heif,
+)
+_VIDEO_STARTS = (
+    lambda head: head[4:8] in _ISO_BOXES and not _heif(head),  # MP4, MOV, M4V, 3GP
+    lambda head: head[:4] == b"RIFF" and head[8:12] == b"AVI ",
+    lambda head: head.startswith(b"\x1a\x45\xdf\xa3"),  # Matroska, WebM
+)
+_PHOTO_NAMES = {".jpg", ".jpeg", ".jpe", ".png", ".gif", ".webp", ".tif", ".tiff", ".dng", ".bmp", ".heic",
+                ".heif", ".avif"}
+_VIDEO_NAMES = {".mp4", ".m4v", ".mov", ".qt", ".3gp", ".3g2", ".avi", ".mkv", ".webm"}
 
 
 def matches_name(head: bytes, filename: str) -> bool:
-    """Whether a file's first bytes (SIGNATURE_BYTES of them, or the whole file if shorter) are
-    what its extension promises; True for extensions not checked here."""
-    check = _BY_EXTENSION.get(os.path.splitext(filename)[1].lower())
-    return check is None or check(head)
+    """Whether a file's first bytes (SIGNATURE_BYTES of them, or the whole file if shorter) start as
+    the kind of file its extension promises: some photo, or some video. True for extensions not
+    checked here."""
+    ext = os.path.splitext(filename)[1].lower()
+    starts = _PHOTO_STARTS if ext in _PHOTO_NAMES else _VIDEO_STARTS if ext in _VIDEO_NAMES else None
+    return starts is None or any(start(head) for start in starts)
 
 
 def sha1_file(path: Path) -> str:

@@ -53,7 +53,7 @@ from ..sessions import Sessions
 from ..store import Store
 from ..targets import TargetClosed, Targets
 from .locks import UploadLocks
-from .room import Room
+from .room import NO_SPACE, Room
 from .sniff import first_bytes
 from .stall import BodyWatch
 from .storage import UID, StagingStorage
@@ -304,21 +304,28 @@ class TusGuard:
             # included) answers with HEAD, hears 404 there and sends the file anew; a 404 here would
             # end the file as failed in the guest's page instead.
             raise Refuse(409, "This upload has ended; the file must be sent again.", code="not_found")
-        # the lock, and the bytes on disk read under it (the storage answers tuspyserver from that)
-        held = await self.locks.take_over(upload.id, RELEASE_WAIT, then=lambda: self.storage.snapshot(upload.id))
+        # the lock, and read under it in the same thread hop: the bytes on disk (the storage answers
+        # tuspyserver from that) and the room left on the staging disk
+        held = await self.locks.take_over(upload.id, RELEASE_WAIT, then=lambda: (
+            self.storage.snapshot(upload.id), self.room.writable_now()))
         if held is None:
             raise Refuse(423, "This upload is being written by another request.", code="busy")
         body_watch = BodyWatch(receive, self.stall_seconds)
         held.stop = body_watch.stop
         try:
-            on_disk = held.value
+            on_disk, room = held.value
             if offset != on_disk:
                 raise Refuse(409, "Upload-Offset does not match the bytes received.", {"Upload-Offset": str(on_disk)})
             if offset + body > upload.size:
                 raise Refuse(400, "The data would go past Upload-Length.")
+            if body > room:  # an upload's reservation may have lapsed (room.py): the disk is not filled to 0
+                raise Refuse(507, NO_SPACE, code="no_space")
             receive_body = body_watch
             if offset == 0 and body > 0:  # the file's first bytes: what its name says it is?
-                head, receive_body = await first_bytes(body_watch, min(SIGNATURE_BYTES, upload.size))
+                want = min(SIGNATURE_BYTES, upload.size)
+                if body < want:  # too few to tell, and a start written unchecked would never be checked
+                    raise Refuse(400, f"The first PATCH of a file must carry at least its first {want} bytes.")
+                head, receive_body = await first_bytes(body_watch, want)
                 if head is not None and not matches_name(head, upload.filename):
                     await self._end_mismatch(upload)
             self.on_patch(upload)
@@ -336,11 +343,20 @@ class TusGuard:
         ext = PurePosixPath(upload.filename).suffix.lower()
         message = f"This file is not the {ext} photo or video its name says: its content is something else."
         await self.storage.delete(upload.id)
-        if await self.store.delete_upload(upload.id, only_from=UploadState.RECEIVING):
-            await self.targets.release(upload)
+        if await self._end_upload(upload):
             await self.targets.note_refused_upload(upload, "not_media", message)
-            self.bus.publish(upload.session_id, {"type": "removed", "id": upload.id})
         raise Refuse(415, message, code="not_media", params={"ext": ext})
+
+    async def _end_upload(self, upload: Upload) -> bool:
+        """Forget an upload still receiving (cancelled, or refused at its first bytes): its row, then
+        its place in its link's limits, and its page hears it is gone. False, and nothing changed,
+        if it is not receiving any more (its last byte won a race: it is a delivery now). Its staged
+        files are the caller's (tuspyserver deletes them on a DELETE)."""
+        if not await self.store.delete_upload(upload.id, only_from=UploadState.RECEIVING):
+            return False
+        await self.targets.release(upload)
+        self.bus.publish(upload.session_id, {"type": "removed", "id": upload.id})
+        return True
 
     async def _terminate(self, scope, receive, send, upload: Upload) -> None:
         if upload.state != UploadState.RECEIVING:
@@ -350,10 +366,8 @@ class TusGuard:
             raise Refuse(423, "This upload is being written by another request.", code="busy")
 
         async def forget(status: int) -> None:
-            # only while still receiving: the place in the link's limits goes back only with the row
-            if status == 204 and await self.store.delete_upload(upload.id, only_from=UploadState.RECEIVING):
-                await self.targets.release(upload)
-                self.bus.publish(upload.session_id, {"type": "removed", "id": upload.id})
+            if status == 204:
+                await self._end_upload(upload)
             await held.release()
 
         try:

@@ -8,8 +8,8 @@
   An upload whose staged file has not grown for RESERVATION_IDLE seconds holds no reservation:
   announced sizes never sent (a phone gone for good, or a guest announcing 50 GiB files to fill
   the disk's promises: an attack run had every other upload refused for the 24 hours until expiry)
-  stop counting after ten minutes. Such an upload can still resume; should the disk be full by
-  then, its next PATCH hears 507 and the page keeps trying.
+  stop counting after ten minutes. Such an upload can still resume: `writable_now` is asked at
+  every PATCH, which hears 507 rather than fill the disk past MIN_FREE_SPACE (the page keeps trying).
 
 `check(...)` raises `TargetClosed`. The guard asks it and records the upload under one lock per
 process, so a burst of parallel creations cannot all pass on the same count (replicas each count
@@ -56,6 +56,11 @@ class Room:
             raise TargetClosed(429, "You have many files still on their way. Let them finish (or cancel some), "
                                     "then send more.", code="too_many_unfinished",
                                params={"files": max_files, "bytes": max_bytes})
+
+    def writable_now(self) -> int:
+        """Bytes a PATCH may write now: free space on the staging disk above MIN_FREE_SPACE
+        (blocking: the guard asks in its lock's thread hop, for an upload whose folder exists)."""
+        return shutil.disk_usage(self.storage.directory).free - self.settings.min_free_space
 
     def _free_after(self, promised: list[tuple[str, int]]) -> int:
         """Free bytes on the staging disk once every upload still arriving has all its bytes (blocking:
