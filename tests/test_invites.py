@@ -365,3 +365,30 @@ def test_a_name_keeps_its_emoji_joiners_and_loses_its_bidi_overrides(drop, admin
     row = drop.upload_row(uid)
     assert (row.guest_name, row.guest_message) == ("Ana \U0001F469\u200d\U0001F9B0", "hi evil")
     assert list(drop.fake.descriptions.values()) == ["From Ana \U0001F469\u200d\U0001F9B0: hi evil"]
+
+
+def test_the_refusals_log_keeps_the_name_as_an_upload_would(drop, admin_of):
+    """A refused attempt's name went into the owner's log raw: on a link that hides names too, with
+    a right-to-left override left in (cold review)."""
+    admin = admin_of(drop)
+    hidden, asking = admin.invite(guestFields="hidden"), admin.invite()
+    said = {"guestName": "Visit http://phish.example \u202eevil"}
+    guest = drop.guest()
+    for invite in (hidden, asking):
+        token = invite_token(invite)
+        guest.http.get(f"/i/{token}")
+        assert guest.create(10, "notes.txt", invite=token, meta=said).status_code == 415
+    logged = [admin.call("GET", f"/api/invites/{i['id']}/uploads").json()[0]["guestName"] for i in (hidden, asking)]
+    assert logged == ["", "Visit http://phish.example  evil"]
+
+
+@pytest.mark.parametrize("name", ["   ", "\u200b", "\u200d", "\u200d \u200c"])
+def test_a_required_name_is_a_visible_one(drop, admin_of, name):
+    """A zero-width space passed "name required" and was kept as no name; a lone joiner (kept since
+    joiners belong to emoji and scripts) as an invisible one."""
+    token = invite_token(admin_of(drop).invite(guestFields="required"))
+    guest = drop.guest()
+    guest.http.get(f"/i/{token}")
+    refused = guest.create(10, "photo.jpg", invite=token, meta={"guestName": name})
+    assert refused.status_code == 400 and refused.json()["code"] == "name_required"
+    assert guest.create(10, "photo.jpg", invite=token, meta={"guestName": "Ana \u200d"}).status_code == 201

@@ -29,6 +29,8 @@ def _clean(text, limit: int) -> str:
     text = unicodedata.normalize("NFC", str(text or ""))
     text = "".join(ch if unicodedata.category(ch)[0] != "C" or ch == "\n" or ch in JOINERS else " "
                    for ch in text).strip()
+    if not text.strip(JOINERS + " \n"):  # joiners alone join nothing: an invisible "name" is none
+        return ""
     if len(text) > limit:
         raise GuestFieldsRefused("The name or message is too long.", "text_too_long")
     return text

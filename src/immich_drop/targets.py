@@ -26,6 +26,7 @@ from typing import Awaitable, Callable
 
 from .config import Settings
 from .crypto import Box, token_hash
+from .guest_fields import GuestFieldsRefused, clean_guest_fields
 from .i18n import size_text
 from .media import VIDEO_EXTENSIONS
 from .models import Account, Invite, InviteRefusal, InviteState, Upload
@@ -75,6 +76,15 @@ def invite_state(invite: Invite, now: datetime | None = None) -> str:
     if invite.max_uses is not None and invite.uses >= invite.max_uses:
         return InviteState.USED_UP
     return InviteState.ACTIVE
+
+
+def _guest_name(meta: dict[str, str], mode: str) -> str:
+    """The guest's name in an upload's metadata as an upload keeps it ("" where `mode` hides it or
+    it is too long to keep)."""
+    try:
+        return clean_guest_fields(meta.get("guestName"), None, "optional" if mode == "required" else mode)[0]
+    except GuestFieldsRefused:
+        return ""
 
 
 INVALID = (404, "This upload link is not valid.", "link_invalid")
@@ -131,7 +141,7 @@ class Targets:
         if invite.max_file_size is not None and size > invite.max_file_size:
             raise TargetClosed(413, f"Files may be at most {size_text(invite.max_file_size)} here.", "file_too_large",
                                {"size": invite.max_file_size})
-        if invite.guest_fields == "required" and not meta.get("guestName", "").strip():
+        if invite.guest_fields == "required" and not _guest_name(meta, "required"):
             raise TargetClosed(400, "Please enter your name.", "name_required")
         # a browser's first file claims its use of the link; a claim is never taken back, so the
         # standing read above answers for its later files (one hop fewer a file)
@@ -148,21 +158,20 @@ class Targets:
     async def note_refusal(self, meta: dict[str, str], filename: str, size: int, code: str, message: str) -> None:
         """Keep a refused upload in its invite's log (only for a real, live invite; bounded per invite)."""
         invite = await self.invite_for_token(meta.get("invite", ""))
-        if invite is None:
-            return
-        await self.store.add_refusal(InviteRefusal(
-            invite_id=invite.id, filename=filename[:1024], size=max(0, size), code=code, message=message[:512],
-            guest_name=meta.get("guestName", "").strip()[:100]), keep=REFUSALS_KEPT)
-        await self.on_invite_change(invite.id)
+        if invite is not None:  # the name as an upload would keep it: cleaned, none where the link hides it
+            await self._log_refusal(invite.id, filename, size, code, message, _guest_name(meta, invite.guest_fields))
 
     async def note_refused_upload(self, upload: Upload, code: str, message: str) -> None:
         """`note_refusal` for an upload already made (refused at its first bytes), from its row."""
-        if upload.target_kind != INVITE or not upload.target_id:
-            return
+        if upload.target_kind == INVITE and upload.target_id:
+            await self._log_refusal(upload.target_id, upload.filename, upload.size, code, message, upload.guest_name)
+
+    async def _log_refusal(self, invite_id: str, filename: str, size: int, code: str, message: str,
+                           guest_name: str) -> None:
         await self.store.add_refusal(InviteRefusal(
-            invite_id=upload.target_id, filename=upload.filename[:1024], size=upload.size, code=code,
-            message=message[:512], guest_name=upload.guest_name[:100]), keep=REFUSALS_KEPT)
-        await self.on_invite_change(upload.target_id)
+            invite_id=invite_id, filename=filename[:1024], size=max(0, size), code=code, message=message[:512],
+            guest_name=guest_name[:100]), keep=REFUSALS_KEPT)
+        await self.on_invite_change(invite_id)
 
     async def release(self, upload: Upload) -> None:
         """Give back what `resolve` reserved, for an upload that was cancelled or expired."""
