@@ -417,6 +417,7 @@
         else if (item.kind === "uploading") { render(item); updateOverall(); }
       },
       onBeforeRequest: function (req) {
+        if (req.getMethod() === "PATCH") item.patchSize = upload.options.chunkSize; // what a proxy may refuse
         if (req.getMethod() !== "POST") return;
         if (item.posted) req.setHeader("Immich-Drop-Retry", "1"); // the server may have made an earlier one
         item.posted = item.creating = true;
@@ -472,7 +473,7 @@
     try { body = JSON.parse(res.getBody()); } catch (e) { /* not our JSON */ }
     var status = res.getStatus();
     var code = body && body.code;
-    if (status === 413 && !code && smallerChunks(upload, error)) { resume(item); return; }
+    if (status === 413 && !code && smallerChunks(item, error)) { resume(item); return; }
     if (status === 423 || (status >= 500 && code !== "link_paused")) { // the server still holds a dead request, or hiccups
       item.waits = Math.min((item.waits || 0) + 1, 6);
       // the server's own reason when it gave one (no room on its disk, say), else the network's
@@ -491,10 +492,11 @@
 
   // A reverse proxy whose body limit is below CHUNK_SIZE (nginx's default is 1 MB) answers a PATCH
   // 413 with a page of its own, and the same PATCH would be refused forever: every upload of this
-  // page goes on in PATCHes half as large as the refused one (uploads refused together halve once),
-  // down to MIN_CHUNK. False when none can be smaller.
-  function smallerChunks(upload, error) {
-    var req = error.originalRequest, refused = upload.options.chunkSize;
+  // page goes on in PATCHes half as large as the refused one (uploads refused together halve once:
+  // each halves from the size it sent, not from what an earlier refusal set), down to MIN_CHUNK.
+  // False when none can be smaller.
+  function smallerChunks(item, error) {
+    var req = error.originalRequest, refused = item.patchSize || chunkSize;
     if (!req || req.getMethod() !== "PATCH" || refused <= MIN_CHUNK) return false;
     chunkSize = Math.min(chunkSize, Math.max(MIN_CHUNK, Math.floor(refused / 2)));
     items.forEach(function (it) { if (it.upload) it.upload.options.chunkSize = chunkSize; });
