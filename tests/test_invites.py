@@ -392,3 +392,16 @@ def test_a_required_name_is_a_visible_one(drop, admin_of, name):
     refused = guest.create(10, "photo.jpg", invite=token, meta={"guestName": name})
     assert refused.status_code == 400 and refused.json()["code"] == "name_required"
     assert guest.create(10, "photo.jpg", invite=token, meta={"guestName": "Ana \u200d"}).status_code == 201
+
+
+def test_links_made_at_once_with_the_same_new_album_make_one_album(drop, admin_of, fake):
+    """Each link's "new" album is found by name first; two made at the same moment could both miss
+    and both make one. Also the console's album form."""
+    from test_guessing import parallel
+
+    admin = admin_of(drop)
+    made = parallel(4, lambda i: admin.invite(album={"name": "Trip"}))
+    also = admin.call("POST", "/api/albums", json={"name": "Trip"}).json()
+    owner = [u for u, user in fake.users.items() if user["email"] == "ada@example.org"][0]
+    [album] = fake.albums_named(owner, "Trip")
+    assert {invite["albumId"] for invite in made} == {album.id} == {also["id"]}

@@ -49,6 +49,8 @@ def test_a_new_album_named_like_one_the_owner_has_is_that_album(make_real_drop, 
     name = "Drop trip " + os.urandom(3).hex()
     first, second = admin.invite(album={"name": name}), admin.invite(album={"name": name})
     assert first["albumId"] == second["albumId"]
+    made = admin.call("POST", "/api/albums", json={"name": name})  # the console's album form too
+    assert made.status_code == 201 and made.json()["id"] == first["albumId"]
     guest = real_drop.guest()
     uids = [guest.invite_upload(unique_copy(MEDIA / "exif_offset.jpg", tmp_path / "a.jpg"), invite_token(first)),
             guest.invite_upload(unique_copy(MEDIA / "no_date.jpg", tmp_path / "b.jpg"), invite_token(second))]

@@ -13,6 +13,7 @@ again later, keep the file) and `ImmichRejected` (a 4xx answer with Immich's own
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 import uuid
 from http.cookiejar import CookieJar, DefaultCookiePolicy
@@ -86,6 +87,7 @@ class ImmichClient:
         self._media_types: frozenset[str] | None = None
         self._media_types_at = 0.0
         self._media_types_ttl = media_types_ttl
+        self._album_locks: dict[tuple[str, str], asyncio.Lock] = {}
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -237,6 +239,15 @@ class ImmichClient:
             if album.get("albumName") == name:
                 return album["id"]
         return None
+
+    async def find_or_create_album(self, api_key: str, name: str) -> str:
+        """The id of the album of that name the key's user owns, made if there is none: one album per
+        name, whoever asks (a link made with a "new" album, the console's album form, an album made
+        again after it was deleted in Immich). Asked one at a time per user and name in this
+        process, so two links made at the same moment do not both miss and both make one."""
+        lock = self._album_locks.setdefault((hashlib.sha256(api_key.encode()).hexdigest(), name), asyncio.Lock())
+        async with lock:
+            return await self.find_album(api_key, name) or await self.create_album(api_key, name)
 
     async def create_album(self, api_key: str, name: str) -> str:
         body = (await self._call("POST", "/albums", api_key=api_key, json={"albumName": name})).json()

@@ -465,15 +465,14 @@ class Pipeline:
             cached = self._albums.get(key)
             if cached and cached != stale:
                 return cached
-            if delivery.invite_id:  # an invite holds its album's id; if that album is gone, make a new one
+            if delivery.invite_id:  # an invite holds its album's id; if that album is gone, it is found or made again
                 invite = await self.store.get_invite(delivery.invite_id)
                 album_id = invite.album_id if invite else None
                 if not album_id or album_id == stale:
-                    album_id = await self.immich.create_album(delivery.api_key, delivery.album_name)
+                    album_id = await self.immich.find_or_create_album(delivery.api_key, delivery.album_name)
                     await self.store.update_invite(delivery.invite_id, album_id=album_id)
             else:
-                album_id = await self.immich.find_album(delivery.api_key, delivery.album_name) \
-                    or await self.immich.create_album(delivery.api_key, delivery.album_name)
+                album_id = await self.immich.find_or_create_album(delivery.api_key, delivery.album_name)
             self._albums[key] = album_id
             return album_id
 

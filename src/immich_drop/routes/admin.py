@@ -120,7 +120,7 @@ async def albums(request: Request) -> Response:
         name = text_field(await json_body(request), "name", 1024).strip()
         if not name or len(name) > 255:
             raise ApiError(400, "name: give an album name of 1 to 255 characters.")
-        album_id = await immich_call(services, account, services.immich.create_album, name)
+        album_id = await immich_call(services, account, services.immich.find_or_create_album, name)
         return JSONResponse({"id": album_id, "albumName": name, "assetCount": 0}, status_code=201)
     _, account = await require_admin(request)
     found = await immich_call(services, account, services.immich.writable_albums, account.user_id)

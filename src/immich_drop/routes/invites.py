@@ -175,9 +175,8 @@ async def album_values(services, account, body: dict) -> dict:
             bad.raise_if_any()
         return {"album_id": album["id"], "album_name": known[album["id"]].get("albumName", "")}
     name = album["name"].strip()
-    album_id = (await immich_call(services, account, services.immich.find_album, name)
-                or await immich_call(services, account, services.immich.create_album, name))
-    return {"album_id": album_id, "album_name": name}
+    return {"album_id": await immich_call(services, account, services.immich.find_or_create_album, name),
+            "album_name": name}
 
 
 async def list_or_create(request: Request) -> Response:
