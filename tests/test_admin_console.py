@@ -361,3 +361,25 @@ def test_a_link_turns_expired_on_the_card_when_its_time_comes(drop, admin_of, br
     expect(soon_card.locator(".chip")).to_have_text("expired")
     expect(later_card.locator(".chip")).to_have_text("active")
     context.close()
+
+
+def test_a_page_left_behind_by_a_new_sign_in_says_so_in_the_owners_language(drop, browser, fake):
+    """Signed in again in another tab, an older tab's token is stale: its next change is refused,
+    and the owner read "Missing or wrong CSRF token." in English whatever the console's language."""
+    fake.add_account("ada@example.org", "correct horse")
+    context = browser.new_context(viewport=SIZES["desktop"], locale="de-DE")
+    old = context.new_page()
+    old.goto(drop.url + "/admin")
+    old.fill("#email", "ada@example.org")
+    old.fill("#pass", "correct horse")
+    old.click("#login button[type=submit]")
+    expect(old.locator("#who")).to_have_text("ada@example.org")
+    again = context.request.post(drop.url + "/api/login", headers={"Origin": drop.url},
+                                 data={"email": "ada@example.org", "password": "correct horse"})
+    assert again.ok  # another tab's sign-in: the browser's cookie is a new session now
+    old.fill("#create .f-label", "Party")
+    old.click("#create button[type=submit]")
+    expect(old.locator("#create .form-error")).to_have_text(
+        "Diese Seite ist veraltet (du hast dich zum Beispiel woanders neu angemeldet). "
+        "Lade sie neu und versuche es noch einmal.")
+    context.close()

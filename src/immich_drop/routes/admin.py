@@ -25,7 +25,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from .. import i18n
-from ..accounts import COOKIE, SignInError
+from ..accounts import COOKIE, UNREACHABLE, SignInError
 from ..immich import ImmichRejected, ImmichUnavailable
 from .errors import ApiError, client_address, json_body, same_origin, text_field, too_many
 from .guest import WEB
@@ -39,13 +39,13 @@ async def require_admin(request: Request, write: bool = False):
     services = request.app.state.services
     found = await services.accounts.current(request.cookies.get(COOKIE))
     if found is None:
-        raise ApiError(401, "Sign in first.")
+        raise ApiError(401, "Sign in first.", code="sign_in_first")
     session, account = found
     if write:
         sent = request.headers.get("x-csrf-token", "")
         if not same_origin(request, services.settings.public_base_url) or \
                 not hmac.compare_digest(sent.encode(), session.csrf_token.encode()):
-            raise ApiError(403, "Missing or wrong CSRF token.")
+            raise ApiError(403, "Missing or wrong CSRF token.", code="stale_page")
     return session, account
 
 
@@ -60,7 +60,7 @@ async def console(request: Request) -> Response:
 async def login(request: Request) -> Response:
     services = request.app.state.services
     if not same_origin(request, services.settings.public_base_url):
-        raise ApiError(403, "Cross-origin sign-in is not allowed.")
+        raise ApiError(403, "Cross-origin sign-in is not allowed.", code="stale_page")
     body = await json_body(request)
     api_key = text_field(body, "apiKey", 256).strip()
     email = text_field(body, "email", 320).strip().lower()
@@ -73,7 +73,7 @@ async def login(request: Request) -> Response:
         raise ApiError(400, "apiKey: an Immich API key is letters, digits and punctuation only.", code="bad_request",
                        params={"field": "apiKey"})
     if not api_key and not (email and password):
-        raise ApiError(400, "Give an email and password, or an API key.")
+        raise ApiError(400, "Give an email and password, or an API key.", code="sign_in_missing")
     limiter, address = services.login_limiter, client_address(request)
     account = f"key:{api_key}" if api_key else email
     # Strict per account and address, loose per account alone: an outsider's failures cannot keep the
@@ -119,7 +119,7 @@ async def albums(request: Request) -> Response:
         _, account = await require_admin(request, write=True)
         name = text_field(await json_body(request), "name", 1024).strip()
         if not name or len(name) > 255:
-            raise ApiError(400, "name: give an album name of 1 to 255 characters.")
+            raise ApiError(400, "name: give an album name of 1 to 255 characters.", code="album_name")
         album_id = await immich_call(services, account, services.immich.find_or_create_album, name)
         return JSONResponse({"id": album_id, "albumName": name, "assetCount": 0}, status_code=201)
     _, account = await require_admin(request)
@@ -139,7 +139,7 @@ async def immich_call(services, account, fn, *args):
     try:
         return await fn(key, *args)
     except ImmichUnavailable:
-        raise ApiError(502, "Immich cannot be reached right now.", code="immich_unreachable") from None
+        raise ApiError(502, UNREACHABLE, code="immich_unreachable") from None
     except ImmichRejected as exc:
         if exc.auth_problem:
             await services.store.set_key_valid(account.user_id, False)
