@@ -105,10 +105,13 @@ def test_admin_creates_a_link_and_a_guest_uses_it(make_drop, browser, fake, tmp_
     expect(guest.locator("#title")).to_have_text("<b>Anna's</b> wedding")  # the title, never the label
     assert "Anna (private)" not in guest.content()
     expect(guest.locator("#unlock")).to_be_visible()
+    # before the password: the title and the question, not the album nor "who is sending?"
+    assert "Wedding" not in guest.locator("#details").inner_text() and guest.locator("#who").is_hidden()
     guest.fill("#password", "open sesame")
     guest.click("#unlock button")
     expect(guest.locator("#drop")).to_be_visible()
     expect(guest.locator("#details")).to_contain_text("Album: Wedding")
+    expect(guest.locator("#who")).to_be_visible()
     hostile = tmp_path / "<img src=x onerror=document.title='x'>.jpg"
     shutil.copyfile(MEDIA / "exif_offset.jpg", hostile)
     guest.set_input_files("#picker", [str(hostile)])

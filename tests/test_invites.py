@@ -161,6 +161,25 @@ def test_password_gate(drop, admin_of):
     assert other.create(100, invite=token).status_code == 401
 
 
+def test_before_its_password_a_link_shows_its_title_only(drop, admin_of):
+    """The album's name, the limits and the name-and-message questions were given to anyone holding
+    the URL before the password (attack run); the page asked "Who is sending?" before the password."""
+    admin = admin_of(drop)
+    invite = admin.invite(title="Anna's party", password="open sesame", album={"name": "Divorce papers"},
+                          maxFiles=7, maxFileSize=5_000_000, mediaKind="photos", guestFields="required", maxUses=1)
+    token = invite_token(invite)
+    guest = drop.guest()
+    guest.http.get(f"/i/{token}")
+    locked = guest.http.get(f"/api/i/{token}").json()
+    assert locked["title"] == "Anna's party" and locked["needsPassword"] is True and locked["unlocked"] is False
+    assert "Divorce" not in str(locked) and locked["guestFields"] == "hidden" and locked["expiresAt"] is None
+    assert set(locked["limits"].values()) == {None, "all"} and set(locked["remaining"].values()) == {None}
+    assert guest.http.post(f"/api/i/{token}/unlock", json={"password": "open sesame"}).status_code == 204
+    shown = guest.http.get(f"/api/i/{token}").json()
+    assert shown["albumName"] == "Divorce papers" and shown["guestFields"] == "required"
+    assert shown["limits"]["maxFiles"] == 7 and shown["remaining"]["files"] == 7 and shown["limits"]["maxUses"] == 1
+
+
 def test_an_unlocked_browser_still_needs_a_use_of_a_one_time_link(drop, admin_of):
     """A browser's standing row exists once it unlocks a password: only a claimed use lets it past
     a used-up link (the claim is skipped only for a browser whose standing says claimed)."""

@@ -4,7 +4,8 @@
                                      410 (expired, turned off, or used by another browser)
     GET  /api/i/{token}            → {title, albumName, limits, remaining, needsPassword, unlocked, paused}
                                      (the title the owner wrote for guests; never the private label;
-                                     limits.maxFileSize never above the server's MAX_UPLOAD_SIZE)
+                                     limits.maxFileSize never above the server's MAX_UPLOAD_SIZE;
+                                     before a password, the title only: no album, limits or questions)
     POST /api/i/{token}/unlock     {"password"} → 204 (this browser session may now upload), 401, 429
 
 An unknown token learns nothing: the same 404 as a deleted one, no album name, no Immich address.
@@ -75,6 +76,15 @@ async def info(request: Request) -> Response:
     account = await services.store.get_account(invite.owner_id)
     left = lambda limit, used: None if limit is None else max(limit - used, 0)  # noqa: E731
     server_max = services.settings.max_upload_size
+    if invite.password_hash and not (standing and standing.unlocked):
+        # Before its password, a link shows its title and asks: its album's name, its limits and
+        # its questions (name, message) are for the guests who know the password.
+        return JSONResponse({
+            "title": invite.title, "albumName": "",
+            "limits": {"maxFileSize": None, "maxTotalBytes": None, "maxFiles": None, "mediaKind": "all", "maxUses": None},
+            "remaining": {"files": None, "bytes": None}, "expiresAt": None, "needsPassword": True, "unlocked": False,
+            "paused": not (account and account.key_valid), "guestFields": "hidden",
+        }, headers={"Cache-Control": "no-store"})
     return JSONResponse({
         "title": invite.title, "albumName": invite.album_name,
         "limits": {"maxFileSize": min(invite.max_file_size, server_max) if invite.max_file_size else None, "maxTotalBytes": invite.max_total_bytes,
