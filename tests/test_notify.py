@@ -100,6 +100,9 @@ def test_a_notice_when_a_link_is_used_up_and_when_immich_refuses_the_key(drop, a
     assert guest.create(100, invite=invite_token(once)).status_code == 201  # the first browser takes the one use
     used = receiver.next()
     assert used["title"] == "Grandma is used up"
+    # the browser that used it goes on: "nobody else can open it" alone read as if it could not
+    assert used["message"] == ("Your link Grandma has been used by 1 browser: that browser can still send files, "
+                               "nobody else can open it.")
     owner = [u for u, user in fake.users.items() if user["email"] == "ada@example.org"][0]
     for key in [k for k, (user, _) in fake.keys.items() if user == owner]:
         fake.revoke(key)
