@@ -118,7 +118,7 @@ def make_files(workloads: list[str]) -> dict[str, list[Path]]:
 
 def made(path: Path, size: int, start: bytes) -> bool:
     """Whether a file made by an earlier run can be used again (photos made before they began as
-    JPEGs cannot: the server refuses them)."""
+    JPEGs are made again, so every run sends the same bytes)."""
     if not (path.exists() and path.stat().st_size == size):
         return False
     with open(path, "rb") as fh:
@@ -126,8 +126,8 @@ def made(path: Path, size: int, start: bytes) -> bool:
 
 
 def name_offset(path: Path) -> int:
-    """Where the file's 64-byte name field lies: after a JPEG's first marker in a photo (the server
-    checks a file's first bytes against its name), after ftyp and mdat's header in a video."""
+    """Where the file's 64-byte name field lies: after a JPEG's first marker in a photo (they begin
+    as a JPEG does), after ftyp and mdat's header in a video."""
     return 24 + 16 if path.suffix == ".mp4" else len(JPEG)
 
 

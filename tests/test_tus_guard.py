@@ -372,11 +372,11 @@ def test_a_creation_sent_again_waits_for_the_staged_files_of_the_first(drop):
 
 @pytest.mark.parametrize("name, start", [
     ("notes.jpg", b"Dear all, the party starts at eight."),  # a text file renamed
-    ("photo.png", SIGNATURES[".mp4"] + b"\x00" * 40),  # a video named as a photo
-    ("holiday.heic", b"\x00\x00\x00\x18ftypisom" + b"\x00" * 40),  # a movie, not a HEIF image
     ("clip.mp4", b"<html><body>not a video</body></html>"),
-    ("clip.mov", SIGNATURES[".jpg"] + b"\x00" * 40),  # a photo named as a video
-    ("tiny.jpg", b"\xff\xd8"),  # shorter than any signature: the whole file is checked
+    ("menu.png", "Меню на субботу: салаты".encode()),  # text in another script
+    ("scan.jpg", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n" + b"\x00" * 30),
+    ("album.heic", b"PK\x03\x04\x14\x00\x06\x00" + b"\x00" * 40),  # a ZIP
+    ("tiny.jpg", b"hi"),  # shorter than the bytes read: the whole file is judged
 ])
 def test_a_file_whose_first_bytes_are_not_what_its_name_says_is_refused_before_a_byte_is_written(
         make_drop, admin_of, name, start):
@@ -407,13 +407,15 @@ def test_a_file_whose_first_bytes_are_not_what_its_name_says_is_refused_before_a
 @pytest.mark.parametrize("name, start", [
     ("saved.jpg", b"RIFF\x10\x00\x00\x00WEBPVP8 " + b"\x00" * 40),  # a browser's "save image as" of a WebP
     ("scan.png", SIGNATURES[".jpg"] + b"\x00" * 40),  # a JPEG named .png: Immich reads the content
+    ("clip.png", SIGNATURES[".mp4"] + b"\x00" * 40),  # a known format of the other kind: Immich decides
     ("photo.heic", b"\x00\x00\x00\x18ftypmif1" + b"\x00" * 40),
     ("picture.avif", b"\x00\x00\x00\x1cftypavif" + b"\x00" * 40),
     ("old.mov", b"\x00\x00\x00\x08wide" + b"\x00" * 40),  # QuickTime without ftyp
     ("raw.dng", b"II*\x00" + b"\x00" * 40),
+    ("noise.jpg", bytes(range(200, 256)) + bytes(range(0, 40))),  # binary of no known format
     ("photo.cr3", b"anything at all, not checked"),  # extensions not in the table pass
 ])
-def test_real_photos_and_videos_under_other_names_of_their_kind_pass(drop, name, start):
+def test_photos_videos_and_unknown_binary_pass_whatever_their_name(drop, name, start):
     guest = drop.guest()
     uid = created(guest, len(start), name)
     assert patch(guest, uid, body=start).status_code == 204
