@@ -297,6 +297,12 @@ class FakeImmich:
                 await self.upload_gate.wait()
             finally:
                 self.waiting_at_gate -= 1
+            # Immich reads the body as it streams and notices a client gone meanwhile. A body held
+            # here lies in uvicorn's buffer: let a close that came with the gate's release be
+            # handled first (it is queued right behind this task), or the gone client's buffered
+            # body would be read as a whole upload (CI, once, under load).
+            for _ in range(3):
+                await asyncio.sleep(0)
         if self.upload_refusal:
             return JSONResponse({"message": self.upload_refusal}, status_code=400)
         try:
