@@ -768,3 +768,19 @@ def test_a_file_someone_else_sent_first_is_already_there_without_saying_nothing_
     assert drop.fake.upload_bodies == 1  # the server asked Immich first: the guest's copy went no further
     assert page.problems == []
     context.close()
+
+
+def test_counts_agree_with_their_number_in_the_guests_language(make_drop, admin_of, browser):
+    """The summary and the "finished" line had one form for every count: "1 enviados" (guest walk)."""
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
+    context, page = guest(browser, locale="es-ES")
+    page.goto(link(drop, admin_of))
+    page.set_input_files("#picker", [str(MEDIA / "exif_offset.jpg")])
+    expect(page.locator("#summary")).to_have_text("1 enviado", timeout=30000)
+    expect(page.locator("#finished-text")).to_have_text("Terminado: 1 enviado, 0 ya estaban, 0 fallidos.")
+    page.set_input_files("#picker", [str(MEDIA / "no_date.jpg")])
+    expect(page.locator("#summary")).to_have_text("2 enviados", timeout=30000)
+    page.select_option("#lang", "de")
+    expect(page.locator("#finished-text")).to_have_text("Fertig: 2 gesendet, 0 schon vorhanden, 0 fehlgeschlagen.")
+    assert page.problems == []
+    context.close()

@@ -159,7 +159,7 @@
   function refresh() {
     var all = batch().concat(items.filter(function (it) { return it.refused; }));
     var parts = [];
-    var add = function (n, key) { if (n) parts.push(T(key, { count: I18N.formatNumber(n) })); };
+    var add = function (n, key) { if (n) parts.push(I18N.n(key, n)); }; // "1 enviado", "2 enviados"
     add(count(all, "done"), "guest.summary.sent");
     add(count(all, "duplicate"), "guest.summary.duplicate");
     add(all.filter(function (it) { return SENDING[it.kind]; }).length, "guest.summary.uploading");
@@ -216,7 +216,8 @@
     $("finished").hidden = !settled;
     if (!settled) return;
     var failed = all.filter(function (it) { return it.kind === "error"; });
-    var lines = [T("guest.finished", { sent: count(all, "done"), duplicate: count(all, "duplicate"), failed: failed.length })];
+    var lines = [T("guest.finished", { sent: I18N.n("guest.summary.sent", count(all, "done")),
+      duplicate: I18N.n("guest.summary.duplicate", count(all, "duplicate")), failed: I18N.n("guest.summary.failed", failed.length) })];
     failed.forEach(function (it) { lines.push(it.name + ": " + (it.reason ? it.reason() : T("guest.state.error"))); });
     $("finished-text").textContent = lines.join("\n");
     $("retry-all").hidden = !failed.some(function (it) { return it.retryable; });
