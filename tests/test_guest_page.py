@@ -232,6 +232,25 @@ def test_guest_name_and_message_asked_once_and_sent_as_description(make_drop, ad
     context.close()
 
 
+@pytest.mark.parametrize("fields", ["optional", "required"])
+def test_a_name_typed_without_pressing_continue_goes_with_the_files(make_drop, admin_of, browser, fields):
+    """On a phone a guest types their name, then goes straight to "Photos & videos": the files went
+    without it, while the name still stood in the form (re-walk)."""
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
+    admin = admin_of(drop)
+    invite = admin.invite(guestFields=fields)
+    context, page = guest(browser, locale="fr-FR")
+    page.goto(drop.url + "/i/" + invite_token(invite))
+    page.fill("#who-name", "Zoé")
+    page.set_input_files("#picker", [str(MEDIA / "no_date.jpg")])
+    expect(page.locator(".item[data-kind=done]")).to_have_count(1, timeout=30000)
+    expect(page.locator("#who-done")).to_be_visible()
+    log = admin.call("GET", f"/api/invites/{invite['id']}/uploads").json()
+    assert [(row["guestName"], row["guestMessage"]) for row in log] == [("Zoé", "")]
+    assert page.problems == []
+    context.close()
+
+
 def test_limits_before_a_byte_one_time_link_thumbnails_cancel_and_pause(recorded, admin_of, browser, tmp_path):
     drop, recorder = recorded
     url = link(drop, admin_of, maxUses=1, maxFiles=3)

@@ -249,6 +249,7 @@
       early.push([Array.prototype.slice.call(fileList), fromPhotoPicker]);
       return;
     }
+    Who.take();
     if (!Who.ready()) { early.push([Array.prototype.slice.call(fileList), fromPhotoPicker]); Who.ask(); return; }
     var chosen = [];
     Array.prototype.forEach.call(fileList, function (file) {
@@ -851,9 +852,12 @@
       $("who-name").required = mode === "required";
       if (saved) $("who-as").textContent = saved.name ? T("guest.who.as", { name: saved.name }) : T("guest.who.anonymous");
     }
+    function typed() {
+      return { name: $("who-name").value.trim().slice(0, 100), message: $("who-message").value.trim().slice(0, 1000) };
+    }
     $("who").addEventListener("submit", function (e) {
       e.preventDefault();
-      saved = { name: $("who-name").value.trim().slice(0, 100), message: $("who-message").value.trim().slice(0, 1000) };
+      saved = typed();
       if (mode === "required" && !saved.name) { $("who-error").textContent = T("guest.who.required"); return; }
       $("who-error").textContent = "";
       store();
@@ -869,6 +873,16 @@
     });
     return {
       setup: function (fields) { mode = fields; show(); },
+      // files chosen with a name typed but "Continue" not pressed (the natural way on a phone): the
+      // typed name and message go with them, as if it had been pressed (they were dropped)
+      take: function () {
+        var now = typed();
+        if (mode === "hidden" || saved || (!now.name && !now.message) || (mode === "required" && !now.name)) return;
+        saved = now;
+        $("who-error").textContent = "";
+        store();
+        show();
+      },
       ready: function () { return mode !== "required" || !!(saved && saved.name); },
       ask: function () { $("who-error").textContent = T("guest.who.required"); $("who-name").focus(); },
       name: function () { return mode !== "hidden" && saved ? saved.name : ""; },
