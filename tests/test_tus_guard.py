@@ -377,6 +377,11 @@ def test_a_creation_sent_again_waits_for_the_staged_files_of_the_first(drop):
     ("scan.jpg", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n" + b"\x00" * 30),
     ("album.heic", b"PK\x03\x04\x14\x00\x06\x00" + b"\x00" * 40),  # a ZIP
     ("tiny.jpg", b"hi"),  # shorter than the bytes read: the whole file is judged
+    ("setup.jpg", b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00" + b"\x00" * 30),  # a program
+    ("voice.mp4", b"RIFF\x24\x08\x00\x00WAVEfmt " + b"\x00" * 30),  # a sound recording
+    ("notes.png", "\ufeffDear all, see you".encode("utf-16-le")),  # Notepad's "Unicode"
+    ("brief.jpg", "Grüße aus München, eure Anna".encode("cp1252")),  # Windows' "ANSI"
+    ("song.mp4", b"ID3\x04\x00\x00\x00\x00\x00\x00TIT2" + b"\x00" * 30),
 ])
 def test_a_file_whose_first_bytes_are_not_what_its_name_says_is_refused_before_a_byte_is_written(
         make_drop, admin_of, name, start):

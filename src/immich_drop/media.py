@@ -49,10 +49,18 @@ _MEDIA_STARTS = (
     lambda head: head[4:8] in _ISO_BOXES,  # MP4, MOV, M4V, 3GP, HEIC, AVIF
     lambda head: head.startswith(b"\x1a\x45\xdf\xa3"),  # Matroska, WebM
 )
-_NOT_MEDIA = (b"%PDF", b"PK\x03\x04", b"\x7fELF", b"Rar!\x1a\x07", b"7z\xbc\xaf\x27\x1c", b"\xfd7zXZ\x00",
-              b"\x1f\x8b\x08", b"SQLite format 3", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", b"\xef\xbb\xbf")
-# (PDF, ZIP and Office, ELF, RAR, 7z, xz, gzip, SQLite, old Office, UTF-8's mark; none shorter than 3
-# bytes, so random bytes, as test files have them, are not taken for one but once in 16 million)
+_NOT_MEDIA = (b"%PDF", b"PK\x03\x04", b"\x7fELF", b"\xcf\xfa\xed\xfe", b"\xce\xfa\xed\xfe", b"\xca\xfe\xba\xbe",
+              b"Rar!\x1a\x07", b"7z\xbc\xaf\x27\x1c", b"\xfd7zXZ\x00", b"\x1f\x8b\x08", b"\x28\xb5\x2f\xfd",
+              b"SQLite format 3", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", b"\xef\xbb\xbf", b"ID3", b"OggS", b"fLaC")
+# (PDF, ZIP and Office, ELF and Mach-O programs, RAR, 7z, xz, gzip, zstd, SQLite, old Office, UTF-8's
+# mark, MP3, Ogg, FLAC; none shorter than 3 bytes, so random bytes, as test files have them, are not
+# taken for one but once in 16 million)
+_NOT_MEDIA_AT = (
+    lambda head: head[:2] == b"MZ" and head[3:4] == b"\x00" and head[5:6] == b"\x00",  # a Windows program
+    lambda head: head[:4] == b"RIFF" and head[8:12] == b"WAVE",  # a sound recording
+    lambda head: head[:3] == b"BZh" and head[3:4].isdigit() and head[4:10] == b"1AY&SY",  # bzip2
+    lambda head: head[:2] in (b"\xff\xfe", b"\xfe\xff") and _utf16_text(head[2:]),  # Notepad's "Unicode"
+)
 _TEXT = frozenset(b"\t\n\r" + bytes(range(0x20, 0x7f)))
 _CHECKED = {".jpg", ".jpeg", ".jpe", ".png", ".gif", ".webp", ".tif", ".tiff", ".dng", ".bmp", ".heic", ".heif",
             ".avif", ".mp4", ".m4v", ".mov", ".qt", ".3gp", ".3g2", ".avi", ".mkv", ".webm"}
@@ -64,7 +72,7 @@ def matches_name(head: bytes, filename: str) -> bool:
     program format. True otherwise, and for extensions not checked here."""
     if os.path.splitext(filename)[1].lower() not in _CHECKED or any(start(head) for start in _MEDIA_STARTS):
         return True
-    return not (head.startswith(_NOT_MEDIA) or _is_text(head))
+    return not (head.startswith(_NOT_MEDIA) or any(check(head) for check in _NOT_MEDIA_AT) or _is_text(head))
 
 
 def _is_text(head: bytes) -> bool:
@@ -79,12 +87,37 @@ def _is_text(head: bytes) -> bool:
             text = head[:len(head) - cut].decode("utf-8")
         except UnicodeDecodeError:
             continue
-        return any(ch.isalpha() for ch in text) and any(ch in " \n" for ch in text) and all(
+        others = [ord(ch) for ch in text if not ch.isascii()]
+        return (_WORD.search(text) is not None and any(ch in " \n" for ch in text) and all(
             ch.isalnum() or ch in _PROSE if ch.isascii() else ch.isprintable() for ch in text)
-    return False
+            and max(others) - min(others) < 0x100)  # one script's letters, not characters from all over
+    return _latin1_prose(head)
+
+
+def _latin1_prose(head: bytes) -> bool:
+    """Text saved as Latin-1 / Windows-1252 (Windows' "ANSI"): ASCII letters, digits and punctuation
+    with at most a fifth of accented letters (À to ÿ), a word and a space."""
+    ascii_prose = sum(1 for byte in head if chr(byte).isalnum() and byte < 0x80 or chr(byte) in _PROSE)
+    accented = sum(1 for byte in head if byte >= 0xC0 and byte not in (0xD7, 0xF7))
+    return (ascii_prose + accented == len(head) and accented * 5 <= len(head) and b" " in head
+            and _WORD.search(head.decode("latin-1")) is not None)
 
 
 _PROSE = " \t\n\r.,;:!?'\"-()"
+_WORD = re.compile(r"[^\W\d_]{3}")  # three letters in a row, in any script: a word
+
+
+def _utf16_text(body: bytes) -> bool:
+    """At least three characters of UTF-16 text (after its byte-order mark), printable."""
+    for order in ("utf-16-le", "utf-16-be"):
+        try:
+            text = body[:len(body) - len(body) % 2].decode(order)
+        except UnicodeDecodeError:
+            continue
+        if len(text) >= 3 and all(ch.isprintable() or ch in "\t\n\r" for ch in text) and any(
+                ch.isascii() and ch.isalnum() for ch in text):
+            return True
+    return False
 
 
 def sha1_file(path: Path) -> str:
