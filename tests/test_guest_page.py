@@ -803,3 +803,19 @@ def test_counts_agree_with_their_number_in_the_guests_language(make_drop, admin_
     expect(page.locator("#finished-text")).to_have_text("Fertig: 2 gesendet, 0 schon vorhanden, 0 fehlgeschlagen.")
     assert page.problems == []
     context.close()
+
+
+def test_the_finished_line_names_the_files_of_one_reason_together(make_drop, admin_of, browser, tmp_path):
+    """Thirty files on a one-file link made 29 lines of the same reason in the "finished" card (guest
+    walks); one line per reason now names its files."""
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
+    files = [make_file(tmp_path / f"p{n}.jpg", 1000 + n, seed=n) for n in range(5)]
+    context, page = guest(browser, locale="fr-FR")
+    page.goto(link(drop, admin_of, maxFiles=1))
+    page.set_input_files("#picker", [str(f) for f in files])
+    expect(page.locator("#finished-text")).to_have_text(
+        "Terminé : 1 envoyé, 0 déjà présent, 4 en échec.\n"
+        "p1.jpg, p2.jpg, p3.jpg, p4.jpg : La limite de ce lien est atteinte : plus aucun fichier ne peut être envoyé avec lui.",
+        timeout=30000)
+    assert page.problems == []
+    context.close()

@@ -218,7 +218,18 @@
     var failed = all.filter(function (it) { return it.kind === "error"; });
     var lines = [T("guest.finished", { sent: I18N.n("guest.summary.sent", count(all, "done")),
       duplicate: I18N.n("guest.summary.duplicate", count(all, "duplicate")), failed: I18N.n("guest.summary.failed", failed.length) })];
-    failed.forEach(function (it) { lines.push(it.name + ": " + (it.reason ? it.reason() : T("guest.state.error"))); });
+    // one line per reason, naming its files (30 files on a one-file link made 29 lines of the same reason)
+    var byReason = {}, reasons = [];
+    failed.forEach(function (it) {
+      var reason = it.reason ? it.reason() : T("guest.state.error");
+      if (!byReason[reason]) { byReason[reason] = []; reasons.push(reason); }
+      byReason[reason].push(it.name);
+    });
+    reasons.forEach(function (reason) {
+      var names = byReason[reason];
+      var shown = names.slice(0, 10).join(", ") + (names.length > 10 ? " (+" + I18N.formatNumber(names.length - 10) + ")" : "");
+      lines.push(T("guest.finished.line", { names: shown, reason: reason }));
+    });
     $("finished-text").textContent = lines.join("\n");
     $("retry-all").hidden = !failed.some(function (it) { return it.retryable; });
   }
