@@ -819,3 +819,37 @@ def test_the_finished_line_names_the_files_of_one_reason_together(make_drop, adm
         timeout=30000)
     assert page.problems == []
     context.close()
+
+
+def test_the_page_closes_when_its_link_expires(make_drop, admin_of, browser):
+    """The page went on offering its pickers after the link's expiry, and each file then failed on
+    its first request (re-walk). At the expiry it asks the server, and on its word says so and takes
+    no more files; an expiry the owner moved meanwhile keeps it open."""
+    from datetime import datetime, timedelta, timezone
+
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
+    admin = admin_of(drop)
+    now = datetime.now(timezone.utc)
+    closing = admin.invite(expiresAt=(now + timedelta(seconds=4)).isoformat())
+    context, page = guest(browser)
+    page.goto(drop.url + "/i/" + invite_token(closing))
+    expect(page.locator("#notice")).to_have_text("This upload link has expired.", timeout=15000)
+    expect(page.locator("#drop")).to_be_hidden()
+    assert page.problems == []
+    context.close()
+
+    in_an_hour = (now + timedelta(hours=1)).replace(microsecond=0)
+    moved = admin.invite(expiresAt=in_an_hour.isoformat())
+    context, page = guest(browser)
+    page.clock.install()  # the page's clock, moved on below; the server's is untouched
+    page.goto(drop.url + "/i/" + invite_token(moved))
+    expect(page.locator("#drop")).to_be_visible()
+    old_date = page.evaluate("d => I18N.formatDate(d)", in_an_hour.isoformat())
+    expect(page.locator("#details")).to_contain_text(old_date)
+    later = (now + timedelta(days=3)).isoformat()
+    assert admin.call("PATCH", f"/api/invites/{moved['id']}", json={"expiresAt": later}).status_code == 200
+    page.clock.fast_forward("01:00:05")  # the page's expiry comes; the server says: open until later
+    expect(page.locator("#details")).to_contain_text(page.evaluate("d => I18N.formatDate(d)", later))
+    assert page.locator("#drop").is_visible() and page.locator("#notice").is_hidden()
+    assert page.problems == []
+    context.close()

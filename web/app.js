@@ -809,6 +809,7 @@
         if (locked) $("password").focus();
         Who.setup(info.guestFields || "optional");
         showDetails();
+        closeOnTime(info.expiresAt);
         converted();
       });
     return quiet ? answered.catch(function () { /* the next delivered file asks again */ }) : answered;
@@ -830,6 +831,21 @@
 
   function addEarly() {
     if (!drop.hidden && Who.ready()) early.splice(0).forEach(function (pick) { addFiles(pick[0], pick[1]); });
+  }
+
+  // No word comes from the server when the link expires: at that moment the page asks it again, and
+  // on its answer says so and takes no more files (it offered them, and each failed on its first
+  // request). The server's word decides: the owner may have moved the expiry meanwhile, and this
+  // phone's clock may be off (then it asks every 5 s until they agree).
+  var expiryTimer = null;
+  function closeOnTime(expiresAt) {
+    clearTimeout(expiryTimer);
+    if (!expiresAt) return;
+    var wait = new Date(expiresAt).getTime() - Date.now();
+    expiryTimer = setTimeout(function () {
+      if (new Date(expiresAt).getTime() > Date.now()) { closeOnTime(expiresAt); return; } // beyond one timer's reach
+      loadInvite().catch(function () { closeOnTime(expiresAt); }); // offline: ask again later
+    }, wait > 0 ? Math.min(wait + 250, 2147483647) : 5000);
   }
 
   function block(body) {
