@@ -47,7 +47,9 @@
     if (v === "") return null;
     var n = Number(v);
     if (factor === 1) return isFinite(n) ? n : v; // a count: 2.5 goes as is, and is refused (it was saved as 3)
-    return isFinite(n) && n > 0 ? Math.round(n * factor) : v;
+    // a size beyond what a number holds exactly is sent as the largest that is: the server then
+    // answers under the field ("at most what this server takes"), not "reload the page"
+    return isFinite(n) && n > 0 ? Math.min(Math.round(n * factor), Number.MAX_SAFE_INTEGER) : v;
   }
 
   function localInput(iso) {  // an ISO moment as a datetime-local value, seconds kept
