@@ -338,8 +338,8 @@ class TusGuard:
             await held.release()
 
     async def _end_mismatch(self, upload: Upload) -> None:
-        """Refuse a file whose first bytes are not what its name says (a text file named .jpg), before
-        one is written: the upload ends (its row, staged files and place in the link's limits go, as
+        """Refuse a file named as a photo or video whose first bytes are plainly something else (a text
+        file named .jpg, `media.matches_name`), before one is written: the upload ends (its row, staged files and place in the link's limits go, as
         a cancel does) and its link's owner sees the refusal in the log. Called under its lock."""
         ext = PurePosixPath(upload.filename).suffix.lower()
         message = f"This file is not the {ext} photo or video its name says: its content is something else."
@@ -361,7 +361,7 @@ class TusGuard:
 
     async def _terminate(self, scope, receive, send, upload: Upload) -> None:
         if upload.state != UploadState.RECEIVING:
-            raise Refuse(409, "This upload is complete and is being delivered; it cannot be cancelled.", code="complete")
+            raise _being_delivered()
         held = await self.locks.take_over(upload.id, RELEASE_WAIT)
         if held is None:
             raise Refuse(423, "This upload is being written by another request.", code="busy")
@@ -381,8 +381,7 @@ class TusGuard:
             if now is None or now.state == UploadState.FAILED:
                 raise _not_found()
             if now.state != UploadState.RECEIVING:
-                raise Refuse(409, "This upload is complete and is being delivered; it cannot be cancelled.",
-                             code="complete")
+                raise _being_delivered()
             await self.inner(scope, receive, _before_start(send, forget, with_status=True))
         finally:
             await held.release()
@@ -421,6 +420,11 @@ def _not_found() -> Refuse:
     """One answer for an upload that is not this session's, and for a failed one a client asks about:
     the same 404, so ids cannot be probed."""
     return Refuse(404, "Upload not found.", code="not_found")
+
+
+def _being_delivered() -> Refuse:
+    """A cancel of an upload that has all its bytes: asked before its lock, and again under it."""
+    return Refuse(409, "This upload is complete and is being delivered; it cannot be cancelled.", code="complete")
 
 
 def _new_uid() -> str:
