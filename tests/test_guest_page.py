@@ -47,7 +47,7 @@ def test_a_stalled_connection_is_cut_and_resumed(recorded, admin_of, browser, tm
     context, page = guest(browser)
     try:
         page.goto(f"{proxy.url}/i/{token}")
-        throttle(page, 1_000_000)
+        network = throttle(page, 1_000_000)
         page.set_input_files("#picker", [str(big)])
         expect(page.locator(".item .chip")).to_have_text(re.compile(r"^(1\d|2\d|3\d)%$"), timeout=30000)
         proxy.stall()
@@ -61,6 +61,8 @@ def test_a_stalled_connection_is_cut_and_resumed(recorded, admin_of, browser, tm
         page.close(run_before_unload=True)
         expect(page.locator("#keep-open")).to_be_visible()  # leaving still asks
         assert dialogs == ["beforeunload"]
+        network.rate = -1  # the rest goes at full speed: resuming is what is tested, not the uplink
+        network.online(True)
         proxy.resume()
         try:
             expect(page.locator(".item[data-kind=done]")).to_have_count(1, timeout=60000)
@@ -258,7 +260,7 @@ def test_limits_before_a_byte_one_time_link_thumbnails_cancel_and_pause(recorded
     page.goto(url)
     expect(page.locator("#onetime")).to_be_visible()  # said before any file is chosen
     expect(page.locator("#details")).to_contain_text("3 more files")
-    throttle(page, 500_000)
+    network = throttle(page, 500_000)
     # v0 is three times v1: it is still on its way when v1 (started after the photo) is cancelled and
     # "Pause all" is pressed, however slowly the machine runs the steps in between (with equal sizes,
     # a loaded CI machine once let v0 finish first, and the button had gone with the last upload)
@@ -278,6 +280,8 @@ def test_limits_before_a_byte_one_time_link_thumbnails_cancel_and_pause(recorded
     expect(items.nth(1).locator(".chip")).to_have_text("paused")
     expect(page.locator("#keep-open")).to_be_visible()
     expect(page.locator("#pause")).to_have_text("Resume all")
+    network.rate = -1  # the slow uplink has done its part: v0 finishes at full speed
+    network.online(True)
     page.click("#pause")
     expect(page.locator(".item[data-kind=done]")).to_have_count(2, timeout=120000)
     assert sorted(r.filename for r in drop.fake.uploads) == ["exif_offset.jpg", "v0.mp4"]
