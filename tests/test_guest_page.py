@@ -289,6 +289,26 @@ def test_limits_before_a_byte_one_time_link_thumbnails_cancel_and_pause(recorded
     context.close()
 
 
+def test_a_locked_out_guest_reads_the_wait_in_minutes_in_their_language(make_drop, admin_of, browser):
+    """After ten wrong passwords the page said "try again in 894 seconds"; it says minutes, translated."""
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
+    context, page = guest(browser, locale="de-DE")
+    page.goto(link(drop, admin_of, password="open sesame"))
+    error = page.locator("#unlock-error")
+    for attempt in range(10):
+        page.fill("#password", f"guess {attempt}")
+        with page.expect_response(lambda r: r.url.endswith("/unlock")) as answer:
+            page.click("#unlock button")
+        assert answer.value.status == 401
+    page.fill("#password", "open sesame")
+    with page.expect_response(lambda r: r.url.endswith("/unlock")) as answer:
+        page.click("#unlock button")
+    assert answer.value.status == 429 and int(answer.value.headers["retry-after"]) > 800
+    expect(error).to_have_text(re.compile(r"^Zu viele Versuche\. Versuche es in 1[45] Minuten noch einmal\.$"))
+    assert page.problems == []
+    context.close()
+
+
 def test_the_page_speaks_the_guests_language(make_drop, admin_of, browser):
     drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
     url = link(drop, admin_of, title="Hochzeit von Anna & Tom", album={"name": "Hochzeit"}, maxFileSize=4_500_000_000,

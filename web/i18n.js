@@ -73,8 +73,9 @@
         var params = {}, given = body.params || {};
         for (var name in given) {
           var value = given[name];
-          params[name] = name === "size" && typeof value === "number" ? I18N.formatSize(value)
-            : typeof value === "number" ? I18N.formatNumber(value) : value;
+          params[name] = typeof value !== "number" ? value
+            : name === "size" ? I18N.formatSize(value)
+            : name === "wait" ? I18N.formatWait(value) : I18N.formatNumber(value);
         }
         return I18N.t("server." + body.code, params);
       }
@@ -83,6 +84,15 @@
 
     formatNumber: function (value) {
       try { return new Intl.NumberFormat(I18N.lang).format(value); } catch (e) { return String(value); }
+    },
+
+    // A wait given in seconds, as people say it: "45 seconds", "15 minutes" (rounded up: never shorter).
+    formatWait: function (seconds) {
+      var minutes = seconds >= 90, value = minutes ? Math.ceil(seconds / 60) : Math.max(1, Math.ceil(seconds));
+      try {
+        return new Intl.NumberFormat(I18N.lang, { style: "unit", unit: minutes ? "minute" : "second", unitDisplay: "long" })
+          .format(value);
+      } catch (e) { return value + (minutes ? " min" : " s"); }
     },
 
     // Decimal units (1 MB = 1,000,000 bytes), as phones and cameras count them.

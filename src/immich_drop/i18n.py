@@ -4,7 +4,7 @@
 when none fits); `text(lang, key, **params)` gives the text with its {name} placeholders filled, from
 English when the language lacks the key; `plural(lang, key, count, **params)` picks `key.one` or
 `key.other` for `count` the way the pages' `I18N.n` does (Intl.PluralRules), with {count} filled. `size_text(bytes)` writes a size the way the pages do
-(decimal units). The catalogs are read once, at import: small files, and never on the event loop.
+(decimal units), `wait_text(seconds)` a wait. The catalogs are read once, at import: small files, and never on the event loop.
 """
 
 from __future__ import annotations
@@ -59,3 +59,13 @@ def size_text(size: int) -> str:
     while value >= 1000 and i < len(units) - 1:
         value, i = value / 1000, i + 1
     return f"{value:.0f} {units[i]}" if i == 0 or value == int(value) else f"{value:.1f} {units[i]}"
+
+
+def wait_text(seconds: int) -> str:
+    """`900` → "15 minutes", `45` → "45 seconds": a wait as the pages say it (`I18N.formatWait`), rounded
+    up so it is never shorter than the real one; in English, for the message beside a code."""
+    if seconds >= 90:
+        minutes = -(-seconds // 60)
+        return f"{minutes} minutes"
+    seconds = max(1, seconds)
+    return "1 second" if seconds == 1 else f"{seconds} seconds"

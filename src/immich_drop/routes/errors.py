@@ -6,7 +6,7 @@ import json
 
 from starlette.requests import Request
 
-from .. import security
+from .. import i18n, security
 
 
 class ApiError(Exception):
@@ -98,8 +98,10 @@ def text_field(body: dict, name: str, most: int) -> str:
 
 
 def too_many(wait: int) -> ApiError:
-    return ApiError(429, f"Too many attempts. Try again in {wait} seconds.", {"Retry-After": str(wait)},
-                    code="too_many_attempts", params={"seconds": wait})
+    """429 after too many attempts; `wait` seconds until the next is taken. The pages say the wait as
+    people do ("15 minutes", from `params.wait`); `Retry-After` keeps the seconds."""
+    return ApiError(429, f"Too many attempts. Try again in {i18n.wait_text(wait)}.", {"Retry-After": str(wait)},
+                    code="too_many_attempts", params={"wait": wait})
 
 
 def client_address(request: Request) -> str:
