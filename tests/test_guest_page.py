@@ -270,12 +270,16 @@ def test_limits_before_a_byte_one_time_link_thumbnails_cancel_and_pause(recorded
     expect(items.nth(3).locator(".detail")).to_have_text("This link's limit is reached: no more files can be sent with it.")
     assert items.nth(3).locator(".retry").is_hidden()
     expect(page.locator("#details")).to_contain_text("0 more files")
+    expect(page.locator("#drop-hint")).to_have_text("This link takes no more files.")  # no pickers to tempt
+    expect(page.locator("#drop .pickers")).to_be_hidden()
     expect(items.nth(0).locator(".thumb")).to_have_attribute("data-icon", "", timeout=10000)  # a drawn photo
     expect(items.nth(1).locator(".thumb")).to_have_attribute("data-icon", "video")
     expect(items.nth(2).locator(".chip")).to_have_text(re.compile(r"^\d+%$"), timeout=30000)
     items.nth(2).locator(".cancel").click()
     expect(items.nth(2).locator(".chip")).to_have_text("cancelled")
     expect(page.locator("#details")).to_contain_text("1 more file")  # what it reserved is back
+    expect(page.locator("#drop .pickers")).to_be_visible()
+    expect(page.locator("#drop-hint")).to_have_text("Drop photos and videos here, or")
     page.click("#pause")
     expect(items.nth(1).locator(".chip")).to_have_text("paused")
     expect(page.locator("#keep-open")).to_be_visible()

@@ -126,7 +126,7 @@ def test_connection_cut_in_the_middle_resumes_by_itself(recorded, admin_of, phon
 def test_reload_offers_the_unfinished_file_and_continues_it(recorded, admin_of, browser, tmp_path):
     expect = playwright.expect
     drop, recorder = recorded
-    url = link(drop, admin_of)
+    url = link(drop, admin_of, maxFiles=1)  # the link's only place is this file's, after the reload too
     big = make_file(tmp_path / "ceremony.mov", 40 * CHUNK + 77, seed=12)
     context = browser.new_context(**PHONE)
     page = context.new_page()
@@ -137,9 +137,13 @@ def test_reload_offers_the_unfinished_file_and_continues_it(recorded, admin_of, 
     page.reload()
     expect(page.locator("#unfinished")).to_have_text(
         "1 file not finished: ceremony.mov. Choose it again to continue where it stopped.")
+    expect(page.locator("#details")).to_contain_text("0 more files")
+    expect(page.locator("#drop .pickers")).to_be_visible()  # full, but the file that holds its place is to be chosen
     page.set_input_files("#picker", [str(big)])
     expect(page.locator(".item[data-kind=done]")).to_have_count(1, timeout=60000)
     expect(page.locator("#unfinished")).to_be_hidden()
+    expect(page.locator("#drop-hint")).to_have_text("This link takes no more files.")
+    expect(page.locator("#drop .pickers")).to_be_hidden()
     [uid] = recorder.offsets  # one tus upload, before and after the reload
     assert recorder.offsets[uid][0] == 0 and recorder.offsets[uid] == sorted(recorder.offsets[uid])
     assert recorder.received[uid] <= big.stat().st_size + CHUNK  # continued, not started over

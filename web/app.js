@@ -721,6 +721,7 @@
       // a line, not a wall: ten names, then how many more ("…" alone ran into the sentence's full stop)
       var shown = names.slice(0, 10).join(", ") + (names.length > 10 ? " (+" + I18N.formatNumber(names.length - 10) + ")" : "");
       box.textContent = I18N.n("guest.unfinished", names.length, { names: shown });
+      fitDrop();
     }).catch(function () { /* storage blocked: nothing to offer */ }).then(function () { storedRead = true; });
   }
 
@@ -827,6 +828,19 @@
     if (info.expiresAt) parts.push(T("guest.details.open_until", { date: I18N.formatDate(info.expiresAt) }));
     $("details").textContent = parts.join(" · ");
     $("details").hidden = parts.length === 0;
+    fitDrop();
+  }
+
+  // A link with no place left says so where the pickers were (every file chosen there would be
+  // refused), unless a file not finished before a reload waits to be chosen again: the link's count
+  // already holds it. A cancelled or refused file gives its place back, and the pickers return.
+  function fitDrop() {
+    var full = ((budget.files != null && budget.files <= 0) || (budget.bytes != null && budget.bytes <= 0))
+      && $("unfinished").hidden;
+    drop.querySelector(".pickers").hidden = full;
+    var hint = $("drop-hint"), key = full ? "guest.drop.full" : "guest.drop.hint";
+    hint.setAttribute("data-i18n", key);
+    hint.textContent = T(key);
   }
 
   function addEarly() {
