@@ -383,3 +383,19 @@ def test_a_page_left_behind_by_a_new_sign_in_says_so_in_the_owners_language(drop
         "Diese Seite ist veraltet (du hast dich zum Beispiel woanders neu angemeldet). "
         "Lade sie neu und versuche es noch einmal.")
     context.close()
+
+
+def test_a_link_can_close_in_an_hour(drop, browser, fake):
+    """For an evening's party the shortest choice was a day (owner walk): "in 1 hour" is one."""
+    page = console(browser, drop, fake)
+    page.fill("#create .f-label", "Toast")
+    page.select_option("#create .f-expiry", "hour")
+    before = datetime.now(timezone.utc)
+    page.click("#create button[type=submit]")
+    expect(page.locator(".invite", has_text="Toast").locator(".chip")).to_have_text("active")
+    after = datetime.now(timezone.utc)
+    [made] = [i for i in page.request.get(drop.url + "/api/invites").json() if i["label"] == "Toast"]
+    expires = datetime.fromisoformat(made["expiresAt"])
+    assert before + timedelta(minutes=59) <= expires <= after + timedelta(minutes=61)
+    assert page.problems == []
+    page.context.close()

@@ -180,6 +180,8 @@
       if (!unchanged) body.expiresAt = date ? new Date(date).toISOString() : "";  // "" is refused: pick a date
     } else if (expiry === "") {
       body.expiresAt = null;
+    } else if (expiry === "hour") {  // from this moment, as a date: the server counts only in days
+      body.expiresAt = new Date(Date.now() + 3600 * 1000).toISOString();
     } else {
       body.expiresInDays = parseInt(expiry, 10);
     }
