@@ -64,6 +64,25 @@ def test_answers_carrying_a_link_token_are_not_stored(drop, admin_of):
         assert answer.status_code in (200, 201) and answer.headers["cache-control"] == "no-store", answer.url
 
 
+def test_refusals_are_not_stored_either(drop, admin_of):
+    """A browser kept the 410 of a link turned off, and showed it again after its owner turned the link
+    back on. An answer is the state of a moment: only static files may be kept."""
+    admin = admin_of(drop)
+    invite = admin.invite(label="x")
+    token = invite_token(invite)
+    admin.call("PATCH", f"/api/invites/{invite['id']}", json={"disabled": True})
+    guest = drop.guest()
+    answers = [guest.http.get(f"/i/{token}"), guest.http.get(f"/api/i/{token}"), guest.http.get("/api/i/nothing"),
+               guest.http.get("/i/nothing"), guest.http.get("/api/session"),
+               guest.http.post(f"/api/i/{token}/unlock", json={"password": "x"}),
+               guest.http.head("/api/uploads/" + "0" * 32, headers={"Tus-Resumable": "1.0.0"})]
+    assert sorted(a.status_code for a in answers) == [401, 404, 404, 404, 410, 410, 410]
+    for answer in answers:
+        assert answer.headers["cache-control"] == "no-store", answer.url
+    script = guest.http.get("/static/app.js")
+    assert script.status_code == 200 and "cache-control" not in script.headers  # static files stay cacheable
+
+
 def test_metrics_need_the_bearer_scheme(make_drop):
     drop = make_drop(METRICS_TOKEN="scrape-me")
     for header in ("scrape-me", "Basic scrape-me", "Token scrape-me", "Bearerscrape-me", "Bearer  wrong"):

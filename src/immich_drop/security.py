@@ -1,5 +1,9 @@
 """`SecurityHeaders`: the same strict headers on every HTTP response; `HostCheck`: only our host name.
 
+Every answer that does not say otherwise is `Cache-Control: no-store`, static files aside: an error
+is the state of a moment (a link turned off, a limit reached), and a browser may keep a 404 or 410
+it was given no rule for, and show it again after the owner has turned the link back on.
+
 No inline script or style anywhere in `web/`, so the CSP can forbid them; `connect-src 'self'`
 covers the tus endpoint and the status WebSocket on the same origin.
 """
@@ -23,6 +27,7 @@ HEADERS = [
     (b"cross-origin-opener-policy", b"same-origin"),
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
 ]
+NO_STORE = (b"cache-control", b"no-store")  # where the answer sets no caching of its own
 
 
 def same_origin(scheme: str, host: str, origin: str | None, public_base_url: str = "") -> bool:
@@ -78,8 +83,9 @@ class SecurityHeaders:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
 
-        headers = HEADERS
-        if scope.get("path") == WORKER_PATH:
+        path = scope.get("path", "")
+        headers = HEADERS if path.startswith("/static/") else HEADERS + [NO_STORE]
+        if path == WORKER_PATH:
             headers = [(b"content-security-policy", WORKER_CSP.encode()), *HEADERS[1:]]
 
         async def send_with_headers(message):
