@@ -881,3 +881,29 @@ def test_the_page_closes_when_its_link_expires(make_drop, admin_of, browser):
     assert page.locator("#drop").is_visible() and page.locator("#notice").is_hidden()
     assert page.problems == []
     context.close()
+
+
+def test_an_open_page_follows_its_owners_changes_to_the_link(make_drop, admin_of, browser):
+    """Turning a link off changed an open guest page only at its next upload (owner walk): the page
+    is told, asks again, and says so; turned on again, it takes files again; edits show at once."""
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
+    admin = admin_of(drop)
+    made = admin.invite(maxFiles=3)
+    context, page = guest(browser, locale="de-DE")
+    page.goto(drop.url + "/i/" + invite_token(made))
+    expect(page.locator("#details")).to_contain_text("noch 3 Dateien")
+    change = lambda **fields: admin.call("PATCH", f"/api/invites/{made['id']}", json=fields)  # noqa: E731
+    assert change(disabled=True).status_code == 200
+    expect(page.locator("#notice")).to_have_text("Dieser Upload-Link wurde von seinem Besitzer abgeschaltet.")
+    expect(page.locator("#drop")).to_be_hidden()
+    assert change(disabled=False, maxFiles=5).status_code == 200
+    expect(page.locator("#notice")).to_be_hidden()
+    expect(page.locator("#drop")).to_be_visible()
+    expect(page.locator("#details")).to_contain_text("noch 5 Dateien")
+    page.set_input_files("#picker", [str(MEDIA / "exif_offset.jpg")])
+    expect(page.locator(".item .chip")).to_have_text("fertig", timeout=30000)
+    assert admin.call("DELETE", f"/api/invites/{made['id']}").status_code == 204
+    expect(page.locator("#notice")).to_have_text("Dieser Upload-Link ist ungültig.")
+    expect(page.locator("#drop")).to_be_hidden()
+    assert page.problems == []
+    context.close()

@@ -172,3 +172,33 @@ def test_an_owners_console_hears_its_own_links_and_nobody_elses(drop, admin_of):
     cookie = "; ".join(f"{k}={v}" for k, v in ada.http.cookies.items())
     with pytest.raises(InvalidStatus):  # a foreign page gets no owner channel (and has no guest session)
         ws_connect(evil, additional_headers={"Cookie": cookie, "Origin": "https://evil.example"}, open_timeout=10)
+
+
+def link_page_socket(drop, token: str):
+    """A guest page's status channel on the link `token` names (a fresh browser session)."""
+    guest = drop.guest()
+    guest.http.get(f"/i/{token}")
+    url = drop.url.replace("http://", "ws://") + "/ws?invite=" + token
+    ws = ws_connect(url, additional_headers={"Cookie": guest.cookie, "Origin": drop.url}, open_timeout=10).__enter__()
+    assert json.loads(ws.recv(timeout=10)) == {"type": "ready"}
+    return guest, ws
+
+
+def test_a_links_open_pages_hear_when_its_owner_changes_it_and_no_other_link_does(drop, admin_of):
+    """A disabled link changed an open guest page only at its next upload (owner walk): its pages
+    are told at once, with nothing of the change itself, and only that link's pages."""
+    ada = admin_of(drop)
+    first, second = ada.invite(), ada.invite()
+    _, on_first = link_page_socket(drop, invite_token(first))
+    _, on_second = link_page_socket(drop, invite_token(second))
+    stranger, on_nothing = link_page_socket(drop, "no-such-token")
+    assert ada.call("PATCH", f"/api/invites/{first['id']}", json={"disabled": True}).status_code == 200
+    assert json.loads(on_first.recv(timeout=10)) == {"type": "link"}
+    assert ada.call("PATCH", f"/api/invites/{second['id']}", json={"maxFiles": 5}).status_code == 200
+    assert json.loads(on_second.recv(timeout=10)) == {"type": "link"}  # its first event: never the first link's
+    assert ada.call("DELETE", f"/api/invites/{first['id']}").status_code == 204
+    assert json.loads(on_first.recv(timeout=10)) == {"type": "link"}
+    stranger.invite_upload(MEDIA / "no_date.jpg", invite_token(second))
+    assert json.loads(on_nothing.recv(timeout=10))["type"] == "upload"  # its own upload first: no link's news
+    for ws in (on_first, on_second, on_nothing):
+        ws.close()

@@ -618,7 +618,8 @@
   // nothing came back for a while (the new connection's snapshot catches up on what was missed).
   var backoff = 500, PING_MS = tuning.pingMs || 15000;
   function connect() {
-    var ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws");
+    var ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws"
+      + (invite ? "?invite=" + encodeURIComponent(invite) : ""));
     var listed = {}, heard = Date.now();
     var pinger = setInterval(function () {
       if (Date.now() - heard > 2 * PING_MS) {
@@ -636,6 +637,7 @@
         channelOpen = true;
         var first = snapshot === null;
         snapshot = listed;
+        if (!first && invite) loadInvite(); // the link may have changed while the channel was down
         if (first) {
           listing = true;
           Object.keys(listed).forEach(function (id) { if (!byUploadId[id]) applyServerEvent(lastStatus[id]); });
@@ -644,6 +646,7 @@
         }
         return;
       }
+      if (event.type === "link") { loadInvite(); return; } // its owner changed or deleted it: ask again
       if (event.type === "upload" && listed !== snapshot) { listed[event.id] = event.state; lastStatus[event.id] = event; }
       if (listed === snapshot || byUploadId[event.id] || event.type !== "upload") applyServerEvent(event);
     };
@@ -806,7 +809,8 @@
         $("unlock").hidden = !locked;
         drop.hidden = locked;
         $("onetime").hidden = info.limits.maxUses !== 1;
-        if (info.paused) { notice.textContent = T("guest.paused"); notice.hidden = false; }
+        if (linkNotice) { notice.hidden = true; linkNotice = false; } // its owner turned it on again
+        if (info.paused) { notice.textContent = T("guest.paused"); notice.hidden = false; linkNotice = true; }
         if (locked) $("password").focus();
         Who.setup(info.guestFields || "optional");
         showDetails();
@@ -862,9 +866,11 @@
     }, wait > 0 ? Math.min(wait + 250, 2147483647) : 5000);
   }
 
+  var linkNotice = false; // the notice says why the link takes nothing: gone when it takes files again
   function block(body) {
     notice.textContent = I18N.server(body, T("server.link_invalid"));
     notice.hidden = false;
+    linkNotice = true;
     drop.hidden = true;
   }
 

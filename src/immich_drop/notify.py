@@ -46,6 +46,15 @@ def owner_channel(user_id: str) -> str:
     return f"admin:{user_id}"
 
 
+def link_channel(invite_id: str) -> str:
+    """The status-channel key of the guest pages open on one link: told when its owner changes or
+    deletes it, so a page says so at once rather than at its next upload."""
+    return f"link:{invite_id}"
+
+
+LINK_CHANGED = {"type": "link"}  # nothing of the change itself: the page asks for the link again
+
+
 def invite_event(invite: Invite) -> dict:
     """What an owner's console updates on a card: counters, last upload, state."""
     last = invite.last_upload_at

@@ -4,7 +4,8 @@
   Either way the browser gets its session cookie.
 - `GET /api/config`: what the page needs (endpoint, chunk size, limits). No secrets, no Immich address.
 - `WS /ws`: events for this browser session's own uploads; on connect, their current state. Only
-  from this site's pages (`Origin` checked, as on every other request).
+  from this site's pages (`Origin` checked, as on every other request). With `?invite=<token>` (a
+  link's page), also `{"type": "link"}` when the link's owner changes or deletes it.
 - `GET /api/status`: that current state alone, for a page whose WebSocket cannot get through (some
   proxies and mobile networks block them): `{"events": [...]}`, oldest first.
 """
@@ -22,7 +23,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from .. import i18n
 from ..accounts import COOKIE
 from ..events import upload_event
-from ..notify import owner_channel
+from ..notify import link_channel, owner_channel
 from ..resources import web_dir
 from ..security import same_origin
 from .closed_page import message_page
@@ -100,6 +101,9 @@ async def status_channel(websocket: WebSocket) -> None:
             await stack.enter_async_context(services.bus.subscribe(session, events))
         if owner is not None:  # an admin's console: their own links' cards, nobody else's
             await stack.enter_async_context(services.bus.subscribe(owner_channel(owner), events))
+        link = await _link_of_page(websocket) if session is not None else None
+        if link is not None:  # the page of a link: told when its owner changes it (never what changed)
+            await stack.enter_async_context(services.bus.subscribe(link_channel(link), events))
         for event in await _current_state(services, session):
             await websocket.send_json(event)
         await websocket.send_json({"type": "ready"})
@@ -116,6 +120,14 @@ async def status_channel(websocket: WebSocket) -> None:
             return
         finally:
             receiver.cancel()
+
+
+async def _link_of_page(websocket: WebSocket) -> str | None:
+    """The id of the link whose page opened this socket (`?invite=<token>`), if the token names one;
+    the page already holds the token, so this tells it nothing it could not ask for."""
+    token = websocket.query_params.get("invite")
+    invite = await websocket.app.state.services.targets.invite_for_token(token) if token else None
+    return invite.id if invite is not None else None
 
 
 async def _console_owner(websocket: WebSocket) -> str | None:

@@ -32,6 +32,7 @@ from ..crypto import hash_password, new_token, token_hash
 from ..guest_fields import MODES
 from ..i18n import size_text
 from ..models import Invite, InviteState, UploadState
+from ..notify import LINK_CHANGED, link_channel
 from ..targets import invite_state
 from .admin import immich_call, require_admin
 from .errors import ApiError, FieldErrors, json_body
@@ -219,8 +220,10 @@ async def one(request: Request) -> Response:
             invite = await services.store.update_invite(invite.id, **values)
             if invite.closed_noticed and invite_state(invite) == InviteState.ACTIVE:
                 invite = await services.store.update_invite(invite.id, closed_noticed=False)  # open again: tell again
+            services.bus.publish(link_channel(invite.id), LINK_CHANGED)
         return JSONResponse(as_json(request, invite, account), headers=NO_STORE)
     await services.store.update_invite(invite.id, deleted_at=datetime.now(timezone.utc))
+    services.bus.publish(link_channel(invite.id), LINK_CHANGED)
     for upload in await services.store.uploads_of_invite(invite.id):
         if upload.state == UploadState.RECEIVING or upload.state in UploadState.PENDING_DELIVERY:
             await services.pipeline.drop(upload.id, "The link was deleted by its owner; this file was not sent.")
