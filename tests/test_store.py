@@ -234,6 +234,44 @@ def test_rows_read_on_the_hot_path_are_what_a_session_loads(database_url):
     engine.dispose()
 
 
+def test_a_browser_that_unlocked_a_password_is_one_use_however_many_requests_claim_at_once(database_url, monkeypatch):
+    """A password link: the browser's row exists since its unlock, unclaimed. Two of its first files'
+    creations each read it unclaimed and each took a use (owner walk: one guest, "2 of 3 uses").
+    Here the other request claims right after this one's read: this one must take no second use."""
+    import immich_drop.store as store_module
+
+    engine = open_engine(normalise(database_url))
+    store = Store(engine)
+    invite = "p" * 32
+
+    class ParallelClaim(Session):
+        raced = False
+
+        def get(self, entity, ident, **kwargs):
+            found = super().get(entity, ident, **kwargs)
+            if entity is InviteGuest and not ParallelClaim.raced:
+                ParallelClaim.raced = True
+                with Session(engine) as other:
+                    other.get(Invite, invite).uses += 1
+                    other.get(InviteGuest, (invite, "browser")).claimed = True
+                    other.commit()
+            return found
+
+    async def run():
+        await store.add(Account(user_id="u1", email="a@b.c"))
+        await store.add(Invite(id=invite, token_hash="q" * 64, token_enc="t", owner_id="u1", max_uses=3))
+        await store.unlock_invite(invite, "browser")
+        monkeypatch.setattr(store_module, "Session", ParallelClaim)
+        return await store.claim_invite(invite, "browser")
+
+    assert asyncio.run(run()) is True
+    assert ParallelClaim.raced
+    with Session(engine) as s:
+        assert s.get(Invite, invite).uses == 1
+        assert s.get(InviteGuest, (invite, "browser")).claimed
+    engine.dispose()
+
+
 def test_a_browser_whose_parallel_request_took_the_last_use_has_claimed_the_link(database_url, monkeypatch):
     """A one-time link, and a browser's first files created at once: one request takes the use while
     another has already looked for this browser's claim and found none. The other's UPDATE then finds

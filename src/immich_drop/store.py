@@ -471,10 +471,18 @@ class Store:
         """
 
         def fn(s: Session) -> bool:
-            for _ in range(2):
+            for _ in range(3):
                 row = s.get(InviteGuest, (invite_id, session_id))
                 if row is not None and row.claimed:
                     return True
+                # A browser that unlocked a password has its row already: the claim is marked first,
+                # conditionally, so two of its requests at once cannot both take a use (they did:
+                # one guest counted as two or four uses of a three-use link).
+                if row is not None and s.exec(sa.update(InviteGuest).where(  # type: ignore[call-overload]
+                        InviteGuest.invite_id == invite_id, InviteGuest.session_id == session_id,
+                        InviteGuest.claimed.is_(False)).values(claimed=True)).rowcount != 1:
+                    s.rollback()  # a parallel request of this browser marked it: look again
+                    continue
                 taken = s.exec(sa.update(Invite).where(  # type: ignore[call-overload]
                     Invite.id == invite_id, sa.or_(Invite.max_uses.is_(None), Invite.uses < Invite.max_uses)
                 ).values(uses=Invite.uses + 1)).rowcount
@@ -486,8 +494,6 @@ class Store:
                     return row is not None and row.claimed
                 if row is None:
                     s.add(InviteGuest(invite_id=invite_id, session_id=session_id, claimed=True))
-                else:
-                    row.claimed = True
                 try:
                     s.commit()
                     return True
