@@ -15,6 +15,7 @@ from conftest import MEDIA, invite_token
 pytestmark = needs_chromium
 expect = playwright.expect
 LIMIT_NUMBER = "A number above 0, or empty for no limit."
+COUNT_NUMBER = "A whole number from 1 to 1,000,000, or empty for no limit."
 SIZES = {"desktop": {"width": 1100, "height": 900}, "narrow": {"width": 320, "height": 700}}
 WEB = Path(__file__).resolve().parents[1] / "web"
 
@@ -57,14 +58,15 @@ def test_refusals_stand_next_to_their_fields_and_hidden_fields_never_block(drop,
     form.locator(".f-uses").select_option("n")
     form.locator(".f-uses-n").fill("")
     form.locator(".f-expiry").select_option("custom")
-    form.locator(".f-max-file").fill("1e12")  # a size past what a number holds exactly: "reload the page" before
+    form.locator(".f-max-file").fill("1000000000000")  # a size past what a number holds exactly: "reload the page" before
     form.locator(".f-max-files").fill("2.5")  # was saved as 3 files without a word
     form.locator("button[type=submit]").click()
     expect(error_of(form, "album")).to_have_text("Give the new album a name.")
-    expect(error_of(form, "maxUses")).to_have_text("Give how many browsers may use the link: a whole number, at least 1.")
+    expect(error_of(form, "maxUses")).to_have_text(
+        "Give how many browsers may use the link: a whole number from 1 to 1,000,000.")
     expect(error_of(form, "expiresAt")).to_have_text("Pick the date and time the link expires.")
     expect(error_of(form, "maxFileSize")).to_have_text("This server takes files up to 60 MB: give at most that.")
-    expect(error_of(form, "maxFiles")).to_have_text(LIMIT_NUMBER)
+    expect(error_of(form, "maxFiles")).to_have_text(COUNT_NUMBER)
     expect(form.locator(".form-error")).to_have_text("Some fields need a change; see the notes next to them.")
     assert "{" not in form.inner_text() and "null" not in form.inner_text()  # words for people, not JSON
     assert page.locator(".invite").count() == 0 and fake.albums == {}  # nothing was made
@@ -399,3 +401,35 @@ def test_a_link_can_close_in_an_hour(drop, browser, fake):
     assert before + timedelta(minutes=59) <= expires <= after + timedelta(minutes=61)
     assert page.problems == []
     page.context.close()
+
+
+def test_what_is_typed_in_a_number_field_is_what_is_asked_or_refused_under_it(drop, browser, fake):
+    """A browser's number input handed "2,5" over as 25 and "1e" or "--5" as "" (no limit), and the
+    link was made with limits nobody asked for (owner walk). A decimal comma is a decimal; anything
+    that is not a number is refused under its field, with the real cap."""
+    page = console(browser, drop, fake)
+    form = page.locator("#create")
+    form.locator(".f-uses").select_option("n")
+    form.locator(".f-uses-n").fill("99999999999999999999")
+    form.locator(".f-max-file").fill("1e")
+    form.locator(".f-max-total").fill("--5")
+    form.locator(".f-max-files").fill("3 files")
+    form.locator("button[type=submit]").click()
+    expect(error_of(form, "maxUses")).to_have_text(
+        "Give how many browsers may use the link: a whole number from 1 to 1,000,000.")
+    expect(error_of(form, "maxFileSize")).to_have_text(LIMIT_NUMBER)
+    expect(error_of(form, "maxTotalBytes")).to_have_text(LIMIT_NUMBER)
+    expect(error_of(form, "maxFiles")).to_have_text(COUNT_NUMBER)
+    assert page.locator(".invite").count() == 0
+    form.locator(".f-uses-n").fill("12")
+    form.locator(".f-max-file").fill("0,5")
+    form.locator(".f-max-total").fill("2,5")
+    form.locator(".f-max-files").fill("40")
+    form.locator("button[type=submit]").click()
+    expect(page.locator(".invite")).to_have_count(1)
+    [made] = page.request.get(drop.url + "/api/invites").json()
+    assert (made["maxUses"], made["limits"]["maxFileSize"], made["limits"]["maxTotalBytes"], made["limits"]["maxFiles"]) \
+        == (12, 500_000, 2_500_000_000, 40)
+    assert page.problems == []
+    page.context.close()
+

@@ -42,14 +42,18 @@
   function when(iso) { return iso ? I18N.formatDate(iso) : ""; }
 
   // "" for an empty field (no limit); the number; or the raw text, which the server refuses with a reason.
+  // What a number field holds, for the server: null when empty, a number when it reads as one, else
+  // the text as typed, which the server refuses under the field. Plain text inputs, read here: a
+  // browser's number input hands "2,5" (German for 2.5), "1e" or "--5" over as "" (no limit) or as 25.
+  // A size may have a decimal comma or point; a count is digits only (2.5 files was saved as 3).
   function number(input, factor) {
     var v = input.value.trim();
     if (v === "") return null;
-    var n = Number(v);
-    if (factor === 1) return isFinite(n) ? n : v; // a count: 2.5 goes as is, and is refused (it was saved as 3)
-    // a size beyond what a number holds exactly is sent as the largest that is: the server then
-    // answers under the field ("at most what this server takes"), not "reload the page"
-    return isFinite(n) && n > 0 ? Math.min(Math.round(n * factor), Number.MAX_SAFE_INTEGER) : v;
+    if (!(factor === 1 ? /^\d+$/ : /^\d+([.,]\d+)?$|^[.,]\d+$/).test(v)) return v;
+    var n = Number(v.replace(",", "."));
+    // beyond what a number holds exactly, the largest that does: the server then answers under the
+    // field ("at most ..."), not "reload the page"
+    return Math.min(factor === 1 ? n : Math.round(n * factor), Number.MAX_SAFE_INTEGER);
   }
 
   function localInput(iso) {  // an ISO moment as a datetime-local value, seconds kept
@@ -227,7 +231,9 @@
   function errorText(error) {
     var params = {};
     Object.keys(error.params || {}).forEach(function (k) {
-      params[k] = k === "max" && error.code === "limit_above_server" ? size(error.params[k]) : error.params[k];
+      var value = error.params[k];
+      params[k] = k === "max" && error.code === "limit_above_server" ? size(value)
+        : typeof value === "number" ? I18N.formatNumber(value) : value;
     });
     var key = "admin.error." + error.code;
     return I18N.has(key) ? t(key, params) : error.message;

@@ -91,7 +91,8 @@ async def fields(body: dict, creating: bool, server_max: int, hasher, current: I
     if "maxUses" in body:
         uses = body["maxUses"]
         if uses is not None and not _whole(uses, MAX_COUNT):
-            bad.add("maxUses", "uses_number", "Give how many browsers may use the link: a whole number, at least 1.")
+            bad.add("maxUses", "uses_number", f"Give how many browsers may use the link: a whole number from 1 to "
+                                              f"{MAX_COUNT:,}.", max=MAX_COUNT)
         else:
             values["max_uses"] = uses
     if "expiresInDays" in body and body["expiresInDays"] is not None:
@@ -118,8 +119,10 @@ async def fields(body: dict, creating: bool, server_max: int, hasher, current: I
         if name not in body:
             continue
         limit = body[name]
-        if limit is not None and not _whole(limit, MAX_COUNT if name == "maxFiles" else MAX_BYTES):
-            bad.add(name, "limit_number", "A whole number of at least 1, or empty for no limit.")
+        if limit is not None and name == "maxFiles" and not _whole(limit, MAX_COUNT):
+            bad.add(name, "count_number", f"A whole number from 1 to {MAX_COUNT:,}, or empty for no limit.", max=MAX_COUNT)
+        elif limit is not None and not _whole(limit, MAX_BYTES):
+            bad.add(name, "limit_number", "A number above 0, or empty for no limit.")
         elif name == "maxFileSize" and limit is not None and limit > server_max:
             bad.add(name, "limit_above_server", f"This server takes files up to {size_text(server_max)}: "
                                                 "give at most that.", max=server_max)
