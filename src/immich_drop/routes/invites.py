@@ -28,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from .. import qrcard
 from ..crypto import hash_password, new_token, token_hash
 from ..guest_fields import MODES
 from ..i18n import size_text
@@ -254,7 +255,7 @@ async def qr(request: Request) -> Response:
     invite, _ = await own_invite(request)
     link = link_for(request, invite)
     if request.path_params["kind"] == "png":
-        data = await asyncio.to_thread(qr_card, link, invite.title)
+        data = await asyncio.to_thread(qrcard.card, link, invite.title)
         return Response(data, media_type="image/png", headers={
             "Content-Disposition": f'attachment; filename="invite-{invite.id[:8]}.png"', **NO_STORE})
     return Response(await asyncio.to_thread(_qr_svg, link), media_type="image/svg+xml", headers=NO_STORE)
@@ -267,45 +268,6 @@ def _qr_svg(text: str) -> bytes:
     out = io.BytesIO()
     qrcode.make(text, image_factory=qrcode.image.svg.SvgPathFillImage, border=2).save(out)
     return out.getvalue()
-
-
-def qr_card(link: str, title: str) -> bytes:
-    """A printable PNG: the code, then the guest-facing title and the link under it, in black on white.
-    (The private label never goes on it.) Long titles wrap; the link shrinks to fit the width."""
-    import qrcode
-    from PIL import Image, ImageDraw, ImageFont
-
-    code = qrcode.make(link, box_size=16, border=4).get_image().convert("RGB")
-    width = code.width
-    draw = ImageDraw.Draw(code)
-    title_font = ImageFont.load_default(size=40)
-    lines = _wrap(draw, title.strip(), title_font, width - 64) if title.strip() else []
-    size = 28
-    while size > 10 and draw.textlength(link, font=ImageFont.load_default(size=size)) > width - 32:
-        size -= 2
-    link_font = ImageFont.load_default(size=size)
-    height = code.height + 52 * len(lines) + size + 48
-    card = Image.new("RGB", (width, height), "white")
-    card.paste(code, (0, 0))
-    pen = ImageDraw.Draw(card)
-    y = code.height - 8
-    for line in lines:
-        pen.text((width / 2, y), line, font=title_font, fill="black", anchor="ma")
-        y += 52
-    pen.text((width / 2, y + 8), link, font=link_font, fill="black", anchor="ma")
-    out = io.BytesIO()
-    card.save(out, format="PNG")
-    return out.getvalue()
-
-
-def _wrap(draw, text: str, font, width: int) -> list[str]:
-    lines: list[str] = []
-    for word in text.split():
-        if lines and draw.textlength(f"{lines[-1]} {word}", font=font) <= width:
-            lines[-1] += f" {word}"
-        else:
-            lines.append(word)
-    return lines[:4]
 
 
 def _whole(value, most: int) -> bool:

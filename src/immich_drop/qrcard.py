@@ -1,0 +1,148 @@
+"""The printable QR card: `card(link, title)` → PNG bytes (the code, the guest-facing title under it,
+then the link), black on white, for an owner to print and put on a table.
+
+Pillow's own font knows ASCII only: "Fête de Noël" printed as "F▯te de No▯l". The title is drawn
+with the machine's fonts instead (DejaVu, Noto, Liberation, Droid's CJK fallback, Arial...), each
+character in the first that has it; a character none has is written without its accent ("é" as
+"e") or left out, never drawn as a box. With no such font at all, Pillow's is used the same way.
+The Containerfile installs DejaVu. Long titles wrap to four lines, the last ending in "…" if cut;
+the link shrinks to fit the width. Pure CPU and file reads: call it from a thread.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import unicodedata
+from pathlib import Path
+
+FONT_FOLDERS = ("/usr/share/fonts", "/usr/local/share/fonts", "/Library/Fonts", "/System/Library/Fonts",
+                "C:/Windows/Fonts")
+FONT_FILES = ("DejaVuSans.ttf", "NotoSans-Regular.ttf", "LiberationSans-Regular.ttf", "Arial.ttf", "arial.ttf",
+              "DroidSansFallbackFull.ttf", "NotoSansCJK-Regular.ttc", "Arial Unicode.ttf")
+TITLE_SIZE, TITLE_LINE, MOST_LINES = 40, 52, 4
+PLAIN = {"\u2013": "-", "\u2014": "-", "\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2026": "..."}
+
+
+def card(link: str, title: str) -> bytes:
+    import qrcode
+    from PIL import Image, ImageDraw
+
+    code = qrcode.make(link, box_size=16, border=4).get_image().convert("RGB")
+    width = code.width
+    title_fonts = fonts(TITLE_SIZE)
+    lines = wrap(runs(title.strip(), title_fonts), width - 64) if title.strip() else []
+    size = 28
+    while size > 10 and _width(runs(link, fonts(size))) > width - 32:
+        size -= 2
+    link_line = runs(link, fonts(size))
+    height = code.height + TITLE_LINE * len(lines) + size + 48
+    out = Image.new("RGB", (width, height), "white")
+    out.paste(code, (0, 0))
+    pen = ImageDraw.Draw(out)
+    y = code.height - 8 + TITLE_SIZE  # baselines: runs in different fonts stand on one line
+    for line in lines:
+        _draw(pen, line, width, y)
+        y += TITLE_LINE
+    _draw(pen, link_line, width, y - TITLE_SIZE + 8 + size)
+    data = io.BytesIO()
+    out.save(data, format="PNG")
+    return data.getvalue()
+
+
+Run = tuple[str, object]  # (text, the font it is drawn in)
+
+
+def runs(text: str, font_list: list) -> list[Run]:
+    """`text` as runs of characters in one font each: the first font that has a character draws it;
+    one none has is written plainer (without its accent, "–" as "-") or left out."""
+    out: list[Run] = []
+    for char in text:
+        for candidate in (char, *_plainer(char)):
+            font = next((f for f in font_list if candidate.isspace() or has_glyph(f, candidate)), None)
+            if font is not None:
+                break
+        else:
+            continue
+        if out and out[-1][1] is font:
+            out[-1] = (out[-1][0] + candidate, font)
+        else:
+            out.append((candidate, font))
+    return out
+
+
+def wrap(line: list[Run], width: int) -> list[list[Run]]:
+    """Runs broken into lines no wider than `width` at spaces; at most four, the last with "…" if cut."""
+    words: list[list[Run]] = [[]]
+    for text, font in line:
+        for i, part in enumerate(text.split(" ")):
+            if i:
+                words.append([])
+            if part:
+                words[-1].append((part, font))
+    lines: list[list[Run]] = []
+    for word in (w for w in words if w):
+        if lines and _width(lines[-1] + [(" ", word[0][1])] + word) <= width:
+            lines[-1] += [(" ", word[0][1])] + word
+        else:
+            lines.append(list(word))
+    if len(lines) > MOST_LINES:
+        last = lines[MOST_LINES - 1]
+        while len(last) > 1 and (last[-1][0] == " " or _width(last + [("…", last[-1][1])]) > width):
+            last.pop()  # whole words, and the space before them
+        lines = lines[:MOST_LINES - 1] + [last + [("…", last[-1][1])]]
+    return lines
+
+
+@functools.cache
+def fonts(size: int) -> list:
+    """The machine's fonts found from FONT_FILES at `size`, then Pillow's own (ASCII)."""
+    from PIL import ImageFont
+
+    return [ImageFont.truetype(path, size) for path in font_paths()] + [ImageFont.load_default(size=size)]
+
+
+@functools.cache
+def font_paths() -> tuple[str, ...]:
+    found = []
+    for name in FONT_FILES:
+        for folder in (Path(f) for f in FONT_FOLDERS):
+            path = next(folder.rglob(name), None) if folder.is_dir() else None
+            if path is not None:
+                found.append(str(path))
+                break
+    return tuple(found)
+
+
+def has_glyph(font, char: str) -> bool:
+    """Does `font` draw `char` (and not its "missing" box)?"""
+    return _mask(font, char) != _missing(font)
+
+
+@functools.lru_cache(maxsize=4096)
+def _mask(font, char: str) -> tuple:
+    mask = font.getmask(char)
+    return mask.size, bytes(mask)
+
+
+@functools.cache
+def _missing(font) -> tuple:
+    return _mask(font, "\U0010fffd")  # a private-use character no font draws
+
+
+def _plainer(char: str) -> list[str]:
+    if char in PLAIN:
+        return [PLAIN[char]]
+    base = "".join(c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c))
+    return [base] if base and base != char else []
+
+
+def _width(line: list[Run]) -> float:
+    return sum(font.getlength(text) for text, font in line)
+
+
+def _draw(pen, line: list[Run], width: int, baseline: float) -> None:
+    x = (width - _width(line)) / 2
+    for text, font in line:
+        pen.text((x, baseline), text, font=font, fill="black", anchor="ls")
+        x += font.getlength(text)

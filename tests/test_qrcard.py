@@ -1,0 +1,46 @@
+"""The printable QR card's text: every character drawn in a font that has it, never as a box."""
+
+import io
+
+import pytest
+from PIL import Image, ImageFont
+
+from immich_drop import qrcard
+
+TITLE = "Fête de Noël chez Hélène – 新年快乐 🎉"
+
+
+def text_of(runs) -> str:
+    return "".join(text for text, _ in runs)
+
+
+def test_with_pillows_font_alone_accents_are_written_plainer_and_the_rest_left_out():
+    """Pillow's own font knows ASCII only: "Fête" printed as "F▯te" (owner walk)."""
+    default = [ImageFont.load_default(size=40)]
+    runs = qrcard.runs(TITLE, default)
+    assert text_of(runs).split() == ["Fete", "de", "Noel", "chez", "Helene", "-"]
+    assert all(c.isspace() or qrcard.has_glyph(font, c) for text, font in runs for c in text)
+
+
+@pytest.mark.skipif(not qrcard.font_paths(), reason="no font of qrcard.FONT_FILES on this machine")
+def test_the_machines_fonts_draw_the_accents():
+    runs = qrcard.runs(TITLE, qrcard.fonts(40))
+    assert text_of(runs).startswith("Fête de Noël chez Hélène – ")
+    assert all(c.isspace() or qrcard.has_glyph(font, c) for text, font in runs for c in text)
+    assert not qrcard.has_glyph(qrcard.fonts(40)[-1], "ê")  # Pillow's own font, last: the box it would draw
+
+
+def test_a_long_title_wraps_to_four_lines_the_last_ending_in_an_ellipsis():
+    title = "Bitte alle Fotos vom Abend und vom Tag danach hier hochladen, auch die verwackelten " * 3
+    lines = qrcard.wrap(qrcard.runs(title, qrcard.fonts(40)), 560)
+    assert len(lines) == 4
+    assert all(qrcard._width(line) <= 560 for line in lines)
+    last = text_of(lines[-1])
+    assert last.endswith("…") and not last.endswith(" …")
+    assert " ".join(text_of(line) for line in lines)[:-1] in title  # whole words, in order
+
+
+def test_the_card_is_a_png_with_the_title_under_the_code():
+    with_title = Image.open(io.BytesIO(qrcard.card("https://drop.example.org/i/abc", TITLE))).convert("L")
+    without = Image.open(io.BytesIO(qrcard.card("https://drop.example.org/i/abc", ""))).convert("L")
+    assert with_title.width == without.width and with_title.height > without.height
