@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -69,6 +70,16 @@ def test_dotenv_is_read_and_environment_wins(tmp_path):
     dotenv.write_text("PORT=9000\nIMMICH_ALBUM_NAME=From dotenv\n")
     s = Settings.from_env({"DATA_DIR": str(tmp_path), "PORT": "9100"}, dotenv=dotenv)
     assert s.port == 9100 and s.immich_album_name == "From dotenv"
+
+
+def test_env_example_copied_with_its_data_dir_changed_keeps_everything_there(tmp_path):
+    """An owner copied .env.example and changed DATA_DIR: the uploads went there, the database stayed
+    in ./data (STATE_DB was set in it), and a backup of DATA_DIR would have missed it (owner walk)."""
+    example = (Path(__file__).resolve().parents[1] / ".env.example").read_text()
+    dotenv = tmp_path / ".env"
+    dotenv.write_text(example.replace("DATA_DIR=./data", f"DATA_DIR={tmp_path / 'mine'}"))
+    s = Settings.from_env({}, dotenv=dotenv)
+    assert s.data_dir == tmp_path / "mine" and s.state_db == tmp_path / "mine" / "state.db"
 
 
 def test_cli_reports_bad_config_in_one_line(tmp_path):
