@@ -433,3 +433,33 @@ def test_what_is_typed_in_a_number_field_is_what_is_asked_or_refused_under_it(dr
     assert page.problems == []
     page.context.close()
 
+
+
+def test_a_console_whose_session_ran_out_says_so(drop, browser, fake):
+    """The session's end gave the sign-in form without a word, and the owner's click was lost (owner
+    walk). At its time the console asks the server, and on its 401 says why it asks for a sign-in."""
+    fake.add_account("ada@example.org", "correct horse")
+    context = browser.new_context(viewport=SIZES["desktop"], locale="fr-FR")
+    page = context.new_page()
+    page.clock.install()  # the page's clock, moved on below; the server's session is ended by hand
+    page.goto(drop.url + "/admin")
+    page.fill("#email", "ada@example.org")
+    page.fill("#pass", "correct horse")
+    page.click("#login button[type=submit]")
+    expect(page.locator("#who")).to_have_text("ada@example.org")
+    expires = datetime.fromisoformat(page.request.get(drop.url + "/api/session").json()["expiresAt"])
+    drop.server.call(drop.services.store.delete_expired_admin_sessions(expires + timedelta(seconds=1)))
+    page.clock.fast_forward(int((expires - datetime.now(timezone.utc)).total_seconds() * 1000) + 5000)
+    expect(page.locator("#login-view")).to_be_visible()
+    expect(page.locator("#login-error")).to_have_text("Votre session a expiré. Reconnectez-vous pour continuer.")
+    page.fill("#email", "ada@example.org")
+    page.fill("#pass", "correct horse")
+    page.click("#login button[type=submit]")
+    expect(page.locator("#who")).to_have_text("ada@example.org")
+    expect(page.locator("#login-error")).to_have_text("")
+    # ended before its time (signed out elsewhere): the first action says so
+    drop.server.call(drop.services.store.delete_expired_admin_sessions(expires + timedelta(days=365)))
+    page.fill("#create .f-label", "Toast")
+    page.click("#create button[type=submit]")
+    expect(page.locator("#login-error")).to_have_text("Votre session a expiré. Reconnectez-vous pour continuer.")
+    context.close()

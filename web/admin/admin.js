@@ -26,7 +26,7 @@
     return fetch(path, options).then(function (r) {
       if (r.status === 204) return null;
       return r.json().then(function (data) {
-        if (r.status === 401 && path !== "/api/login") { showLogin(); }
+        if (r.status === 401 && path !== "/api/login") { showLogin(!$("main-view").hidden); }
         if (!r.ok) { var err = new Error(I18N.server(data)); err.status = r.status; err.body = data; throw err; }
         return data;
       });
@@ -41,7 +41,6 @@
   function size(bytes) { return bytes == null ? "" : I18N.formatSize(bytes); }
   function when(iso) { return iso ? I18N.formatDate(iso) : ""; }
 
-  // "" for an empty field (no limit); the number; or the raw text, which the server refuses with a reason.
   // What a number field holds, for the server: null when empty, a number when it reads as one, else
   // the text as typed, which the server refuses under the field. Plain text inputs, read here: a
   // browser's number input hands "2,5" (German for 2.5), "1e" or "--5" over as "" (no limit) or as 25.
@@ -71,7 +70,11 @@
   });
 
   // --- session -------------------------------------------------------------------------------
-  function showLogin() {
+  // `ended`: a signed-in console whose session ran out (the server said 401, or its time came) says
+  // so; it went back to the sign-in form without a word, and the owner's click did nothing.
+  function showLogin(ended) {
+    clearTimeout(sessionTimer);
+    if (ended === true) $("login-error").textContent = t("admin.session_ended");
     $("login-view").hidden = false;
     $("main-view").hidden = true;
     $("logout").hidden = true;
@@ -79,8 +82,25 @@
     if (socket) { socket.onclose = null; socket.close(); socket = null; }
   }
 
+  // No word comes when the session's time is up: at that moment the console asks the server, and
+  // on its 401 says so (a clock that is off only moves the question).
+  var sessionTimer = null;
+  function endOnTime(expiresAt) {
+    clearTimeout(sessionTimer);
+    var wait = new Date(expiresAt).getTime() - Date.now();
+    if (!(wait >= 0)) wait = 0;
+    sessionTimer = setTimeout(function () {
+      if (new Date(expiresAt).getTime() > Date.now()) { endOnTime(expiresAt); return; } // beyond one timer's reach
+      api("GET", "/api/session").then(function (s) { endOnTime(s.expiresAt); }).catch(function (err) {
+        if (err.status !== 401) sessionTimer = setTimeout(function () { endOnTime(expiresAt); }, 30000);
+      });
+    }, Math.min(wait + 1000, 2147483647));
+  }
+
   function showMain(session) {
     csrf = session.csrfToken;
+    if (session.expiresAt) endOnTime(session.expiresAt);
+    $("login-error").textContent = "";
     $("who").textContent = session.user.email;
     $("login-view").hidden = true;
     $("main-view").hidden = false;

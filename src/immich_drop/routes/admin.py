@@ -2,7 +2,7 @@
 
     POST /api/login      {"email", "password"} or {"apiKey"}, optional "lang"  → 200 {"user", "csrfToken"} + cookie
     POST /api/logout     → 204 (ends our session and the Immich session)
-    GET  /api/session    → 200 {"user", "csrfToken", "keyValid"} or 401
+    GET  /api/session    → 200 {"user", "csrfToken", "keyValid", "expiresAt"} or 401
     GET  /api/albums     → 200 [{"id", "albumName", "assetCount"}]
     POST /api/albums     {"name"} → 201 {"id", "albumName", "assetCount"}
 
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hmac
 import re
+from datetime import timezone
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
@@ -109,8 +110,9 @@ async def logout(request: Request) -> Response:
 
 async def session_info(request: Request) -> Response:
     session, account = await require_admin(request)
-    return JSONResponse({"user": user_json(account), "csrfToken": session.csrf_token, "keyValid": account.key_valid},
-                        headers={"Cache-Control": "no-store"})
+    expires = session.expires_at if session.expires_at.tzinfo else session.expires_at.replace(tzinfo=timezone.utc)
+    return JSONResponse({"user": user_json(account), "csrfToken": session.csrf_token, "keyValid": account.key_valid,
+                         "expiresAt": expires.isoformat()}, headers={"Cache-Control": "no-store"})
 
 
 async def albums(request: Request) -> Response:
