@@ -260,7 +260,9 @@ def test_notification_addresses_in_the_console(drop, browser, fake):
         page = console(browser, drop, fake, "narrow")
         page.fill("#notify-url", "nonsense://nowhere")
         page.click("#notify button[type=submit]")
-        expect(page.locator('#notify .field-error[data-for="url"]')).to_have_text("Apprise does not know how to send to this URL.")
+        expect(page.locator('#notify .field-error[data-for="url"]')).to_have_text(
+            "Apprise does not know how to send to this URL. For a web address taking JSON, write json:// or jsons:// "
+            "instead of http:// or https://.")
         page.fill("#notify-url", receiver.url)
         page.click("#notify button[type=submit]")
         expect(page.locator("#notify-urls li")).to_have_count(1)
@@ -288,8 +290,9 @@ def test_a_failed_test_message_is_told_in_the_owners_language(drop, browser, fak
     expect(page.locator("#notify-urls li")).to_have_count(1)
     receiver.server.stop()  # the service is gone: the test message is not taken
     page.click("#notify-test")
+    shown = page.locator("#notify-urls li").inner_text().split("\n")[0].strip()
     expect(page.locator("#notify-status")).to_have_text(
-        "Ein Benachrichtigungsdienst hat die Testnachricht nicht angenommen; prüfe die Adresse.", timeout=20000)
+        f"Diese Adressen haben die Testnachricht nicht angenommen: {shown}. Prüfe sie.", timeout=20000)
     assert page.problems == []
 
 

@@ -73,6 +73,29 @@ def test_addresses_are_checked_sealed_masked_and_tested(drop, admin_of, receiver
     assert admin.call("DELETE", "/api/notifications/0").json() == {"urls": []}
 
 
+def test_an_address_is_listed_once_shortly_and_a_failed_test_names_it(drop, admin_of, receiver):
+    """Owner walk: "ntfy://" was listed as "ntfys://?priority=default&mode=cloud&image=yes&...", the same
+    address could be added twice (each test then arrived twice), and with one bad address among good
+    ones the test said only that "a service" refused it."""
+    admin = admin_of(drop)
+    broken = Receiver()
+    try:
+        assert admin.call("POST", "/api/notifications", json={"url": receiver.url}).status_code == 201
+        twice = admin.call("POST", "/api/notifications", json={"url": " " + receiver.url})
+        assert twice.status_code == 400 and twice.json()["errors"]["url"]["code"] == "notify_url_twice"
+        assert admin.call("POST", "/api/notifications", json={"url": "ntfy://ntfy.example/party"}).status_code == 201
+        assert admin.call("POST", "/api/notifications", json={"url": broken.url.replace("/hook", "/broken")}).status_code == 201
+        shown = [u["shown"] for u in admin.call("GET", "/api/notifications").json()["urls"]]
+        assert shown[1] == "ntfy://ntfy.example/party" and all("?" not in u for u in shown)
+        admin.call("DELETE", "/api/notifications/1")  # (no ntfy here to send to)
+        broken.status = 500
+        refused = admin.call("POST", "/api/notifications/test")
+        assert refused.status_code == 502 and refused.json()["params"] == {"addresses": shown[2]}
+        assert "test message" in receiver.next()["message"] and len(receiver.received) == 1  # the good one got it, once
+    finally:
+        broken.server.stop()
+
+
 def test_one_digest_per_link_once_uploads_settle_then_a_notice_when_it_expires(drop, admin_of, receiver):
     admin = with_address(drop, admin_of, receiver)
     invite = admin.invite(label="private", title="Wedding")

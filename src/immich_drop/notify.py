@@ -217,26 +217,36 @@ class Notifier:
 
 async def send(urls: list[str], title: str, body: str) -> bool:
     """Send through Apprise in a thread; True when every URL's service accepted the message."""
-    def work() -> bool:
+    return bool(urls) and not await refused_by(urls, title, body)
+
+
+async def refused_by(urls: list[str], title: str, body: str) -> list[int]:
+    """Send to each URL in a thread, one after another; the indexes of those whose service did not
+    take the message (or that Apprise could not use), so a test can say which address failed."""
+    def work() -> list[int]:
         import apprise
 
-        notifier = apprise.Apprise()
-        for url in urls:
-            notifier.add(url)
-        return bool(len(notifier)) and bool(notifier.notify(body=body, title=title))
+        failed = []
+        for i, url in enumerate(urls):
+            notifier = apprise.Apprise()
+            try:
+                if not (notifier.add(url) and notifier.notify(body=body, title=title)):
+                    failed.append(i)
+            except Exception:
+                log.exception("sending a notification failed")
+                failed.append(i)
+        return failed
 
-    try:
-        return await asyncio.to_thread(work)
-    except Exception:
-        log.exception("sending a notification failed")
-        return False
+    return await asyncio.to_thread(work)
 
 
 def check_url(url: str) -> str | None:
-    """The URL with its secrets masked when Apprise knows how to send to it, else None (blocking: a thread)."""
+    """The URL with its secrets masked when Apprise knows how to send to it, else None (blocking: a
+    thread). Without the options Apprise writes out for every URL ("?priority=default&mode=cloud&..."
+    made "ntfy://" a line the owner could not recognise)."""
     import apprise
 
     notifier = apprise.Apprise()
     if not notifier.add(url):
         return None
-    return notifier[0].url(privacy=True)
+    return notifier[0].url(privacy=True).split("?", 1)[0]

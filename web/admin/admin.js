@@ -506,7 +506,7 @@
   $("notify-test").addEventListener("click", function () {
     $("notify-status").textContent = t("admin.notify.sending");
     api("POST", "/api/notifications/test").then(function () { $("notify-status").textContent = t("admin.notify.sent"); })
-      .catch(function (err) { $("notify-status").textContent = err.status === 502 ? t("admin.notify.failed") : err.message; });
+      .catch(function (err) { $("notify-status").textContent = err.message; }); // names the addresses that failed
   });
 
   // --- start -----------------------------------------------------------------------------------

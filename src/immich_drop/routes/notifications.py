@@ -3,8 +3,9 @@
     GET    /api/notifications            → {"urls": [{"index", "shown"}]}   secrets masked by Apprise
     POST   /api/notifications {"url"}    → 201 the same list; 400 with errors.url when Apprise cannot use it
     DELETE /api/notifications/{index}    → the list without that URL
-    POST   /api/notifications/test       → 200 {"sent": true}; 400 with no URLs; 502 when a service refused it
-                                           (sent in the owner's stored language, as their notices are)
+    POST   /api/notifications/test       → 200 {"sent": true}; 400 with no URLs; 502 naming (masked) the
+                                           addresses whose service refused it; sent in the owner's stored
+                                           language, as their notices are
 
 A URL is never shown back in full: it usually holds a token or password of the service.
 """
@@ -17,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..notify import MAX_URL_LENGTH, MAX_URLS, account_lang, check_url, send, sample_message
+from ..notify import MAX_URL_LENGTH, MAX_URLS, account_lang, check_url, refused_by, sample_message
 from .admin import require_admin
 from .errors import ApiError, FieldErrors, json_body
 
@@ -43,8 +44,11 @@ async def urls(request: Request) -> Response:
         bad.add("url", "text_too_long", f"At most {MAX_URL_LENGTH} characters.", max=MAX_URL_LENGTH)
     elif len(current) >= MAX_URLS:
         bad.add("url", "notify_url_count", f"At most {MAX_URLS} addresses.", max=MAX_URLS)
+    elif url.strip() in current:  # each test message arrived twice
+        bad.add("url", "notify_url_twice", "This address is in the list already.")
     elif await asyncio.to_thread(check_url, url.strip()) is None:
-        bad.add("url", "notify_url_invalid", "Apprise does not know how to send to this URL.")
+        bad.add("url", "notify_url_invalid", "Apprise does not know how to send to this URL. For a web address "
+                                             "taking JSON, write json:// or jsons:// instead of http:// or https://.")
     bad.raise_if_any()
     sealed = services.notifier.seal([*current, url.strip()])
     await services.store.set_notify_urls(account.user_id, sealed)
@@ -71,9 +75,11 @@ async def test(request: Request) -> Response:
     current = services.notifier.urls(account)
     if not current:
         raise ApiError(400, "Add a notification address first.", code="notification_missing")
-    if not await send(current, *sample_message(account_lang(account))):  # in the language the owner's notices use
-        raise ApiError(502, "A notification service did not accept the test message; check the address.",
-                       code="notification_refused")
+    failed = await refused_by(current, *sample_message(account_lang(account)))  # in the owner's notices' language
+    if failed:
+        shown = [item["shown"] for item in await _listed(services, account) if item["index"] in failed]
+        raise ApiError(502, f"These addresses did not accept the test message: {', '.join(shown)}. Check them.",
+                       code="notification_refused", params={"addresses": ", ".join(shown)})
     return JSONResponse({"sent": True})
 
 
