@@ -907,3 +907,24 @@ def test_an_open_page_follows_its_owners_changes_to_the_link(make_drop, admin_of
     expect(page.locator("#drop")).to_be_hidden()
     assert page.problems == []
     context.close()
+
+
+def test_a_long_chip_wraps_under_the_name_at_320_px(make_drop, admin_of, browser, tmp_path):
+    """Dutch, offline, 320 px: every name was cut to "g…" beside "wacht op netwerk" (guest walk)."""
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
+    photo = tmp_path / "gw_tuin_feest_2026.jpg"
+    photo.write_bytes((MEDIA / "exif_offset.jpg").read_bytes())
+    context, page = guest(browser, size=NARROW, locale="nl-NL")
+    page.goto(link(drop, admin_of, maxFiles=5))
+    expect(page.locator("#details")).to_contain_text("nog 5 bestanden")  # the page has its link
+    context.set_offline(True)
+    page.set_input_files("#picker", [str(photo)])
+    item = page.locator(".item").nth(0)
+    expect(item.locator(".chip")).to_have_text("wacht op netwerk")
+    assert item.locator(".name").bounding_box()["width"] >= 7 * 16  # the name keeps its room; the chip goes under it
+    assert page.evaluate("document.documentElement.scrollWidth") <= 320
+    snap(page, "guest-320-nl-offline.png")
+    context.set_offline(False)
+    expect(item.locator(".chip")).to_have_text("klaar", timeout=30000)
+    assert page.problems == []
+    context.close()
