@@ -7,7 +7,7 @@ Recorder in front of the app (test_phone.py); 320 px and a phone profile, light 
 import re
 
 import pytest
-from browser_kit import ANSWERS_READ, ARGS, CHROMIUM, PHONE, browser, needs_chromium, page, playwright, snap  # noqa: F401
+from browser_kit import ANSWERS_READ, ARGS, CHROMIUM, PHONE, SHOTS, browser, needs_chromium, page, playwright, snap  # noqa: F401
 from stalling_proxy import StallingProxy
 from test_phone import CHUNK, Recorder, throttle
 
@@ -216,6 +216,7 @@ def test_guest_name_and_message_asked_once_and_sent_as_description(make_drop, ad
     expect(page.locator("#who-error")).to_have_text("Please enter your name before choosing files.")
     assert page.locator(".item").count() == 0  # held until the name is there
     page.fill("#who-name", "Anna")
+    page.click("#who-add-message")
     page.fill("#who-message", "See you soon!")
     page.click("#who button[type=submit]")
     expect(page.locator(".item[data-kind=done]")).to_have_count(1, timeout=30000)
@@ -279,7 +280,7 @@ def test_limits_before_a_byte_one_time_link_thumbnails_cancel_and_pause(recorded
     expect(items.nth(2).locator(".chip")).to_have_text("cancelled")
     expect(page.locator("#details")).to_contain_text("1 more file")  # what it reserved is back
     expect(page.locator("#drop .pickers")).to_be_visible()
-    expect(page.locator("#drop-hint")).to_have_text("Drop photos and videos here, or")
+    expect(page.locator("#drop-hint")).to_have_text("Choose the photos and videos to send:")  # a phone: no dragging
     page.click("#pause")
     expect(items.nth(1).locator(".chip")).to_have_text("paused")
     expect(page.locator("#keep-open")).to_be_visible()
@@ -320,7 +321,7 @@ def test_the_page_speaks_the_guests_language(make_drop, admin_of, browser):
     context, page = guest(browser, locale="de-DE")
     page.goto(url)
     expect(page.locator("html")).to_have_attribute("lang", "de")
-    expect(page.locator("#drop-hint")).to_have_text("Fotos und Videos hier ablegen, oder")
+    expect(page.locator("#drop-hint")).to_have_text("Wähle die Fotos und Videos, die du senden willst:")
     expect(page.locator("#details")).to_contain_text("bis 4,5 GB pro Datei")
     page.set_input_files("#picker", [str(MEDIA / "exif_offset.jpg"), str(MEDIA / "creation_time.mp4")])
     expect(page.locator(".item[data-kind=done]")).to_have_count(2, timeout=30000)
@@ -331,7 +332,7 @@ def test_the_page_speaks_the_guests_language(make_drop, admin_of, browser):
     expect(page.locator("html")).to_have_attribute("lang", "fr")
     expect(page.locator("#summary")).to_have_text("2 envoyés")
     page.reload()
-    expect(page.locator("#drop-hint")).to_have_text("Déposez vos photos et vidéos ici, ou")  # remembered
+    expect(page.locator("#drop-hint")).to_have_text("Choisissez les photos et vidéos à envoyer :")  # remembered
     assert page.problems == []
     context.close()
 
@@ -641,7 +642,7 @@ def test_files_reach_done_where_websockets_are_blocked(make_drop, admin_of, brow
     though Immich had them. The page asks over HTTP while the channel is down."""
     drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
     context, page = guest(browser, script="window.immichDropTuning = {stallMs: 2500, pingMs: 1000, pollMs: 500};")
-    page.route_web_socket("**/ws", lambda ws: ws.close())
+    page.route_web_socket("**/ws*", lambda ws: ws.close())
     page.goto(link(drop, admin_of))
     page.set_input_files("#picker", [str(MEDIA / "exif_offset.jpg"), str(MEDIA / "no_date.jpg")])
     expect(page.locator(".item[data-kind=done]")).to_have_count(2, timeout=30000)
@@ -662,7 +663,7 @@ def test_files_reach_done_where_the_channel_goes_silent(make_drop, admin_of, bro
         if len(sockets) == 1:
             ws.send('{"type": "ready"}')  # then nothing, ever; later ones not even that
 
-    page.route_web_socket("**/ws", silent)
+    page.route_web_socket("**/ws*", silent)
     page.goto(link(drop, admin_of))
     page.set_input_files("#picker", [str(MEDIA / "exif_offset.jpg")])
     expect(page.locator(".item[data-kind=done]")).to_have_count(1, timeout=30000)
@@ -927,4 +928,32 @@ def test_a_long_chip_wraps_under_the_name_at_320_px(make_drop, admin_of, browser
     context.set_offline(False)
     expect(item.locator(".chip")).to_have_text("klaar", timeout=30000)
     assert page.problems == []
+    context.close()
+
+
+def test_choosing_files_on_a_phone_shows_them_coming_and_folds_the_skipped_name(make_drop, admin_of, browser):
+    """On a phone the pickers began below the fold, choosing files changed nothing on the screen, and
+    the name form passed over stayed at the top for the whole upload (guest walk)."""
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
+    url = link(drop, admin_of, title="Anna & Tom's wedding", album={"name": "Wedding"})
+    iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148"
+    context, page = guest(browser, user_agent=iphone)
+    page.goto(url)
+    expect(page.locator("#converted")).to_be_visible()
+    for picker in page.locator("#drop .pickers .button").all():  # both in the first screen
+        assert picker.bounding_box()["y"] + picker.bounding_box()["height"] <= PHONE["viewport"]["height"]
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(SHOTS / "guest-phone-first-screen.png")) if SHOTS else None
+    page.set_input_files("#picker", [str(MEDIA / "exif_offset.jpg"), str(MEDIA / "no_date.jpg")])
+    expect(page.locator(".item[data-kind=done]")).to_have_count(2, timeout=30000)
+    expect(page.locator("#who")).to_be_hidden()
+    expect(page.locator("#who-done")).to_have_text("Sending without a name Change")
+    assert page.evaluate("window.scrollY") > 0  # brought into view, not left below the fold
+    first = page.locator(".item").nth(0).bounding_box()
+    assert first["y"] < PHONE["viewport"]["height"]
+    assert page.problems == []
+    context.close()
+    context, page = guest(browser, size={"viewport": {"width": 1280, "height": 800}})
+    page.goto(url)
+    expect(page.locator("#drop-hint")).to_have_text("Drop photos and videos here, or")  # a mouse can drag
     context.close()

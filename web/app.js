@@ -262,10 +262,11 @@
     }
     Who.take();
     if (!Who.ready()) { early.push([Array.prototype.slice.call(fileList), fromPhotoPicker]); Who.ask(); return; }
-    var chosen = [];
+    var chosen = [], first = null;
     Array.prototype.forEach.call(fileList, function (file) {
       if (onItsWay(file)) return; // chosen twice: the one in the list already goes
       var item = newItem(file.name, file.size, file, false);
+      first = first || item;
       Thumbs.add(item);
       // made on the server before a reload (its creation unanswered, or half sent): the link's count has it
       var counted = item.posted || !!resumable[file.name + "/" + file.size];
@@ -282,6 +283,18 @@
     });
     Keys.keep(chosen, false);
     pump();
+    reveal(first);
+  }
+
+  // On a phone the list of files begins below the fold, and choosing them changed nothing on the
+  // screen (guest walk): the overall bar, or the first new file, is brought into view.
+  function reveal(item) {
+    var target = !$("keep-open").hidden ? $("keep-open") : item && item.el;
+    if (!target || !target.scrollIntoView) return;
+    var box = target.getBoundingClientRect();
+    if (box.top >= 0 && box.top < window.innerHeight * 0.75) return; // in sight already
+    var calm = window.matchMedia && matchMedia("(prefers-reduced-motion: reduce)").matches;
+    target.scrollIntoView({ behavior: calm ? "auto" : "smooth", block: "start" });
   }
 
   function onItsWay(file) {
@@ -838,11 +851,13 @@
   // A link with no place left says so where the pickers were (every file chosen there would be
   // refused), unless a file not finished before a reload waits to be chosen again: the link's count
   // already holds it. A cancelled or refused file gives its place back, and the pickers return.
+  // a phone or tablet: nothing to drag files from, so the zone does not offer it
+  var TOUCH = window.matchMedia && matchMedia("(pointer: coarse)").matches && !matchMedia("(any-pointer: fine)").matches;
   function fitDrop() {
     var full = ((budget.files != null && budget.files <= 0) || (budget.bytes != null && budget.bytes <= 0))
       && $("unfinished").hidden;
     drop.querySelector(".pickers").hidden = full;
-    var hint = $("drop-hint"), key = full ? "guest.drop.full" : "guest.drop.hint";
+    var hint = $("drop-hint"), key = full ? "guest.drop.full" : TOUCH ? "guest.drop.hint_touch" : "guest.drop.hint";
     hint.setAttribute("data-i18n", key);
     hint.textContent = T(key);
   }
@@ -911,9 +926,16 @@
       show();
       addEarly();
     });
+    // the message is one tap away, so the pickers stay in a phone's first screen
+    function showMessage(on) {
+      $("who-add-message").hidden = on;
+      $("who-message").hidden = $("who-message").labels[0].hidden = !on;
+    }
+    $("who-add-message").addEventListener("click", function () { showMessage(true); $("who-message").focus(); });
     $("who-change").addEventListener("click", function () {
       $("who-name").value = saved ? saved.name : "";
       $("who-message").value = saved ? saved.message : "";
+      showMessage(!!(saved && saved.message));
       saved = null;
       show();
       $("who-name").focus();
@@ -924,8 +946,9 @@
       // typed name and message go with them, as if it had been pressed (they were dropped)
       take: function () {
         var now = typed();
-        if (mode === "hidden" || saved || (!now.name && !now.message) || (mode === "required" && !now.name)) return;
+        if (mode === "hidden" || saved || (mode === "required" && !now.name)) return;
         saved = now;
+        if (!now.name && !now.message) { show(); return; } // passed over: folded away, asked again on the next visit
         $("who-error").textContent = "";
         store();
         show();
