@@ -122,6 +122,26 @@ def test_iso_media_without_a_usable_date_gives_none(tmp_path, no_hachoir, conten
     assert capture_date(movie, movie.name) is None
 
 
+def test_a_file_of_countless_tiny_boxes_is_walked_only_so_far(tmp_path, no_hachoir):
+    """Six 200 MiB ".mp4" files of 8-byte free boxes held the delivery slots for minutes (attack run):
+    the walk stops after MOST_BOXES boxes at one level, where a camera's file has a handful."""
+    when = datetime(2021, 5, 6, 7, 8, 9, tzinfo=timezone.utc)
+    reads = []
+    bomb = tmp_path / "bomb.mp4"
+    bomb.write_bytes(FTYP + struct.pack(">I4s", 8, b"free") * 200_000 + box(b"moov", mvhd(when)))
+    with open(bomb, "rb") as fh:
+        def read(at, n):
+            reads.append(at)
+            fh.seek(at)
+            return fh.read(n)
+        walked = list(media._boxes(read, 0, bomb.stat().st_size))
+    assert len(walked) == len(reads) == media.MOST_BOXES
+    assert capture_date(bomb, bomb.name) is None  # its moov lies beyond: no date rather than minutes
+    usual = tmp_path / "usual.mp4"  # a real layout: a few boxes, then the moov
+    usual.write_bytes(FTYP + struct.pack(">I4s", 8, b"free") * 20 + box(b"mdat", bytes(1000)) + box(b"moov", mvhd(when)))
+    assert iso(capture_date(usual, usual.name)) == "2021-05-06T07:08:09.000Z"
+
+
 def test_other_video_containers_go_to_hachoir(tmp_path):
     movie = tmp_path / "holiday.mkv"
     movie.write_bytes(mkv(datetime(2022, 3, 4, 5, 6, 7, tzinfo=timezone.utc)))
