@@ -16,6 +16,9 @@ def test_public_page_off_by_default_really_off(make_drop, fake):
     guest = drop.guest()
     page = guest.http.get("/")
     assert page.status_code == 404 and "does not take uploads" in page.text
+    for path in ("/static/index.html", "/static/INDEX.HTML", "/static/admin/index.html", "/static/admin/../index.html"):
+        assert guest.http.get(path).status_code == 404, path  # not the upload page by another name (attack run)
+    assert guest.http.get("/static/app.js").status_code == 200  # what the pages load still loads
     assert guest.http.get("/api/config").json()["publicUploads"] is False
     # Whatever the request says, the tus endpoint takes nothing.
     for meta in ("", f",invite {_b64('guess')}", f",target {_b64('public')}"):

@@ -101,7 +101,7 @@ def create_app(settings: Settings, *, immich_transport: httpx.AsyncBaseTransport
     starlette = Starlette(
         routes=[*health.routes, *guest.routes, *already.routes, *admin.routes, *invites.routes, *notifications.routes,
                 *invite_page.routes,
-                Mount("/static", StaticFiles(directory=guest.WEB), name="static")],
+                Mount("/static", ScriptsAndStyles(directory=guest.WEB), name="static")],
         exception_handlers={ApiError: _api_error, HTTPException: _http_error, Exception: _server_error},
         lifespan=lifespan,
     )
@@ -149,3 +149,13 @@ async def _server_error(request: Request, exc: Exception):
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return JSONResponse({"message": "Internal error; nothing you sent was lost.", "code": "internal", "params": {}},
                         status_code=500)
+
+
+class ScriptsAndStyles(StaticFiles):
+    """The pages' scripts, styles, catalogs and icons. Not their HTML: /static/index.html served the
+    upload page with the public page off (attack run); each page has its own route, which decides."""
+
+    def lookup_path(self, path: str):
+        if path.lower().endswith((".html", ".htm")):
+            return "", None
+        return super().lookup_path(path)
