@@ -15,7 +15,7 @@ from itsdangerous import TimestampSigner
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
-from conftest import MEDIA, Admin, Guest, Process, free_port, invite_token
+from conftest import MEDIA, Admin, Guest, Process, free_port, invite_token, wait_until
 
 
 def ws(drop, cookie, **headers):
@@ -30,6 +30,32 @@ def test_status_channel_checks_origin(drop):
     assert refused.value.response.status_code == 403
     with ws(drop, guest.cookie, Origin=drop.url) as channel:
         assert json.loads(channel.recv(timeout=10)) == {"type": "ready"}
+
+
+def test_status_channels_are_capped_per_browser_and_per_address(drop):
+    """3000 sockets from one address grew the server by 110 MB, and 1000 took every file descriptor
+    (attack run). A refused channel costs nothing: the page asks over HTTP instead."""
+    def channel(cookie):
+        opened = ws(drop, cookie, Origin=drop.url).__enter__()
+        assert json.loads(opened.recv(timeout=10)) == {"type": "ready"}
+        return opened
+
+    def open_here() -> int:
+        return sum(n for (kind, _), n in drop.services.channels._open.items() if kind == "address")
+
+    guest = drop.guest()
+    held = [channel(guest.cookie) for _ in range(4)]
+    with pytest.raises(InvalidStatus):
+        ws(drop, guest.cookie, Origin=drop.url)
+    held.pop().close()
+    wait_until(lambda: open_here() == 3, what="the closed channel counted out")
+    held.append(channel(guest.cookie))
+    for other in [drop.guest() for _ in range(30)]:  # 4 + 2 x 30 = 64 from this address
+        held += [channel(other.cookie) for _ in range(2)]
+    with pytest.raises(InvalidStatus):
+        ws(drop, drop.guest().cookie, Origin=drop.url)
+    for opened in held:
+        opened.close()
 
 
 def test_only_the_public_host_is_served_when_it_is_set(make_drop):

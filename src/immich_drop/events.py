@@ -3,6 +3,8 @@
 `EventBus.publish(session_id, event)` hands an event to every open status channel of that session
 only; `subscribe(session_id)` is an async context manager giving an `asyncio.Queue` of events.
 
+`OpenChannels` caps the channels a session and an address hold open.
+
 `EventBus` is in-process (SQLite, one process). `PostgresBus` puts PostgreSQL's LISTEN/NOTIFY behind
 the same calls, so a browser connected to one replica sees what another replica did: every process
 NOTIFYs what it publishes (in order, from one sender task) and hands what it hears to its own
@@ -15,7 +17,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 from .models import Upload
 
@@ -35,6 +37,33 @@ def _code(upload: Upload) -> str | None:
     if upload.state == "failed":
         return "link_deleted" if "deleted by its owner" in upload.message else "rejected"
     return None
+
+
+class OpenChannels:
+    """How many status channels each browser session and each address holds open. A channel is
+    refused past `per_session` or `per_address`: 3000 sockets from one address grew the server by
+    110 MB, and 1000 took every file descriptor (attack run). Refusing is safe, since a page without
+    its channel asks over HTTP; so the per-address number is high enough for a party behind one NAT."""
+
+    def __init__(self, per_session: int = 4, per_address: int = 64):
+        self.per_session, self.per_address = per_session, per_address
+        self._open: Counter = Counter()
+
+    @contextlib.contextmanager
+    def hold(self, session: str, address: str):
+        """Yields True while this channel is counted, False (counting nothing) when over a limit."""
+        keys = (("session", session), ("address", address))
+        if self._open[keys[0]] >= self.per_session or self._open[keys[1]] >= self.per_address:
+            yield False
+            return
+        self._open.update(keys)
+        try:
+            yield True
+        finally:
+            self._open.subtract(keys)
+            for key in keys:
+                if self._open[key] <= 0:
+                    del self._open[key]
 
 
 class EventBus:

@@ -5,12 +5,12 @@ Routes reach them as `request.app.state.services`; nothing imports `app` to find
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .accounts import Accounts
 from .config import Settings
 from .crypto import Box, Hasher
-from .events import EventBus
+from .events import EventBus, OpenChannels
 from .immich import ImmichClient, ImmichUnavailable
 from .notify import Notifier
 from .pipeline import Pipeline
@@ -45,6 +45,7 @@ class Services:
     invite_limiter: RateLimiter
     hasher: Hasher
     notifier: Notifier
+    channels: OpenChannels = field(default_factory=OpenChannels)
 
     async def media_types(self) -> frozenset[str]:
         try:

@@ -93,6 +93,15 @@ async def status_channel(websocket: WebSocket) -> None:
     if session is None and owner is None:
         await websocket.close(code=4401, reason="no session")
         return
+    address = websocket.client.host if websocket.client else "unknown"
+    with services.channels.hold(session or f"admin:{owner}", address) as counted:
+        if not counted:  # 1013: try again later; the page asks over HTTP meanwhile
+            await websocket.close(code=1013, reason="too many channels")
+            return
+        await _serve_channel(websocket, services, session, owner)
+
+
+async def _serve_channel(websocket: WebSocket, services, session: str | None, owner: str | None) -> None:
     await websocket.accept()
     async with contextlib.AsyncExitStack() as stack:
         events: asyncio.Queue = asyncio.Queue(1000)
