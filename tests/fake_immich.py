@@ -70,6 +70,7 @@ class Album:
 class FakeImmich:
     def __init__(self):
         self.keys: dict[str, tuple[str, set[str]]] = {}  # api key -> (user id, permissions)
+        self.pings = 0  # GET /server/ping answered
         self.descriptions: dict[str, str] = {}  # asset id -> dc:description of the XMP sidecar sent with it
         self.users: dict[str, dict] = {}  # user id -> {"email", "password", "name"}
         self.sessions: dict[str, str] = {}  # access token -> user id
@@ -272,6 +273,8 @@ class FakeImmich:
 
     # --- server ----------------------------------------------------------------------------
     async def ping(self, request):
+        self.pings += 1
+        await asyncio.sleep(0)  # an answer that takes a turn of the loop, as a network one does
         return JSONResponse({"res": "pong"})
 
     async def version(self, request):

@@ -160,6 +160,21 @@ def test_metrics_are_off_by_default_and_protected(make_drop):
     assert "immich_drop_delivery_seconds_count 1.0" in text and "immich_drop_delivery_queue_length 0.0" in text
 
 
+def test_a_flood_of_readiness_questions_asks_immich_one_at_a_time(drop):
+    """300 parallel /readyz each asked Immich twice, on the connections deliveries use: a photo took
+    25-45 s to reach Immich (attack run). Questions that come while a check runs share its answer."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    before = drop.fake.pings
+    with httpx.Client(base_url=drop.url, limits=httpx.Limits(max_connections=60)) as client, \
+            ThreadPoolExecutor(60) as pool:
+        answers = list(pool.map(lambda _: client.get("/readyz"), range(120)))
+    assert all(a.status_code == 200 and a.json()["status"] == "ready" for a in answers)
+    assert drop.fake.pings - before <= 60  # shared: at most one check per wave of questions (2 seen here)
+    guest = drop.guest()
+    assert guest.wait_for(guest.upload(MEDIA / "exif_offset.jpg"), ["done", "failed"])["state"] == "done"
+
+
 def test_readiness_checks_the_configured_key(drop):
     drop.fake.revoke(drop.key)
     ready = httpx.get(drop.url + "/readyz")

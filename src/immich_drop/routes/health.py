@@ -33,7 +33,19 @@ async def healthz_fast(scope, receive, send) -> None:
 
 
 async def readyz(request: Request) -> JSONResponse:
-    services = request.app.state.services
+    """One check at a time: requests that come while one runs share its answer. Anyone may ask, and
+    300 at once each asked Immich twice on the connections deliveries use: a photo took 25-45 s to
+    reach Immich instead of 0.26 s (attack run)."""
+    state = request.app.state
+    if getattr(state, "readiness", None) is None:
+        state.readiness = asyncio.ensure_future(_ready(state.services))
+        state.readiness.add_done_callback(lambda _: setattr(state, "readiness", None))
+    ready, checks = await asyncio.shield(state.readiness)
+    return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks},
+                        status_code=200 if ready else 503, headers={"Cache-Control": "no-store"})
+
+
+async def _ready(services) -> tuple[bool, dict[str, str]]:
     checks: dict[str, str] = {}
     try:
         await services.store.ping()
@@ -51,9 +63,7 @@ async def readyz(request: Request) -> JSONResponse:
         checks["immich"] = "ok"
     except ImmichError as exc:
         checks["immich"] = f"error: {exc.message}"
-    ready = all(v == "ok" for v in checks.values())
-    return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks},
-                        status_code=200 if ready else 503, headers={"Cache-Control": "no-store"})
+    return all(v == "ok" for v in checks.values()), checks
 
 
 async def metrics(request: Request) -> Response:
