@@ -205,6 +205,25 @@ def test_a_hash_alone_grants_nothing(make_drop, admin_of, tmp_path):
     assert len(drop.fake.uploads) == 1
 
 
+def test_a_file_sent_before_is_not_already_there_on_a_link_that_would_refuse_it(make_drop, admin_of, tmp_path):
+    """A videos-only link of one file at most 100 bytes took three photos sent earlier through another
+    link of the same owner, by /api/already (attack run). The link's kind and largest size apply."""
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
+    admin = admin_of(drop)
+    open_link = invite_token(admin.invite())
+    photo = make_file(tmp_path / "p.jpg", 5000, seed=61)
+    sender = drop.guest()
+    sender.wait_for(sender.invite_upload(photo, open_link), "done")
+    question = {"sha1": sha1_of(photo), "size": 5000, "filename": "p.jpg", "filetype": "image/jpeg"}
+    for strict in (admin.invite(mediaKind="videos"), admin.invite(maxFileSize=100)):
+        token = invite_token(strict)
+        sender.http.get(f"/i/{token}")
+        assert sender.http.post("/api/already", json={**question, "invite": token}).json() == {"already": False}
+        assert sender.http.post("/api/already", json={**question, "invite": token, "filename": "p.mp4"}).json() \
+            == {"already": False}  # nor by another name
+    assert sender.http.post("/api/already", json={**question, "invite": open_link}).json()["already"] is True
+
+
 def test_guest_name_and_message_asked_once_and_sent_as_description(make_drop, admin_of, browser):
     drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
     admin = admin_of(drop)

@@ -11,8 +11,9 @@ hash but did not send those bytes from this browser gets None: they learn nothin
 library and can add nothing to an album. Immich then decides (its bulk check must still report the
 asset, not trashed); the local rows only say that asking is allowed.
 
-The new row takes no part of the link's limits (a duplicate gives back what it would reserve), is
-added to the link's album like any delivered duplicate, and is announced on the status channel.
+The new row takes no part of the link's limits on counts (a duplicate gives back what it would
+reserve), but the link must take the file (its kind, its largest size); it is added to the link's
+album like any delivered duplicate, and is announced on the status channel.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from .events import upload_event
 from .guest_fields import clean_guest_fields
 from .immich import ImmichError
 from .models import InviteState, Upload, UploadState, utcnow
-from .targets import CLOSED, INVITE, PUBLIC, KeyUnavailable, TargetGone, invite_state
+from .targets import CLOSED, INVITE, PUBLIC, KeyUnavailable, TargetClosed, TargetGone, check_file, invite_state
 from .tus.guard import clean_filename
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,14 @@ class AlreadyThere:
                  if u.size == size and await self._owner(u) == (kind, owner)]
         if not prior:
             return None
+        # the link's own rules, for the name asked with and the name its bytes came with: a
+        # videos-only link took photos sent earlier through another link (attack run)
+        if invite is not None:
+            try:
+                check_file(invite, filename, size)
+                check_file(invite, prior[0].filename, size)
+            except TargetClosed:
+                return None  # the page sends it, and the refusal comes with its reason
         name, message = clean_guest_fields(body.get("guestName"), body.get("guestMessage"),
                                            getattr(invite, "guest_fields", "optional") if invite else "hidden")
         upload = Upload(id=uuid.uuid4().hex, session_id=session, target_kind=kind, target_id=invite.id if invite else None,

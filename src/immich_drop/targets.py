@@ -133,14 +133,7 @@ class Targets:
             raise TargetClosed(503, PAUSED, "link_paused")
         if invite.password_hash and not (standing and standing.unlocked):
             raise TargetClosed(401, "This link needs its password first.", "needs_password")
-        is_video = PurePosixPath(filename).suffix.lower() in VIDEO_EXTENSIONS
-        if invite.media_kind == "photos" and is_video:
-            raise TargetClosed(415, "This link takes photos only.", "photos_only")
-        if invite.media_kind == "videos" and not is_video:
-            raise TargetClosed(415, "This link takes videos only.", "videos_only")
-        if invite.max_file_size is not None and size > invite.max_file_size:
-            raise TargetClosed(413, f"Files may be at most {size_text(invite.max_file_size)} here.", "file_too_large",
-                               {"size": invite.max_file_size})
+        check_file(invite, filename, size)
         if invite.guest_fields == "required" and not _guest_name(meta, "required"):
             raise TargetClosed(400, "Please enter your name.", "name_required")
         # a browser's first file claims its use of the link; a claim is never taken back, so the
@@ -211,6 +204,19 @@ class Targets:
         return Delivery(owner=f"user:{invite.owner_id}", api_key=key, album_name=invite.album_name,
                         album_id=invite.album_id, invite_id=invite.id, account_id=invite.owner_id,
                         visibility="archive" if invite.archive else None)
+
+
+def check_file(invite: Invite, filename: str, size: int) -> None:
+    """Raises TargetClosed when the link does not take this file: its kind (photos or videos only, by
+    its extension) or its size."""
+    is_video = PurePosixPath(filename).suffix.lower() in VIDEO_EXTENSIONS
+    if invite.media_kind == "photos" and is_video:
+        raise TargetClosed(415, "This link takes photos only.", "photos_only")
+    if invite.media_kind == "videos" and not is_video:
+        raise TargetClosed(415, "This link takes videos only.", "videos_only")
+    if invite.max_file_size is not None and size > invite.max_file_size:
+        raise TargetClosed(413, f"Files may be at most {size_text(invite.max_file_size)} here.", "file_too_large",
+                           {"size": invite.max_file_size})
 
 
 def _plausible(token: str) -> bool:
