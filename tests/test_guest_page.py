@@ -976,3 +976,35 @@ def test_choosing_files_on_a_phone_shows_them_coming_and_folds_the_skipped_name(
     page.goto(url)
     expect(page.locator("#drop-hint")).to_have_text("Drop photos and videos here, or")  # a mouse can drag
     context.close()
+
+
+def test_files_on_their_way_stop_when_the_link_closes_and_go_on_when_it_opens(recorded, admin_of, browser, tmp_path):
+    """Guest walk: at the link's expiry a video went on to 99% for half a minute, then failed; turned
+    off and on again, a file stayed "failed" with no Retry, and choosing it again counted it twice.
+    Closed, the page stops every file at once and says why; opened again, they go on from their last
+    byte by themselves."""
+    drop, recorder = recorded
+    admin = admin_of(drop)
+    made = admin.invite()
+    big = make_file(tmp_path / "speech.mp4", 40 * CHUNK + 5, seed=91)
+    context, page = guest(browser)
+    page.goto(drop.url + "/i/" + invite_token(made))
+    network = throttle(page, 1_000_000)
+    page.set_input_files("#picker", [str(big), str(MEDIA / "no_date.jpg")])
+    item = page.locator(".item").nth(0)
+    expect(item.locator(".chip")).to_have_text(re.compile(r"^(1\d|2\d|3\d)%$"), timeout=30000)
+    assert admin.call("PATCH", f"/api/invites/{made['id']}", json={"disabled": True}).status_code == 200
+    expect(item.locator(".detail")).to_have_text("This upload link has been turned off by its owner.")
+    expect(item.locator(".retry")).to_be_hidden()
+    expect(page.locator("#notice")).to_have_text("This upload link has been turned off by its owner.")
+    network.rate = -1
+    network.online(True)
+    assert admin.call("PATCH", f"/api/invites/{made['id']}", json={"disabled": False}).status_code == 200
+    expect(page.locator(".item[data-kind=done]")).to_have_count(2, timeout=60000)
+    expect(page.locator("#notice")).to_be_hidden()
+    [uid] = [u for u, n in recorder.received.items() if n > CHUNK]
+    assert recorder.received[uid] <= big.stat().st_size + 2 * CHUNK  # went on, not started over
+    assert sorted(r.filename for r in drop.fake.uploads) == ["no_date.jpg", "speech.mp4"]
+    expect(page.locator("#summary")).to_have_text("2 sent")
+    assert page.problems == []
+    context.close()

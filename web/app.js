@@ -508,8 +508,15 @@
       return;
     }
     item.slot = false;
+    if (item.kind === "error") { item.upload = null; pump(); return; } // the status channel already said why
+    if (code && LINK_CLOSED[code] && status < 500) { // its link closed: held like the others, to go on if it opens
+      item.heldByLink = true;
+      item.retryable = false;
+      set(item, "error", refusal(body));
+      loadInvite().catch(function () { /* offline: the next answer says */ }); // the page says so, and holds the rest
+      return;
+    }
     item.upload = null;
-    if (item.kind === "error") { pump(); return; } // the status channel already said why (its link was deleted, say)
     item.retryable = !(code && FINAL[code]) && (status >= 500 || status === 404 || status === 409 || status === 423 || !code);
     if (code && FINAL[code]) giveBack(item);
     set(item, "error", body && (body.code || body.message) ? refusal(body) : text("guest.detail.server"));
@@ -822,7 +829,7 @@
         $("unlock").hidden = !locked;
         drop.hidden = locked;
         $("onetime").hidden = info.limits.maxUses !== 1;
-        if (linkNotice) { notice.hidden = true; linkNotice = false; } // its owner turned it on again
+        if (linkNotice) { notice.hidden = true; linkNotice = false; goOnAll(); } // its owner turned it on again
         if (info.paused) { notice.textContent = T("guest.paused"); notice.hidden = false; linkNotice = true; }
         if (locked) $("password").focus();
         Who.setup(info.guestFields || "optional");
@@ -887,6 +894,33 @@
     notice.hidden = false;
     linkNotice = true;
     drop.hidden = true;
+    holdAll(body);
+  }
+
+  // The link closed (expired, turned off, deleted): files on their way stop at once, keeping what
+  // the server has (a video went on to 99% for half a minute, then failed: guest walk), and say why.
+  // If its owner opens it again, they go on by themselves from their last byte.
+  var LINK_CLOSED = { link_off: 1, link_expired: 1, link_invalid: 1, link_deleted: 1, link_paused: 1 };
+  function holdAll(body) {
+    items.forEach(function (item) {
+      if (item.earlier || !SENDING[item.kind]) return;
+      if (item.upload && !item.creating) item.upload.abort(); // kept on the server: it may go on later
+      item.slot = false;
+      item.heldByLink = true;
+      item.retryable = false;
+      set(item, "error", refusal(body));
+    });
+    pump();
+  }
+
+  function goOnAll() {
+    items.forEach(function (item) {
+      if (!item.heldByLink || item.kind !== "error") return;
+      item.heldByLink = false;
+      if (!item.reserved) take(item);
+      set(item, paused ? "paused" : "queued", paused ? text("guest.detail.paused") : null);
+    });
+    pump();
   }
 
   $("unlock").addEventListener("submit", function (e) {
