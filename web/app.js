@@ -145,7 +145,12 @@
       item.posted = kept.p === true; // its creation was sent
     }
     el.querySelector(".retry").addEventListener("click", function () { restart(item); });
-    el.querySelector(".cancel").addEventListener("click", function () { cancel(item); });
+    el.querySelector(".cancel").addEventListener("click", function () {
+      cancel(item);
+      // the button is gone: focus goes to the next file's, or the overall bar's, not back to the top
+      var next = items.filter(function (it) { return !it.el.querySelector(".cancel").hidden; })[0];
+      (next ? next.el.querySelector(".cancel") : $("keep-open").hidden ? $("summary") : $("pause")).focus();
+    });
     if (earlier) queue.insertBefore(el, queue.firstChild); else queue.appendChild(el);
     items.push(item);
     return item;
@@ -162,7 +167,8 @@
     var add = function (n, key) { if (n) parts.push(I18N.n(key, n)); }; // "1 enviado", "2 enviados"
     add(count(all, "done"), "guest.summary.sent");
     add(count(all, "duplicate"), "guest.summary.duplicate");
-    add(all.filter(function (it) { return SENDING[it.kind]; }).length, "guest.summary.uploading");
+    add(all.filter(function (it) { return SENDING[it.kind] && it.kind !== "queued"; }).length, "guest.summary.uploading");
+    add(count(all, "queued"), "guest.summary.queued"); // "10 uploading" counted 7 not yet begun
     add(count(all, "processing"), "guest.summary.processing");
     add(count(all, "waiting"), "guest.summary.waiting");
     add(count(all, "error"), "guest.summary.failed");
@@ -216,8 +222,11 @@
     $("finished").hidden = !settled;
     if (!settled) return;
     var failed = all.filter(function (it) { return it.kind === "error"; });
-    var lines = [T("guest.finished", { sent: I18N.n("guest.summary.sent", count(all, "done")),
-      duplicate: I18N.n("guest.summary.duplicate", count(all, "duplicate")), failed: I18N.n("guest.summary.failed", failed.length) })];
+    // only the counts there are ("2 sent, 1 failed", not "2 sent, 0 already there, 1 failed")
+    var counts = [["done", "guest.summary.sent"], ["duplicate", "guest.summary.duplicate"], ["error", "guest.summary.failed"],
+      ["cancelled", "guest.summary.cancelled"]].filter(function (c) { return count(all, c[0]); })
+      .map(function (c) { return I18N.n(c[1], count(all, c[0])); });
+    var lines = [T("guest.finished", { counts: counts.join(", ") || I18N.n("guest.summary.sent", 0) })];
     // one line per reason, naming its files (30 files on a one-file link made 29 lines of the same reason)
     var byReason = {}, reasons = [];
     failed.forEach(function (it) {
@@ -930,7 +939,12 @@
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ password: $("password").value })
     }).then(function (r) {
-      if (r.ok) { $("unlock-error").textContent = ""; return loadInvite().then(addEarly); }
+      if (r.ok) {
+        $("unlock-error").textContent = "";
+        return loadInvite().then(addEarly).then(function () { // the form is gone: the next step has the focus
+          ($("who").hidden ? $("picker") : $("who-name")).focus();
+        });
+      }
       return r.json().then(function (body) { $("unlock-error").textContent = I18N.server(body, T("guest.password.failed")); });
     });
   });
@@ -959,6 +973,7 @@
       store();
       show();
       addEarly();
+      if (!drop.hidden && !drop.querySelector(".pickers").hidden) $("picker").focus(); // the form is gone
     });
     // the message is one tap away, so the pickers stay in a phone's first screen
     function showMessage(on) {
