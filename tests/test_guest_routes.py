@@ -7,7 +7,7 @@ import pytest
 from websockets.exceptions import InvalidStatus, ConnectionClosed
 from websockets.sync.client import connect as ws_connect
 
-from conftest import MEDIA, _b64
+from conftest import MEDIA, _b64, sha1_of
 
 
 def test_public_page_off_by_default_really_off(make_drop, fake):
@@ -62,7 +62,8 @@ def test_status_channel_shows_only_own_uploads(drop):
     alice_again = drop.guest(session=alice.session)
     alice_again.watch()
     assert [(e["id"], e["state"], e["filename"]) for e in alice_again.snapshot] == [(a, "done", "exif_offset.jpg")]
-    assert set(alice_again.snapshot[0]) == {"type", "id", "filename", "size", "state", "message", "code"}
+    assert set(alice_again.snapshot[0]) == {"type", "id", "filename", "size", "state", "message", "code", "sha1"}
+    assert alice_again.snapshot[0]["sha1"] == sha1_of(MEDIA / "exif_offset.jpg")  # her own file's: she sent it
 
 
 def test_status_over_http_shows_only_own_uploads(drop):
@@ -75,7 +76,7 @@ def test_status_over_http_shows_only_own_uploads(drop):
     answer = alice.http.get("/api/status")
     assert answer.status_code == 200 and answer.headers["Cache-Control"] == "no-store"
     assert [(e["id"], e["state"], e["filename"]) for e in answer.json()["events"]] == [(a, "done", "exif_offset.jpg")]
-    assert set(answer.json()["events"][0]) == {"type", "id", "filename", "size", "state", "message", "code"}
+    assert set(answer.json()["events"][0]) == {"type", "id", "filename", "size", "state", "message", "code", "sha1"}
     assert httpx.get(drop.url + "/api/status").json() == {"events": []}  # no session: nothing
 
 

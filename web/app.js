@@ -387,12 +387,41 @@
     var timer = setTimeout(go, HASH_WAIT_MS); // a large video starts at once; the answer may stop it later
     Hasher.sha1(item.file).then(function (sha1) {
       item.sha1 = sha1;
+      var twin = sha1 && sentEarlier(item);
+      if (twin) { isTwin(item, twin); return null; }
       return sha1 ? askServer(item) : null;
     }).then(function (answer) {
       clearTimeout(timer);
       if (answer && answer.already) alreadyThere(item, answer);
       else go();
     }).catch(function () { clearTimeout(timer); go(); });
+  }
+
+  // Chosen again after a reload, a file this browser sent before (the status channel listed it as
+  // "sent earlier", with its SHA-1) is not a second row "already there": it made 7 rows of 4 files,
+  // "1 sent, 3 already there" for files the guest did send, and the owner's log listed them twice
+  // (guest walk). The new row goes; the earlier one stays, and is shown.
+  function sentEarlier(item) {
+    return items.filter(function (it) {
+      var known = it.uploadId && lastStatus[it.uploadId];
+      return it.earlier && it.size === item.size && known && known.sha1 === item.sha1 &&
+        (it.kind === "done" || it.kind === "duplicate");
+    })[0];
+  }
+
+  function isTwin(item, twin) {
+    if (item.kind === "cancelled") return;
+    var upload = item.upload; // a large file may have begun while it was hashed: as alreadyThere does
+    item.upload = null;
+    item.slot = false;
+    if (upload && !item.creating) upload.abort(true).catch(function () { /* the server expires it */ });
+    giveBack(item);
+    Keys.forget(item);
+    item.el.remove();
+    items.splice(items.indexOf(item), 1);
+    if (twin.el.scrollIntoView) twin.el.scrollIntoView({ block: "nearest" });
+    refresh();
+    pump();
   }
 
   function askServer(item) {

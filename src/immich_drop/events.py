@@ -23,12 +23,13 @@ from .models import Upload
 
 
 def upload_event(upload: Upload) -> dict:
-    """What a guest may see of one of their own uploads. A duplicate's message is for the owner's log
+    """What a guest may see of one of their own uploads (its SHA-1 too: the page knows a file it sent
+    before when it is chosen again after a reload). A duplicate's message is for the owner's log
     only (e.g. that the photo is in the owner's Immich trash): the guest hears "already there". `code`
     names the catalog text ("server.<code>") the page shows for a wait or a failure, in the guest's language."""
     message = "" if upload.state == "duplicate" else upload.message
     return {"type": "upload", "id": upload.id, "filename": upload.filename, "size": upload.size,
-            "state": upload.state, "message": message, "code": _code(upload)}
+            "state": upload.state, "message": message, "code": _code(upload), "sha1": upload.checksum}
 
 
 def _code(upload: Upload) -> str | None:
