@@ -466,3 +466,27 @@ def test_a_console_whose_session_ran_out_says_so(drop, browser, fake):
     page.click("#create button[type=submit]")
     expect(page.locator("#login-error")).to_have_text("Votre session a expiré. Reconnectez-vous pour continuer.")
     context.close()
+
+
+def test_switching_language_leaves_no_stale_words_in_the_log_or_an_edit_form(drop, admin_of, browser, fake):
+    """Owner walk: after a switch to French the log's rows still said "delivered", and an Edit form's
+    "New password (empty: keep it)" became the creation's "Passwort (optional)": the link looked as
+    if it had no password."""
+    invite = admin_of(drop).invite(label="Locked", password="open sesame")
+    guest = drop.guest()
+    token = invite_token(invite)
+    guest.http.get(f"/i/{token}")
+    guest.http.post(f"/api/i/{token}/unlock", json={"password": "open sesame"})
+    guest.wait_for(guest.invite_upload(MEDIA / "exif_offset.jpg", token), "done")
+    page = console(browser, drop, fake)
+    card = page.locator(".invite").first
+    card.locator(".log").click()
+    expect(card.locator(".log-box tbody tr").nth(0)).to_contain_text("delivered")
+    card.locator(".edit").click()
+    label = card.locator(".l-password")
+    expect(label).to_have_text("New password (empty: keep it)")
+    page.select_option("#lang", "fr")
+    expect(card.locator(".log-box tbody tr").nth(0)).to_contain_text("livré")
+    expect(label).to_have_text("Nouveau mot de passe (vide : inchangé)")
+    assert page.problems == []
+    page.context.close()

@@ -167,6 +167,7 @@
       var shown = q("f-password").type === "text";
       q("f-password").type = shown ? "password" : "text";
       q("f-password-show").setAttribute("aria-pressed", String(!shown));
+      q("f-password-show").setAttribute("data-i18n", shown ? "admin.field.show" : "admin.field.hide"); // kept on a language switch
       q("f-password-show").textContent = t(shown ? "admin.field.show" : "admin.field.hide");
     });
     q("f-password-remove").addEventListener("change", function () { q("f-password").disabled = q("f-password-remove").checked; });
@@ -228,6 +229,7 @@
     q("f-kind").value = invite.limits.mediaKind;
     q("f-guest-fields").value = invite.guestFields || "optional";
     q("f-archive").checked = invite.archive;
+    q("l-password").setAttribute("data-i18n", invite.hasPassword ? "admin.field.password_new" : "admin.field.password");
     q("l-password").textContent = t(invite.hasPassword ? "admin.field.password_new" : "admin.field.password");
     q("w-password-remove").hidden = !invite.hasPassword;
     q("f-password-remove").checked = false;
@@ -514,7 +516,12 @@
     I18N.switcher($("lang"));
     I18N.apply();
     I18N.onChange(function () {
-      Object.keys(cards).forEach(function (id) { I18N.apply(cards[id].el); describe(cards[id].el, cards[id].invite); });
+      Object.keys(cards).forEach(function (id) {
+        var card = cards[id];
+        I18N.apply(card.el);
+        describe(card.el, card.invite);
+        if (!card.el.querySelector(".log-wrap").hidden) showLog(card.el, card.invite); // its rows too
+      });
     });
     return fetch("/api/config", { credentials: "same-origin" }).then(function (r) { return r.json(); })
       .then(function (config) { serverMax = config.maxUploadSize; create("f-max-file").placeholder = t("admin.field.max_file_hint", { size: size(serverMax) }); })
