@@ -302,9 +302,9 @@ def test_limits_before_a_byte_one_time_link_thumbnails_cancel_and_pause(recorded
     expect(items.nth(2).locator(".chip")).to_have_text(re.compile(r"^\d+%$"), timeout=30000)
     items.nth(2).locator(".cancel").click()
     expect(items.nth(2).locator(".chip")).to_have_text("cancelled")
-    expect(page.locator("#details")).to_contain_text("1 more file")  # what it reserved is back
-    expect(page.locator("#drop .pickers")).to_be_visible()
-    expect(page.locator("#drop-hint")).to_have_text("Choose the photos and videos to send:")  # a phone: no dragging
+    # what it reserved is back, and the file refused for want of it takes it
+    expect(items.nth(3).locator(".chip")).to_have_text("done", timeout=30000)
+    expect(page.locator("#details")).to_contain_text("0 more files")
     page.click("#pause")
     expect(items.nth(1).locator(".chip")).to_have_text("paused")
     expect(page.locator("#keep-open")).to_be_visible()
@@ -312,8 +312,8 @@ def test_limits_before_a_byte_one_time_link_thumbnails_cancel_and_pause(recorded
     network.rate = -1  # the slow uplink has done its part: v0 finishes at full speed
     network.online(True)
     page.click("#pause")
-    expect(page.locator(".item[data-kind=done]")).to_have_count(2, timeout=120000)
-    assert sorted(r.filename for r in drop.fake.uploads) == ["exif_offset.jpg", "v0.mp4"]
+    expect(page.locator(".item[data-kind=done]")).to_have_count(3, timeout=120000)
+    assert sorted(r.filename for r in drop.fake.uploads) == ["exif_offset.jpg", "no_date.jpg", "v0.mp4"]
     snap(page, "guest-320-dark.png")
     context.close()
 
@@ -814,8 +814,11 @@ def test_a_text_file_named_as_a_photo_is_refused_in_the_guests_language(make_dro
     expect(item.locator(".detail")).to_have_text(
         "Diese Datei ist nicht das .jpg-Foto oder -Video, das ihr Name verspricht: Ihr Inhalt ist etwas anderes.")
     assert item.locator(".retry").is_hidden()
+    expect(page.locator("#drop .pickers")).to_be_visible()  # its place is back, and the pickers with it
+    expect(page.locator("#drop-hint")).to_have_text("Wähle die Fotos und Videos, die du senden willst:")
     page.set_input_files("#picker", [str(MEDIA / "exif_offset.jpg")])
     expect(page.locator(".item").nth(1).locator(".chip")).to_have_text("fertig", timeout=30000)
+    expect(page.locator("#drop .pickers")).to_be_hidden()
     assert [u.filename for u in drop.fake.uploads] == ["exif_offset.jpg"]
     assert page.problems == []
     context.close()
@@ -1037,5 +1040,25 @@ def test_the_keyboard_focus_follows_each_step(make_drop, admin_of, browser, tmp_
     expect(second.locator(".cancel")).to_be_focused()
     second.locator(".cancel").press("Enter")
     expect(page.locator("#summary")).to_be_focused()
+    assert page.problems == []
+    context.close()
+
+
+def test_a_file_refused_for_the_links_limit_goes_when_a_place_comes_back(make_drop, admin_of, browser):
+    """A two-file link, one place taken by another guest: the second photo is refused at once; the
+    first turns out to be in Immich already, which gives its place back. The page said "1 more file"
+    beside a refused file with no Retry (guest walk); the refused one now goes by itself."""
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
+    url = link(drop, admin_of, maxFiles=2)
+    other = drop.guest()
+    other.wait_for(other.invite_upload(MEDIA / "exif_offset.jpg", url.rsplit("/", 1)[1]), "done")
+    context, page = guest(browser)
+    page.goto(url)
+    page.set_input_files("#picker", [str(MEDIA / "exif_offset.jpg"), str(MEDIA / "no_date.jpg")])
+    items = page.locator(".item")
+    expect(items.nth(0).locator(".chip")).to_have_text("already there", timeout=30000)
+    expect(items.nth(1).locator(".chip")).to_have_text("done", timeout=30000)
+    assert "no_date.jpg" in [u.filename for u in drop.fake.uploads]
+    expect(page.locator("#finished-text")).to_have_text("Finished: 1 sent, 1 already there.")
     assert page.problems == []
     context.close()

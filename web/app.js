@@ -282,6 +282,7 @@
       var problem = check(file, counted);
       if (problem) {
         item.refused = true;
+        item.waitsForRoom = !!ROOM[problem.code];
         set(item, "error", refusal(problem));
         return;
       }
@@ -350,6 +351,27 @@
     if (item.counted) { item.counted = false; scheduleInfo(); return; } // never taken here: the server's count says
     if (budget.files != null) budget.files += 1;
     if (budget.bytes != null) budget.bytes += item.size;
+    roomAgain();
+  }
+
+  // A file refused for the link's limit goes when a place comes back (a cancelled file, one Immich
+  // had already): the page said "4 more files" beside it, failed with no Retry (guest walk). In the
+  // order chosen; three times at most, so a count the server sees otherwise cannot make a loop.
+  var ROOM = { limit_reached: 1, files_left: 1, bytes_left: 1 };
+  var roomTimer = null;
+  function roomAgain() {
+    if (roomTimer) return;
+    roomTimer = setTimeout(function () {
+      roomTimer = null;
+      items.forEach(function (item) {
+        if (!item.waitsForRoom || item.kind !== "error" || (item.retakes || 0) >= 3 || check(item.file, false)) return;
+        item.waitsForRoom = item.refused = false;
+        item.retakes = (item.retakes || 0) + 1;
+        take(item);
+        set(item, "queued", null);
+      });
+      pump();
+    }, 0);
   }
 
   // --- sending ---------------------------------------------------------------------------------
@@ -557,6 +579,7 @@
     item.upload = null;
     item.retryable = !(code && FINAL[code]) && (status >= 500 || status === 404 || status === 409 || status === 423 || !code);
     if (code && FINAL[code]) giveBack(item);
+    item.waitsForRoom = !!(code && ROOM[code]); // the server's count said no: it may say yes when a place is back
     set(item, "error", body && (body.code || body.message) ? refusal(body) : text("guest.detail.server"));
     pump();
   }
@@ -859,6 +882,7 @@
         budget.files = info.remaining.files == null ? null : info.remaining.files - waiting.length;
         budget.bytes = info.remaining.bytes == null ? null
           : info.remaining.bytes - waiting.reduce(function (sum, it) { return sum + it.size; }, 0);
+        roomAgain();
         if (quiet) { showDetails(); return; }
         if (info.title) { $("title").textContent = info.title; document.title = info.title; $("title").removeAttribute("data-i18n"); }
         if (info.limits.mediaKind === "photos") picker.accept = "image/*";
