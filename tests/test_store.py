@@ -234,6 +234,24 @@ def test_rows_read_on_the_hot_path_are_what_a_session_loads(database_url):
     engine.dispose()
 
 
+def racing_after_standing_read(engine, meanwhile):
+    """A Session class whose first read of a browser's standing is followed at once by `meanwhile(other
+    session)`, committed: the same browser's other request, landing right after this one looked."""
+    class ParallelClaim(Session):
+        raced = False
+
+        def get(self, entity, ident, **kwargs):
+            found = super().get(entity, ident, **kwargs)
+            if entity is InviteGuest and not ParallelClaim.raced:
+                ParallelClaim.raced = True
+                with Session(engine) as other:
+                    meanwhile(other)
+                    other.commit()
+            return found
+
+    return ParallelClaim
+
+
 def test_a_browser_that_unlocked_a_password_is_one_use_however_many_requests_claim_at_once(database_url, monkeypatch):
     """A password link: the browser's row exists since its unlock, unclaimed. Two of its first files'
     creations each read it unclaimed and each took a use (owner walk: one guest, "2 of 3 uses").
@@ -244,18 +262,11 @@ def test_a_browser_that_unlocked_a_password_is_one_use_however_many_requests_cla
     store = Store(engine)
     invite = "p" * 32
 
-    class ParallelClaim(Session):
-        raced = False
+    def claimed_meanwhile(other):
+        other.get(Invite, invite).uses += 1
+        other.get(InviteGuest, (invite, "browser")).claimed = True
 
-        def get(self, entity, ident, **kwargs):
-            found = super().get(entity, ident, **kwargs)
-            if entity is InviteGuest and not ParallelClaim.raced:
-                ParallelClaim.raced = True
-                with Session(engine) as other:
-                    other.get(Invite, invite).uses += 1
-                    other.get(InviteGuest, (invite, "browser")).claimed = True
-                    other.commit()
-            return found
+    ParallelClaim = racing_after_standing_read(engine, claimed_meanwhile)
 
     async def run():
         await store.add(Account(user_id="u1", email="a@b.c"))
@@ -283,18 +294,11 @@ def test_a_browser_whose_parallel_request_took_the_last_use_has_claimed_the_link
     store = Store(engine)
     invite = "i" * 32
 
-    class ParallelClaim(Session):
-        raced = False
+    def claimed_meanwhile(other):
+        other.get(Invite, invite).uses += 1
+        other.add(InviteGuest(invite_id=invite, session_id="browser", claimed=True))
 
-        def get(self, entity, ident, **kwargs):
-            found = super().get(entity, ident, **kwargs)
-            if entity is InviteGuest and not ParallelClaim.raced:
-                ParallelClaim.raced = True  # the same browser's other request, committed right after this read
-                with Session(engine) as other:
-                    other.get(Invite, invite).uses += 1
-                    other.add(InviteGuest(invite_id=invite, session_id="browser", claimed=True))
-                    other.commit()
-            return found
+    ParallelClaim = racing_after_standing_read(engine, claimed_meanwhile)
 
     monkeypatch.setattr(store_module, "Session", ParallelClaim)
 
