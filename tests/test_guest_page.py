@@ -11,7 +11,7 @@ from browser_kit import ANSWERS_READ, ARGS, CHROMIUM, PHONE, SHOTS, browser, nee
 from stalling_proxy import StallingProxy
 from test_phone import CHUNK, Recorder, throttle
 
-from conftest import MEDIA, invite_token, make_file, sha1_of
+from conftest import MEDIA, invite_token, make_file, sha1_of, wait_until
 
 pytestmark = needs_chromium
 expect = playwright.expect
@@ -174,12 +174,13 @@ def test_after_a_reload_the_page_shows_what_was_sent_and_sends_only_what_is_miss
     new = make_file(tmp_path / "new.jpg", 2 * CHUNK + 7, seed=50)
     page.set_input_files("#picker", [str(f) for f in [*first, video, new]])
     expect(page.locator(".item[data-kind=done]")).to_have_count(5, timeout=60000)  # 4 earlier + the new one
-    # the four keep their rows "sent earlier": no second row "already there" each (7 rows for 4 files,
-    # and the owner's log listed them twice: guest walk)
+    # the four keep their rows "sent earlier": no second row "already there" each (7 rows for 4 files:
+    # guest walk)
     expect(page.locator(".item")).to_have_count(5)
     expect(page.locator(".item .detail")).to_have_text(["Sent earlier from this browser"] * 4 + ["524.3 kB"])
     expect(page.locator("#finished-text")).to_have_text("Finished: 1 sent.")
-    assert drop.server.call(drop.services.store.count_by_state()).get("duplicate", 0) == 0
+    # the server was asked about each (it decides: cold review), and recorded each "already there"
+    assert drop.server.call(drop.services.store.count_by_state()).get("duplicate", 0) == 4
     sent_again = sum(recorder.received.values()) - before
     # measured: the four known files cost at most what went out while the video was being hashed
     assert new.stat().st_size <= sent_again <= new.stat().st_size + 8 * CHUNK, sent_again
@@ -1060,5 +1061,66 @@ def test_a_file_refused_for_the_links_limit_goes_when_a_place_comes_back(make_dr
     expect(items.nth(1).locator(".chip")).to_have_text("done", timeout=30000)
     assert "no_date.jpg" in [u.filename for u in drop.fake.uploads]
     expect(page.locator("#finished-text")).to_have_text("Finished: 1 sent, 1 already there.")
+    assert page.problems == []
+    context.close()
+
+
+def test_a_file_sent_earlier_is_still_asked_about_for_another_link_and_after_immich_lost_it(make_drop, admin_of, browser):
+    """The page once took a file chosen again for "sent earlier" by its hash alone (cold review): sent
+    through link A, it never reached link B's album; deleted in Immich, it was never sent again. The
+    server decides first; only then is the second row folded into the first."""
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
+    admin = admin_of(drop)
+    first, second = admin.invite(album={"name": "A"}), admin.invite(album={"name": "B"})
+    context, page = guest(browser)
+    page.goto(drop.url + "/i/" + invite_token(first))
+    page.set_input_files("#picker", [str(MEDIA / "exif_offset.jpg")])
+    expect(page.locator(".item[data-kind=done]")).to_have_count(1, timeout=30000)
+    page.goto(drop.url + "/i/" + invite_token(second))
+    expect(page.locator(".item .detail")).to_have_text(["Sent earlier from this browser"])
+    page.set_input_files("#picker", [str(MEDIA / "exif_offset.jpg")])
+
+    def album(name):
+        return next((a for a in drop.fake.albums.values() if a.name == name), None)
+
+    wait_until(lambda: album("B") is not None and len(album("B").assets) == 1, what="the photo in B's album")
+    expect(page.locator(".item")).to_have_count(1)  # folded into the earlier row
+    [asset] = album("A").assets
+    drop.fake.delete_asset(asset)  # Immich lost it (the owner emptied the trash)
+    page.reload()
+    expect(page.locator(".item .detail")).to_have_text(["Sent earlier from this browser"])
+    uploads = len(drop.fake.uploads)
+    page.set_input_files("#picker", [str(MEDIA / "exif_offset.jpg")])
+    wait_until(lambda: len(drop.fake.uploads) == uploads + 1, what="the photo sent again")
+    expect(page.locator(".item[data-kind=done]")).to_have_count(2, timeout=30000)
+    assert page.problems == []
+    context.close()
+
+
+def test_a_hiccup_while_asking_for_the_link_does_not_close_the_page(make_drop, admin_of, browser, tmp_path):
+    """One 500 to the page's question about its link (a locked database, a failover) closed the page
+    for good: its file "failed" with no Retry (cold review). Only the link's own refusal closes it."""
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
+    admin = admin_of(drop)
+    made = admin.invite(maxFiles=5)
+    context, page = guest(browser)
+    page.goto(drop.url + "/i/" + invite_token(made))
+    expect(page.locator("#details")).to_contain_text("5 more files")
+    failures = []
+
+    def once(route):
+        if route.request.method == "GET" and not failures:
+            failures.append(route.request.url)
+            return route.fulfill(status=500, content_type="application/json",
+                                 body='{"message": "Something went wrong on the server.", "code": "internal"}')
+        return route.continue_()
+
+    page.route("**/api/i/*", once)
+    assert admin.call("PATCH", f"/api/invites/{made['id']}", json={"maxFiles": 4}).status_code == 200
+    expect(page.locator("#details")).to_contain_text("4 more files", timeout=15000)  # asked again, and set up
+    assert failures  # (the route runs inside Playwright's calls: checked after one)
+    expect(page.locator("#notice")).to_be_hidden()
+    page.set_input_files("#picker", [str(MEDIA / "no_date.jpg")])
+    expect(page.locator(".item[data-kind=done]")).to_have_count(1, timeout=30000)
     assert page.problems == []
     context.close()

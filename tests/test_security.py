@@ -43,6 +43,8 @@ def test_status_channels_are_capped_per_browser_and_per_address(drop):
     def open_here() -> int:
         return sum(n for (kind, _), n in drop.services.channels._open.items() if kind == "address")
 
+    assert (drop.services.channels.per_session, drop.services.channels.per_address) == (4, 256)
+    drop.services.channels.per_address = 64  # the same rule with fewer sockets to open here
     guest = drop.guest()
     held = [channel(guest.cookie) for _ in range(4)]
     with pytest.raises(InvalidStatus):

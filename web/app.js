@@ -398,6 +398,7 @@
       if (!item.creating) item.upload.start();
       return;
     }
+    if (item.removed) return;
     if (item.sha1 !== undefined || !Hasher.available()) { send(item); return; }
     set(item, "checking", null);
     var begun = false;
@@ -409,9 +410,7 @@
     var timer = setTimeout(go, HASH_WAIT_MS); // a large video starts at once; the answer may stop it later
     Hasher.sha1(item.file).then(function (sha1) {
       item.sha1 = sha1;
-      var twin = sha1 && sentEarlier(item);
-      if (twin) { isTwin(item, twin); return null; }
-      return sha1 ? askServer(item) : null;
+      return sha1 && !item.removed ? askServer(item) : null;
     }).then(function (answer) {
       clearTimeout(timer);
       if (answer && answer.already) alreadyThere(item, answer);
@@ -420,9 +419,10 @@
   }
 
   // Chosen again after a reload, a file this browser sent before (the status channel listed it as
-  // "sent earlier", with its SHA-1) is not a second row "already there": it made 7 rows of 4 files,
-  // "1 sent, 3 already there" for files the guest did send, and the owner's log listed them twice
-  // (guest walk). The new row goes; the earlier one stays, and is shown.
+  // "sent earlier", with its SHA-1) and that the server found "already there" for this link is not a
+  // second row: it made 7 rows of 4 files, "1 sent, 3 already there" for files the guest did send
+  // (guest walk). The new row goes; the earlier one stays, and is shown. The server decides first:
+  // the earlier row may be another link's, or Immich may have lost the file since.
   function sentEarlier(item) {
     return items.filter(function (it) {
       var known = it.uploadId && lastStatus[it.uploadId];
@@ -432,15 +432,16 @@
   }
 
   function isTwin(item, twin) {
-    if (item.kind === "cancelled") return;
     var upload = item.upload; // a large file may have begun while it was hashed: as alreadyThere does
     item.upload = null;
     item.slot = false;
+    item.removed = true;
     if (upload && !item.creating) upload.abort(true).catch(function () { /* the server expires it */ });
     giveBack(item);
     Keys.forget(item);
     item.el.remove();
-    items.splice(items.indexOf(item), 1);
+    var at = items.indexOf(item);
+    if (at >= 0) items.splice(at, 1);
     if (twin.el.scrollIntoView) twin.el.scrollIntoView({ block: "nearest" });
     refresh();
     pump();
@@ -455,7 +456,9 @@
   }
 
   function alreadyThere(item, answer) {
-    if (item.kind === "cancelled") return;
+    if (item.kind === "cancelled" || item.removed) return;
+    var twin = sentEarlier(item);
+    if (twin) { isTwin(item, twin); return; } // the server said so for this link: one row, not two
     var upload = item.upload;
     item.upload = null;
     item.slot = false;
@@ -659,7 +662,14 @@
     if (event.type !== "upload") return;
     lastStatus[event.id] = event;
     var item = byUploadId[event.id];
-    if (!item && listing && event.state !== "receiving") item = earlierItem(event); // only from the snapshot
+    if (!item && listing && event.state !== "receiving") { // only from the snapshot
+      var twin = event.sha1 && items.filter(function (it) {
+        var known = it.earlier && lastStatus[it.uploadId];
+        return known && known !== event && known.sha1 === event.sha1 && it.size === event.size;
+      })[0];
+      if (twin) { byUploadId[event.id] = twin; return; } // the same file recorded again (another link, say): one row
+      item = earlierItem(event);
+    }
     if (!item || event.state === "receiving") return;
     if (item.kind === "cancelled" || (item.kind === "duplicate" && !item.earlier && event.state !== "duplicate")) return;
     var kind = SERVER_KIND[event.state] || "processing";
@@ -866,13 +876,22 @@
 
   // Questions asked, and the latest one whose answer was shown: an answer overtaken by a later
   // one's is dropped (a later question that fails leaves this one's answer standing).
-  var infoAsked = 0, infoShown = 0;
+  var infoAsked = 0, infoShown = 0, fullShown = 0; // fullShown: the latest answer that set the page up
   function loadInvite(quiet) {
     var asked = budgetChanges, question = ++infoAsked;
     var answered = fetch("/api/i/" + encodeURIComponent(invite), { credentials: "same-origin" })
-      .then(function (r) { return r.json().then(function (body) { return { ok: r.ok, body: body }; }); })
+      .then(function (r) { return r.json().then(function (body) { return { ok: r.ok, status: r.status, body: body }; }); })
       .then(function (answer) {
-        if (!answer.ok) { if (!quiet) block(answer.body); return; }
+        if (!quiet && question < fullShown) return; // a newer full answer (open or closed) decides
+        if (!quiet) fullShown = question;
+        if (!answer.ok) {
+          if (quiet) return;
+          // only the link's own refusal closes the page (404 gone, 410 closed); a hiccup (a 500, a
+          // 429) did too, and its files stayed failed for good (cold review): asked again instead
+          if (answer.status === 404 || answer.status === 410) block(answer.body);
+          else setTimeout(function () { loadInvite(); }, 5000);
+          return;
+        }
         // An answer counted before a reservation or creation made since: stale, ask again.
         if (quiet && asked !== budgetChanges) { scheduleInfo(); return; }
         if (quiet && question < infoShown) return; // (the first look and an unlock always set the page up)
@@ -891,7 +910,8 @@
         $("unlock").hidden = !locked;
         drop.hidden = locked;
         $("onetime").hidden = info.limits.maxUses !== 1;
-        if (linkNotice) { notice.hidden = true; linkNotice = false; goOnAll(); } // its owner turned it on again
+        if (linkNotice) { notice.hidden = true; linkNotice = false; } // its owner turned it on again
+        goOnAll(); // files held while it was closed (or refused in a quick off and on) go on
         if (info.paused) { notice.textContent = T("guest.paused"); notice.hidden = false; linkNotice = true; }
         if (locked) $("password").focus();
         Who.setup(info.guestFields || "optional");

@@ -44,9 +44,10 @@ class OpenChannels:
     """How many status channels each browser session and each address holds open. A channel is
     refused past `per_session` or `per_address`: 3000 sockets from one address grew the server by
     110 MB, and 1000 took every file descriptor (attack run). Refusing is safe, since a page without
-    its channel asks over HTTP; so the per-address number is high enough for a party behind one NAT."""
+    its channel asks over HTTP; the per-address number leaves room for a party behind one NAT, or
+    for every guest behind a proxy whose address is not in TRUSTED_PROXIES."""
 
-    def __init__(self, per_session: int = 4, per_address: int = 64):
+    def __init__(self, per_session: int = 4, per_address: int = 256):
         self.per_session, self.per_address = per_session, per_address
         self._open: Counter = Counter()
 

@@ -75,9 +75,10 @@ async def test(request: Request) -> Response:
     current = services.notifier.urls(account)
     if not current:
         raise ApiError(400, "Add a notification address first.", code="notification_missing")
+    listed = await _listed(services, account)  # named from the list sent to (another tab may change it)
     failed = await refused_by(current, *sample_message(account_lang(account)))  # in the owner's notices' language
     if failed:
-        shown = [item["shown"] for item in await _listed(services, account) if item["index"] in failed]
+        shown = [item["shown"] for item in listed if item["index"] in failed]
         raise ApiError(502, f"These addresses did not accept the test message: {', '.join(shown)}. Check them.",
                        code="notification_refused", params={"addresses": ", ".join(shown)})
     return JSONResponse({"sent": True})
