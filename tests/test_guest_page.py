@@ -1124,3 +1124,55 @@ def test_a_hiccup_while_asking_for_the_link_does_not_close_the_page(make_drop, a
     expect(page.locator(".item[data-kind=done]")).to_have_count(1, timeout=30000)
     assert page.problems == []
     context.close()
+
+
+def test_without_websockets_a_held_file_goes_on_when_the_link_opens_again(recorded, admin_of, browser, tmp_path):
+    """Behind a proxy without WebSockets, a file held by a link turned off stayed held for good after
+    the owner turned it on again (re-walk): no word comes over HTTP, so the page asks."""
+    drop, recorder = recorded
+    admin = admin_of(drop)
+    made = admin.invite()
+    big = make_file(tmp_path / "speech.mp4", 40 * CHUNK + 7, seed=93)
+    context, page = guest(browser, script="window.immichDropTuning = {stallMs: 2500, pingMs: 1000, pollMs: 400};")
+    page.route_web_socket("**/ws*", lambda ws: ws.close())
+    page.goto(drop.url + "/i/" + invite_token(made))
+    network = throttle(page, 1_000_000)
+    page.set_input_files("#picker", [str(big)])
+    item = page.locator(".item").nth(0)
+    expect(item.locator(".chip")).to_have_text(re.compile(r"^(1\d|2\d|3\d)%$"), timeout=30000)
+    assert admin.call("PATCH", f"/api/invites/{made['id']}", json={"disabled": True}).status_code == 200
+    expect(item.locator(".chip")).to_have_text("waiting for server", timeout=30000)  # held: not "failed", not "finished"
+    expect(item.locator(".detail")).to_have_text("This upload link has been turned off by its owner.")
+    expect(page.locator("#finished")).to_be_hidden()
+    network.rate = -1
+    network.online(True)
+    assert admin.call("PATCH", f"/api/invites/{made['id']}", json={"disabled": False}).status_code == 200
+    expect(item.locator(".chip")).to_have_text("done", timeout=60000)
+    [uid] = [u for u, at in recorder.offsets.items() if at[0] >= 0]  # (not the page's already-there question)
+    assert recorder.received[uid] <= big.stat().st_size + 2 * CHUNK  # went on, not started over
+    assert page.problems == []
+    context.close()
+
+
+def test_a_408_for_a_stalled_request_head_is_a_pause(make_drop, admin_of, browser, tmp_path):
+    """An uplink that stopped while answers still came back: the server answered the resumed request
+    408 (its head did not arrive in time), and the page failed the file with "try again later"
+    (re-walk). A 408 is a stall: the page says so and goes on."""
+    drop = make_drop(CHUNK_SIZE=str(256 * 1024), PUBLIC_UPLOAD_PAGE_ENABLED="false")
+    photo = make_file(tmp_path / "p.jpg", 3 * 256 * 1024 + 11, seed=97)
+    context, page = guest(browser)
+    page.goto(link(drop, admin_of))
+    refused = []
+
+    def once(route):
+        if route.request.method == "PATCH" and not refused:
+            refused.append(1)
+            return route.fulfill(status=408, content_type="text/plain", body="The request headers did not arrive in time.")
+        return route.continue_()
+
+    page.route("**/api/uploads/*", once)
+    page.set_input_files("#picker", [str(photo)])
+    expect(page.locator(".item .chip")).to_have_text("done", timeout=30000)
+    assert refused and [u.sha1 for u in drop.fake.uploads] == [sha1_of(photo)]
+    assert page.problems == []
+    context.close()

@@ -81,9 +81,12 @@ def test_an_address_is_listed_once_shortly_and_a_failed_test_names_it(drop, admi
     broken = Receiver()
     try:
         assert admin.call("POST", "/api/notifications", json={"url": receiver.url}).status_code == 201
-        twice = admin.call("POST", "/api/notifications", json={"url": " " + receiver.url})
-        assert twice.status_code == 400 and twice.json()["errors"]["url"]["code"] == "notify_url_twice"
+        for again in (" " + receiver.url, receiver.url.replace("json://", "JSON://")):
+            twice = admin.call("POST", "/api/notifications", json={"url": again})
+            assert twice.status_code == 400 and twice.json()["errors"]["url"]["code"] == "notify_url_twice", again
         assert admin.call("POST", "/api/notifications", json={"url": "ntfy://ntfy.example/party"}).status_code == 201
+        again = admin.call("POST", "/api/notifications", json={"url": "NTFY://ntfy.example/party/"})  # the same topic
+        assert again.status_code == 400 and again.json()["errors"]["url"]["code"] == "notify_url_twice"
         assert admin.call("POST", "/api/notifications", json={"url": broken.url.replace("/hook", "/broken")}).status_code == 201
         shown = [u["shown"] for u in admin.call("GET", "/api/notifications").json()["urls"]]
         assert shown[1] == "ntfy://ntfy.example/party" and all("?" not in u for u in shown)

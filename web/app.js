@@ -563,6 +563,11 @@
     var status = res.getStatus();
     var code = body && body.code;
     if (status === 413 && !code && smallerChunks(item, error)) { resume(item); return; }
+    if (status === 408) { // the request's head stalled on the way (an uplink that stopped): a pause, not a failure
+      set(item, "stalled", text("guest.detail.stalled"));
+      setTimeout(function () { if (item.upload === upload && item.kind === "stalled" && !paused) resume(item); }, 5000);
+      return;
+    }
     if (status === 423 || (status >= 500 && code !== "link_paused")) { // the server still holds a dead request, or hiccups
       item.waits = Math.min((item.waits || 0) + 1, 6);
       // the server's own reason when it gave one (no room on its disk, say), else the network's
@@ -575,7 +580,7 @@
     if (code && LINK_CLOSED[code] && status < 500) { // its link closed: held like the others, to go on if it opens
       item.heldByLink = true;
       item.retryable = false;
-      set(item, "error", refusal(body));
+      set(item, "waiting", refusal(body));
       loadInvite().catch(function () { /* offline: the next answer says */ }); // the page says so, and holds the rest
       return;
     }
@@ -751,9 +756,14 @@
 
   // Without the status channel (a proxy or a mobile network that blocks WebSockets), the page asks
   // over HTTP every few seconds while a file of its own waits for the server's word.
-  var channelOpen = false, POLL_MS = tuning.pollMs || 5000;
+  var channelOpen = false, POLL_MS = tuning.pollMs || 5000, heldAsked = 0;
   setInterval(function () {
     if (channelOpen || document.hidden) return;
+    // files held by a closed link: no word comes over HTTP when it opens again, so the page asks
+    // (a re-enabled link's file stayed held for good behind a proxy without WebSockets: re-walk)
+    if (invite && items.some(function (it) { return it.heldByLink; }) && (heldAsked = (heldAsked + 1) % 3) === 0) {
+      loadInvite().catch(function () { /* the next round asks again */ });
+    }
     if (!items.some(function (it) { return it.uploadId && !it.earlier && (it.kind === "processing" || it.kind === "waiting"); })) return;
     askStatus();
   }, POLL_MS);
@@ -912,7 +922,7 @@
         $("onetime").hidden = info.limits.maxUses !== 1;
         if (linkNotice) { notice.hidden = true; linkNotice = false; } // its owner turned it on again
         goOnAll(); // files held while it was closed (or refused in a quick off and on) go on
-        if (info.paused) { notice.textContent = T("guest.paused"); notice.hidden = false; linkNotice = true; }
+        if (info.paused) { notice.textContent = T("guest.paused"); notice.hidden = false; linkNotice = true; noticeBody = null; }
         if (locked) $("password").focus();
         Who.setup(info.guestFields || "optional");
         showDetails();
@@ -971,7 +981,9 @@
   }
 
   var linkNotice = false; // the notice says why the link takes nothing: gone when it takes files again
+  var noticeBody = null; // the link's refusal, said again in a language chosen later
   function block(body) {
+    noticeBody = body;
     notice.textContent = I18N.server(body, T("server.link_invalid"));
     notice.hidden = false;
     linkNotice = true;
@@ -990,14 +1002,14 @@
       item.slot = false;
       item.heldByLink = true;
       item.retryable = false;
-      set(item, "error", refusal(body));
+      set(item, "waiting", refusal(body)); // not "failed", nor "finished": the guest may keep the page open
     });
     pump();
   }
 
   function goOnAll() {
     items.forEach(function (item) {
-      if (!item.heldByLink || item.kind !== "error") return;
+      if (!item.heldByLink || (item.kind !== "waiting" && item.kind !== "error")) return;
       item.heldByLink = false;
       if (!item.reserved) take(item);
       set(item, paused ? "paused" : "queued", paused ? text("guest.detail.paused") : null);
@@ -1085,7 +1097,11 @@
 
   // --- start ----------------------------------------------------------------------------------
   I18N.switcher($("lang"));
-  I18N.onChange(function () { items.forEach(render); refresh(); Who.redraw(); listUnfinished(); });
+  I18N.onChange(function () {
+    items.forEach(render); refresh(); Who.redraw(); listUnfinished();
+    if (linkNotice && noticeBody) notice.textContent = I18N.server(noticeBody, T("server.link_invalid"));
+    else if (linkNotice) notice.textContent = T("guest.paused");
+  });
 
   I18N.ready.then(function () {
     return fetch("/api/config", { credentials: "same-origin" });

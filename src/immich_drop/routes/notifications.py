@@ -44,11 +44,14 @@ async def urls(request: Request) -> Response:
         bad.add("url", "text_too_long", f"At most {MAX_URL_LENGTH} characters.", max=MAX_URL_LENGTH)
     elif len(current) >= MAX_URLS:
         bad.add("url", "notify_url_count", f"At most {MAX_URLS} addresses.", max=MAX_URLS)
-    elif url.strip() in current:  # each test message arrived twice
-        bad.add("url", "notify_url_twice", "This address is in the list already.")
-    elif await asyncio.to_thread(check_url, url.strip()) is None:
-        bad.add("url", "notify_url_invalid", "Apprise does not know how to send to this URL. For a web address "
-                                             "taking JSON, write json:// or jsons:// instead of http:// or https://.")
+    else:
+        shown = await asyncio.to_thread(check_url, url.strip())
+        if shown is None:
+            bad.add("url", "notify_url_invalid", "Apprise does not know how to send to this URL. For a web address "
+                                                 "taking JSON, write json:// or jsons:// instead of http:// or https://.")
+        elif url.strip() in current or shown in {item["shown"] for item in await _listed(services, account)}:
+            # the same service and place, however written ("NTFY://", a trailing slash): each test arrived twice
+            bad.add("url", "notify_url_twice", "This address is in the list already.")
     bad.raise_if_any()
     sealed = services.notifier.seal([*current, url.strip()])
     await services.store.set_notify_urls(account.user_id, sealed)
