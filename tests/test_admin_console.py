@@ -489,8 +489,15 @@ def test_switching_language_leaves_no_stale_words_in_the_log_or_an_edit_form(dro
     card.locator(".edit").click()
     label = card.locator(".l-password")
     expect(label).to_have_text("New password (empty: keep it)")
+    form = page.locator("#create")
+    form.locator(".f-max-files").fill("2.5")
+    form.locator("button[type=submit]").click()
+    expect(error_of(form, "maxFiles")).to_have_text(COUNT_NUMBER)
     page.select_option("#lang", "fr")
     expect(card.locator(".log-box tbody tr").nth(0)).to_contain_text("livré")
     expect(label).to_have_text("Nouveau mot de passe (vide : inchangé)")
+    # a refusal already shown, and the line under its form, are said again in French
+    expect(error_of(form, "maxFiles")).to_have_text("Un nombre entier de 1 à 1 000 000, ou vide pour aucune limite.")
+    expect(form.locator(".form-error")).not_to_contain_text("Some fields")
     assert page.problems == []
     page.context.close()

@@ -926,6 +926,7 @@ def test_an_open_page_follows_its_owners_changes_to_the_link(make_drop, admin_of
     assert change(disabled=True).status_code == 200
     expect(page.locator("#notice")).to_have_text("Dieser Upload-Link wurde von seinem Besitzer abgeschaltet.")
     expect(page.locator("#drop")).to_be_hidden()
+    expect(page.locator("#details")).to_be_hidden()  # "noch 3 Dateien" no longer holds
     assert change(disabled=False, maxFiles=5).status_code == 200
     expect(page.locator("#notice")).to_be_hidden()
     expect(page.locator("#drop")).to_be_visible()
@@ -1174,5 +1175,20 @@ def test_a_408_for_a_stalled_request_head_is_a_pause(make_drop, admin_of, browse
     page.set_input_files("#picker", [str(photo)])
     expect(page.locator(".item .chip")).to_have_text("done", timeout=30000)
     assert refused and [u.sha1 for u in drop.fake.uploads] == [sha1_of(photo)]
+    assert page.problems == []
+    context.close()
+
+
+def test_a_full_link_asks_nobody_who_is_sending(make_drop, admin_of, browser):
+    """A link whose files are all sent still asked "Who is sending?" above "This link takes no more
+    files." (re-walk)."""
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
+    url = link(drop, admin_of, maxFiles=1)
+    other = drop.guest()
+    other.wait_for(other.invite_upload(MEDIA / "no_date.jpg", url.rsplit("/", 1)[1]), "done")
+    context, page = guest(browser)
+    page.goto(url)
+    expect(page.locator("#drop-hint")).to_have_text("This link takes no more files.")
+    expect(page.locator("#who")).to_be_hidden()
     assert page.problems == []
     context.close()

@@ -144,6 +144,7 @@ def test_reload_offers_the_unfinished_file_and_continues_it(recorded, admin_of, 
     expect(page.locator("#unfinished")).to_be_hidden()
     expect(page.locator("#drop-hint")).to_have_text("This link takes no more files.")
     expect(page.locator("#drop .pickers")).to_be_hidden()
+    expect(page.locator("#who")).to_be_hidden()  # nothing more to send: nobody to ask who sends it
     [uid] = recorder.offsets  # one tus upload, before and after the reload
     assert recorder.offsets[uid][0] == 0 and recorder.offsets[uid] == sorted(recorder.offsets[uid])
     assert recorder.received[uid] <= big.stat().st_size + CHUNK  # continued, not started over

@@ -956,6 +956,7 @@
     var full = ((budget.files != null && budget.files <= 0) || (budget.bytes != null && budget.bytes <= 0))
       && $("unfinished").hidden;
     drop.querySelector(".pickers").hidden = full;
+    if (Who) { if (full) $("who").hidden = true; else Who.redraw(); } // nothing to send: nobody to ask "who"
     var hint = $("drop-hint"), key = full ? "guest.drop.full" : TOUCH ? "guest.drop.hint_touch" : "guest.drop.hint";
     hint.setAttribute("data-i18n", key);
     hint.textContent = T(key);
@@ -984,6 +985,7 @@
   var noticeBody = null; // the link's refusal, said again in a language chosen later
   function block(body) {
     noticeBody = body;
+    $("details").hidden = true; // "open until ..." and "3 more files" no longer hold
     notice.textContent = I18N.server(body, T("server.link_invalid"));
     notice.hidden = false;
     linkNotice = true;

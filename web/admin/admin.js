@@ -39,6 +39,9 @@
   }
 
   function size(bytes) { return bytes == null ? "" : I18N.formatSize(bytes); }
+  // the server's largest file, in the field's own unit and rounded down: "at most 53.7 GB" stood in
+  // an MB field, and 53,700 MB was then refused (the limit is 50 GiB: 53,687 MB)
+  function megabytes(bytes) { return I18N.formatNumber(Math.floor(bytes / MB)) + " MB"; }
   function when(iso) { return iso ? I18N.formatDate(iso) : ""; }
 
   // What a number field holds, for the server: null when empty, a number when it reads as one, else
@@ -173,7 +176,7 @@
       q("f-password-show").textContent = t(shown ? "admin.field.show" : "admin.field.hide");
     });
     q("f-password-remove").addEventListener("change", function () { q("f-password").disabled = q("f-password-remove").checked; });
-    if (serverMax) q("f-max-file").placeholder = t("admin.field.max_file_hint", { size: size(serverMax) });
+    if (serverMax) q("f-max-file").placeholder = t("admin.field.max_file_hint", { size: megabytes(serverMax) });
     fillAlbums(q("f-album"));
     return q;
   }
@@ -245,7 +248,7 @@
     Object.keys(FIELD_CLASS).forEach(function (field) {
       if (fieldClass && FIELD_CLASS[field] !== fieldClass) return;
       var note = form.querySelector('.field-error[data-for="' + field + '"]');
-      if (note) note.textContent = "";
+      if (note) { note.textContent = ""; note.error = null; }
       form.querySelector("." + FIELD_CLASS[field]).removeAttribute("aria-invalid");
       if (DETAIL[field]) form.querySelector("." + DETAIL[field] + " input").removeAttribute("aria-invalid");
     });
@@ -256,7 +259,7 @@
     var params = {};
     Object.keys(error.params || {}).forEach(function (k) {
       var value = error.params[k];
-      params[k] = k === "max" && error.code === "limit_above_server" ? size(value)
+      params[k] = k === "max" && error.code === "limit_above_server" ? megabytes(value)
         : typeof value === "number" ? I18N.formatNumber(value) : value;
     });
     var key = "admin.error." + error.code;
@@ -266,6 +269,7 @@
   // A refusal shown where it belongs: next to each field it names, else under the form. Never raw JSON.
   function showErrors(form, err) {
     var errors = err.body && err.body.errors;
+    form.querySelector(".form-error").seeFields = !!errors;
     if (!errors) { form.querySelector(".form-error").textContent = err.message; return; }
     form.querySelector(".form-error").textContent = t("admin.error.see_fields");
     var first = null;
@@ -276,7 +280,7 @@
       if (detail && !detail.hidden) input = detail.querySelector("input");
       // in the cell of the input it is about (the note moves between a field and its detail)
       if (note && input.parentNode.tagName === "LABEL") input.parentNode.appendChild(note);
-      if (note) note.textContent = errorText(errors[field]);
+      if (note) { note.error = errors[field]; note.textContent = errorText(errors[field]); }
       input.setAttribute("aria-invalid", "true");
       first = first || input;
     });
@@ -518,6 +522,16 @@
     I18N.switcher($("lang"));
     I18N.apply();
     I18N.onChange(function () {
+      // refusals already shown under fields, and the line under their form, in the new language
+      Array.prototype.forEach.call(document.querySelectorAll(".field-error"), function (note) {
+        if (note.error) note.textContent = errorText(note.error);
+      });
+      Array.prototype.forEach.call(document.querySelectorAll(".form-error"), function (line) {
+        if (line.seeFields && line.textContent) line.textContent = t("admin.error.see_fields");
+      });
+      if (serverMax) document.querySelectorAll(".f-max-file").forEach(function (input) {
+        input.placeholder = t("admin.field.max_file_hint", { size: megabytes(serverMax) });
+      });
       Object.keys(cards).forEach(function (id) {
         var card = cards[id];
         I18N.apply(card.el);
@@ -526,7 +540,7 @@
       });
     });
     return fetch("/api/config", { credentials: "same-origin" }).then(function (r) { return r.json(); })
-      .then(function (config) { serverMax = config.maxUploadSize; create("f-max-file").placeholder = t("admin.field.max_file_hint", { size: size(serverMax) }); })
+      .then(function (config) { serverMax = config.maxUploadSize; create("f-max-file").placeholder = t("admin.field.max_file_hint", { size: megabytes(serverMax) }); })
       .catch(function () { /* no hint */ });
   }).then(function () {
     return fetch("/api/session", { credentials: "same-origin" });
