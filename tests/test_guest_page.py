@@ -38,6 +38,22 @@ def guest(browser, scheme="light", size=None, script=FAST, **extra):
     return context, page
 
 
+def answer_once(page, pattern: str, method: str, **answer) -> list:
+    """The page's first `method` request to `pattern` gets `answer` (route.fulfill's arguments) instead
+    of the server's; the rest go through. Returns the list its URL lands in (filled inside Playwright's
+    calls, as routes run there)."""
+    answered: list = []
+
+    def once(route):
+        if route.request.method == method and not answered:
+            answered.append(route.request.url)
+            return route.fulfill(**answer)
+        return route.continue_()
+
+    page.route(pattern, once)
+    return answered
+
+
 def test_a_stalled_connection_is_cut_and_resumed(recorded, admin_of, browser, tmp_path):
     """Issue 13's browser bullet and issue 14's bug 1: a network that stops forwarding is a pause."""
     drop, recorder = recorded
@@ -1107,16 +1123,8 @@ def test_a_hiccup_while_asking_for_the_link_does_not_close_the_page(make_drop, a
     context, page = guest(browser)
     page.goto(drop.url + "/i/" + invite_token(made))
     expect(page.locator("#details")).to_contain_text("5 more files")
-    failures = []
-
-    def once(route):
-        if route.request.method == "GET" and not failures:
-            failures.append(route.request.url)
-            return route.fulfill(status=500, content_type="application/json",
-                                 body='{"message": "Something went wrong on the server.", "code": "internal"}')
-        return route.continue_()
-
-    page.route("**/api/i/*", once)
+    failures = answer_once(page, "**/api/i/*", "GET", status=500, content_type="application/json",
+                           body='{"message": "Something went wrong on the server.", "code": "internal"}')
     assert admin.call("PATCH", f"/api/invites/{made['id']}", json={"maxFiles": 4}).status_code == 200
     expect(page.locator("#details")).to_contain_text("4 more files", timeout=15000)  # asked again, and set up
     assert failures  # (the route runs inside Playwright's calls: checked after one)
@@ -1163,15 +1171,8 @@ def test_a_408_for_a_stalled_request_head_is_a_pause(make_drop, admin_of, browse
     photo = make_file(tmp_path / "p.jpg", 3 * 256 * 1024 + 11, seed=97)
     context, page = guest(browser)
     page.goto(link(drop, admin_of))
-    refused = []
-
-    def once(route):
-        if route.request.method == "PATCH" and not refused:
-            refused.append(1)
-            return route.fulfill(status=408, content_type="text/plain", body="The request headers did not arrive in time.")
-        return route.continue_()
-
-    page.route("**/api/uploads/*", once)
+    refused = answer_once(page, "**/api/uploads/*", "PATCH", status=408, content_type="text/plain",
+                          body="The request headers did not arrive in time.")
     page.set_input_files("#picker", [str(photo)])
     expect(page.locator(".item .chip")).to_have_text("done", timeout=30000)
     assert refused and [u.sha1 for u in drop.fake.uploads] == [sha1_of(photo)]

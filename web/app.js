@@ -552,7 +552,9 @@
   function failed(item, upload, error) {
     if (item.upload !== upload || !item.slot) return;
     var res = error && error.originalResponse;
-    if (!res) {
+    // no answer, or a 408 for a request whose head stalled on the way (an uplink that stopped while
+    // answers came back): a pause, not a failure
+    if (!res || res.getStatus() === 408) {
       if (navigator.onLine === false) { set(item, "offline", text("guest.detail.offline")); return; }
       set(item, "stalled", text("guest.detail.stalled"));
       setTimeout(function () { if (item.upload === upload && item.kind === "stalled" && !paused) resume(item); }, 5000);
@@ -563,11 +565,6 @@
     var status = res.getStatus();
     var code = body && body.code;
     if (status === 413 && !code && smallerChunks(item, error)) { resume(item); return; }
-    if (status === 408) { // the request's head stalled on the way (an uplink that stopped): a pause, not a failure
-      set(item, "stalled", text("guest.detail.stalled"));
-      setTimeout(function () { if (item.upload === upload && item.kind === "stalled" && !paused) resume(item); }, 5000);
-      return;
-    }
     if (status === 423 || (status >= 500 && code !== "link_paused")) { // the server still holds a dead request, or hiccups
       item.waits = Math.min((item.waits || 0) + 1, 6);
       // the server's own reason when it gave one (no room on its disk, say), else the network's
