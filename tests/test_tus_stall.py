@@ -11,6 +11,8 @@ import pytest
 from conftest import _b64, make_file, sha1_of, start_patch, wait_until
 from test_limits import read_reply
 
+from immich_drop.tus.storage import BUFFER_BUDGET, WRITE_PIECE
+
 CHUNK = 1024 * 1024
 
 
@@ -50,6 +52,30 @@ def test_a_patch_that_stops_sending_is_ended_and_its_bytes_kept(make_drop, tmp_p
         resume(drop, guest, source, uid, path, data)
     finally:
         sock.close()
+
+
+def test_stalled_patches_together_hold_a_bounded_amount_unwritten(make_drop):
+    # An attack run: 300 PATCHes that each sent a mebibyte less a byte and stopped held 300 MB in the
+    # server, every one under the size at which an upload's bytes are written. Now all uploads
+    # together hold at most BUFFER_BUDGET unwritten: the rest is on disk. (The stall timer, which would
+    # end them, plays no part: a byte every few seconds keeps a PATCH alive.)
+    drop = make_drop(UPLOAD_STALL_SECONDS="600")
+    guest, each, sockets = drop.guest(), WRITE_PIECE - 1, []
+    count = BUFFER_BUDGET // each + 8
+    paths = []
+    try:
+        for n in range(count):
+            uid = guest.create(2 * CHUNK, f"v{n}.mov").headers["Location"].rsplit("/", 1)[-1]
+            sock = start_patch(drop.url, uid, guest.cookie, 2 * CHUNK)
+            sock.sendall(b"\0" * each)
+            sockets.append(sock)
+            paths.append(drop.services.storage.data_path(uid))
+        on_disk = lambda: sum(p.stat().st_size for p in paths if p.exists())
+        wait_until(lambda: on_disk() >= count * each - BUFFER_BUDGET, what="the bytes beyond the budget on disk")
+        assert drop.services.storage.buffered <= BUFFER_BUDGET
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def test_a_new_request_of_the_same_browser_takes_over_at_once(make_drop, tmp_path):
