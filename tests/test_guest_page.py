@@ -678,6 +678,31 @@ def test_a_server_without_room_says_so_and_the_file_goes_once_there_is(make_drop
     context.close()
 
 
+def test_a_file_over_the_browsers_quota_waits_for_the_others_and_goes(make_drop, admin_of, browser):
+    """Over INVITE_PENDING_FILES the server answers 429 "too many on their way": the file failed for
+    good, though it only had to wait for this browser's other files to arrive."""
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false", INVITE_PENDING_FILES="1")
+    context, page = guest(browser, script="window.immichDropTuning = {pingMs: 1000, hashWaitMs: 1000};")
+    page.goto(link(drop, admin_of))
+    held: list = []
+
+    def hold_first_patch(route):
+        if route.request.method == "PATCH" and not held:
+            held.append(route)  # the first file stays on its way until the test lets it go
+            return
+        route.continue_()
+
+    page.route("**/api/uploads/*", hold_first_patch)
+    page.set_input_files("#picker", [str(MEDIA / "exif_offset.jpg"), str(MEDIA / "no_date.jpg")])
+    waiting = page.locator(".item", has_text=re.compile("still on their way"))
+    expect(waiting).to_have_count(1, timeout=20000)
+    expect(waiting.locator(".chip")).not_to_have_text("failed")
+    held[0].continue_()
+    expect(page.locator(".item .chip")).to_have_text(["done", "done"], timeout=40000)
+    assert len(drop.fake.uploads) == 2 and page.problems == []
+    context.close()
+
+
 def test_files_reach_done_where_websockets_are_blocked(make_drop, admin_of, browser):
     """Some proxies and mobile networks block WebSockets: the files stayed "processing" for good
     though Immich had them. The page asks over HTTP while the channel is down."""

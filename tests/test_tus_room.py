@@ -1,5 +1,5 @@
-"""Room for new uploads: the public page's quotas per browser and per address, under parallel bursts,
-and the staging disk's free space (public page and invites alike), over real HTTP."""
+"""Room for new uploads: the quotas per browser and per address (public page, invite links), under
+parallel bursts, and the staging disk's free space (public page and invites alike), over real HTTP."""
 
 import os
 import shutil
@@ -41,6 +41,59 @@ def test_unfinished_uploads_per_address(make_drop):
     assert sorted(statuses) == [201] * 4 + [429] * 5
 
 
+def opened(drop, token):
+    guest = drop.guest()
+    guest.http.get(f"/i/{token}")
+    return guest
+
+
+def test_a_guest_with_a_link_has_a_quota_of_unfinished_uploads_over_all_links(make_drop, admin_of):
+    # A link with no total limit let a guest announce files the size of the free disk and keep them
+    # alive with a byte now and then: every other upload was refused 507 (attack run).
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false", INVITE_PENDING_FILES="3")
+    admin = admin_of(drop)
+    first, second = invite_token(admin.invite()), invite_token(admin.invite())
+    guest = opened(drop, first)
+    guest.http.get(f"/i/{second}")
+    answers = parallel(8, lambda i: guest.create(100, f"p{i}.jpg", invite=(first, second)[i % 2]))
+    assert sorted(a.status_code for a in answers) == [201] * 3 + [429] * 5
+    refused = guest.create(100, invite=second)
+    assert refused.status_code == 429 and refused.json()["code"] == "too_many_unfinished"
+    assert opened(drop, second).create(100, invite=second).status_code == 201  # another browser: its own quota
+    # One finished upload makes room again.
+    done = next(a.headers["Location"] for a in answers if a.status_code == 201)
+    sent = guest.http.patch(done, content=SIGNATURES[".jpg"] + b"\0" * 96, headers=guest.tus_headers(
+        **{"Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"}))
+    assert sent.status_code == 204
+    assert guest.create(100, invite=first).status_code == 201
+    assert guest.create(100, invite=first).status_code == 429
+
+
+def test_an_address_has_a_quota_of_announced_bytes_through_links(make_drop, admin_of):
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false", INVITE_PENDING_BYTES_PER_ADDRESS="1000")
+    token = invite_token(admin_of(drop).invite())
+    guests = [opened(drop, token) for _ in range(3)]  # three browsers behind one address
+    statuses = parallel(6, lambda i: guests[i % 3].create(300, f"p{i}.jpg", invite=token).status_code)
+    assert sorted(statuses) == [201] * 3 + [429] * 3
+    assert guests[0].create(100, invite=token).status_code == 201  # what is left fits
+
+
+def test_an_upload_left_idle_for_ten_minutes_leaves_the_quota(make_drop, admin_of):
+    # A reload leaves the uploads it interrupted; chosen again, other files must not wait on them for a day.
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false", INVITE_PENDING_FILES="1")
+    token = invite_token(admin_of(drop).invite())
+    guest = opened(drop, token)
+    left = guest.create(100, invite=token)
+    assert left.status_code == 201
+    assert guest.create(100, invite=token).status_code == 429
+    staged = drop.services.storage.data_path(left.headers["Location"].rsplit("/", 1)[-1])
+    nine, eleven = time.time() - 9 * 60, time.time() - 11 * 60
+    os.utime(staged, (nine, nine))
+    assert guest.create(100, invite=token).status_code == 429
+    os.utime(staged, (eleven, eleven))
+    assert guest.create(100, invite=token).status_code == 201
+
+
 def test_a_file_the_staging_disk_cannot_hold_is_refused(make_drop, tmp_path):
     drop = make_drop(MAX_UPLOAD_SIZE="1000TiB", MIN_FREE_SPACE="0", PUBLIC_PENDING_BYTES="1000TiB",
                      PUBLIC_PENDING_BYTES_PER_ADDRESS="1000TiB")
@@ -68,7 +121,8 @@ def test_an_announced_size_never_sent_stops_holding_the_disk_after_ten_minutes(m
     """A guest with a link announced files the size of the free disk and sent nothing: every other
     upload was refused (507) for the 24 hours until expiry (attack run). A staged file that has not
     grown for ten minutes no longer holds its announced bytes; the upload itself can still go on."""
-    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false", MAX_UPLOAD_SIZE="1000TiB", MIN_FREE_SPACE="0")
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false", MAX_UPLOAD_SIZE="1000TiB", MIN_FREE_SPACE="0",
+                     INVITE_PENDING_BYTES="1000TiB", INVITE_PENDING_BYTES_PER_ADDRESS="1000TiB")
     token = invite_token(admin_of(drop).invite())
     hog, other = drop.guest(), drop.guest()
     hog.http.get(f"/i/{token}")

@@ -565,7 +565,8 @@
     var status = res.getStatus();
     var code = body && body.code;
     if (status === 413 && !code && smallerChunks(item, error)) { resume(item); return; }
-    if (status === 423 || (status >= 500 && code !== "link_paused")) { // the server still holds a dead request, or hiccups
+    // the server still holds a dead request, hiccups, or waits for this browser's other files to arrive
+    if (status === 423 || (status >= 500 && code !== "link_paused") || code === "too_many_unfinished") {
       item.waits = Math.min((item.waits || 0) + 1, 6);
       // the server's own reason when it gave one (no room on its disk, say), else the network's
       set(item, "stalled", code && status !== 423 ? refusal(body) : text("guest.detail.stalled"));

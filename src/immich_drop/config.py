@@ -56,7 +56,7 @@ class Settings:
     log_format: str = "text"
     metrics_token: str = ""
     # What an outsider can make us hold (README, Security): request headers, a PATCH that stops
-    # sending, the public page's unfinished uploads, and the staging disk's reserve.
+    # sending, unfinished uploads (public page, invite links), and the staging disk's reserve.
     max_header_size: int = 32 * 1024
     header_timeout_seconds: float = 10.0
     upload_stall_seconds: float = 20.0
@@ -64,6 +64,10 @@ class Settings:
     public_pending_bytes: int = 50 * GiB
     public_pending_files_per_address: int = 1000
     public_pending_bytes_per_address: int = 200 * GiB
+    invite_pending_files: int = 200
+    invite_pending_bytes: int = 100 * GiB
+    invite_pending_files_per_address: int = 1000
+    invite_pending_bytes_per_address: int = 200 * GiB
     min_free_space: int = 1 * GiB
     # Owner notifications: a link's digest goes once no file of it finished for this long; expiry checks.
     notify_settle_seconds: float = 300.0
@@ -143,6 +147,10 @@ class Settings:
             public_pending_bytes=r.size("PUBLIC_PENDING_BYTES", 50 * GiB),
             public_pending_files_per_address=r.integer("PUBLIC_PENDING_FILES_PER_ADDRESS", 1000, low=1, high=10**7),
             public_pending_bytes_per_address=r.size("PUBLIC_PENDING_BYTES_PER_ADDRESS", 200 * GiB),
+            invite_pending_files=r.integer("INVITE_PENDING_FILES", 200, low=1, high=10**6),
+            invite_pending_bytes=r.size("INVITE_PENDING_BYTES", 100 * GiB),
+            invite_pending_files_per_address=r.integer("INVITE_PENDING_FILES_PER_ADDRESS", 1000, low=1, high=10**7),
+            invite_pending_bytes_per_address=r.size("INVITE_PENDING_BYTES_PER_ADDRESS", 200 * GiB),
             min_free_space=0 if r.text("MIN_FREE_SPACE", "") == "0" else r.size("MIN_FREE_SPACE", 1 * GiB),
             notify_settle_seconds=r.number("NOTIFY_SETTLE_SECONDS", 300.0, low=0.01),
             notify_check_seconds=r.number("NOTIFY_CHECK_SECONDS", 60.0, low=0.01),

@@ -115,20 +115,14 @@ class Store:
         query = select(Upload).where(Upload.session_id == session_id).order_by(Upload.created_at.desc()).limit(limit)
         return await self._run(lambda s: list(s.exec(query)))
 
-    async def room_counts(self, kind: str | None, session_id: str, address: str | None,
-                          then: Callable[[list[tuple[str, int]]], R]) -> tuple[tuple[int, int] | None,
-                                                                              tuple[int, int] | None, R]:
-        """What `tus/room.py` asks at every creation, in one transaction and one thread hop (bench/):
-        (files, announced bytes) of the uploads of `kind` still receiving of this session, and of this
-        address (None where `kind` or `address` is None), and `then` applied, in the same worker
-        thread, to (id, announced size) of every upload still receiving (what the staging disk has
-        promised; `then` may block, e.g. to look at the disk)."""
+    async def receiving(self, then: Callable[[list[tuple]], R]) -> R:
+        """What `tus/room.py` asks at every creation, in one thread hop (bench/): `then` applied, in the
+        worker thread, to (id, announced size, target kind, session id, client address) of every upload
+        still receiving (what the staging disk has promised; `then` may block, e.g. to look at the disk)."""
         def work():
-            with self.engine.begin() as conn:
-                by_session = _unfinished(conn, kind, session_id, None) if kind else None
-                by_address = _unfinished(conn, kind, None, address) if kind and address else None
-                receiving = [tuple(row) for row in conn.execute(_receiving_query())]
-            return by_session, by_address, then(receiving)  # the transaction is over: no connection waits on it
+            with self.engine.connect() as conn:
+                rows = [tuple(row) for row in conn.execute(_receiving_query())]
+            return then(rows)  # the connection is back in the pool: nothing waits on it
 
         return await asyncio.to_thread(work)
 
@@ -612,27 +606,10 @@ def _returning(stmt: sa.Update) -> sa.Update:
     return stmt.returning(*stmt.table.c)
 
 
-def _unfinished(conn: sa.Connection, kind: str, session_id: str | None, address: str | None) -> tuple[int, int]:
-    query = _unfinished_query(session_id is not None, address is not None)
-    params = {"kind": kind, "session_id": session_id, "address": address}
-    return tuple(conn.execute(query, params).one())
-
-
-@functools.cache
-def _unfinished_query(by_session: bool, by_address: bool) -> sa.Select:
-    """Built once per shape, like the state changes: building a query per creation cost more than running it."""
-    query = sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(UPLOAD.c.size), 0)).where(
-        UPLOAD.c.state == UploadState.RECEIVING, UPLOAD.c.target_kind == sa.bindparam("kind"))
-    if by_session:
-        query = query.where(UPLOAD.c.session_id == sa.bindparam("session_id"))
-    if by_address:
-        query = query.where(UPLOAD.c.client_address == sa.bindparam("address"))
-    return query
-
-
 @functools.cache
 def _receiving_query() -> sa.Select:
-    return sa.select(UPLOAD.c.id, UPLOAD.c.size).where(UPLOAD.c.state == UploadState.RECEIVING)
+    return sa.select(UPLOAD.c.id, UPLOAD.c.size, UPLOAD.c.target_kind, UPLOAD.c.session_id,
+                     UPLOAD.c.client_address).where(UPLOAD.c.state == UploadState.RECEIVING)
 
 
 def _set_one(conn: sa.Connection, stmt: sa.Update, params: dict,

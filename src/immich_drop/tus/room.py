@@ -1,8 +1,12 @@
 """`Room`: may a new upload of `length` bytes start? Asked by the guard at every creation.
 
-- The public page (anyone may use it once it is on): a browser session, and an address, may have at
-  most PUBLIC_PENDING_FILES / PUBLIC_PENDING_BYTES (…_PER_ADDRESS) in uploads not yet complete:
-  429 beyond, until some finish or are cancelled. Invites keep their own limits (targets.py).
+- A browser session, and an address, may have at most PUBLIC_PENDING_FILES / PUBLIC_PENDING_BYTES
+  (…_PER_ADDRESS) in uploads not yet complete on the public page, and INVITE_PENDING_… through
+  invite links (all links together): 429 beyond, until some finish, are cancelled or sit idle for
+  RESERVATION_IDLE (as on the disk, below: a reload's abandoned uploads stop counting). A link's own
+  limits (targets.py) count what it took; these count what is promised and not yet here: without
+  them a guest with a link of no total limit announced files the size of the free disk, kept them
+  alive with a byte every few minutes, and every other upload was refused 507 (attack run).
 - Every upload: the staging disk must hold it, with MIN_FREE_SPACE to spare, after what the uploads
   still arriving have announced and not yet written: 507 otherwise, in words a guest understands.
   An upload whose staged file has not grown for RESERVATION_IDLE seconds holds no reservation:
@@ -19,6 +23,7 @@ the database on their own; they can overshoot by what arrives at the same moment
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import shutil
 import time
@@ -40,17 +45,21 @@ class Room:
 
     async def check(self, kind: str, session: str, address: str | None, length: int) -> None:
         s = self.settings
-        by_session, by_address, free = await self.store.room_counts(
-            PUBLIC if kind == PUBLIC else None, session, address, then=self._free_after)
-        if by_session is not None:
-            await self._quota(by_session, length, s.public_pending_files, s.public_pending_bytes)
-        if by_address is not None:
-            await self._quota(by_address, length, s.public_pending_files_per_address, s.public_pending_bytes_per_address)
-        if length + s.min_free_space > free:
+        if kind == PUBLIC:
+            per_session = s.public_pending_files, s.public_pending_bytes
+            per_address = s.public_pending_files_per_address, s.public_pending_bytes_per_address
+        else:
+            per_session = s.invite_pending_files, s.invite_pending_bytes
+            per_address = s.invite_pending_files_per_address, s.invite_pending_bytes_per_address
+        tally = await self.store.receiving(lambda rows: self._tally(rows, kind, session, address))
+        self._quota(tally.by_session, length, *per_session)
+        if address is not None:
+            self._quota(tally.by_address, length, *per_address)
+        if length + s.min_free_space > tally.free:
             raise TargetClosed(507, NO_SPACE, code="no_space")
 
     @staticmethod
-    async def _quota(unfinished: tuple[int, int], length: int, max_files: int, max_bytes: int) -> None:
+    def _quota(unfinished: list[int], length: int, max_files: int, max_bytes: int) -> None:
         files, size = unfinished
         if files + 1 > max_files or size + length > max_bytes:
             raise TargetClosed(429, "You have many files still on their way. Let them finish (or cancel some), "
@@ -62,17 +71,37 @@ class Room:
         (blocking: the guard asks in its lock's thread hop, for an upload whose folder exists)."""
         return shutil.disk_usage(self.storage.directory).free - self.settings.min_free_space
 
-    def _free_after(self, promised: list[tuple[str, int]]) -> int:
-        """Free bytes on the staging disk once every upload still arriving has all its bytes (blocking:
-        run in the store's thread hop, with the rows that say what is still arriving)."""
+    def _tally(self, rows: list[tuple], kind: str, session: str, address: str | None) -> _Tally:
+        """What the uploads still arriving (`Store.receiving`'s rows) hold (blocking: run in the store's
+        thread hop): files and announced bytes of `kind` of this session and of this address, and the
+        staging disk's free bytes once they all have their bytes. An upload idle for RESERVATION_IDLE
+        holds nothing, so a guest's uploads abandoned by a reload do not keep their next files waiting."""
         private_dir(self.storage.directory)
-        owed, lapsed = 0, time.time() - RESERVATION_IDLE
-        for uid, size in promised:
+        tally, lapsed = _Tally(), time.time() - RESERVATION_IDLE
+        for uid, size, its_kind, its_session, its_address in rows:
             try:
                 staged = os.stat(self.storage.data_path(uid))
             except (FileNotFoundError, ValueError):
-                owed += size  # being created: its file is not there yet
-                continue
-            if staged.st_mtime >= lapsed:  # written to (or made) lately
-                owed += max(size - staged.st_size, 0)
-        return shutil.disk_usage(self.storage.directory).free - owed
+                owed = size  # being created: its file is not there yet
+            else:
+                if staged.st_mtime < lapsed:
+                    continue  # idle for long: no reservation
+                owed = max(size - staged.st_size, 0)
+            tally.owed += owed
+            if its_kind == kind:
+                if its_session == session:
+                    tally.by_session[0] += 1
+                    tally.by_session[1] += size
+                if address is not None and its_address == address:
+                    tally.by_address[0] += 1
+                    tally.by_address[1] += size
+        tally.free = shutil.disk_usage(self.storage.directory).free - tally.owed
+        return tally
+
+
+@dataclasses.dataclass
+class _Tally:
+    by_session: list[int] = dataclasses.field(default_factory=lambda: [0, 0])  # [files, announced bytes]
+    by_address: list[int] = dataclasses.field(default_factory=lambda: [0, 0])
+    owed: int = 0  # bytes announced and not yet written
+    free: int = 0  # the staging disk's free bytes less `owed`
