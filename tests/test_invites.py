@@ -7,7 +7,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from conftest import MEDIA, Admin, invite_token, sha1_of
+from conftest import MEDIA, SIGNATURES, Admin, invite_token, sha1_of, start_patch, wait_until
+from test_limits import read_reply
 
 
 @pytest.fixture
@@ -278,6 +279,32 @@ def test_delete_removes_undelivered_files(drop, admin_of, fake):
     assert not drop.services.storage.data_path(uid).exists()
     fake.fail_status = None
     assert fake.uploads == [] and admin.call("GET", "/api/invites").json() == []
+
+
+def test_delete_during_a_patch_leaves_nothing_of_it_on_disk(make_drop, admin_of):
+    # The PATCH went on writing after the deletion removed its files: its append made the data file
+    # again and its sidecar was written anew, left for the 24-hour sweep (re-walk).
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false", UPLOAD_STALL_SECONDS="600")
+    admin = admin_of(drop)
+    invite = admin.invite()
+    guest = drop.guest()
+    guest.http.get(f"/i/{invite_token(invite)}")
+    total, mib = 3 * 1024 * 1024, 1024 * 1024
+    uid = guest.create(total, "video.mp4", invite=invite_token(invite)).headers["Location"].rsplit("/", 1)[-1]
+    data_path, info_path = drop.services.storage.data_path(uid), drop.services.storage.info_path(uid)
+    sock = start_patch(drop.url, uid, guest.cookie, total)
+    try:
+        sock.sendall(SIGNATURES[".mp4"] + b"\0" * (mib + mib // 2 - len(SIGNATURES[".mp4"])))
+        wait_until(lambda: data_path.stat().st_size >= mib, what="the first mebibyte on disk")
+        assert admin.call("DELETE", f"/api/invites/{invite['id']}").status_code == 204
+        assert not data_path.exists()
+        sock.sendall(b"\0" * (total - mib - mib // 2))
+        reply = read_reply(sock)
+    finally:
+        sock.close()
+    assert reply.startswith(b"HTTP/1.1 404") and b'"link_invalid"' in reply, reply  # as the next PATCH would hear
+    assert not data_path.exists() and not info_path.exists()
+    assert drop.upload_row(uid).state == "failed"
 
 
 def test_revoked_key_pauses_until_the_admin_signs_in_again(drop, admin_of, fake):

@@ -56,7 +56,7 @@ from .locks import UploadLocks
 from .room import NO_SPACE, Room
 from .sniff import first_bytes
 from .stall import BodyWatch
-from .storage import UID, StagingStorage
+from .storage import UID, StagingStorage, UploadGone
 
 TUS_VERSION = "1.0.0"
 EXTENSIONS = "creation,expiration,termination"
@@ -104,6 +104,7 @@ class TusGuard:
         self.on_created = lambda: None  # e.g. a metrics counter
         self.on_patch = lambda upload: None  # a notice before an accepted PATCH goes in (the relay)
         self._creating: set[str] = set()  # uploads whose creation tuspyserver has not answered yet
+        inner.add_exception_handler(UploadGone, self._gone)
 
     async def __call__(self, scope, receive, send) -> None:
         headers = _headers(scope)
@@ -336,6 +337,22 @@ class TusGuard:
                          await self.storage.size(upload.id))
         finally:
             await held.release()
+
+    async def _gone(self, request: Request, exc: UploadGone) -> Callable:
+        """tuspyserver's PATCH found its upload's staged file gone under it (`UploadGone`): the answer
+        is its link's refusal if the link closed (deleted, most likely), else the upload's 404."""
+        refusal = _not_found()
+        upload, invite = await self.store.upload_and_invite(exc.args[0])
+        if upload is not None:
+            try:
+                await self.targets.open_for_upload(upload.target_kind, upload.target_id, invite)
+            except TargetClosed as closed:
+                refusal = Refuse(closed.status, closed.message, code=closed.code, params=closed.params)
+
+        async def answer(scope, receive, send) -> None:
+            await _respond(send, refusal.status, refusal.message, refusal.headers, refusal.code, refusal.params)
+
+        return answer
 
     async def _end_mismatch(self, upload: Upload) -> None:
         """Refuse a file named as a photo or video whose first bytes are plainly something else (a text

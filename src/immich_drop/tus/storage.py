@@ -47,6 +47,12 @@ _BOOKKEEPING = {"offset", "expires", "upload_part", "upload_chunk_size"}
 UID = re.compile(r"^[0-9a-f]{32}$")
 
 
+class UploadGone(Exception):
+    """An upload's staged data file went while a request was writing it (its link was deleted, and
+    `pipeline.drop` removed it): the write is not made, so the file is not made again and left to the
+    24-hour sweep with the bytes that came after."""
+
+
 class StagingStorage(TusStorage):
     def __init__(self, directory: Path, locks: UploadLocks, expiry_seconds: float):
         self.directory = directory
@@ -164,8 +170,12 @@ class StagingStorage(TusStorage):
         length = self._lengths.get(uid)
 
         def do() -> int:
-            with open(path, "ab") as fh:
-                start = fh.tell()
+            try:  # appended to, never made here: tuspyserver's creation made it (write_info)
+                fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+            except FileNotFoundError:
+                raise UploadGone(uid) from None
+            with os.fdopen(fd, "ab") as fh:
+                start = fh.seek(0, os.SEEK_END)
                 fh.writelines(chunks)
                 fh.flush()
                 # fsync when the upload is complete: "received" must mean on disk. Earlier PATCHes need
@@ -291,9 +301,13 @@ class StagingStorage(TusStorage):
             self._lengths[uid] = data["size"]
         creating = uid in self._creating
 
+        data_path = self.data_path(uid)
+
         def do() -> None:
             if creating:
                 self._create_now(uid)
+            elif not data_path.exists():
+                raise UploadGone(uid)  # its files were removed under this request: not made again
             tmp = path.with_suffix(".info.tmp")
             with os.fdopen(private_file(tmp, os.O_WRONLY | os.O_TRUNC), "w") as fh:
                 fh.write(text)
