@@ -309,7 +309,7 @@ def test_the_console_uses_only_known_keys_and_no_bare_english():
     used |= {f"{k}.other" for k in re.findall(r"""I18N\.n\("(admin\.[\w.]+)""", script)}
     used = {k for k in used if not k.endswith((".", "_"))}  # prefixes joined with a code: checked below
     assert used and sorted(k for k in used if k not in english) == []
-    for prefix, names in [("admin.state.", ["active", "expired", "used_up", "disabled", "deleted"]),
+    for prefix, names in [("admin.state.", ["active", "full", "expired", "used_up", "disabled", "deleted"]),
                           ("admin.field.kind_", ["all", "photos", "videos"]),
                           ("admin.log.state_", ["receiving", "received", "hashing", "uploading", "retrying", "done",
                                                 "duplicate", "failed"])]:

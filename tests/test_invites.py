@@ -117,6 +117,9 @@ def test_racing_files_cannot_exceed_the_limits(drop, admin_of):
     assert other.create(600, invite=invite_token(big)).status_code == 201
     refused = other.create(600, invite=invite_token(big))
     assert refused.status_code == 403 and "limit is reached" in refused.json()["message"]
+    state = lambda invite: admin.call("GET", f"/api/invites/{invite['id']}").json()["state"]
+    assert state(big) == "active"  # 400 bytes are left
+    assert other.create(400, invite=invite_token(big)).status_code == 201 and state(big) == "full"
 
 
 def test_file_rules(drop, admin_of):

@@ -141,6 +141,30 @@ def test_a_notice_when_a_link_is_used_up_and_when_immich_refuses_the_key(drop, a
     assert receiver.messages.empty()  # tried again and again, told once
 
 
+def test_a_link_whose_files_are_all_taken_is_full_and_its_owner_told_once(drop, admin_of, receiver):
+    # A link of 2 files that took them both still said "active", and its owner heard nothing.
+    admin = with_address(drop, admin_of, receiver)
+    invite = admin.invite(title="Bake-off", maxFiles=2)
+    token, guest = invite_token(invite), drop.guest()
+    guest.http.get(f"/i/{token}")
+    state = lambda: admin.call("GET", f"/api/invites/{invite['id']}").json()["state"]
+    assert guest.create(100, invite=token).status_code == 201 and state() == "active"
+    second = guest.create(100, invite=token)
+    assert state() == "full"
+    full = receiver.next()
+    assert full["title"] == "Bake-off is full"
+    assert full["message"] == ("Your link Bake-off has reached its limit: guests can send no more files. "
+                               "Raise the limit in the console to take more.")
+    # A place given back (the second file cancelled) opens it again; taken again, no second notice.
+    assert guest.http.delete(second.headers["Location"], headers=guest.tus_headers()).status_code == 204
+    assert state() == "active"
+    assert guest.create(100, invite=token).status_code == 201 and state() == "full"
+    assert admin.call("PATCH", f"/api/invites/{invite['id']}", json={"maxFiles": 4}).json()["state"] == "active"
+    uid = guest.invite_upload(MEDIA / "exif_offset.jpg", token)
+    assert guest.wait_for(uid, ["done", "failed"])["state"] == "done"
+    assert receiver.next()["title"] == "New files for Bake-off"  # the digest: no second "full" came before it
+
+
 def test_a_german_speaking_owner_hears_in_german(drop, fake, receiver):
     """The owner's language (stored at sign-in, here from the browser's Accept-Language) writes every
     notice: the test message and the digest, whose verb agrees with its two senders."""

@@ -97,6 +97,7 @@ class InviteState:
     ACTIVE = "active"
     EXPIRED = "expired"
     USED_UP = "used up"
+    FULL = "full"  # its file or byte limit is taken (by files sent or on their way): no file more
     DISABLED = "disabled"
     DELETED = "deleted"
 

@@ -105,6 +105,11 @@ def used_up_message(invite: Invite) -> Message:
                          i18n.plural(lang, "notify.used_up.body", invite.uses, link=link_name(lang, invite)))
 
 
+def full_message(invite: Invite) -> Message:
+    return lambda lang: (i18n.text(lang, "notify.full.title", link=link_name(lang, invite)),
+                         i18n.text(lang, "notify.full.body", link=link_name(lang, invite)))
+
+
 def expired_message(invite: Invite) -> Message:
     return lambda lang: (i18n.text(lang, "notify.expired.title", link=link_name(lang, invite)),
                          i18n.plural(lang, "notify.expired.body", invite.files, link=link_name(lang, invite)))
@@ -153,9 +158,10 @@ class Notifier:
         if invite is None or invite.deleted_at is not None:
             return
         self.bus.publish(owner_channel(invite.owner_id), invite_event(invite))
-        if invite_state(invite) == InviteState.USED_UP and not invite.closed_noticed:
+        state = invite_state(invite)
+        if state in (InviteState.USED_UP, InviteState.FULL) and not invite.closed_noticed:
             if await self.store.claim_closed_notice(invite.id):
-                await self.send_to(invite.owner_id, used_up_message(invite))
+                await self.send_to(invite.owner_id, (used_up_message if state == InviteState.USED_UP else full_message)(invite))
         if invite_id in self._timers:  # still busy: the digest waits until it settles
             self._settle(invite_id)
 

@@ -362,10 +362,11 @@
   }
 
   // No event comes when a link reaches its expiry: the card turns "expired" at that moment by the
-  // server's own rule (disabled comes first; expired before used up), not at the next reload.
+  // server's own rule (disabled comes first; expired before full and used up), not at the next reload.
+  var EXPIRING = { active: 1, full: 1, "used up": 1 };
   function expireOnTime(el, invite) {
     clearTimeout(el.expiryTimer);
-    if (!invite.expiresAt || (invite.state !== "active" && invite.state !== "used up")) return;
+    if (!invite.expiresAt || !EXPIRING[invite.state]) return;
     var wait = new Date(invite.expiresAt).getTime() - Date.now();
     el.expiryTimer = setTimeout(function () {
       if (new Date(invite.expiresAt).getTime() <= Date.now()) invite.state = "expired";
