@@ -188,6 +188,8 @@ def test_after_a_reload_the_page_shows_what_was_sent_and_sends_only_what_is_miss
     expect(page.locator(".item")).to_have_count(4)  # the status channel's snapshot: sent earlier
     expect(page.locator(".item .detail").first).to_have_text("Sent earlier from this browser")
     new = make_file(tmp_path / "new.jpg", 2 * CHUNK + 7, seed=50)
+    asked: list = []
+    page.route("**/api/already", lambda route: (asked.append(route.request.url), route.continue_()))
     page.set_input_files("#picker", [str(f) for f in [*first, video, new]])
     expect(page.locator(".item[data-kind=done]")).to_have_count(5, timeout=60000)  # 4 earlier + the new one
     # the four keep their rows "sent earlier": no second row "already there" each (7 rows for 4 files:
@@ -195,8 +197,9 @@ def test_after_a_reload_the_page_shows_what_was_sent_and_sends_only_what_is_miss
     expect(page.locator(".item")).to_have_count(5)
     expect(page.locator(".item .detail")).to_have_text(["Sent earlier from this browser"] * 4 + ["524.3 kB"])
     expect(page.locator("#finished-text")).to_have_text("Finished: 1 sent.")
-    # the server was asked about each (it decides: cold review), and recorded each "already there"
-    assert drop.server.call(drop.services.store.count_by_state()).get("duplicate", 0) == 4
+    # the server was asked about each (it decides: cold review), and kept each one's earlier row: the
+    # owner's log lists every file once
+    assert len(asked) == 5 and drop.server.call(drop.services.store.count_by_state()) == {"done": 5}
     sent_again = sum(recorder.received.values()) - before
     # measured: the four known files cost at most what went out while the video was being hashed
     assert new.stat().st_size <= sent_again <= new.stat().st_size + 8 * CHUNK, sent_again
@@ -209,7 +212,8 @@ def test_after_a_reload_the_page_shows_what_was_sent_and_sends_only_what_is_miss
 
 def test_a_hash_alone_grants_nothing(make_drop, admin_of, tmp_path):
     drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
-    token = invite_token(admin_of(drop).invite(album={"name": "A"}))
+    admin = admin_of(drop)
+    token = invite_token(admin.invite(album={"name": "A"}))
     photo = make_file(tmp_path / "p.jpg", 5000, seed=60)
     sender, stranger = drop.guest(), drop.guest()
     uid = sender.invite_upload(photo, token)
@@ -220,8 +224,15 @@ def test_a_hash_alone_grants_nothing(make_drop, admin_of, tmp_path):
     assert sender.http.post("/api/already", json={**question, "size": 4999}).json() == {"already": False}
     assert sender.http.post("/api/already", json={**question, "sha1": "0" * 40}).json() == {"already": False}
     assert sender.http.post("/api/already", content="x", headers={"Content-Type": "text/plain"}).status_code == 415
-    answer = sender.http.post("/api/already", json=question).json()
-    assert answer["already"] is True
+    assert sender.http.post("/api/already", json=question).json() == {"already": True, "id": uid}
+    # Through the same link the earlier row stands: the owner's log lists the file once, not twice.
+    [invite] = admin.call("GET", "/api/invites").json()
+    assert [r["id"] for r in admin.call("GET", f"/api/invites/{invite['id']}/uploads").json()] == [uid]
+    # Through another link of the same owner it is recorded there, without its bytes.
+    other = invite_token(admin.invite(album={"name": "B"}))
+    sender.http.get(f"/i/{other}")
+    answer = sender.http.post("/api/already", json={**question, "invite": other}).json()
+    assert answer["already"] is True and answer["id"] != uid
     row = drop.upload_row(answer["id"])
     assert row.state == "duplicate" and row.filename == "copy.jpg" and row.asset_id == drop.upload_row(uid).asset_id
     assert len(drop.fake.uploads) == 1

@@ -2,7 +2,8 @@
 
 `AlreadyThere(services).record(session, body)` takes the page's question, `{invite, sha1, size,
 filename, filetype, guestName?, guestMessage?}`, and returns the id of a new upload row in state
-`duplicate`, or None (then the page simply sends the file).
+`duplicate`, or of the earlier row where the file went through this same link (a file chosen again
+was listed twice in the owner's log), or None (then the page simply sends the file).
 
 Only hashes this server computed itself from bytes it received count, and only for the browser that
 sent them: the SHA-1 must belong to an upload that this same session sent in full, to the same owner,
@@ -79,6 +80,9 @@ class AlreadyThere:
         except (ImmichError, KeyUnavailable, TargetGone) as exc:
             log.info("already-there check skipped: %s", exc)
             return None
+        earlier = next((u for u in prior if u.target_kind == kind and u.target_id == upload.target_id), None)
+        if earlier is not None:  # sent through this same link: its row stands, the owner's log lists the file once
+            return earlier.id
         await self.store.add_upload(upload)
         self.bus.publish(session, upload_event(upload))
         return upload.id
