@@ -210,6 +210,21 @@ def test_after_a_reload_the_page_shows_what_was_sent_and_sends_only_what_is_miss
     context.close()
 
 
+def test_files_sent_earlier_are_listed_in_the_order_they_were_sent(make_drop, admin_of, browser):
+    # After a reload the "sent earlier" rows came newest first, and above files chosen meanwhile.
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
+    context, page = guest(browser)
+    page.goto(link(drop, admin_of))
+    names = ["exif_offset.jpg", "no_date.jpg", "exif_no_offset.jpg"]
+    for count, name in enumerate(names, 1):  # one at a time: the order they reach the server is known
+        page.set_input_files("#picker", [str(MEDIA / name)])
+        expect(page.locator(".item[data-kind=done]")).to_have_count(count, timeout=30000)
+    page.reload()
+    expect(page.locator(".item .name")).to_have_text(names)
+    assert page.problems == []
+    context.close()
+
+
 def test_a_hash_alone_grants_nothing(make_drop, admin_of, tmp_path):
     drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
     admin = admin_of(drop)

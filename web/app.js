@@ -151,7 +151,9 @@
       var next = items.filter(function (it) { return !it.el.querySelector(".cancel").hidden; })[0];
       (next ? next.el.querySelector(".cancel") : $("keep-open").hidden ? $("summary") : $("pause")).focus();
     });
-    if (earlier) queue.insertBefore(el, queue.firstChild); else queue.appendChild(el);
+    // files sent earlier stand above this page's own, in the order they were sent (the snapshot's)
+    var firstOwn = earlier && items.filter(function (it) { return !it.earlier; })[0];
+    if (firstOwn) queue.insertBefore(el, firstOwn.el); else queue.appendChild(el);
     items.push(item);
     return item;
   }
