@@ -122,6 +122,19 @@ def test_racing_files_cannot_exceed_the_limits(drop, admin_of):
     assert other.create(400, invite=invite_token(big)).status_code == 201 and state(big) == "full"
 
 
+def test_a_link_used_up_and_full_still_refuses_other_browsers_as_used(drop, admin_of):
+    # "full" came first and hid "used up": a stranger could open a one-time link whose one file was taken.
+    admin = admin_of(drop)
+    invite = admin.invite(maxUses=1, maxFiles=1, album={"name": "Private"})
+    token, first, stranger = invite_token(invite), drop.guest(), drop.guest()
+    first.http.get(f"/i/{token}")
+    assert first.create(100, invite=token).status_code == 201
+    assert admin.call("GET", f"/api/invites/{invite['id']}").json()["state"] == "used up"
+    assert stranger.http.get(f"/i/{token}").status_code == 410
+    answer = stranger.http.get(f"/api/i/{token}")
+    assert answer.status_code == 410 and "Private" not in answer.text
+
+
 def test_file_rules(drop, admin_of):
     admin = admin_of(drop)
     photos = invite_token(admin.invite(mediaKind="photos", maxFileSize=1000))
@@ -301,6 +314,7 @@ def test_delete_during_a_patch_leaves_nothing_of_it_on_disk(make_drop, admin_of)
         wait_until(lambda: data_path.stat().st_size >= mib, what="the first mebibyte on disk")
         assert admin.call("DELETE", f"/api/invites/{invite['id']}").status_code == 204
         assert not data_path.exists()
+        assert drop.services.storage.buffered == 0  # the half mebibyte not yet written is let go too
         sock.sendall(b"\0" * (total - mib - mib // 2))
         reply = read_reply(sock)
     finally:

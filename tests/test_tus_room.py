@@ -78,20 +78,46 @@ def test_an_address_has_a_quota_of_announced_bytes_through_links(make_drop, admi
     assert guests[0].create(100, invite=token).status_code == 201  # what is left fits
 
 
-def test_an_upload_left_idle_for_ten_minutes_leaves_the_quota(make_drop, admin_of):
-    # A reload leaves the uploads it interrupted; chosen again, other files must not wait on them for a day.
-    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false", INVITE_PENDING_FILES="1")
+def test_an_upload_left_idle_for_ten_minutes_holds_no_bytes_of_the_quota(make_drop, admin_of):
+    # A reload leaves the uploads it interrupted: a guest's next files must not wait on them for a day.
+    # Each still counts as a file, so a guest cannot make new ones without end every ten minutes.
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false", INVITE_PENDING_BYTES="1000", INVITE_PENDING_FILES="2")
     token = invite_token(admin_of(drop).invite())
     guest = opened(drop, token)
-    left = guest.create(100, invite=token)
+    left = guest.create(900, invite=token)
     assert left.status_code == 201
-    assert guest.create(100, invite=token).status_code == 429
+    assert guest.create(200, invite=token).status_code == 429  # 1,100 bytes on their way
     staged = drop.services.storage.data_path(left.headers["Location"].rsplit("/", 1)[-1])
     nine, eleven = time.time() - 9 * 60, time.time() - 11 * 60
     os.utime(staged, (nine, nine))
-    assert guest.create(100, invite=token).status_code == 429
+    assert guest.create(200, invite=token).status_code == 429
     os.utime(staged, (eleven, eleven))
+    assert guest.create(200, invite=token).status_code == 201
+    assert guest.create(100, invite=token).status_code == 429  # as a file it still counts: rows stay bounded
+
+
+def test_a_file_larger_than_the_bytes_allowed_at_once_is_refused_for_good(make_drop, admin_of):
+    # It could never start: answered "too many on their way", the page would wait for ever.
+    drop = make_drop(INVITE_PENDING_BYTES="1000", PUBLIC_PENDING_BYTES_PER_ADDRESS="2000")
+    token = invite_token(admin_of(drop).invite())
+    guest = opened(drop, token)
+    refused = guest.create(1001, invite=token)
+    assert refused.status_code == 413 and refused.json()["code"] == "too_large"
+    assert refused.json()["params"] == {"size": 1000}
+    assert guest.create(1000, invite=token).status_code == 201
+    public = guest.create(2001)
+    assert public.status_code == 413 and public.json()["params"] == {"size": 2000}
+
+
+def test_public_and_link_uploads_have_quotas_of_their_own(make_drop, admin_of):
+    drop = make_drop(INVITE_PENDING_FILES="1", PUBLIC_PENDING_FILES="1", INVITE_PENDING_FILES_PER_ADDRESS="2")
+    token = invite_token(admin_of(drop).invite())
+    guest = opened(drop, token)
     assert guest.create(100, invite=token).status_code == 201
+    assert guest.create(100).status_code == 201  # the public page: its own count
+    assert guest.create(100).status_code == 429 and guest.create(100, invite=token).status_code == 429
+    assert opened(drop, token).create(100, invite=token).status_code == 201  # a second browser, same address
+    assert opened(drop, token).create(100, invite=token).status_code == 429  # the address's two are taken
 
 
 def test_a_file_the_staging_disk_cannot_hold_is_refused(make_drop, tmp_path):

@@ -98,6 +98,7 @@ class InviteState:
     EXPIRED = "expired"
     USED_UP = "used up"
     FULL = "full"  # its file or byte limit is taken (by files sent or on their way): no file more
+    # (a link both used up and full is "used up": the browsers without a use are refused by that name)
     DISABLED = "disabled"
     DELETED = "deleted"
 
@@ -129,7 +130,7 @@ class Invite(SQLModel, table=True):
                               sa_column_kwargs={"server_default": "optional"})
     archive: bool = False  # files arrive archived in Immich: in the album, not in the timeline until reviewed
     digest_until: datetime | None = None  # uploads finished before this were in a digest to the owner
-    closed_noticed: bool = False  # the owner was told the link is used up or expired
+    closed_noticed: bool = False  # the owner was told the link is used up, full or expired
 
 
 class InviteRefusal(SQLModel, table=True):

@@ -4,7 +4,8 @@
 - `invite_changed(invite_id, invite=None)`: a file was reserved, released or refused, or finished
   (`invite_delivered`); `invite` is the row as it now is, when the caller has it (no second read).
   The owner's open consoles get `{"type": "invite", ...}` over the status channel (their own channel
-  "admin:<user id>", never another admin's); a link that just got used up is told once.
+  "admin:<user id>", never another admin's); a link that just got used up, or full once a file
+  finishes, is told once.
 - `invite_delivered(invite_id)`: also (re)starts the link's settle timer. When no file of the link has
   finished for NOTIFY_SETTLE_SECONDS, one digest goes out for everything finished since the last
   one ("Anna and 3 others sent 41 photos and 2 videos to Wedding"). Never a message per file.
@@ -152,22 +153,25 @@ class Notifier:
         await asyncio.gather(*self._tasks, *([self._watcher] if self._watcher else []), return_exceptions=True)
 
     # --- events --------------------------------------------------------------------------
-    async def invite_changed(self, invite_id: str, invite: Invite | None = None) -> None:
+    async def invite_changed(self, invite_id: str, invite: Invite | None = None, delivered: bool = False) -> None:
         """`invite`, if given, is the row as it is now (read or returned by the caller's own write)."""
         invite = invite or await self.store.get_invite(invite_id)
         if invite is None or invite.deleted_at is not None:
             return
         self.bus.publish(owner_channel(invite.owner_id), invite_event(invite))
+        # "used up" is for good (a claim is never taken back), "full" is told only as a file finishes:
+        # a reservation is also made for a creation refused a moment later (no room, 429) and given back
         state = invite_state(invite)
-        if state in (InviteState.USED_UP, InviteState.FULL) and not invite.closed_noticed:
+        notice = {InviteState.USED_UP: used_up_message, InviteState.FULL: full_message if delivered else None}.get(state)
+        if notice is not None and not invite.closed_noticed:
             if await self.store.claim_closed_notice(invite.id):
-                await self.send_to(invite.owner_id, (used_up_message if state == InviteState.USED_UP else full_message)(invite))
+                await self.send_to(invite.owner_id, notice(invite))
         if invite_id in self._timers:  # still busy: the digest waits until it settles
             self._settle(invite_id)
 
     async def invite_delivered(self, invite_id: str) -> None:
         self._settle(invite_id)
-        await self.invite_changed(invite_id)
+        await self.invite_changed(invite_id, delivered=True)
 
     async def key_refused(self, user_id: str) -> None:
         await self.send_to(user_id, key_refused_message)

@@ -73,11 +73,11 @@ def invite_state(invite: Invite, now: datetime | None = None) -> str:
         return InviteState.DISABLED
     if invite.expires_at is not None and _aware(invite.expires_at) <= now:
         return InviteState.EXPIRED
+    if invite.max_uses is not None and invite.uses >= invite.max_uses:
+        return InviteState.USED_UP  # first: a browser without a use is refused as "used", whatever else
     if (invite.max_files is not None and invite.files >= invite.max_files) or \
             (invite.max_total_bytes is not None and invite.bytes >= invite.max_total_bytes):
-        return InviteState.FULL  # before "used up": a browser that has its use cannot send either
-    if invite.max_uses is not None and invite.uses >= invite.max_uses:
-        return InviteState.USED_UP
+        return InviteState.FULL
     return InviteState.ACTIVE
 
 

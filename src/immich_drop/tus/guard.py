@@ -304,7 +304,7 @@ class TusGuard:
             # ended (expired, say) while its link stayed open. 409, which a tus client (tus-js-client
             # included) answers with HEAD, hears 404 there and sends the file anew; a 404 here would
             # end the file as failed in the guest's page instead.
-            raise Refuse(409, "This upload has ended; the file must be sent again.", code="not_found")
+            raise _ended()
         # the lock, and read under it in the same thread hop: the bytes on disk (the storage answers
         # tuspyserver from that) and the room left on the staging disk
         held = await self.locks.take_over(upload.id, RELEASE_WAIT, then=lambda: (
@@ -339,9 +339,10 @@ class TusGuard:
             await held.release()
 
     async def _gone(self, request: Request, exc: UploadGone) -> Callable:
-        """tuspyserver's PATCH found its upload's staged file gone under it (`UploadGone`): the answer
-        is its link's refusal if the link closed (deleted, most likely), else the upload's 404."""
-        refusal = _not_found()
+        """A PATCH found its upload's staged file gone under it (`UploadGone`, raised by the storage
+        while tuspyserver writes): the answer is its link's refusal if the link closed (deleted, most
+        likely), else what an ended upload hears (409: a tus client asks again and sends it anew)."""
+        refusal = _ended()
         upload, invite = await self.store.upload_and_invite(exc.args[0])
         if upload is not None:
             try:
@@ -431,6 +432,10 @@ def clean_filename(name: str) -> str:
 
 def _b64(text: str) -> str:
     return base64.b64encode(text.encode("utf-8", "surrogatepass")).decode()
+
+
+def _ended() -> Refuse:
+    return Refuse(409, "This upload has ended; the file must be sent again.", code="not_found")
 
 
 def _not_found() -> Refuse:

@@ -2,8 +2,10 @@
 
 - A browser session, and an address, may have at most PUBLIC_PENDING_FILES / PUBLIC_PENDING_BYTES
   (…_PER_ADDRESS) in uploads not yet complete on the public page, and INVITE_PENDING_… through
-  invite links (all links together): 429 beyond, until some finish, are cancelled or sit idle for
-  RESERVATION_IDLE (as on the disk, below: a reload's abandoned uploads stop counting). A link's own
+  invite links (all links together): 429 beyond, until some finish or are cancelled (an upload idle
+  for RESERVATION_IDLE still counts as a file but no longer for its bytes, as on the disk below: a
+  reload's abandoned videos do not hold the next files back); a file larger than the bytes allowed
+  at once is refused for good (413). A link's own
   limits (targets.py) count what it took; these count what is promised and not yet here: without
   them a guest with a link of no total limit announced files the size of the free disk, kept them
   alive with a byte every few minutes, and every other upload was refused 507 (attack run).
@@ -29,6 +31,7 @@ import shutil
 import time
 
 from ..files import private_dir
+from ..i18n import size_text
 from ..store import Store
 from ..targets import PUBLIC, TargetClosed
 from .storage import StagingStorage
@@ -51,6 +54,10 @@ class Room:
         else:
             per_session = s.invite_pending_files, s.invite_pending_bytes
             per_address = s.invite_pending_files_per_address, s.invite_pending_bytes_per_address
+        largest = min(per_session[1], per_address[1])
+        if length > largest:  # could never start, however long it waited: refused for good, not "wait"
+            raise TargetClosed(413, f"This file is larger than the {size_text(largest)} allowed.", code="too_large",
+                               params={"size": largest})
         tally = await self.store.receiving(lambda rows: self._tally(rows, kind, session, address))
         self._quota(tally.by_session, length, *per_session)
         if address is not None:
@@ -74,27 +81,27 @@ class Room:
     def _tally(self, rows: list[tuple], kind: str, session: str, address: str | None) -> _Tally:
         """What the uploads still arriving (`Store.receiving`'s rows) hold (blocking: run in the store's
         thread hop): files and announced bytes of `kind` of this session and of this address, and the
-        staging disk's free bytes once they all have their bytes. An upload idle for RESERVATION_IDLE
-        holds nothing, so a guest's uploads abandoned by a reload do not keep their next files waiting."""
+        staging disk's free bytes once they all have their bytes. Every unfinished upload counts as a
+        file (the rows, and this walk over them, stay bounded), but one idle for RESERVATION_IDLE holds
+        no bytes: a guest's large uploads abandoned by a reload do not keep their next files waiting."""
         private_dir(self.storage.directory)
         tally, lapsed = _Tally(), time.time() - RESERVATION_IDLE
         for uid, size, its_kind, its_session, its_address in rows:
             try:
                 staged = os.stat(self.storage.data_path(uid))
             except (FileNotFoundError, ValueError):
-                owed = size  # being created: its file is not there yet
+                owed, held = size, size  # being created: its file is not there yet
             else:
-                if staged.st_mtime < lapsed:
-                    continue  # idle for long: no reservation
-                owed = max(size - staged.st_size, 0)
+                live = staged.st_mtime >= lapsed
+                owed, held = (max(size - staged.st_size, 0), size) if live else (0, 0)  # idle: no reservation
             tally.owed += owed
             if its_kind == kind:
                 if its_session == session:
                     tally.by_session[0] += 1
-                    tally.by_session[1] += size
+                    tally.by_session[1] += held
                 if address is not None and its_address == address:
                     tally.by_address[0] += 1
-                    tally.by_address[1] += size
+                    tally.by_address[1] += held
         tally.free = shutil.disk_usage(self.storage.directory).free - tally.owed
         return tally
 

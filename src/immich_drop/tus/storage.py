@@ -48,9 +48,9 @@ UID = re.compile(r"^[0-9a-f]{32}$")
 
 
 class UploadGone(Exception):
-    """An upload's staged data file went while a request was writing it (its link was deleted, and
-    `pipeline.drop` removed it): the write is not made, so the file is not made again and left to the
-    24-hour sweep with the bytes that came after."""
+    """An upload's staged data file went while a PATCH was writing it (its link was deleted, and
+    `pipeline.drop` removed it): the write is not made. Made again, the file (and its sidecar) would
+    have lain in staging until the 24-hour sweep, and the PATCH been answered 204."""
 
 
 class StagingStorage(TusStorage):
@@ -182,7 +182,7 @@ class StagingStorage(TusStorage):
                 # none, because the offset is what the file holds: after a power cut HEAD tells the truth.
                 if final and (length is None or start + size >= length):
                     os.fsync(fh.fileno())
-            if hasher is not None:
+            if hasher is not None and self._hashers.get(uid) is hasher:  # (not forgotten meanwhile)
                 digest, covered = hasher
                 if covered == start:
                     for chunk in chunks:
@@ -297,10 +297,7 @@ class StagingStorage(TusStorage):
         path = self.info_path(uid)
         text = json.dumps(data, default=str)
         first = uid not in self._lengths
-        if isinstance(data.get("size"), int):
-            self._lengths[uid] = data["size"]
         creating = uid in self._creating
-
         data_path = self.data_path(uid)
 
         def do() -> None:
@@ -315,6 +312,10 @@ class StagingStorage(TusStorage):
                 if first:  # the metadata must survive; later rewrites only repeat it (offsets come from disk)
                     os.fsync(fh.fileno())
             os.replace(tmp, path)
+            if not creating and not data_path.exists():  # removed between the look and the replace
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+                raise UploadGone(uid)
 
         try:
             await asyncio.to_thread(do)
@@ -323,6 +324,8 @@ class StagingStorage(TusStorage):
                 self._creating.discard(uid)
                 self._just_created.add(uid)
         self._info_written[uid] = lasting
+        if isinstance(data.get("size"), int):
+            self._lengths[uid] = data["size"]
         known = self._snapshots.get(uid)
         if known is not None:
             known[1] = json.loads(text)
