@@ -1056,6 +1056,26 @@ def test_choosing_files_on_a_phone_shows_them_coming_and_folds_the_skipped_name(
     context.close()
 
 
+@pytest.mark.parametrize("lang, width, height", [("de", 375, 667), ("fr", 390, 740)])
+def test_both_pickers_are_in_the_first_screen_of_a_small_phone_in_a_long_language(make_drop, admin_of, browser,
+                                                                                   lang, width, height):
+    # In German or French, on a one-time link, or at 375x667 the pickers were below the fold (re-walk).
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
+    url = link(drop, admin_of, title="Anna & Tom's wedding", album={"name": "Wedding"}, maxUses=1, maxFiles=50,
+               expiresAt="2030-06-01T00:00:00Z")
+    size = {"viewport": {"width": width, "height": height}, "is_mobile": True, "has_touch": True}
+    context, page = guest(browser, size=size, locale=lang)
+    page.goto(url)
+    expect(page.locator("#onetime")).to_be_visible()
+    expect(page.locator("#who-name")).to_be_visible()
+    for picker in page.locator("#drop .pickers .button").all():
+        box = picker.bounding_box()
+        assert box["y"] + box["height"] <= height, (lang, box)
+    snap(page, f"guest-first-screen-{lang}-{width}x{height}.png")
+    assert page.problems == []
+    context.close()
+
+
 def test_files_on_their_way_stop_when_the_link_closes_and_go_on_when_it_opens(recorded, admin_of, browser, tmp_path):
     """Guest walk: at the link's expiry a video went on to 99% for half a minute, then failed; turned
     off and on again, a file stayed "failed" with no Retry, and choosing it again counted it twice.
