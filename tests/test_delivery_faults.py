@@ -13,6 +13,7 @@ import pytest
 from conftest import MEDIA, invite_token, sha1_of, wait_until
 from immich_drop import pipeline as pipeline_module
 from immich_drop import store as store_module
+from immich_drop.pipeline import MAX_SERVER_ERRORS
 
 FINAL = ["done", "duplicate", "failed"]
 
@@ -101,6 +102,21 @@ def test_a_lease_renewal_that_fails_stops_the_delivery(drop, monkeypatch):
     monkeypatch.setattr(store, "renew_lease", renew)  # the database is back; the lease runs out and
     drop.fake.upload_gate = None                      # the delivery is taken up again, and made once
     assert guest.wait_for(uid, FINAL)["state"] == "done" and drop.fake.upload_bodies == 1
+
+
+def test_a_file_immich_keeps_failing_on_fails_after_a_few_attempts(drop):
+    # Immich answered 500 to every attempt at a file it could not take: it was sent again every five
+    # minutes for good, holding its staging space (attack run). A 503 (Immich restarting) still waits.
+    guest = drop.guest()
+    drop.fake.fail_status = 500
+    uid = guest.upload(MEDIA / "exif_offset.jpg")
+    event = guest.wait_for(uid, "failed")
+    assert drop.upload_row(uid).attempts == MAX_SERVER_ERRORS - 1 and event["code"] == "rejected"
+    assert f"failed on this file {MAX_SERVER_ERRORS} times" in event["message"]
+    drop.fake.fail_status = 503
+    waiting = guest.upload(MEDIA / "no_date.jpg")
+    wait_until(lambda: drop.upload_row(waiting).attempts > MAX_SERVER_ERRORS, what="many attempts")
+    assert drop.upload_row(waiting).state in ("retrying", "uploading", "hashing")
 
 
 def test_a_worker_that_lost_its_lease_cannot_record_an_outcome(drop):

@@ -122,6 +122,24 @@ def test_iso_media_without_a_usable_date_gives_none(tmp_path, no_hachoir, conten
     assert capture_date(movie, movie.name) is None
 
 
+def test_a_date_immich_cannot_store_is_no_date(tmp_path, no_hachoir):
+    # 9999-12-31 23:59:59 at -23:59 is in year 10000 in UTC: Immich answered 500 at every attempt, and
+    # an mvhd of 2**62 seconds raised OverflowError in the delivery (attack run).
+    photo = tmp_path / "far.jpg"
+    data = (MEDIA / "exif_offset.jpg").read_bytes()
+    assert data.count(b"2019:05:04 13:14:15") and data.count(b"+02:00")
+    photo.write_bytes(data.replace(b"2019:05:04 13:14:15", b"9999:12:31 23:59:59").replace(b"+02:00", b"-23:59"))
+    assert capture_date(photo, photo.name) is None
+    photo.write_bytes(data.replace(b"2019:05:04 13:14:15", b"1066:10:14 09:00:00"))
+    assert capture_date(photo, photo.name) is None
+    movie = tmp_path / "far.mp4"
+    huge = box(b"mvhd", bytes([1, 0, 0, 0]) + struct.pack(">QQIQ", 2**62, 2**62, 600, 0) + bytes(80))
+    movie.write_bytes(FTYP + box(b"moov", huge))
+    assert capture_date(movie, movie.name) is None
+    assert media.from_ms(253402300799999 + 86400000) is None and media.from_ms(-10**13) is None
+    assert iso(media.from_ms(1_700_000_000_000)) == "2023-11-14T22:13:20.000Z"
+
+
 def test_a_file_of_countless_tiny_boxes_is_walked_only_so_far(tmp_path, no_hachoir):
     """Six 200 MiB ".mp4" files of 8-byte free boxes held the delivery slots for minutes (attack run):
     the walk stops after MOST_BOXES boxes at one level, where a camera's file has a handful."""

@@ -130,12 +130,30 @@ def sha1_file(path: Path) -> str:
 
 
 def capture_date(path: Path, filename: str, guest_tz: tzinfo | None = None) -> datetime | None:
-    """When the photo or video was taken, with a timezone, or None if the file does not say."""
+    """When the photo or video was taken, with a timezone, or None if the file does not say (or says
+    a time outside `plausible`)."""
+    found = _capture_date(path, filename, guest_tz)
+    return found if found is not None and plausible(found) else None
+
+
+def plausible(moment: datetime) -> bool:
+    """A capture time Immich can store: 9999-12-31 23:59 at -23:59, or an mvhd of 2**62 seconds, made
+    Immich answer 500 (or us raise OverflowError) at every attempt (attack run)."""
+    try:
+        return EARLIEST <= moment.astimezone(timezone.utc) < LATEST
+    except (OverflowError, ValueError):
+        return False
+
+
+EARLIEST, LATEST = datetime(1800, 1, 1, tzinfo=timezone.utc), datetime(2200, 1, 1, tzinfo=timezone.utc)
+
+
+def _capture_date(path: Path, filename: str, guest_tz: tzinfo | None) -> datetime | None:
     is_video = Path(filename).suffix.lower() in VIDEO_EXTENSIONS
     if not is_video:
         try:
             found = _exif_date(path, guest_tz or timezone.utc)
-        except (OSError, ValueError, struct.error) as exc:
+        except (OSError, ValueError, OverflowError, struct.error) as exc:
             log.debug("no EXIF date in %s: %s", filename, exc)
             found = None
         return found  # hachoir adds nothing for photos but a costly guess at every parser (bench/)
@@ -143,7 +161,7 @@ def capture_date(path: Path, filename: str, guest_tz: tzinfo | None = None) -> d
         return _iso_media_date(path)
     except NotIsoMedia:
         pass
-    except (OSError, ValueError, IndexError, struct.error) as exc:  # a broken file: no date, no error
+    except (OSError, ValueError, OverflowError, IndexError, struct.error) as exc:  # a broken file: no date, no error
         log.debug("no date in %s: %s", filename, exc)
         return None
     # hachoir loads every parser it has (about 9 MB resident, bench/): only for the rarer containers
@@ -372,6 +390,7 @@ def from_ms(ms: int | None) -> datetime | None:
     if not ms:
         return None
     try:
-        return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+        moment = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
     except (OverflowError, OSError, ValueError):
         return None
+    return moment if plausible(moment) else None

@@ -71,6 +71,10 @@ MAYBE_SENT = ("The link was deleted by its owner while this file was being sent 
               "it may have arrived there, but it was not added to the album.")
 CHECK_FIRST_FROM = 32 * 1024 * 1024  # files from this size are checked for duplicates before they are sent
 MAX_UNEXPECTED = 5  # attempts that end in an error nobody foresaw, before the upload is marked failed
+# Attempts before an upload that Immich keeps answering 500 is failed: a file Immich cannot take (a
+# date it cannot store, say) was sent again every 5 minutes for good, holding its staging space
+# (attack run). Immich down or restarting is a refused connection, a 502/503 or a timeout, not this.
+MAX_SERVER_ERRORS = 8
 
 
 class LeaseLost(Exception):
@@ -336,6 +340,10 @@ class Pipeline:
             return await self._retry_later(upload, PAUSED)
         except ImmichUnavailable as exc:
             self.metrics.immich_errors.labels(kind="unavailable").inc()
+            if exc.status == 500 and upload.attempts + 1 >= MAX_SERVER_ERRORS:
+                log.warning("Immich failed on %s %d times: %s", uid, upload.attempts + 1, exc.message)
+                return await self._end(upload, S.FAILED, f"Immich failed on this file {upload.attempts + 1} times "
+                                                         f"({exc.message}); it was not added.")
             return await self._retry_later(upload, f"{WAITING} ({exc.message})")
         except ImmichRejected as exc:
             self.metrics.immich_errors.labels(kind="auth" if exc.auth_problem else "rejected").inc()

@@ -352,6 +352,14 @@ class Store:
                  .order_by(Upload.created_at.desc()).limit(limit))
         return await self._run(lambda s: list(s.exec(query)))
 
+    async def undelivered_of_invite(self, invite_id: str) -> list[str]:
+        """Every upload of the link still arriving or waiting to reach Immich, however many (a link's
+        deletion drops them all: the first 1,000 of the log were not all of them, attack run)."""
+        states = (UploadState.RECEIVING, *UploadState.PENDING_DELIVERY)
+        query = select(Upload.id).where(Upload.target_kind == "invite", Upload.target_id == invite_id,
+                                        Upload.state.in_(states)).order_by(Upload.created_at)
+        return await self._run(lambda s: list(s.exec(query)))
+
     async def add_refusal(self, refusal: InviteRefusal, keep: int) -> None:
         """Log a refused upload, keeping only the invite's `keep` latest refusals."""
         def fn(s: Session) -> None:

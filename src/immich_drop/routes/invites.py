@@ -32,7 +32,7 @@ from .. import qrcard
 from ..crypto import hash_password, new_token, token_hash
 from ..guest_fields import MODES
 from ..i18n import size_text
-from ..models import Invite, InviteState, UploadState
+from ..models import Invite, InviteState
 from ..notify import LINK_CHANGED, link_channel
 from ..targets import invite_state
 from .admin import immich_call, require_admin
@@ -228,9 +228,8 @@ async def one(request: Request) -> Response:
         return JSONResponse(as_json(request, invite, account), headers=NO_STORE)
     await services.store.update_invite(invite.id, deleted_at=datetime.now(timezone.utc))
     services.bus.publish(link_channel(invite.id), LINK_CHANGED)
-    for upload in await services.store.uploads_of_invite(invite.id):
-        if upload.state == UploadState.RECEIVING or upload.state in UploadState.PENDING_DELIVERY:
-            await services.pipeline.drop(upload.id, "The link was deleted by its owner; this file was not sent.")
+    for uid in await services.store.undelivered_of_invite(invite.id):
+        await services.pipeline.drop(uid, "The link was deleted by its owner; this file was not sent.")
     return Response(status_code=204)
 
 
