@@ -5,10 +5,10 @@
   invite links (all links together): 429 beyond, until some finish or are cancelled (an upload idle
   for RESERVATION_IDLE still counts as a file but no longer for its bytes, as on the disk below: a
   reload's abandoned videos do not hold the next files back); a file larger than the bytes allowed
-  at once is refused for good (413). A link's own
-  limits (targets.py) count what it took; these count what is promised and not yet here: without
-  them a guest with a link of no total limit announced files the size of the free disk, kept them
-  alive with a byte every few minutes, and every other upload was refused 507 (attack run).
+  at once is refused for good (413). A link's own limits (targets.py) count what it took; these
+  count what is promised and not yet here: without them a guest with a link of no total limit
+  announced files the size of the free disk, kept them alive with a byte every few minutes, and
+  every other upload was refused 507 (attack run).
 - Every upload: the staging disk must hold it, with MIN_FREE_SPACE to spare, after what the uploads
   still arriving have announced and not yet written: 507 otherwise, in words a guest understands.
   An upload whose staged file has not grown for RESERVATION_IDLE seconds holds no reservation:
