@@ -127,6 +127,27 @@ def test_a_kept_alive_connection_gets_the_same_bound(make_drop):
     sock.close()
 
 
+def test_connections_beyond_the_limit_are_answered_503_and_memory_stays_bounded(make_drop):
+    # 10,000 slow request bodies (no link or sign-in needed) grew the server to 904 MB (attack run).
+    drop = make_drop(MAX_CONNECTIONS="16")
+    slow = []
+    try:
+        for _ in range(15):  # one at a time: each request's head is seen with the ones before it open
+            slow.append(sock := open_socket(drop))
+            sock.sendall(b"POST /api/admin/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: 1000\r\n\r\n{")
+        wait_until(lambda: len(drop.server.server.server_state.connections) == 15, what="15 connections")
+        late = open_socket(drop)
+        late.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        reply = read_reply(late)
+        assert reply.startswith(b"HTTP/1.1 503") and b"connection: close" in reply.lower(), reply
+        late.close()
+    finally:
+        for sock in slow:
+            sock.close()
+    wait_until(lambda: drop.guest().http.get("/healthz").status_code == 200, what="room again")
+
+
 def test_oversized_request_heads_are_refused(drop):
     guest = drop.guest()
     big = guest.http.get("/healthz", headers={"X-Filler": "a" * (64 * 1024)})
