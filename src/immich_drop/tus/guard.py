@@ -85,6 +85,11 @@ class Refuse(Exception):
         self.status, self.message, self.headers = status, message, headers or {}
         self.code, self.params = code, params or {}  # an invite's owner sees the guest's refusals in its log
 
+    @classmethod
+    def of(cls, closed: TargetClosed) -> "Refuse":
+        """The answer for a link's (or the public page's) refusal."""
+        return cls(closed.status, closed.message, code=closed.code, params=closed.params)
+
 
 class TusGuard:
     def __init__(self, inner, *, prefix: str, max_upload_size: int, max_request_body: int,
@@ -213,7 +218,7 @@ class TusGuard:
         try:
             kind, target_id, guest_fields = await self.targets.resolve(meta, session, length, filename)
         except TargetClosed as closed:
-            raise Refuse(closed.status, closed.message, code=closed.code, params=closed.params) from None
+            raise Refuse.of(closed) from None
         if guest_fields == "hidden":  # where the page does not ask, a client that sends them anyway is not heard
             name, message = "", ""
 
@@ -239,7 +244,7 @@ class TusGuard:
                 await self.store.add_upload(upload)
         except TargetClosed as closed:
             await self.targets.release(upload)
-            raise Refuse(closed.status, closed.message, code=closed.code, params=closed.params) from None
+            raise Refuse.of(closed) from None
         scope.setdefault("state", {})["tus_uid"] = upload.id
         self.storage.fresh(upload.id)
         # tuspyserver keeps the metadata in the sidecar and logs it: it gets the name and type only, so no
@@ -299,7 +304,7 @@ class TusGuard:
         try:
             await self.targets.open_for_upload(upload.target_kind, upload.target_id, invite)
         except TargetClosed as closed:
-            raise Refuse(closed.status, closed.message, code=closed.code, params=closed.params) from None
+            raise Refuse.of(closed) from None
         if upload.state == UploadState.FAILED:
             # ended (expired, say) while its link stayed open. 409, which a tus client (tus-js-client
             # included) answers with HEAD, hears 404 there and sends the file anew; a 404 here would
@@ -348,7 +353,7 @@ class TusGuard:
             try:
                 await self.targets.open_for_upload(upload.target_kind, upload.target_id, invite)
             except TargetClosed as closed:
-                refusal = Refuse(closed.status, closed.message, code=closed.code, params=closed.params)
+                refusal = Refuse.of(closed)
 
         async def answer(scope, receive, send) -> None:
             await _respond(send, refusal.status, refusal.message, refusal.headers, refusal.code, refusal.params)
