@@ -149,6 +149,19 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("database_url", backends, indirect=True)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """A test against the real Immich holds the peer from its set-up to its teardown (pyproject runs
+    two workers): they share one Immich, one of them stops and starts it, and some count what it
+    holds."""
+    if "peer" not in getattr(item, "fixturenames", ()):
+        return (yield)
+    from peer import turn
+
+    with turn():
+        return (yield)
+
+
 @pytest.fixture
 def database_url(request, tmp_path):
     """A fresh, empty database: a SQLite file, or a new PostgreSQL database dropped afterwards."""

@@ -12,10 +12,13 @@ must be new bytes each time (`unique_copy`), because Immich keeps what it got ac
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import struct
+import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,6 +50,16 @@ def why_absent() -> str | None:
     except httpx.HTTPError as exc:
         return f"the Immich peer at {creds['IMMICH_URL']} does not answer ({type(exc).__name__})"
     return None
+
+
+@contextmanager
+def turn():
+    """One test at a time against this peer, across test workers and test runs: an exclusive lock
+    on a file named after the peer's root, held until the block ends (or the process does)."""
+    name = hashlib.sha1(str(ROOT.resolve()).encode()).hexdigest()[:12]
+    with open(Path(tempfile.gettempdir()) / f"immich-drop-peer-{name}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 @dataclass(repr=False)  # no passwords in a failing test's output

@@ -42,6 +42,11 @@ def console(browser, drop, fake, size="desktop", init_script=None):
     return page
 
 
+# The first notification address a test process checks loads Apprise: half a second on an idle
+# machine, several seconds beside another test worker. Expectations that may wait for it wait longer.
+APPRISE_MS = 20000
+
+
 def no_sideways_scroll(page):
     assert page.evaluate("document.documentElement.scrollWidth") <= page.viewport_size["width"]
 
@@ -269,13 +274,13 @@ def test_notification_addresses_in_the_console(drop, browser, fake):
         page.click("#notify button[type=submit]")
         expect(page.locator('#notify .field-error[data-for="url"]')).to_have_text(
             "Apprise does not know how to send to this URL. For a web address taking JSON, write json:// or jsons:// "
-            "instead of http:// or https://.")
+            "instead of http:// or https://.", timeout=APPRISE_MS)
         page.fill("#notify-url", receiver.url)
         page.click("#notify button[type=submit]")
-        expect(page.locator("#notify-urls li")).to_have_count(1)
+        expect(page.locator("#notify-urls li")).to_have_count(1, timeout=APPRISE_MS)
         assert "s3cr3t" not in page.locator("#notify-urls").inner_text()
         page.click("#notify-test")
-        expect(page.locator("#notify-status")).to_have_text("Test sent. Check that it arrived.")
+        expect(page.locator("#notify-status")).to_have_text("Test sent. Check that it arrived.", timeout=APPRISE_MS)
         assert "test message" in receiver.next()["message"]
         no_sideways_scroll(page)
         page.locator("#notify-urls button").click()
@@ -294,12 +299,12 @@ def test_a_failed_test_message_is_told_in_the_owners_language(drop, browser, fak
     page.select_option("#lang", "de")
     page.fill("#notify-url", receiver.url)
     page.click("#notify button[type=submit]")
-    expect(page.locator("#notify-urls li")).to_have_count(1)
+    expect(page.locator("#notify-urls li")).to_have_count(1, timeout=APPRISE_MS)
     receiver.server.stop()  # the service is gone: the test message is not taken
     page.click("#notify-test")
     shown = page.locator("#notify-urls li").inner_text().split("\n")[0].strip()
     expect(page.locator("#notify-status")).to_have_text(
-        f"Diese Adressen haben die Testnachricht nicht angenommen: {shown}. Prüfe sie.", timeout=20000)
+        f"Diese Adressen haben die Testnachricht nicht angenommen: {shown}. Prüfe sie.", timeout=APPRISE_MS)
     assert page.problems == []
 
 
