@@ -1076,6 +1076,37 @@ def test_both_pickers_are_in_the_first_screen_of_a_small_phone_in_a_long_languag
     context.close()
 
 
+@pytest.mark.parametrize("title", ["Anna & Tom's wedding, 14 June 2026, at the old mill by the river Lahn", "W" * 200])
+def test_a_long_title_leaves_both_pickers_in_the_first_screen_of_a_320_px_phone(make_drop, admin_of, browser, title):
+    """Guest walk: at 320x568 a 69-character title put the second picker below the fold, a 200-character
+    one the first too. On a phone the title shows two lines at most; the page still holds all of it."""
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
+    context, page = guest(browser, size={"viewport": {"width": 320, "height": 568}, "is_mobile": True, "has_touch": True})
+    page.goto(link(drop, admin_of, title=title, album={"name": "Wedding"}))
+    expect(page.locator("#title")).to_have_text(title)
+    assert page.title() == title
+    expect(page.locator("#who-name")).to_be_visible()
+    for picker in page.locator("#drop .pickers .button").all():
+        box = picker.bounding_box()
+        assert box["y"] + box["height"] <= 568, box
+    snap(page, f"guest-320x568-title-{len(title)}.png")
+    context.close()
+
+
+def test_a_name_with_direction_marks_turns_nothing_after_it_around(make_drop, admin_of, browser):
+    """Guest walk: a name ending in a right-to-left override (U+202E) reversed the rest of its line, and
+    "Change" landed inside the name. The name is isolated from the sentence around it."""
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
+    context, page = guest(browser)
+    page.goto(link(drop, admin_of))
+    page.fill("#who-name", "<b>Anna</b> \u202eevil")
+    page.click("#who button[type=submit]")
+    expect(page.locator("#who-as")).to_have_text("Sending as <b>Anna</b> \u202eevil")  # as text
+    sentence, change = page.locator("#who-as").bounding_box(), page.locator("#who-change").bounding_box()
+    assert change["x"] >= sentence["x"] + sentence["width"], (sentence, change)
+    context.close()
+
+
 def test_files_on_their_way_stop_when_the_link_closes_and_go_on_when_it_opens(recorded, admin_of, browser, tmp_path):
     """Guest walk: at the link's expiry a video went on to 99% for half a minute, then failed; turned
     off and on again, a file stayed "failed" with no Retry, and choosing it again counted it twice.

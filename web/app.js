@@ -1047,7 +1047,17 @@
       $("who-done").hidden = mode === "hidden" || asking;
       $("who-name-label").textContent = T(mode === "required" ? "guest.who.name" : "guest.who.name_optional");
       $("who-name").required = mode === "required";
-      if (saved) $("who-as").textContent = saved.name ? T("guest.who.as", { name: saved.name }) : T("guest.who.anonymous");
+      if (saved && saved.name) sayWithName($("who-as"), "guest.who.as", saved.name);
+      else if (saved) $("who-as").textContent = T("guest.who.anonymous");
+    }
+    // The sentence around the name the guest typed, the name in a <bdi> of its own: direction marks
+    // in it (a right-to-left override, say) cannot turn the words and the button after it around.
+    function sayWithName(el, key, name) {
+      var parts = T(key, { name: "\u0000" }).split("\u0000"), bdi = document.createElement("bdi");
+      bdi.textContent = name;
+      el.textContent = parts[0];
+      el.appendChild(bdi);
+      el.appendChild(document.createTextNode(parts.slice(1).join(name)));
     }
     function typed() {
       return { name: $("who-name").value.trim().slice(0, 100), message: $("who-message").value.trim().slice(0, 1000) };
