@@ -40,6 +40,17 @@ def test_a_long_title_wraps_to_four_lines_the_last_ending_in_an_ellipsis():
     assert " ".join(text_of(line) for line in lines)[:-1] in title  # whole words, in order
 
 
+@pytest.mark.parametrize("title", ["W" * 200, "Hochzeitsfotos" * 3 + " von Anna", "Ab " + "Ü" * 60])
+def test_a_word_wider_than_the_card_is_broken_between_its_characters(title):
+    """A title with no spaces ran off both edges of the printed card (owner walk)."""
+    lines = qrcard.wrap(qrcard.runs(title, qrcard.fonts(40)), 560)
+    assert 2 <= len(lines) <= 4
+    assert all(qrcard._width(line) <= 560 for line in lines)
+    drawn = "".join(text_of(line) for line in lines).replace(" ", "")
+    whole = title.replace(" ", "")
+    assert drawn == whole or (drawn.endswith("…") and whole.startswith(drawn[:-1]))
+
+
 def test_the_card_is_a_png_with_the_title_under_the_code():
     with_title = Image.open(io.BytesIO(qrcard.card("https://drop.example.org/i/abc", TITLE))).convert("L")
     without = Image.open(io.BytesIO(qrcard.card("https://drop.example.org/i/abc", ""))).convert("L")

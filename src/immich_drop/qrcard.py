@@ -5,7 +5,8 @@ Pillow's own font knows ASCII only: "Fête de Noël" printed as "F▯te de No▯
 with the machine's fonts instead (DejaVu, Noto, Liberation, Droid's CJK fallback, Arial...), each
 character in the first that has it; a character none has is written without its accent ("é" as
 "e") or left out, never drawn as a box. With no such font at all, Pillow's is used the same way.
-The Containerfile installs DejaVu. Long titles wrap to four lines, the last ending in "…" if cut;
+The Containerfile installs DejaVu. Long titles wrap to four lines (a word wider than the card
+between its characters), the last ending in "…" if cut;
 the link shrinks to fit the width. Pure CPU and file reads: call it from a thread.
 """
 
@@ -72,7 +73,8 @@ def runs(text: str, font_list: list) -> list[Run]:
 
 
 def wrap(line: list[Run], width: int) -> list[list[Run]]:
-    """Runs broken into lines no wider than `width` at spaces; at most four, the last with "…" if cut."""
+    """Runs broken into lines no wider than `width` at spaces (a word wider than a line between its
+    characters); at most four, the last with "…" if cut."""
     words: list[list[Run]] = [[]]
     for text, font in line:
         for i, part in enumerate(text.split(" ")):
@@ -81,17 +83,38 @@ def wrap(line: list[Run], width: int) -> list[list[Run]]:
             if part:
                 words[-1].append((part, font))
     lines: list[list[Run]] = []
-    for word in (w for w in words if w):
+    for word in (piece for w in words if w for piece in _pieces(w, width)):
         if lines and _width(lines[-1] + [(" ", word[0][1])] + word) <= width:
             lines[-1] += [(" ", word[0][1])] + word
         else:
             lines.append(list(word))
     if len(lines) > MOST_LINES:
         last = lines[MOST_LINES - 1]
-        while len(last) > 1 and (last[-1][0] == " " or _width(last + [("…", last[-1][1])]) > width):
-            last.pop()  # whole words, and the space before them
+        while last[-1][0] in ("", " ") or _width(last + [("…", last[-1][1])]) > width:
+            if len(last) > 1:
+                last.pop()  # whole words, and the space before them
+            else:
+                last[-1] = (last[-1][0][:-1], last[-1][1])  # one word filled the line: characters
         lines = lines[:MOST_LINES - 1] + [last + [("…", last[-1][1])]]
     return lines
+
+
+def _pieces(word: list[Run], width: int) -> list[list[Run]]:
+    """`word`, or where it is wider than `width` (a title with no spaces), its characters in pieces
+    that fit: they ran off both edges of the printed card (owner walk)."""
+    if _width(word) <= width:
+        return [word]
+    pieces: list[list[Run]] = [[]]
+    for text, font in word:
+        for char in text:
+            if pieces[-1] and _width(pieces[-1] + [(char, font)]) > width:
+                pieces.append([])
+            piece = pieces[-1]
+            if piece and piece[-1][1] is font:
+                piece[-1] = (piece[-1][0] + char, font)
+            else:
+                piece.append((char, font))
+    return pieces
 
 
 @functools.cache
