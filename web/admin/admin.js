@@ -41,7 +41,9 @@
   function size(bytes) { return bytes == null ? "" : I18N.formatSize(bytes); }
   // the server's largest file, in the field's own unit and rounded down: "at most 53.7 GB" stood in
   // an MB field, and 53,700 MB was then refused (the limit is 50 GiB: 53,687 MB)
-  function megabytes(bytes) { return I18N.formatNumber(Math.floor(bytes / MB)) + " MB"; }
+  // digits only, as the field takes them ("at most 53,687 MB" read as a hint the field refused)
+  function megabytes(bytes) { return Math.floor(bytes / MB) + " MB"; }
+  var GROUPED = /^[1-9]\d{0,2}([.,\u00a0\u202f ]\d{3})+$/;
   function when(iso) { return iso ? I18N.formatDate(iso) : ""; }
 
   // What a number field holds, for the server: null when empty, a number when it reads as one, else
@@ -51,9 +53,12 @@
   function number(input, factor) {
     var v = input.value.trim();
     if (v === "") return null;
+    // a count is whole: "1,000", "1.000" or "1 000" can only be a thousand
+    if (factor === 1 && GROUPED.test(v)) v = v.replace(/\D/g, "");
     if (!(factor === 1 ? /^\d+$/ : /^\d+([.,]\d+)?$|^[.,]\d+$/).test(v)) return v;
-    // "1,000" or "2.000": a thousands separator or a decimal one? Asked, not guessed (saved 1 MB)
-    if (factor !== 1 && /^[1-9]\d{0,2}[.,]\d{3}$/.test(v)) return v;
+    // a size of "1,000" or "2.000": a thousands separator or a decimal one? Asked, not guessed (it
+    // saved 1 MB): the server names the problem under the field
+    if (factor !== 1 && GROUPED.test(v)) return v;
     var n = Number(v.replace(",", "."));
     // beyond what a number holds exactly, the largest that does: the server then answers under the
     // field ("at most ..."), not "reload the page"

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -41,6 +42,8 @@ from .errors import ApiError, FieldErrors, json_body
 NO_STORE = {"Cache-Control": "no-store"}  # on every answer that carries a link token (a link, its QR code)
 MAX_COUNT = 1_000_000  # uses or files of one link (the columns are 32-bit)
 MAX_BYTES = 2**53  # bytes: what JavaScript holds exactly
+# "1,000" in a size: a thousands separator or a decimal one? The console sends it as typed, to be asked.
+GROUPED = re.compile(r"[1-9]\d{0,2}([.,\u00a0\u202f ]\d{3})+")
 LIMITS = {"maxFileSize": "max_file_size", "maxTotalBytes": "max_total_bytes", "maxFiles": "max_files"}
 TEXTS = {"label": 200, "title": 200}
 
@@ -120,7 +123,10 @@ async def fields(body: dict, creating: bool, server_max: int, hasher, current: I
         if name not in body:
             continue
         limit = body[name]
-        if limit is not None and name == "maxFiles" and not _whole(limit, MAX_COUNT):
+        if isinstance(limit, str) and GROUPED.fullmatch(limit.strip()):
+            bad.add(name, "limit_grouped", "Is that a thousands separator? Write the number without one: 1000, "
+                                           "or 1.5 for one and a half.")
+        elif limit is not None and name == "maxFiles" and not _whole(limit, MAX_COUNT):
             bad.add(name, "count_number", f"A whole number from 1 to {MAX_COUNT:,}, or empty for no limit.", max=MAX_COUNT)
         elif limit is not None and not _whole(limit, MAX_BYTES):
             bad.add(name, "limit_number", "A number above 0, or empty for no limit.")
