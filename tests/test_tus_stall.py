@@ -113,6 +113,7 @@ def test_request_heads_that_never_finish_are_cut(make_drop, sent):
     sock.sendall(sent)
     reply = read_reply(sock)
     assert reply.startswith(b"HTTP/1.1 408"), reply
+    assert reply.endswith(b'{"message": "The request headers did not arrive in time.", "code": "bad_request"}')
     assert sock.recv(10) == b""  # and the connection is closed
     sock.close()
 
@@ -151,7 +152,9 @@ def test_connections_beyond_the_limit_are_answered_503_and_memory_stays_bounded(
 def test_oversized_request_heads_are_refused(drop):
     guest = drop.guest()
     big = guest.http.get("/healthz", headers={"X-Filler": "a" * (64 * 1024)})
-    assert big.status_code == 431
+    assert big.status_code == 431  # answered as the app answers, though the app never saw it
+    assert big.json() == {"message": "Request headers are too large.", "code": "bad_request",
+                          "params": {"limit": drop.settings.max_header_size}}
     assert guest.http.get("/healthz", headers={"X-Filler": "a" * (8 * 1024)}).status_code == 200
 
 

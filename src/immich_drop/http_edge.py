@@ -12,6 +12,8 @@ WebSocket messages bounded too.
 
 from __future__ import annotations
 
+import json
+
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 
@@ -38,7 +40,7 @@ class BoundedHead(HttpToolsProtocol):
     def send_400_response(self, msg: str) -> None:
         # httptools reports an exception raised in a parser callback (ours: `_count`) as a parse error
         if self._head_too_large:
-            return self._refuse(431, "Request headers are too large.")
+            return self._refuse(431, "Request headers are too large.", limit=self.max_header_size)
         super().send_400_response(msg)
 
     def on_url(self, url: bytes) -> None:
@@ -69,11 +71,12 @@ class BoundedHead(HttpToolsProtocol):
         if not self.transport.is_closing():
             self._refuse(408, "The request headers did not arrive in time.")
 
-    def _refuse(self, status: int, message: str) -> None:
+    def _refuse(self, status: int, message: str, **params) -> None:
+        """The app's error body (routes/errors.py), written here: the app never sees this request."""
         self._stop_head_timer()
-        body = message.encode()
+        body = json.dumps({"message": message, "code": "bad_request", **({"params": params} if params else {})}).encode()
         phrase = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}[status]
-        self.transport.write(b"HTTP/1.1 %d %s\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n"
+        self.transport.write(b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
                              b"connection: close\r\n\r\n%s" % (status, phrase, len(body), body))
         self.transport.close()
 
