@@ -51,6 +51,12 @@ def test_a_word_wider_than_the_card_is_broken_between_its_characters(title):
     assert drawn == whole or (drawn.endswith("…") and whole.startswith(drawn[:-1]))
 
 
+def test_a_line_too_narrow_for_one_character_ends_the_wrap():
+    """Cutting the last line's characters for the "…" emptied it and went on for ever (cold review)."""
+    lines = qrcard.wrap(qrcard.runs("W" * 50, qrcard.fonts(40)), 30)
+    assert len(lines) == 4
+
+
 def test_the_card_is_a_png_with_the_title_under_the_code():
     with_title = Image.open(io.BytesIO(qrcard.card("https://drop.example.org/i/abc", TITLE))).convert("L")
     without = Image.open(io.BytesIO(qrcard.card("https://drop.example.org/i/abc", ""))).convert("L")

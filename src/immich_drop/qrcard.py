@@ -93,8 +93,10 @@ def wrap(line: list[Run], width: int) -> list[list[Run]]:
         while last[-1][0] in ("", " ") or _width(last + [("…", last[-1][1])]) > width:
             if len(last) > 1:
                 last.pop()  # whole words, and the space before them
+            elif last[0][0]:
+                last[0] = (last[0][0][:-1], last[0][1])  # one word filled the line: characters
             else:
-                last[-1] = (last[-1][0][:-1], last[-1][1])  # one word filled the line: characters
+                break  # not even "…" fits: a card this narrow is never drawn
         lines = lines[:MOST_LINES - 1] + [last + [("…", last[-1][1])]]
     return lines
 
