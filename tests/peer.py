@@ -16,7 +16,6 @@ import fcntl
 import hashlib
 import os
 import struct
-import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -53,13 +52,31 @@ def why_absent() -> str | None:
 
 
 @contextmanager
-def turn():
+def turn(most_seconds: float = 900):
     """One test at a time against this peer, across test workers and test runs: an exclusive lock
-    on a file named after the peer's root, held until the block ends (or the process does)."""
-    name = hashlib.sha1(str(ROOT.resolve()).encode()).hexdigest()[:12]
-    with open(Path(tempfile.gettempdir()) / f"immich-drop-peer-{name}.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    (flock) on the peer's root folder, held until the block ends or the process does. Without that
+    folder there is nothing to hold (the test skips). A wait beyond `most_seconds` (another run stuck
+    in a test, say) fails the test by name instead of hanging CI."""
+    try:
+        folder = os.open(ROOT, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        folder = None
+    if folder is None:
         yield
+        return
+    try:
+        deadline = time.monotonic() + most_seconds
+        while True:
+            try:
+                fcntl.flock(folder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"another test has held the Immich peer ({ROOT}) for over {most_seconds:.0f} s")
+                time.sleep(0.1)  # flock has no timeout of its own
+        yield
+    finally:
+        os.close(folder)
 
 
 @dataclass(repr=False)  # no passwords in a failing test's output
