@@ -1086,6 +1086,8 @@ def test_a_long_title_leaves_both_pickers_in_the_first_screen_of_a_320_px_phone(
     expect(page.locator("#title")).to_have_text(title)
     assert page.title() == title
     expect(page.locator("#who-name")).to_be_visible()
+    name, go_on = page.locator("#who-name").bounding_box(), page.locator("#who button[type=submit]").bounding_box()
+    assert go_on["x"] > name["x"] + name["width"] and go_on["y"] < name["y"] + name["height"]  # Continue beside it
     for picker in page.locator("#drop .pickers .button").all():
         box = picker.bounding_box()
         assert box["y"] + box["height"] <= 568, box

@@ -41,7 +41,10 @@ def test_every_bad_field_is_refused_at_once_with_its_reason_and_nothing_is_made(
                               ({"maxTotalBytes": 0}, "maxTotalBytes", "limit_number"), ({"archive": "yes"}, "archive", "boolean"),
                               ({"maxFileSize": "1,000"}, "maxFileSize", "limit_grouped"),
                               ({"maxFileSize": "1.000.000"}, "maxFileSize", "limit_grouped"),
-                              ({"maxFileSize": "1,5"}, "maxFileSize", "limit_number")]:
+                              ({"maxFileSize": "1,5"}, "maxFileSize", "limit_number"),
+                              ({"maxTotalBytes": "1\u00a0000"}, "maxTotalBytes", "limit_grouped"),
+                              ({"maxTotalBytes": "1,\u0660\u0660\u0660"}, "maxTotalBytes", "limit_number"),
+                              ({"maxFiles": "1,000"}, "maxFiles", "count_number")]:
         refused = admin.call("POST", "/api/invites", json=body)
         assert refused.status_code == 400 and refused.json()["errors"][field]["code"] == code, body
     assert admin.invite(maxFileSize=60 * MB)["limits"]["maxFileSize"] == 60 * MB  # the server's own limit is fine

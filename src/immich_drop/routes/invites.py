@@ -42,8 +42,9 @@ from .errors import ApiError, FieldErrors, json_body
 NO_STORE = {"Cache-Control": "no-store"}  # on every answer that carries a link token (a link, its QR code)
 MAX_COUNT = 1_000_000  # uses or files of one link (the columns are 32-bit)
 MAX_BYTES = 2**53  # bytes: what JavaScript holds exactly
-# "1,000" in a size: a thousands separator or a decimal one? The console sends it as typed, to be asked.
-GROUPED = re.compile(r"[1-9]\d{0,2}([.,\u00a0\u202f ]\d{3})+")
+# "1,000" in a size: a thousands separator or a decimal one? The console sends it as typed, to be asked
+# (a count it reads as a thousand itself). The same pattern as the console's, ASCII digits only.
+GROUPED = re.compile(r"[1-9][0-9]{0,2}([.,\u00a0\u202f ][0-9]{3})+")
 LIMITS = {"maxFileSize": "max_file_size", "maxTotalBytes": "max_total_bytes", "maxFiles": "max_files"}
 TEXTS = {"label": 200, "title": 200}
 
@@ -123,7 +124,7 @@ async def fields(body: dict, creating: bool, server_max: int, hasher, current: I
         if name not in body:
             continue
         limit = body[name]
-        if isinstance(limit, str) and GROUPED.fullmatch(limit.strip()):
+        if name != "maxFiles" and isinstance(limit, str) and GROUPED.fullmatch(limit.strip()):
             bad.add(name, "limit_grouped", "Is that a thousands separator? Write the number without one: 1000, "
                                            "or 1.5 for one and a half.")
         elif limit is not None and name == "maxFiles" and not _whole(limit, MAX_COUNT):
