@@ -919,7 +919,6 @@
         var locked = info.needsPassword && !info.unlocked;
         $("unlock").hidden = !locked;
         drop.hidden = locked;
-        $("onetime").hidden = info.limits.maxUses !== 1;
         if (linkNotice) { notice.hidden = true; linkNotice = false; } // its owner turned it on again
         goOnAll(); // files held while it was closed (or refused in a quick off and on) go on
         if (info.paused) { notice.textContent = T("guest.paused"); notice.hidden = false; linkNotice = true; noticeBody = null; }
@@ -960,6 +959,12 @@
     var hint = $("drop-hint"), key = full ? "guest.drop.full" : TOUCH ? "guest.drop.hint_touch" : "guest.drop.hint";
     hint.setAttribute("data-i18n", key);
     hint.textContent = T(key);
+    // A one-time link's word stands where the hint would, above the pickers: a notice of its own put
+    // them below the first screen of a 320x568 phone. With no place left, "takes no more files" says it.
+    var oneTime = !full && !!(info && info.limits && info.limits.maxUses === 1);
+    $("onetime").hidden = !oneTime;
+    hint.hidden = oneTime;
+    drop.setAttribute("aria-describedby", oneTime ? "onetime" : "drop-hint");
   }
 
   function addEarly() {
