@@ -1,7 +1,7 @@
 """Logging set-up: one line per event, plain or JSON (LOG_FORMAT=json), never a secret.
 
-Invite tokens travel in URLs (`/i/{token}`, `/api/i/{token}/…`), so the access log's paths are
-rewritten to `/i/…` before anything is written; no module logs keys, passwords or cookies.
+Invite tokens travel in URLs (`/i/{token}`, `/api/i/{token}/…`, `/ws?invite={token}`), so the
+access log's paths are rewritten to `/i/…` and `invite=…` before anything is written; no module logs keys, passwords or cookies.
 """
 
 from __future__ import annotations
@@ -12,10 +12,12 @@ import re
 import time
 
 TOKEN_PATH = re.compile(r"(/(?:api/)?i/)[^/?\s\"]+")
+# ...and in the status channel's query (`/ws?invite={token}`), which uvicorn logs as it accepts it
+TOKEN_QUERY = re.compile(r"([?&]invite=)[^&#\s\"]+")
 
 
 def redact(text: str) -> str:
-    return TOKEN_PATH.sub(r"\1…", text)
+    return TOKEN_QUERY.sub(r"\1…", TOKEN_PATH.sub(r"\1…", text))
 
 
 class Redact(logging.Filter):
