@@ -136,6 +136,27 @@ def test_the_printable_qr_card_has_the_title_and_the_link_under_the_code(drop, a
     assert below.getextrema()[0] < 100  # the link is written there, in dark ink
 
 
+def test_titles_labels_and_album_names_are_one_line_of_text(drop, admin_of, fake):
+    """Attack run: a title with a line break made the QR card a 500; a NUL in an album name made Immich
+    refuse it, told as "Immich cannot be reached"; 0, false or [] as a title were saved as "" without a
+    word. Control and format characters are stored as spaces (the joiners kept); a non-text is refused."""
+    admin = admin_of(drop)
+    invite = admin.invite(label="a\x00b", title="Fête\r\nde\u2029Noël\u202e \U0001F469\u200d\U0001F9B0\x1c",
+                          album={"name": "\x07Trip\x00 2026\n"})
+    assert (invite["label"], invite["title"]) == ("a b", "Fête  de Noël  \U0001F469\u200d\U0001F9B0")
+    assert invite["albumName"] == "Trip  2026" and [a.name for a in fake.albums.values()] == ["Trip  2026"]
+    png = admin.call("GET", f"/api/invites/{invite['id']}/qr.png")
+    assert png.status_code == 200 and png.headers["content-type"] == "image/png"
+    made = admin.call("POST", "/api/albums", json={"name": "Party\x00\n"})
+    assert made.status_code == 201 and made.json()["albumName"] == "Party"
+    for value in (0, False, [], {}, 12):
+        refused = admin.call("POST", "/api/invites", json={"title": value})
+        assert refused.status_code == 400 and refused.json()["errors"]["title"]["code"] == "text_invalid", value
+    assert admin.call("POST", "/api/invites", json={"album": {"name": "\x00\n "}}).json()["errors"]["album"]["code"] \
+        == "album_name_missing"
+    assert len(admin.call("GET", "/api/invites").json()) == 1
+
+
 def test_links_for_review_arrive_archived(drop, admin_of, fake):
     admin = admin_of(drop)
     guest = drop.guest()

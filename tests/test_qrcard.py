@@ -57,6 +57,14 @@ def test_a_line_too_narrow_for_one_character_ends_the_wrap():
     assert len(lines) == 4
 
 
+def test_line_breaks_in_a_title_are_drawn_as_spaces():
+    """"a\\nb" made Pillow's layout fail (raqm_layout), and the card request a 500 (attack run)."""
+    title = "a\nb\rc\x1c\x1d\x1e\x85\u2028\u2029d"
+    assert text_of([run for line in qrcard.wrap(qrcard.runs(title, qrcard.fonts(40)), 560) for run in line]) \
+        == "a b c d"
+    assert qrcard.card("https://drop.example.org/i/abc", title).startswith(b"\x89PNG")
+
+
 def test_the_card_is_a_png_with_the_title_under_the_code():
     with_title = Image.open(io.BytesIO(qrcard.card("https://drop.example.org/i/abc", TITLE))).convert("L")
     without = Image.open(io.BytesIO(qrcard.card("https://drop.example.org/i/abc", ""))).convert("L")

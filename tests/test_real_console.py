@@ -61,3 +61,19 @@ def test_a_new_album_named_like_one_the_owner_has_is_that_album(make_real_drop, 
         assert [a["id"] for a in same_name] == [first["albumId"]]
         assert owner.get(f"/albums/{first['albumId']}").json()["assetCount"] == 2
     admin.close()
+
+
+def test_an_album_name_with_control_characters_is_made_as_one_line(make_real_drop, peer):
+    """Attack run: Immich refuses a NUL in an album name, and the console said "Immich cannot be
+    reached right now" (502), so trying again never helped. Control characters go as spaces."""
+    real_drop = make_real_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
+    admin = Admin(real_drop.url)
+    assert admin.login(email=peer.OWNER_EMAIL, password=peer.OWNER_PASSWORD).status_code == 200
+    tag = os.urandom(3).hex()
+    invite = admin.invite(album={"name": f"Drop\x00{tag}\n"})
+    made = admin.call("POST", "/api/albums", json={"name": f"Drop\x07made {tag}"})
+    assert made.status_code == 201, made.text
+    with peer.session(peer.OWNER_EMAIL, peer.OWNER_PASSWORD) as owner:
+        names = {a["id"]: a["albumName"] for a in owner.get("/albums").json()}
+    assert (names[invite["albumId"]], names[made.json()["id"]]) == (f"Drop {tag}", f"Drop made {tag}")
+    admin.close()

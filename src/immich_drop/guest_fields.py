@@ -36,6 +36,15 @@ def _clean(text, limit: int) -> str:
     return text
 
 
+def one_line(text: str) -> str:
+    """An owner's title, label or album name as stored and sent: NFC, control and format characters
+    (line breaks, NUL, bidi overrides; not the joiners) as spaces, trimmed. A NUL made Immich refuse
+    an album name (told as "Immich cannot be reached"), a line break made the QR card fail (attack run)."""
+    text = unicodedata.normalize("NFC", text)
+    return "".join(" " if (unicodedata.category(ch)[0] == "C" or unicodedata.category(ch) in ("Zl", "Zp"))
+                   and ch not in JOINERS else ch for ch in text).strip()
+
+
 def clean_guest_fields(name, message, mode: str) -> tuple[str, str]:
     """(name, message) as stored: control characters out, trimmed; ("", "") where the link hides them.
     Raises GuestFieldsRefused for a missing required name or text over the limits."""

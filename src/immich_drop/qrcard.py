@@ -59,6 +59,8 @@ def runs(text: str, font_list: list) -> list[Run]:
     one none has is written plainer (without its accent, "–" as "-") or left out."""
     out: list[Run] = []
     for char in text:
+        if unicodedata.category(char) in ("Cc", "Zl", "Zp"):
+            char = " "  # a line break made Pillow's layout fail: 500 (attack run); one line, as stored now
         for candidate in (char, *_plainer(char)):
             font = next((f for f in font_list if candidate.isspace() or has_glyph(f, candidate)), None)
             if font is not None:

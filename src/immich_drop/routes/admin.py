@@ -27,6 +27,7 @@ from starlette.routing import Route
 
 from .. import i18n
 from ..accounts import COOKIE, UNREACHABLE, SignInError
+from ..guest_fields import one_line
 from ..immich import ImmichRejected, ImmichUnavailable
 from .errors import ApiError, client_address, json_body, same_origin, text_field, too_many
 from .guest import WEB
@@ -119,7 +120,7 @@ async def albums(request: Request) -> Response:
     services = request.app.state.services
     if request.method == "POST":
         _, account = await require_admin(request, write=True)
-        name = text_field(await json_body(request), "name", 1024).strip()
+        name = one_line(text_field(await json_body(request), "name", 1024))
         if not name or len(name) > 255:
             raise ApiError(400, "name: give an album name of 1 to 255 characters.", code="album_name")
         album_id = await immich_call(services, account, services.immich.find_or_create_album, name)

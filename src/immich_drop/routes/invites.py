@@ -31,7 +31,7 @@ from starlette.routing import Route
 
 from .. import qrcard
 from ..crypto import hash_password, new_token, token_hash
-from ..guest_fields import MODES
+from ..guest_fields import MODES, one_line
 from ..i18n import size_text
 from ..models import Invite, InviteState
 from ..notify import LINK_CHANGED, link_channel
@@ -88,11 +88,13 @@ async def fields(body: dict, creating: bool, server_max: int, hasher, current: I
     bad = FieldErrors()
     for name, longest in TEXTS.items():
         if name in body or creating:
-            text = body.get(name) or ""
-            if not isinstance(text, str) or len(text) > longest:
+            text = "" if body.get(name) is None else body[name]
+            if not isinstance(text, str):  # 0, false or [] were saved as "" without a word (attack run)
+                bad.add(name, "text_invalid", "Write it as text.")
+            elif len(text) > longest:
                 bad.add(name, "text_too_long", f"At most {longest} characters.", max=longest)
             else:
-                values[name] = text.strip()
+                values[name] = one_line(text)
     if "maxUses" in body:
         uses = body["maxUses"]
         if uses is not None and not _whole(uses, MAX_COUNT):
@@ -158,9 +160,9 @@ async def fields(body: dict, creating: bool, server_max: int, hasher, current: I
         if not isinstance(album, dict) or not (isinstance(album.get("id"), str) and 0 < len(album["id"]) <= 64
                                                or not album.get("id") and isinstance(album.get("name"), str)):
             bad.add("album", "album_invalid", "Choose an album, a new album or none.")
-        elif not album.get("id") and not album["name"].strip():
+        elif not album.get("id") and not one_line(album["name"]):
             bad.add("album", "album_name_missing", "Give the new album a name.")
-        elif not album.get("id") and len(album["name"].strip()) > 255:
+        elif not album.get("id") and len(one_line(album["name"])) > 255:
             bad.add("album", "text_too_long", "At most 255 characters.", max=255)
     bad.raise_if_any()
     return values
@@ -186,7 +188,7 @@ async def album_values(services, account, body: dict) -> dict:
                                               "view it: choose another.")
             bad.raise_if_any()
         return {"album_id": album["id"], "album_name": known[album["id"]].get("albumName", "")}
-    name = album["name"].strip()
+    name = one_line(album["name"])
     return {"album_id": await immich_call(services, account, services.immich.find_or_create_album, name),
             "album_name": name}
 
