@@ -44,10 +44,14 @@ def test_every_bad_field_is_refused_at_once_with_its_reason_and_nothing_is_made(
                               ({"maxFileSize": "1,5"}, "maxFileSize", "limit_number"),
                               ({"maxTotalBytes": "1\u00a0000"}, "maxTotalBytes", "limit_grouped"),
                               ({"maxTotalBytes": "1,\u0660\u0660\u0660"}, "maxTotalBytes", "limit_number"),
-                              ({"maxFiles": "1,000"}, "maxFiles", "count_number")]:
+                              ({"maxFiles": "1,000"}, "maxFiles", "count_number"),
+                              ({"expiresInDays": 1e-300}, "expiresAt", "expiry_days"),
+                              ({"expiresInDays": 0.5}, "expiresAt", "expiry_days"),
+                              ({"expiresInDays": 3651}, "expiresAt", "expiry_days")]:
         refused = admin.call("POST", "/api/invites", json=body)
         assert refused.status_code == 400 and refused.json()["errors"][field]["code"] == code, body
     assert admin.invite(maxFileSize=60 * MB)["limits"]["maxFileSize"] == 60 * MB  # the server's own limit is fine
+    assert admin.invite(expiresInDays=2.0)["state"] == "active"  # a whole number, written as a float
 
 
 def test_every_field_can_be_edited(drop, admin_of, fake):

@@ -104,7 +104,8 @@ async def fields(body: dict, creating: bool, server_max: int, hasher, current: I
             values["max_uses"] = uses
     if "expiresInDays" in body and body["expiresInDays"] is not None:
         days = body["expiresInDays"]
-        if isinstance(days, bool) or not isinstance(days, (int, float)) or not 0 < days <= 3650:
+        # whole days, as the message says: 1e-300 made a link expired at birth (attack run)
+        if isinstance(days, bool) or not isinstance(days, (int, float)) or not 1 <= days <= 3650 or days % 1:
             bad.add("expiresAt", "expiry_days", "Give a number of days between 1 and 3650.")
         else:
             values["expires_at"] = datetime.now(timezone.utc) + timedelta(days=days)
