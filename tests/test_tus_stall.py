@@ -158,6 +158,18 @@ def test_oversized_request_heads_are_refused(drop):
     assert guest.http.get("/healthz", headers={"X-Filler": "a" * (8 * 1024)}).status_code == 200
 
 
+@pytest.mark.parametrize("head", [b"GARBAGE\r\n\r\n",
+                                  b"POST /api/uploads HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab"])
+def test_a_request_that_is_not_http_gets_the_apps_json(drop, head):
+    """Attack run: uvicorn answered these in text/plain, unlike every other refusal."""
+    sock = open_socket(drop)
+    sock.sendall(head)
+    reply = read_reply(sock)
+    assert reply.startswith(b"HTTP/1.1 400") and b"content-type: application/json" in reply, reply
+    assert reply.endswith(b'{"message": "This request is not valid HTTP.", "code": "bad_request"}')
+    sock.close()
+
+
 def test_upload_metadata_is_bounded_and_keeps_no_token(drop):
     guest = drop.guest()
     meta = f"filename {_b64('a.jpg')},filetype {_b64('image/jpeg')},junk {_b64('x' * 6000)}"

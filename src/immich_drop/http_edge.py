@@ -41,7 +41,7 @@ class BoundedHead(HttpToolsProtocol):
         # httptools reports an exception raised in a parser callback (ours: `_count`) as a parse error
         if self._head_too_large:
             return self._refuse(431, "Request headers are too large.", limit=self.max_header_size)
-        super().send_400_response(msg)
+        self._refuse(400, "This request is not valid HTTP.")  # uvicorn's own answer is text/plain
 
     def on_url(self, url: bytes) -> None:
         self._count(len(url))
@@ -75,7 +75,7 @@ class BoundedHead(HttpToolsProtocol):
         """The app's error body (routes/errors.py), written here: the app never sees this request."""
         self._stop_head_timer()
         body = json.dumps({"message": message, "code": "bad_request", **({"params": params} if params else {})}).encode()
-        phrase = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}[status]
+        phrase = {400: b"Bad Request", 408: b"Request Timeout", 431: b"Request Header Fields Too Large"}[status]
         self.transport.write(b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
                              b"connection: close\r\n\r\n%s" % (status, phrase, len(body), body))
         self.transport.close()
