@@ -1058,11 +1058,11 @@
     // The sentence around the name the guest typed, the name in a <bdi> of its own: direction marks
     // in it (a right-to-left override, say) cannot turn the words and the button after it around.
     function sayWithName(el, key, name) {
-      var parts = T(key, { name: "\u0000" }).split("\u0000"), bdi = document.createElement("bdi");
-      bdi.textContent = name;
-      el.textContent = parts[0];
-      el.appendChild(bdi);
-      el.appendChild(document.createTextNode(parts.slice(1).join(name)));
+      el.textContent = "";
+      T(key, { name: "\u0000" }).split("\u0000").forEach(function (part, i) {
+        if (i) el.appendChild(document.createElement("bdi")).textContent = name;
+        el.appendChild(document.createTextNode(part));
+      });
     }
     function typed() {
       return { name: $("who-name").value.trim().slice(0, 100), message: $("who-message").value.trim().slice(0, 1000) };

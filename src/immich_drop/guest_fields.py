@@ -25,10 +25,14 @@ class GuestFieldsRefused(ValueError):
 JOINERS = "\u200c\u200d"
 
 
+def _as_spaces(text: str, keep: str, categories: tuple[str, ...] = ()) -> str:
+    """`text` in NFC, each control or format character (or one in `categories`) not in `keep` a space."""
+    return "".join(" " if ch not in keep and ((c := unicodedata.category(ch))[0] == "C" or c in categories) else ch
+                   for ch in unicodedata.normalize("NFC", text))
+
+
 def _clean(text, limit: int) -> str:
-    text = unicodedata.normalize("NFC", str(text or ""))
-    text = "".join(ch if unicodedata.category(ch)[0] != "C" or ch == "\n" or ch in JOINERS else " "
-                   for ch in text).strip()
+    text = _as_spaces(str(text or ""), JOINERS + "\n").strip()
     if not text.strip(JOINERS + " \n"):  # joiners alone join nothing: an invisible "name" is none
         return ""
     if len(text) > limit:
@@ -40,9 +44,7 @@ def one_line(text: str) -> str:
     """An owner's title, label or album name as stored and sent: NFC, control and format characters
     (line breaks, NUL, bidi overrides; not the joiners) as spaces, trimmed. A NUL made Immich refuse
     an album name (told as "Immich cannot be reached"), a line break made the QR card fail (attack run)."""
-    text = unicodedata.normalize("NFC", text)
-    return "".join(" " if (unicodedata.category(ch)[0] == "C" or unicodedata.category(ch) in ("Zl", "Zp"))
-                   and ch not in JOINERS else ch for ch in text).strip()
+    return _as_spaces(text, JOINERS, ("Zl", "Zp")).strip()
 
 
 def clean_guest_fields(name, message, mode: str) -> tuple[str, str]:

@@ -161,9 +161,9 @@ async def fields(body: dict, creating: bool, server_max: int, hasher, current: I
         if not isinstance(album, dict) or not (isinstance(album.get("id"), str) and 0 < len(album["id"]) <= 64
                                                or not album.get("id") and isinstance(album.get("name"), str)):
             bad.add("album", "album_invalid", "Choose an album, a new album or none.")
-        elif not album.get("id") and not one_line(album["name"]):
+        elif not album.get("id") and not (name := one_line(album["name"])):
             bad.add("album", "album_name_missing", "Give the new album a name.")
-        elif not album.get("id") and len(one_line(album["name"])) > 255:
+        elif not album.get("id") and len(name) > 255:
             bad.add("album", "text_too_long", "At most 255 characters.", max=255)
     bad.raise_if_any()
     return values
