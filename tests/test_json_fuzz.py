@@ -5,6 +5,7 @@ import json
 import pytest
 
 from conftest import invite_token
+from immich_drop import i18n
 
 NESTED = b"[" * 1900 + b"]" * 1900  # fits the 4 KiB sign-in limit and is far past any sane depth
 HOSTILE = [
@@ -67,3 +68,17 @@ def test_sign_in_refuses_with_400_and_a_code(drop, body):
     response = drop.guest().http.post("/api/login", content=body, headers={"Content-Type": "application/json"})
     assert response.status_code == 400 and response.json()["code"] == "bad_request"
     assert json.dumps(response.json())  # a message a page can show
+
+
+def test_api_addresses_that_do_not_exist_answer_in_the_api_shape(drop):
+    """No route, or a method the route does not take: JSON with a code a page can put in the reader's
+    language, as every other API refusal, not Starlette's bare "Not Found"."""
+    client = drop.guest().http
+    for method, path, status, code in [("GET", "/api/nonexistent", 404, "no_such_address"),
+                                       ("GET", "/api/invites/x/y/z", 404, "no_such_address"),
+                                       ("DELETE", "/api/login", 405, "method_not_allowed")]:
+        response = client.request(method, path)
+        assert response.status_code == status, (method, path, response.text)
+        body = response.json()
+        assert body["code"] == code and body["params"] == {} and body["message"], (method, path, body)
+        assert i18n.text("en", f"server.{code}") != f"server.{code}", code  # the page's text for it

@@ -139,9 +139,17 @@ async def _api_error(request: Request, exc: ApiError):
     return JSONResponse(body, status_code=exc.status, headers=exc.headers)
 
 
+# Starlette's own refusals under /api/ (no route, a method the route does not take), in the shape
+# of every other API answer: a code the pages can put in the reader's language.
+_HTTP_CODES = {404: ("no_such_address", "There is nothing at this address."),
+               405: ("method_not_allowed", "This address does not take that kind of request.")}
+
+
 async def _http_error(request: Request, exc: HTTPException):
     if request.url.path.startswith("/api/"):
-        return JSONResponse({"message": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+        code, message = _HTTP_CODES.get(exc.status_code, ("bad_request", str(exc.detail)))
+        return JSONResponse({"message": message, "code": code, "params": {}}, status_code=exc.status_code,
+                            headers=exc.headers)
     return PlainTextResponse(str(exc.detail), status_code=exc.status_code, headers=exc.headers)
 
 
