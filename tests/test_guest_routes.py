@@ -28,6 +28,18 @@ def test_public_page_off_by_default_really_off(make_drop, fake):
     assert drop.server.call(drop.services.storage.list_uids()) == []
 
 
+def test_a_wrong_address_gets_a_page_in_the_readers_language(drop):
+    """A mistyped link is read by a person: a page in their language, like a closed link's, with its
+    text escaped; what scripts load (/static/) and the API keep their machine answers."""
+    guest = drop.guest()
+    page = guest.http.get("/no/such/page", headers={"Accept-Language": "fr-CH, de;q=0.5"})
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+    assert page.headers["content-language"] == "fr" and '<html lang="fr">' in page.text
+    assert "Il n&#x27;y a rien à cette adresse." in page.text and "Not Found" not in page.text
+    assert guest.http.get("/static/missing.js").headers["content-type"].startswith("text/plain")
+    assert guest.http.get("/api/missing").json()["code"] == "no_such_address"
+
+
 def test_public_page_on(drop):
     first = httpx.get(drop.url + "/")  # a browser's first visit: the page hands out the session cookie
     assert first.status_code == 200 and first.headers["set-cookie"].startswith("drop_session=")

@@ -17,7 +17,7 @@ import httpx
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
@@ -35,7 +35,9 @@ from .notify import Notifier
 from .pipeline import Pipeline
 from .proxy import ForwardedHeaders
 from .ratelimit import RateLimiter
+from . import i18n
 from .routes import admin, already, guest, health, invite_page, invites, notifications
+from .routes.closed_page import message_page
 from .routes.errors import ApiError
 from .security import HostCheck, SecurityHeaders
 from .services import Services
@@ -150,6 +152,11 @@ async def _http_error(request: Request, exc: HTTPException):
         code, message = _HTTP_CODES.get(exc.status_code, ("bad_request", str(exc.detail)))
         return JSONResponse({"message": message, "code": code, "params": {}}, status_code=exc.status_code,
                             headers=exc.headers)
+    if exc.status_code == 404 and request.method in ("GET", "HEAD") and not request.url.path.startswith("/static/"):
+        # a person who followed a wrong address: a page in their language, as for a closed link
+        lang = i18n.choose(request.headers.get("accept-language"))
+        return HTMLResponse(message_page(lang, "no_such_address", "page.nothing_text"), status_code=404,
+                            headers={"Content-Language": lang, "Vary": "Accept-Language"})
     return PlainTextResponse(str(exc.detail), status_code=exc.status_code, headers=exc.headers)
 
 
