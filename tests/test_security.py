@@ -137,6 +137,30 @@ def test_guest_cookies_expire_on_the_server(drop):
     guest.close()
 
 
+@pytest.mark.parametrize("others", ['consent={"ads":false}', "theme=dark mode", "flag", "a?=b", 'q="x'])
+def test_other_cookies_on_the_host_do_not_hide_the_guests_session(drop, others):
+    """Attack run: one cookie Python's SimpleCookie could not parse (another app on the same host
+    name, or a parent domain's) made every guest's session unreadable: 403 on every upload, and a new
+    session on every page load. A drop_session set by someone else beside the real one hides nothing."""
+    guest = drop.guest()
+    session = guest.session
+    guest.http.cookies.clear()  # only the headers below
+    made = []
+    for header in (f"{others}; drop_session={session}", f"drop_session={session}; {others}",
+                   f"{others}; drop_session=forged.by-a-sibling; drop_session={session}"):
+        created = guest.create(10, Cookie=header)
+        assert created.status_code == 201, (header, created.text)
+        made.append(created.headers["Location"].rsplit("/", 1)[-1])
+        page = guest.http.get("/", headers={"Cookie": header})
+        assert "set-cookie" not in page.headers, header  # the same session, not a new one
+        with ws_connect(drop.url.replace("http://", "ws://") + "/ws", additional_headers={"Cookie": header},
+                        open_timeout=10) as channel:  # the channel sends this session's uploads, then "ready"
+            seen = []
+            while (event := json.loads(channel.recv(timeout=10)))["type"] != "ready":
+                seen.append(event["id"])
+            assert sorted(seen) == sorted(made), header
+
+
 def test_a_returning_guest_keeps_their_session(drop):
     guest = Guest(drop.url, session=signed_days_ago(2, "two-days-old"))
     renewed = guest.http.get("/api/config").headers["set-cookie"]

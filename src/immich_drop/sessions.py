@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import secrets
 import time
-from http.cookies import SimpleCookie
 
 from itsdangerous import BadSignature, TimestampSigner
 
@@ -34,19 +33,21 @@ class Sessions:
 
     def _read(self, cookie_header: str | None) -> tuple[str, float] | None:
         """(session id, when its cookie was signed), or None for no, a forged or an expired cookie."""
-        if not cookie_header:
-            return None
-        try:
-            morsel = SimpleCookie(cookie_header).get(COOKIE)
-        except Exception:  # a malformed Cookie header is just no session
-            return None
-        if morsel is None:
-            return None
-        try:
-            value, signed_at = self._signer.unsign(morsel.value, max_age=MAX_AGE, return_timestamp=True)
-        except BadSignature:  # SignatureExpired is one
-            return None
-        return value.decode(), signed_at.timestamp()
+        # Read as browsers write it, pair by pair: SimpleCookie gave up on the whole header at one
+        # cookie it could not parse (a JSON value, a space, a name with "?"), so another app on the
+        # same host name kept every guest from uploading (attack run). Every cookie of our name is
+        # tried: one set for a parent domain by a sibling site must not hide the real one.
+        for pair in (cookie_header or "").split(";"):
+            name, sep, value = pair.partition("=")
+            if not sep or name.strip() != COOKIE:
+                continue
+            try:
+                signed, signed_at = self._signer.unsign(value.strip().strip('"'), max_age=MAX_AGE,
+                                                        return_timestamp=True)
+                return signed.decode(), signed_at.timestamp()
+            except (BadSignature, UnicodeError):  # SignatureExpired is one
+                continue
+        return None
 
     def cookie(self, session_id: str, secure: bool) -> str:
         value = self._signer.sign(session_id).decode()
