@@ -461,3 +461,51 @@ def test_a_first_patch_cut_before_the_bytes_are_checked_writes_nothing(drop):
     answer = guest.http.head(f"/api/uploads/{uid}", headers=guest.tus_headers())
     assert answer.headers["Upload-Offset"] == "0" and on_disk(drop, uid) == 0
     assert patch(guest, uid, body=b"plain text, not a photo").status_code == 415
+
+
+def test_text_in_the_metadata_is_kept_as_text_every_database_holds(one_file_link):
+    """Attack run: a NUL in filetype or tzName made PostgreSQL refuse the upload's row, a 500
+    after the link's limits were reserved, so four such creations filled a four-file link for good.
+    Both are kept as printable text (on SQLite and PostgreSQL alike), and a zone name that is none
+    is dropped: it is only a hint for undated files."""
+    drop, guest, token = one_file_link
+    created = guest.create(10, invite=token, meta={"filetype": "image/jpeg\x00\x1b[2J", "tzName": "Europe/Berlin\x00"})
+    assert created.status_code == 201, created.text
+    row = drop.upload_row(created.headers["Location"].rsplit("/", 1)[-1])
+    assert (row.filetype, row.tz_name) == ("image/jpeg[2J", None)
+    assert guest.create(10, invite=token).json()["code"] == "limit_reached"  # the one file is that one
+
+
+def test_a_creation_the_database_refuses_gives_back_what_it_reserved(one_file_link):
+    drop, guest, token = one_file_link
+    store = drop.services.store
+    real = store.add_upload
+
+    async def refused(upload):
+        raise RuntimeError("the database refused the row")
+
+    store.add_upload = refused
+    try:
+        assert guest.create(10, invite=token).status_code == 500
+    finally:
+        store.add_upload = real
+    assert guest.create(10, invite=token).status_code == 201  # the link's one file was given back
+
+
+def test_a_browser_without_a_links_password_writes_no_text_into_its_log(drop, admin_of):
+    """Attack run: anyone with a password link's address, without its password, could put a file
+    name and a guest name of their choosing into the owner's console ("CALL +1-555-0100 to verify
+    your account.jpg"). The refusal is logged, without what that browser wrote."""
+    admin = admin_of(drop)
+    invite = admin.invite(password="open sesame")
+    token = invite_token(invite)
+    guest = drop.guest()
+    guest.http.get(f"/i/{token}")
+    refused = guest.create(10, "CALL +1-555-0100 now.jpg", invite=token, meta={"guestName": "Immich Security"})
+    assert refused.json()["code"] == "needs_password"
+    assert guest.http.post(f"/api/i/{token}/unlock", json={"password": "open sesame"}).status_code == 204
+    too_big = guest.create(10**15, "holiday.jpg", invite=token, meta={"guestName": "Anna"})
+    assert too_big.json()["code"] == "too_large"
+    log = admin.call("GET", f"/api/invites/{invite['id']}/uploads").json()
+    assert sorted((row["filename"], row["guestName"], row["code"], row["size"]) for row in log) == [
+        ("", "", "needs_password", 10), ("holiday.jpg", "Anna", "too_large", 10**15)]

@@ -28,7 +28,7 @@ from .guest_fields import clean_guest_fields
 from .immich import ImmichError
 from .models import InviteState, Upload, UploadState, utcnow
 from .targets import CLOSED, INVITE, PUBLIC, KeyUnavailable, TargetClosed, TargetGone, check_file, invite_state
-from .tus.guard import clean_filename
+from .tus.guard import clean_filename, clean_filetype
 
 log = logging.getLogger(__name__)
 SHA1 = re.compile(r"^[0-9a-f]{40}$")
@@ -65,7 +65,7 @@ class AlreadyThere:
         name, message = clean_guest_fields(body.get("guestName"), body.get("guestMessage"),
                                            getattr(invite, "guest_fields", "optional") if invite else "hidden")
         upload = Upload(id=uuid.uuid4().hex, session_id=session, target_kind=kind, target_id=invite.id if invite else None,
-                        filename=filename, filetype=str(body.get("filetype") or "")[:255], size=size,
+                        filename=filename, filetype=clean_filetype(str(body.get("filetype") or "")), size=size,
                         state=UploadState.DUPLICATE, checksum=sha1, received_at=utcnow(),
                         **({"guest_name": name, "guest_message": message} if hasattr(Upload, "guest_name") else {}))
         try:

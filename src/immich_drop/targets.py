@@ -151,11 +151,21 @@ class Targets:
         await self.on_invite_change(invite.id, reserved)
         return INVITE, invite.id, invite.guest_fields
 
-    async def note_refusal(self, meta: dict[str, str], filename: str, size: int, code: str, message: str) -> None:
-        """Keep a refused upload in its invite's log (only for a real, live invite; bounded per invite)."""
+    async def note_refusal(self, meta: dict[str, str], filename: str, size: int, code: str, message: str,
+                           session: str | None = None) -> None:
+        """Keep a refused upload in its invite's log (only for a real, live invite; bounded per invite).
+        On a link with a password, what a browser that has not given it wrote (the file's name, the
+        guest's name) is left out: the link alone must not let anyone write text into the owner's
+        console (attack run); the refusal, its size and its reason are kept."""
         invite = await self.invite_for_token(meta.get("invite", ""))
-        if invite is not None:  # the name as an upload would keep it: cleaned, none where the link hides it
-            await self._log_refusal(invite.id, filename, size, code, message, _guest_name(meta, invite.guest_fields))
+        if invite is None:
+            return
+        name = _guest_name(meta, invite.guest_fields)  # as an upload would keep it: cleaned, none where hidden
+        if invite.password_hash:
+            standing = await self.store.guest_standing(invite.id, session) if session else None
+            if not (standing and standing.unlocked):
+                filename, name = "", ""
+        await self._log_refusal(invite.id, filename, size, code, message, name)
 
     async def note_refused_upload(self, upload: Upload, code: str, message: str) -> None:
         """`note_refusal` for an upload already made (refused at its first bytes), from its row."""

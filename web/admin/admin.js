@@ -463,7 +463,7 @@
       rows.forEach(function (row) {
         var tr = document.createElement("tr");
         tr.dataset.state = row.state;
-        [row.filename, row.guestName || "", size(row.size), when(row.createdAt), logState(row)]
+        [row.filename || "—", row.guestName || "", size(row.size), when(row.createdAt), logState(row)]
           .forEach(function (text) { var td = document.createElement("td"); td.textContent = text; tr.appendChild(td); });
         if (row.guestMessage) { // what the guest wrote, under their name (it also became the photo's description)
           var said = document.createElement("div");

@@ -131,7 +131,7 @@ class TusGuard:
                 try:
                     return await self._create(scope, receive, send, headers, session)
                 except Refuse as refusal:
-                    await self._note_refusal(headers, refusal)
+                    await self._note_refusal(headers, refusal, session)
                     raise
             if method not in ("HEAD", "PATCH", "DELETE"):
                 raise Refuse(405, "Method not allowed.", {"Allow": "OPTIONS, POST, HEAD, PATCH, DELETE"})
@@ -224,11 +224,11 @@ class TusGuard:
 
         address = scope["client"][0][:64] if scope.get("client") else None
         upload = Upload(id=_new_uid(), session_id=session, client_address=address, target_kind=kind,
-                        target_id=target_id, filename=filename, filetype=meta["filetype"][:255], size=length,
+                        target_id=target_id, filename=filename, filetype=clean_filetype(meta["filetype"]), size=length,
                         guest_name=name, guest_message=message,
                         last_modified_ms=_optional_int(meta.get("lastModified"), 0, 10**14),
                         tz_offset_minutes=_optional_int(meta.get("tz"), -16 * 60, 16 * 60),
-                        tz_name=(meta.get("tzName") or "")[:64] or None, client_key=key)
+                        tz_name=zone_name(meta.get("tzName")), client_key=key)
         self._creating.add(upload.id)  # from before its row exists until it is made or gone
         try:
             await self._make(scope, receive, send, session, upload, kind, address)
@@ -245,6 +245,9 @@ class TusGuard:
         except TargetClosed as closed:
             await self.targets.release(upload)
             raise Refuse.of(closed) from None
+        except Exception:  # the database refused the row, say: what was reserved for it goes back
+            await self.targets.release(upload)
+            raise
         scope.setdefault("state", {})["tus_uid"] = upload.id
         self.storage.fresh(upload.id)
         # tuspyserver keeps the metadata in the sidecar and logs it: it gets the name and type only, so no
@@ -274,7 +277,7 @@ class TusGuard:
         location = get_request_headers(Request(scope), upload.id, prefix=self.prefix)["location"]
         await _respond(send, 201, None, {"Location": location})
 
-    async def _note_refusal(self, headers: dict[str, str], refusal: Refuse) -> None:
+    async def _note_refusal(self, headers: dict[str, str], refusal: Refuse, session: str | None) -> None:
         """A creation through an invite link was refused for a reason its guest can meet: log it for the owner."""
         if refusal.code not in LOGGED:
             return
@@ -286,7 +289,7 @@ class TusGuard:
             return
         if meta.get("invite"):
             await self.targets.note_refusal(meta, clean_filename(meta.get("filename", "")), length,
-                                            refusal.code, refusal.message)
+                                            refusal.code, refusal.message, session)
 
     # --- data -----------------------------------------------------------------------
     async def _patch(self, scope, receive, send, headers: dict[str, str], upload: Upload,
@@ -433,6 +436,21 @@ def clean_filename(name: str) -> str:
         suffix = PurePosixPath(name).suffix[:16]
         name = name[: 255 - len(suffix)] + suffix
     return name
+
+
+_ZONE = re.compile(r"[A-Za-z0-9_+-]+(?:/[A-Za-z0-9_+-]+)*")
+
+
+def clean_filetype(text: str) -> str:
+    """The browser's `file.type` as kept: printable ASCII, at most 255 characters. A NUL in it made
+    PostgreSQL refuse the row, after the link's limits were reserved (attack run)."""
+    return "".join(ch for ch in text if " " <= ch <= "~")[:255].strip() or "application/octet-stream"
+
+
+def zone_name(text: str | None) -> str | None:
+    """The browser's IANA time zone name ("Europe/Berlin"), or None when it is not one: only a hint
+    for a file that holds no offset of its own."""
+    return text if text and len(text) <= 64 and _ZONE.fullmatch(text) else None
 
 
 def _b64(text: str) -> str:
