@@ -3,6 +3,7 @@ sealed, the test button, one digest per link once it settles (never one per file
 link is used up or expires and when Immich refuses the owner's key."""
 
 import queue
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -199,3 +200,22 @@ def test_signing_in_again_keeps_the_owners_addresses(drop, admin_of, receiver):
         assert again.login(email="ada@example.org", password="correct horse").status_code == 200
         assert [u["shown"][:17] for u in again.call("GET", "/api/notifications").json()["urls"]] == ["json://127.0.0.1:"]
         assert again.call("POST", "/api/notifications/test").json() == {"sent": True}
+
+
+def test_addresses_added_and_removed_at_once_are_each_kept_or_refused(drop, admin_of):
+    """Attack run: two tabs adding an address at once both heard 201 and only one address was kept
+    (the list was read, then written whole); twelve at once kept one. Adds are applied one after
+    another; a removal whose list changed under it is refused (its index may name another address)."""
+    admin = admin_of(drop)
+    urls = [f"json://127.0.0.1:9/tab{n}" for n in range(8)]
+    with ThreadPoolExecutor(8) as pool:
+        added = list(pool.map(lambda url: admin.call("POST", "/api/notifications", json={"url": url}), urls))
+    assert [r.status_code for r in added] == [201] * 8
+    listed = admin.call("GET", "/api/notifications").json()["urls"]
+    assert sorted(item["shown"] for item in listed) == sorted(urls)
+    with ThreadPoolExecutor(4) as pool:
+        removed = list(pool.map(lambda _: admin.call("DELETE", "/api/notifications/0"), range(4)))
+    assert {r.status_code for r in removed} <= {200, 409}
+    left = admin.call("GET", "/api/notifications").json()["urls"]
+    assert len(left) == 8 - sum(r.status_code == 200 for r in removed)
+    assert all(r.json()["code"] == "notification_list_changed" for r in removed if r.status_code == 409)

@@ -280,12 +280,17 @@ class Store:
 
         return await self._run(fn)
 
-    async def set_notify_urls(self, user_id: str, sealed: str) -> None:
-        def fn(s: Session) -> None:
-            s.exec(sa.update(Account).where(Account.user_id == user_id).values(notify_urls_enc=sealed))  # type: ignore[call-overload]
+    async def set_notify_urls(self, user_id: str, sealed: str, was: str) -> bool:
+        """Store the owner's sealed notification list if it is still `was` (a compare-and-set: two
+        tabs changing it at once each read the list, and the second write dropped the first's
+        address while both answered 201). False if another change came first."""
+        def fn(s: Session) -> bool:
+            changed = s.exec(sa.update(Account).where(  # type: ignore[call-overload]
+                Account.user_id == user_id, Account.notify_urls_enc == was).values(notify_urls_enc=sealed)).rowcount
             s.commit()
+            return changed == 1
 
-        await self._run(fn)
+        return await self._run(fn)
 
     async def get_admin_session(self, id_hash: str, now: datetime) -> tuple[AdminSession, Account] | None:
         def fn(s: Session):

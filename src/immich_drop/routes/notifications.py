@@ -35,28 +35,29 @@ async def urls(request: Request) -> Response:
         _, account = await require_admin(request)
         return JSONResponse({"urls": await _listed(services, account)}, headers={"Cache-Control": "no-store"})
     _, account = await require_admin(request, write=True)
-    url = (await json_body(request)).get("url")
-    current = services.notifier.urls(account)
-    bad = FieldErrors()
-    if not isinstance(url, str) or not url.strip():
-        bad.add("url", "notify_url_missing", "Paste an Apprise URL, e.g. ntfy://ntfy.sh/my-topic.")
-    elif len(url) > MAX_URL_LENGTH:
-        bad.add("url", "text_too_long", f"At most {MAX_URL_LENGTH} characters.", max=MAX_URL_LENGTH)
-    elif len(current) >= MAX_URLS:
-        bad.add("url", "notify_url_count", f"At most {MAX_URLS} addresses.", max=MAX_URLS)
-    else:
-        shown = await asyncio.to_thread(check_url, url.strip())
-        if shown is None:
+    sent = (await json_body(request)).get("url")
+    url = sent.strip() if isinstance(sent, str) else ""
+    shown = await asyncio.to_thread(check_url, url) if url and len(sent) <= MAX_URL_LENGTH else None
+    for _ in range(RETRIES):  # another tab's change came first: its list, read again, with this one added
+        current = services.notifier.urls(account)
+        bad = FieldErrors()
+        if not url:
+            bad.add("url", "notify_url_missing", "Paste an Apprise URL, e.g. ntfy://ntfy.sh/my-topic.")
+        elif len(sent) > MAX_URL_LENGTH:
+            bad.add("url", "text_too_long", f"At most {MAX_URL_LENGTH} characters.", max=MAX_URL_LENGTH)
+        elif len(current) >= MAX_URLS:
+            bad.add("url", "notify_url_count", f"At most {MAX_URLS} addresses.", max=MAX_URLS)
+        elif shown is None:
             bad.add("url", "notify_url_invalid", "Apprise does not know how to send to this URL. For a web address "
                                                  "taking JSON, write json:// or jsons:// instead of http:// or https://.")
-        elif url.strip() in current or shown in {item["shown"] for item in await _listed(services, account)}:
+        elif url in current or shown in {item["shown"] for item in await _listed(services, account)}:
             # the same service and place, however written ("NTFY://", a trailing slash): each test arrived twice
             bad.add("url", "notify_url_twice", "This address is in the list already.")
-    bad.raise_if_any()
-    sealed = services.notifier.seal([*current, url.strip()])
-    await services.store.set_notify_urls(account.user_id, sealed)
-    account.notify_urls_enc = sealed
-    return JSONResponse({"urls": await _listed(services, account)}, status_code=201)
+        bad.raise_if_any()
+        if await _store(services, account, [*current, url]):
+            return JSONResponse({"urls": await _listed(services, account)}, status_code=201)
+        account = await services.store.get_account(account.user_id)
+    raise _changed()
 
 
 async def remove(request: Request) -> Response:
@@ -67,9 +68,29 @@ async def remove(request: Request) -> Response:
     if not 0 <= index < len(current):
         raise ApiError(404, "No such notification address.", code="no_such_notification")
     del current[index]
-    account.notify_urls_enc = services.notifier.seal(current)
-    await services.store.set_notify_urls(account.user_id, account.notify_urls_enc)
+    # not tried again: after another tab's change, this index may name another address
+    if not await _store(services, account, current):
+        raise _changed()
     return JSONResponse({"urls": await _listed(services, account)})
+
+
+# Each round another change wins, and a list holds at most MAX_URLS: more rounds can only be more
+# removals, a race a person at two tabs does not keep up.
+RETRIES = MAX_URLS + 2
+
+
+async def _store(services, account, urls: list[str]) -> bool:
+    """Seal and store `urls` if the account's list is still the one read; True if it was stored."""
+    sealed = services.notifier.seal(urls)
+    if not await services.store.set_notify_urls(account.user_id, sealed, account.notify_urls_enc):
+        return False
+    account.notify_urls_enc = sealed
+    return True
+
+
+def _changed() -> ApiError:
+    return ApiError(409, "The list was changed meanwhile, in another tab or window. Look at it again.",
+                    code="notification_list_changed")
 
 
 async def test(request: Request) -> Response:
