@@ -202,6 +202,18 @@ def test_signing_in_again_keeps_the_owners_addresses(drop, admin_of, receiver):
         assert again.call("POST", "/api/notifications/test").json() == {"sent": True}
 
 
+@pytest.mark.parametrize("url", ["ntfy://ntfy.sh/hochzeit-müller", "ntfys://ntfy.example.org/fête", "ntfy://ntfy.sh/🎉",
+                                 "ntfy://ntfy.sh/party/🎉", "ntfy://ntfy.sh/"])
+def test_an_ntfy_address_whose_topic_apprise_would_drop_is_refused(drop, admin_of, url):
+    """Owner walk: Apprise takes these and drops the topic (only letters, digits, - and _), so the
+    address was listed as "ntfy://ntfy.sh/" and every notice went nowhere without a word."""
+    admin = admin_of(drop)
+    refused = admin.call("POST", "/api/notifications", json={"url": url})
+    assert refused.status_code == 400 and refused.json()["errors"]["url"]["code"] == "notify_topic_invalid", refused.text
+    assert admin.call("GET", "/api/notifications").json()["urls"] == []
+    assert admin.call("POST", "/api/notifications", json={"url": "ntfy://ntfy.sh/hochzeit-mueller_2026"}).status_code == 201
+
+
 def test_addresses_added_and_removed_at_once_are_each_kept_or_refused(drop, admin_of):
     """Attack run: two tabs adding an address at once both heard 201 and only one address was kept
     (the list was read, then written whole); twelve at once kept one. Adds are applied one after

@@ -250,6 +250,22 @@ async def refused_by(urls: list[str], title: str, body: str) -> list[int]:
     return await asyncio.to_thread(work)
 
 
+def url_problem(url: str) -> str | None:
+    """Why Apprise cannot send to `url` (a catalog code), or None (blocking: a thread). Apprise takes
+    an ntfy URL whose topics it then drops ("hochzeit-müller", an emoji: only letters, digits, - and
+    _), and sends nowhere: such a URL is refused, not stored to stay silent (owner walk)."""
+    import apprise
+
+    notifier = apprise.Apprise()
+    if not notifier.add(url):
+        return "notify_url_invalid"
+    plugin = notifier[0]
+    kept = getattr(plugin, "topics", None)
+    if kept is not None and (not kept or len(kept) < len((plugin.parse_url(url) or {}).get("targets") or [])):
+        return "notify_topic_invalid"
+    return None
+
+
 def check_url(url: str) -> str | None:
     """The URL with its secrets masked when Apprise knows how to send to it, else None (blocking: a
     thread). Without the options Apprise writes out for every URL ("?priority=default&mode=cloud&..."

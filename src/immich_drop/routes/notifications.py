@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..notify import MAX_URL_LENGTH, MAX_URLS, account_lang, check_url, refused_by, sample_message
+from ..notify import MAX_URL_LENGTH, MAX_URLS, account_lang, check_url, refused_by, sample_message, url_problem
 from .admin import require_admin
 from .errors import ApiError, FieldErrors, json_body
 
@@ -37,7 +37,8 @@ async def urls(request: Request) -> Response:
     _, account = await require_admin(request, write=True)
     sent = (await json_body(request)).get("url")
     url = sent.strip() if isinstance(sent, str) else ""
-    shown = await asyncio.to_thread(check_url, url) if url and len(sent) <= MAX_URL_LENGTH else None
+    problem, shown = await asyncio.to_thread(lambda: (url_problem(url), check_url(url))) \
+        if url and len(sent) <= MAX_URL_LENGTH else (None, None)
     for _ in range(RETRIES):  # another tab's change came first: its list, read again, with this one added
         current = services.notifier.urls(account)
         bad = FieldErrors()
@@ -47,7 +48,10 @@ async def urls(request: Request) -> Response:
             bad.add("url", "text_too_long", f"At most {MAX_URL_LENGTH} characters.", max=MAX_URL_LENGTH)
         elif len(current) >= MAX_URLS:
             bad.add("url", "notify_url_count", f"At most {MAX_URLS} addresses.", max=MAX_URLS)
-        elif shown is None:
+        elif problem == "notify_topic_invalid":
+            bad.add("url", problem, "The topic of this address would be dropped: an ntfy topic may hold only letters, "
+                                    "digits, - and _.")
+        elif problem or shown is None:
             bad.add("url", "notify_url_invalid", "Apprise does not know how to send to this URL. For a web address "
                                                  "taking JSON, write json:// or jsons:// instead of http:// or https://.")
         elif url in current or shown in {item["shown"] for item in await _listed(services, account)}:
