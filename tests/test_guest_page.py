@@ -958,7 +958,9 @@ def test_the_page_closes_when_its_link_expires(make_drop, admin_of, browser):
     closing = admin.invite(expiresAt=(now + timedelta(seconds=4)).isoformat())
     context, page = guest(browser)
     page.goto(drop.url + "/i/" + invite_token(closing))
-    expect(page.locator("#notice")).to_have_text("This upload link has expired.", timeout=15000)
+    expect(page.locator("#notice")).to_have_text(
+        "This upload link has expired. If you still want to send photos, ask the person who shared the link for a new one.",
+        timeout=15000)
     expect(page.locator("#drop")).to_be_hidden()
     assert page.problems == []
     context.close()
@@ -1126,7 +1128,11 @@ def test_files_on_their_way_stop_when_the_link_closes_and_go_on_when_it_opens(re
     item = page.locator(".item").nth(0)
     expect(item.locator(".chip")).to_have_text(re.compile(r"^(1\d|2\d|3\d)%$"), timeout=30000)
     assert admin.call("PATCH", f"/api/invites/{made['id']}", json={"disabled": True}).status_code == 200
-    expect(item.locator(".detail")).to_have_text("This upload link has been turned off by its owner.")
+    expect(item.locator(".detail")).to_have_text("This upload link has been turned off by its owner. "
+                                                 "It goes on by itself from where it stopped if the link opens again.")
+    expect(item.locator(".chip")).to_have_text("on hold")  # not "waiting for server" over a full bar (owner walk)
+    expect(item.locator(".progress")).to_have_attribute("aria-valuenow", re.compile(r"^[1-9]\d?$"))
+    expect(page.locator("#summary")).to_contain_text("1 on hold")
     expect(item.locator(".retry")).to_be_hidden()
     expect(page.locator("#notice")).to_have_text("This upload link has been turned off by its owner.")
     network.rate = -1
@@ -1138,6 +1144,44 @@ def test_files_on_their_way_stop_when_the_link_closes_and_go_on_when_it_opens(re
     assert recorder.received[uid] <= big.stat().st_size + 2 * CHUNK  # went on, not started over
     assert sorted(r.filename for r in drop.fake.uploads) == ["no_date.jpg", "speech.mp4"]
     expect(page.locator("#summary")).to_have_text("2 sent")
+    assert page.problems == []
+    context.close()
+
+
+def test_a_file_held_by_its_links_expiry_says_so_and_goes_on_when_the_expiry_moves(recorded, admin_of, browser,
+                                                                                   tmp_path):
+    """Owner walk: at the link's expiry a file half sent read "waiting for server" over a full bar,
+    the page gave no advice, and "open until" stayed under the notice. The file says why it stopped
+    and that it goes on, its bar shows what was sent, the notice says what the guest can do, and
+    when the owner moves the expiry the file goes on from its last byte."""
+    from datetime import datetime, timedelta, timezone
+
+    drop, recorder = recorded
+    admin = admin_of(drop)
+    made = admin.invite(expiresAt=(datetime.now(timezone.utc) + timedelta(seconds=8)).isoformat())
+    big = make_file(tmp_path / "toast.mp4", 80 * CHUNK + 3, seed=95)
+    context, page = guest(browser)
+    page.goto(drop.url + "/i/" + invite_token(made))
+    network = throttle(page, 1_000_000)
+    page.set_input_files("#picker", [str(big)])
+    item = page.locator(".item").nth(0)
+    expect(item.locator(".chip")).to_have_text(re.compile(r"^\d+%$"), timeout=30000)
+    expect(item.locator(".chip")).to_have_text("on hold", timeout=30000)
+    expect(item.locator(".detail")).to_have_text(
+        "This upload link has expired. It goes on by itself from where it stopped if the link opens again.")
+    expect(item.locator(".progress")).to_have_attribute("aria-valuenow", re.compile(r"^[1-9]\d?$"))
+    expect(page.locator("#notice")).to_have_text(
+        "This upload link has expired. If you still want to send photos, ask the person who shared the link for a new one.")
+    expect(page.locator("#details")).to_be_hidden()
+    network.rate = -1
+    network.online(True)
+    later = (datetime.now(timezone.utc) + timedelta(days=1)).isoformat()
+    assert admin.call("PATCH", f"/api/invites/{made['id']}", json={"expiresAt": later}).status_code == 200
+    expect(item.locator(".chip")).to_have_text("done", timeout=60000)
+    expect(page.locator("#notice")).to_be_hidden()
+    expect(page.locator("#details")).to_be_visible()
+    [uid] = [u for u, n in recorder.received.items() if n > CHUNK]
+    assert recorder.received[uid] <= big.stat().st_size + 2 * CHUNK  # went on, not started over
     assert page.problems == []
     context.close()
 
@@ -1255,8 +1299,8 @@ def test_without_websockets_a_held_file_goes_on_when_the_link_opens_again(record
     item = page.locator(".item").nth(0)
     expect(item.locator(".chip")).to_have_text(re.compile(r"^(1\d|2\d|3\d)%$"), timeout=30000)
     assert admin.call("PATCH", f"/api/invites/{made['id']}", json={"disabled": True}).status_code == 200
-    expect(item.locator(".chip")).to_have_text("waiting for server", timeout=30000)  # held: not "failed", not "finished"
-    expect(item.locator(".detail")).to_have_text("This upload link has been turned off by its owner.")
+    expect(item.locator(".chip")).to_have_text("on hold", timeout=30000)  # held: not "failed", not "finished"
+    expect(item.locator(".detail")).to_contain_text("This upload link has been turned off by its owner.")
     expect(page.locator("#finished")).to_be_hidden()
     network.rate = -1
     network.online(True)

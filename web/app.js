@@ -87,6 +87,10 @@
 
   function text(key, params) { return function () { return T(key, params); }; }
   function refusal(body) { return function () { return I18N.server(body); }; }
+  // A file stopped by its link (expired, turned off, deleted): why, and that it goes on by itself
+  // from its last byte if the link opens again. "Waiting for server" over a full bar told neither
+  // (owner walk): its bar shows what was sent.
+  function heldBy(body) { return function () { return I18N.server(body) + " " + T("guest.detail.held"); }; }
 
   // Each chosen file that has no upload URL yet (queued, or its creation unanswered), kept across a
   // reload: the page then lists it among the files to choose again (tus-js-client keeps only
@@ -173,6 +177,7 @@
     add(count(all, "queued"), "guest.summary.queued"); // "10 uploading" counted 7 not yet begun
     add(count(all, "processing"), "guest.summary.processing");
     add(count(all, "waiting"), "guest.summary.waiting");
+    add(count(all, "held"), "guest.summary.held");
     add(count(all, "error"), "guest.summary.failed");
     add(count(all, "cancelled"), "guest.summary.cancelled");
     summary.textContent = parts.join(" · ");
@@ -195,7 +200,7 @@
     batch().forEach(function (it) {
       if (it.kind === "cancelled") return;
       total += it.size;
-      sent += SENDING[it.kind] || it.kind === "error" ? it.sent : it.size;
+      sent += SENDING[it.kind] || it.kind === "error" || it.kind === "held" ? it.sent : it.size;
     });
     var percent = total ? (sent / total) * 100 : 0;
     if (total === meter.total) percent = Math.max(percent, meter.shown); // a resend of a chunk is not progress lost
@@ -580,7 +585,7 @@
     if (code && LINK_CLOSED[code] && status < 500) { // its link closed: held like the others, to go on if it opens
       item.heldByLink = true;
       item.retryable = false;
-      set(item, "waiting", refusal(body));
+      set(item, "held", heldBy(body));
       loadInvite().catch(function () { /* offline: the next answer says */ }); // the page says so, and holds the rest
       return;
     }
@@ -933,6 +938,7 @@
 
   function showDetails() {
     if (!info) return;
+    if (linkNotice && noticeBody) { $("details").hidden = true; return; } // closed: "open until" no longer holds
     var parts = [];
     if (info.albumName) parts.push(T("guest.details.album", { name: info.albumName }));
     if (info.limits.mediaKind === "photos") parts.push(T("guest.details.photos_only"));
@@ -991,7 +997,7 @@
   function block(body) {
     noticeBody = body;
     $("details").hidden = true; // "open until ..." and "3 more files" no longer hold
-    notice.textContent = I18N.server(body, T("server.link_invalid"));
+    notice.textContent = linkClosedText(body);
     notice.hidden = false;
     linkNotice = true;
     drop.hidden = true;
@@ -1002,6 +1008,14 @@
   // the server has (a video went on to 99% for half a minute, then failed: guest walk), and say why.
   // If its owner opens it again, they go on by themselves from their last byte.
   var LINK_CLOSED = { link_off: 1, link_expired: 1, link_invalid: 1, link_deleted: 1, link_paused: 1 };
+  // Why the link takes nothing, and for one that ended (not one turned off or paused, which its owner
+  // may turn on again) what the guest can do: "Dieser Upload-Link ist abgelaufen." alone left them
+  // with nothing to do (owner walk).
+  var LINK_ENDED = { link_expired: 1, link_invalid: 1, link_deleted: 1 };
+  function linkClosedText(body) {
+    var why = I18N.server(body, T("server.link_invalid"));
+    return body && LINK_ENDED[body.code] || !(body && body.code) ? why + " " + T("server.page.new_link") : why;
+  }
   function holdAll(body) {
     items.forEach(function (item) {
       if (item.earlier || !SENDING[item.kind]) return;
@@ -1009,14 +1023,14 @@
       item.slot = false;
       item.heldByLink = true;
       item.retryable = false;
-      set(item, "waiting", refusal(body)); // not "failed", nor "finished": the guest may keep the page open
+      set(item, "held", heldBy(body)); // not "failed", nor "finished": the guest may keep the page open
     });
     pump();
   }
 
   function goOnAll() {
     items.forEach(function (item) {
-      if (!item.heldByLink || (item.kind !== "waiting" && item.kind !== "error")) return;
+      if (!item.heldByLink || (item.kind !== "held" && item.kind !== "error")) return;
       item.heldByLink = false;
       if (!item.reserved) take(item);
       set(item, paused ? "paused" : "queued", paused ? text("guest.detail.paused") : null);
@@ -1116,7 +1130,7 @@
   I18N.switcher($("lang"));
   I18N.onChange(function () {
     items.forEach(render); refresh(); Who.redraw(); listUnfinished();
-    if (linkNotice && noticeBody) notice.textContent = I18N.server(noticeBody, T("server.link_invalid"));
+    if (linkNotice && noticeBody) notice.textContent = linkClosedText(noticeBody);
     else if (linkNotice) notice.textContent = T("guest.paused");
   });
 
