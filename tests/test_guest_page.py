@@ -1186,6 +1186,30 @@ def test_a_file_held_by_its_links_expiry_says_so_and_goes_on_when_the_expiry_mov
     context.close()
 
 
+def test_a_file_on_its_way_stops_when_the_owner_lowers_the_size_allowed(recorded, admin_of, browser, tmp_path):
+    """Owner walk: "Largest file" lowered to 5 MB while an 11.7 MB photo was on its way; the page
+    showed the new limit, and the photo went on into Immich anyway."""
+    drop, recorder = recorded
+    admin = admin_of(drop)
+    made = admin.invite()
+    big = make_file(tmp_path / "toast.mp4", 40 * CHUNK + 9, seed=96)
+    context, page = guest(browser)
+    page.goto(drop.url + "/i/" + invite_token(made))
+    network = throttle(page, 1_000_000)
+    page.set_input_files("#picker", [str(big)])
+    item = page.locator(".item").nth(0)
+    expect(item.locator(".chip")).to_have_text(re.compile(r"^(1\d|2\d|3\d)%$"), timeout=30000)
+    assert admin.call("PATCH", f"/api/invites/{made['id']}", json={"maxFileSize": 5 * CHUNK}).status_code == 200
+    expect(item.locator(".chip")).to_have_text("failed", timeout=30000)
+    expect(item.locator(".detail")).to_have_text("Files may be at most 1.3 MB here.")
+    expect(item.locator(".retry")).to_be_hidden()
+    network.rate = -1
+    network.online(True)
+    assert drop.fake.uploads == []
+    assert page.problems == []
+    context.close()
+
+
 def test_the_keyboard_focus_follows_each_step(make_drop, admin_of, browser, tmp_path):
     """After Unlock, Continue or Cancel the focus fell back to the top of the page: a keyboard or
     screen-reader user started again from there (guest walk)."""

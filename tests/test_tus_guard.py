@@ -509,3 +509,28 @@ def test_a_browser_without_a_links_password_writes_no_text_into_its_log(drop, ad
     log = admin.call("GET", f"/api/invites/{invite['id']}/uploads").json()
     assert sorted((row["filename"], row["guestName"], row["code"], row["size"]) for row in log) == [
         ("", "", "needs_password", 10), ("holiday.jpg", "Anna", "too_large", 10**15)]
+
+
+@pytest.mark.parametrize("change, code", [({"maxFileSize": 1000}, "file_too_large"),
+                                          ({"mediaKind": "videos"}, "videos_only")])
+def test_a_file_the_link_no_longer_takes_stops_at_its_next_patch(drop, admin_of, change, code):
+    """Owner walk: the owner lowered "Largest file" while an 11.7 MB photo was on its way; the guest's
+    page showed the new limit and the photo went on into Immich. The README says files on their way
+    stop and say why: the next PATCH is refused with the link's reason, and the upload ends as a
+    cancel does (its bytes, its row, its place in the link's count), in the owner's log."""
+    admin = admin_of(drop)
+    invite = admin.invite(maxFiles=3)
+    token = invite_token(invite)
+    guest = drop.guest()
+    guest.http.get(f"/i/{token}")
+    made = guest.create(3 * CHUNK, "party.jpg", invite=token)
+    uid = made.headers["Location"].rsplit("/", 1)[-1]
+    assert patch(guest, uid, body=JPEG + b"x" * (CHUNK - len(JPEG))).status_code == 204
+    assert admin.call("PATCH", f"/api/invites/{invite['id']}", json=change).status_code == 200
+    refused = patch(guest, uid, body=b"y" * CHUNK, **{"Upload-Offset": str(CHUNK)})
+    assert refused.status_code in (413, 415) and refused.json()["code"] == code, refused.text
+    assert on_disk(drop, uid) == -1 and drop.upload_row(uid) is None
+    card = next(i for i in admin.call("GET", "/api/invites").json() if i["id"] == invite["id"])
+    assert (card["files"], card["bytes"]) == (0, 0)
+    log = admin.call("GET", f"/api/invites/{invite['id']}/uploads").json()
+    assert [(row["filename"], row["state"], row["code"]) for row in log] == [("party.jpg", "refused", code)]

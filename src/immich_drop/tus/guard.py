@@ -51,7 +51,7 @@ from ..models import Invite, Upload, UploadState
 from ..security import same_origin
 from ..sessions import Sessions
 from ..store import Store
-from ..targets import TargetClosed, Targets
+from ..targets import TargetClosed, Targets, check_file
 from .locks import UploadLocks
 from .room import NO_SPACE, Room
 from .sniff import first_bytes
@@ -329,6 +329,11 @@ class TusGuard:
                 raise Refuse(400, "The data would go past Upload-Length.")
             if body > room:  # an upload's reservation may have lapsed (room.py): the disk is not filled to 0
                 raise Refuse(507, NO_SPACE, code="no_space")
+            if invite is not None:  # the owner may have changed what the link takes since it began
+                try:
+                    check_file(invite, upload.filename, upload.size)
+                except TargetClosed as closed:
+                    await self._end_refused(upload, closed.status, closed.message, closed.code, closed.params)
             receive_body = body_watch
             want = min(SIGNATURE_BYTES, upload.size)
             # the file's first bytes: plainly not a photo or video? A first PATCH too short to tell
@@ -369,10 +374,17 @@ class TusGuard:
         a cancel does) and its link's owner sees the refusal in the log. Called under its lock."""
         ext = PurePosixPath(upload.filename).suffix.lower()
         message = f"This file is not the {ext} photo or video its name says: its content is something else."
+        await self._end_refused(upload, 415, message, "not_media", {"ext": ext})
+
+    async def _end_refused(self, upload: Upload, status: int, message: str, code: str, params: dict) -> None:
+        """End an upload still receiving that its link no longer takes (its first bytes are not what
+        its name says, or the owner lowered the size allowed or changed the kinds since it began:
+        the README promises such files stop and say why): its row, staged files and place in the
+        link's limits go, as a cancel does, and the owner's log shows the refusal. Called under its lock."""
         await self.storage.delete(upload.id)
         if await self._end_upload(upload):
-            await self.targets.note_refused_upload(upload, "not_media", message)
-        raise Refuse(415, message, code="not_media", params={"ext": ext})
+            await self.targets.note_refused_upload(upload, code, message)
+        raise Refuse(status, message, code=code, params=params)
 
     async def _end_upload(self, upload: Upload) -> bool:
         """Forget an upload still receiving (cancelled, or refused at its first bytes): its row, then
