@@ -272,6 +272,31 @@ def test_a_file_sent_before_is_not_already_there_on_a_link_that_would_refuse_it(
     assert sender.http.post("/api/already", json={**question, "invite": open_link}).json()["already"] is True
 
 
+def test_a_link_for_one_kind_of_file_names_it_on_its_picker_and_hint(make_drop, admin_of, browser):
+    """Owner walk: on a photos-only link the picker read "Photos & videos" and the hint "Choose the
+    photos and videos to send:"; a video chosen there was refused after choosing."""
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
+    admin = admin_of(drop)
+    photos, videos = (invite_token(admin.invite(mediaKind=kind)) for kind in ("photos", "videos"))
+    context, page = guest(browser)  # a phone
+    page.goto(drop.url + "/i/" + photos)
+    expect(page.locator("#drop-hint")).to_have_text("Choose the photos to send:")
+    expect(page.locator("#pick-media")).to_have_text("Photos")
+    page.select_option("#lang", "de")
+    expect(page.locator("#drop-hint")).to_have_text("Wähle die Fotos, die du senden willst:")
+    expect(page.locator("#pick-media")).to_have_text("Fotos")
+    context.close()
+    context, page = guest(browser, size={"viewport": {"width": 1200, "height": 800}})  # a mouse
+    page.goto(drop.url + "/i/" + videos)
+    expect(page.locator("#drop-hint")).to_have_text("Drop videos here, or")
+    expect(page.locator("#pick-media")).to_have_text("Videos")
+    page.goto(drop.url + "/i/" + invite_token(admin.invite()))
+    expect(page.locator("#drop-hint")).to_have_text("Drop photos and videos here, or")
+    expect(page.locator("#pick-media")).to_have_text("Photos & videos")
+    assert page.problems == []
+    context.close()
+
+
 def test_guest_name_and_message_asked_once_and_sent_as_description(make_drop, admin_of, browser):
     drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
     admin = admin_of(drop)

@@ -971,9 +971,16 @@
       && $("unfinished").hidden;
     drop.querySelector(".pickers").hidden = full;
     if (Who) { if (full) $("who").hidden = true; else Who.redraw(); } // nothing to send: nobody to ask "who"
-    var hint = $("drop-hint"), key = full ? "guest.drop.full" : TOUCH ? "guest.drop.hint_touch" : "guest.drop.hint";
+    // a link for photos (or videos) only says so on its hint and its first picker, not "photos and
+    // videos" (owner walk: a video chosen there was refused after choosing)
+    var only = info && info.limits && (info.limits.mediaKind === "photos" || info.limits.mediaKind === "videos")
+      ? "_" + info.limits.mediaKind : "";
+    var hint = $("drop-hint"), key = full ? "guest.drop.full" : (TOUCH ? "guest.drop.hint_touch" : "guest.drop.hint") + only;
     hint.setAttribute("data-i18n", key);
     hint.textContent = T(key);
+    var pick = only ? "guest.pick" + only.replace("_", ".") : "guest.pick.media";
+    $("pick-media").setAttribute("data-i18n", pick);
+    $("pick-media").textContent = T(pick);
     // A one-time link's word stands where the hint would, above the pickers: a notice of its own put
     // them below the first screen of a 320x568 phone. With no place left, "takes no more files" says it.
     var oneTime = !full && !!(info && info.limits && info.limits.maxUses === 1);
