@@ -375,6 +375,8 @@ def test_limits_before_a_byte_one_time_link_thumbnails_cancel_and_pause(recorded
     expect(page.locator("#details")).to_contain_text("0 more files")
     page.click("#pause")
     expect(items.nth(1).locator(".chip")).to_have_text("paused")
+    expect(page.locator("#summary")).to_contain_text("1 paused")  # not "1 uploading" (owner walk)
+    expect(page.locator("#summary")).not_to_contain_text("uploading")
     expect(page.locator("#keep-open")).to_be_visible()
     expect(page.locator("#pause")).to_have_text("Resume all")
     network.rate = -1  # the slow uplink has done its part: v0 finishes at full speed

@@ -173,7 +173,9 @@
     var add = function (n, key) { if (n) parts.push(I18N.n(key, n)); }; // "1 enviado", "2 enviados"
     add(count(all, "done"), "guest.summary.sent");
     add(count(all, "duplicate"), "guest.summary.duplicate");
-    add(all.filter(function (it) { return SENDING[it.kind] && it.kind !== "queued"; }).length, "guest.summary.uploading");
+    add(all.filter(function (it) { return SENDING[it.kind] && it.kind !== "queued" && it.kind !== "paused"; }).length,
+      "guest.summary.uploading");
+    add(count(all, "paused"), "guest.summary.paused"); // paused is not "uploading" (owner walk)
     add(count(all, "queued"), "guest.summary.queued"); // "10 uploading" counted 7 not yet begun
     add(count(all, "processing"), "guest.summary.processing");
     add(count(all, "waiting"), "guest.summary.waiting");

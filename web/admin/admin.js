@@ -464,7 +464,12 @@
         var tr = document.createElement("tr");
         tr.dataset.state = row.state;
         [row.filename || "—", row.guestName || "", size(row.size), when(row.createdAt), logState(row)]
-          .forEach(function (text) { var td = document.createElement("td"); td.textContent = text; tr.appendChild(td); });
+          .forEach(function (text, column) {
+            var td = document.createElement("td");
+            td.textContent = text;
+            if (column < 2) td.dir = "auto"; // a name in Arabic or Hebrew reads right to left
+            tr.appendChild(td);
+          });
         if (row.guestMessage) { // what the guest wrote, under their name (it also became the photo's description)
           var said = document.createElement("div");
           said.className = "guest-message";
