@@ -72,8 +72,9 @@ async def login(request: Request) -> Response:
         raise ApiError(400, f"lang: one of {', '.join(i18n.LANGUAGES)}.", code="bad_request", params={"field": "lang"})
     lang = lang or i18n.choose(request.headers.get("accept-language"))
     if api_key and not API_KEY.fullmatch(api_key):
-        raise ApiError(400, "apiKey: an Immich API key is letters, digits and punctuation only.", code="bad_request",
-                       params={"field": "apiKey"})
+        # its own words: "the request was not understood" sent the owner to reload (owner walk)
+        raise ApiError(400, "An Immich API key holds only letters, digits and punctuation: check what was pasted.",
+                       code="api_key_invalid", params={"field": "apiKey"})
     if not api_key and not (email and password):
         raise ApiError(400, "Give an email and password, or an API key.", code="sign_in_missing")
     limiter, address = services.login_limiter, client_address(request)
