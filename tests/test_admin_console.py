@@ -374,10 +374,28 @@ def test_a_link_turns_expired_on_the_card_when_its_time_comes(drop, admin_of, br
     page.click("#login button[type=submit]")
     soon_card, later_card = page.locator(".invite", has_text="Soon"), page.locator(".invite", has_text="Later")
     expect(soon_card.locator(".chip")).to_have_text("active")
+    expect(soon_card.locator(".facts")).to_contain_text("expires ")
     page.clock.fast_forward("01:00:05")
     expect(soon_card.locator(".chip")).to_have_text("expired")
+    expect(soon_card.locator(".facts")).to_contain_text("expired ")  # not "expires" a past date (owner walk)
+    expect(soon_card.locator(".facts")).not_to_contain_text("expires ")
     expect(later_card.locator(".chip")).to_have_text("active")
     context.close()
+
+
+def test_a_link_without_a_label_is_named_by_its_title_album_or_day(drop, admin_of, browser, fake):
+    """Owner walk: links made without a label were all "Untitled link", which could not be told apart."""
+    admin = admin_of(drop)
+    admin.invite(label="", title="Grandma's garden")
+    admin.invite(label="", album={"name": "Ski trip"})
+    admin.invite(label="")
+    page = console(browser, drop, fake)
+    labels = page.locator(".invite .label")
+    expect(labels).to_have_count(3)
+    shown = sorted(labels.all_text_contents())
+    assert shown[0] == "Grandma's garden" and shown[2] == "Ski trip", shown
+    assert re.fullmatch(r"Link made \w{3} \d+, \d{4}, .+", shown[1]), shown
+    page.context.close()
 
 
 def test_a_page_left_behind_by_a_new_sign_in_says_so_in_the_owners_language(drop, browser, fake):

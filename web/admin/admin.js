@@ -336,7 +336,9 @@
       : I18N.n("admin.card.uses", invite.uses));
     parts.push(I18N.n("admin.card.files", invite.files, { size: size(invite.bytes) }));
     if (invite.albumName) parts.push(t("admin.card.album", { name: invite.albumName }));
-    parts.push(invite.expiresAt ? t("admin.card.expires", { date: when(invite.expiresAt) }) : t("admin.card.never"));
+    var past = invite.expiresAt && new Date(invite.expiresAt).getTime() <= Date.now(); // "expires" of a past date misread
+    parts.push(!invite.expiresAt ? t("admin.card.never")
+      : t(past ? "admin.card.expired_at" : "admin.card.expires", { date: when(invite.expiresAt) }));
     if (invite.hasPassword) parts.push(t("admin.card.password"));
     if (invite.archive) parts.push(t("admin.card.archive"));
     if (invite.lastUploadAt) parts.push(t("admin.card.last", { date: when(invite.lastUploadAt) }));
@@ -355,7 +357,10 @@
 
   function describe(el, invite) {
     var q = function (sel) { return el.querySelector(sel); };
-    q(".label").textContent = invite.label || t("admin.card.untitled");
+    // without a label, what else tells it apart: its title, its album, the day it was made
+    // ("Untitled link" five times could not be told apart: owner walk)
+    q(".label").textContent = invite.label || invite.title || invite.albumName
+      || t("admin.card.untitled_made", { date: when(invite.createdAt) });
     q(".guest-title").textContent = invite.title ? t("admin.card.guests_see", { title: invite.title }) : "";
     q(".guest-title").hidden = !invite.title;
     q(".chip").textContent = t("admin.state." + invite.state.replace(" ", "_"));
