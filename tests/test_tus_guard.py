@@ -534,3 +534,26 @@ def test_a_file_the_link_no_longer_takes_stops_at_its_next_patch(drop, admin_of,
     assert (card["files"], card["bytes"]) == (0, 0)
     log = admin.call("GET", f"/api/invites/{invite['id']}/uploads").json()
     assert [(row["filename"], row["state"], row["code"]) for row in log] == [("party.jpg", "refused", code)]
+
+
+@pytest.mark.parametrize("cuts", [[1], [3, 9], [15]])
+def test_a_start_sent_in_tiny_pieces_is_judged_by_the_piece_that_completes_it(drop, cuts):
+    """Attack run: HTML named .jpg went through as a PATCH of one byte, then the rest: a first PATCH
+    too short to tell was never judged, nor was any after it. The PATCH that brings the last of the
+    first bytes is judged with those kept before it; the upload then ends as a single PATCH's would."""
+    guest = drop.guest()
+    html = b"<!doctype html><script>alert(1)</script>" + b" " * 100
+    uid = created(guest, len(html), "y.jpg")
+    offset = 0
+    for cut in cuts:
+        assert patch(guest, uid, body=html[offset:cut], **{"Upload-Offset": str(offset)}).status_code == 204
+        offset = cut
+    refused = patch(guest, uid, body=html[offset:], **{"Upload-Offset": str(offset)})
+    assert refused.status_code == 415 and refused.json()["code"] == "not_media", refused.text
+    assert on_disk(drop, uid) == -1 and drop.upload_row(uid) is None
+    photo = JPEG + b"\x00" * 100  # a real start in the same pieces goes through
+    uid = created(guest, len(photo), "z.jpg")
+    offset = 0
+    for cut in [*cuts, len(photo)]:
+        assert patch(guest, uid, body=photo[offset:cut], **{"Upload-Offset": str(offset)}).status_code == 204
+        offset = cut

@@ -315,14 +315,19 @@ class TusGuard:
             raise _ended()
         # the lock, and read under it in the same thread hop: the bytes on disk (the storage answers
         # tuspyserver from that) and the room left on the staging disk
-        held = await self.locks.take_over(upload.id, RELEASE_WAIT, then=lambda: (
-            self.storage.snapshot(upload.id), self.room.writable_now()))
+        want = min(SIGNATURE_BYTES, upload.size)
+
+        def under_lock():  # and the bytes kept so far while fewer than the check needs (tiny chunks)
+            size = self.storage.snapshot(upload.id)
+            return size, self.room.writable_now(), self.storage.prefix(upload.id, size) if size < want else b""
+
+        held = await self.locks.take_over(upload.id, RELEASE_WAIT, then=under_lock)
         if held is None:
             raise Refuse(423, "This upload is being written by another request.", code="busy")
         body_watch = BodyWatch(receive, self.stall_seconds)
         held.stop = body_watch.stop
         try:
-            on_disk, room = held.value
+            on_disk, room, kept = held.value
             if offset != on_disk:
                 raise Refuse(409, "Upload-Offset does not match the bytes received.", {"Upload-Offset": str(on_disk)})
             if offset + body > upload.size:
@@ -335,13 +340,13 @@ class TusGuard:
                 except TargetClosed as closed:
                     await self._end_refused(upload, closed.status, closed.message, closed.code, closed.params)
             receive_body = body_watch
-            want = min(SIGNATURE_BYTES, upload.size)
-            # the file's first bytes: plainly not a photo or video? A first PATCH too short to tell
-            # is not judged: a tus client may send tiny chunks, and the check is for files renamed
-            # by mistake (a client that means to can always begin with a photo's first bytes)
-            if offset == 0 and body >= want:
-                head, receive_body = await first_bytes(body_watch, want)
-                if head is not None and not matches_name(head, upload.filename):
+            # the file's first bytes: plainly not a photo or video? Judged by the PATCH that brings
+            # the last of them, with those kept from earlier ones: a tus client may send tiny chunks,
+            # and a first PATCH of one byte let any content through (attack run). The check is for
+            # files renamed by mistake (a client that means to can always begin with a photo's bytes).
+            if offset < want <= offset + body:
+                head, receive_body = await first_bytes(body_watch, want - offset)
+                if head is not None and not matches_name(kept + head, upload.filename):
                     await self._end_mismatch(upload)
             self.on_patch(upload)
             await self.inner(scope, receive_body, _before_start(body_watch.wrap_send(send), held.release))

@@ -117,6 +117,13 @@ class StagingStorage(TusStorage):
         self._snapshots[uid] = [size, info, mtime]
         return size or 0
 
+    def prefix(self, uid: str, size: int) -> bytes:
+        """The data file's first `size` bytes (blocking: a thread, under the upload's lock)."""
+        if size <= 0:
+            return b""
+        with open(self.data_path(uid), "rb") as data:
+            return data.read(size)
+
     def _snapshot(self, uid: str) -> Optional[list]:
         return self._snapshots.get(uid) if self.locks.held(uid) else None
 
