@@ -108,6 +108,9 @@ def test_status_channel_takes_small_messages_only(drop):
             pass
         ws.send("ping")
         assert json.loads(ws.recv(timeout=5)) == {"type": "pong"}
+        ws.send(b"\x00binary")  # ignored, as other text is: it dropped the connection (attack run)
+        ws.send("ping")
+        assert json.loads(ws.recv(timeout=5)) == {"type": "pong"}
         ws.send("x" * 64 * 1024)
         with pytest.raises(ConnectionClosed) as closed:
             ws.recv(timeout=5)

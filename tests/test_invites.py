@@ -442,6 +442,8 @@ def test_qr_codes(drop, admin_of):
     assert svg.status_code == 200 and svg.headers["content-type"] == "image/svg+xml" and b"<svg" in svg.content
     png = admin.call("GET", f"/api/invites/{invite['id']}/qr.png")
     assert png.content[:8] == b"\x89PNG\r\n\x1a\n" and "attachment" in png.headers["content-disposition"]
+    for other in ("gif", "SVG", "png.svg"):  # qr.gif answered the SVG (attack run)
+        assert admin.call("GET", f"/api/invites/{invite['id']}/qr.{other}").status_code == 404, other
 
 
 def test_links_use_public_base_url(make_drop, fake):

@@ -156,8 +156,11 @@ async def _drain(websocket: WebSocket) -> None:
     reconnects when a silent network swallowed the channel) and ignore anything else."""
     try:
         while True:
-            if await websocket.receive_text() == "ping":
-                await websocket.send_json({"type": "pong"})
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            if message.get("text") == "ping":  # a binary frame is ignored like any other text (attack run:
+                await websocket.send_json({"type": "pong"})  # receive_text() died on it, a KeyError)
     except (WebSocketDisconnect, RuntimeError):
         return
 

@@ -261,6 +261,8 @@ async def uploads(request: Request) -> Response:
 
 
 async def qr(request: Request) -> Response:
+    if request.path_params["kind"] not in ("png", "svg"):  # qr.gif answered the SVG (attack run)
+        raise ApiError(404, "There is nothing at this address.", code="no_such_address")
     invite, _ = await own_invite(request)
     link = link_for(request, invite)
     if request.path_params["kind"] == "png":
