@@ -125,12 +125,12 @@ def test_forwarded_headers_only_from_trusted_proxies(make_drop):
     assert location.startswith(untrusted.url + "/api/uploads/")
 
     trusted = make_drop(TRUSTED_PROXIES="127.0.0.1/32")
+    cookie = httpx.get(trusted.url + "/", headers={"X-Forwarded-Proto": "https"}).headers["set-cookie"]
+    assert cookie.startswith("__Host-drop_session=") and "Secure" in cookie and "Path=/;" in cookie
     guest = trusted.guest()
     location = guest.create(10, **{"X-Forwarded-Proto": "https", "X-Forwarded-Host": "photos.example.org",
-                                   "Origin": "https://photos.example.org"}).headers["Location"]
-    assert location.startswith("https://photos.example.org/api/uploads/")
-    cookie = httpx.get(trusted.url + "/", headers={"X-Forwarded-Proto": "https"}).headers["set-cookie"]
-    assert "Secure" in cookie
+                                   "Origin": "https://photos.example.org", "Cookie": cookie.split(";")[0]})
+    assert location.headers["Location"].startswith("https://photos.example.org/api/uploads/")
 
 
 def test_security_headers(drop):

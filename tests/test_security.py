@@ -147,7 +147,9 @@ def test_other_cookies_on_the_host_do_not_hide_the_guests_session(drop, others):
     guest.http.cookies.clear()  # only the headers below
     made = []
     for header in (f"{others}; drop_session={session}", f"drop_session={session}; {others}",
-                   f"{others}; drop_session=forged.by-a-sibling; drop_session={session}"):
+                   f"{others}; drop_session=forged.by-a-sibling; drop_session={session}",
+                   # a sibling's validly signed one, sent first (a longer Path): the guest's, last, counts
+                   f"drop_session={drop.guest().session}; {others}; drop_session={session}"):
         created = guest.create(10, Cookie=header)
         assert created.status_code == 201, (header, created.text)
         made.append(created.headers["Location"].rsplit("/", 1)[-1])
@@ -159,6 +161,27 @@ def test_other_cookies_on_the_host_do_not_hide_the_guests_session(drop, others):
             while (event := json.loads(channel.recv(timeout=10)))["type"] != "ready":
                 seen.append(event["id"])
             assert sorted(seen) == sorted(made), header
+
+
+def test_over_https_only_this_hosts_own_session_cookie_counts(make_drop):
+    """Cold review: a sibling site under the same parent domain can set a validly signed drop_session
+    (its own visit's) with Domain= and Path=/api/; sent first, it was taken for the guest's, so the
+    guest's password unlock went to the sibling's session. Over HTTPS the session cookie is
+    __Host- prefixed, which only this host can set, and a plain one is not read."""
+    drop = make_drop(TRUSTED_PROXIES="127.0.0.1/32")
+    https = {"X-Forwarded-Proto": "https", "Origin": "https://127.0.0.1:%d" % drop.server.port}
+    page = httpx.get(drop.url + "/", headers=https)
+    mine = page.headers["set-cookie"].split(";")[0]
+    assert mine.startswith("__Host-drop_session=")
+    sibling = drop.guest().session  # validly signed, as any visitor's
+    guest = drop.guest()
+    for cookie, status in [(f"drop_session={sibling}; {mine}", 201), (f"{mine}; drop_session={sibling}", 201),
+                           (f"drop_session={sibling}", 403)]:
+        made = guest.create(10, Cookie=cookie, **https)
+        assert made.status_code == status, (cookie, made.text)
+    uid = guest.create(10, Cookie=mine, **https).headers["Location"].rsplit("/", 1)[-1]
+    assert drop.upload_row(uid).session_id == TimestampSigner("test-secret", salt="immich-drop.session").unsign(
+        mine.split("=", 1)[1]).decode()
 
 
 def test_a_returning_guest_keeps_their_session(drop):

@@ -15,6 +15,12 @@ import time
 from itsdangerous import BadSignature, TimestampSigner
 
 COOKIE = "drop_session"
+# Over HTTPS the cookie is `__Host-` prefixed: browsers let only this host set it (Secure, Path=/,
+# no Domain), so a sibling site under the same parent domain can neither set a session of its own
+# for the guest nor hide theirs (cold review: a validly signed cookie for Path=/api/ from a sibling
+# came first, and unlocked a password link for the sibling's own session). Plain HTTP has no such
+# guard; there the last valid cookie of the name counts, as SimpleCookie read it.
+SECURE_COOKIE = "__Host-drop_session"
 MAX_AGE = 60 * 60 * 24 * 30
 RENEW_AFTER = 60 * 60 * 24
 
@@ -27,31 +33,31 @@ class Sessions:
     def new_id() -> str:
         return secrets.token_urlsafe(24)
 
-    def read(self, cookie_header: str | None) -> str | None:
-        found = self._read(cookie_header)
+    def read(self, cookie_header: str | None, secure: bool = False) -> str | None:
+        found = self._read(cookie_header, secure)
         return found[0] if found else None
 
-    def _read(self, cookie_header: str | None) -> tuple[str, float] | None:
+    def _read(self, cookie_header: str | None, secure: bool = False) -> tuple[str, float] | None:
         """(session id, when its cookie was signed), or None for no, a forged or an expired cookie."""
         # Read as browsers write it, pair by pair: SimpleCookie gave up on the whole header at one
         # cookie it could not parse (a JSON value, a space, a name with "?"), so another app on the
-        # same host name kept every guest from uploading (attack run). Every cookie of our name is
-        # tried: one set for a parent domain by a sibling site must not hide the real one.
+        # same host name kept every guest from uploading (attack run).
+        name, found = SECURE_COOKIE if secure else COOKIE, None
         for pair in (cookie_header or "").split(";"):
-            name, sep, value = pair.partition("=")
-            if not sep or name.strip() != COOKIE:
+            key, sep, value = pair.partition("=")
+            if not sep or key.strip() != name:
                 continue
             try:
                 signed, signed_at = self._signer.unsign(value.strip().strip('"'), max_age=MAX_AGE,
                                                         return_timestamp=True)
-                return signed.decode(), signed_at.timestamp()
             except (BadSignature, UnicodeError):  # SignatureExpired is one
                 continue
-        return None
+            found = signed.decode(), signed_at.timestamp()
+        return found
 
     def cookie(self, session_id: str, secure: bool) -> str:
         value = self._signer.sign(session_id).decode()
-        attrs = f"{COOKIE}={value}; Path=/; Max-Age={MAX_AGE}; HttpOnly; SameSite=Lax"
+        attrs = f"{SECURE_COOKIE if secure else COOKIE}={value}; Path=/; Max-Age={MAX_AGE}; HttpOnly; SameSite=Lax"
         return attrs + ("; Secure" if secure else "")
 
     def from_scope(self, scope) -> str | None:
@@ -64,9 +70,9 @@ class Sessions:
         return found[0] if found and time.time() - found[1] > RENEW_AFTER else None
 
     def _from_scope(self, scope) -> tuple[str, float] | None:
+        secure = scope.get("scheme") in ("https", "wss")  # as the proxy module set it from a trusted proxy
+        found = None
         for name, value in scope.get("headers", []):
             if name == b"cookie":
-                found = self._read(value.decode("latin-1"))
-                if found:
-                    return found
-        return None
+                found = self._read(value.decode("latin-1"), secure) or found
+        return found
