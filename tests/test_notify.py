@@ -231,3 +231,16 @@ def test_addresses_added_and_removed_at_once_are_each_kept_or_refused(drop, admi
     left = admin.call("GET", "/api/notifications").json()["urls"]
     assert len(left) == 8 - sum(r.status_code == 200 for r in removed)
     assert all(r.json()["code"] == "notification_list_changed" for r in removed if r.status_code == 409)
+
+
+def test_a_tab_left_open_removes_the_address_it_shows_or_none(drop, admin_of):
+    """Cold review: tab A lists [family, me]; tab B removes "family"; tab A, not reloaded, removes
+    "family" at index 0, and "me" went instead. The console sends what it listed there."""
+    admin = admin_of(drop)
+    for url in ("json://127.0.0.1:9/family", "json://127.0.0.1:9/me"):
+        assert admin.call("POST", "/api/notifications", json={"url": url}).status_code == 201
+    [family, me] = admin.call("GET", "/api/notifications").json()["urls"]
+    assert admin.call("DELETE", "/api/notifications/0", params={"shown": family["shown"]}).status_code == 200  # tab B
+    stale = admin.call("DELETE", "/api/notifications/0", params={"shown": family["shown"]})  # tab A
+    assert stale.status_code == 409 and stale.json()["code"] == "notification_list_changed"
+    assert [u["shown"] for u in admin.call("GET", "/api/notifications").json()["urls"]] == [me["shown"]]

@@ -502,7 +502,9 @@
       remove.className = "ghost";
       remove.textContent = t("admin.notify.remove");
       remove.addEventListener("click", function () {
-        api("DELETE", "/api/notifications/" + item.index).then(showUrls).catch(function (err) { flash(err.message); });
+        // with what this tab shows there: another tab may have changed the list since (cold review)
+        api("DELETE", "/api/notifications/" + item.index + "?shown=" + encodeURIComponent(item.shown)).then(showUrls)
+          .catch(function (err) { flash(err.message); if (err.status === 409) loadNotify(); });
       });
       li.appendChild(code);
       li.appendChild(remove);

@@ -2,7 +2,8 @@
 
     GET    /api/notifications            → {"urls": [{"index", "shown"}]}   secrets masked by Apprise
     POST   /api/notifications {"url"}    → 201 the same list; 400 with errors.url when Apprise cannot use it
-    DELETE /api/notifications/{index}    → the list without that URL
+    DELETE /api/notifications/{index}    → the list without that URL; with ?shown=<the listed text>, 409
+                                           if the address there is no longer that one
     POST   /api/notifications/test       → 200 {"sent": true}; 400 with no URLs; 502 naming (masked) the
                                            addresses whose service refused it; sent in the owner's stored
                                            language, as their notices are
@@ -71,6 +72,11 @@ async def remove(request: Request) -> Response:
     index = request.path_params["index"]
     if not 0 <= index < len(current):
         raise ApiError(404, "No such notification address.", code="no_such_notification")
+    # `shown`, what the owner's tab listed at that index: a tab left open while another removed an
+    # address would otherwise remove the one that moved into its place (cold review)
+    seen = request.query_params.get("shown")
+    if seen is not None and seen != (await asyncio.to_thread(check_url, current[index]) or "…"):
+        raise _changed()
     del current[index]
     # not tried again: after another tab's change, this index may name another address
     if not await _store(services, account, current):
