@@ -214,6 +214,15 @@ def test_an_ntfy_address_whose_topic_apprise_would_drop_is_refused(drop, admin_o
     assert admin.call("POST", "/api/notifications", json={"url": "ntfy://ntfy.sh/hochzeit-mueller_2026"}).status_code == 201
 
 
+@pytest.mark.parametrize("url", ["sns://AKIAIOSFODNN7EXAMPLE/wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY/us-west-2/+12223334444",
+                                 "ntfy://ntfy.sh/party/party"])
+def test_addresses_of_other_services_with_topics_are_not_taken_for_ntfy(drop, admin_of, url):
+    """Cold review: the topic check read any plugin's "topics", and refused an SNS address that sends
+    text messages only (its topics are one kind of target among others); a topic named twice is one."""
+    admin = admin_of(drop)
+    assert admin.call("POST", "/api/notifications", json={"url": url}).status_code == 201
+
+
 def test_addresses_added_and_removed_at_once_are_each_kept_or_refused(drop, admin_of):
     """Attack run: two tabs adding an address at once both heard 201 and only one address was kept
     (the list was read, then written whole); twelve at once kept one. Adds are applied one after

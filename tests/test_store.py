@@ -312,3 +312,23 @@ def test_a_browser_whose_parallel_request_took_the_last_use_has_claimed_the_link
     with Session(engine) as s:
         assert s.get(Invite, invite).uses == 1
     engine.dispose()
+
+
+def test_a_sign_in_writes_its_own_columns_and_leaves_the_notification_list(database_url):
+    """Cold review: a sign-in merged the whole account row back, with the notification list it had
+    read before; an address another tab added meanwhile (answered 201) was gone. A sign-in of an
+    account that exists writes only what the sign-in decides."""
+    engine = open_engine(normalise(database_url))
+    store = Store(engine)
+
+    async def run():
+        await store.save_account(Account(user_id="u1", email="ada@example.org", api_key_enc="old", lang="en"))
+        assert await store.set_notify_urls("u1", "sealed-list", "")  # another tab's addition
+        again = await store.save_account(Account(user_id="u1", email="ada@new.example.org", api_key_enc="new",
+                                                 api_key_id="k2", lang="de"))
+        assert again.api_key_enc == "new"
+        return await store.get_account("u1")
+
+    account = asyncio.run(run())
+    assert (account.email, account.api_key_enc, account.api_key_id, account.lang, account.notify_urls_enc) == (
+        "ada@new.example.org", "new", "k2", "de", "sealed-list")

@@ -95,11 +95,9 @@ class Accounts:
                               params={"reason": exc.message, "permissions": f"user.read, {needed}"}) from None
         except ImmichUnavailable:
             raise SignInError(502, UNREACHABLE, code="immich_unreachable") from None
-        known = await self.store.get_account(user["id"])  # what the sign-in does not decide stays as it was
-        account = await self.store.save_account(Account(
+        account = await self.store.save_account(Account(  # what the sign-in does not decide stays as it was
             user_id=user["id"], email=user["email"], name=user["name"], api_key_enc=self.box.seal(secret),
-            api_key_id=key_id, key_valid=True, lang=lang, updated_at=datetime.now(timezone.utc),
-            notify_urls_enc=known.notify_urls_enc if known else ""))
+            api_key_id=key_id, key_valid=True, lang=lang, updated_at=datetime.now(timezone.utc)))
         raw = secrets.token_urlsafe(32)
         now = datetime.now(timezone.utc)
         session = AdminSession(id_hash=_digest(raw), user_id=account.user_id, csrf_token=secrets.token_urlsafe(32),

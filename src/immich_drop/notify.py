@@ -255,14 +255,16 @@ def url_problem(url: str) -> str | None:
     an ntfy URL whose topics it then drops ("hochzeit-müller", an emoji: only letters, digits, - and
     _), and sends nowhere: such a URL is refused, not stored to stay silent (owner walk)."""
     import apprise
+    from apprise.plugins.ntfy import NotifyNtfy
 
     notifier = apprise.Apprise()
     if not notifier.add(url):
         return "notify_url_invalid"
     plugin = notifier[0]
-    kept = getattr(plugin, "topics", None)
-    if kept is not None and (not kept or len(kept) < len((plugin.parse_url(url) or {}).get("targets") or [])):
-        return "notify_topic_invalid"
+    if isinstance(plugin, NotifyNtfy):  # other plugins' "topics" are one kind of target among others
+        asked = set((plugin.parse_url(url) or {}).get("targets") or [])
+        if not plugin.topics or len(set(plugin.topics)) < len(asked):
+            return "notify_topic_invalid"
     return None
 
 

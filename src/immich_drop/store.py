@@ -260,10 +260,19 @@ class Store:
 
     # --- accounts and admin sessions -------------------------------------------------
     async def save_account(self, account: Account) -> Account:
+        """A sign-in's account: inserted, or its sign-in columns updated. The notification list is
+        not written for an account that exists (a whole-row merge wrote back the list read before
+        the sign-in, dropping an address another tab added meanwhile: cold review)."""
         def fn(s: Session) -> Account:
-            merged = s.merge(account)
-            s.commit()
-            return merged
+            existing = s.get(Account, account.user_id)
+            if existing is None:
+                s.add(account)
+                s.commit()
+                return account
+            for name in ("email", "name", "api_key_enc", "api_key_id", "key_valid", "lang", "updated_at"):
+                setattr(existing, name, getattr(account, name))
+            s.commit()  # an UPDATE of the columns set above only
+            return existing
 
         return await self._run(fn)
 
