@@ -548,12 +548,48 @@ def test_a_start_sent_in_tiny_pieces_is_judged_by_the_piece_that_completes_it(dr
     for cut in cuts:
         assert patch(guest, uid, body=html[offset:cut], **{"Upload-Offset": str(offset)}).status_code == 204
         offset = cut
-    refused = patch(guest, uid, body=html[offset:], **{"Upload-Offset": str(offset)})
+    refused = patch(guest, uid, body=html[offset:30], **{"Upload-Offset": str(offset)})  # not the last PATCH
     assert refused.status_code == 415 and refused.json()["code"] == "not_media", refused.text
     assert on_disk(drop, uid) == -1 and drop.upload_row(uid) is None
     photo = JPEG + b"\x00" * 100  # a real start in the same pieces goes through
     uid = created(guest, len(photo), "z.jpg")
     offset = 0
-    for cut in [*cuts, len(photo)]:
+    for cut in [*cuts, 30, len(photo)]:
         assert patch(guest, uid, body=photo[offset:cut], **{"Upload-Offset": str(offset)}).status_code == 204
         offset = cut
+
+
+def test_a_refusal_that_loses_the_race_to_the_last_byte_leaves_the_delivery_its_file(drop, admin_of, fake):
+    """Cold review: a PATCH that read its upload as still receiving, then found the link no longer
+    takes the file, deleted the staged file although the last byte had landed meanwhile (a delivery
+    needing it). The row is ended first; if it is not receiving any more, the answer is 409 and the
+    file stays."""
+    from immich_drop.models import UploadState
+
+    admin = admin_of(drop)
+    invite = admin.invite()
+    token = invite_token(invite)
+    guest = drop.guest()
+    guest.http.get(f"/i/{token}")
+    fake.fail_status = 503  # Immich away: the received file waits, staged
+    body = JPEG + b"x" * 100
+    uid = guest.create(len(body), "late.jpg", invite=token).headers["Location"].rsplit("/", 1)[-1]
+    assert patch(guest, uid, body=body).status_code == 204
+    wait_until(lambda: drop.upload_row(uid).state != UploadState.RECEIVING, what="the file received")
+    assert admin.call("PATCH", f"/api/invites/{invite['id']}", json={"maxFileSize": 10}).status_code == 200
+    store = drop.services.store
+    real = store.upload_and_invite
+
+    async def read_before_the_last_byte(upload_id):  # the row as this PATCH read it, before the lock
+        upload, link = await real(upload_id)
+        upload.state = UploadState.RECEIVING
+        return upload, link
+
+    store.upload_and_invite = read_before_the_last_byte
+    try:
+        late = patch(guest, uid, body=b"", **{"Upload-Offset": str(len(body))})
+    finally:
+        store.upload_and_invite = real
+    assert late.status_code == 409 and late.json()["code"] == "complete", late.text
+    assert on_disk(drop, uid) == len(body) and drop.upload_row(uid) is not None
+    fake.fail_status = None

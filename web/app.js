@@ -90,7 +90,10 @@
   // A file stopped by its link (expired, turned off, deleted): why, and that it goes on by itself
   // from its last byte if the link opens again. "Waiting for server" over a full bar told neither
   // (owner walk): its bar shows what was sent.
-  function heldBy(body) { return function () { return I18N.server(body) + " " + T("guest.detail.held"); }; }
+  function heldBy(body) {
+    return function () { return I18N.server(body) + (body && REOPENS[body.code] ? " " + T("guest.detail.held") : ""); };
+  }
+  var REOPENS = { link_off: 1, link_expired: 1, link_paused: 1 }; // a deleted link's files are gone with it
 
   // Each chosen file that has no upload URL yet (queued, or its creation unanswered), kept across a
   // reload: the page then lists it among the files to choose again (tus-js-client keeps only
@@ -1029,7 +1032,7 @@
   // Why the link takes nothing, and for one that ended (not one turned off or paused, which its owner
   // may turn on again) what the guest can do: "Dieser Upload-Link ist abgelaufen." alone left them
   // with nothing to do (owner walk).
-  var LINK_ENDED = { link_expired: 1, link_invalid: 1, link_deleted: 1 };
+  var LINK_ENDED = { link_expired: 1, link_invalid: 1, link_deleted: 1, link_used: 1 };
   function linkClosedText(body) {
     var why = I18N.server(body, T("server.link_invalid"));
     return body && LINK_ENDED[body.code] || !(body && body.code) ? why + " " + T("server.page.new_link") : why;

@@ -386,9 +386,10 @@ class TusGuard:
         its name says, or the owner lowered the size allowed or changed the kinds since it began:
         the README promises such files stop and say why): its row, staged files and place in the
         link's limits go, as a cancel does, and the owner's log shows the refusal. Called under its lock."""
+        if not await self._end_upload(upload):  # its last byte won a race: a delivery now, its file needed
+            raise Refuse(409, "This upload is already complete.", {"Upload-Offset": str(upload.size)}, code="complete")
         await self.storage.delete(upload.id)
-        if await self._end_upload(upload):
-            await self.targets.note_refused_upload(upload, code, message)
+        await self.targets.note_refused_upload(upload, code, message)
         raise Refuse(status, message, code=code, params=params)
 
     async def _end_upload(self, upload: Upload) -> bool:
