@@ -164,8 +164,11 @@ class Notifier:
         state = invite_state(invite)
         notice = {InviteState.USED_UP: used_up_message, InviteState.FULL: full_message if delivered else None}.get(state)
         if notice is not None and not invite.closed_noticed:
-            if await self.store.claim_closed_notice(invite.id):
-                await self.send_to(invite.owner_id, notice(invite))
+            # after the answer, not in it: this runs inside a guest's creation (a one-time link's
+            # first file), which waited on the owner's notification services (cold review)
+            task = asyncio.create_task(self._closed_notice(invite, notice))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         if invite_id in self._timers:  # still busy: the digest waits until it settles
             self._settle(invite_id)
 
@@ -218,6 +221,13 @@ class Notifier:
 
     def seal(self, urls: list[str]) -> str:
         return self.box.seal(json.dumps(urls)) if urls else ""
+
+    async def _closed_notice(self, invite: Invite, notice: Callable[[Invite], Message]) -> None:
+        try:
+            if await self.store.claim_closed_notice(invite.id):
+                await self.send_to(invite.owner_id, notice(invite))
+        except Exception:  # the database or a service away: the owner's console still shows the state
+            log.exception("the notice that %s closed could not be sent", invite.id)
 
     async def send_to(self, user_id: str, compose: Message) -> bool:
         account = await self.store.get_account(user_id)
