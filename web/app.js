@@ -364,6 +364,29 @@
     item.reserved = true;
   }
 
+  // The owner changed what the link takes (a smaller largest file, one kind only): a file on its way
+  // that the link no longer takes stops now, deleted on the server (its place given back), and
+  // says why. The server refuses its next PATCH anyway, but a photo is one PATCH: it went on to
+  // "done" under the new limit (owner re-walk).
+  function stopRefused() {
+    var stopped = false;
+    items.forEach(function (item) {
+      if (item.earlier || !item.file || !(SENDING[item.kind] || item.kind === "held")) return;
+      var refused = check(item.file, true);
+      if (!refused) return;
+      var upload = item.upload;
+      item.upload = null;
+      item.slot = false;
+      item.heldByLink = false;
+      item.retryable = false;
+      giveBack(item);
+      set(item, "error", refusal(refused));
+      if (upload && !item.creating) upload.abort(true).catch(function () { /* the server ends it at its next PATCH */ });
+      stopped = true;
+    });
+    if (stopped) pump();
+  }
+
   function giveBack(item) { // a cancelled file, or one the server had already: the link takes another
     if (!item.reserved) return;
     budgetChanges += 1;
@@ -931,6 +954,7 @@
         budget.bytes = info.remaining.bytes == null ? null
           : info.remaining.bytes - waiting.reduce(function (sum, it) { return sum + it.size; }, 0);
         roomAgain();
+        stopRefused();
         if (quiet) { showDetails(); return; }
         if (info.title) { $("title").textContent = info.title; document.title = info.title; $("title").removeAttribute("data-i18n"); }
         if (info.limits.mediaKind === "photos") picker.accept = "image/*";
