@@ -214,6 +214,17 @@ def test_an_ntfy_address_whose_topic_apprise_would_drop_is_refused(drop, admin_o
     assert admin.call("POST", "/api/notifications", json={"url": "ntfy://ntfy.sh/hochzeit-mueller_2026"}).status_code == 201
 
 
+@pytest.mark.parametrize("url", ["ntfy://ntfy.sh/hochzeit mueller", "ntfy://ntfy.sh/a ntfy://ntfy.sh/b",
+                                 "json://127.0.0.1:9/x\tjson://127.0.0.1:9/y"])
+def test_an_address_with_a_space_is_refused(drop, admin_of, url):
+    """Re-walk: "ntfy://ntfy.sh/hochzeit mueller" was kept as two topics, the first of them the public
+    topic "hochzeit" on ntfy.sh; two URLs on one line made two services listed as one."""
+    admin = admin_of(drop)
+    refused = admin.call("POST", "/api/notifications", json={"url": url})
+    assert refused.status_code == 400 and refused.json()["errors"]["url"]["code"] == "notify_url_space", refused.text
+    assert admin.call("GET", "/api/notifications").json()["urls"] == []
+
+
 @pytest.mark.parametrize("url", ["sns://AKIAIOSFODNN7EXAMPLE/wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY/us-west-2/+12223334444",
                                  "ntfy://ntfy.sh/party/party"])
 def test_addresses_of_other_services_with_topics_are_not_taken_for_ntfy(drop, admin_of, url):

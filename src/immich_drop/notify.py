@@ -267,8 +267,10 @@ def url_problem(url: str) -> str | None:
     import apprise
     from apprise.plugins.ntfy import NotifyNtfy
 
+    if any(ch.isspace() for ch in url):  # Apprise splits there: "ntfy://ntfy.sh/hochzeit mueller" went to
+        return "notify_url_space"         # the public topic "hochzeit" (and two URLs made two services)
     notifier = apprise.Apprise()
-    if not notifier.add(url):
+    if not notifier.add(url) or len(notifier) != 1:
         return "notify_url_invalid"
     plugin = notifier[0]
     if isinstance(plugin, NotifyNtfy):  # other plugins' "topics" are one kind of target among others
