@@ -1126,6 +1126,23 @@ def test_a_long_title_leaves_both_pickers_in_the_first_screen_of_a_320_px_phone(
     context.close()
 
 
+@pytest.mark.parametrize("lang", ["de", "fr", "es", "it"])
+def test_a_closed_pages_heading_is_whole_on_a_320_px_phone(make_drop, admin_of, browser, lang):
+    """Re-walk: the two-line cut meant for long titles also cut a closed link's heading, the message
+    itself: "Dieser Upload-Link wurde von seinem Besitzer…" lost "abgeschaltet" at 320 px."""
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
+    admin = admin_of(drop)
+    made = admin.invite()
+    assert admin.call("PATCH", f"/api/invites/{made['id']}", json={"disabled": True}).status_code == 200
+    context, page = guest(browser, size={"viewport": {"width": 320, "height": 568}, "is_mobile": True, "has_touch": True},
+                          locale=lang)
+    page.goto(drop.url + "/i/" + invite_token(made))
+    heading = page.locator("h1")
+    expect(heading).to_have_attribute("data-i18n", "server.link_off")
+    assert heading.evaluate("h => h.scrollHeight <= h.clientHeight + 1"), heading.text_content()  # nothing cut
+    context.close()
+
+
 def test_a_name_with_direction_marks_turns_nothing_after_it_around(make_drop, admin_of, browser):
     """Guest walk: a name ending in a right-to-left override (U+202E) reversed the rest of its line, and
     "Change" landed inside the name. The name is isolated from the sentence around it."""
