@@ -1218,6 +1218,11 @@ def test_a_file_held_by_its_links_expiry_says_so_and_goes_on_when_the_expiry_mov
     expect(page.locator("#notice")).to_have_text(
         "This upload link has expired. If you still want to send photos, ask the person who shared the link for a new one.")
     expect(page.locator("#details")).to_be_hidden()
+    dialogs = []  # the file goes on only while the page stays open: leaving asks first (re-walk)
+    page.on("dialog", lambda d: (dialogs.append(d.type), d.dismiss()))
+    page.close(run_before_unload=True)
+    expect(item.locator(".chip")).to_have_text("on hold")  # still open: the guest was asked
+    assert dialogs == ["beforeunload"]
     network.rate = -1
     network.online(True)
     later = (datetime.now(timezone.utc) + timedelta(days=1)).isoformat()

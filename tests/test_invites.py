@@ -508,3 +508,24 @@ def test_links_made_at_once_with_the_same_new_album_make_one_album(drop, admin_o
     owner = [u for u, user in fake.users.items() if user["email"] == "ada@example.org"][0]
     [album] = fake.albums_named(owner, "Trip")
     assert {invite["albumId"] for invite in made} == {album.id} == {also["id"]}
+
+
+def test_a_turned_off_links_page_says_it_may_open_again_and_looks_by_itself(drop, admin_of):
+    """Re-walk: a guest who reloaded while files were on hold landed on the closed page, which said
+    "ask for a new one" of a link only turned off, and never changed when it was turned on again."""
+    admin = admin_of(drop)
+    made = admin.invite()
+    token = invite_token(made)
+    assert admin.call("PATCH", f"/api/invites/{made['id']}", json={"disabled": True}).status_code == 200
+    guest = drop.guest()
+    off = guest.http.get(f"/i/{token}")
+    assert off.status_code == 410 and '<meta http-equiv="refresh" content="20">' in off.text
+    assert "this page opens by itself" in off.text and "for a new one" not in off.text
+    assert admin.call("PATCH", f"/api/invites/{made['id']}", json={"disabled": False}).status_code == 200
+    assert guest.http.get(f"/i/{token}").status_code == 200  # what the page finds when it looks again
+    once = invite_token(admin.invite(maxUses=1))
+    first = drop.guest()
+    first.http.get(f"/i/{once}")
+    assert first.create(10, invite=once).status_code == 201
+    used = drop.guest().http.get(f"/i/{once}")  # for good: no looking again
+    assert used.status_code == 410 and "refresh" not in used.text and "for a new one" in used.text

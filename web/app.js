@@ -886,7 +886,8 @@
   document.addEventListener("visibilitychange", holdScreen);
   window.addEventListener("focus", holdScreen); // the file picker closing hands focus back
   window.addEventListener("beforeunload", function (e) {
-    if (!sending()) return undefined;
+    // files on hold too: they go on by themselves only while this page stays open (re-walk)
+    if (!sending() && !items.some(function (it) { return it.kind === "held"; })) return undefined;
     e.preventDefault();
     e.returnValue = T("guest.leave");
     return e.returnValue;

@@ -8,11 +8,13 @@ import html
 from .. import i18n
 
 
-def message_page(lang: str, code: str, detail: str = "page.new_link") -> str:
+def message_page(lang: str, code: str, detail: str = "page.new_link", refresh: int | None = None) -> str:
     """A closed page in `lang` (from Accept-Language); i18n.js switches it to a language the guest
-    picked earlier on the upload page. Catalog text is escaped like any other text."""
+    picked earlier on the upload page. Catalog text is escaped like any other text. `refresh`
+    (seconds): the page loads itself again, for a link its owner may turn on again."""
     title, line = f"server.{code}", f"server.{detail}"
-    return (f"<!doctype html><html lang=\"{lang}\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" "
+    again = f"<meta http-equiv=\"refresh\" content=\"{int(refresh)}\">" if refresh else ""
+    return (f"<!doctype html><html lang=\"{lang}\"><head><meta charset=\"utf-8\">{again}<meta name=\"viewport\" "
             "content=\"width=device-width, initial-scale=1\"><title>Immich Drop</title>"
             "<link rel=\"icon\" href=\"/static/favicon.svg\" type=\"image/svg+xml\">"
             "<link rel=\"stylesheet\" href=\"/static/style.css\"><script src=\"/static/theme.js\"></script>"

@@ -49,13 +49,20 @@ def _closed(invite, standing) -> tuple[int, str, str] | None:
     return None
 
 
+REOPEN_SECONDS = 20
+
+
 async def page(request: Request) -> Response:
     invite, standing = await _invite_and_standing(request)
     closed = _closed(invite, standing)
     if closed:
         status, _, code = closed
         lang = i18n.choose(request.headers.get("accept-language"))
-        return with_session(request, HTMLResponse(message_page(lang, code), status_code=status,
+        # turned off may be turned on: the page says so and looks again by itself, so a guest whose
+        # files were on hold at a reload finds the upload page, and those files, when it opens (re-walk)
+        text = message_page(lang, code, "page.turned_off", refresh=REOPEN_SECONDS) if code == "link_off" \
+            else message_page(lang, code)
+        return with_session(request, HTMLResponse(text, status_code=status,
                                                   headers={"Content-Language": lang, "Vary": "Accept-Language"}))
     return with_session(request, FileResponse(WEB / "index.html", headers={"Cache-Control": "no-store"}))
 
