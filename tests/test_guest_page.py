@@ -1263,6 +1263,33 @@ def test_a_file_on_its_way_stops_when_the_owner_lowers_the_size_allowed(make_dro
     context.close()
 
 
+def test_a_file_on_hold_can_be_given_up(recorded, admin_of, browser, tmp_path):
+    """Re-walk: a file held by a turned-off link had no Cancel; a guest given a new link could never
+    take it off the list, and its place in the link stayed taken."""
+    drop, recorder = recorded
+    admin = admin_of(drop)
+    made = admin.invite()
+    big = make_file(tmp_path / "speech.mp4", 40 * CHUNK + 1, seed=98)
+    context, page = guest(browser)
+    page.goto(drop.url + "/i/" + invite_token(made))
+    throttle(page, 1_000_000)
+    page.set_input_files("#picker", [str(big)])
+    item = page.locator(".item").nth(0)
+    expect(item.locator(".chip")).to_have_text(re.compile(r"^(1\d|2\d|3\d)%$"), timeout=30000)
+    assert admin.call("PATCH", f"/api/invites/{made['id']}", json={"disabled": True}).status_code == 200
+    expect(item.locator(".chip")).to_have_text("on hold", timeout=30000)
+    item.locator(".cancel").click()
+    expect(item.locator(".chip")).to_have_text("cancelled")
+    card = lambda: next(i for i in admin.call("GET", "/api/invites").json() if i["id"] == made["id"])  # noqa: E731
+    wait_until(lambda: card()["files"] == 0, what="its place given back")
+    assert admin.call("PATCH", f"/api/invites/{made['id']}", json={"disabled": False}).status_code == 200
+    expect(page.locator("#notice")).to_be_hidden()
+    expect(item.locator(".chip")).to_have_text("cancelled")  # not taken up again when the link opens
+    assert drop.server.call(drop.services.storage.list_uids()) == []
+    assert page.problems == []
+    context.close()
+
+
 def test_the_keyboard_focus_follows_each_step(make_drop, admin_of, browser, tmp_path):
     """After Unlock, Continue or Cancel the focus fell back to the top of the page: a keyboard or
     screen-reader user started again from there (guest walk)."""

@@ -72,7 +72,7 @@
     retry.textContent = T("guest.retry");
     var cancel = el.querySelector(".cancel");
     cancel.textContent = T("guest.cancel");
-    cancel.hidden = !SENDING[kind] || item.earlier;
+    cancel.hidden = !(SENDING[kind] || kind === "held") || item.earlier; // one on hold may be given up (re-walk)
     cancel.setAttribute("aria-label", T("guest.cancel_file", { name: item.name }));
   }
 
@@ -673,6 +673,7 @@
     var upload = item.upload;
     item.upload = null;
     item.slot = false;
+    item.heldByLink = false;
     giveBack(item);
     set(item, "cancelled", null);
     // one being created is deleted once its creation answers (onAfterResponse)
