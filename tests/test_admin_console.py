@@ -326,6 +326,21 @@ def test_the_console_uses_only_known_keys_and_no_bare_english():
     assert re.findall(r"""textContent = "[A-Z][a-z]+ """, script) == []
 
 
+def test_a_sign_in_refusal_is_brought_into_view_on_a_small_phone(drop, browser, fake):
+    """Re-walk: at 320x568 the answer to a key with a stray character lay below the screen."""
+    context = browser.new_context(viewport={"width": 320, "height": 568}, is_mobile=True, has_touch=True,
+                                  locale="en-US")
+    page = context.new_page()
+    page.goto(drop.url + "/admin")
+    page.fill("#apikey", "garbage\U0001F642")
+    page.locator("#apikey").evaluate("e => e.scrollIntoView({block: 'end'})")  # the field at the screen's foot
+    page.press("#apikey", "Enter")
+    expect(page.locator("#key-error")).to_have_text(
+        "An Immich API key holds only letters, digits and punctuation: check what was pasted.")
+    expect(page.locator("#key-error")).to_be_in_viewport()
+    context.close()
+
+
 @pytest.mark.parametrize("locale, wrong, key_refused", [
     ("de-DE", "E-Mail-Adresse oder Passwort ist falsch.", "Immich hat diesen API-Schlüssel nicht angenommen."),
     ("fr-FR", "Adresse e-mail ou mot de passe incorrect.", "Immich n'a pas accepté cette clé d'API."),
@@ -394,6 +409,7 @@ def test_a_link_without_a_label_is_named_by_its_title_album_or_day(drop, admin_o
     expect(labels).to_have_count(3)
     shown = sorted(labels.all_text_contents())
     assert shown[0] == "Grandma's garden" and shown[2] == "Ski trip", shown
+    expect(page.locator(".invite", has_text="Grandma's garden").locator(".guest-title")).to_be_hidden()  # not twice
     assert re.fullmatch(r"Link made \w{3} \d+, \d{4}, .+", shown[1]), shown
     page.context.close()
 

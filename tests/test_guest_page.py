@@ -1023,9 +1023,11 @@ def test_an_open_page_follows_its_owners_changes_to_the_link(make_drop, admin_of
     expect(page.locator("#notice")).to_have_text("Dieser Upload-Link wurde von seinem Besitzer abgeschaltet.")
     expect(page.locator("#drop")).to_be_hidden()
     expect(page.locator("#details")).to_be_hidden()  # "noch 3 Dateien" no longer holds
+    expect(page.locator("#who")).to_be_hidden()  # nor "who is sending?": nothing is sent now
     assert change(disabled=False, maxFiles=5).status_code == 200
     expect(page.locator("#notice")).to_be_hidden()
     expect(page.locator("#drop")).to_be_visible()
+    expect(page.locator("#who")).to_be_visible()
     expect(page.locator("#details")).to_contain_text("noch 5 Dateien")
     page.set_input_files("#picker", [str(MEDIA / "exif_offset.jpg")])
     expect(page.locator(".item .chip")).to_have_text("fertig", timeout=30000)

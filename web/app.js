@@ -1048,6 +1048,7 @@
     notice.hidden = false;
     linkNotice = true;
     drop.hidden = true;
+    $("who").hidden = $("who-done").hidden = true; // "Sending as Anna · Change": nothing is sent now (re-walk)
     holdAll(body);
   }
 

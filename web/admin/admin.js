@@ -127,7 +127,11 @@
       form.reset();
       $(errorId).textContent = "";
       return api("GET", "/api/session").then(showMain);
-    }).catch(function (err) { $(errorId).textContent = err.message; });
+    }).catch(function (err) {
+      $(errorId).textContent = err.message;
+      // under the field on a small phone it lay below the screen (or the keyboard): brought into view
+      if ($(errorId).scrollIntoView) $(errorId).scrollIntoView({ block: "nearest" });
+    });
   }
 
   $("login").addEventListener("submit", function (e) {
@@ -361,8 +365,10 @@
     // ("Untitled link" five times could not be told apart: owner walk)
     q(".label").textContent = invite.label || invite.title || invite.albumName
       || t("admin.card.untitled_made", { date: when(invite.createdAt) });
-    q(".guest-title").textContent = invite.title ? t("admin.card.guests_see", { title: invite.title }) : "";
-    q(".guest-title").hidden = !invite.title;
+    // (not when the title already names the card: it stood twice, once under itself)
+    var seen = invite.title && invite.label;
+    q(".guest-title").textContent = seen ? t("admin.card.guests_see", { title: invite.title }) : "";
+    q(".guest-title").hidden = !seen;
     q(".chip").textContent = t("admin.state." + invite.state.replace(" ", "_"));
     q(".chip").dataset.kind = invite.state;
     q(".facts").textContent = facts(invite);
