@@ -37,6 +37,8 @@ def test_a_wrong_address_gets_a_page_in_the_readers_language(drop):
     assert page.headers["content-language"] == "fr" and '<html lang="fr">' in page.text
     assert "Il n&#x27;y a rien à cette adresse." in page.text and "Not Found" not in page.text
     assert guest.http.get("/static/missing.js").headers["content-type"].startswith("text/plain")
+    console = guest.http.get("/admin/invites", headers={"Accept-Language": "de"})  # an owner's typo
+    assert console.status_code == 404 and "Die Konsole für den Besitzer der Links ist unter /admin." in console.text
     assert guest.http.get("/api/missing").json()["code"] == "no_such_address"
 
 

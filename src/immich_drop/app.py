@@ -155,7 +155,9 @@ async def _http_error(request: Request, exc: HTTPException):
     if exc.status_code == 404 and request.method in ("GET", "HEAD") and not request.url.path.startswith("/static/"):
         # a person who followed a wrong address: a page in their language, as for a closed link
         lang = i18n.choose(request.headers.get("accept-language"))
-        return HTMLResponse(message_page(lang, "no_such_address", "page.nothing_text"), status_code=404,
+        # the console's owner is told where the console is, a guest what to open (re-walk)
+        detail = "page.console_home" if request.url.path.startswith("/admin") else "page.nothing_text"
+        return HTMLResponse(message_page(lang, "no_such_address", detail), status_code=404,
                             headers={"Content-Language": lang, "Vary": "Accept-Language"})
     return PlainTextResponse(str(exc.detail), status_code=exc.status_code, headers=exc.headers)
 
