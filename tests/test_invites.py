@@ -520,6 +520,7 @@ def test_a_turned_off_links_page_says_it_may_open_again_and_looks_by_itself(drop
     guest = drop.guest()
     off = guest.http.get(f"/i/{token}")
     assert off.status_code == 410 and '<meta http-equiv="refresh" content="20">' in off.text
+    assert off.headers["cache-control"] == "no-store"  # a cache keeping it would hide the link turned on
     assert "this page opens by itself" in off.text and "for a new one" not in off.text
     assert admin.call("PATCH", f"/api/invites/{made['id']}", json={"disabled": False}).status_code == 200
     assert guest.http.get(f"/i/{token}").status_code == 200  # what the page finds when it looks again

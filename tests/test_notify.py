@@ -214,7 +214,8 @@ def test_an_ntfy_address_whose_topic_apprise_would_drop_is_refused(drop, admin_o
     assert admin.call("POST", "/api/notifications", json={"url": "ntfy://ntfy.sh/hochzeit-mueller_2026"}).status_code == 201
 
 
-@pytest.mark.parametrize("url", ["ntfy://ntfy.sh/hochzeit mueller", "ntfy://ntfy.sh/a ntfy://ntfy.sh/b",
+@pytest.mark.parametrize("url", ["ntfy://ntfy.sh/hochzeit mueller", "ntfy://ntfy.sh/hochzeit%20mueller",
+                                 "ntfy://ntfy.sh/a ntfy://ntfy.sh/b",
                                  "json://127.0.0.1:9/x\tjson://127.0.0.1:9/y"])
 def test_an_address_with_a_space_is_refused(drop, admin_of, url):
     """Re-walk: "ntfy://ntfy.sh/hochzeit mueller" was kept as two topics, the first of them the public

@@ -621,6 +621,7 @@
     if (item.kind === "error") { item.upload = null; pump(); return; } // the status channel already said why
     if (code && LINK_CLOSED[code] && status < 500) { // its link closed: held like the others, to go on if it opens
       item.heldByLink = true;
+      item.heldCode = body && body.code;
       item.retryable = false;
       set(item, "held", heldBy(body));
       loadInvite().catch(function () { /* offline: the next answer says */ }); // the page says so, and holds the rest
@@ -888,7 +889,7 @@
   window.addEventListener("focus", holdScreen); // the file picker closing hands focus back
   window.addEventListener("beforeunload", function (e) {
     // files on hold too: they go on by themselves only while this page stays open (re-walk)
-    if (!sending() && !items.some(function (it) { return it.kind === "held"; })) return undefined;
+    if (!sending() && !items.some(function (it) { return it.kind === "held" && REOPENS[it.heldCode]; })) return undefined;
     e.preventDefault();
     e.returnValue = T("guest.leave");
     return e.returnValue;
@@ -1070,6 +1071,7 @@
       if (item.upload && !item.creating) item.upload.abort(); // kept on the server: it may go on later
       item.slot = false;
       item.heldByLink = true;
+      item.heldCode = body && body.code;
       item.retryable = false;
       set(item, "held", heldBy(body)); // not "failed", nor "finished": the guest may keep the page open
     });
@@ -1110,8 +1112,9 @@
     function store() { try { localStorage.setItem("guest", JSON.stringify(saved)); } catch (e) { /* this visit only */ } }
     function show() {
       var asking = mode !== "hidden" && (!saved || (mode === "required" && !saved.name));
-      $("who").hidden = mode === "hidden" || !asking;
-      $("who-done").hidden = mode === "hidden" || asking;
+      var closed = !!(linkNotice && noticeBody); // nothing is sent while the link is closed (block())
+      $("who").hidden = closed || mode === "hidden" || !asking;
+      $("who-done").hidden = closed || mode === "hidden" || asking;
       $("who-name-label").textContent = T(mode === "required" ? "guest.who.name" : "guest.who.name_optional");
       $("who-name").required = mode === "required";
       if (saved && saved.name) sayWithName($("who-as"), "guest.who.as", saved.name);

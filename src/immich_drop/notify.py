@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from urllib.parse import unquote
 from collections.abc import Callable
 from pathlib import PurePosixPath
 
@@ -267,8 +268,10 @@ def url_problem(url: str) -> str | None:
     import apprise
     from apprise.plugins.ntfy import NotifyNtfy
 
-    if any(ch.isspace() for ch in url):  # Apprise splits there: "ntfy://ntfy.sh/hochzeit mueller" went to
-        return "notify_url_space"         # the public topic "hochzeit" (and two URLs made two services)
+    # Apprise splits at a space, written or encoded (%20): "ntfy://ntfy.sh/hochzeit mueller" went to
+    # the public topic "hochzeit", and two URLs on one line made two services
+    if any(ch.isspace() for ch in url + unquote(url)):
+        return "notify_url_space"
     notifier = apprise.Apprise()
     if not notifier.add(url) or len(notifier) != 1:
         return "notify_url_invalid"

@@ -37,6 +37,9 @@ class ForwardedHeaders:
         scope = dict(scope)
         if found and self._is_trusted(client[0] if client else None):
             proto = found.get(b"x-forwarded-proto", "").split(",")[0].strip().lower()
+            # Traefik says "wss" (or "ws") for a WebSocket: the guest's __Host- cookie is read only
+            # over a secure scheme, so that channel lost its session (review)
+            proto = {"ws": "http", "wss": "https"}.get(proto, proto)
             if proto in ("http", "https"):
                 scope["scheme"] = proto if scope["type"] == "http" else ("wss" if proto == "https" else "ws")
             host = found.get(b"x-forwarded-host", "").split(",")[0].strip()

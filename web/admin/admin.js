@@ -510,7 +510,7 @@
       remove.addEventListener("click", function () {
         // with what this tab shows there: another tab may have changed the list since (cold review)
         api("DELETE", "/api/notifications/" + item.index + "?shown=" + encodeURIComponent(item.shown)).then(showUrls)
-          .catch(function (err) { flash(err.message); if (err.status === 409) loadNotify(); });
+          .catch(function (err) { flash(err.message); if (err.status === 409 || err.status === 404) loadNotify(); });
       });
       li.appendChild(code);
       li.appendChild(remove);

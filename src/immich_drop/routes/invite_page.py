@@ -62,8 +62,8 @@ async def page(request: Request) -> Response:
         # files were on hold at a reload finds the upload page, and those files, when it opens (re-walk)
         text = message_page(lang, code, "page.turned_off", refresh=REOPEN_SECONDS) if code == "link_off" \
             else message_page(lang, code)
-        return with_session(request, HTMLResponse(text, status_code=status,
-                                                  headers={"Content-Language": lang, "Vary": "Accept-Language"}))
+        return with_session(request, HTMLResponse(text, status_code=status, headers={  # a cache must not keep it
+            "Content-Language": lang, "Vary": "Accept-Language", "Cache-Control": "no-store"}))
     return with_session(request, FileResponse(WEB / "index.html", headers={"Cache-Control": "no-store"}))
 
 

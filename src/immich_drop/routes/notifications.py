@@ -50,7 +50,7 @@ async def urls(request: Request) -> Response:
         elif len(current) >= MAX_URLS:
             bad.add("url", "notify_url_count", f"At most {MAX_URLS} addresses.", max=MAX_URLS)
         elif problem == "notify_url_space":
-            bad.add("url", problem, "An address holds no spaces: Apprise would read two addresses, or two topics.")
+            bad.add("url", problem, "An address may not contain spaces: Apprise would read two addresses, or two topics.")
         elif problem == "notify_topic_invalid":
             bad.add("url", problem, "The topic of this address would be dropped: an ntfy topic may hold only letters, "
                                     "digits, - and _.")
