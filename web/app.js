@@ -374,14 +374,8 @@
       if (item.earlier || !item.file || !(SENDING[item.kind] || item.kind === "held")) return;
       var refused = check(item.file, true);
       if (!refused) return;
-      var upload = item.upload;
-      item.upload = null;
-      item.slot = false;
-      item.heldByLink = false;
       item.retryable = false;
-      giveBack(item);
-      set(item, "error", refusal(refused));
-      if (upload && !item.creating) upload.abort(true).catch(function () { /* the server ends it at its next PATCH */ });
+      giveUp(item, "error", refusal(refused));
       stopped = true;
     });
     if (stopped) pump();
@@ -620,10 +614,7 @@
     item.slot = false;
     if (item.kind === "error") { item.upload = null; pump(); return; } // the status channel already said why
     if (code && LINK_CLOSED[code] && status < 500) { // its link closed: held like the others, to go on if it opens
-      item.heldByLink = true;
-      item.heldCode = body && body.code;
-      item.retryable = false;
-      set(item, "held", heldBy(body));
+      hold(item, body);
       loadInvite().catch(function () { /* offline: the next answer says */ }); // the page says so, and holds the rest
       return;
     }
@@ -671,15 +662,21 @@
   }, 1000);
 
   function cancel(item) {
+    giveUp(item, "cancelled", null);
+    pump();
+  }
+
+  // A file given up (cancelled, or one its link no longer takes): off the server, its place in the
+  // link given back, not taken up again when a closed link opens.
+  function giveUp(item, kind, detail) {
     var upload = item.upload;
     item.upload = null;
     item.slot = false;
     item.heldByLink = false;
     giveBack(item);
-    set(item, "cancelled", null);
+    set(item, kind, detail);
     // one being created is deleted once its creation answers (onAfterResponse)
     if (upload && !item.creating) upload.abort(true).catch(function () { /* the server expires it */ });
-    pump();
   }
 
   $("pause").addEventListener("click", function () {
@@ -979,7 +976,7 @@
 
   function showDetails() {
     if (!info) return;
-    if (linkNotice && noticeBody) { $("details").hidden = true; return; } // closed: "open until" no longer holds
+    if (linkClosed()) { $("details").hidden = true; return; } // "open until" no longer holds
     var parts = [];
     if (info.albumName) parts.push(T("guest.details.album", { name: info.albumName }));
     if (info.limits.mediaKind === "photos") parts.push(T("guest.details.photos_only"));
@@ -1042,6 +1039,7 @@
 
   var linkNotice = false; // the notice says why the link takes nothing: gone when it takes files again
   var noticeBody = null; // the link's refusal, said again in a language chosen later
+  function linkClosed() { return !!(linkNotice && noticeBody); } // (a paused link's notice has no body)
   function block(body) {
     noticeBody = body;
     $("details").hidden = true; // "open until ..." and "3 more files" no longer hold
@@ -1049,7 +1047,7 @@
     notice.hidden = false;
     linkNotice = true;
     drop.hidden = true;
-    $("who").hidden = $("who-done").hidden = true; // "Sending as Anna · Change": nothing is sent now (re-walk)
+    Who.redraw(); // "Sending as Anna · Change" goes: nothing is sent now (re-walk)
     holdAll(body);
   }
 
@@ -1070,12 +1068,16 @@
       if (item.earlier || !SENDING[item.kind]) return;
       if (item.upload && !item.creating) item.upload.abort(); // kept on the server: it may go on later
       item.slot = false;
-      item.heldByLink = true;
-      item.heldCode = body && body.code;
-      item.retryable = false;
-      set(item, "held", heldBy(body)); // not "failed", nor "finished": the guest may keep the page open
+      hold(item, body);
     });
     pump();
+  }
+
+  function hold(item, body) { // not "failed", nor "finished": the guest may keep the page open
+    item.heldByLink = true;
+    item.heldCode = body && body.code;
+    item.retryable = false;
+    set(item, "held", heldBy(body));
   }
 
   function goOnAll() {
@@ -1112,7 +1114,7 @@
     function store() { try { localStorage.setItem("guest", JSON.stringify(saved)); } catch (e) { /* this visit only */ } }
     function show() {
       var asking = mode !== "hidden" && (!saved || (mode === "required" && !saved.name));
-      var closed = !!(linkNotice && noticeBody); // nothing is sent while the link is closed (block())
+      var closed = linkClosed(); // nothing is sent while the link is closed
       $("who").hidden = closed || mode === "hidden" || !asking;
       $("who-done").hidden = closed || mode === "hidden" || asking;
       $("who-name-label").textContent = T(mode === "required" ? "guest.who.name" : "guest.who.name_optional");
@@ -1181,7 +1183,7 @@
   I18N.switcher($("lang"));
   I18N.onChange(function () {
     items.forEach(render); refresh(); Who.redraw(); listUnfinished();
-    if (linkNotice && noticeBody) notice.textContent = linkClosedText(noticeBody);
+    if (linkClosed()) notice.textContent = linkClosedText(noticeBody);
     else if (linkNotice) notice.textContent = T("guest.paused");
   });
 

@@ -25,9 +25,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from urllib.parse import unquote
 from collections.abc import Callable
 from pathlib import PurePosixPath
+from urllib.parse import unquote
 
 from . import i18n
 from .config import Settings

@@ -25,6 +25,7 @@ import re
 import uuid
 from datetime import datetime, timedelta, timezone
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -262,7 +263,7 @@ async def uploads(request: Request) -> Response:
 
 async def qr(request: Request) -> Response:
     if request.path_params["kind"] not in ("png", "svg"):  # qr.gif answered the SVG (attack run)
-        raise ApiError(404, "There is nothing at this address.", code="no_such_address")
+        raise HTTPException(404)  # answered as any address with no route
     invite, _ = await own_invite(request)
     link = link_for(request, invite)
     if request.path_params["kind"] == "png":

@@ -338,7 +338,7 @@ class TusGuard:
                 try:
                     check_file(invite, upload.filename, upload.size)
                 except TargetClosed as closed:
-                    await self._end_refused(upload, closed.status, closed.message, closed.code, closed.params)
+                    await self._end_refused(upload, Refuse.of(closed))
             receive_body = body_watch
             # the file's first bytes: plainly not a photo or video? Judged by the PATCH that brings
             # the last of them, with those kept from earlier ones: a tus client may send tiny chunks,
@@ -379,9 +379,9 @@ class TusGuard:
         a cancel does) and its link's owner sees the refusal in the log. Called under its lock."""
         ext = PurePosixPath(upload.filename).suffix.lower()
         message = f"This file is not the {ext} photo or video its name says: its content is something else."
-        await self._end_refused(upload, 415, message, "not_media", {"ext": ext})
+        await self._end_refused(upload, Refuse(415, message, code="not_media", params={"ext": ext}))
 
-    async def _end_refused(self, upload: Upload, status: int, message: str, code: str, params: dict) -> None:
+    async def _end_refused(self, upload: Upload, refusal: Refuse) -> None:
         """End an upload still receiving that its link no longer takes (its first bytes are not what
         its name says, or the owner lowered the size allowed or changed the kinds since it began:
         the README promises such files stop and say why): its row, staged files and place in the
@@ -389,8 +389,8 @@ class TusGuard:
         if not await self._end_upload(upload):  # its last byte won a race: a delivery now, its file needed
             raise Refuse(409, "This upload is already complete.", {"Upload-Offset": str(upload.size)}, code="complete")
         await self.storage.delete(upload.id)
-        await self.targets.note_refused_upload(upload, code, message)
-        raise Refuse(status, message, code=code, params=params)
+        await self.targets.note_refused_upload(upload, refusal.code, refusal.message)
+        raise refusal
 
     async def _end_upload(self, upload: Upload) -> bool:
         """Forget an upload still receiving (cancelled, or refused at its first bytes): its row, then

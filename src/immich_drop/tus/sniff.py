@@ -2,9 +2,9 @@
 
 Immich v3.1.0 checks only a file's extension: a text file named `notes.jpg` becomes an "image"
 asset with no thumbnail in the owner's album and timeline, and the guest hears "done".
-`first_bytes(receive, want)` reads the first body messages of a PATCH at offset 0 until it holds
-`want` bytes (or the body ends), and returns them with a `receive` that hands the same messages
-to tuspyserver again, then the rest. `media.matches_name` says whether they fit the name.
+`first_bytes(receive, want)` reads the first body messages of the PATCH that brings the last of a
+file's first bytes until it holds `want` bytes (or the body ends), and returns them with a
+`receive` that hands the same messages to tuspyserver again, then the rest. `media.matches_name` says whether they fit the name.
 """
 
 from __future__ import annotations
