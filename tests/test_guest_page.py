@@ -986,7 +986,7 @@ def test_the_page_closes_when_its_link_expires(make_drop, admin_of, browser):
     context, page = guest(browser)
     page.goto(drop.url + "/i/" + invite_token(closing))
     expect(page.locator("#notice")).to_have_text(
-        "This upload link has expired. If you still want to send photos, ask the person who shared the link for a new one.",
+        "This upload link has expired. If you still have files to send, ask the person who shared the link for a new one.",
         timeout=15000)
     expect(page.locator("#drop")).to_be_hidden()
     assert page.problems == []
@@ -1032,8 +1032,10 @@ def test_an_open_page_follows_its_owners_changes_to_the_link(make_drop, admin_of
     page.set_input_files("#picker", [str(MEDIA / "exif_offset.jpg")])
     expect(page.locator(".item .chip")).to_have_text("fertig", timeout=30000)
     assert admin.call("DELETE", f"/api/invites/{made['id']}").status_code == 204
-    expect(page.locator("#notice")).to_have_text("Dieser Upload-Link ist ungültig. Wenn du trotzdem Fotos senden "
-                                                 "möchtest, bitte die Person, die den Link geteilt hat, um einen neuen.")
+    # deleted under an open page: said so, not "not valid" as for a mistyped address (guest walk)
+    expect(page.locator("#notice")).to_have_text("Dieser Upload-Link wurde von seinem Besitzer gelöscht. Wenn du noch "
+                                                 "Dateien senden möchtest, bitte die Person, die den Link geteilt hat, "
+                                                 "um einen neuen.")
     expect(page.locator("#drop")).to_be_hidden()
     assert page.problems == []
     context.close()
@@ -1218,7 +1220,7 @@ def test_a_file_held_by_its_links_expiry_says_so_and_goes_on_when_the_expiry_mov
         "This upload link has expired. The file goes on by itself from where it stopped if the link opens again.")
     expect(item.locator(".progress")).to_have_attribute("aria-valuenow", re.compile(r"^[1-9]\d?$"))
     expect(page.locator("#notice")).to_have_text(
-        "This upload link has expired. If you still want to send photos, ask the person who shared the link for a new one.")
+        "This upload link has expired. If you still have files to send, ask the person who shared the link for a new one.")
     expect(page.locator("#details")).to_be_hidden()
     dialogs = []  # the file goes on only while the page stays open: leaving asks first (re-walk)
     page.on("dialog", lambda d: (dialogs.append(d.type), d.dismiss()))

@@ -940,7 +940,11 @@
           if (quiet) return;
           // only the link's own refusal closes the page (404 gone, 410 closed); a hiccup (a 500, a
           // 429) did too, and its files stayed failed for good (cold review): asked again instead
-          if (answer.status === 404 || answer.status === 410) block(answer.body);
+          // a link this page had open that is now unknown was deleted: "not valid" read as a
+          // mistake in the address while its files said "deleted" (guest walk)
+          if (answer.status === 404 && info && answer.body && answer.body.code === "link_invalid") {
+            block({ code: "page.link_deleted" });
+          } else if (answer.status === 404 || answer.status === 410) block(answer.body);
           else setTimeout(function () { loadInvite(); }, 5000);
           return;
         }
@@ -1054,11 +1058,11 @@
   // The link closed (expired, turned off, deleted): files on their way stop at once, keeping what
   // the server has (a video went on to 99% for half a minute, then failed: guest walk), and say why.
   // If its owner opens it again, they go on by themselves from their last byte.
-  var LINK_CLOSED = { link_off: 1, link_expired: 1, link_invalid: 1, link_deleted: 1, link_paused: 1 };
+  var LINK_CLOSED = { link_off: 1, link_expired: 1, link_invalid: 1, link_deleted: 1, link_paused: 1, "page.link_deleted": 1 };
   // Why the link takes nothing, and for one that ended (not one turned off or paused, which its owner
   // may turn on again) what the guest can do: "Dieser Upload-Link ist abgelaufen." alone left them
   // with nothing to do (owner walk).
-  var LINK_ENDED = { link_expired: 1, link_invalid: 1, link_deleted: 1, link_used: 1 };
+  var LINK_ENDED = { link_expired: 1, link_invalid: 1, link_deleted: 1, link_used: 1, "page.link_deleted": 1 };
   function linkClosedText(body) {
     var why = I18N.server(body, T("server.link_invalid"));
     return body && LINK_ENDED[body.code] || !(body && body.code) ? why + " " + T("server.page.new_link") : why;
