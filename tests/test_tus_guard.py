@@ -184,6 +184,25 @@ def test_cross_origin_creation_is_refused(drop):
     assert guest.create(10, Origin=drop.url).status_code == 201
 
 
+def test_upload_expires_is_the_sweeps_from_creation_on(make_drop):
+    """tus's expiration extension: a creation said 2036 (tuspyserver's own ten-year setting) while
+    the sweep removes an upload left idle for UPLOAD_EXPIRY_HOURS; a PATCH said the sweep's."""
+    import time
+    from email.utils import parsedate_to_datetime
+
+    drop = make_drop(CHUNK_SIZE=CHUNK, UPLOAD_EXPIRY_HOURS="6")
+    guest = drop.guest()
+    before = time.time()
+    response = guest.create(1000)
+    assert response.status_code == 201
+    created_says = parsedate_to_datetime(response.headers["Upload-Expires"]).timestamp()
+    assert before + 6 * 3600 - 2 <= created_says <= time.time() + 6 * 3600 + 1
+    uid = response.headers["Location"].rsplit("/", 1)[-1]
+    patched = patch(guest, uid)
+    assert patched.status_code == 204
+    assert abs(parsedate_to_datetime(patched.headers["Upload-Expires"]).timestamp() - created_says) < 5
+
+
 def test_no_download_and_honest_options(drop):
     guest = drop.guest()
     uid = created(guest)

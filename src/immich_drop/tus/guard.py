@@ -34,8 +34,10 @@ import base64
 import json
 import logging
 import re
+import time
 import unicodedata
 import uuid
+from email.utils import formatdate
 from pathlib import PurePosixPath
 from typing import Awaitable, Callable
 
@@ -255,8 +257,18 @@ class TusGuard:
         scope["headers"] = [(k, v) for k, v in scope["headers"] if k.lower() != b"upload-metadata"] + [
             (b"upload-metadata", f"filename {_b64(upload.filename)},filetype {_b64(upload.filetype)}".encode())]
         status = 0
+        # tuspyserver's creation says its own expiry (days_to_keep, ten years out); the one that holds
+        # is the staging sweep's: idle for UPLOAD_EXPIRY_HOURS from now, as HEAD and PATCH then say
+        expires = formatdate(time.time() + self.storage.expiry_seconds, usegmt=True).encode()
+
+        async def with_expiry(message):
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [(k, expires if k.lower() == b"upload-expires" else v)
+                                                  for k, v in message.get("headers", [])]}
+            await send(message)
+
         try:
-            status = await _forward(self.inner, scope, receive, send)
+            status = await _forward(self.inner, scope, receive, with_expiry)
         finally:
             if status == 201:
                 self.bus.publish(session, upload_event(upload))
