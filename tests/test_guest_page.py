@@ -1041,6 +1041,36 @@ def test_an_open_page_follows_its_owners_changes_to_the_link(make_drop, admin_of
     context.close()
 
 
+def test_a_page_opened_before_another_browser_used_its_one_time_link_says_it_is_used(make_drop, admin_of, browser):
+    """Guest walk: browser B opened a one-time link, browser A used it, B chose a photo: the file
+    failed with "already used" while the page kept its pickers and "This link works once: choose
+    everything now". The page now says the link is used, with what to do, and holds the file
+    (it goes on should the owner allow another browser)."""
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
+    admin = admin_of(drop)
+    made = admin.invite(maxUses=1)
+    url = drop.url + "/i/" + invite_token(made)
+    late_context, late = guest(browser)
+    late.goto(url)
+    expect(late.locator("#drop")).to_be_visible()
+    first_context, first = guest(browser)
+    first.goto(url)
+    first.set_input_files("#picker", [str(MEDIA / "exif_offset.jpg")])
+    expect(first.locator(".item .chip")).to_have_text("done", timeout=30000)
+    late.set_input_files("#picker", [str(MEDIA / "no_date.jpg")])
+    expect(late.locator("#notice")).to_have_text("This link has already been used. If you still have files to send, "
+                                                 "ask the person who shared the link for a new one.")
+    expect(late.locator("#drop")).to_be_hidden()
+    expect(late.locator(".item .chip")).to_have_text("on hold")
+    assert admin.call("PATCH", f"/api/invites/{made['id']}", json={"maxUses": 2}).status_code == 200
+    expect(late.locator(".item .chip")).to_have_text("done", timeout=30000)
+    expect(late.locator("#notice")).to_be_hidden()
+    assert sorted(r.filename for r in drop.fake.uploads) == ["exif_offset.jpg", "no_date.jpg"]
+    assert late.problems == [] and first.problems == []
+    late_context.close()
+    first_context.close()
+
+
 def test_a_long_chip_wraps_under_the_name_at_320_px(make_drop, admin_of, browser, tmp_path):
     """Dutch, offline, 320 px: every name was cut to "g…" beside "wacht op netwerk" (guest walk)."""
     drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
@@ -1177,13 +1207,15 @@ def test_files_on_their_way_stop_when_the_link_closes_and_go_on_when_it_opens(re
     item = page.locator(".item").nth(0)
     expect(item.locator(".chip")).to_have_text(re.compile(r"^(1\d|2\d|3\d)%$"), timeout=30000)
     assert admin.call("PATCH", f"/api/invites/{made['id']}", json={"disabled": True}).status_code == 200
-    expect(item.locator(".detail")).to_have_text("This upload link has been turned off by its owner. "
-                                                 "The file goes on by itself from where it stopped if the link opens again.")
+    expect(item.locator(".detail")).to_have_text("This upload link has been turned off by its owner.")
     expect(item.locator(".chip")).to_have_text("on hold")  # not "waiting for server" over a full bar (owner walk)
     expect(item.locator(".progress")).to_have_attribute("aria-valuenow", re.compile(r"^[1-9]\d?$"))
     expect(page.locator("#summary")).to_contain_text("1 on hold")
     expect(item.locator(".retry")).to_be_hidden()
-    expect(page.locator("#notice")).to_have_text("This upload link has been turned off by its owner.")
+    # said once, for every file on hold (each file said it, beside a notice saying to ask for a new link: guest walk)
+    expect(page.locator("#notice")).to_have_text("This upload link has been turned off by its owner. Keep this page "
+                                                 "open: if the link opens again, the files on hold go on from where "
+                                                 "they stopped.")
     network.rate = -1
     network.online(True)
     assert admin.call("PATCH", f"/api/invites/{made['id']}", json={"disabled": False}).status_code == 200
@@ -1216,11 +1248,11 @@ def test_a_file_held_by_its_links_expiry_says_so_and_goes_on_when_the_expiry_mov
     item = page.locator(".item").nth(0)
     expect(item.locator(".chip")).to_have_text(re.compile(r"^\d+%$"), timeout=30000)
     expect(item.locator(".chip")).to_have_text("on hold", timeout=30000)
-    expect(item.locator(".detail")).to_have_text(
-        "This upload link has expired. The file goes on by itself from where it stopped if the link opens again.")
+    expect(item.locator(".detail")).to_have_text("This upload link has expired.")
     expect(item.locator(".progress")).to_have_attribute("aria-valuenow", re.compile(r"^[1-9]\d?$"))
     expect(page.locator("#notice")).to_have_text(
-        "This upload link has expired. If you still have files to send, ask the person who shared the link for a new one.")
+        "This upload link has expired. Keep this page open: if the link opens again, the files on hold go on from "
+        "where they stopped. If you still have files to send, ask the person who shared the link for a new one.")
     expect(page.locator("#details")).to_be_hidden()
     dialogs = []  # the file goes on only while the page stays open: leaving asks first (re-walk)
     page.on("dialog", lambda d: (dialogs.append(d.type), d.dismiss()))

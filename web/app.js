@@ -83,16 +83,15 @@
     if (kind === "error" && item.detail) item.reason = item.detail;
     render(item);
     refresh();
+    if (linkClosed()) sayClosed(); // "files on hold go on..." only while some are (a cancelled one is not)
   }
 
   function text(key, params) { return function () { return T(key, params); }; }
   function refusal(body) { return function () { return I18N.server(body); }; }
-  // A file stopped by its link (expired, turned off, deleted): why, and that it goes on by itself
-  // from its last byte if the link opens again. "Waiting for server" over a full bar told neither
-  // (owner walk): its bar shows what was sent.
-  function heldBy(body) {
-    return function () { return I18N.server(body) + (body && REOPENS[body.code] ? " " + T("guest.detail.held") : ""); };
-  }
+  // A file stopped by its link (expired, turned off, deleted) says why; the notice says once that
+  // such files go on by themselves from their last byte if the link opens again (each file said it,
+  // and the notice told the guest to ask for a new link: which was it? guest walk). "Waiting for
+  // server" over a full bar told neither (owner walk): its bar shows what was sent.
   var REOPENS = { link_off: 1, link_expired: 1, link_paused: 1 }; // a deleted link's files are gone with it
 
   // Each chosen file that has no upload URL yet (queued, or its creation unanswered), kept across a
@@ -1047,25 +1046,33 @@
   function block(body) {
     noticeBody = body;
     $("details").hidden = true; // "open until ..." and "3 more files" no longer hold
-    notice.textContent = linkClosedText(body);
-    notice.hidden = false;
     linkNotice = true;
     drop.hidden = true;
     Who.redraw(); // "Sending as Anna · Change" goes: nothing is sent now (re-walk)
     holdAll(body);
+    sayClosed();
+    notice.hidden = false;
+  }
+  function sayClosed() {
+    var said = linkClosedText(noticeBody);
+    if (notice.textContent !== said) notice.textContent = said; // (the notice is read out when it changes)
   }
 
   // The link closed (expired, turned off, deleted): files on their way stop at once, keeping what
   // the server has (a video went on to 99% for half a minute, then failed: guest walk), and say why.
   // If its owner opens it again, they go on by themselves from their last byte.
-  var LINK_CLOSED = { link_off: 1, link_expired: 1, link_invalid: 1, link_deleted: 1, link_paused: 1, "page.link_deleted": 1 };
+  // (link_used: this browser came after the link's last use; it opened before that, and went on
+  // offering pickers and "3 more files" beside the refused file: guest walk)
+  var LINK_CLOSED = { link_off: 1, link_expired: 1, link_invalid: 1, link_deleted: 1, link_paused: 1, link_used: 1,
+    "page.link_deleted": 1 };
   // Why the link takes nothing, and for one that ended (not one turned off or paused, which its owner
   // may turn on again) what the guest can do: "Dieser Upload-Link ist abgelaufen." alone left them
   // with nothing to do (owner walk).
   var LINK_ENDED = { link_expired: 1, link_invalid: 1, link_deleted: 1, link_used: 1, "page.link_deleted": 1 };
   function linkClosedText(body) {
-    var why = I18N.server(body, T("server.link_invalid"));
-    return body && LINK_ENDED[body.code] || !(body && body.code) ? why + " " + T("server.page.new_link") : why;
+    var code = body && body.code, why = I18N.server(body, T("server.link_invalid"));
+    if (REOPENS[code] && items.some(function (it) { return it.kind === "held"; })) why += " " + T("guest.notice.held");
+    return LINK_ENDED[code] || !code ? why + " " + T("server.page.new_link") : why;
   }
   function holdAll(body) {
     items.forEach(function (item) {
@@ -1081,7 +1088,7 @@
     item.heldByLink = true;
     item.heldCode = body && body.code;
     item.retryable = false;
-    set(item, "held", heldBy(body));
+    set(item, "held", refusal(body));
   }
 
   function goOnAll() {
@@ -1187,7 +1194,7 @@
   I18N.switcher($("lang"));
   I18N.onChange(function () {
     items.forEach(render); refresh(); Who.redraw(); listUnfinished();
-    if (linkClosed()) notice.textContent = linkClosedText(noticeBody);
+    if (linkClosed()) sayClosed();
     else if (linkNotice) notice.textContent = T("guest.paused");
   });
 
