@@ -272,6 +272,22 @@ def test_a_file_sent_before_is_not_already_there_on_a_link_that_would_refuse_it(
     assert sender.http.post("/api/already", json={**question, "invite": open_link}).json()["already"] is True
 
 
+def test_already_there_with_a_missing_or_bad_name_on_a_name_link_is_a_plain_no(make_drop, admin_of, tmp_path):
+    """On a link that requires the guest's name, /api/already without a name, or with one of 500
+    characters, answered 500 with two tracebacks in the log; a list was kept as the name "['a']"
+    (attack run). Each is "not already there": the page sends the file, whose creation says why."""
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
+    token = invite_token(admin_of(drop).invite(guestFields="required"))
+    photo = make_file(tmp_path / "p.jpg", 5000, seed=62)
+    sender = drop.guest()
+    sender.wait_for(sender.invite_upload(photo, token, metadata={"guestName": "Anna"}), "done")
+    question = {"sha1": sha1_of(photo), "size": 5000, "filename": "p.jpg", "filetype": "image/jpeg", "invite": token}
+    for name in ({}, {"guestName": "A" * 500}, {"guestName": ["a"]}, {"guestMessage": "m" * 5000, "guestName": "B"}):
+        answer = sender.http.post("/api/already", json={**question, **name})
+        assert answer.status_code == 200 and answer.json() == {"already": False}, name
+    assert sender.http.post("/api/already", json={**question, "guestName": "Anna"}).json()["already"] is True
+
+
 def test_a_link_for_one_kind_of_file_names_it_on_its_picker_and_hint(make_drop, admin_of, browser):
     """Owner walk: on a photos-only link the picker read "Photos & videos" and the hint "Choose the
     photos and videos to send:"; a video chosen there was refused after choosing."""

@@ -24,7 +24,7 @@ import re
 import uuid
 
 from .events import upload_event
-from .guest_fields import clean_guest_fields
+from .guest_fields import GuestFieldsRefused, clean_guest_fields
 from .immich import ImmichError
 from .models import InviteState, Upload, UploadState, utcnow
 from .targets import CLOSED, INVITE, PUBLIC, KeyUnavailable, TargetClosed, TargetGone, check_file, invite_state
@@ -62,8 +62,11 @@ class AlreadyThere:
                 check_file(invite, prior[0].filename, size)
             except TargetClosed:
                 return None  # the page sends it, and the refusal comes with its reason
-        name, message = clean_guest_fields(body.get("guestName"), body.get("guestMessage"),
-                                           getattr(invite, "guest_fields", "optional") if invite else "hidden")
+        try:
+            name, message = clean_guest_fields(body.get("guestName"), body.get("guestMessage"),
+                                               getattr(invite, "guest_fields", "optional") if invite else "hidden")
+        except GuestFieldsRefused:  # was a 500 with two tracebacks (attack run)
+            return None  # the page sends the file, and its creation says what is missing or too long
         upload = Upload(id=uuid.uuid4().hex, session_id=session, target_kind=kind, target_id=invite.id if invite else None,
                         filename=filename, filetype=clean_filetype(str(body.get("filetype") or "")), size=size,
                         state=UploadState.DUPLICATE, checksum=sha1, received_at=utcnow(),

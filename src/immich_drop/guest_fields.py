@@ -32,7 +32,8 @@ def _as_spaces(text: str, keep: str, categories: tuple[str, ...] = ()) -> str:
 
 
 def _clean(text, limit: int) -> str:
-    text = _as_spaces(str(text or ""), JOINERS + "\n").strip()
+    # only text is a name or message: a JSON list was kept as "['a']" (attack run)
+    text = _as_spaces(text if isinstance(text, str) else "", JOINERS + "\n").strip()
     if not text.strip(JOINERS + " \n"):  # joiners alone join nothing: an invisible "name" is none
         return ""
     if len(text) > limit:

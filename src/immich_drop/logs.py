@@ -12,12 +12,14 @@ import re
 import time
 
 TOKEN_PATH = re.compile(r"(/(?:api/)?i/)[^/?\s\"]+")
-# ...and in the status channel's query (`/ws?invite={token}`), which uvicorn logs as it accepts it
-TOKEN_QUERY = re.compile(r"([?&]invite=)[^&#\s\"]+")
+# ...and in the status channel's query (`/ws?invite={token}`), which uvicorn logs as it accepts it,
+# as the client wrote it: `?%69nvite=` or `?x=1;invite=` still named the link (attack run). No query
+# of ours is worth a log line's risk: every path's query is written as `?…`.
+QUERY = re.compile(r"(/[^\s\"?]*)\?[^\s\"]+")
 
 
 def redact(text: str) -> str:
-    return TOKEN_QUERY.sub(r"\1…", TOKEN_PATH.sub(r"\1…", text))
+    return QUERY.sub(r"\1?…", TOKEN_PATH.sub(r"\1…", text))
 
 
 class Redact(logging.Filter):
