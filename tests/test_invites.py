@@ -124,6 +124,27 @@ def test_racing_files_cannot_exceed_the_limits(drop, admin_of):
     assert other.create(400, invite=invite_token(big)).status_code == 201 and state(big) == "full"
 
 
+def test_a_file_the_full_link_refuses_takes_no_use(drop, admin_of):
+    """Attack run: two browsers refused "limit reached" for a file too big for what a two-use link
+    had left each took a use, and a third browser's small file was refused "already used"; refused
+    browsers raised a link's uses to 40. A use is taken only with a place."""
+    admin = admin_of(drop)
+    invite = admin.invite(maxUses=2, maxTotalBytes=3000)
+    token = invite_token(invite)
+    refused = [drop.guest() for _ in range(6)]
+    for guest in refused:
+        guest.http.get(f"/i/{token}")
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(lambda g: g.create(5000, invite=token), refused))
+    assert [(a.status_code, a.json()["code"]) for a in answers] == [(403, "limit_reached")] * 6
+    assert admin.call("GET", f"/api/invites/{invite['id']}").json()["uses"] == 0
+    welcome = drop.guest()
+    welcome.http.get(f"/i/{token}")
+    assert welcome.create(1000, invite=token).status_code == 201
+    shown = admin.call("GET", f"/api/invites/{invite['id']}").json()
+    assert (shown["uses"], shown["files"], shown["bytes"]) == (1, 1, 1000)
+
+
 def test_a_link_used_up_and_full_still_refuses_other_browsers_as_used(drop, admin_of):
     # "full" came first and hid "used up": a stranger could open a one-time link whose one file was taken.
     admin = admin_of(drop)

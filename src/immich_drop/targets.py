@@ -139,16 +139,27 @@ class Targets:
         check_file(invite, filename, size)
         if invite.guest_fields == "required" and not _guest_name(meta, "required"):
             raise TargetClosed(400, "Please enter your name.", "name_required")
-        # a browser's first file claims its use of the link; a claim is never taken back, so the
-        # standing read above answers for its later files (one hop fewer a file)
-        if not (standing and standing.claimed) and not await self.store.claim_invite(invite.id, session):
-            raise TargetClosed(*USED)
         reserved = await self.store.reserve_invite(invite.id, size)
         if reserved is None:
             raise TargetClosed(403, "This link's limit is reached: no more files can be sent with it.", "limit_reached")
-        # told from this reservation's own row: one that raced another's may arrive after it, and
-        # the next event (each delivery's is a fresh read) puts the owner's console right
-        await self.on_invite_change(invite.id, reserved)
+        # A browser's first file claims its use of the link, once its place is reserved: claimed
+        # first, a file the full link refused took a use all the same, and two browsers refused so
+        # closed a two-use link that its owner then reopened by raising its files (attack run). A
+        # claim is never taken back, so the standing read above answers for later files.
+        claims = not (standing and standing.claimed)
+        if claims:
+            try:
+                claimed = await self.store.claim_invite(invite.id, session)
+            except BaseException:
+                await self.store.release_invite(invite.id, size)
+                raise
+            if not claimed:
+                await self.store.release_invite(invite.id, size)
+                await self.on_invite_change(invite.id)
+                raise TargetClosed(*USED)
+        # told from this reservation's own row (read afresh after a claim, which counts a use): one
+        # that raced another's may arrive after it, and the next event puts the owner's console right
+        await self.on_invite_change(invite.id, None if claims else reserved)
         return INVITE, invite.id, invite.guest_fields
 
     async def note_refusal(self, meta: dict[str, str], filename: str, size: int, code: str, message: str,
