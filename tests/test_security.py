@@ -60,6 +60,28 @@ def test_status_channels_are_capped_per_browser_and_per_address(drop):
         opened.close()
 
 
+def test_status_channels_leave_half_the_connections_to_requests(make_drop):
+    """Attack run: 64 sessions from each of 8 addresses held 4 channels each, all 2,048 connections
+    MAX_CONNECTIONS allows, and every request got 503, /healthz and uploads included, for as long as
+    the sockets stayed open. Channels get half; the other half is for requests."""
+    drop = make_drop(MAX_CONNECTIONS="16")
+    held = []
+    guests = [drop.guest() for _ in range(3)]
+    for guest in guests:
+        for _ in range(4):
+            try:
+                opened = ws(drop, guest.cookie, Origin=drop.url).__enter__()
+            except InvalidStatus:
+                continue
+            assert json.loads(opened.recv(timeout=10)) == {"type": "ready"}
+            held.append(opened)
+    assert len(held) == 8
+    assert httpx.get(drop.url + "/healthz").status_code == 200
+    assert guests[0].create(100).status_code == 201  # a guest's upload still begins
+    for opened in held:
+        opened.close()
+
+
 def test_only_the_public_host_is_served_when_it_is_set(make_drop):
     drop = make_drop(PUBLIC_BASE_URL="https://drop.example.org")
     rebound = httpx.get(drop.url + "/api/config", headers={"Host": "attacker.example"})

@@ -26,7 +26,7 @@ from .background import Background
 from .config import Settings
 from .crypto import Box, Hasher
 from .db import open_engine
-from .events import EventBus, PostgresBus
+from .events import EventBus, OpenChannels, PostgresBus
 from .files import private_dir
 from .immich import ImmichClient
 from .limits import BodyLimit
@@ -71,7 +71,8 @@ def create_app(settings: Settings, *, immich_transport: httpx.AsyncBaseTransport
                         accounts=Accounts(settings, store, immich, box, pipeline),
                         login_limiter=RateLimiter({"account_ip": 5, "ip": 20, "account": 50}, seconds=15 * 60),
                         invite_limiter=RateLimiter({"ip_invite": 10, "invite": 100}, seconds=15 * 60),
-                        hasher=Hasher(workers=2, waiting=2), notifier=notifier)
+                        hasher=Hasher(workers=2, waiting=2), notifier=notifier,
+                        channels=OpenChannels(total=max(1, settings.max_connections // 2)))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):

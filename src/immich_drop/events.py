@@ -45,17 +45,20 @@ class OpenChannels:
     refused past `per_session` or `per_address`: 3000 sockets from one address grew the server by
     110 MB, and 1000 took every file descriptor (attack run). Refusing is safe, since a page without
     its channel asks over HTTP; the per-address number leaves room for a party behind one NAT, or
-    for every guest behind a proxy whose address is not in TRUSTED_PROXIES."""
+    for every guest behind a proxy whose address is not in TRUSTED_PROXIES. `total` caps them all:
+    eight addresses at 256 channels each held every one of MAX_CONNECTIONS, and the server answered
+    503 to every request, /healthz and uploads included (attack run); the app sets half of it."""
 
-    def __init__(self, per_session: int = 4, per_address: int = 256):
-        self.per_session, self.per_address = per_session, per_address
+    def __init__(self, per_session: int = 4, per_address: int = 256, total: int | None = None):
+        self.per_session, self.per_address, self.total = per_session, per_address, total
         self._open: Counter = Counter()
 
     @contextlib.contextmanager
     def hold(self, session: str, address: str):
         """Yields True while this channel is counted, False (counting nothing) when over a limit."""
-        keys = (("session", session), ("address", address))
-        if self._open[keys[0]] >= self.per_session or self._open[keys[1]] >= self.per_address:
+        keys = (("session", session), ("address", address), ("all", ""))
+        if self._open[keys[0]] >= self.per_session or self._open[keys[1]] >= self.per_address \
+                or (self.total is not None and self._open[keys[2]] >= self.total):
             yield False
             return
         self._open.update(keys)
