@@ -265,3 +265,66 @@ def test_a_tab_left_open_removes_the_address_it_shows_or_none(drop, admin_of):
     stale = admin.call("DELETE", "/api/notifications/0", params={"shown": family["shown"]})  # tab A
     assert stale.status_code == 409 and stale.json()["code"] == "notification_list_changed"
     assert [u["shown"] for u in admin.call("GET", "/api/notifications").json()["urls"]] == [me["shown"]]
+
+
+class Sink:
+    """An address that takes connections and never answers, until `close()`."""
+
+    def __init__(self):
+        import socket
+        import threading
+
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.held: list = []
+        self.closed = False
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            with self.lock:
+                if self.closed:
+                    conn.close()
+                    return
+                self.held.append(conn)
+
+    def close(self):
+        import socket
+
+        with self.lock:
+            self.closed = True
+            for conn in self.held:
+                conn.close()
+        self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() under way (close alone does not)
+        self.listener.close()
+
+
+def test_notification_tests_that_hang_leave_guests_their_threads(make_drop, admin_of, fake):
+    """Attack run: sixteen tests to an address that never answers (`rto=90`) held the threads behind
+    asyncio.to_thread, and a guest's page took 57 s. Apprise sends on threads of its own, and an
+    owner's second test while the first is on its way is refused."""
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false", MAX_CONCURRENT="1")  # 9 shared threads
+    sink = Sink()
+    owners = [admin_of(drop, f"owner{i}@example.org") for i in range(10)]
+    token = invite_token(owners[0].invite())
+    for owner in owners:
+        url = f"json://127.0.0.1:{sink.port}/hook?rto=60&cto=5"
+        assert owner.call("POST", "/api/notifications", json={"url": url}).status_code == 201
+    pool = ThreadPoolExecutor(10)
+    try:
+        tests = [pool.submit(owner.call, "POST", "/api/notifications/test") for owner in owners]
+        wait_until(lambda: len(sink.held) >= 4, what="Apprise's threads all waiting on the sink")
+        again = owners[0].call("POST", "/api/notifications/test")
+        assert again.status_code == 429 and again.json()["code"] == "notification_testing"
+        guest = drop.guest()
+        assert guest.http.get(f"/i/{token}", timeout=10).status_code == 200  # reads the store in a thread
+        assert guest.create(100, invite=token).status_code == 201
+    finally:
+        sink.close()
+    assert [t.result().status_code for t in tests] == [502] * 10
+    pool.shutdown()

@@ -112,7 +112,14 @@ async def test(request: Request) -> Response:
     if not current:
         raise ApiError(400, "Add a notification address first.", code="notification_missing")
     listed = await _listed(services, account)  # named from the list sent to (another tab may change it)
-    failed = await refused_by(current, *sample_message(account_lang(account)))  # in the owner's notices' language
+    testing = services.notifier.testing
+    if account.user_id in testing:  # a second click, or a script: Apprise's threads are for everyone
+        raise ApiError(429, "A test message is still on its way. Wait for its answer.", code="notification_testing")
+    testing.add(account.user_id)
+    try:
+        failed = await refused_by(current, *sample_message(account_lang(account)))  # in the owner's notices' language
+    finally:
+        testing.discard(account.user_id)
     if failed:
         shown = [item["shown"] for item in listed if item["index"] in failed]
         raise ApiError(502, f"These addresses did not accept the test message: {', '.join(shown)}. Check them.",
