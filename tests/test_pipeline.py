@@ -5,7 +5,7 @@ import shutil
 import time
 import uuid
 
-from conftest import MEDIA, ServerThread, make_file, sha1_of
+from conftest import MEDIA, ServerThread, invite_token, make_file, sha1_of
 
 CHUNK = 256 * 1024
 
@@ -253,6 +253,32 @@ def test_janitor_removes_idle_incomplete_uploads_only(drop):
     assert not storage.locks.path(idle).exists() and not orphan.exists()
     assert drop.upload_row(idle).state == "failed"
     assert storage.data_path(waiting).exists()  # received, waiting for Immich: never dropped for age
+
+
+def test_janitor_ends_a_receiving_row_whose_files_are_gone(make_drop, admin_of):
+    """Attack run: after a kill -9 between a creation's row and its staged files, the row stayed
+    "receiving" for good (the janitor walked staged files only), holding 14 of a 20-file link's
+    places. Once it is old enough that no creation can still be making its files, it ends and its
+    place goes back; a new one's row is left to its creation."""
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
+    admin = admin_of(drop)
+    invite = admin.invite(maxFiles=2)
+    token = invite_token(invite)
+    guest = drop.guest()
+    guest.http.get(f"/i/{token}")
+    uids = [guest.create(100, invite=token).headers["Location"].rsplit("/", 1)[-1] for _ in range(2)]
+    storage = drop.services.storage
+    for uid in uids:  # as a kill -9 leaves it: the row, and no file
+        storage.data_path(uid).unlink()
+        storage.info_path(uid).unlink()
+        storage.forget(uid)
+    assert guest.create(100, invite=token).status_code == 403  # the link is full
+    now = time.time()
+    assert drop.server.call(drop.services.pipeline.sweep(now=now + 60)) == 0  # a creation may still be making them
+    assert drop.server.call(drop.services.pipeline.sweep(now=now + 601)) == 2
+    assert [drop.upload_row(uid).state for uid in uids] == ["failed", "failed"]
+    assert admin.call("GET", f"/api/invites/{invite['id']}").json()["files"] == 0
+    assert guest.create(100, invite=token).status_code == 201
 
 
 def test_janitor_removes_files_left_by_a_delivered_upload(drop):

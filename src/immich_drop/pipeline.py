@@ -37,7 +37,7 @@ import logging
 import random
 import time
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import PurePosixPath
 from typing import Awaitable, Callable
 
@@ -580,8 +580,30 @@ class Pipeline:
                 await self.targets.release(upload)
                 self.bus.publish(upload.session_id, {"type": "removed", "id": uid})
             removed += 1
+        return removed + await self._sweep_rows_without_files(now)
+
+    async def _sweep_rows_without_files(self, now: float) -> int:
+        """End the uploads still receiving whose staged file is gone: a kill -9 between a creation's
+        row and tuspyserver's files left such a row, which the walk over staged files above never
+        meets, holding its place in its link's limits and its browser's unfinished count for good
+        (attack run). ORPHAN_AFTER leaves a creation under way its time to make the files."""
+        before = datetime.fromtimestamp(now - ORPHAN_AFTER, timezone.utc)
+        removed = 0
+        for upload in await self.store.receiving_created_before(before):
+            if self.storage.locks.held(upload.id) or await asyncio.to_thread(self.storage.data_path(upload.id).exists):
+                continue
+            ended = await self.store.update_upload(upload.id, only_from=(S.RECEIVING,), state=S.FAILED,
+                                                   message="Expired before it was complete.")
+            if ended is None:  # its last byte won a race
+                continue
+            await self.targets.release(upload)
+            self.bus.publish(upload.session_id, {"type": "removed", "id": upload.id})
+            removed += 1
         return removed
 
+
+
+ORPHAN_AFTER = 600.0  # seconds a new upload's row may wait for its staged files (a creation takes milliseconds)
 
 
 async def _nothing(_id: str) -> None:

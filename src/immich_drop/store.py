@@ -133,6 +133,11 @@ class Store:
                                      Upload.asset_id.is_not(None)).limit(20)
         return await self._run(lambda s: list(s.exec(query)))
 
+    async def receiving_created_before(self, before: datetime, limit: int = 1000) -> list[Upload]:
+        query = select(Upload).where(Upload.state == UploadState.RECEIVING, Upload.created_at < before) \
+            .order_by(Upload.created_at).limit(limit)
+        return await self._run(lambda s: list(s.exec(query)))
+
     async def uploads_in_states(self, states: Iterable[str]) -> list[Upload]:
         query = select(Upload).where(Upload.state.in_(tuple(states))).order_by(Upload.created_at)
         return await self._run(lambda s: list(s.exec(query)))
