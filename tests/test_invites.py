@@ -145,6 +145,48 @@ def test_a_file_the_full_link_refuses_takes_no_use(drop, admin_of):
     assert (shown["uses"], shown["files"], shown["bytes"]) == (1, 1, 1000)
 
 
+def test_a_browser_refused_for_no_room_takes_no_use(make_drop, admin_of):
+    """Attack run: a creation answered 429 (unfinished uploads from its address) or 507 had taken its
+    browser's use of the link all the same. The use goes back with the place."""
+    drop = make_drop(INVITE_PENDING_FILES_PER_ADDRESS="1")
+    admin = admin_of(drop)
+    invite = admin.invite(maxUses=2)
+    token = invite_token(invite)
+    first, refused, later = drop.guest(), drop.guest(), drop.guest()
+    for guest in (first, refused, later):
+        guest.http.get(f"/i/{token}")
+    made = first.create(100, invite=token)
+    assert made.status_code == 201
+    assert refused.create(100, invite=token).status_code == 429  # the address has an unfinished upload
+    assert admin.call("GET", f"/api/invites/{invite['id']}").json()["uses"] == 1
+    assert first.http.delete(made.headers["Location"], headers=first.tus_headers()).status_code == 204
+    assert later.create(100, invite=token).status_code == 201  # the link's second use was still there
+
+
+def test_a_creation_waiting_its_turn_holds_no_place_of_its_link(drop, admin_of):
+    """Attack run: creations queued behind one another (the room's lock) each held its link's place
+    while it waited, and a kill -9 then left 38 places taken with no upload behind them, for good.
+    A place is reserved in the creation's turn, just before its row is written."""
+    admin = admin_of(drop)
+    invite = admin.invite(maxFiles=10)
+    token = invite_token(invite)
+    guests = [drop.guest() for _ in range(5)]
+    for guest in guests:
+        guest.http.get(f"/i/{token}")
+    gate = drop.services.room.gate
+    drop.server.call(gate.acquire())
+    with concurrent.futures.ThreadPoolExecutor(5) as pool:
+        try:
+            answers = [pool.submit(guest.create, 100, invite=token) for guest in guests]
+            wait_until(lambda: len(gate._waiters or ()) == 5, what="five creations waiting their turn")
+            shown = admin.call("GET", f"/api/invites/{invite['id']}").json()
+            assert (shown["files"], shown["uses"]) == (0, 0)
+        finally:
+            drop.server.loop.call_soon_threadsafe(gate.release)
+        assert [a.result().status_code for a in answers] == [201] * 5
+    assert admin.call("GET", f"/api/invites/{invite['id']}").json()["files"] == 5
+
+
 def test_a_link_used_up_and_full_still_refuses_other_browsers_as_used(drop, admin_of):
     # "full" came first and hid "used up": a stranger could open a one-time link whose one file was taken.
     admin = admin_of(drop)

@@ -72,7 +72,8 @@ def create_app(settings: Settings, *, immich_transport: httpx.AsyncBaseTransport
                         login_limiter=RateLimiter({"account_ip": 5, "ip": 20, "account": 50}, seconds=15 * 60),
                         invite_limiter=RateLimiter({"ip_invite": 10, "invite": 100}, seconds=15 * 60),
                         hasher=Hasher(workers=2, waiting=2), notifier=notifier,
-                        channels=OpenChannels(total=max(1, settings.max_connections // 2)))
+                        channels=OpenChannels(total=max(1, settings.max_connections // 2)),
+                        room=Room(settings, store, storage))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
@@ -113,7 +114,7 @@ def create_app(settings: Settings, *, immich_transport: httpx.AsyncBaseTransport
         prefix=TUS_PREFIX, storage=storage, max_upload_size=settings.max_upload_size, on_complete=pipeline.received,
         max_request_body=settings.max_request_body, public_base_url=settings.public_base_url,
         store=store, locks=locks, sessions=sessions, targets=targets, bus=bus, media_types=services.media_types,
-        stall_seconds=settings.upload_stall_seconds, room=Room(settings, store, storage),
+        stall_seconds=settings.upload_stall_seconds, room=services.room,
     )
 
     tus.on_created = metrics.uploads_created.inc

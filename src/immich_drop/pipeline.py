@@ -587,7 +587,7 @@ class Pipeline:
         row and tuspyserver's files left such a row, which the walk over staged files above never
         meets, holding its place in its link's limits and its browser's unfinished count for good
         (attack run). ORPHAN_AFTER leaves a creation under way its time to make the files."""
-        before = datetime.fromtimestamp(now - ORPHAN_AFTER, timezone.utc)
+        before = datetime.fromtimestamp(min(now - ORPHAN_AFTER, 253402300799), timezone.utc)  # (at most 9999-12-31)
         removed = 0
         for upload in await self.store.receiving_created_before(before):
             if self.storage.locks.held(upload.id) or await asyncio.to_thread(self.storage.data_path(upload.id).exists):

@@ -19,6 +19,7 @@ from .sessions import Sessions
 from .store import Store
 from .targets import Targets
 from .tus.storage import StagingStorage
+from .tus.room import Room
 
 # Used when Immich cannot be asked for its list: the common types of Immich v3's own list.
 FALLBACK_MEDIA_TYPES = frozenset(
@@ -46,6 +47,7 @@ class Services:
     hasher: Hasher
     notifier: Notifier
     channels: OpenChannels = field(default_factory=OpenChannels)
+    room: Room | None = None  # the tus guard's: may a new upload start?
 
     async def media_types(self) -> frozenset[str]:
         try:

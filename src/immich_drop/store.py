@@ -524,6 +524,18 @@ class Store:
 
         return await self._run(fn)
 
+    async def unclaim_invite(self, invite_id: str, session_id: str) -> None:
+        """Give back this browser's use of the invite, if it has no upload through it (the creation
+        that claimed it was refused)."""
+        params = {"invite": invite_id, "session": session_id}
+
+        def work(conn: sa.Connection) -> None:
+            if conn.execute(_UNCLAIM, params).rowcount == 1:
+                conn.execute(_INVITE.update().where(_INVITE.c.id == sa.bindparam("invite"), _INVITE.c.uses > 0)
+                             .values(uses=_INVITE.c.uses - 1), params)
+
+        await self._transaction(work)
+
     async def reserve_invite(self, invite_id: str, size: int) -> Invite | None:
         """Reserve one file of `size` bytes against the invite's limits, atomically: the invite as it
         is after the reservation (the owner's console is told from it), or None when a limit is reached."""
@@ -561,6 +573,12 @@ _INVITE_BY_TOKEN = sa.select(*_INVITE.c).where(_INVITE.c.token_hash == sa.bindpa
 _GET_ACCOUNT = sa.select(*_ACCOUNT.c).where(_ACCOUNT.c.user_id == sa.bindparam("key"))
 _GET_STANDING = sa.select(*_STANDING.c).where(_STANDING.c.invite_id == sa.bindparam("key"),
                                               _STANDING.c.session_id == sa.bindparam("session"))
+_UNCLAIM = _STANDING.update().where(
+    _STANDING.c.invite_id == sa.bindparam("invite"), _STANDING.c.session_id == sa.bindparam("session"),
+    _STANDING.c.claimed.is_(True),
+    ~sa.exists().where(UPLOAD.c.target_kind == "invite", UPLOAD.c.target_id == sa.bindparam("invite"),
+                       UPLOAD.c.session_id == sa.bindparam("session")),
+).values(claimed=False)
 _RESERVE = _INVITE.update().where(
     _INVITE.c.id == sa.bindparam("key"),
     sa.or_(_INVITE.c.max_files.is_(None), _INVITE.c.files < _INVITE.c.max_files),

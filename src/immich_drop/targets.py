@@ -115,14 +115,16 @@ class Targets:
         return None if invite is None or invite.deleted_at is not None else invite
 
     async def resolve(self, meta: dict[str, str], session: str, size: int,
-                      filename: str) -> tuple[str, str | None, str]:
+                      filename: str) -> tuple[str, str | None, str, bool]:
         """Where a new upload goes, reserved against its link's limits: (kind, invite id or None, what
         becomes of the guest's name and message there: `Invite.guest_fields`, "hidden" on the public
-        page, which does not ask for them). Raises TargetClosed with the reason it cannot."""
+        page, which does not ask for them; whether this upload claimed its browser's use of the link,
+        for `release` to give back should the creation go no further). Raises TargetClosed with the
+        reason it cannot."""
         token = meta.get("invite")
         if not token:
             self._public_open()
-            return PUBLIC, None, "hidden"
+            return PUBLIC, None, "hidden", False
         found = await self.store.invite_for_guest(token_hash(token), session) if _plausible(token) else None
         if found is None or found[0].deleted_at is not None:
             raise TargetClosed(*INVALID)
@@ -160,7 +162,7 @@ class Targets:
         # told from this reservation's own row (read afresh after a claim, which counts a use): one
         # that raced another's may arrive after it, and the next event puts the owner's console right
         await self.on_invite_change(invite.id, None if claims else reserved)
-        return INVITE, invite.id, invite.guest_fields
+        return INVITE, invite.id, invite.guest_fields, claims
 
     async def note_refusal(self, meta: dict[str, str], filename: str, size: int, code: str, message: str,
                            session: str | None = None) -> None:
@@ -190,10 +192,14 @@ class Targets:
             guest_name=guest_name[:100]), keep=REFUSALS_KEPT)
         await self.on_invite_change(invite_id)
 
-    async def release(self, upload: Upload) -> None:
-        """Give back what `resolve` reserved, for an upload that was cancelled or expired."""
+    async def release(self, upload: Upload, claimed: bool = False) -> None:
+        """Give back what `resolve` reserved, for an upload that was cancelled or expired; `claimed`,
+        for a creation refused after `resolve` claimed its browser's use: the use too, unless the
+        browser has an upload through the link by now (a refusal for no room took a use: attack run)."""
         if upload.target_kind == INVITE and upload.target_id:
             await self.store.release_invite(upload.target_id, upload.size)
+            if claimed:
+                await self.store.unclaim_invite(upload.target_id, upload.session_id)
             await self.on_invite_change(upload.target_id)
 
     async def open_for_upload(self, kind: str, target_id: str | None, invite: Invite | None = None) -> None:

@@ -217,39 +217,43 @@ class TusGuard:
             name, message = clean_guest_fields(meta.get("guestName"), meta.get("guestMessage"), "optional")
         except GuestFieldsRefused as refused:
             raise Refuse(400, refused.message, code=refused.code) from None
-        try:
-            kind, target_id, guest_fields = await self.targets.resolve(meta, session, length, filename)
-        except TargetClosed as closed:
-            raise Refuse.of(closed) from None
-        if guest_fields == "hidden":  # where the page does not ask, a client that sends them anyway is not heard
-            name, message = "", ""
-
         address = scope["client"][0][:64] if scope.get("client") else None
-        upload = Upload(id=_new_uid(), session_id=session, client_address=address, target_kind=kind,
-                        target_id=target_id, filename=filename, filetype=clean_filetype(meta["filetype"]), size=length,
+        upload = Upload(id=_new_uid(), session_id=session, client_address=address, target_kind="", target_id=None,
+                        filename=filename, filetype=clean_filetype(meta["filetype"]), size=length,
                         guest_name=name, guest_message=message,
                         last_modified_ms=_optional_int(meta.get("lastModified"), 0, 10**14),
                         tz_offset_minutes=_optional_int(meta.get("tz"), -16 * 60, 16 * 60),
                         tz_name=zone_name(meta.get("tzName")), client_key=key)
         self._creating.add(upload.id)  # from before its row exists until it is made or gone
         try:
-            await self._make(scope, receive, send, session, upload, kind, address)
+            await self._make(scope, receive, send, session, upload, meta, address)
         finally:
             self._creating.discard(upload.id)
 
-    async def _make(self, scope, receive, send, session: str, upload: Upload, kind: str, address: str | None) -> None:
-        """Record `upload` (within the room left) and have tuspyserver create it; a creation that
-        does not end in 201 leaves no row, no file and no reservation behind."""
+    async def _make(self, scope, receive, send, session: str, upload: Upload, meta: dict[str, str],
+                    address: str | None) -> None:
+        """Reserve `upload`'s place in its target, record it (within the room left) and have
+        tuspyserver create it; a creation that does not end in 201 leaves no row, no file and no
+        reservation behind."""
+        claimed = False
         try:
-            async with self.room.gate:  # counted and recorded as one step: a burst cannot pass on one count
-                await self.room.check(kind, session, address, upload.size)
-                await self.store.add_upload(upload)
+            # Reserved, counted and recorded as one step: a burst cannot pass on one count, and no
+            # creation waits here holding a reservation a kill -9 would leave behind for good (a
+            # burst of 40 left 38 places taken with no upload: attack run).
+            async with self.room.gate:
+                kind, upload.target_id, guest_fields, claimed = await self.targets.resolve(
+                    meta, session, upload.size, upload.filename)
+                upload.target_kind = kind
+                if guest_fields == "hidden":  # where the page does not ask, a client sending them anyway is not heard
+                    upload.guest_name, upload.guest_message = "", ""
+                try:
+                    await self.room.check(kind, session, address, upload.size)
+                    await self.store.add_upload(upload)
+                except BaseException:  # no room, or the database refused the row: what was reserved goes back
+                    await self.targets.release(upload, claimed)
+                    raise
         except TargetClosed as closed:
-            await self.targets.release(upload)
             raise Refuse.of(closed) from None
-        except Exception:  # the database refused the row, say: what was reserved for it goes back
-            await self.targets.release(upload)
-            raise
         scope.setdefault("state", {})["tus_uid"] = upload.id
         self.storage.fresh(upload.id)
         # tuspyserver keeps the metadata in the sidecar and logs it: it gets the name and type only, so no
@@ -276,7 +280,7 @@ class TusGuard:
             else:  # refused or crashed
                 await self.storage.delete(upload.id)
                 await self.store.delete_upload(upload.id)
-                await self.targets.release(upload)
+                await self.targets.release(upload, claimed)
 
     async def _created_before(self, scope, send, upload: Upload) -> None:
         """Answer a later creation of the same file (its page's earlier one reached us, its answer
