@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from browser_kit import ANSWERS_READ, browser, needs_chromium, playwright, snap  # noqa: F401 - fixtures
 
-from conftest import MEDIA, invite_token
+from conftest import MEDIA, SIGNATURES, invite_token
 
 pytestmark = needs_chromium
 expect = playwright.expect
@@ -189,6 +189,42 @@ def test_the_card_updates_live_and_the_log_tells_who_sent_what_and_why_not(drop,
         assert lines == 1, (cell, lines)
     no_sideways_scroll(page)
     snap(page, f"admin-console-{size}.png")
+    assert page.problems == []
+
+
+def test_the_log_says_how_far_a_file_on_its_way_is_and_when_it_stopped(drop, admin_of, browser, fake):
+    """Owner walk: a video whose link expired at 22% while its guest had gone read "arriving" for good
+    (still "receiving" five minutes later). The log says how far it came, and "stopped" once its link
+    is closed or no byte came for ten minutes."""
+    import os
+
+    page = console(browser, drop, fake)
+    admin = admin_of(drop)
+    invite = admin.invite(label="Party")
+    token = invite_token(invite)
+    guest = drop.guest()
+    guest.http.get(f"/i/{token}")
+    created = guest.create(1000, "clip.jpg", invite=token)
+    sent = guest.http.patch(created.headers["Location"], content=SIGNATURES[".jpg"] + b"x" * 216,
+                            headers=guest.tus_headers(**{"Upload-Offset": "0",
+                                                         "Content-Type": "application/offset+octet-stream"}))
+    assert sent.status_code == 204
+    uid = created.headers["Location"].rsplit("/", 1)[-1]
+    [row] = admin.call("GET", f"/api/invites/{invite['id']}/uploads").json()
+    assert (row["state"], row["received"], row["stopped"]) == ("receiving", 220, False)
+    page.reload()
+    card = page.locator(".invite").first
+    card.locator(".log").click()
+    expect(card.locator(".log-box tbody tr td").nth(4)).to_have_text("arriving (22%)")
+    staged = drop.services.storage.data_path(uid)
+    os.utime(staged, (staged.stat().st_atime, staged.stat().st_mtime - 601))  # no byte for ten minutes
+    [row] = admin.call("GET", f"/api/invites/{invite['id']}/uploads").json()
+    assert row["stopped"] is True
+    os.utime(staged)  # moving again; then its link is turned off
+    assert admin.call("PATCH", f"/api/invites/{invite['id']}", json={"disabled": True}).status_code == 200
+    card.locator(".log").click()
+    card.locator(".log").click()
+    expect(card.locator(".log-box tbody tr td").nth(4)).to_have_text("stopped at 22%")
     assert page.problems == []
 
 

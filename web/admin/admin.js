@@ -459,6 +459,10 @@
     if (row.state === "refused") {
       return t("admin.log.refused", { reason: I18N.has("admin.reason." + row.code) ? t("admin.reason." + row.code) : row.message });
     }
+    if (row.state === "receiving" && row.size) { // how far, and whether it still moves (owner walk)
+      var percent = I18N.formatPercent(Math.floor(100 * (row.received || 0) / row.size));
+      return t(row.stopped ? "admin.log.stopped_at" : "admin.log.arriving_at", { percent: percent });
+    }
     var state = t("admin.log.state_" + row.state);
     return row.message && row.state === "failed" ? state + ": " + row.message : state;
   }

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import io
 import re
+import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -34,9 +35,10 @@ from .. import qrcard
 from ..crypto import hash_password, new_token, token_hash
 from ..guest_fields import MODES, one_line
 from ..i18n import size_text
-from ..models import Invite, InviteState
+from ..models import Invite, InviteState, UploadState
 from ..notify import LINK_CHANGED, link_channel
-from ..targets import invite_state
+from ..targets import CLOSED, invite_state
+from ..tus.room import RESERVATION_IDLE
 from .admin import immich_call, require_admin
 from .errors import ApiError, FieldErrors, json_body
 
@@ -248,11 +250,21 @@ async def uploads(request: Request) -> Response:
     """The link's log, newest first: its uploads and the attempts it refused (state "refused", with a
     `code`: too_large, photos_only, videos_only, wrong_type, limit_reached, used_up, ...)."""
     invite, _ = await own_invite(request)
-    store = request.app.state.services.store
+    services = request.app.state.services
+    store = services.store
+    uploads = await store.uploads_of_invite(invite.id)
     rows = [{"id": u.id, "filename": u.filename, "size": u.size, "state": u.state, "code": None,
              "message": u.message, "guestName": u.guest_name, "guestMessage": u.guest_message,
-             "createdAt": _iso(u.created_at)}
-            for u in await store.uploads_of_invite(invite.id)]
+             "createdAt": _iso(u.created_at)} for u in uploads]
+    # A file on its way: how far it is, and whether it still moves. "arriving" stayed for good on a
+    # file whose link expired at 22% and whose guest had gone (owner walk): such a file has
+    # "stopped" once its link is closed or no byte came for RESERVATION_IDLE.
+    arriving = [row for row in rows if row["state"] == UploadState.RECEIVING]
+    staged = await services.storage.staged([row["id"] for row in arriving]) if arriving else {}
+    closed, idle_since = invite_state(invite) in CLOSED, time.time() - RESERVATION_IDLE
+    for row in arriving:
+        received, written = staged.get(row["id"], (0, 0.0))
+        row["received"], row["stopped"] = received, closed or written < idle_since
     rows += [{"id": f"refused-{r.id}", "filename": r.filename, "size": r.size, "state": "refused", "code": r.code,
               "message": r.message, "guestName": r.guest_name, "guestMessage": "",
               "createdAt": _iso(r.created_at)}

@@ -347,6 +347,20 @@ class StagingStorage(TusStorage):
 
         return await asyncio.to_thread(do)
 
+    async def staged(self, uids: List[str]) -> Dict[str, tuple[int, float]]:
+        """(bytes on disk, last write) of each of `uids` whose staged file is there, in one thread hop."""
+        def do() -> Dict[str, tuple[int, float]]:
+            found = {}
+            for uid in uids:
+                try:
+                    stat = self.data_path(uid).stat()
+                except FileNotFoundError:
+                    continue
+                found[uid] = (stat.st_size, stat.st_mtime)
+            return found
+
+        return await asyncio.to_thread(do)
+
     async def modified_at(self, uid: str) -> Optional[float]:
         def do() -> Optional[float]:
             try:
