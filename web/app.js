@@ -245,6 +245,10 @@
     var counts = [["done", "guest.summary.sent"], ["duplicate", "guest.summary.duplicate"], ["error", "guest.summary.failed"],
       ["cancelled", "guest.summary.cancelled"]].filter(function (c) { return count(all, c[0]); })
       .map(function (c) { return I18N.n(c[1], count(all, c[0])); });
+    // the files listed as sent before a reload count too: "Finished: 2 sent" under 12 files done
+    // read as if 10 had not arrived (guest walk)
+    var earlier = items.filter(function (it) { return it.earlier && (it.kind === "done" || it.kind === "duplicate"); });
+    if (earlier.length) counts.push(I18N.n("guest.summary.earlier", earlier.length));
     var lines = [T("guest.finished", { counts: counts.join(", ") || I18N.n("guest.summary.sent", 0) })];
     // one line per reason, naming its files (30 files on a one-file link made 29 lines of the same reason)
     var byReason = {}, reasons = [];
