@@ -218,21 +218,30 @@
     if (total === meter.total) percent = Math.max(percent, meter.shown); // a resend of a chunk is not progress lost
     meter.total = total; meter.shown = percent;
     var now = Date.now();
-    if (!meter.at) { meter.at = now; meter.bytes = sent; meter.movedAt = now; }
+    var kinds = items.map(function (it) { return it.kind; });
+    var halted = paused || kinds.indexOf("offline") >= 0 || kinds.indexOf("stalled") >= 0;
+    if (!meter.at) { meter.at = now; meter.bytes = sent; meter.movedAt = now; meter.samples = 0; }
     if (sent > meter.bytes) meter.movedAt = now;
     if (now - meter.at >= 1000) {
-      var speed = Math.max(0, sent - meter.bytes) / ((now - meter.at) / 1000);
-      meter.rate = meter.rate ? meter.rate * 0.8 + speed * 0.2 : speed;
+      // Seconds offline, paused or stalled are not a speed: folded in, ten of them took "about 2
+      // minutes" to "about 7" (guest walk). The estimate waits for three seconds of sending: the
+      // first second's slow start alone said 7 minutes for 20 seconds. The first seconds are
+      // averaged; later ones weigh a fifth.
+      if (!(halted && sent <= meter.bytes)) {
+        var speed = Math.max(0, sent - meter.bytes) / ((now - meter.at) / 1000);
+        meter.samples += 1;
+        var weight = Math.max(0.2, 1 / meter.samples);
+        meter.rate = meter.rate * (1 - weight) + speed * weight;
+      }
       meter.bytes = sent; meter.at = now;
     }
     $("overall-fill").style.width = percent + "%";
     $("overall-bar").setAttribute("aria-valuenow", String(Math.floor(percent)));
     var line = T("guest.overall.text", { percent: I18N.formatPercent(percent), total: I18N.formatSize(total) });
-    var kinds = items.map(function (it) { return it.kind; });
     if (paused) line += " · " + T("guest.overall.paused");
     else if (kinds.indexOf("offline") >= 0) line += " · " + T("guest.overall.offline");
     else if (now - meter.movedAt > 5000 || kinds.indexOf("stalled") >= 0) line += " · " + T("guest.overall.stalled");
-    else if (meter.rate > 0 && total > sent) line += " · " + T("guest.overall.left", { time: I18N.formatDuration((total - sent) / meter.rate) });
+    else if (meter.rate > 0 && meter.samples >= 3 && total > sent) line += " · " + T("guest.overall.left", { time: I18N.formatDuration((total - sent) / meter.rate) });
     $("overall").textContent = line;
   }
 
