@@ -1174,6 +1174,10 @@ def test_a_long_title_leaves_both_pickers_in_the_first_screen_of_a_320_px_phone(
         box = picker.bounding_box()
         assert box["y"] + box["height"] <= 568, box
     snap(page, f"guest-320x568-title-{len(title)}.png")
+    cut = page.locator("#title").bounding_box()["height"]
+    page.locator("#title").tap()  # a phone has no hover: a tap shows all of it (guest walk)
+    expect(page.locator("#title")).to_have_class("whole")
+    assert page.locator("#title").bounding_box()["height"] > cut + 10
     context.close()
 
 

@@ -1204,6 +1204,7 @@
   })();
 
   // --- start ----------------------------------------------------------------------------------
+  $("title").addEventListener("click", function () { $("title").classList.toggle("whole"); }); // (cut on a phone)
   I18N.switcher($("lang"));
   I18N.onChange(function () {
     items.forEach(render); refresh(); Who.redraw(); listUnfinished();
