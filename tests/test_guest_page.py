@@ -926,6 +926,8 @@ def test_a_text_file_named_as_a_photo_is_refused_in_the_guests_language(make_dro
     expect(item.locator(".detail")).to_have_text(
         "Diese Datei ist nicht das .jpg-Foto oder -Video, das ihr Name verspricht: Ihr Inhalt ist etwas anderes.")
     assert item.locator(".retry").is_hidden()
+    # nothing of it was kept: its bar is empty, not full and red (guest walk)
+    expect(item.locator(".progress")).to_have_attribute("aria-valuenow", "0")
     expect(page.locator("#drop .pickers")).to_be_visible()  # its place is back, and the pickers with it
     expect(page.locator("#drop-hint")).to_have_text("Wähle die Fotos und Videos, die du senden willst:")
     page.set_input_files("#picker", [str(MEDIA / "exif_offset.jpg")])

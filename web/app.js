@@ -632,7 +632,10 @@
     }
     item.upload = null;
     item.retryable = !(code && FINAL[code]) && (status >= 500 || status === 404 || status === 409 || status === 423 || !code);
-    if (code && FINAL[code]) giveBack(item);
+    if (code && FINAL[code]) {
+      giveBack(item);
+      item.sent = 0; // the server kept none of it: a full red bar read as "sent, then lost" (guest walk)
+    }
     item.waitsForRoom = !!(code && ROOM[code]); // the server's count said no: it may say yes when a place is back
     set(item, "error", body && (body.code || body.message) ? refusal(body) : text("guest.detail.server"));
     pump();
