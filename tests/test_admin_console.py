@@ -137,6 +137,10 @@ def test_edit_every_field_keeps_the_seconds_and_cards_list_limits(drop, admin_of
     edit.locator(".f-archive").check()
     edit.locator("button[type=submit]").click()
     expect(page.locator("#flash")).to_have_text("Changes saved.")
+    page.select_option("#lang", "de")  # said again in the language chosen, then gone (owner walk)
+    expect(page.locator("#flash")).to_have_text("Änderungen gespeichert.")
+    expect(page.locator("#flash")).to_be_hidden(timeout=15000)
+    page.select_option("#lang", "en")
     saved = admin.call("GET", f"/api/invites/{invite['id']}").json()
     assert saved["expiresAt"] == moment.isoformat()  # the untouched expiry keeps its seconds
     assert saved["title"] == "Anna & Tom's wedding" and saved["albumName"] == "Wedding" and saved["maxUses"] == 3
@@ -341,6 +345,7 @@ def test_a_failed_test_message_is_told_in_the_owners_language(drop, browser, fak
     shown = page.locator("#notify-urls li").inner_text().split("\n")[0].strip()
     expect(page.locator("#notify-status")).to_have_text(
         f"Diese Adressen haben die Testnachricht nicht angenommen: {shown}. Prüfe sie.", timeout=APPRISE_MS)
+    expect(page.locator("#notify-status")).to_have_class(re.compile(r"\berror\b"))  # a refusal, not grey (owner walk)
     assert page.problems == []
 
 

@@ -33,9 +33,16 @@
     }, function () { throw new Error(t("admin.unreachable")); });
   }
 
-  function flash(text) {
-    $("flash").textContent = text;
-    $("flash").hidden = !text;
+  // The line under the header: a server's answer as it came, or a catalog `key`, said again in a
+  // language chosen later; `fade`, for news that needs no answer ("Changes saved." stayed for good,
+  // and in English after a switch to German: owner walk).
+  var flashed = null, flashTimer = null;
+  function flash(text, key, params, fade) {
+    clearTimeout(flashTimer);
+    flashed = key ? { key: key, params: params } : null;
+    $("flash").textContent = key ? t(key, params) : text;
+    $("flash").hidden = !$("flash").textContent;
+    if (fade) flashTimer = setTimeout(function () { flash(""); }, 8000);
   }
 
   function size(bytes) { return bytes == null ? "" : I18N.formatSize(bytes); }
@@ -316,7 +323,7 @@
         hasPassword: false, guestFields: "optional", limits: { mediaKind: "all" } });
       create("f-expiry").value = "7";
       create("w-expiry-date").hidden = true;
-      flash(t("admin.create.done", { link: invite.link }));
+      flash(null, "admin.create.done", { link: invite.link });
       loadAlbums();
       loadInvites();
     }).catch(function (err) { showErrors($("create"), err); });
@@ -442,7 +449,7 @@
       e.preventDefault();
       clearError(q(".edit-box"));
       api("PATCH", "/api/invites/" + invite.id, readFields(edit, invite)).then(function () {
-        flash(t("admin.card.saved"));
+        flash(null, "admin.card.saved", null, true);
         loadAlbums();
         loadInvites();
       }).catch(function (err) { showErrors(q(".edit-box"), err); });
@@ -540,9 +547,14 @@
     });
   });
   $("notify-test").addEventListener("click", function () {
-    $("notify-status").textContent = t("admin.notify.sending");
-    api("POST", "/api/notifications/test").then(function () { $("notify-status").textContent = t("admin.notify.sent"); })
-      .catch(function (err) { $("notify-status").textContent = err.message; }); // names the addresses that failed
+    var status = $("notify-status");
+    status.classList.remove("error");
+    status.textContent = t("admin.notify.sending");
+    api("POST", "/api/notifications/test").then(function () { status.textContent = t("admin.notify.sent"); })
+      .catch(function (err) { // names the addresses that failed; as a refusal, not in grey (owner walk)
+        status.textContent = err.message;
+        status.classList.add("error");
+      });
   });
 
   // --- start -----------------------------------------------------------------------------------
@@ -550,6 +562,7 @@
     I18N.switcher($("lang"));
     I18N.apply();
     I18N.onChange(function () {
+      if (flashed) $("flash").textContent = t(flashed.key, flashed.params);
       // refusals already shown under fields, and the line under their form, in the new language
       Array.prototype.forEach.call(document.querySelectorAll(".field-error"), function (note) {
         if (note.error) note.textContent = errorText(note.error);
@@ -575,5 +588,5 @@
   }).then(function (r) {
     if (r.ok) return r.json().then(showMain);
     showLogin();
-  }).catch(function () { flash(t("admin.unreachable")); });
+  }).catch(function () { flash(null, "admin.unreachable"); });
 })();
