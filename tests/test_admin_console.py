@@ -156,6 +156,10 @@ def test_edit_every_field_keeps_the_seconds_and_cards_list_limits(drop, admin_of
     card.locator(".edit-box .f-password-remove").check()
     card.locator(".edit-box button[type=submit]").click()
     expect(page.locator(".invite .facts").first).not_to_contain_text("password")  # redrawn after the save
+    # what guests are asked shows on the card when it is not the default (owner walk)
+    assert admin.call("PATCH", f"/api/invites/{invite['id']}", json={"guestFields": "required"}).status_code == 200
+    page.reload()
+    expect(page.locator(".invite .facts").first).to_contain_text("name required")
     assert admin.call("GET", f"/api/invites/{invite['id']}").json()["hasPassword"] is False
     assert page.problems == []
 

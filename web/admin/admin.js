@@ -351,6 +351,9 @@
     parts.push(!invite.expiresAt ? t("admin.card.never")
       : t(past ? "admin.card.expired_at" : "admin.card.expires", { date: when(invite.expiresAt) }));
     if (invite.hasPassword) parts.push(t("admin.card.password"));
+    // what guests are asked, when not the default (the card did not say a name was required: owner walk)
+    if (invite.guestFields === "required") parts.push(t("admin.field.guest_fields_required"));
+    if (invite.guestFields === "hidden") parts.push(t("admin.card.guest_fields_hidden"));
     if (invite.archive) parts.push(t("admin.card.archive"));
     if (invite.lastUploadAt) parts.push(t("admin.card.last", { date: when(invite.lastUploadAt) }));
     if (invite.ownerMustSignIn) parts.push(t("admin.card.paused"));
