@@ -328,3 +328,18 @@ def test_notification_tests_that_hang_leave_guests_their_threads(make_drop, admi
         sink.close()
     assert [t.result().status_code for t in tests] == [502] * 10
     pool.shutdown()
+
+
+def test_an_address_cannot_hold_a_sender_for_as_long_as_it_asks(drop, admin_of):
+    """Cold review: an address's own `rto=3600` held one of Apprise's four threads for an hour at each
+    digest, and four such addresses kept every owner's notices waiting. A service gets 10 s to
+    connect and 10 to answer, whatever its address says: the test message is refused, not waited on."""
+    sink = Sink()
+    try:
+        admin = admin_of(drop)
+        url = f"json://127.0.0.1:{sink.port}/hook?rto=3600&cto=3600"
+        assert admin.call("POST", "/api/notifications", json={"url": url}).status_code == 201
+        refused = admin.call("POST", "/api/notifications/test")  # the console's client waits 30 s at most
+        assert refused.status_code == 502 and len(sink.held) == 1
+    finally:
+        sink.close()

@@ -5,6 +5,7 @@ and no link token in any log line the server writes by default."""
 import base64
 import hashlib
 import json
+import socket
 import stat
 import time
 from pathlib import Path
@@ -264,6 +265,12 @@ def test_no_link_token_in_the_log(tmp_path, fake, log_format):
             with ws_connect(ws_url, additional_headers={"Cookie": guest.cookie}, open_timeout=10) as ws:
                 ws.recv(timeout=10)
         guest.close()
+        # ...and written raw: behind a quote in the query, or after a "/../" (cold review)
+        host, port = server.url.removeprefix("http://").split(":")
+        for target in (f'/api/config?x="&invite={token}', f"/api/i/a/../{token}"):
+            with socket.create_connection((host, int(port))) as raw:
+                raw.sendall(f"GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+                assert raw.recv(100).startswith(b"HTTP/1.1 ")
     finally:
         server.stop()
     log = "".join(server.log)

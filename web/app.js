@@ -206,7 +206,7 @@
     var running = sending();
     $("keep-open").hidden = !running;
     $("pause").textContent = T(paused ? "guest.resume_all" : "guest.pause_all");
-    if (!running) { releaseScreen(); return; }
+    if (!running) { releaseScreen(); meter.at = 0; meter.rate = 0; return; } // the next batch measures anew
     holdScreen();
     var total = 0, sent = 0;
     batch().forEach(function (it) {
@@ -613,6 +613,8 @@
     var body = null;
     try { body = JSON.parse(res.getBody()); } catch (e) { /* not our JSON */ }
     var status = res.getStatus();
+    // a link this page had open that is now unknown was deleted (as its banner says: cold review)
+    if (status === 404 && info && body && body.code === "link_invalid") body = { code: "page.link_deleted" };
     var code = body && body.code;
     if (status === 413 && !code && smallerChunks(item, error)) { resume(item); return; }
     // the server still holds a dead request, hiccups, or waits for this browser's other files to arrive
@@ -634,6 +636,7 @@
     item.retryable = !(code && FINAL[code]) && (status >= 500 || status === 404 || status === 409 || status === 423 || !code);
     if (code && FINAL[code]) {
       giveBack(item);
+      if (meter.at) meter.bytes -= item.sent; // (not a second of speed 0 in the estimate)
       item.sent = 0; // the server kept none of it: a full red bar read as "sent, then lost" (guest walk)
     }
     item.waitsForRoom = !!(code && ROOM[code]); // the server's count said no: it may say yes when a place is back

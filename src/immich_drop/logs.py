@@ -11,11 +11,12 @@ import logging
 import re
 import time
 
-TOKEN_PATH = re.compile(r"(/(?:api/)?i/)[^/?\s\"]+")
+# (all that follows `/i/`: `/api/i/a/../TOKEN` is a 404 that still named the link: cold review)
+TOKEN_PATH = re.compile(r"(/(?:api/)?i/)[^?\s]+")
 # ...and in the status channel's query (`/ws?invite={token}`), which uvicorn logs as it accepts it,
 # as the client wrote it: `?%69nvite=` or `?x=1;invite=` still named the link (attack run). No query
 # of ours is worth a log line's risk: every path's query is written as `?…`.
-QUERY = re.compile(r"(/[^\s\"?]*)\?[^\s\"]+")
+QUERY = re.compile(r"(/[^\s?]*)\?\S+")  # (to the next space: `?x="&invite=` hid the rest behind its quote)
 
 
 def redact(text: str) -> str:

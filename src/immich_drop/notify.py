@@ -254,7 +254,13 @@ async def refused_by(urls: list[str], title: str, body: str) -> list[int]:
         for i, url in enumerate(urls):
             notifier = apprise.Apprise()
             try:
-                if not (notifier.add(url) and notifier.notify(body=body, title=title)):
+                if not notifier.add(url):
+                    failed.append(i)
+                    continue
+                for service in notifier:  # an address's own timeouts (`rto=3600`) held a sender for an hour
+                    service.socket_connect_timeout = min(service.socket_connect_timeout or MAX_WAIT, MAX_WAIT)
+                    service.socket_read_timeout = min(service.socket_read_timeout or MAX_WAIT, MAX_WAIT)
+                if not notifier.notify(body=body, title=title):
                     failed.append(i)
             except Exception:
                 log.exception("sending a notification failed")
@@ -268,6 +274,7 @@ async def refused_by(urls: list[str], title: str, body: str) -> list[int]:
 # to an address that never answers held the threads behind asyncio.to_thread, which the store and
 # the staging writes use, and a guest's page took 57 s (attack run): Apprise has threads of its own.
 SENDER_THREADS = 4
+MAX_WAIT = 10.0  # seconds a service may take to connect, and to answer (Apprise's own default: 4)
 _pool: list[ThreadPoolExecutor] = []
 _pool_lock = threading.Lock()
 

@@ -575,8 +575,9 @@ class Pipeline:
             if upload is not None and upload.state in S.PENDING_DELIVERY:
                 continue  # waiting for delivery: never dropped for age
             await self.storage.delete(uid)
-            if upload is not None and upload.state == S.RECEIVING:
-                await self.store.update_upload(uid, state=S.FAILED, message="Expired before it was complete.")
+            # ended once: a replica sweeping the same folder may end it at the same moment (cold review)
+            if upload is not None and upload.state == S.RECEIVING and await self.store.update_upload(
+                    uid, only_from=(S.RECEIVING,), state=S.FAILED, message="Expired before it was complete."):
                 await self.targets.release(upload)
                 self.bus.publish(upload.session_id, {"type": "removed", "id": uid})
             removed += 1
@@ -588,18 +589,23 @@ class Pipeline:
         meets, holding its place in its link's limits and its browser's unfinished count for good
         (attack run). ORPHAN_AFTER leaves a creation under way its time to make the files."""
         before = datetime.fromtimestamp(min(now - ORPHAN_AFTER, 253402300799), timezone.utc)  # (at most 9999-12-31)
-        removed = 0
-        for upload in await self.store.receiving_created_before(before):
-            if self.storage.locks.held(upload.id) or await asyncio.to_thread(self.storage.data_path(upload.id).exists):
-                continue
-            ended = await self.store.update_upload(upload.id, only_from=(S.RECEIVING,), state=S.FAILED,
-                                                   message="Expired before it was complete.")
-            if ended is None:  # its last byte won a race
-                continue
-            await self.targets.release(upload)
-            self.bus.publish(upload.session_id, {"type": "removed", "id": upload.id})
-            removed += 1
-        return removed
+        removed, after = 0, ""
+        while True:  # every such row, a page at a time (the first thousand alone could all be alive: cold review)
+            page = await self.store.receiving_created_before(before, after)
+            if not page:
+                return removed
+            after = page[-1].id
+            staged = await self.storage.staged([u.id for u in page])
+            for upload in page:
+                if upload.id in staged or self.storage.locks.held(upload.id):
+                    continue
+                ended = await self.store.update_upload(upload.id, only_from=(S.RECEIVING,), state=S.FAILED,
+                                                       message="Expired before it was complete.")
+                if ended is None:  # its last byte won a race, or another replica ended it
+                    continue
+                await self.targets.release(upload)
+                self.bus.publish(upload.session_id, {"type": "removed", "id": upload.id})
+                removed += 1
 
 
 

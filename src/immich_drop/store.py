@@ -133,9 +133,10 @@ class Store:
                                      Upload.asset_id.is_not(None)).limit(20)
         return await self._run(lambda s: list(s.exec(query)))
 
-    async def receiving_created_before(self, before: datetime, limit: int = 1000) -> list[Upload]:
-        query = select(Upload).where(Upload.state == UploadState.RECEIVING, Upload.created_at < before) \
-            .order_by(Upload.created_at).limit(limit)
+    async def receiving_created_before(self, before: datetime, after: str = "", limit: int = 1000) -> list[Upload]:
+        """Uploads still receiving that were created before `before`, by id, the next `limit` after `after`."""
+        query = select(Upload).where(Upload.state == UploadState.RECEIVING, Upload.created_at < before,
+                                     Upload.id > after).order_by(Upload.id).limit(limit)
         return await self._run(lambda s: list(s.exec(query)))
 
     async def uploads_in_states(self, states: Iterable[str]) -> list[Upload]:
@@ -524,18 +525,6 @@ class Store:
 
         return await self._run(fn)
 
-    async def unclaim_invite(self, invite_id: str, session_id: str) -> None:
-        """Give back this browser's use of the invite, if it has no upload through it (the creation
-        that claimed it was refused)."""
-        params = {"invite": invite_id, "session": session_id}
-
-        def work(conn: sa.Connection) -> None:
-            if conn.execute(_UNCLAIM, params).rowcount == 1:
-                conn.execute(_INVITE.update().where(_INVITE.c.id == sa.bindparam("invite"), _INVITE.c.uses > 0)
-                             .values(uses=_INVITE.c.uses - 1), params)
-
-        await self._transaction(work)
-
     async def reserve_invite(self, invite_id: str, size: int) -> Invite | None:
         """Reserve one file of `size` bytes against the invite's limits, atomically: the invite as it
         is after the reservation (the owner's console is told from it), or None when a limit is reached."""
@@ -573,12 +562,6 @@ _INVITE_BY_TOKEN = sa.select(*_INVITE.c).where(_INVITE.c.token_hash == sa.bindpa
 _GET_ACCOUNT = sa.select(*_ACCOUNT.c).where(_ACCOUNT.c.user_id == sa.bindparam("key"))
 _GET_STANDING = sa.select(*_STANDING.c).where(_STANDING.c.invite_id == sa.bindparam("key"),
                                               _STANDING.c.session_id == sa.bindparam("session"))
-_UNCLAIM = _STANDING.update().where(
-    _STANDING.c.invite_id == sa.bindparam("invite"), _STANDING.c.session_id == sa.bindparam("session"),
-    _STANDING.c.claimed.is_(True),
-    ~sa.exists().where(UPLOAD.c.target_kind == "invite", UPLOAD.c.target_id == sa.bindparam("invite"),
-                       UPLOAD.c.session_id == sa.bindparam("session")),
-).values(claimed=False)
 _RESERVE = _INVITE.update().where(
     _INVITE.c.id == sa.bindparam("key"),
     sa.or_(_INVITE.c.max_files.is_(None), _INVITE.c.files < _INVITE.c.max_files),

@@ -4,11 +4,12 @@ Two kinds: the public page (the server's key, IMMICH_ALBUM_NAME) and invites (th
 admin who created the invite, the invite's album). Three questions, asked by the tus guard and the
 delivery worker:
 
-- `resolve(meta, session, size, filename)`, at upload creation: which target the new upload binds to.
-  For an invite this is where its rules hold: open (not expired, disabled or deleted), unlocked by
-  this browser when it has a password, a use claimed by this browser (one-time links bind to the first
-  browser that uploads), the file within the limits, and one file of `size` bytes reserved atomically.
-  Refusals raise `TargetClosed(status, message, code, params)`: an English message fit for the guest
+- `check(meta, session, size, filename)`, then `take(place, session, size)`, at upload creation:
+  which target the new upload binds to (`Place`), then its place in it. For an invite this is where
+  its rules hold: open (not expired, disabled or deleted), unlocked by this browser when it has a
+  password, the file within the limits; `take` reserves one file of `size` bytes atomically and
+  claims a use for this browser with its first file (one-time links bind to the first browser that
+  uploads). The guard asks its room between the two. Refusals raise `TargetClosed(status, message, code, params)`: an English message fit for the guest
   and the catalog code ("server.<code>") the page translates.
 - `open_for_upload(kind, id, invite=None)`, at every PATCH: may bytes still arrive?
 - `delivery(upload)`, in the worker: whose library and which album. Raises `TargetGone` when the
@@ -100,6 +101,18 @@ CLOSED = {  # (status, English message, catalog code)
 REFUSALS_KEPT = 200  # per invite: the owner's log of refused attempts stays bounded whatever guests send
 
 
+@dataclass(frozen=True)
+class Place:
+    """Where a new upload goes (`Targets.check`): its kind, its invite's id, what becomes of the
+    guest's name and message there (`Invite.guest_fields`; "hidden" on the public page, which does
+    not ask), and whether its browser has yet to claim a use of the link."""
+
+    kind: str
+    target_id: str | None
+    guest_fields: str
+    claims: bool
+
+
 class Targets:
     def __init__(self, settings: Settings, store: Store, box: Box):
         self.settings, self.store, self.box = settings, store, box
@@ -114,17 +127,13 @@ class Targets:
         invite = await self.store.invite_by_token_hash(token_hash(token))
         return None if invite is None or invite.deleted_at is not None else invite
 
-    async def resolve(self, meta: dict[str, str], session: str, size: int,
-                      filename: str) -> tuple[str, str | None, str, bool]:
-        """Where a new upload goes, reserved against its link's limits: (kind, invite id or None, what
-        becomes of the guest's name and message there: `Invite.guest_fields`, "hidden" on the public
-        page, which does not ask for them; whether this upload claimed its browser's use of the link,
-        for `release` to give back should the creation go no further). Raises TargetClosed with the
-        reason it cannot."""
+    async def check(self, meta: dict[str, str], session: str, size: int, filename: str) -> Place:
+        """Where a new upload would go, if its target takes it: the link is open to this browser and
+        takes this file. Reads only; `take` reserves. Raises TargetClosed with the reason it cannot."""
         token = meta.get("invite")
         if not token:
             self._public_open()
-            return PUBLIC, None, "hidden", False
+            return Place(PUBLIC, None, "hidden", False)
         found = await self.store.invite_for_guest(token_hash(token), session) if _plausible(token) else None
         if found is None or found[0].deleted_at is not None:
             raise TargetClosed(*INVALID)
@@ -141,28 +150,36 @@ class Targets:
         check_file(invite, filename, size)
         if invite.guest_fields == "required" and not _guest_name(meta, "required"):
             raise TargetClosed(400, "Please enter your name.", "name_required")
-        reserved = await self.store.reserve_invite(invite.id, size)
+        return Place(INVITE, invite.id, invite.guest_fields, not (standing and standing.claimed))
+
+    async def take(self, place: Place, session: str, size: int) -> None:
+        """Reserve the upload's place in its link's limits, and claim its browser's use of the link
+        with its first file. Raises TargetClosed when a limit is reached meanwhile.
+
+        The place first, then the use: claimed first, a file the full link refused took a use all
+        the same, and two browsers refused so closed a two-use link that its owner then reopened by
+        raising its files (attack run). The caller asks the room before this, so no refusal for
+        room comes after a claim either: a claim is never taken back (a use given back again was
+        told to the owner as "used up" first, and could let a second browser in beside one of the
+        same browser's files on its way: cold review)."""
+        if place.kind != INVITE or place.target_id is None:
+            return
+        reserved = await self.store.reserve_invite(place.target_id, size)
         if reserved is None:
             raise TargetClosed(403, "This link's limit is reached: no more files can be sent with it.", "limit_reached")
-        # A browser's first file claims its use of the link, once its place is reserved: claimed
-        # first, a file the full link refused took a use all the same, and two browsers refused so
-        # closed a two-use link that its owner then reopened by raising its files (attack run). A
-        # claim is never taken back, so the standing read above answers for later files.
-        claims = not (standing and standing.claimed)
-        if claims:
+        if place.claims:
             try:
-                claimed = await self.store.claim_invite(invite.id, session)
-            except BaseException:
-                await self.store.release_invite(invite.id, size)
+                claimed = await self.store.claim_invite(place.target_id, session)
+            except BaseException:  # no row will follow: the place goes back (a claim made stays: a use spent)
+                await self.store.release_invite(place.target_id, size)
                 raise
             if not claimed:
-                await self.store.release_invite(invite.id, size)
-                await self.on_invite_change(invite.id)
+                await self.store.release_invite(place.target_id, size)
+                await self.on_invite_change(place.target_id)
                 raise TargetClosed(*USED)
         # told from this reservation's own row (read afresh after a claim, which counts a use): one
         # that raced another's may arrive after it, and the next event puts the owner's console right
-        await self.on_invite_change(invite.id, None if claims else reserved)
-        return INVITE, invite.id, invite.guest_fields, claims
+        await self.on_invite_change(place.target_id, None if place.claims else reserved)
 
     async def note_refusal(self, meta: dict[str, str], filename: str, size: int, code: str, message: str,
                            session: str | None = None) -> None:
@@ -192,14 +209,10 @@ class Targets:
             guest_name=guest_name[:100]), keep=REFUSALS_KEPT)
         await self.on_invite_change(invite_id)
 
-    async def release(self, upload: Upload, claimed: bool = False) -> None:
-        """Give back what `resolve` reserved, for an upload that was cancelled or expired; `claimed`,
-        for a creation refused after `resolve` claimed its browser's use: the use too, unless the
-        browser has an upload through the link by now (a refusal for no room took a use: attack run)."""
+    async def release(self, upload: Upload) -> None:
+        """Give back what `take` reserved, for an upload that was cancelled or expired."""
         if upload.target_kind == INVITE and upload.target_id:
             await self.store.release_invite(upload.target_id, upload.size)
-            if claimed:
-                await self.store.unclaim_invite(upload.target_id, upload.session_id)
             await self.on_invite_change(upload.target_id)
 
     async def open_for_upload(self, kind: str, target_id: str | None, invite: Invite | None = None) -> None:

@@ -235,22 +235,24 @@ class TusGuard:
         """Reserve `upload`'s place in its target, record it (within the room left) and have
         tuspyserver create it; a creation that does not end in 201 leaves no row, no file and no
         reservation behind."""
-        claimed = False
         try:
-            # Reserved, counted and recorded as one step: a burst cannot pass on one count, and no
-            # creation waits here holding a reservation a kill -9 would leave behind for good (a
-            # burst of 40 left 38 places taken with no upload: attack run).
+            # Checked, counted, reserved and recorded as one step: a burst cannot pass on one count,
+            # and no creation waits here holding a reservation a kill -9 would leave behind for good
+            # (a burst of 40 left 38 places taken with no upload: attack run). The room is asked
+            # before the link's place and use are taken: a refusal for room takes neither.
             async with self.room.gate:
-                kind, upload.target_id, guest_fields, claimed = await self.targets.resolve(
-                    meta, session, upload.size, upload.filename)
-                upload.target_kind = kind
-                if guest_fields == "hidden":  # where the page does not ask, a client sending them anyway is not heard
+                place = await self.targets.check(meta, session, upload.size, upload.filename)
+                upload.target_kind, upload.target_id = place.kind, place.target_id
+                if place.guest_fields == "hidden":  # where the page does not ask, a client sending them is not heard
                     upload.guest_name, upload.guest_message = "", ""
+                await self.room.check(place.kind, session, address, upload.size)
+                await self.targets.take(place, session, upload.size)
                 try:
-                    await self.room.check(kind, session, address, upload.size)
                     await self.store.add_upload(upload)
-                except BaseException:  # no room, or the database refused the row: what was reserved goes back
-                    await self.targets.release(upload, claimed)
+                except Exception:  # the database refused the row: its place goes back
+                    # (not on a cancel: the row may be written still, and the janitor ends a row
+                    # with no files, giving its place back then: given back here too, it went twice)
+                    await self.targets.release(upload)
                     raise
         except TargetClosed as closed:
             raise Refuse.of(closed) from None
@@ -280,7 +282,7 @@ class TusGuard:
             else:  # refused or crashed
                 await self.storage.delete(upload.id)
                 await self.store.delete_upload(upload.id)
-                await self.targets.release(upload, claimed)
+                await self.targets.release(upload)
 
     async def _created_before(self, scope, send, upload: Upload) -> None:
         """Answer a later creation of the same file (its page's earlier one reached us, its answer
