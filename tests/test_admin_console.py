@@ -232,7 +232,11 @@ def test_the_log_says_how_far_a_file_on_its_way_is_and_when_it_stopped(drop, adm
     assert admin.call("PATCH", f"/api/invites/{invite['id']}", json={"disabled": True}).status_code == 200
     card.locator(".log").click()
     card.locator(".log").click()
-    expect(card.locator(".log-box tbody tr td").nth(4)).to_have_text("stopped at 22%")
+    expect(card.locator(".log-box tbody tr td").nth(4)).to_have_text("stopped at 22% Remove")
+    page.on("dialog", lambda dialog: dialog.accept())  # "Remove clip.jpg? Its place ... is freed"
+    card.locator(".remove-upload").click()  # its place in the link comes back
+    expect(card.locator(".log-box tbody")).to_have_text("Nothing uploaded yet.")
+    assert admin.call("GET", f"/api/invites/{invite['id']}").json()["files"] == 0
     assert page.problems == []
 
 

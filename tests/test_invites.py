@@ -187,6 +187,37 @@ def test_a_creation_waiting_its_turn_holds_no_place_of_its_link(drop, admin_of):
     assert admin.call("GET", f"/api/invites/{invite['id']}").json()["files"] == 5
 
 
+def test_the_owner_removes_a_file_stopped_on_its_way_and_its_place_comes_back(drop, admin_of):
+    """Attack run: one guest's creations that never sent a byte held a link's places for the day the
+    janitor waits, and its owner could do nothing. The owner removes a file still on its way (not
+    one a PATCH is writing, nor one delivered); its place comes back, its guest hears it is gone."""
+    admin = admin_of(drop)
+    invite = admin.invite(maxFiles=1)
+    token = invite_token(invite)
+    guest = drop.guest()
+    guest.http.get(f"/i/{token}")
+    made = guest.create(1000, invite=token)
+    uid = made.headers["Location"].rsplit("/", 1)[-1]
+    assert drop.guest().create(100, invite=token).status_code in (403, 410)  # the link is full
+    writing = start_patch(drop.url, uid, guest.cookie, 1000)  # a PATCH holds it: not removed under it
+    wait_until(lambda: drop.services.storage.locks.held(uid), what="the PATCH's lock")
+    moving = admin.call("DELETE", f"/api/invites/{invite['id']}/uploads/{uid}")
+    assert moving.status_code == 409 and moving.json()["code"] == "upload_moving"
+    writing.close()
+    wait_until(lambda: not drop.services.storage.locks.held(uid), what="the PATCH let go")
+    other = admin_of(drop, "eve@example.org")
+    assert other.call("DELETE", f"/api/invites/{invite['id']}/uploads/{uid}").status_code == 404
+    assert admin.call("DELETE", f"/api/invites/{invite['id']}/uploads/{'0' * 32}").json()["code"] == "no_such_upload"
+    assert admin.call("DELETE", f"/api/invites/{invite['id']}/uploads/{uid}").status_code == 204
+    assert drop.upload_row(uid) is None and not drop.services.storage.data_path(uid).exists()
+    assert guest.http.head(made.headers["Location"], headers=guest.tus_headers()).status_code == 404
+    assert admin.call("GET", f"/api/invites/{invite['id']}").json()["files"] == 0
+    delivered = guest.invite_upload(MEDIA / "exif_offset.jpg", token)  # the place is back
+    guest.wait_for(delivered, "done")
+    done = admin.call("DELETE", f"/api/invites/{invite['id']}/uploads/{delivered}")
+    assert done.status_code == 409 and drop.upload_row(delivered).state == "done"
+
+
 def test_a_link_used_up_and_full_still_refuses_other_browsers_as_used(drop, admin_of):
     # "full" came first and hid "used up": a stranger could open a one-time link whose one file was taken.
     admin = admin_of(drop)

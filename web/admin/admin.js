@@ -495,6 +495,20 @@
             if (column < 2) td.dir = "auto"; // a name in Arabic or Hebrew reads right to left
             tr.appendChild(td);
           });
+        if (row.stopped) { // a file stopped on its way holds a place in the link's limits: the owner may end it
+          var remove = document.createElement("button");
+          remove.type = "button";
+          remove.className = "link remove-upload";
+          remove.textContent = t("admin.log.remove");
+          remove.addEventListener("click", function () {
+            if (!confirm(t("admin.log.remove_confirm", { name: row.filename }))) return;
+            api("DELETE", "/api/invites/" + invite.id + "/uploads/" + encodeURIComponent(row.id))
+              .then(function () { showLog(el, invite); })
+              .catch(function (err) { flash(err.message); showLog(el, invite); });
+          });
+          tr.children[4].appendChild(document.createTextNode(" "));
+          tr.children[4].appendChild(remove);
+        }
         if (row.guestMessage) { // what the guest wrote, under their name (it also became the photo's description)
           var said = document.createElement("div");
           said.className = "guest-message";

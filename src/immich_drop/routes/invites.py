@@ -273,6 +273,33 @@ async def uploads(request: Request) -> Response:
     return JSONResponse(rows, headers=NO_STORE)
 
 
+async def remove_upload(request: Request) -> Response:
+    """The owner ends a file still on its way through their link: its place in the link's limits goes
+    back. One guest's creations that never sent a byte held a link's places for the day the janitor
+    waits (attack run), and a file stopped at 22% by a guest gone for good, the same. Only a file
+    still receiving, and not while a PATCH of it is under way (409)."""
+    invite, _ = await own_invite(request, write=True)
+    services = request.app.state.services
+    uid = request.path_params["uid"]
+    upload = await services.store.get_upload(uid)
+    if upload is None or upload.target_kind != "invite" or upload.target_id != invite.id:
+        raise ApiError(404, "No such file in this link's log.", code="no_such_upload")
+    held = await services.storage.locks.try_acquire(uid) if upload.state == UploadState.RECEIVING else None
+    if held is None:
+        raise ApiError(409, "This file is being sent or delivered right now; it cannot be removed.",
+                       code="upload_moving")
+    try:
+        if not await services.store.delete_upload(uid, only_from=UploadState.RECEIVING):
+            raise ApiError(409, "This file is being sent or delivered right now; it cannot be removed.",
+                           code="upload_moving")
+        await services.targets.release(upload)
+        services.bus.publish(upload.session_id, {"type": "removed", "id": uid})
+        await services.storage.delete(uid)
+    finally:
+        await held.release()
+    return Response(status_code=204)
+
+
 async def qr(request: Request) -> Response:
     if request.path_params["kind"] not in ("png", "svg"):  # qr.gif answered the SVG (attack run)
         raise HTTPException(404)  # answered as any address with no route
@@ -339,5 +366,6 @@ routes = [
     Route("/api/invites", list_or_create, methods=["GET", "POST"]),
     Route("/api/invites/{id:str}", one, methods=["GET", "PATCH", "DELETE"]),
     Route("/api/invites/{id:str}/uploads", uploads),
+    Route("/api/invites/{id:str}/uploads/{uid:str}", remove_upload, methods=["DELETE"]),
     Route("/api/invites/{id:str}/qr.{kind:str}", qr),
 ]
