@@ -1252,6 +1252,38 @@ def test_files_on_their_way_stop_when_the_link_closes_and_go_on_when_it_opens(re
     context.close()
 
 
+def test_a_file_its_owner_removed_is_not_sent_again_when_the_link_opens(recorded, admin_of, browser, tmp_path):
+    """The owner's log can remove a file stopped on its way. A page still open held that file and,
+    the link open again, would have created it anew (HEAD 404), taking the place back: it says the
+    owner removed it, and sends nothing."""
+    drop, recorder = recorded
+    admin = admin_of(drop)
+    made = admin.invite()
+    big = make_file(tmp_path / "speech.mp4", 40 * CHUNK + 5, seed=93)
+    context, page = guest(browser)
+    page.goto(drop.url + "/i/" + invite_token(made))
+    network = throttle(page, 1_000_000)
+    page.set_input_files("#picker", [str(big)])
+    item = page.locator(".item").nth(0)
+    expect(item.locator(".chip")).to_have_text(re.compile(r"^(1\d|2\d|3\d)%$"), timeout=30000)
+    assert admin.call("PATCH", f"/api/invites/{made['id']}", json={"disabled": True}).status_code == 200
+    expect(item.locator(".chip")).to_have_text("on hold")
+    [row] = admin.call("GET", f"/api/invites/{made['id']}/uploads").json()
+    assert row["stopped"] is True
+    assert admin.call("DELETE", f"/api/invites/{made['id']}/uploads/{row['id']}").status_code == 204
+    expect(item.locator(".detail")).to_have_text("The link's owner removed this file; it was not sent.")
+    expect(item.locator(".chip")).to_have_text("failed")
+    assert item.locator(".retry").is_hidden()
+    network.rate = -1
+    network.online(True)
+    assert admin.call("PATCH", f"/api/invites/{made['id']}", json={"disabled": False}).status_code == 200
+    expect(page.locator("#notice")).to_be_hidden()
+    expect(item.locator(".chip")).to_have_text("failed")
+    assert admin.call("GET", f"/api/invites/{made['id']}/uploads").json() == []  # not created anew
+    assert page.problems == []
+    context.close()
+
+
 def test_a_file_held_by_its_links_expiry_says_so_and_goes_on_when_the_expiry_moves(recorded, admin_of, browser,
                                                                                    tmp_path):
     """Owner walk: at the link's expiry a file half sent read "waiting for server" over a full bar,

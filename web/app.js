@@ -722,7 +722,7 @@
 
   // --- the status channel: the server's side of each file, and what this browser sent before ------
   function applyServerEvent(event) {
-    if (event.type === "removed") { removed(event.id); return; }
+    if (event.type === "removed") { removed(event.id, event.why); return; }
     if (event.type !== "upload") return;
     lastStatus[event.id] = event;
     var item = byUploadId[event.id];
@@ -758,9 +758,14 @@
     return item;
   }
 
-  function removed(id) {
+  function removed(id, why) {
     var item = byUploadId[id];
     delete lastStatus[id];
+    // the link's owner removed it (its log's Remove): said, and not sent again by a resume
+    if (item && !item.earlier && why === "owner" && !SETTLED[item.kind]) {
+      item.retryable = false;
+      giveUp(item, "error", text("guest.detail.removed"));
+    }
     if (item && item.earlier) {
       item.el.remove();
       items.splice(items.indexOf(item), 1);

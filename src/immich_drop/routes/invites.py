@@ -293,7 +293,7 @@ async def remove_upload(request: Request) -> Response:
             raise ApiError(409, "This file is being sent or delivered right now; it cannot be removed.",
                            code="upload_moving")
         await services.targets.release(upload)
-        services.bus.publish(upload.session_id, {"type": "removed", "id": uid})
+        services.bus.publish(upload.session_id, {"type": "removed", "id": uid, "why": "owner"})
         await services.storage.delete(uid)
     finally:
         await held.release()
