@@ -1077,8 +1077,9 @@ def test_a_page_opened_before_another_browser_used_its_one_time_link_says_it_is_
     first.set_input_files("#picker", [str(MEDIA / "exif_offset.jpg")])
     expect(first.locator(".item .chip")).to_have_text("done", timeout=30000)
     late.set_input_files("#picker", [str(MEDIA / "no_date.jpg")])
-    expect(late.locator("#notice")).to_have_text("This link has already been used. If you still have files to send, "
-                                                 "ask the person who shared the link for a new one.")
+    expect(late.locator("#notice")).to_have_text(
+        "This link has already been used. Keep this page open: if the link opens again, the files on hold go on "
+        "from where they stopped. If you still have files to send, ask the person who shared the link for a new one.")
     expect(late.locator("#drop")).to_be_hidden()
     expect(late.locator(".item .chip")).to_have_text("on hold")
     assert admin.call("PATCH", f"/api/invites/{made['id']}", json={"maxUses": 2}).status_code == 200

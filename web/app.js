@@ -60,7 +60,8 @@
     var chip = el.querySelector(".chip");
     chip.dataset.kind = kind;
     var percent = SETTLED[kind] || kind === "processing" || kind === "waiting" ? 100 : item.size ? (item.sent / item.size) * 100 : 0;
-    if (kind === "error" || kind === "cancelled") percent = item.size ? (item.sent / item.size) * 100 : 0;
+    if (kind === "error") percent = item.size ? (item.sent / item.size) * 100 : 0;
+    if (kind === "cancelled") percent = 0; // its bytes are gone: a part-filled bar read as paused (re-walk)
     chip.textContent = kind === "uploading" ? I18N.formatPercent(percent) : T("guest.state." + kind);
     el.querySelector(".fill").style.width = percent + "%";
     var bar = el.querySelector(".progress");
@@ -92,7 +93,8 @@
   // such files go on by themselves from their last byte if the link opens again (each file said it,
   // and the notice told the guest to ask for a new link: which was it? guest walk). "Waiting for
   // server" over a full bar told neither (owner walk): its bar shows what was sent.
-  var REOPENS = { link_off: 1, link_expired: 1, link_paused: 1 }; // a deleted link's files are gone with it
+  // (a deleted link's files are gone with it; a used one's go on if its owner allows another browser)
+  var REOPENS = { link_off: 1, link_expired: 1, link_paused: 1, link_used: 1 };
 
   // Each chosen file that has no upload URL yet (queued, or its creation unanswered), kept across a
   // reload: the page then lists it among the files to choose again (tus-js-client keeps only

@@ -332,11 +332,15 @@
   // --- invites ---------------------------------------------------------------------------------
   function loadInvites() {
     return api("GET", "/api/invites").then(function (invites) {
+      // an Uploads log the owner has open stays open, read afresh (turning the link off closed it,
+      // and its "stopped at …" with Remove went unseen: re-walk)
+      var logsOpen = Object.keys(cards).filter(function (id) { return !cards[id].el.querySelector(".log-wrap").hidden; });
       var list = $("invites");
       list.textContent = "";
       cards = {};
       $("empty").hidden = invites.length > 0;
       invites.forEach(function (invite) { list.appendChild(renderInvite(invite)); });
+      logsOpen.forEach(function (id) { if (cards[id]) showLog(cards[id].el, cards[id].invite); });
     }).catch(function (err) { flash(err.message); });
   }
 
