@@ -354,6 +354,9 @@ def test_a_failed_test_message_is_told_in_the_owners_language(drop, browser, fak
     expect(page.locator("#notify-status")).to_have_text(
         f"Diese Adressen haben die Testnachricht nicht angenommen: {shown}. Prüfe sie.", timeout=APPRISE_MS)
     expect(page.locator("#notify-status")).to_have_class(re.compile(r"\berror\b"))  # a refusal, not grey (owner walk)
+    page.select_option("#lang", "en")  # said again in the language chosen (re-walk)
+    expect(page.locator("#notify-status")).to_have_text(
+        f"These addresses did not accept the test message: {shown}. Check them.")
     assert page.problems == []
 
 

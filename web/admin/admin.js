@@ -567,15 +567,19 @@
       note.textContent = bad ? errorText(bad) : err.message;
     });
   });
-  $("notify-test").addEventListener("click", function () {
+  // What the test button's line says, kept to be said again in a language chosen later (re-walk):
+  // a catalog key, or the server's refusal (which names the addresses that failed), in red.
+  var notifySaid = null;
+  function sayNotify(said) {
+    notifySaid = said;
     var status = $("notify-status");
-    status.classList.remove("error");
-    status.textContent = t("admin.notify.sending");
-    api("POST", "/api/notifications/test").then(function () { status.textContent = t("admin.notify.sent"); })
-      .catch(function (err) { // names the addresses that failed; as a refusal, not in grey (owner walk)
-        status.textContent = err.message;
-        status.classList.add("error");
-      });
+    status.textContent = said.key ? t(said.key) : said.body ? I18N.server(said.body, said.text) : said.text;
+    status.classList.toggle("error", !said.key); // a refusal, not grey text (owner walk)
+  }
+  $("notify-test").addEventListener("click", function () {
+    sayNotify({ key: "admin.notify.sending" });
+    api("POST", "/api/notifications/test").then(function () { sayNotify({ key: "admin.notify.sent" }); })
+      .catch(function (err) { sayNotify({ body: err.body, text: err.message }); });
   });
 
   // --- start -----------------------------------------------------------------------------------
@@ -584,6 +588,7 @@
     I18N.apply();
     I18N.onChange(function () {
       if (flashed) $("flash").textContent = t(flashed.key, flashed.params);
+      if (notifySaid) sayNotify(notifySaid);
       // refusals already shown under fields, and the line under their form, in the new language
       Array.prototype.forEach.call(document.querySelectorAll(".field-error"), function (note) {
         if (note.error) note.textContent = errorText(note.error);
