@@ -575,13 +575,21 @@ class Pipeline:
             if upload is not None and upload.state in S.PENDING_DELIVERY:
                 continue  # waiting for delivery: never dropped for age
             await self.storage.delete(uid)
-            # ended once: a replica sweeping the same folder may end it at the same moment (cold review)
-            if upload is not None and upload.state == S.RECEIVING and await self.store.update_upload(
-                    uid, only_from=(S.RECEIVING,), state=S.FAILED, message="Expired before it was complete."):
-                await self.targets.release(upload)
-                self.bus.publish(upload.session_id, {"type": "removed", "id": uid})
+            if upload is not None and upload.state == S.RECEIVING:
+                await self._expire(upload)
             removed += 1
         return removed + await self._sweep_rows_without_files(now)
+
+    async def _expire(self, upload: Upload) -> bool:
+        """End an upload still receiving as expired, once: its place goes back and its page hears it.
+        False if it was not receiving any more (its last byte won a race, or a replica sweeping the
+        same folder ended it at the same moment: cold review)."""
+        if await self.store.update_upload(upload.id, only_from=(S.RECEIVING,), state=S.FAILED,
+                                          message="Expired before it was complete.") is None:
+            return False
+        await self.targets.release(upload)
+        self.bus.publish(upload.session_id, {"type": "removed", "id": upload.id})
+        return True
 
     async def _sweep_rows_without_files(self, now: float) -> int:
         """End the uploads still receiving whose staged file is gone: a kill -9 between a creation's
@@ -597,15 +605,8 @@ class Pipeline:
             after = page[-1].id
             staged = await self.storage.staged([u.id for u in page])
             for upload in page:
-                if upload.id in staged or self.storage.locks.held(upload.id):
-                    continue
-                ended = await self.store.update_upload(upload.id, only_from=(S.RECEIVING,), state=S.FAILED,
-                                                       message="Expired before it was complete.")
-                if ended is None:  # its last byte won a race, or another replica ended it
-                    continue
-                await self.targets.release(upload)
-                self.bus.publish(upload.session_id, {"type": "removed", "id": upload.id})
-                removed += 1
+                if upload.id not in staged and not self.storage.locks.held(upload.id) and await self._expire(upload):
+                    removed += 1
 
 
 
