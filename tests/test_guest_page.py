@@ -609,7 +609,7 @@ def test_a_file_made_before_a_reload_and_cancelled_gives_back_no_place_it_never_
     expect(item.locator(".chip")).to_have_text("cancelled")
     expect(page.locator("#details")).to_contain_text("0 more files")  # the server still holds its place
     page.set_input_files("#picker", [str(MEDIA / "no_date.jpg")])
-    expect(page.locator(".item").nth(1).locator(".chip")).to_have_text("failed")  # refused by the page itself
+    expect(page.locator(".item").nth(1).locator(".chip")).to_have_text("not accepted")  # refused by the page itself
     assert drop.server.call(drop.services.store.count_by_state()) == {"receiving": 1}
     assert page.problems == []
     context.close()
@@ -1345,7 +1345,7 @@ def test_a_file_on_its_way_stops_when_the_owner_lowers_the_size_allowed(make_dro
     item = page.locator(".item").nth(0)
     expect(item.locator(".chip")).to_have_text(re.compile(r"^([1-9]|[1-5]\d)%$"), timeout=30000)
     assert admin.call("PATCH", f"/api/invites/{made['id']}", json={"maxFileSize": 5 * CHUNK}).status_code == 200
-    expect(item.locator(".chip")).to_have_text("failed", timeout=30000)
+    expect(item.locator(".chip")).to_have_text("not accepted", timeout=30000)
     expect(item.locator(".detail")).to_have_text("Files may be at most 1.3 MB here.")
     expect(item.locator(".retry")).to_be_hidden()
     card = lambda: next(i for i in admin.call("GET", "/api/invites").json() if i["id"] == made["id"])  # noqa: E731

@@ -260,9 +260,16 @@ def test_summary_names_failures_and_retries_them(make_drop, admin_of, phone, tmp
     drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
     phone.goto(link(drop, admin_of, maxFileSize=2000))
     big = make_file(tmp_path / "big.jpg", 5000)
-    phone.set_input_files("#picker", [str(MEDIA / "no_date.jpg"), str(big)])
+    page_html = tmp_path / "page.jpg"  # the page takes it (a .jpg, small); the server reads its first bytes
+    page_html.write_bytes(b"<!doctype html><html><body>not a photo</body></html>")
+    phone.set_input_files("#picker", [str(MEDIA / "no_date.jpg"), str(big), str(page_html)])
+    # refused by the link's rules, by the page or by the server, is "not accepted": nothing failed
+    # (they read "failed", as a file Immich could not take does: walk)
     expect(phone.locator("#finished-text")).to_have_text(
-        "Finished: 1 sent, 1 failed.\nbig.jpg: Files may be at most 2 kB here.", timeout=20000)
+        "Finished: 1 sent, 2 not accepted.\n"
+        "page.jpg: This file is not the .jpg photo or video its name says: its content is something else.\n"
+        "big.jpg: Files may be at most 2 kB here.", timeout=20000)
+    expect(phone.locator(".item .chip", has_text="not accepted")).to_have_count(2)
     # a retry cannot make the file smaller: none offered
     assert phone.locator("#retry-all").is_hidden() and phone.locator(".item .retry").first.is_hidden()
     assert len(drop.fake.uploads) == 1

@@ -62,7 +62,9 @@
     var percent = SETTLED[kind] || kind === "processing" || kind === "waiting" ? 100 : item.size ? (item.sent / item.size) * 100 : 0;
     if (kind === "error") percent = item.size ? (item.sent / item.size) * 100 : 0;
     if (kind === "cancelled") percent = 0; // its bytes are gone: a part-filled bar read as paused (re-walk)
-    chip.textContent = kind === "uploading" ? I18N.formatPercent(percent) : T("guest.state." + kind);
+    // a file the link or the page would not take is "not accepted", not "failed": nothing went wrong
+    chip.textContent = kind === "uploading" ? I18N.formatPercent(percent)
+      : T("guest.state." + (kind === "error" && item.notTaken ? "refused" : kind));
     el.querySelector(".fill").style.width = percent + "%";
     var bar = el.querySelector(".progress");
     bar.setAttribute("aria-valuenow", String(Math.floor(percent)));
@@ -80,6 +82,7 @@
   function set(item, kind, detail) {
     if (SETTLED_KEY[kind] && item.file && !item.creating) Keys.forget(item); // else once it answers
     item.kind = kind;
+    if (kind !== "error") item.notTaken = false;
     if (detail !== undefined) item.detail = detail;
     if (kind === "error" && item.detail) item.reason = item.detail;
     render(item);
@@ -253,9 +256,12 @@
     if (!settled) return;
     var failed = all.filter(function (it) { return it.kind === "error"; });
     // only the counts there are ("2 sent, 1 failed", not "2 sent, 0 already there, 1 failed")
-    var counts = [["done", "guest.summary.sent"], ["duplicate", "guest.summary.duplicate"], ["error", "guest.summary.failed"],
-      ["cancelled", "guest.summary.cancelled"]].filter(function (c) { return count(all, c[0]); })
-      .map(function (c) { return I18N.n(c[1], count(all, c[0])); });
+    function is(kind, notTaken) { return function (it) { return it.kind === kind && !!it.notTaken === notTaken; }; }
+    var counts = [[is("done", false), "guest.summary.sent"], [is("duplicate", false), "guest.summary.duplicate"],
+      [is("error", false), "guest.summary.failed"], [is("error", true), "guest.summary.refused"],
+      [is("cancelled", false), "guest.summary.cancelled"]]
+      .map(function (c) { return [all.filter(c[0]).length, c[1]]; }).filter(function (c) { return c[0]; })
+      .map(function (c) { return I18N.n(c[1], c[0]); });
     // the files listed as sent before a reload count too: "Finished: 2 sent" under 12 files done
     // read as if 10 had not arrived (guest walk)
     var earlier = items.filter(function (it) { return it.earlier && (it.kind === "done" || it.kind === "duplicate"); });
@@ -315,7 +321,7 @@
       var counted = item.posted || !!resumable[file.name + "/" + file.size];
       var problem = check(file, counted);
       if (problem) {
-        item.refused = true;
+        item.refused = item.notTaken = true;
         item.waitsForRoom = !!ROOM[problem.code];
         set(item, "error", refusal(problem));
         return;
@@ -389,6 +395,7 @@
       var refused = check(item.file, true);
       if (!refused) return;
       item.retryable = false;
+      item.notTaken = true;
       giveUp(item, "error", refusal(refused));
       stopped = true;
     });
@@ -637,6 +644,7 @@
     item.upload = null;
     item.retryable = !(code && FINAL[code]) && (status >= 500 || status === 404 || status === 409 || status === 423 || !code);
     if (code && FINAL[code]) {
+      item.notTaken = true; // the server kept none of it: its rules said no
       giveBack(item);
       if (meter.at) meter.bytes -= item.sent; // (not a second of speed 0 in the estimate)
       item.sent = 0; // the server kept none of it: a full red bar read as "sent, then lost" (guest walk)
