@@ -1060,20 +1060,29 @@ def test_an_open_page_follows_its_owners_changes_to_the_link(make_drop, admin_of
     context.close()
 
 
+def _a_one_time_link_open_in_two_browsers(make_drop, admin_of, browser):
+    """(drop, admin, the link, (context, page) of a browser that opened it first, the same of one
+    that opens it next): neither has chosen a file."""
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
+    admin = admin_of(drop)
+    made = admin.invite(maxUses=1)
+    url = drop.url + "/i/" + invite_token(made)
+    pages = []
+    for _ in range(2):
+        context, page = guest(browser)
+        page.goto(url)
+        expect(page.locator("#drop")).to_be_visible()
+        pages.append((context, page))
+    return drop, admin, made, pages[0], pages[1]
+
+
 def test_a_page_opened_before_another_browser_used_its_one_time_link_says_it_is_used(make_drop, admin_of, browser):
     """Guest walk: browser B opened a one-time link, browser A used it, B chose a photo: the file
     failed with "already used" while the page kept its pickers and "This link works once: choose
     everything now". The page now says the link is used, with what to do, and holds the file
     (it goes on should the owner allow another browser)."""
-    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
-    admin = admin_of(drop)
-    made = admin.invite(maxUses=1)
-    url = drop.url + "/i/" + invite_token(made)
-    late_context, late = guest(browser)
-    late.goto(url)
-    expect(late.locator("#drop")).to_be_visible()
-    first_context, first = guest(browser)
-    first.goto(url)
+    drop, admin, made, (late_context, late), (first_context, first) = \
+        _a_one_time_link_open_in_two_browsers(make_drop, admin_of, browser)
     first.set_input_files("#picker", [str(MEDIA / "exif_offset.jpg")])
     expect(first.locator(".item .chip")).to_have_text("done", timeout=30000)
     late.set_input_files("#picker", [str(MEDIA / "no_date.jpg")])
@@ -1086,6 +1095,26 @@ def test_a_page_opened_before_another_browser_used_its_one_time_link_says_it_is_
     expect(late.locator(".item .chip")).to_have_text("done", timeout=30000)
     expect(late.locator("#notice")).to_be_hidden()
     assert sorted(r.filename for r in drop.fake.uploads) == ["exif_offset.jpg", "no_date.jpg"]
+    assert late.problems == [] and first.problems == []
+    late_context.close()
+    first_context.close()
+
+
+def test_a_page_open_on_a_one_time_link_says_so_as_soon_as_another_browser_uses_it(make_drop, admin_of, browser):
+    """Re-walk: a page open on a one-time link learned that another browser had used it only when its
+    guest chose a file (which was then held). It now says so when the use is taken, pickers gone,
+    while the browser that used it goes on sending."""
+    drop, admin, made, (late_context, late), (first_context, first) = \
+        _a_one_time_link_open_in_two_browsers(make_drop, admin_of, browser)
+    expect(late.locator("#notice")).to_be_hidden()
+    first.set_input_files("#picker", [str(MEDIA / "exif_offset.jpg")])
+    expect(late.locator("#notice")).to_contain_text("This link has already been used.")
+    expect(late.locator("#drop")).to_be_hidden()
+    expect(first.locator(".item .chip")).to_have_text("done", timeout=30000)
+    expect(first.locator("#drop")).to_be_visible()  # its own browser's page stays open for more
+    expect(first.locator("#notice")).to_be_hidden()
+    first.set_input_files("#picker", [str(MEDIA / "no_date.jpg")])
+    expect(first.locator(".item[data-kind=done]")).to_have_count(2, timeout=30000)
     assert late.problems == [] and first.problems == []
     late_context.close()
     first_context.close()
