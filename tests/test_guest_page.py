@@ -985,7 +985,7 @@ def test_the_finished_line_names_the_files_of_one_reason_together(make_drop, adm
     page.goto(link(drop, admin_of, maxFiles=1))
     page.set_input_files("#picker", [str(f) for f in files])
     expect(page.locator("#finished-text")).to_have_text(
-        "Terminé : 1 envoyé, 4 en échec.\n"
+        "Terminé : 1 envoyé, 4 non acceptés.\n"
         "p1.jpg, p2.jpg, p3.jpg, p4.jpg : La limite de ce lien est atteinte : plus aucun fichier ne peut être envoyé avec lui.",
         timeout=30000)
     assert page.problems == []
