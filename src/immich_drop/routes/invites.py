@@ -38,6 +38,7 @@ from ..i18n import size_text
 from ..models import Invite, InviteState, UploadState
 from ..notify import LINK_CHANGED, link_channel
 from ..targets import CLOSED, invite_state
+from ..tus.guard import end_receiving
 from ..tus.room import RESERVATION_IDLE
 from .admin import immich_call, require_admin
 from .errors import ApiError, FieldErrors, json_body
@@ -288,12 +289,10 @@ async def remove_upload(request: Request) -> Response:
     if held is None:
         raise ApiError(409, "This file is being sent or delivered right now; it cannot be removed.",
                        code="upload_moving")
-    try:
-        if not await services.store.delete_upload(uid, only_from=UploadState.RECEIVING):
+    try:  # as a guest's cancel ends it, told to its page as the owner's doing
+        if not await end_receiving(services.store, services.targets, services.bus, upload, why="owner"):
             raise ApiError(409, "This file is being sent or delivered right now; it cannot be removed.",
                            code="upload_moving")
-        await services.targets.release(upload)
-        services.bus.publish(upload.session_id, {"type": "removed", "id": uid, "why": "owner"})
         await services.storage.delete(uid)
     finally:
         await held.release()

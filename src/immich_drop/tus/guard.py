@@ -93,6 +93,19 @@ class Refuse(Exception):
         return cls(closed.status, closed.message, code=closed.code, params=closed.params)
 
 
+async def end_receiving(store: Store, targets: Targets, bus: EventBus, upload: Upload, why: str | None = None) -> bool:
+    """Forget an upload still receiving (cancelled, refused at its first bytes, or removed by its
+    link's owner: `why` "owner"): its row, then its place in its link's limits, and its page hears
+    it is gone. False, and nothing changed, if it is not receiving any more (its last byte won a
+    race: it is a delivery now). The caller holds the upload's lock; its staged files are the
+    caller's to delete (tuspyserver deletes them on a DELETE)."""
+    if not await store.delete_upload(upload.id, only_from=UploadState.RECEIVING):
+        return False
+    await targets.release(upload)
+    bus.publish(upload.session_id, {"type": "removed", "id": upload.id, **({"why": why} if why else {})})
+    return True
+
+
 class TusGuard:
     def __init__(self, inner, *, prefix: str, max_upload_size: int, max_request_body: int,
                  public_base_url: str, store: Store, storage: StagingStorage, locks: UploadLocks,
@@ -411,15 +424,7 @@ class TusGuard:
         raise refusal
 
     async def _end_upload(self, upload: Upload) -> bool:
-        """Forget an upload still receiving (cancelled, or refused at its first bytes): its row, then
-        its place in its link's limits, and its page hears it is gone. False, and nothing changed,
-        if it is not receiving any more (its last byte won a race: it is a delivery now). Its staged
-        files are the caller's (tuspyserver deletes them on a DELETE)."""
-        if not await self.store.delete_upload(upload.id, only_from=UploadState.RECEIVING):
-            return False
-        await self.targets.release(upload)
-        self.bus.publish(upload.session_id, {"type": "removed", "id": upload.id})
-        return True
+        return await end_receiving(self.store, self.targets, self.bus, upload)
 
     async def _terminate(self, scope, receive, send, upload: Upload) -> None:
         if upload.state != UploadState.RECEIVING:
