@@ -240,6 +240,41 @@ def test_the_log_says_how_far_a_file_on_its_way_is_and_when_it_stopped(drop, adm
     assert page.problems == []
 
 
+def test_the_owner_removes_every_stopped_file_of_a_link_with_one_button(drop, admin_of, browser, fake):
+    """Attack run: one guest's creations that never send a byte fill a link's places, and the log's
+    Remove took a click each. With two or more stopped files the log offers to remove them all."""
+    page = console(browser, drop, fake)
+    admin = admin_of(drop)
+    invite = admin.invite(label="Party", maxFiles=3)
+    token = invite_token(invite)
+    guest = drop.guest()
+    guest.http.get(f"/i/{token}")
+    for n in range(3):
+        assert guest.create(1000, f"clip{n}.jpg", invite=token).status_code == 201
+    page.reload()
+    card = page.locator(".invite").first
+    card.locator(".log").click()
+    expect(card.locator(".log-box tbody tr")).to_have_count(3)
+    expect(card.locator(".remove-stopped")).to_be_hidden()  # all three arriving (just made)
+    card.locator(".toggle").click()  # turned off: all three stopped
+    card = page.locator(".invite").first
+    button = card.locator(".remove-stopped")
+    expect(button).to_have_text("Remove the 3 stopped files")
+    snap(page, "admin-log-stopped.png")
+    asked = []
+    page.on("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
+    button.click()
+    expect(page.locator("#flash")).to_have_text("3 files removed.")
+    assert asked == ["Remove the 3 files stopped on their way? Their places in the link's limits are freed; "
+                     "their guests would have to send them again."]
+    expect(card.locator(".log-box tbody")).to_have_text("Nothing uploaded yet.")
+    expect(button).to_be_hidden()
+    assert admin.call("GET", f"/api/invites/{invite['id']}").json()["files"] == 0
+    page.select_option("#lang", "de")  # the flash follows the language
+    expect(page.locator("#flash")).to_have_text("3 Dateien entfernt.")
+    assert page.problems == []
+
+
 def test_an_older_answer_of_the_log_arriving_last_does_not_replace_a_newer_one(drop, admin_of, browser, fake):
     """Every live event asks for the log again, and answers may cross (CI once showed the delivered
     photo above the refusal that came after it): the log shows the answer to the latest question."""

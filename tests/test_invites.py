@@ -2,6 +2,8 @@
 revoked keys, ownership, QR codes. Real HTTP, real tus clients, the fake Immich."""
 
 import concurrent.futures
+import os
+import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -216,6 +218,40 @@ def test_the_owner_removes_a_file_stopped_on_its_way_and_its_place_comes_back(dr
     guest.wait_for(delivered, "done")
     done = admin.call("DELETE", f"/api/invites/{invite['id']}/uploads/{delivered}")
     assert done.status_code == 409 and drop.upload_row(delivered).state == "done"
+
+
+def test_the_owner_removes_every_file_stopped_on_its_way_at_once_and_leaves_those_moving(drop, admin_of):
+    """Attack run: one guest's creations that never send a byte fill a link's places, and Remove one
+    by one took a click each. One request removes every stopped file of the link; a file whose
+    guest is still sending it, and a stopped one a PATCH has just taken up, stay."""
+    admin = admin_of(drop)
+    invite = admin.invite(maxFiles=6)
+    token = invite_token(invite)
+    hoarder, sender = drop.guest(), drop.guest()
+    for guest in (hoarder, sender):
+        guest.http.get(f"/i/{token}")
+    made = [hoarder.create(1000, invite=token).headers["Location"].rsplit("/", 1)[-1] for _ in range(4)]
+    moving = sender.create(1000, invite=token).headers["Location"].rsplit("/", 1)[-1]
+    long_ago = time.time() - 3600  # no byte for an hour: stopped (the log's rule: RESERVATION_IDLE)
+    for uid in made:
+        os.utime(drop.services.storage.data_path(uid), (long_ago, long_ago))
+    taken_up = made.pop()
+    writing = start_patch(drop.url, taken_up, hoarder.cookie, 1000)  # its guest came back: a PATCH holds it
+    wait_until(lambda: drop.services.storage.locks.held(taken_up), what="the PATCH's lock")
+    log = {row["id"]: row for row in admin.call("GET", f"/api/invites/{invite['id']}/uploads").json()}
+    assert [log[uid]["stopped"] for uid in made] == [True] * 3 and log[moving]["stopped"] is False
+    assert admin_of(drop, "eve@example.org").call("DELETE", f"/api/invites/{invite['id']}/uploads").status_code == 404
+    answer = admin.call("DELETE", f"/api/invites/{invite['id']}/uploads")
+    assert answer.status_code == 200 and answer.json() == {"removed": 3, "moving": 1}
+    for uid in made:
+        assert drop.upload_row(uid) is None and not drop.services.storage.data_path(uid).exists()
+        assert hoarder.http.head(f"/api/uploads/{uid}", headers=hoarder.tus_headers()).status_code == 404
+    assert drop.upload_row(moving).state == "receiving" and drop.upload_row(taken_up).state == "receiving"
+    assert admin.call("GET", f"/api/invites/{invite['id']}").json()["files"] == 2  # three places back
+    writing.close()
+    wait_until(lambda: not drop.services.storage.locks.held(taken_up), what="the PATCH let go")
+    assert admin.call("DELETE", f"/api/invites/{invite['id']}/uploads").json() == {"removed": 1, "moving": 0}
+    assert drop.upload_row(moving).state == "receiving"  # never stopped: its guest sends it
 
 
 def test_a_link_used_up_and_full_still_refuses_other_browsers_as_used(drop, admin_of):

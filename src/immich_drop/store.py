@@ -372,6 +372,12 @@ class Store:
                  .order_by(Upload.created_at.desc()).limit(limit))
         return await self._run(lambda s: list(s.exec(query)))
 
+    async def receiving_of_invite(self, invite_id: str) -> list[Upload]:
+        """Every upload of the link still arriving, however many, oldest first."""
+        query = select(Upload).where(Upload.target_kind == "invite", Upload.target_id == invite_id,
+                                     Upload.state == UploadState.RECEIVING).order_by(Upload.created_at)
+        return await self._run(lambda s: list(s.exec(query)))
+
     async def undelivered_of_invite(self, invite_id: str) -> list[str]:
         """Every upload of the link still arriving or waiting to reach Immich, however many (a link's
         deletion drops them all: the first 1,000 of the log were not all of them, attack run)."""

@@ -37,10 +37,12 @@
   // language chosen later; `fade`, for news that needs no answer ("Changes saved." stayed for good,
   // and in English after a switch to German: owner walk).
   var flashed = null, flashTimer = null;
+  // a catalog text, its plural form where `params.count` is a number
+  function said(key, params) { return params && typeof params.count === "number" ? I18N.n(key, params.count, params) : t(key, params); }
   function flash(text, key, params, fade) {
     clearTimeout(flashTimer);
     flashed = key ? { key: key, params: params } : null;
-    $("flash").textContent = key ? t(key, params) : text;
+    $("flash").textContent = key ? said(key, params) : text;
     $("flash").hidden = !$("flash").textContent;
     if (fade) flashTimer = setTimeout(function () { flash(""); }, 8000);
   }
@@ -489,6 +491,19 @@
       if (asked !== el.logAsked) return;
       var body = wrap.querySelector("tbody");
       body.textContent = "";
+      // every file stopped on its way at once: one guest's creations that never sent a byte can
+      // fill a link's places, a click each (attack run)
+      var stopped = rows.filter(function (row) { return row.stopped; }).length;
+      var all = wrap.querySelector(".remove-stopped");
+      all.hidden = stopped < 2;
+      all.textContent = I18N.n("admin.log.remove_stopped", stopped);
+      all.onclick = function () {
+        if (!confirm(I18N.n("admin.log.remove_stopped_confirm", stopped))) return;
+        api("DELETE", "/api/invites/" + invite.id + "/uploads").then(function (answer) {
+          flash(null, "admin.log.removed", { count: answer.removed }, true);
+          showLog(el, invite);
+        }).catch(function (err) { flash(err.message); showLog(el, invite); });
+      };
       rows.forEach(function (row) {
         var tr = document.createElement("tr");
         tr.dataset.state = row.state;
@@ -587,7 +602,7 @@
     I18N.switcher($("lang"));
     I18N.apply();
     I18N.onChange(function () {
-      if (flashed) $("flash").textContent = t(flashed.key, flashed.params);
+      if (flashed) $("flash").textContent = said(flashed.key, flashed.params);
       if (notifySaid) sayNotify(notifySaid);
       // refusals already shown under fields, and the line under their form, in the new language
       Array.prototype.forEach.call(document.querySelectorAll(".field-error"), function (note) {

@@ -6,6 +6,8 @@
     PATCH  /api/invites/{id} {fields}   → invite              (any field, also album and "disabled")
     DELETE /api/invites/{id}            → 204                 undelivered files of the link are removed
     GET    /api/invites/{id}/uploads    → [{id, filename, size, state, code, message, guestName, createdAt}]
+    DELETE /api/invites/{id}/uploads    → {removed, moving}   every file of the link stopped on its way
+    DELETE /api/invites/{id}/uploads/{uid} → 204               one file still on its way (409 if moving)
     GET    /api/invites/{id}/qr.svg|png → the link as a QR code (PNG: a printable card with the title and link)
 
 Fields: `label` (private), `title` (what guests see); `album` (null, {"id"} of an existing album, or
@@ -35,7 +37,7 @@ from .. import qrcard
 from ..crypto import hash_password, new_token, token_hash
 from ..guest_fields import MODES, one_line
 from ..i18n import size_text
-from ..models import Invite, InviteState, UploadState
+from ..models import Invite, InviteState, Upload, UploadState
 from ..notify import LINK_CHANGED, link_channel
 from ..targets import CLOSED, invite_state
 from ..tus.guard import end_receiving
@@ -250,6 +252,8 @@ async def one(request: Request) -> Response:
 async def uploads(request: Request) -> Response:
     """The link's log, newest first: its uploads and the attempts it refused (state "refused", with a
     `code`: too_large, photos_only, videos_only, wrong_type, limit_reached, used_up, ...)."""
+    if request.method == "DELETE":
+        return await remove_stopped(request)
     invite, _ = await own_invite(request)
     services = request.app.state.services
     store = services.store
@@ -257,21 +261,60 @@ async def uploads(request: Request) -> Response:
     rows = [{"id": u.id, "filename": u.filename, "size": u.size, "state": u.state, "code": None,
              "message": u.message, "guestName": u.guest_name, "guestMessage": u.guest_message,
              "createdAt": _iso(u.created_at)} for u in uploads]
-    # A file on its way: how far it is, and whether it still moves. "arriving" stayed for good on a
-    # file whose link expired at 22% and whose guest had gone (owner walk): such a file has
-    # "stopped" once its link is closed or no byte came for RESERVATION_IDLE.
     arriving = [row for row in rows if row["state"] == UploadState.RECEIVING]
-    staged = await services.storage.staged([row["id"] for row in arriving]) if arriving else {}
-    closed, idle_since = invite_state(invite) in CLOSED, time.time() - RESERVATION_IDLE
+    progress = await _on_their_way(services, invite, [row["id"] for row in arriving])
     for row in arriving:
-        received, written = staged.get(row["id"], (0, 0.0))
-        row["received"], row["stopped"] = received, closed or written < idle_since
+        row["received"], row["stopped"] = progress[row["id"]]
     rows += [{"id": f"refused-{r.id}", "filename": r.filename, "size": r.size, "state": "refused", "code": r.code,
               "message": r.message, "guestName": r.guest_name, "guestMessage": "",
               "createdAt": _iso(r.created_at)}
              for r in await store.refusals_of(invite.id)]
     rows.sort(key=lambda row: row["createdAt"] or "", reverse=True)
     return JSONResponse(rows, headers=NO_STORE)
+
+
+async def _on_their_way(services, invite: Invite, uids: list[str]) -> dict[str, tuple[int, bool]]:
+    """(bytes received, stopped) of each of the link's files still arriving. "arriving" stayed for
+    good on a file whose link expired at 22% and whose guest had gone (owner walk): such a file has
+    "stopped" once its link is closed or no byte came for RESERVATION_IDLE."""
+    staged = await services.storage.staged(uids) if uids else {}
+    closed, idle_since = invite_state(invite) in CLOSED, time.time() - RESERVATION_IDLE
+    return {uid: (received, closed or written < idle_since)
+            for uid, (received, written) in ((uid, staged.get(uid, (0, 0.0))) for uid in uids)}
+
+
+async def _remove(services, upload: Upload) -> bool:
+    """End one file still receiving, as a guest's cancel does, told to its page as the owner's doing;
+    False, and nothing changed, if a PATCH writes it right now or it is no longer receiving."""
+    held = await services.storage.locks.try_acquire(upload.id) if upload.state == UploadState.RECEIVING else None
+    if held is None:
+        return False
+    try:
+        if not await end_receiving(services.store, services.targets, services.bus, upload, why="owner"):
+            return False
+        await services.storage.delete(upload.id)
+        return True
+    finally:
+        await held.release()
+
+
+async def remove_stopped(request: Request) -> Response:
+    """The owner ends every file of their link stopped on its way: one guest's creations that never
+    send a byte can fill a link's places, and Remove one by one took as many clicks (attack run).
+    Only stopped ones: a file still moving is a guest sending it now. `moving`: stopped ones a
+    request took up meanwhile (left alone)."""
+    invite, _ = await own_invite(request, write=True)
+    services = request.app.state.services
+    arriving = await services.store.receiving_of_invite(invite.id)
+    progress = await _on_their_way(services, invite, [upload.id for upload in arriving])
+    removed = moving = 0
+    for upload in arriving:
+        if progress[upload.id][1]:
+            if await _remove(services, upload):
+                removed += 1
+            else:
+                moving += 1
+    return JSONResponse({"removed": removed, "moving": moving}, headers=NO_STORE)
 
 
 async def remove_upload(request: Request) -> Response:
@@ -285,17 +328,9 @@ async def remove_upload(request: Request) -> Response:
     upload = await services.store.get_upload(uid)
     if upload is None or upload.target_kind != "invite" or upload.target_id != invite.id:
         raise ApiError(404, "No such file in this link's log.", code="no_such_upload")
-    held = await services.storage.locks.try_acquire(uid) if upload.state == UploadState.RECEIVING else None
-    if held is None:
+    if not await _remove(services, upload):
         raise ApiError(409, "This file is being sent or delivered right now; it cannot be removed.",
                        code="upload_moving")
-    try:  # as a guest's cancel ends it, told to its page as the owner's doing
-        if not await end_receiving(services.store, services.targets, services.bus, upload, why="owner"):
-            raise ApiError(409, "This file is being sent or delivered right now; it cannot be removed.",
-                           code="upload_moving")
-        await services.storage.delete(uid)
-    finally:
-        await held.release()
     return Response(status_code=204)
 
 
@@ -364,7 +399,7 @@ def _iso(moment: datetime | None) -> str | None:
 routes = [
     Route("/api/invites", list_or_create, methods=["GET", "POST"]),
     Route("/api/invites/{id:str}", one, methods=["GET", "PATCH", "DELETE"]),
-    Route("/api/invites/{id:str}/uploads", uploads),
+    Route("/api/invites/{id:str}/uploads", uploads, methods=["GET", "DELETE"]),
     Route("/api/invites/{id:str}/uploads/{uid:str}", remove_upload, methods=["DELETE"]),
     Route("/api/invites/{id:str}/qr.{kind:str}", qr),
 ]
