@@ -1,6 +1,7 @@
 """Invites end to end: life cycle, one-time claims, racing guests, passwords, expiry, disable, delete,
 revoked keys, ownership, QR codes. Real HTTP, real tus clients, the fake Immich."""
 
+import asyncio
 import concurrent.futures
 import os
 import time
@@ -252,6 +253,88 @@ def test_the_owner_removes_every_file_stopped_on_its_way_at_once_and_leaves_thos
     wait_until(lambda: not drop.services.storage.locks.held(taken_up), what="the PATCH let go")
     assert admin.call("DELETE", f"/api/invites/{invite['id']}/uploads").json() == {"removed": 1, "moving": 0}
     assert drop.upload_row(moving).state == "receiving"  # never stopped: its guest sends it
+
+
+def test_a_file_being_created_or_sent_again_is_not_removed_as_stopped(drop, admin_of, monkeypatch):
+    """Cold review: a creation writes its row before tuspyserver makes its staged files, and a row
+    with no staged file read as stopped: removed in that moment, the guest got 201 for an upload
+    without a row. And a file whose guest sent a PATCH after the log was read was removed all the
+    same: whether a file is stopped is asked again under its lock."""
+    from immich_drop.routes import invites as routes
+
+    admin = admin_of(drop)
+    invite = admin.invite(maxFiles=6)
+    token = invite_token(invite)
+    guest = drop.guest()
+    guest.http.get(f"/i/{token}")
+    storage, gate = drop.services.storage, drop.server.call(_event())
+    made_for_real = storage.create
+
+    async def held_create(upload):
+        await gate.wait()
+        return await made_for_real(upload)
+
+    monkeypatch.setattr(storage, "create", held_create)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        creating = pool.submit(guest.create, 1000, "late.jpg", token)
+        wait_until(lambda: drop.server.call(drop.services.store.count_by_state()) == {"receiving": 1},
+                   what="the row written, its staged files not yet")
+        assert admin.call("PATCH", f"/api/invites/{invite['id']}", json={"disabled": True}).status_code == 200
+        [row] = admin.call("GET", f"/api/invites/{invite['id']}/uploads").json()
+        assert row["stopped"] is False  # being made: not stopped, even on a closed link
+        assert admin.call("DELETE", f"/api/invites/{invite['id']}/uploads").json() == {"removed": 0, "moving": 0}
+        drop.server.loop.call_soon_threadsafe(gate.set)
+        assert creating.result().status_code == 201
+    assert drop.upload_row(row["id"]).state == "receiving"
+    # stopped when the log is read (its link off), its guest back by the time it is locked
+    assert admin.call("GET", f"/api/invites/{invite['id']}/uploads").json()[0]["stopped"] is True
+    assert admin.call("PATCH", f"/api/invites/{invite['id']}", json={"disabled": False}).status_code == 200
+    staged = storage.data_path(row["id"])
+    os.utime(staged, (time.time() - 3600, time.time() - 3600))
+    read_for_real = routes._on_their_way
+
+    async def then_a_patch(services, link, uploads):
+        found = await read_for_real(services, link, uploads)
+        os.utime(staged)  # a byte lands just after the log of stopped files was read
+        return found
+
+    monkeypatch.setattr(routes, "_on_their_way", then_a_patch)
+    assert admin.call("DELETE", f"/api/invites/{invite['id']}/uploads").json() == {"removed": 0, "moving": 1}
+    assert drop.upload_row(row["id"]).state == "receiving"
+
+
+def test_a_creation_the_owner_removed_that_then_fails_gives_its_place_back_once(drop, admin_of, monkeypatch):
+    """Cold review: a creation that failed after its owner had removed its row gave its place in
+    the link's limits back a second time: a two-file link then took three files."""
+    admin = admin_of(drop)
+    invite = admin.invite(maxFiles=2)
+    token = invite_token(invite)
+    guest = drop.guest()
+    guest.http.get(f"/i/{token}")
+    assert guest.create(1000, "kept.jpg", token).status_code == 201
+    storage, gate = drop.services.storage, drop.server.call(_event())
+
+    async def failing_create(upload):
+        await gate.wait()
+        raise OSError("the disk said no")
+
+    monkeypatch.setattr(storage, "create", failing_create)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        creating = pool.submit(guest.create, 1000, "lost.jpg", token)
+        wait_until(lambda: drop.server.call(drop.services.store.count_by_state()) == {"receiving": 2},
+                   what="the second row written")
+        lost = next(r for r in admin.call("GET", f"/api/invites/{invite['id']}/uploads").json() if r["filename"] == "lost.jpg")
+        assert admin.call("DELETE", f"/api/invites/{invite['id']}/uploads/{lost['id']}").status_code == 204
+        drop.server.loop.call_soon_threadsafe(gate.set)
+        assert creating.result().status_code >= 500
+    monkeypatch.undo()
+    assert admin.call("GET", f"/api/invites/{invite['id']}").json()["files"] == 1
+    assert guest.create(1000, "next.jpg", token).status_code == 201
+    assert guest.create(1000, "one too many.jpg", token).status_code in (403, 410)
+
+
+async def _event():
+    return asyncio.Event()
 
 
 def test_a_link_used_up_and_full_still_refuses_other_browsers_as_used(drop, admin_of):

@@ -270,6 +270,7 @@ def test_summary_names_failures_and_retries_them(make_drop, admin_of, phone, tmp
         "page.jpg: This file is not the .jpg photo or video its name says: its content is something else.\n"
         "big.jpg: Files may be at most 2 kB here.", timeout=20000)
     expect(phone.locator(".item .chip", has_text="not accepted")).to_have_count(2)
+    expect(phone.locator("#summary")).to_have_text("1 sent · 2 not accepted")  # (it said "2 failed": cold review)
     # a retry cannot make the file smaller: none offered
     assert phone.locator("#retry-all").is_hidden() and phone.locator(".item .retry").first.is_hidden()
     assert len(drop.fake.uploads) == 1

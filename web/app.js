@@ -43,6 +43,7 @@
     link_off: 1, link_expired: 1, link_deleted: 1, uploads_closed: 1, needs_password: 1, rejected: 1,
     cross_origin: 1, name_required: 1, text_too_long: 1
   };
+  var BROKEN = { cross_origin: 1, rejected: 1 }; // final, but a fault, not the link's rules: "failed"
   var VIDEO = /\.(mp4|mov|m4v|3gp|3g2|avi|mkv|webm|mts|m2ts|mpg|mpeg|wmv|flv|hevc|insv|mxf|ogv|vob)$/i;
 
   // --- theme and language ----------------------------------------------------------------
@@ -187,7 +188,9 @@
     add(count(all, "processing"), "guest.summary.processing");
     add(count(all, "waiting"), "guest.summary.waiting");
     add(count(all, "held"), "guest.summary.held");
-    add(count(all, "error"), "guest.summary.failed");
+    var notTaken = all.filter(function (it) { return it.kind === "error" && it.notTaken; }).length;
+    add(count(all, "error") - notTaken, "guest.summary.failed");
+    add(notTaken, "guest.summary.refused"); // as the finished line counts them (cold review)
     add(count(all, "cancelled"), "guest.summary.cancelled");
     summary.textContent = parts.join(" · ");
     updateOverall();
@@ -396,6 +399,7 @@
       if (!refused) return;
       item.retryable = false;
       item.notTaken = true;
+      unsent(item); // deleted on the server: an empty bar, as for the server's own refusal (cold review)
       giveUp(item, "error", refusal(refused));
       stopped = true;
     });
@@ -644,10 +648,9 @@
     item.upload = null;
     item.retryable = !(code && FINAL[code]) && (status >= 500 || status === 404 || status === 409 || status === 423 || !code);
     if (code && FINAL[code]) {
-      item.notTaken = true; // the server kept none of it: its rules said no
+      item.notTaken = !BROKEN[code]; // its rules said no (a page from the wrong address is a fault)
       giveBack(item);
-      if (meter.at) meter.bytes -= item.sent; // (not a second of speed 0 in the estimate)
-      item.sent = 0; // the server kept none of it: a full red bar read as "sent, then lost" (guest walk)
+      unsent(item);
     }
     item.waitsForRoom = !!(code && ROOM[code]); // the server's count said no: it may say yes when a place is back
     set(item, "error", body && (body.code || body.message) ? refusal(body) : text("guest.detail.server"));
@@ -696,6 +699,12 @@
 
   // A file given up (cancelled, or one its link no longer takes): off the server, its place in the
   // link given back, not taken up again when a closed link opens.
+  // the server kept none of it: a full red bar read as "sent, then lost" (guest walk)
+  function unsent(item) {
+    if (meter.at) meter.bytes -= item.sent; // (not a second of speed 0 in the estimate)
+    item.sent = 0;
+  }
+
   function giveUp(item, kind, detail) {
     var upload = item.upload;
     item.upload = null;
@@ -749,7 +758,7 @@
     var kind = SERVER_KIND[event.state] || "processing";
     var detail = item.earlier ? text("guest.detail.earlier") : null;
     if (kind === "waiting") detail = refusal({ code: event.code || "waiting" });
-    if (kind === "error") { item.retryable = false; detail = refusal({ code: event.code || "rejected" }); }
+    if (kind === "error") { item.retryable = item.notTaken = false; detail = refusal({ code: event.code || "rejected" }); }
     // Immich had it (its answer after the bytes went, or the server's check before): "nothing had
     // to be sent" is said only where the page itself skipped the sending (alreadyThere)
     if (kind === "duplicate" && !item.earlier) {

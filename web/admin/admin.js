@@ -37,8 +37,12 @@
   // language chosen later; `fade`, for news that needs no answer ("Changes saved." stayed for good,
   // and in English after a switch to German: owner walk).
   var flashed = null, flashTimer = null;
-  // a catalog text, its plural form where `params.count` is a number
-  function said(key, params) { return params && typeof params.count === "number" ? I18N.n(key, params.count, params) : t(key, params); }
+  // a catalog text, its plural form where `params.count` is a number; `key` may list [key, params]
+  // pairs, said one after the other
+  function said(key, params) {
+    if (Array.isArray(key)) return key.map(function (part) { return said(part[0], part[1]); }).join(" ");
+    return params && typeof params.count === "number" ? I18N.n(key, params.count, params) : t(key, params);
+  }
   function flash(text, key, params, fade) {
     clearTimeout(flashTimer);
     flashed = key ? { key: key, params: params } : null;
@@ -496,11 +500,15 @@
       var stopped = rows.filter(function (row) { return row.stopped; }).length;
       var all = wrap.querySelector(".remove-stopped");
       all.hidden = stopped < 2;
+      all.disabled = false;
       all.textContent = I18N.n("admin.log.remove_stopped", stopped);
       all.onclick = function () {
         if (!confirm(I18N.n("admin.log.remove_stopped_confirm", stopped))) return;
+        all.disabled = true; // one request: a second click flashed over the first one's answer
         api("DELETE", "/api/invites/" + invite.id + "/uploads").then(function (answer) {
-          flash(null, "admin.log.removed", { count: answer.removed }, true);
+          var parts = [["admin.log.removed", { count: answer.removed }]];
+          if (answer.moving) parts.push(["admin.log.moving", { count: answer.moving }]); // "0 removed" said why
+          flash(null, parts, null, true);
           showLog(el, invite);
         }).catch(function (err) { flash(err.message); showLog(el, invite); });
       };

@@ -261,10 +261,10 @@ async def uploads(request: Request) -> Response:
     rows = [{"id": u.id, "filename": u.filename, "size": u.size, "state": u.state, "code": None,
              "message": u.message, "guestName": u.guest_name, "guestMessage": u.guest_message,
              "createdAt": _iso(u.created_at)} for u in uploads]
-    arriving = [row for row in rows if row["state"] == UploadState.RECEIVING]
-    progress = await _on_their_way(services, invite, [row["id"] for row in arriving])
-    for row in arriving:
-        row["received"], row["stopped"] = progress[row["id"]]
+    progress = await _on_their_way(services, invite, [u for u in uploads if u.state == UploadState.RECEIVING])
+    for row in rows:
+        if row["id"] in progress:
+            row["received"], row["stopped"] = progress[row["id"]]
     rows += [{"id": f"refused-{r.id}", "filename": r.filename, "size": r.size, "state": "refused", "code": r.code,
               "message": r.message, "guestName": r.guest_name, "guestMessage": "",
               "createdAt": _iso(r.created_at)}
@@ -273,23 +273,36 @@ async def uploads(request: Request) -> Response:
     return JSONResponse(rows, headers=NO_STORE)
 
 
-async def _on_their_way(services, invite: Invite, uids: list[str]) -> dict[str, tuple[int, bool]]:
+async def _on_their_way(services, invite: Invite, uploads: list[Upload]) -> dict[str, tuple[int, bool]]:
     """(bytes received, stopped) of each of the link's files still arriving. "arriving" stayed for
     good on a file whose link expired at 22% and whose guest had gone (owner walk): such a file has
-    "stopped" once its link is closed or no byte came for RESERVATION_IDLE."""
-    staged = await services.storage.staged(uids) if uids else {}
+    "stopped" once its link is closed or no byte came for RESERVATION_IDLE. One with no staged file
+    yet is being created (its row comes first), or was left by a crash: stopped only once its row
+    is RESERVATION_IDLE old (removed in between, a creation under way lost its row: cold review)."""
+    staged = await services.storage.staged([u.id for u in uploads]) if uploads else {}
     closed, idle_since = invite_state(invite) in CLOSED, time.time() - RESERVATION_IDLE
-    return {uid: (received, closed or written < idle_since)
-            for uid, (received, written) in ((uid, staged.get(uid, (0, 0.0))) for uid in uids)}
+    out = {}
+    for upload in uploads:
+        made = _aware(upload.created_at).timestamp() if upload.created_at else 0.0
+        if upload.id in staged:
+            received, written = staged[upload.id]
+            out[upload.id] = (received, closed or written < idle_since)
+        else:
+            out[upload.id] = (0, made < idle_since)
+    return out
 
 
-async def _remove(services, upload: Upload) -> bool:
+async def _remove(services, upload: Upload, invite: Invite | None = None) -> bool:
     """End one file still receiving, as a guest's cancel does, told to its page as the owner's doing;
-    False, and nothing changed, if a PATCH writes it right now or it is no longer receiving."""
+    False, and nothing changed, if a PATCH writes it right now or it is no longer receiving. With
+    `invite`, only if it is still stopped once its lock is held (its guest may have sent a PATCH
+    since the log was read: cold review)."""
     held = await services.storage.locks.try_acquire(upload.id) if upload.state == UploadState.RECEIVING else None
     if held is None:
         return False
     try:
+        if invite is not None and not (await _on_their_way(services, invite, [upload]))[upload.id][1]:
+            return False
         if not await end_receiving(services.store, services.targets, services.bus, upload, why="owner"):
             return False
         await services.storage.delete(upload.id)
@@ -306,11 +319,11 @@ async def remove_stopped(request: Request) -> Response:
     invite, _ = await own_invite(request, write=True)
     services = request.app.state.services
     arriving = await services.store.receiving_of_invite(invite.id)
-    progress = await _on_their_way(services, invite, [upload.id for upload in arriving])
+    progress = await _on_their_way(services, invite, arriving)
     removed = moving = 0
     for upload in arriving:
         if progress[upload.id][1]:
-            if await _remove(services, upload):
+            if await _remove(services, upload, invite):
                 removed += 1
             else:
                 moving += 1

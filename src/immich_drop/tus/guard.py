@@ -294,8 +294,8 @@ class TusGuard:
                 self.on_created()
             else:  # refused or crashed
                 await self.storage.delete(upload.id)
-                await self.store.delete_upload(upload.id)
-                await self.targets.release(upload)
+                if await self.store.delete_upload(upload.id):  # (else its owner removed it: place given back)
+                    await self.targets.release(upload)
 
     async def _created_before(self, scope, send, upload: Upload) -> None:
         """Answer a later creation of the same file (its page's earlier one reached us, its answer
