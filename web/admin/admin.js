@@ -549,6 +549,11 @@
         td.colSpan = 5; td.textContent = t("admin.log.empty"); tr.appendChild(td); body.appendChild(tr);
       }
       wrap.hidden = false;
+      // bytes arriving send no event: "arriving (0%)" stood while the guest's page said 19% (walk)
+      clearTimeout(el.logTimer);
+      if (rows.some(function (row) { return row.state === "receiving" && !row.stopped; })) {
+        el.logTimer = setTimeout(function () { if (el.isConnected && !wrap.hidden) showLog(el, invite); }, 5000);
+      }
     }).catch(function (err) { if (asked === el.logAsked) flash(err.message); });
   }
 
