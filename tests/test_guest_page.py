@@ -322,7 +322,8 @@ def test_guest_name_and_message_asked_once_and_sent_as_description(make_drop, ad
     page.goto(drop.url + "/i/" + invite_token(invite))
     expect(page.locator("#who")).to_be_visible()
     page.set_input_files("#picker", [str(MEDIA / "no_date.jpg")])
-    expect(page.locator("#who-error")).to_have_text("Please enter your name before choosing files.")
+    # kept, and said so ("before choosing files" sent guests to choose them again: walk)
+    expect(page.locator("#who-error")).to_have_text("Please enter your name: the files you chose go as soon as you have.")
     assert page.locator(".item").count() == 0  # held until the name is there
     page.fill("#who-name", "Anna")
     page.click("#who-add-message")
@@ -1087,8 +1088,9 @@ def test_a_page_opened_before_another_browser_used_its_one_time_link_says_it_is_
     expect(first.locator(".item .chip")).to_have_text("done", timeout=30000)
     late.set_input_files("#picker", [str(MEDIA / "no_date.jpg")])
     expect(late.locator("#notice")).to_have_text(
-        "This link has already been used. Keep this page open: if the link opens again, the files on hold go on "
-        "from where they stopped. If you still have files to send, ask the person who shared the link for a new one.")
+        "This link has already been used. If you still have files to send, ask the person who shared the link for "
+        "a new one. Should they allow this link one more browser instead, the files on hold go on by themselves "
+        "while this page stays open.")
     expect(late.locator("#drop")).to_be_hidden()
     expect(late.locator(".item .chip")).to_have_text("on hold")
     assert admin.call("PATCH", f"/api/invites/{made['id']}", json={"maxUses": 2}).status_code == 200
@@ -1302,14 +1304,21 @@ def test_a_file_its_owner_removed_is_not_sent_again_when_the_link_opens(recorded
     assert row["stopped"] is True
     assert admin.call("DELETE", f"/api/invites/{made['id']}/uploads/{row['id']}").status_code == 204
     expect(item.locator(".detail")).to_have_text("The link's owner removed this file; it was not sent.")
-    expect(item.locator(".chip")).to_have_text("failed")
+    expect(item.locator(".chip")).to_have_text("removed")  # not "failed": nothing went wrong (walk)
     assert item.locator(".retry").is_hidden()
     network.rate = -1
     network.online(True)
     assert admin.call("PATCH", f"/api/invites/{made['id']}", json={"disabled": False}).status_code == 200
     expect(page.locator("#notice")).to_be_hidden()
-    expect(item.locator(".chip")).to_have_text("failed")
+    expect(item.locator(".chip")).to_have_text("removed")
+    expect(page.locator("#finished-text")).to_have_text(
+        "Finished: 1 removed.\nspeech.mp4: The link's owner removed this file; it was not sent.")
     assert admin.call("GET", f"/api/invites/{made['id']}/uploads").json() == []  # not created anew
+    # chosen again, it takes its row: "1 removed" stood under the same file sent (walk)
+    page.set_input_files("#picker", [str(big)])
+    expect(page.locator(".item")).to_have_count(1)
+    expect(page.locator(".item .chip")).to_have_text("done", timeout=60000)
+    expect(page.locator("#finished-text")).to_have_text("Finished: 1 sent.")
     assert page.problems == []
     context.close()
 

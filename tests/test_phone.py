@@ -96,6 +96,23 @@ def test_guest_sends_photos_and_a_video_through_an_invite(make_drop, admin_of, p
     assert phone.problems == []
 
 
+def test_files_chosen_after_the_others_are_done_have_an_overall_bar_of_their_own(recorded, admin_of, phone, tmp_path):
+    """Walk: one new photo at 15% read "90 % of 44.2 MB": the files done before were counted in."""
+    expect = playwright.expect
+    drop, recorder = recorded
+    phone.goto(link(drop, admin_of))
+    phone.set_input_files("#picker", [str(make_file(tmp_path / "first.jpg", 3 * 1024 * 1024, seed=4))])
+    expect(phone.locator(".item[data-kind=done]")).to_have_count(1, timeout=30000)
+    throttle(phone, 1_000_000)
+    phone.set_input_files("#picker", [str(make_file(tmp_path / "speech.mp4", 40 * CHUNK + 123, seed=9))])
+    expect(phone.locator(".item").nth(1).locator(".chip")).to_have_text(re.compile(r"^[1-9]\d?%$"), timeout=30000)
+    overall = phone.locator("#overall").text_content()
+    assert re.match(r"^(\d+)% of 10.5 MB", overall) and int(overall.split("%")[0]) < 90, overall
+    expect(phone.locator(".item[data-kind=done]")).to_have_count(2, timeout=60000)
+    expect(phone.locator("#finished-text")).to_have_text("Finished: 2 sent.")  # the page's files, all of them
+    assert phone.problems == []
+
+
 def test_connection_cut_in_the_middle_resumes_by_itself(recorded, admin_of, phone, tmp_path):
     expect = playwright.expect
     drop, recorder = recorded
@@ -267,7 +284,7 @@ def test_summary_names_failures_and_retries_them(make_drop, admin_of, phone, tmp
     # (they read "failed", as a file Immich could not take does: walk)
     expect(phone.locator("#finished-text")).to_have_text(
         "Finished: 1 sent, 2 not accepted.\n"
-        "page.jpg: This file is not the .jpg photo or video its name says: its content is something else.\n"
+        "page.jpg: This file is named like a photo or video (.jpg), but its content is not one.\n"
         "big.jpg: Files may be at most 2 kB here.", timeout=20000)
     expect(phone.locator(".item .chip", has_text="not accepted")).to_have_count(2)
     expect(phone.locator("#summary")).to_have_text("1 sent · 2 not accepted")  # (it said "2 failed": cold review)

@@ -64,8 +64,7 @@
     if (kind === "error") percent = item.size ? (item.sent / item.size) * 100 : 0;
     if (kind === "cancelled") percent = 0; // its bytes are gone: a part-filled bar read as paused (re-walk)
     // a file the link or the page would not take is "not accepted", not "failed": nothing went wrong
-    chip.textContent = kind === "uploading" ? I18N.formatPercent(percent)
-      : T("guest.state." + (kind === "error" && item.notTaken ? "refused" : kind));
+    chip.textContent = kind === "uploading" ? I18N.formatPercent(percent) : T("guest.state." + shownKind(item));
     el.querySelector(".fill").style.width = percent + "%";
     var bar = el.querySelector(".progress");
     bar.setAttribute("aria-valuenow", String(Math.floor(percent)));
@@ -80,10 +79,17 @@
     cancel.setAttribute("aria-label", T("guest.cancel_file", { name: item.name }));
   }
 
+  // "failed" only for what went wrong: a file the link's rules refused is "not accepted", one its
+  // owner removed is "removed" (each read "failed", and counted so after it was sent again: walk)
+  function shownKind(item) {
+    return item.kind !== "error" ? item.kind : item.notTaken ? "refused" : item.ownerRemoved ? "removed" : "error";
+  }
+
   function set(item, kind, detail) {
     if (SETTLED_KEY[kind] && item.file && !item.creating) Keys.forget(item); // else once it answers
     item.kind = kind;
-    if (kind !== "error") item.notTaken = false;
+    if (kind !== "error") item.notTaken = item.ownerRemoved = false;
+    if (SENDING[kind]) item.before = false; // sent again (Retry): in this batch's bar
     if (detail !== undefined) item.detail = detail;
     if (kind === "error" && item.detail) item.reason = item.detail;
     render(item);
@@ -188,9 +194,10 @@
     add(count(all, "processing"), "guest.summary.processing");
     add(count(all, "waiting"), "guest.summary.waiting");
     add(count(all, "held"), "guest.summary.held");
-    var notTaken = all.filter(function (it) { return it.kind === "error" && it.notTaken; }).length;
-    add(count(all, "error") - notTaken, "guest.summary.failed");
-    add(notTaken, "guest.summary.refused"); // as the finished line counts them (cold review)
+    var shown = function (kind) { return all.filter(function (it) { return shownKind(it) === kind; }).length; };
+    add(shown("error"), "guest.summary.failed");
+    add(shown("refused"), "guest.summary.refused"); // as the finished line counts them (cold review)
+    add(shown("removed"), "guest.summary.removed");
     add(count(all, "cancelled"), "guest.summary.cancelled");
     summary.textContent = parts.join(" · ");
     updateOverall();
@@ -218,7 +225,7 @@
     holdScreen();
     var total = 0, sent = 0;
     batch().forEach(function (it) {
-      if (it.kind === "cancelled") return;
+      if (it.kind === "cancelled" || it.before) return;
       total += it.size;
       sent += SENDING[it.kind] || it.kind === "error" || it.kind === "held" ? it.sent : it.size;
     });
@@ -259,10 +266,10 @@
     if (!settled) return;
     var failed = all.filter(function (it) { return it.kind === "error"; });
     // only the counts there are ("2 sent, 1 failed", not "2 sent, 0 already there, 1 failed")
-    function is(kind, notTaken) { return function (it) { return it.kind === kind && !!it.notTaken === notTaken; }; }
-    var counts = [[is("done", false), "guest.summary.sent"], [is("duplicate", false), "guest.summary.duplicate"],
-      [is("error", false), "guest.summary.failed"], [is("error", true), "guest.summary.refused"],
-      [is("cancelled", false), "guest.summary.cancelled"]]
+    function is(kind) { return function (it) { return shownKind(it) === kind; }; }
+    var counts = [[is("done"), "guest.summary.sent"], [is("duplicate"), "guest.summary.duplicate"],
+      [is("error"), "guest.summary.failed"], [is("refused"), "guest.summary.refused"],
+      [is("removed"), "guest.summary.removed"], [is("cancelled"), "guest.summary.cancelled"]]
       .map(function (c) { return [all.filter(c[0]).length, c[1]]; }).filter(function (c) { return c[0]; })
       .map(function (c) { return I18N.n(c[1], c[0]); });
     // the files listed as sent before a reload count too: "Finished: 2 sent" under 12 files done
@@ -314,9 +321,13 @@
     }
     Who.take();
     if (!Who.ready()) { early.push([Array.prototype.slice.call(fileList), fromPhotoPicker]); Who.ask(); return; }
+    // files chosen once the others are all done are a new batch: the overall bar is theirs (one
+    // new photo at 15% read "90 % of 44.2 MB", the first batch counted in: walk)
+    if (!sending()) items.forEach(function (it) { if (SETTLED[it.kind]) it.before = true; });
     var chosen = [], first = null;
     Array.prototype.forEach.call(fileList, function (file) {
       if (onItsWay(file)) return; // chosen twice: the one in the list already goes
+      replaced(file);
       var item = newItem(file.name, file.size, file, false);
       first = first || item;
       Thumbs.add(item);
@@ -354,6 +365,17 @@
     return items.some(function (it) {
       return it.file && !it.earlier && !SETTLED[it.kind] && it.name === file.name && it.size === file.size &&
         it.file.lastModified === file.lastModified;
+    });
+  }
+
+  // A file chosen again after it failed, was refused, removed or cancelled takes its row: the old
+  // one stayed, "failed", and "3 failed" stood under the same three files sent (walk).
+  function replaced(file) {
+    items.slice().forEach(function (it) {
+      if (!it.file || it.earlier || !(it.kind === "error" || it.kind === "cancelled") || it.name !== file.name ||
+          it.size !== file.size || it.file.lastModified !== file.lastModified) return;
+      it.el.remove();
+      items.splice(items.indexOf(it), 1);
     });
   }
 
@@ -758,7 +780,7 @@
     var kind = SERVER_KIND[event.state] || "processing";
     var detail = item.earlier ? text("guest.detail.earlier") : null;
     if (kind === "waiting") detail = refusal({ code: event.code || "waiting" });
-    if (kind === "error") { item.retryable = item.notTaken = false; detail = refusal({ code: event.code || "rejected" }); }
+    if (kind === "error") { item.retryable = item.notTaken = item.ownerRemoved = false; detail = refusal({ code: event.code || "rejected" }); }
     // Immich had it (its answer after the bytes went, or the server's check before): "nothing had
     // to be sent" is said only where the page itself skipped the sending (alreadyThere)
     if (kind === "duplicate" && !item.earlier) {
@@ -783,6 +805,7 @@
     // the link's owner removed it (its log's Remove): said, and not sent again by a resume
     if (item && !item.earlier && why === "owner" && !SETTLED[item.kind]) {
       item.retryable = false;
+      item.ownerRemoved = true;
       giveUp(item, "error", text("guest.detail.removed"));
     }
     if (item && item.earlier) {
@@ -1114,7 +1137,11 @@
   var LINK_ENDED = { link_expired: 1, link_invalid: 1, link_deleted: 1, link_used: 1, "page.link_deleted": 1 };
   function linkClosedText(body) {
     var code = body && body.code, why = I18N.server(body, T("server.link_invalid"));
-    if (REOPENS[code] && items.some(function (it) { return it.kind === "held"; })) why += " " + T("guest.notice.held");
+    var held = REOPENS[code] && items.some(function (it) { return it.kind === "held"; });
+    // a used link opens again only if its owner allows one more browser, which is rare: asking for
+    // a new link comes first there ("keep this page open" first read as a promise: walk)
+    if (code === "link_used") return why + " " + T("server.page.new_link") + (held ? " " + T("guest.notice.held_used") : "");
+    if (held) why += " " + T("guest.notice.held");
     return LINK_ENDED[code] || !code ? why + " " + T("server.page.new_link") : why;
   }
   function holdAll(body) {
@@ -1226,7 +1253,9 @@
         show();
       },
       ready: function () { return mode !== "required" || !!(saved && saved.name); },
-      ask: function () { $("who-error").textContent = T("guest.who.required"); $("who-name").focus(); },
+      // the chosen files are kept, and the guest is told so: "before choosing files" sent them to
+      // choose them again, which made a second row of each (walk)
+      ask: function () { $("who-error").textContent = T("guest.who.kept"); $("who-name").focus(); },
       name: function () { return mode !== "hidden" && saved ? saved.name : ""; },
       message: function () { return mode !== "hidden" && saved ? saved.message : ""; },
       redraw: show

@@ -46,7 +46,7 @@ from tuspyserver.request import get_request_headers
 
 from ..crypto import token_hash
 from ..events import EventBus, upload_event
-from ..guest_fields import GuestFieldsRefused, clean_guest_fields
+from ..guest_fields import JOINERS, GuestFieldsRefused, clean_guest_fields
 from ..i18n import size_text
 from ..media import SIGNATURE_BYTES, matches_name
 from ..models import Invite, Upload, UploadState
@@ -409,7 +409,7 @@ class TusGuard:
         file named .jpg, `media.matches_name`), before one is written: the upload ends (its row, staged files and place in the link's limits go, as
         a cancel does) and its link's owner sees the refusal in the log. Called under its lock."""
         ext = PurePosixPath(upload.filename).suffix.lower()
-        message = f"This file is not the {ext} photo or video its name says: its content is something else."
+        message = f"This file is named like a photo or video ({ext}), but its content is not one."
         await self._end_refused(upload, Refuse(415, message, code="not_media", params={"ext": ext}))
 
     async def _end_refused(self, upload: Upload, refusal: Refuse) -> None:
@@ -468,9 +468,12 @@ def parse_metadata(raw: str) -> dict[str, str]:
 
 
 def clean_filename(name: str) -> str:
-    """The base name only, without control characters, at most 255 characters (extension kept)."""
+    """The base name only, without control or format characters (bidi overrides among them) but the
+    joiners an emoji or a Persian word is spelled with (JOINERS: "👰‍♀️" arrived as "👰♀️": walk), at
+    most 255 characters (extension kept)."""
     name = name.replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(ch for ch in unicodedata.normalize("NFC", name) if unicodedata.category(ch)[0] != "C").strip()
+    name = "".join(ch for ch in unicodedata.normalize("NFC", name)
+                   if ch in JOINERS or unicodedata.category(ch)[0] != "C").strip()
     if name in (".", ".."):
         return ""
     if len(name) > 255:
