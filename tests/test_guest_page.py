@@ -924,8 +924,8 @@ def test_a_text_file_named_as_a_photo_is_refused_in_the_guests_language(make_dro
     page.goto(link(drop, admin_of, maxFiles=1))
     page.set_input_files("#picker", [str(notes)])
     item = page.locator(".item").nth(0)
-    expect(item.locator(".detail")).to_have_text(
-        "Diese Datei ist nicht das .jpg-Foto oder -Video, das ihr Name verspricht: Ihr Inhalt ist etwas anderes.")
+    expect(item.locator(".detail")).to_have_text("Diese Datei heißt wie ein Foto oder Video (.jpg), ihr Inhalt ist aber keins.")
+    expect(item.locator(".chip")).to_have_text("nicht angenommen")
     assert item.locator(".retry").is_hidden()
     # nothing of it was kept: its bar is empty, not full and red (guest walk)
     expect(item.locator(".progress")).to_have_attribute("aria-valuenow", "0")
