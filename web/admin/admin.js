@@ -469,7 +469,7 @@
     });
     q(".log").addEventListener("click", function () {
       var wrap = q(".log-wrap");
-      if (!wrap.hidden) { wrap.hidden = true; el.logAsked = (el.logAsked || 0) + 1; return; } // an answer on its way stays unseen
+      if (!wrap.hidden) { wrap.hidden = true; el.logAsked = (el.logAsked || 0) + 1; el.logNote = null; return; } // an answer on its way stays unseen
       showLog(el, invite);
     });
     return el;
@@ -498,6 +498,11 @@
       // every file stopped on its way at once: one guest's creations that never sent a byte can
       // fill a link's places, a click each (attack run)
       var stopped = rows.filter(function (row) { return row.stopped; }).length;
+      // what a Remove did, here beside it: the line at the top of the page was out of sight of an
+      // owner scrolled down to the log (re-walk); said again in a language chosen later
+      var note = wrap.querySelector(".log-note"), told = el.logNote;
+      note.textContent = !told ? "" : told.body ? I18N.server(told.body) : said(told.parts);
+      note.hidden = !told;
       var all = wrap.querySelector(".remove-stopped");
       all.hidden = stopped < 2;
       all.disabled = false;
@@ -508,9 +513,9 @@
         api("DELETE", "/api/invites/" + invite.id + "/uploads").then(function (answer) {
           var parts = [["admin.log.removed", { count: answer.removed }]];
           if (answer.moving) parts.push(["admin.log.moving", { count: answer.moving }]); // "0 removed" said why
-          flash(null, parts, null, true);
+          el.logNote = { parts: parts };
           showLog(el, invite);
-        }).catch(function (err) { flash(err.message); showLog(el, invite); });
+        }).catch(function (err) { el.logNote = { body: err.body || { message: err.message } }; showLog(el, invite); });
       };
       rows.forEach(function (row) {
         var tr = document.createElement("tr");
@@ -530,8 +535,8 @@
           remove.addEventListener("click", function () {
             if (!confirm(t("admin.log.remove_confirm", { name: row.filename }))) return;
             api("DELETE", "/api/invites/" + invite.id + "/uploads/" + encodeURIComponent(row.id))
-              .then(function () { showLog(el, invite); })
-              .catch(function (err) { flash(err.message); showLog(el, invite); });
+              .then(function () { el.logNote = { parts: [["admin.log.removed", { count: 1 }]] }; showLog(el, invite); })
+              .catch(function (err) { el.logNote = { body: err.body || { message: err.message } }; showLog(el, invite); });
           });
           tr.children[4].appendChild(document.createTextNode(" "));
           tr.children[4].appendChild(remove);
@@ -549,9 +554,10 @@
         td.colSpan = 5; td.textContent = t("admin.log.empty"); tr.appendChild(td); body.appendChild(tr);
       }
       wrap.hidden = false;
-      // bytes arriving send no event: "arriving (0%)" stood while the guest's page said 19% (walk)
+      // bytes arriving send no event: "arriving (0%)" stood while the guest's page said 19% (walk);
+      // a stopped file may move again (its guest back): "stopped" stood over a file at 77% (re-walk)
       clearTimeout(el.logTimer);
-      if (rows.some(function (row) { return row.state === "receiving" && !row.stopped; })) {
+      if (rows.some(function (row) { return row.state === "receiving"; })) {
         el.logTimer = setTimeout(function () { if (el.isConnected && !wrap.hidden) showLog(el, invite); }, 5000);
       }
     }).catch(function (err) { if (asked === el.logAsked) flash(err.message); });
