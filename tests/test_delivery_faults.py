@@ -243,6 +243,7 @@ def test_albums_shared_as_viewer_are_not_offered_and_a_refused_add_is_shown(make
     uid = guest.invite_upload(MEDIA / "exif_offset.jpg", invite_token(invite))
     event = guest.wait_for(uid, FINAL)
     assert event["state"] == "failed" and "may only view" in event["message"]
+    assert event["code"] == "album_refused"  # the guest reads that it arrived, not "not accepted" (re-walk)
     assert len(fake.albums) == 2 and admin.call("GET", f"/api/invites/{invite['id']}").json()["albumId"] == editor.id
 
 

@@ -324,6 +324,10 @@ def test_guest_name_and_message_asked_once_and_sent_as_description(make_drop, ad
     page.set_input_files("#picker", [str(MEDIA / "no_date.jpg")])
     # kept, and said so ("before choosing files" sent guests to choose them again: walk)
     expect(page.locator("#who-error")).to_have_text("Please enter your name: the files you chose go as soon as you have.")
+    assert "error" not in page.get_attribute("#who-error", "class")  # news, not a refusal (it read red: re-walk)
+    page.select_option("#lang", "es")  # said again in the language chosen (it stayed English: re-walk)
+    expect(page.locator("#who-error")).to_have_text("Escribe tu nombre: los archivos que elegiste se envían en cuanto lo hagas.")
+    page.select_option("#lang", "en")
     assert page.locator(".item").count() == 0  # held until the name is there
     page.fill("#who-name", "Anna")
     page.click("#who-add-message")
@@ -1120,6 +1124,26 @@ def test_a_page_open_on_a_one_time_link_says_so_as_soon_as_another_browser_uses_
     assert late.problems == [] and first.problems == []
     late_context.close()
     first_context.close()
+
+
+def test_a_page_open_on_a_link_says_it_is_full_as_soon_as_another_browser_fills_it(make_drop, admin_of, browser):
+    """Re-walk: a second phone read "3 more files" on a link another phone had filled; its guest
+    learned only by choosing a file. The file that fills a link tells its open pages."""
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
+    made = admin_of(drop).invite(maxFiles=2)
+    url = drop.url + "/i/" + invite_token(made)
+    (other_context, other), (filler_context, filler) = guest(browser), guest(browser)
+    for page in (other, filler):
+        page.goto(url)
+        expect(page.locator("#details")).to_contain_text("2 more files")
+    filler.set_input_files("#picker", [str(MEDIA / "exif_offset.jpg")])
+    expect(filler.locator(".item[data-kind=done]")).to_have_count(1, timeout=30000)
+    filler.set_input_files("#picker", [str(MEDIA / "no_date.jpg")])
+    expect(other.locator("#drop-hint")).to_have_text("This link takes no more files.")
+    expect(filler.locator(".item[data-kind=done]")).to_have_count(2, timeout=30000)
+    assert other.problems == [] and filler.problems == []
+    other_context.close()
+    filler_context.close()
 
 
 def test_a_long_chip_wraps_under_the_name_at_320_px(make_drop, admin_of, browser, tmp_path):

@@ -1190,7 +1190,15 @@
 
   // --- the guest's name and message: asked once, remembered in this browser -----------------------
   var Who = (function () {
-    var mode = "hidden", saved = null;
+    var mode = "hidden", saved = null, said = null;
+    // why the name is asked: said again in a language chosen later (it stayed English: re-walk); the
+    // files kept meanwhile are news, not an error (it read red, as a refusal)
+    function say(key) {
+      said = key;
+      var text = key ? T(key) : "";
+      if ($("who-error").textContent !== text) $("who-error").textContent = text; // (an alert: read out when it changes)
+      $("who-error").classList.toggle("error", key === "guest.who.required");
+    }
     try { saved = JSON.parse(localStorage.getItem("guest") || "null"); } catch (e) { saved = null; }
     function store() { try { localStorage.setItem("guest", JSON.stringify(saved)); } catch (e) { /* this visit only */ } }
     function show() {
@@ -1218,8 +1226,8 @@
     $("who").addEventListener("submit", function (e) {
       e.preventDefault();
       saved = typed();
-      if (mode === "required" && !saved.name) { $("who-error").textContent = T("guest.who.required"); return; }
-      $("who-error").textContent = "";
+      if (mode === "required" && !saved.name) { say("guest.who.required"); return; }
+      say(null);
       store();
       show();
       addEarly();
@@ -1248,17 +1256,17 @@
         if (mode === "hidden" || saved || (mode === "required" && !now.name)) return;
         saved = now;
         if (!now.name && !now.message) { show(); return; } // passed over: folded away, asked again on the next visit
-        $("who-error").textContent = "";
+        say(null);
         store();
         show();
       },
       ready: function () { return mode !== "required" || !!(saved && saved.name); },
       // the chosen files are kept, and the guest is told so: "before choosing files" sent them to
       // choose them again, which made a second row of each (walk)
-      ask: function () { $("who-error").textContent = T("guest.who.kept"); $("who-name").focus(); },
+      ask: function () { say("guest.who.kept"); $("who-name").focus(); },
       name: function () { return mode !== "hidden" && saved ? saved.name : ""; },
       message: function () { return mode !== "hidden" && saved ? saved.message : ""; },
-      redraw: show
+      redraw: function () { show(); say(said); }
     };
   })();
 

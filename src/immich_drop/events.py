@@ -36,6 +36,8 @@ def _code(upload: Upload) -> str | None:
     if upload.state == "retrying":
         return "link_paused" if upload.message.startswith("This link is paused") else "waiting"
     if upload.state == "failed":
+        if upload.message.startswith("Sent to Immich, but not added to the album"):
+            return "album_refused"  # it arrived: "did not accept this file" was wrong (re-walk)
         return "link_deleted" if "deleted by its owner" in upload.message else "rejected"
     return None
 

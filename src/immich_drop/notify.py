@@ -5,8 +5,8 @@
   (`invite_delivered`); `invite` is the row as it now is, when the caller has it (no second read).
   The owner's open consoles get `{"type": "invite", ...}` over the status channel (their own channel
   "admin:<user id>", never another admin's); a link that just got used up, or full once a file
-  finishes, is told once. A browser's claim that used the link up also tells the link's open pages
-  (`{"type": "link"}` on its channel), which ask for it again.
+  finishes, is told once. The file whose claim used the link up, or whose place filled it, also
+  tells the link's open pages (`{"type": "link"}` on its channel), which ask for it again.
 - `invite_delivered(invite_id)`: also (re)starts the link's settle timer. When no file of the link has
   finished for NOTIFY_SETTLE_SECONDS, one digest goes out for everything finished since the last
   one ("Anna and 3 others sent 41 photos and 2 videos to Wedding"). Never a message per file.
@@ -159,9 +159,9 @@ class Notifier:
 
     # --- events --------------------------------------------------------------------------
     async def invite_changed(self, invite_id: str, invite: Invite | None = None, delivered: bool = False,
-                             claimed: bool = False) -> None:
+                             claimed: bool = False, taken: bool = False) -> None:
         """`invite`, if given, is the row as it is now (read or returned by the caller's own write);
-        `claimed`: a browser's first file just took one of the link's uses."""
+        `taken`: a file just took a place in the link's limits; `claimed`: and its browser's use."""
         invite = invite or await self.store.get_invite(invite_id)
         if invite is None or invite.deleted_at is not None:
             return
@@ -169,9 +169,11 @@ class Notifier:
         # "used up" is for good (a claim is never taken back), "full" is told only as a file finishes:
         # a reservation is also made for a creation refused a moment later (no room, 429) and given back
         state = invite_state(invite)
-        if claimed and state == InviteState.USED_UP:
-            # the link's other open pages say it is used now, not when their guest chooses a file
-            # and it is held (re-walk); the browser that used it asks again and stays open
+        if (claimed and state == InviteState.USED_UP) or (taken and state == InviteState.FULL):
+            # the link's other open pages say it is used, or full, now, not when their guest chooses
+            # a file and it is held or refused ("3 more files" stood on a full link: re-walk); the
+            # browser that used it asks again and stays open. Only the file that used it up or
+            # filled it sends this, not every file.
             self.bus.publish(link_channel(invite.id), LINK_CHANGED)
         notice = {InviteState.USED_UP: used_up_message, InviteState.FULL: full_message if delivered else None}.get(state)
         if notice is not None and not invite.closed_noticed:

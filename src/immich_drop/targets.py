@@ -179,7 +179,7 @@ class Targets:
                 raise TargetClosed(*USED)
         # told from this reservation's own row (read afresh after a claim, which counts a use): one
         # that raced another's may arrive after it, and the next event puts the owner's console right
-        await self.on_invite_change(place.target_id, None if place.claims else reserved, claimed=place.claims)
+        await self.on_invite_change(place.target_id, None if place.claims else reserved, claimed=place.claims, taken=True)
 
     async def note_refusal(self, meta: dict[str, str], filename: str, size: int, code: str, message: str,
                            session: str | None = None) -> None:

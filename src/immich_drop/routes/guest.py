@@ -5,8 +5,8 @@
 - `GET /api/config`: what the page needs (endpoint, chunk size, limits). No secrets, no Immich address.
 - `WS /ws`: events for this browser session's own uploads; on connect, their current state. Only
   from this site's pages (`Origin` checked, as on every other request). With `?invite=<token>` (a
-  link's page), also `{"type": "link"}` when the link's owner changes or deletes it, or another
-  browser uses it up.
+  link's page), also `{"type": "link"}` when the link's owner changes or deletes it, or a
+  browser uses it up or fills it.
 - `GET /api/status`: that current state alone, for a page whose WebSocket cannot get through (some
   proxies and mobile networks block them): `{"events": [...]}`, oldest first.
 """
