@@ -276,6 +276,11 @@ def test_the_owner_removes_every_stopped_file_of_a_link_with_one_button(drop, ad
     button = card.locator(".remove-stopped")
     expect(button).to_have_text("Remove the 3 stopped files")
     snap(page, "admin-log-stopped.png")
+    card.locator(".remove-upload").first.focus()
+    for _ in range(2):  # the open log asks again by itself (files on their way); by the second answer
+        with page.expect_response(lambda r: r.url.endswith("/uploads") and r.request.method == "GET", timeout=15000):
+            pass  # the first one is drawn, or not: nothing changed, so nothing is redrawn
+    expect(card.locator(".remove-upload").first).to_be_focused()  # (each redraw took the focus: cold review)
     asked = []
     page.on("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
     button.click()

@@ -323,7 +323,7 @@ def test_guest_name_and_message_asked_once_and_sent_as_description(make_drop, ad
     expect(page.locator("#who")).to_be_visible()
     page.set_input_files("#picker", [str(MEDIA / "no_date.jpg")])
     # kept, and said so ("before choosing files" sent guests to choose them again: walk)
-    expect(page.locator("#who-error")).to_have_text("Please enter your name: the files you chose go as soon as you have.")
+    expect(page.locator("#who-error")).to_have_text("Please enter your name: the files you chose are sent as soon as you do.")
     assert "error" not in page.get_attribute("#who-error", "class")  # news, not a refusal (it read red: re-walk)
     page.select_option("#lang", "es")  # said again in the language chosen (it stayed English: re-walk)
     expect(page.locator("#who-error")).to_have_text("Escribe tu nombre: los archivos que elegiste se envían en cuanto lo hagas.")
@@ -1126,9 +1126,11 @@ def test_a_page_open_on_a_one_time_link_says_so_as_soon_as_another_browser_uses_
     first_context.close()
 
 
-def test_a_page_open_on_a_link_says_it_is_full_as_soon_as_another_browser_fills_it(make_drop, admin_of, browser):
+def test_a_page_open_on_a_link_says_it_is_full_as_soon_as_another_browser_fills_it(make_drop, admin_of, browser,
+                                                                                  tmp_path):
     """Re-walk: a second phone read "3 more files" on a link another phone had filled; its guest
-    learned only by choosing a file. The file that fills a link tells its open pages."""
+    learned only by choosing a file. The file that fills a link tells its open pages, and so does
+    one that gives its place back (cancelled here): told "full", they hid their pickers for good."""
     drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
     made = admin_of(drop).invite(maxFiles=2)
     url = drop.url + "/i/" + invite_token(made)
@@ -1138,9 +1140,15 @@ def test_a_page_open_on_a_link_says_it_is_full_as_soon_as_another_browser_fills_
         expect(page.locator("#details")).to_contain_text("2 more files")
     filler.set_input_files("#picker", [str(MEDIA / "exif_offset.jpg")])
     expect(filler.locator(".item[data-kind=done]")).to_have_count(1, timeout=30000)
-    filler.set_input_files("#picker", [str(MEDIA / "no_date.jpg")])
+    throttle(filler, 300_000)
+    filler.set_input_files("#picker", [str(make_file(tmp_path / "long.mp4", 12 * CHUNK, seed=7))])
     expect(other.locator("#drop-hint")).to_have_text("This link takes no more files.")
-    expect(filler.locator(".item[data-kind=done]")).to_have_count(2, timeout=30000)
+    expect(other.locator("#drop .pickers")).to_be_hidden()
+    filler.locator(".item").nth(1).locator(".cancel").click()
+    expect(other.locator("#details")).to_contain_text("1 more file")
+    expect(other.locator("#drop .pickers")).to_be_visible()
+    other.set_input_files("#picker", [str(MEDIA / "no_date.jpg")])
+    expect(other.locator(".item[data-kind=done]")).to_have_count(1, timeout=30000)
     assert other.problems == [] and filler.problems == []
     other_context.close()
     filler_context.close()

@@ -220,6 +220,8 @@ def test_filename_is_reduced_to_a_base_name(drop):
     # a bidi override goes; the joiner of an emoji sequence stays (it arrived as "👰♀️": walk)
     uid = created(guest, filename="bride \U0001f470\u200d\u2640\ufe0f \u202egpj.exe.jpg")
     assert drop.upload_row(uid).filename == "bride \U0001f470\u200d\u2640\ufe0f gpj.exe.jpg"
+    uid = created(guest, filename="\u200c \u200dholiday.jpg\u200d")  # joiners joining nothing: gone (cold review)
+    assert drop.upload_row(uid).filename == "holiday.jpg"
 
 
 def test_termination_removes_an_incomplete_upload(drop):

@@ -221,7 +221,9 @@
     var running = sending();
     $("keep-open").hidden = !running;
     $("pause").textContent = T(paused ? "guest.resume_all" : "guest.pause_all");
-    if (!running) { releaseScreen(); meter.at = 0; meter.rate = 0; return; } // the next batch measures anew
+    if (!running) { // the next batch measures anew, from 0% (a file chosen again began at the last one's 40%)
+      releaseScreen(); meter.at = 0; meter.rate = 0; meter.total = meter.shown = 0; return;
+    }
     holdScreen();
     var total = 0, sent = 0;
     batch().forEach(function (it) {
@@ -323,7 +325,8 @@
     if (!Who.ready()) { early.push([Array.prototype.slice.call(fileList), fromPhotoPicker]); Who.ask(); return; }
     // files chosen once the others are all done are a new batch: the overall bar is theirs (one
     // new photo at 15% read "90 % of 44.2 MB", the first batch counted in: walk)
-    if (!sending()) items.forEach(function (it) { if (SETTLED[it.kind]) it.before = true; });
+    // (one still processing or waiting for Immich belongs to the batch before too: cold review)
+    if (!sending()) items.forEach(function (it) { if (it.kind !== "held") it.before = true; });
     var chosen = [], first = null;
     Array.prototype.forEach.call(fileList, function (file) {
       if (onItsWay(file)) return; // chosen twice: the one in the list already goes
@@ -370,10 +373,13 @@
 
   // A file chosen again after it failed, was refused, removed or cancelled takes its row: the old
   // one stayed, "failed", and "3 failed" stood under the same three files sent (walk).
+  // Only a row that holds nothing: not one whose creation is unanswered (its key would go to the
+  // new row), nor one whose failure a Retry may mend (it holds its upload on the server).
   function replaced(file) {
     items.slice().forEach(function (it) {
       if (!it.file || it.earlier || !(it.kind === "error" || it.kind === "cancelled") || it.name !== file.name ||
           it.size !== file.size || it.file.lastModified !== file.lastModified) return;
+      if (it.creating || it.upload || it.slot || it.retryable) return;
       it.el.remove();
       items.splice(items.indexOf(it), 1);
     });
@@ -1226,7 +1232,7 @@
     $("who").addEventListener("submit", function (e) {
       e.preventDefault();
       saved = typed();
-      if (mode === "required" && !saved.name) { say("guest.who.required"); return; }
+      if (mode === "required" && !saved.name) { say(early.length ? "guest.who.kept" : "guest.who.required"); return; }
       say(null);
       store();
       show();

@@ -68,6 +68,13 @@ def invite_event(invite: Invite) -> dict:
             "lastUploadAt": last.isoformat() if last else None}
 
 
+def _was_full(invite: Invite, freed: int) -> bool:
+    """Whether `invite`, as it is now, was full before a file of `freed` bytes gave its place back:
+    its open pages, told it was full, hid their pickers (cold review)."""
+    return (invite.max_files is not None and invite.files + 1 >= invite.max_files) or \
+        (invite.max_total_bytes is not None and invite.bytes + freed >= invite.max_total_bytes)
+
+
 Message = Callable[[str], tuple[str, str]]  # language → (title, body)
 
 
@@ -159,9 +166,10 @@ class Notifier:
 
     # --- events --------------------------------------------------------------------------
     async def invite_changed(self, invite_id: str, invite: Invite | None = None, delivered: bool = False,
-                             claimed: bool = False, taken: bool = False) -> None:
+                             claimed: bool = False, taken: bool = False, freed: int | None = None) -> None:
         """`invite`, if given, is the row as it is now (read or returned by the caller's own write);
-        `taken`: a file just took a place in the link's limits; `claimed`: and its browser's use."""
+        `taken`: a file just took a place in the link's limits; `claimed`: and its browser's use;
+        `freed`: a file of that many bytes gave its place back."""
         invite = invite or await self.store.get_invite(invite_id)
         if invite is None or invite.deleted_at is not None:
             return
@@ -169,7 +177,8 @@ class Notifier:
         # "used up" is for good (a claim is never taken back), "full" is told only as a file finishes:
         # a reservation is also made for a creation refused a moment later (no room, 429) and given back
         state = invite_state(invite)
-        if (claimed and state == InviteState.USED_UP) or (taken and state == InviteState.FULL):
+        if (claimed and state == InviteState.USED_UP) or (taken and state == InviteState.FULL) \
+                or (freed is not None and state == InviteState.ACTIVE and _was_full(invite, freed)):
             # the link's other open pages say it is used, or full, now, not when their guest chooses
             # a file and it is held or refused ("3 more files" stood on a full link: re-walk); the
             # browser that used it asks again and stays open. Only the file that used it up or

@@ -213,7 +213,7 @@ class Targets:
         """Give back what `take` reserved, for an upload that was cancelled or expired."""
         if upload.target_kind == INVITE and upload.target_id:
             await self.store.release_invite(upload.target_id, upload.size)
-            await self.on_invite_change(upload.target_id)
+            await self.on_invite_change(upload.target_id, freed=upload.size)
 
     async def open_for_upload(self, kind: str, target_id: str | None, invite: Invite | None = None) -> None:
         """`invite`, when the caller has just read it (`Store.upload_and_invite`), saves reading it again."""

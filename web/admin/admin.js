@@ -491,8 +491,19 @@
     var wrap = el.querySelector(".log-wrap");
     // each live event asks again; answers can come back out of order, and only the latest is shown
     var asked = el.logAsked = (el.logAsked || 0) + 1;
+    // asked again every 5 s while a file is on its way, stopped or not (see the end)
+    function again() {
+      clearTimeout(el.logTimer);
+      el.logTimer = setTimeout(function () { if (el.isConnected && !wrap.hidden) showLog(el, invite); }, 5000);
+    }
     api("GET", "/api/invites/" + invite.id + "/uploads").then(function (rows) {
       if (asked !== el.logAsked) return;
+      var arriving = rows.some(function (row) { return row.state === "receiving"; });
+      // drawn anew only when something changed: each redraw took the focus off a Remove button,
+      // and read the note out again (cold review)
+      var drawn = JSON.stringify([rows, I18N.lang, el.logNote || null, !!el.removing]);
+      if (!wrap.hidden && drawn === el.logDrawn) { if (arriving) again(); return; }
+      el.logDrawn = drawn;
       var body = wrap.querySelector("tbody");
       body.textContent = "";
       // every file stopped on its way at once: one guest's creations that never sent a byte can
@@ -505,17 +516,17 @@
       note.hidden = !told;
       var all = wrap.querySelector(".remove-stopped");
       all.hidden = stopped < 2;
-      all.disabled = false;
+      all.disabled = !!el.removing; // (not made clickable again by a redraw while it works)
       all.textContent = I18N.n("admin.log.remove_stopped", stopped);
       all.onclick = function () {
         if (!confirm(I18N.n("admin.log.remove_stopped_confirm", stopped))) return;
-        all.disabled = true; // one request: a second click flashed over the first one's answer
+        all.disabled = el.removing = true; // one request: a second click flashed over the first one's answer
         api("DELETE", "/api/invites/" + invite.id + "/uploads").then(function (answer) {
           var parts = [["admin.log.removed", { count: answer.removed }]];
           if (answer.moving) parts.push(["admin.log.moving", { count: answer.moving }]); // "0 removed" said why
           el.logNote = { parts: parts };
-          showLog(el, invite);
-        }).catch(function (err) { el.logNote = { body: err.body || { message: err.message } }; showLog(el, invite); });
+        }).catch(function (err) { el.logNote = { body: err.body || { message: err.message } }; })
+          .then(function () { el.removing = false; showLog(el, invite); });
       };
       rows.forEach(function (row) {
         var tr = document.createElement("tr");
@@ -557,10 +568,12 @@
       // bytes arriving send no event: "arriving (0%)" stood while the guest's page said 19% (walk);
       // a stopped file may move again (its guest back): "stopped" stood over a file at 77% (re-walk)
       clearTimeout(el.logTimer);
-      if (rows.some(function (row) { return row.state === "receiving"; })) {
-        el.logTimer = setTimeout(function () { if (el.isConnected && !wrap.hidden) showLog(el, invite); }, 5000);
-      }
-    }).catch(function (err) { if (asked === el.logAsked) flash(err.message); });
+      if (arriving) again();
+    }).catch(function (err) {
+      if (asked !== el.logAsked) return;
+      flash(err.message);
+      if (!wrap.hidden) again(); // a hiccup does not end the live log
+    });
   }
 
   // --- notifications -----------------------------------------------------------------------------

@@ -467,13 +467,16 @@ def parse_metadata(raw: str) -> dict[str, str]:
     return meta
 
 
+_EDGES = re.compile(f"^[\\s{JOINERS}]+|[\\s{JOINERS}]+$")  # spaces, and joiners joining nothing
+
+
 def clean_filename(name: str) -> str:
     """The base name only, without control or format characters (bidi overrides among them) but the
     joiners an emoji or a Persian word is spelled with (JOINERS: "👰‍♀️" arrived as "👰♀️": walk), at
     most 255 characters (extension kept)."""
     name = name.replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(ch for ch in unicodedata.normalize("NFC", name)
-                   if ch in JOINERS or unicodedata.category(ch)[0] != "C").strip()
+    name = _EDGES.sub("", "".join(ch for ch in unicodedata.normalize("NFC", name)
+                                  if ch in JOINERS or unicodedata.category(ch)[0] != "C"))
     if name in (".", ".."):
         return ""
     if len(name) > 255:
