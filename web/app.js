@@ -1024,7 +1024,10 @@
         if (quiet && question < infoShown) return; // (the first look and an unlock always set the page up)
         infoShown = Math.max(infoShown, question);
         info = answer.body;
-        var waiting = items.filter(function (it) { return it.reserved && !it.uploadId && !it.counted; });
+        // files this page took a place for that the server may not have counted yet; not one whose
+        // creation is on its way (the server counts it on arrival: the link event its own file sent
+        // on filling the link came back counting it, and a place given back then read "0 more")
+        var waiting = items.filter(function (it) { return it.reserved && !it.uploadId && !it.counted && !it.posted; });
         budget.files = info.remaining.files == null ? null : info.remaining.files - waiting.length;
         budget.bytes = info.remaining.bytes == null ? null
           : info.remaining.bytes - waiting.reduce(function (sum, it) { return sum + it.size; }, 0);
