@@ -178,7 +178,8 @@
 
   // --- the whole batch ---------------------------------------------------------------------------
   function batch() { return items.filter(function (it) { return !it.earlier && !it.refused; }); }
-  function count(list, kind) { return list.filter(function (it) { return it.kind === kind; }).length; }
+  // by the kind a file shows: an "error" may read "refused" or "removed" (shownKind)
+  function count(list, kind) { return list.filter(function (it) { return shownKind(it) === kind; }).length; }
   function sending() { return items.some(function (it) { return SENDING[it.kind]; }); }
 
   function refresh() {
@@ -194,10 +195,9 @@
     add(count(all, "processing"), "guest.summary.processing");
     add(count(all, "waiting"), "guest.summary.waiting");
     add(count(all, "held"), "guest.summary.held");
-    var shown = function (kind) { return all.filter(function (it) { return shownKind(it) === kind; }).length; };
-    add(shown("error"), "guest.summary.failed");
-    add(shown("refused"), "guest.summary.refused"); // as the finished line counts them (cold review)
-    add(shown("removed"), "guest.summary.removed");
+    add(count(all, "error"), "guest.summary.failed");
+    add(count(all, "refused"), "guest.summary.refused"); // as the finished line counts them (cold review)
+    add(count(all, "removed"), "guest.summary.removed");
     add(count(all, "cancelled"), "guest.summary.cancelled");
     summary.textContent = parts.join(" · ");
     updateOverall();
@@ -268,12 +268,9 @@
     if (!settled) return;
     var failed = all.filter(function (it) { return it.kind === "error"; });
     // only the counts there are ("2 sent, 1 failed", not "2 sent, 0 already there, 1 failed")
-    function is(kind) { return function (it) { return shownKind(it) === kind; }; }
-    var counts = [[is("done"), "guest.summary.sent"], [is("duplicate"), "guest.summary.duplicate"],
-      [is("error"), "guest.summary.failed"], [is("refused"), "guest.summary.refused"],
-      [is("removed"), "guest.summary.removed"], [is("cancelled"), "guest.summary.cancelled"]]
-      .map(function (c) { return [all.filter(c[0]).length, c[1]]; }).filter(function (c) { return c[0]; })
-      .map(function (c) { return I18N.n(c[1], c[0]); });
+    var counts = [["done", "guest.summary.sent"], ["duplicate", "guest.summary.duplicate"], ["error", "guest.summary.failed"],
+      ["refused", "guest.summary.refused"], ["removed", "guest.summary.removed"], ["cancelled", "guest.summary.cancelled"]]
+      .filter(function (c) { return count(all, c[0]); }).map(function (c) { return I18N.n(c[1], count(all, c[0])); });
     // the files listed as sent before a reload count too: "Finished: 2 sent" under 12 files done
     // read as if 10 had not arrived (guest walk)
     var earlier = items.filter(function (it) { return it.earlier && (it.kind === "done" || it.kind === "duplicate"); });
@@ -725,14 +722,14 @@
     pump();
   }
 
-  // A file given up (cancelled, or one its link no longer takes): off the server, its place in the
-  // link given back, not taken up again when a closed link opens.
   // the server kept none of it: a full red bar read as "sent, then lost" (guest walk)
   function unsent(item) {
     if (meter.at) meter.bytes -= item.sent; // (not a second of speed 0 in the estimate)
     item.sent = 0;
   }
 
+  // A file given up (cancelled, or one its link no longer takes): off the server, its place in the
+  // link given back, not taken up again when a closed link opens.
   function giveUp(item, kind, detail) {
     var upload = item.upload;
     item.upload = null;

@@ -417,14 +417,12 @@ class TusGuard:
         its name says, or the owner lowered the size allowed or changed the kinds since it began:
         the README promises such files stop and say why): its row, staged files and place in the
         link's limits go, as a cancel does, and the owner's log shows the refusal. Called under its lock."""
-        if not await self._end_upload(upload):  # its last byte won a race: a delivery now, its file needed
+        # (False: its last byte won a race, it is a delivery now and its file needed)
+        if not await end_receiving(self.store, self.targets, self.bus, upload):
             raise Refuse(409, "This upload is already complete.", {"Upload-Offset": str(upload.size)}, code="complete")
         await self.storage.delete(upload.id)
         await self.targets.note_refused_upload(upload, refusal.code, refusal.message)
         raise refusal
-
-    async def _end_upload(self, upload: Upload) -> bool:
-        return await end_receiving(self.store, self.targets, self.bus, upload)
 
     async def _terminate(self, scope, receive, send, upload: Upload) -> None:
         if upload.state != UploadState.RECEIVING:
@@ -435,7 +433,7 @@ class TusGuard:
 
         async def forget(status: int) -> None:
             if status == 204:
-                await self._end_upload(upload)
+                await end_receiving(self.store, self.targets, self.bus, upload)
             await held.release()
 
         try:
