@@ -184,6 +184,7 @@ def test_the_card_updates_live_and_the_log_tells_who_sent_what_and_why_not(drop,
     expect(card.locator(".log-box tbody tr")).to_have_count(2)
     rows = card.locator(".log-box tbody tr")
     expect(rows.nth(0)).to_contain_text("refused: not a photo (this link takes photos only)")
+    expect(rows.nth(0).locator("td").nth(1)).to_have_text("—")  # a guest who gave no name (a blank cell read as missing)
     expect(rows.nth(1)).to_contain_text("delivered")
     # who sent it, and what they wrote under the name, as text
     expect(rows.nth(1).locator("td").nth(1)).to_have_text("Rose<b>Lovely</b> day!")
@@ -249,7 +250,8 @@ def test_the_log_says_how_far_a_file_on_its_way_is_and_when_it_stopped(drop, adm
     expect(card.locator(".log-box tbody tr td").nth(4)).to_have_text("stopped at 80% Remove")
     page.on("dialog", lambda dialog: dialog.accept())  # "Remove clip.jpg? Its place ... is freed"
     card.locator(".remove-upload").click()  # its place in the link comes back
-    expect(card.locator(".log-box tbody")).to_have_text("Nothing uploaded yet.")
+    # not "Nothing uploaded yet": a file was, and went (walk)
+    expect(card.locator(".log-box tbody")).to_have_text("No files left in this list.")
     expect(card.locator(".log-note")).to_have_text("1 file removed.")  # beside the log, in sight
     assert admin.call("GET", f"/api/invites/{invite['id']}").json()["files"] == 0
     assert page.problems == []
@@ -288,7 +290,7 @@ def test_the_owner_removes_every_stopped_file_of_a_link_with_one_button(drop, ad
     expect(card.locator(".log-note")).to_have_text("3 files removed.")
     assert asked == ["Remove the 3 files stopped on their way? Their places in the link's limits are freed; "
                      "their guests would have to send them again."]
-    expect(card.locator(".log-box tbody")).to_have_text("Nothing uploaded yet.")
+    expect(card.locator(".log-box tbody")).to_have_text("No files left in this list.")
     expect(button).to_be_hidden()
     assert admin.call("GET", f"/api/invites/{invite['id']}").json()["files"] == 0
     page.select_option("#lang", "de")  # the note follows the language

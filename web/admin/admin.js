@@ -531,7 +531,7 @@
       rows.forEach(function (row) {
         var tr = document.createElement("tr");
         tr.dataset.state = row.state;
-        [row.filename || "—", row.guestName || "", size(row.size), when(row.createdAt), logState(row)]
+        [row.filename || "—", row.guestName || "—", size(row.size), when(row.createdAt), logState(row)]
           .forEach(function (text, column) {
             var td = document.createElement("td");
             td.textContent = text;
@@ -562,7 +562,8 @@
       });
       if (!rows.length) {
         var tr = document.createElement("tr"), td = document.createElement("td");
-        td.colSpan = 5; td.textContent = t("admin.log.empty"); tr.appendChild(td); body.appendChild(tr);
+        // after a Remove took the last rows, "Nothing uploaded yet" was untrue (walk)
+        td.colSpan = 5; td.textContent = t(el.logNote && el.logNote.parts ? "admin.log.none_left" : "admin.log.empty"); tr.appendChild(td); body.appendChild(tr);
       }
       wrap.hidden = false;
       // bytes arriving send no event: "arriving (0%)" stood while the guest's page said 19% (walk);
