@@ -164,3 +164,62 @@ def test_other_video_containers_go_to_hachoir(tmp_path):
     movie = tmp_path / "holiday.mkv"
     movie.write_bytes(mkv(datetime(2022, 3, 4, 5, 6, 7, tzinfo=timezone.utc)))
     assert iso(capture_date(movie, movie.name)) == "2022-03-04T05:06:07.000Z"
+
+
+def exif_photo(tmp_path, tags: dict[int, bytes]) -> "Path":
+    """A JPEG whose APP1 holds a little-endian TIFF block: IFD0 with DateTime (0x0132) if given and
+    the Exif pointer, the Exif IFD with the other tags (0x9003 DateTimeOriginal, 0x9011 its offset)."""
+    def ifd(entries: dict[int, bytes], start: int, pointer: int | None = None) -> bytes:
+        count = len(entries) + (pointer is not None)
+        data_at = start + 2 + 12 * count + 4
+        head, data = struct.pack("<H", count), b""
+        for tag, value in sorted(entries.items()):
+            value += b"\0"
+            head += struct.pack("<HHII", tag, 2, len(value), data_at + len(data))
+            data += value
+        if pointer is not None:
+            head += struct.pack("<HHII", 0x8769, 4, 1, pointer)
+        return head + b"\0" * 4 + data
+
+    ifd0_tags = {t: v for t, v in tags.items() if t == 0x0132}
+    exif_tags = {t: v for t, v in tags.items() if t != 0x0132}
+    ifd0 = ifd(ifd0_tags, 8, pointer=0)  # sized first, the pointer filled in after
+    ifd0 = ifd(ifd0_tags, 8, pointer=8 + len(ifd0))
+    tiff = b"II*\0" + struct.pack("<I", 8) + ifd0 + ifd(exif_tags, 8 + len(ifd0))
+    app1 = b"Exif\0\0" + tiff
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(b"\xff\xd8\xff\xe1" + struct.pack(">H", 2 + len(app1)) + app1 + b"\xff\xd9")
+    return photo
+
+
+def test_a_zone_that_cannot_be_keeps_the_date_in_the_guests_zone(tmp_path):
+    # "+25:00" raised ValueError in timezone(): the whole date went, and the upload time won (date walk)
+    photo = exif_photo(tmp_path, {0x9003: b"2019:05:04 13:14:15", 0x9011: b"+25:00"})
+    assert iso(capture_date(photo, photo.name, timezone(timedelta(hours=1)))) == "2019-05-04T13:14:15.000+01:00"
+
+
+@pytest.mark.parametrize("original", [b"0000:00:00 00:00:00", b"2019:13:04 13:14:15", b"    :  :     :  :  "])
+def test_an_unset_or_impossible_original_date_lets_datetime_speak(tmp_path, original):
+    """A camera with no clock writes zeros in DateTimeOriginal: its DateTime was never tried (date walk)."""
+    assert iso(capture_date(exif_photo(tmp_path, {0x9003: b"2019:05:04 13:14:15", 0x0132: b"2015:05:05 05:05:05"}),
+                            "photo.jpg", timezone.utc)) == "2019-05-04T13:14:15.000Z"  # (the builder's own check)
+    photo = exif_photo(tmp_path, {0x9003: original, 0x9011: b"+02:00", 0x0132: b"2015:05:05 05:05:05"})
+    assert iso(capture_date(photo, photo.name, timezone.utc)) == "2015-05-05T05:05:05.000+02:00"
+
+
+def test_the_unix_epoch_is_no_date(tmp_path, no_hachoir):
+    """Immich reads 1970-01-01 00:00:00 as no date and takes the earliest it is given: sent on, it put
+    a guest's video on 1 January 1970, where alone Immich would have used the upload (date walk)."""
+    movie = tmp_path / "clip.mp4"
+    movie.write_bytes(FTYP + box(b"moov", mvhd(datetime(1970, 1, 1, tzinfo=timezone.utc))))
+    assert capture_date(movie, movie.name) is None
+    photo = exif_photo(tmp_path, {0x9003: b"1970:01:01 00:00:00"})
+    assert capture_date(photo, photo.name) is None
+
+
+def test_hachoir_dates_the_unix_epoch_none_and_an_avi_in_the_guests_zone():
+    berlin = timezone(timedelta(hours=1))
+    # ffmpeg's WMV without a date holds the epoch (exiftool: "0000:00:00 00:00:00")
+    assert capture_date(MEDIA / "epoch.wmv", "clip.wmv", berlin) is None
+    # an AVI's date is its camera's clock: local time, as EXIF's (it was read as UTC)
+    assert iso(capture_date(MEDIA / "local_date.avi", "clip.avi", berlin)) == "2014-03-03T03:03:03.000+01:00"

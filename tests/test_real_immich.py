@@ -46,6 +46,10 @@ def test_dates_types_owner_and_album_as_immich_holds_them(real, peer, tmp_path):
         "creation_time.mp4": ("2018-07-01T10:20:30.000Z", {}),
         "no_date.jpg": ("2023-03-04T05:06:07.890Z", {"lastModified": "1677906367890"}),
         "exif_offset.heic": ("2021-12-24T23:30:00.000Z", {}),
+        # the epoch ffmpeg's WMV holds is no date: sent on, Immich kept 1970-01-01 (date walk)
+        "epoch.wmv": ("2023-03-04T05:06:07.890Z", {"lastModified": "1677906367890"}),
+        # an AVI's date is its camera's clock, here Berlin's (Immich reads none of its own)
+        "local_date.avi": ("2014-03-03T02:03:03.000Z", {"tzName": "Europe/Berlin", "lastModified": "1677906367890"}),
     }
     copies = {name: unique_copy(MEDIA / name, tmp_path / name) for name in files}
     ids = {name: guest.invite_upload(copies[name], token, metadata=meta) for name, (_, meta) in files.items()}

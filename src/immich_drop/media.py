@@ -133,7 +133,17 @@ def capture_date(path: Path, filename: str, guest_tz: tzinfo | None = None) -> d
     """When the photo or video was taken, with a timezone, or None if the file does not say (or says
     a time outside `plausible`)."""
     found = _capture_date(path, filename, guest_tz)
-    return found if found is not None and plausible(found) else None
+    return found if found is not None and plausible(found) and not _unset(found) else None
+
+
+def _unset(moment: datetime) -> bool:
+    """1970-01-01 00:00:00, the Unix epoch: what a muxer writes when it has no date (ffmpeg's WMV, an
+    mvhd of 2082844800). exiftool reads it as no date, and so does Immich, which then takes the
+    earliest date it is given: sent on, it put the guest's video on 1 January 1970 (date walk)."""
+    return moment.replace(tzinfo=None) == _UNIX_EPOCH
+
+
+_UNIX_EPOCH = datetime(1970, 1, 1)
 
 
 def plausible(moment: datetime) -> bool:
@@ -165,7 +175,9 @@ def _capture_date(path: Path, filename: str, guest_tz: tzinfo | None) -> datetim
         log.debug("no date in %s: %s", filename, exc)
         return None
     # hachoir loads every parser it has (about 9 MB resident, bench/): only for the rarer containers
-    return _hachoir_date(path, guest_tz or timezone.utc, is_video)
+    # Matroska's, ASF's and QuickTime's times are UTC by definition; AVI's (a camera's clock, written
+    # as text) are local time, like EXIF's (read as UTC, a Berlin AVI was an hour late: date walk)
+    return _hachoir_date(path, guest_tz or timezone.utc, utc=Path(filename).suffix.lower() != ".avi")
 
 
 # --- EXIF -----------------------------------------------------------------------------
@@ -187,23 +199,31 @@ def _exif_date(path: Path, fallback_tz: tzinfo) -> datetime | None:
             return None
         tiff = head[at + 6:]
     tags = _read_ifds(tiff)
-    raw = tags.get(0x9003) or tags.get(0x0132)  # DateTimeOriginal, else DateTime
-    if not raw:
+    # DateTimeOriginal, else DateTime: a camera with no clock set writes "0000:00:00 00:00:00" in the
+    # first and may hold a good second (it hid the second: date walk)
+    naive = next(filter(None, (_exif_moment(tags.get(tag)) for tag in (0x9003, 0x0132))), None)
+    if naive is None:
         return None
-    match = _EXIF_DATE.match(raw)
+    offset = (tags.get(0x9011) or tags.get(0x9010) or b"").decode("ascii", "replace").strip("\x00 ")
+    om = _OFFSET.match(offset)
+    minutes = int(om.group(2)) * 60 + int(om.group(3)) if om else None
+    if minutes is not None and minutes < 24 * 60:  # "+25:00" is no zone: the date stays, in the guest's
+        return naive.replace(tzinfo=timezone(timedelta(minutes=minutes if om.group(1) == "+" else -minutes)))
+    return naive.replace(tzinfo=fallback_tz)
+
+
+def _exif_moment(raw: bytes | None) -> datetime | None:
+    """An EXIF date ("2019:05:04 13:14:15"), or None for an empty, unset or impossible one (month 13)."""
+    match = _EXIF_DATE.match(raw or b"")
     if not match:
         return None
     parts = [int(p) for p in match.groups()]
     if parts[0] < 1900:
         return None
-    naive = datetime(*parts)  # type: ignore[arg-type]
-    offset = (tags.get(0x9011) or tags.get(0x9010) or b"").decode("ascii", "replace").strip("\x00 ")
-    om = _OFFSET.match(offset)
-    if om:
-        minutes = int(om.group(2)) * 60 + int(om.group(3))
-        tz = timezone(timedelta(minutes=minutes if om.group(1) == "+" else -minutes))
-        return naive.replace(tzinfo=tz)
-    return naive.replace(tzinfo=fallback_tz)
+    try:
+        return datetime(*parts)  # type: ignore[arg-type]
+    except ValueError:
+        return None
 
 
 def _read_ifds(tiff: bytes) -> dict[int, bytes]:
@@ -342,7 +362,7 @@ def _apple_date(moov: bytes) -> datetime | None:
 
 
 # --- hachoir ----------------------------------------------------------------------------
-def _hachoir_date(path: Path, fallback_tz: tzinfo, is_video: bool) -> datetime | None:
+def _hachoir_date(path: Path, fallback_tz: tzinfo, utc: bool) -> datetime | None:
     from hachoir.core import config as hachoir_config
     from hachoir.metadata import extractMetadata
     from hachoir.parser import createParser
@@ -361,11 +381,10 @@ def _hachoir_date(path: Path, fallback_tz: tzinfo, is_video: bool) -> datetime |
         return None
     for key in ("date_time_original", "creation_date"):
         value = metadata.get(key, None) if metadata.has(key) else None
-        if isinstance(value, datetime) and value.year > 1904:
+        if isinstance(value, datetime) and value.year > 1904 and not _unset(value):
             if value.tzinfo is not None:
                 return value
-            # QuickTime/MP4 times are UTC by definition; EXIF ones are local time
-            return value.replace(tzinfo=timezone.utc if is_video else fallback_tz)
+            return value.replace(tzinfo=timezone.utc if utc else fallback_tz)
     return None
 
 

@@ -1,7 +1,7 @@
 """Regenerate the small media fixtures in this folder.
 
 Not part of the test run: the files it writes are committed. It needs Pillow and pillow-heif,
-which the project itself does not depend on:
+which the project itself does not depend on, and ffmpeg for the two videos hachoir reads:
 
     python -m venv /tmp/fx && /tmp/fx/bin/pip install pillow pillow-heif
     /tmp/fx/bin/python tests/media/make_fixtures.py
@@ -10,6 +10,7 @@ What each file holds is what the tests assert, so change both together.
 """
 
 import struct
+import subprocess
 from pathlib import Path
 
 from PIL import Image
@@ -58,3 +59,10 @@ if __name__ == "__main__":
     pillow_heif.register_heif_opener()
     image(11).save(HERE / "exif_offset.heic", exif=exif("2021:12:24 18:30:00", "-05:00"), quality=50)
     (HERE / "creation_time.mp4").write_bytes(mp4(1530440430))  # 2018-07-01T10:20:30Z
+    # ffmpeg's ASF writes the Unix epoch as the creation date when it is given none (no date);
+    # its AVI writes "date" as the ICRD text, a camera's local clock
+    video = ["ffmpeg", "-y", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=s=32x32:r=5", "-t", "0.2",
+             "-fflags", "+bitexact"]
+    subprocess.run([*video, "-c:v", "wmv2", str(HERE / "epoch.wmv")], check=True)
+    subprocess.run([*video, "-c:v", "mjpeg", "-metadata", "date=2014-03-03 03:03:03", str(HERE / "local_date.avi")],
+                   check=True)
