@@ -166,7 +166,7 @@ def test_other_video_containers_go_to_hachoir(tmp_path):
     assert iso(capture_date(movie, movie.name)) == "2022-03-04T05:06:07.000Z"
 
 
-def exif_photo(tmp_path, tags: dict[int, bytes]) -> "Path":
+def exif_photo(tmp_path, tags: dict[int, bytes]):
     """A JPEG whose APP1 holds a little-endian TIFF block: IFD0 with DateTime (0x0132) if given and
     the Exif pointer, the Exif IFD with the other tags (0x9003 DateTimeOriginal, 0x9011 its offset)."""
     def ifd(entries: dict[int, bytes], start: int, pointer: int | None = None) -> bytes:
