@@ -211,6 +211,31 @@ def test_after_a_reload_the_page_shows_what_was_sent_and_sends_only_what_is_miss
     context.close()
 
 
+def test_files_chosen_again_once_sent_keep_their_rows(recorded, admin_of, browser, tmp_path):
+    """Guest walk: three photos sent, then chosen again on the same page, stood twice: six rows and
+    "Finished: 3 sent, 3 already there". As after a reload, the server is asked and the rows stay one."""
+    drop, recorder = recorded
+    url = link(drop, admin_of, album={"name": "Trip"})
+    first = [make_file(tmp_path / f"photo{i}.jpg", 2 * CHUNK + i, seed=60 + i) for i in range(3)]
+    context, page = guest(browser)
+    page.goto(url)
+    page.set_input_files("#picker", [str(f) for f in first])
+    expect(page.locator(".item[data-kind=done]")).to_have_count(3, timeout=60000)
+    before = sum(recorder.received.values())
+    new = make_file(tmp_path / "new.jpg", 2 * CHUNK + 9, seed=69)
+    asked: list = []
+    page.route("**/api/already", lambda route: (asked.append(route.request.url), route.continue_()))
+    page.set_input_files("#picker", [str(f) for f in [*first, new]])
+    expect(page.locator(".item[data-kind=done]")).to_have_count(4, timeout=60000)
+    expect(page.locator(".item")).to_have_count(4)
+    expect(page.locator("#finished-text")).to_have_text("Finished: 4 sent.")
+    assert len(asked) == 4  # the server decided for each
+    assert sum(recorder.received.values()) - before == new.stat().st_size  # only the new one went
+    assert drop.server.call(drop.services.store.count_by_state()) == {"done": 4}
+    assert page.problems == []
+    context.close()
+
+
 def test_files_sent_earlier_are_listed_in_the_order_they_were_sent(make_drop, admin_of, browser):
     # After a reload the "sent earlier" rows came newest first, and above files chosen meanwhile.
     drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")

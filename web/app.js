@@ -510,10 +510,12 @@
   // second row: it made 7 rows of 4 files, "1 sent, 3 already there" for files the guest did send
   // (guest walk). The new row goes; the earlier one stays, and is shown. The server decides first:
   // the earlier row may be another link's, or Immich may have lost the file since.
+  // The same holds for a file this page sent and that is chosen again once done: it stood twice,
+  // "Finished: 3 sent, 3 already there" for three files (guest walk).
   function sentEarlier(item) {
     return items.filter(function (it) {
       var known = it.uploadId && lastStatus[it.uploadId];
-      return it.earlier && it.size === item.size && known && known.sha1 === item.sha1 &&
+      return it !== item && it.size === item.size && known && known.sha1 === item.sha1 &&
         (it.kind === "done" || it.kind === "duplicate");
     })[0];
   }
