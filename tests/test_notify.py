@@ -343,3 +343,20 @@ def test_an_address_cannot_hold_a_sender_for_as_long_as_it_asks(drop, admin_of):
         assert refused.status_code == 502 and len(sink.held) == 1
     finally:
         sink.close()
+
+
+def test_a_guests_name_reaches_an_html_service_as_text(drop, admin_of, receiver):
+    """Attack run: a guest named `<a href="https://evil.example/login">Immich: sign in again</a>` became
+    a working link in the owner's digest email. What a guest wrote is text to every service: Apprise
+    escapes it for those that take HTML (here the receiver, told to take HTML as an email does)."""
+    admin = admin_of(drop, "ada@example.org")
+    added = admin.call("POST", "/api/notifications", json={"url": receiver.url + "&format=html"})
+    assert added.status_code == 201, added.text
+    invite = admin.invite(label="private", title="Wedding")
+    guest = drop.guest()
+    name = '<a href="https://evil.example/login">Sign in</a>'
+    uid = guest.invite_upload(MEDIA / "exif_offset.jpg", invite_token(invite), metadata={"guestName": name})
+    assert guest.wait_for(uid, ["done", "failed"])["state"] == "done"
+    digest = receiver.next()
+    assert "<a" not in digest["message"] and "evil.example" in digest["message"], digest
+    assert digest["message"].startswith("&lt;a")

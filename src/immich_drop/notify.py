@@ -278,7 +278,9 @@ async def refused_by(urls: list[str], title: str, body: str) -> list[int]:
                 for service in notifier:  # an address's own timeouts (`rto=3600`) held a sender for an hour
                     service.socket_connect_timeout = min(service.socket_connect_timeout or MAX_WAIT, MAX_WAIT)
                     service.socket_read_timeout = min(service.socket_read_timeout or MAX_WAIT, MAX_WAIT)
-                if not notifier.notify(body=body, title=title):
+                # text, to every service: Apprise escapes it for those that take HTML or Markdown (a
+                # guest's name in markup was a working link in the owner's digest email: attack run)
+                if not notifier.notify(body=body, title=title, body_format=apprise.NotifyFormat.TEXT):
                     failed.append(i)
             except Exception:
                 log.exception("sending a notification failed")
