@@ -279,6 +279,33 @@ def test_a_hash_alone_grants_nothing(make_drop, admin_of, tmp_path):
     assert len(drop.fake.uploads) == 1
 
 
+def test_a_file_already_there_uses_a_one_time_link_and_a_full_link_takes_none(make_drop, admin_of, tmp_path):
+    """Attack run: through /api/already a browser put three photos into a one-time link's album without
+    using it (still "0 uses"), and another browser then claimed the link; a full link took them too."""
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
+    admin = admin_of(drop)
+    open_link = invite_token(admin.invite())
+    photos = [make_file(tmp_path / f"p{i}.jpg", 5000 + i, seed=62 + i) for i in range(2)]
+    sender, other = drop.guest(), drop.guest()
+    for photo in photos:
+        sender.wait_for(sender.invite_upload(photo, open_link), "done")
+    once = admin.invite(maxUses=1, album={"name": "Once"})
+    sender.http.get(f"/i/{invite_token(once)}")
+    other.http.get(f"/i/{invite_token(once)}")
+    question = {"invite": invite_token(once), "sha1": sha1_of(photos[0]), "size": 5000, "filename": "p0.jpg"}
+    assert sender.http.post("/api/already", json=question).json()["already"] is True
+    assert admin.call("GET", f"/api/invites/{once['id']}").json()["uses"] == 1  # the use is this browser's
+    assert other.create(100, "late.jpg", invite=invite_token(once)).status_code == 410  # and no one else's
+    full = admin.invite(maxFiles=1, album={"name": "Full"})
+    token = invite_token(full)
+    sender.http.get(f"/i/{token}")
+    sender.wait_for(sender.invite_upload(make_file(tmp_path / "fills.jpg", 700, seed=70), token), "done")
+    assert sender.http.post("/api/already", json={**question, "invite": token}).json() == {"already": False}
+    assert sender.create(5001, "p1.jpg", invite=token).status_code == 403  # as the creation says: full
+    albums = {a.name: a for a in drop.fake.albums.values()}
+    assert len(albums["Once"].assets) == 1 and len(albums["Full"].assets) == 1
+
+
 def test_a_file_sent_before_is_not_already_there_on_a_link_that_would_refuse_it(make_drop, admin_of, tmp_path):
     """A videos-only link of one file at most 100 bytes took three photos sent earlier through another
     link of the same owner, by /api/already (attack run). The link's kind and largest size apply."""

@@ -13,8 +13,9 @@ library and can add nothing to an album. Immich then decides (its bulk check mus
 asset, not trashed); the local rows only say that asking is allowed.
 
 The new row takes no part of the link's limits on counts (a duplicate gives back what it would
-reserve), but the link must take the file (its kind, its largest size); it is added to the link's
-album like any delivered duplicate, and is announced on the status channel.
+reserve), but the link must take the file (its kind, its largest size), must not be full, and the
+browser uses it (a one-time link's use is taken here as a creation takes it); it is added to the
+link's album like any delivered duplicate, and is announced on the status channel.
 """
 
 from __future__ import annotations
@@ -67,6 +68,10 @@ class AlreadyThere:
                                                getattr(invite, "guest_fields", "optional") if invite else "hidden")
         except GuestFieldsRefused:  # was a 500 with two tracebacks (attack run)
             return None  # the page sends the file, and its creation says what is missing or too long
+        # a file recorded through a link uses it, as a creation does: a one-time link took a browser's
+        # files into its album without counting its use, and another browser then claimed it (attack run)
+        if invite is not None and not await self._claim(invite, session):
+            return None
         upload = Upload(id=uuid.uuid4().hex, session_id=session, target_kind=kind, target_id=invite.id if invite else None,
                         filename=filename, filetype=clean_filetype(str(body.get("filetype") or "")), size=size,
                         state=UploadState.DUPLICATE, checksum=sha1, received_at=utcnow(),
@@ -99,11 +104,23 @@ class AlreadyThere:
             return None
         state = invite_state(invite)
         standing = await self.store.guest_standing(invite.id, session)
-        if state in CLOSED or (state == InviteState.USED_UP and not (standing and standing.claimed)):
+        # a full link takes no file more, as its creations say (the page sends it, and hears why)
+        if state in CLOSED or state == InviteState.FULL \
+                or (state == InviteState.USED_UP and not (standing and standing.claimed)):
             return None
         if invite.password_hash and not (standing and standing.unlocked):
             return None
         return INVITE, invite
+
+    async def _claim(self, invite, session: str) -> bool:
+        """This browser's use of the link: held already, or taken now (False: none is left for it)."""
+        standing = await self.store.guest_standing(invite.id, session)
+        if standing and standing.claimed:
+            return True
+        if not await self.store.claim_invite(invite.id, session):
+            return False
+        await self.targets.on_invite_change(invite.id, claimed=True)  # the owner's console, the link's other pages
+        return True
 
     async def _owner(self, upload: Upload):
         """Whose library an earlier upload went to, as (kind, owner id)."""
