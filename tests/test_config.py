@@ -94,6 +94,7 @@ def test_cli_reports_bad_config_in_one_line(tmp_path):
 @pytest.mark.parametrize("env, named", [
     ({"MAX_HEADER_SIZE": "1KiB"}, "MAX_HEADER_SIZE"), ({"MAX_HEADER_SIZE": "lots"}, "MAX_HEADER_SIZE"),
     ({"HEADER_TIMEOUT_SECONDS": "0"}, "HEADER_TIMEOUT_SECONDS"), ({"UPLOAD_STALL_SECONDS": "soon"}, "UPLOAD_STALL_SECONDS"),
+    ({"MAX_CONNECTIONS_PER_ADDRESS": "0"}, "MAX_CONNECTIONS_PER_ADDRESS"),
     ({"PUBLIC_PENDING_FILES": "0"}, "PUBLIC_PENDING_FILES"), ({"PUBLIC_PENDING_BYTES": "-1"}, "PUBLIC_PENDING_BYTES"),
     ({"PUBLIC_PENDING_FILES_PER_ADDRESS": "x"}, "PUBLIC_PENDING_FILES_PER_ADDRESS"),
     ({"PUBLIC_PENDING_BYTES_PER_ADDRESS": "1 potato"}, "PUBLIC_PENDING_BYTES_PER_ADDRESS"),
@@ -114,3 +115,6 @@ def test_limit_defaults(tmp_path):
     assert (s.public_pending_files, s.public_pending_bytes) == (200, 50 * 1024**3)
     assert (s.public_pending_files_per_address, s.public_pending_bytes_per_address) == (1000, 200 * 1024**3)
     assert s.min_free_space == 1024**3 and settings(tmp_path, MIN_FREE_SPACE="0").min_free_space == 0
+    assert (s.max_connections, s.max_connections_per_address) == (2048, 512)  # a quarter, unless set
+    assert settings(tmp_path, MAX_CONNECTIONS="100").max_connections_per_address == 25
+    assert settings(tmp_path, MAX_CONNECTIONS_PER_ADDRESS="7").max_connections_per_address == 7

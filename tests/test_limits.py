@@ -74,3 +74,25 @@ def test_a_body_that_stops_arriving_is_ended(make_drop):
     sock.close()
     assert reply.startswith(b"HTTP/1.1 408"), reply[:200]
     assert b"stopped arriving" in reply
+
+
+def test_a_body_that_trickles_is_ended_when_its_time_is_up(make_drop):
+    """Attack run: a byte every 8 s kept a 4 KiB sign-in open for hours (each piece came within the
+    stall time), and 2,047 of them took every connection. The whole body has UPLOAD_STALL_SECONDS."""
+    drop = make_drop(UPLOAD_STALL_SECONDS="1")
+    host, port = drop.url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=20)
+    sock.sendall(b"POST /api/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 4000\r\n\r\n{")
+    sock.settimeout(0.3)  # a piece every 0.3 s, well within the stall time, until the server answers
+    reply = b""
+    for _ in range(100):  # 30 s at most
+        try:
+            reply = sock.recv(65536)
+            break
+        except TimeoutError:
+            sock.sendall(b" ")
+    assert reply, "still reading a body that trickles after 30 s"
+    sock.settimeout(20)
+    reply += read_reply(sock)
+    sock.close()
+    assert reply.startswith(b"HTTP/1.1 408"), reply[:200]

@@ -130,7 +130,7 @@ def test_a_kept_alive_connection_gets_the_same_bound(make_drop):
 
 def test_connections_beyond_the_limit_are_answered_503_and_memory_stays_bounded(make_drop):
     # 10,000 slow request bodies (no link or sign-in needed) grew the server to 904 MB (attack run).
-    drop = make_drop(MAX_CONNECTIONS="16")
+    drop = make_drop(MAX_CONNECTIONS="16", MAX_CONNECTIONS_PER_ADDRESS="16")
     slow = []
     try:
         for _ in range(15):  # one at a time: each request's head is seen with the ones before it open
@@ -145,6 +145,36 @@ def test_connections_beyond_the_limit_are_answered_503_and_memory_stays_bounded(
         late.close()
     finally:
         for sock in slow:
+            sock.close()
+    wait_until(lambda: drop.guest().http.get("/healthz").status_code == 200, what="room again")
+
+
+@pytest.mark.parametrize("trusted", [False, True])
+def test_one_address_holds_at_most_its_share_of_the_connections(make_drop, trusted):
+    """Attack run: 2,047 slow sign-in bodies from one address took every connection, and the server
+    answered 503 to everyone, its health check too. One address gets MAX_CONNECTIONS_PER_ADDRESS; a
+    trusted proxy (which carries everyone) is not counted here."""
+    drop = make_drop(MAX_CONNECTIONS_PER_ADDRESS="4", **({"TRUSTED_PROXIES": "127.0.0.1/32"} if trusted else {}))
+    # WebSockets (upgraded, so no longer counted here) and finished requests give their place back
+    for _ in range(5):
+        guest = drop.guest()
+        assert guest.http.get("/healthz").status_code == 200
+        guest.watch()
+        guest.close()
+    held = [open_socket(drop) for _ in range(4)]
+    try:
+        wait_until(lambda: len(drop.server.server.server_state.connections) == 4, what="the four held")
+        late = open_socket(drop)
+        late.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        reply = read_reply(late)
+        late.close()
+        if trusted:
+            assert reply.startswith(b"HTTP/1.1 200"), reply
+        else:
+            assert reply.startswith(b"HTTP/1.1 503") and b"connection: close" in reply.lower(), reply
+            assert reply.endswith(b'"code": "too_many_connections"}'), reply
+    finally:
+        for sock in held:
             sock.close()
     wait_until(lambda: drop.guest().http.get("/healthz").status_code == 200, what="room again")
 

@@ -61,6 +61,7 @@ class Settings:
     header_timeout_seconds: float = 10.0
     upload_stall_seconds: float = 20.0
     max_connections: int = 2048
+    max_connections_per_address: int = 512  # a quarter of max_connections unless set
     public_pending_files: int = 200
     public_pending_bytes: int = 50 * GiB
     public_pending_files_per_address: int = 1000
@@ -114,6 +115,7 @@ class Settings:
         if not 256 * 1024 <= chunk <= 95 * MiB:
             raise ConfigError("CHUNK_SIZE: must be between 256KiB and 95MiB (proxies such as Cloudflare cap bodies at 100 MB)")
         log_level = r.choice("LOG_LEVEL", "info", ("critical", "error", "warning", "info", "debug"))
+        max_connections = r.integer("MAX_CONNECTIONS", 2048, low=8, high=10**6)
         return cls(
             immich_base_url=base_url,
             immich_api_key=api_key,
@@ -144,7 +146,9 @@ class Settings:
             max_header_size=r.size("MAX_HEADER_SIZE", 32 * 1024, low=8 * 1024),
             header_timeout_seconds=r.number("HEADER_TIMEOUT_SECONDS", 10.0, low=0.05),
             upload_stall_seconds=r.number("UPLOAD_STALL_SECONDS", 20.0, low=0.05),
-            max_connections=r.integer("MAX_CONNECTIONS", 2048, low=8, high=10**6),
+            max_connections=max_connections,
+            max_connections_per_address=r.integer("MAX_CONNECTIONS_PER_ADDRESS", max(1, max_connections // 4),
+                                                  low=1, high=10**6),
             public_pending_files=r.integer("PUBLIC_PENDING_FILES", 200, low=1, high=10**6),
             public_pending_bytes=r.size("PUBLIC_PENDING_BYTES", 50 * GiB),
             public_pending_files_per_address=r.integer("PUBLIC_PENDING_FILES_PER_ADDRESS", 1000, low=1, high=10**7),

@@ -6,13 +6,19 @@ memory or a connection without end. `protocol(max_header_size, header_timeout)` 
 class `uvicorn.run(http=...)` takes: the request line plus headers may take at most
 `max_header_size` bytes (431 otherwise) and must be complete within `header_timeout` seconds of the
 first byte of the request, or of the connection (408 otherwise); both answers close the connection.
+One address may hold at most `per_address` connections open at once (a proxy in `trusted` is not
+counted: the app counts what it forwards). More are answered 503 and closed at once: 2,047 slow
+request bodies from one address took every one of MAX_CONNECTIONS, and the server answered 503 to
+everyone, its health check included (attack run).
 `uvicorn_options(settings)` gives the options the server (and the tests' servers) run with, with
 WebSocket messages bounded too.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
+from collections import Counter
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -20,15 +26,50 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 class BoundedHead(HttpToolsProtocol):
     max_header_size = 32 * 1024
     header_timeout = 10.0
+    per_address: int | None = None
+    trusted: tuple = ()
+    open_by_address: Counter  # the server's own (protocol() makes a class per server)
 
     def connection_made(self, transport) -> None:
         super().connection_made(transport)
         self._head_bytes, self._head_too_large = 0, False
         self._head_timer = self.loop.call_later(self.header_timeout, self._head_too_slow)
+        self._address = self._counted_address(transport)
+        if self._address is not None:
+            self.open_by_address[self._address] += 1
+            if self.open_by_address[self._address] > self.per_address:
+                self._refuse(503, "Too many connections from your network right now. Try again in a moment.",
+                             code="too_many_connections")
 
     def connection_lost(self, exc) -> None:
         self._stop_head_timer()
+        self._uncount()
         super().connection_lost(exc)
+
+    def handle_websocket_upgrade(self) -> None:
+        # the connection is the WebSocket protocol's from here (this one hears no connection_lost);
+        # status channels have bounds of their own, per address too (events.OpenChannels)
+        self._uncount()
+        super().handle_websocket_upgrade()
+
+    def _uncount(self) -> None:
+        address, self._address = getattr(self, "_address", None), None
+        if address is not None:
+            self.open_by_address[address] -= 1
+            if self.open_by_address[address] <= 0:
+                del self.open_by_address[address]
+
+    def _counted_address(self, transport) -> str | None:
+        peer = transport.get_extra_info("peername")
+        host = peer[0] if isinstance(peer, tuple) and peer else None
+        if self.per_address is None or not host:
+            return None
+        try:
+            if any(ipaddress.ip_address(host) in net for net in self.trusted):
+                return None
+        except ValueError:
+            return None
+        return host
 
     def data_received(self, data: bytes) -> None:
         if self._head_timer is None and (self.cycle is None or self.cycle.response_complete) and not self.pipeline:
@@ -71,18 +112,22 @@ class BoundedHead(HttpToolsProtocol):
         if not self.transport.is_closing():
             self._refuse(408, "The request headers did not arrive in time.")
 
-    def _refuse(self, status: int, message: str, **params) -> None:
+    def _refuse(self, status: int, message: str, code: str = "bad_request", **params) -> None:
         """The app's error body (routes/errors.py), written here: the app never sees this request."""
         self._stop_head_timer()
-        body = json.dumps({"message": message, "code": "bad_request", **({"params": params} if params else {})}).encode()
-        phrase = {400: b"Bad Request", 408: b"Request Timeout", 431: b"Request Header Fields Too Large"}[status]
+        body = json.dumps({"message": message, "code": code, **({"params": params} if params else {})}).encode()
+        phrase = {400: b"Bad Request", 408: b"Request Timeout", 431: b"Request Header Fields Too Large",
+                  503: b"Service Unavailable"}[status]
         self.transport.write(b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
                              b"connection: close\r\n\r\n%s" % (status, phrase, len(body), body))
         self.transport.close()
 
 
-def protocol(max_header_size: int, header_timeout: float) -> type[BoundedHead]:
-    return type("BoundedHead", (BoundedHead,), {"max_header_size": max_header_size, "header_timeout": header_timeout})
+def protocol(max_header_size: int, header_timeout: float, per_address: int | None = None,
+             trusted: tuple = ()) -> type[BoundedHead]:
+    return type("BoundedHead", (BoundedHead,), {"max_header_size": max_header_size, "header_timeout": header_timeout,
+                                                "per_address": per_address, "trusted": trusted,
+                                                "open_by_address": Counter()})
 
 
 # What a browser may send on a WebSocket: the page sends only "ping". uvicorn's default, 16 MiB a
@@ -95,5 +140,6 @@ def uvicorn_options(settings) -> dict:
     """Beyond MAX_CONNECTIONS open connections (or requests running) a request is answered 503 and its
     connection closed: each open connection holds up to ~90 KB, and 10,000 slow request bodies from
     outside (no link or sign-in needed) grew the server to 904 MB (attack run)."""
-    return {"http": protocol(settings.max_header_size, settings.header_timeout_seconds),
+    return {"http": protocol(settings.max_header_size, settings.header_timeout_seconds,
+                             settings.max_connections_per_address, settings.trusted_proxies),
             "ws_max_size": WS_MAX_MESSAGE, "limit_concurrency": settings.max_connections}
