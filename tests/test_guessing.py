@@ -65,6 +65,20 @@ def test_an_outsider_cannot_lock_the_owner_out(proxied, fake):
     assert login_from(proxied, "192.0.2.2", "bob@example.org", "bob's password").status_code == 200
 
 
+def test_guesses_from_the_owners_own_network_do_not_lock_the_owner_out(proxied, fake):
+    """Attack run: 20 wrong sign-ins on random accounts from one address (a shared Wi-Fi, a NAT) gave
+    the owner 429 there for 15 minutes, though the owner had signed in from it before."""
+    fake.add_account("ada@example.org", "correct horse")
+    assert login_from(proxied, "198.51.100.7", "ada@example.org", "correct horse").status_code == 200
+    for n in range(25):
+        login_from(proxied, "198.51.100.7", f"someone{n}@example.org", "wrong")
+    assert login_from(proxied, "198.51.100.7", "eve@example.org", "wrong").status_code == 429  # the address is held
+    assert login_from(proxied, "198.51.100.7", "ada@example.org", "correct horse").status_code == 200  # not for Ada
+    for _ in range(5):  # whose own account there still takes five wrong passwords at most
+        login_from(proxied, "198.51.100.7", "ada@example.org", "wrong")
+    assert login_from(proxied, "198.51.100.7", "ada@example.org", "correct horse").status_code == 429
+
+
 @pytest.fixture
 def locked_invite(make_drop, admin_of):
     drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")

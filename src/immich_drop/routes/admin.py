@@ -8,8 +8,8 @@
 
 Every state-changing request needs the session's token in `X-CSRF-Token` (login needs none: it has no
 session yet, and JSON-only bodies plus the Origin check keep cross-site forms out). Sign-in attempts
-are limited per account and address (5 in 15 minutes), per address (20) and, loosely, per account (50,
-not counted from an address the account signed in from before): 429 with Retry-After.
+are limited per account and address (5 in 15 minutes), per address (20) and, loosely, per account (50;
+the last two not counted from an address the account signed in from before): 429 with Retry-After.
 
 Each sign-in stores the admin's language for their notifications: the console's choice ("lang", one
 of i18n.LANGUAGES, else 400), or the best match of the request's Accept-Language.
@@ -80,10 +80,12 @@ async def login(request: Request) -> Response:
     limiter, address = services.login_limiter, client_address(request)
     account = f"key:{api_key}" if api_key else email
     # Strict per account and address, loose per account alone: an outsider's failures cannot keep the
-    # owner out, least of all from an address the owner has signed in from before.
-    keys = [("account_ip", account, address), ("ip", address)]
+    # owner out, least of all from an address the owner has signed in from before, where only the
+    # strict count applies (20 wrong sign-ins on other accounts from a shared Wi-Fi held the owner
+    # out there for 15 minutes: attack run).
+    keys = [("account_ip", account, address)]
     if not limiter.vouched(("good", account, address)):
-        keys.append(("account", account))
+        keys += [("ip", address), ("account", account)]
     wait = limiter.attempt(*keys)  # counted before the first await: a parallel burst cannot exceed it
     if wait:
         raise too_many(wait)
