@@ -181,3 +181,23 @@ def test_a_patch_that_would_eat_into_the_disks_reserve_is_refused_and_writes_not
     assert guest.http.head(location, headers=guest.tus_headers()).headers["Upload-Offset"] == "0"
     object.__setattr__(drop.services.settings, "min_free_space", 0)
     assert guest.http.patch(location, content=body, headers=headers).status_code == 204
+
+
+def test_one_address_leaves_a_quarter_of_the_disk_to_others_beyond_its_first_file(make_drop, admin_of, tmp_path):
+    """Attack run: one browser announced a 35 GiB video and a second of the rest of the free disk,
+    sent a byte now and then, and every other guest heard 507. Its first file may be as large as the
+    disk allows (a guest's one long video), and photos beside it; a quarter stays for others."""
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false", MAX_UPLOAD_SIZE="1000TiB", MIN_FREE_SPACE="0",
+                     INVITE_PENDING_BYTES="1000TiB", INVITE_PENDING_BYTES_PER_ADDRESS="1000TiB",
+                     TRUSTED_PROXIES="127.0.0.1/32")
+    token = invite_token(admin_of(drop).invite())
+    hog, other = drop.guest(), drop.guest()
+    hog.http.get(f"/i/{token}")
+    other.http.get(f"/i/{token}")
+    here, there = {"X-Forwarded-For": "203.0.113.5"}, {"X-Forwarded-For": "198.51.100.9"}
+    free = shutil.disk_usage(tmp_path).free  # margins of GiBs: other tests come and go
+    assert hog.create(free // 2, "huge.mp4", invite=token, **here).status_code == 201  # the first: as large as it likes
+    assert hog.create(10 * 1024 * 1024, "photo.jpg", invite=token, **here).status_code == 201  # photos beside it
+    more = hog.create(free // 2 - 2 * GiB, "more.mp4", invite=token, **here)  # the disk has room, but not to spare
+    assert more.status_code == 429 and more.json()["code"] == "too_many_unfinished"
+    assert other.create(free // 2 - 2 * GiB, "video.mp4", invite=token, **there).status_code == 201  # it is theirs

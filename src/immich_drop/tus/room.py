@@ -16,6 +16,8 @@
   the disk's promises: an attack run had every other upload refused for the 24 hours until expiry)
   stop counting after ten minutes. Such an upload can still resume: `writable_now` is asked at
   every PATCH, which hears 507 rather than fill the disk past MIN_FREE_SPACE (the page keeps trying).
+  One address, once it owes bytes, may promise at most three quarters of what the disk can still
+  take (429, as for its quotas): its first file may be as large as the disk allows.
 
 `check(...)` raises `TargetClosed`. The guard asks it and records the upload under one lock per
 process, so a burst of parallel creations cannot all pass on the same count (replicas each count
@@ -64,14 +66,19 @@ class Room:
             self._quota(tally.by_address, length, *per_address)
         if length + s.min_free_space > tally.free:
             raise TargetClosed(507, NO_SPACE, code="no_space")
+        # One address leaves a quarter of what the disk can still take to the others, beyond its
+        # first file: one browser announced two files of the free disk's size, sent a byte every few
+        # minutes, and every other guest heard 507 (attack run). A single large video still goes
+        # alone, and a guest's photos beside it while the disk has room for them.
+        if address is not None and tally.address_owed \
+                and tally.address_owed + length > (tally.free + tally.owed - s.min_free_space) * 3 / 4:
+            raise _unfinished(*per_address)
 
     @staticmethod
     def _quota(unfinished: list[int], length: int, max_files: int, max_bytes: int) -> None:
         files, size = unfinished
         if files + 1 > max_files or size + length > max_bytes:
-            raise TargetClosed(429, "You have many files still on their way. Let them finish (or cancel some), "
-                                    "then send more.", code="too_many_unfinished",
-                               params={"files": max_files, "bytes": max_bytes})
+            raise _unfinished(max_files, max_bytes)
 
     def writable_now(self) -> int:
         """Bytes a PATCH may write now: free space on the staging disk above MIN_FREE_SPACE
@@ -102,8 +109,15 @@ class Room:
                 if address is not None and its_address == address:
                     tally.by_address[0] += 1
                     tally.by_address[1] += held
+            if address is not None and its_address == address:
+                tally.address_owed += owed
         tally.free = shutil.disk_usage(self.storage.directory).free - tally.owed
         return tally
+
+
+def _unfinished(max_files: int, max_bytes: int) -> TargetClosed:
+    return TargetClosed(429, "You have many files still on their way. Let them finish (or cancel some), then send more.",
+                        code="too_many_unfinished", params={"files": max_files, "bytes": max_bytes})
 
 
 @dataclasses.dataclass
@@ -111,4 +125,5 @@ class _Tally:
     by_session: list[int] = dataclasses.field(default_factory=lambda: [0, 0])  # [files, announced bytes]
     by_address: list[int] = dataclasses.field(default_factory=lambda: [0, 0])
     owed: int = 0  # bytes announced and not yet written
+    address_owed: int = 0  # of them, by this address (public page and links together)
     free: int = 0  # the staging disk's free bytes less `owed`
