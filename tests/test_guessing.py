@@ -126,13 +126,23 @@ def test_a_changed_password_locks_browsers_that_used_the_old_one(locked_invite):
     guest = drop.guest()
     guest.http.get(f"/i/{token}")
     assert guest.http.post(f"/api/i/{token}/unlock", json={"password": "open sesame"}).status_code == 204
-    assert guest.create(10, invite=token).status_code == 201
+    begun = guest.create(10, invite=token)
+    assert begun.status_code == 201
+    patch = {"Content-Type": "application/offset+octet-stream"}
+    assert guest.http.patch(begun.headers["Location"], content=b"\xff\xd8\xff\xe0ab",
+                            headers=guest.tus_headers(**{"Upload-Offset": "0", **patch})).status_code == 204
     assert admin.call("PATCH", f"/api/invites/{invite['id']}", json={"password": "new secret"}).status_code == 200
     assert guest.http.get(f"/api/i/{token}").json()["unlocked"] is False
     assert guest.create(10, invite=token).status_code == 401
+    # nor does a file on its way go on under the old one (it did, to the end: attack run); it is kept
+    refused = guest.http.patch(begun.headers["Location"], content=b"cdef",
+                               headers=guest.tus_headers(**{"Upload-Offset": "6", **patch}))
+    assert refused.status_code == 401 and refused.json()["code"] == "needs_password"
     assert guest.http.post(f"/api/i/{token}/unlock", json={"password": "open sesame"}).status_code == 401
     assert guest.http.post(f"/api/i/{token}/unlock", json={"password": "new secret"}).status_code == 204
     assert guest.create(10, invite=token).status_code == 201
+    assert guest.http.patch(begun.headers["Location"], content=b"cdef",
+                            headers=guest.tus_headers(**{"Upload-Offset": "6", **patch})).status_code == 204
 
 
 def test_a_parallel_burst_against_the_real_immich_gets_five_answers(make_real_drop):

@@ -1602,6 +1602,36 @@ def test_a_hiccup_while_asking_for_the_link_does_not_close_the_page(make_drop, a
     context.close()
 
 
+def test_a_file_held_by_a_changed_password_goes_on_once_the_new_one_is_given(recorded, admin_of, browser, tmp_path):
+    """Attack run: a file on its way went on to the end after its owner changed the link's password.
+    Its next PATCH is refused now: the file is held (not failed), the password form shows, and once
+    the new password is given the file goes on from its last byte."""
+    drop, recorder = recorded
+    admin = admin_of(drop)
+    made = admin.invite(password="open sesame")
+    big = make_file(tmp_path / "toast.mp4", 60 * CHUNK + 3, seed=96)
+    context, page = guest(browser)
+    page.goto(drop.url + "/i/" + invite_token(made))
+    page.fill("#password", "open sesame")
+    page.press("#password", "Enter")
+    network = throttle(page, 1_000_000)
+    page.set_input_files("#picker", [str(big)])
+    item = page.locator(".item").nth(0)
+    expect(item.locator(".chip")).to_have_text(re.compile(r"^\d+%$"), timeout=30000)
+    assert admin.call("PATCH", f"/api/invites/{made['id']}", json={"password": "new secret"}).status_code == 200
+    expect(item.locator(".chip")).to_have_text("on hold", timeout=30000)
+    expect(item.locator(".detail")).to_have_text("This link needs its password first.")
+    expect(page.locator("#unlock")).to_be_visible()
+    network.rate = -1
+    page.fill("#password", "new secret")
+    page.press("#password", "Enter")
+    expect(item.locator(".chip")).to_have_text("done", timeout=60000)
+    [uid] = [u for u, n in recorder.received.items() if n > CHUNK]
+    assert recorder.received[uid] <= big.stat().st_size + 2 * CHUNK  # went on, not started over
+    assert page.problems == []
+    context.close()
+
+
 def test_without_websockets_a_held_file_goes_on_when_the_link_opens_again(recorded, admin_of, browser, tmp_path):
     """Behind a proxy without WebSockets, a file held by a link turned off stayed held for good after
     the owner turned it on again (re-walk): no word comes over HTTP, so the page asks."""

@@ -667,7 +667,9 @@
     }
     item.slot = false;
     if (item.kind === "error") { item.upload = null; pump(); return; } // the status channel already said why
-    if (code && LINK_CLOSED[code] && status < 500) { // its link closed: held like the others, to go on if it opens
+    // its link closed, or its password changed: held like the others, to go on if it opens (or once
+    // the new password is given: the form shows)
+    if (code && (LINK_CLOSED[code] || code === "needs_password") && status < 500) {
       hold(item, body);
       loadInvite().catch(function () { /* offline: the next answer says */ }); // the page says so, and holds the rest
       return;
@@ -1040,7 +1042,7 @@
         $("unlock").hidden = !locked;
         drop.hidden = locked;
         if (linkNotice) { notice.hidden = true; linkNotice = false; } // its owner turned it on again
-        goOnAll(); // files held while it was closed (or refused in a quick off and on) go on
+        if (!locked) goOnAll(); // files held while it was closed (or refused in a quick off and on) go on
         if (info.paused) { notice.textContent = T("guest.paused"); notice.hidden = false; linkNotice = true; noticeBody = null; }
         if (locked) $("password").focus();
         Who.setup(info.guestFields || "optional");

@@ -93,6 +93,7 @@ def _guest_name(meta: dict[str, str], mode: str) -> str:
 
 INVALID = (404, "This upload link is not valid.", "link_invalid")
 USED = (410, "This link has already been used.", "link_used")
+NEEDS_PASSWORD = (401, "This link needs its password first.", "needs_password")
 CLOSED = {  # (status, English message, catalog code)
     InviteState.DELETED: INVALID,
     InviteState.DISABLED: (410, "This upload link has been turned off by its owner.", "link_off"),
@@ -146,7 +147,7 @@ class Targets:
         if account is None or not account.key_valid:
             raise TargetClosed(503, PAUSED, "link_paused")
         if invite.password_hash and not (standing and standing.unlocked):
-            raise TargetClosed(401, "This link needs its password first.", "needs_password")
+            raise TargetClosed(*NEEDS_PASSWORD)
         check_file(invite, filename, size)
         if invite.guest_fields == "required" and not _guest_name(meta, "required"):
             raise TargetClosed(400, "Please enter your name.", "name_required")
@@ -226,6 +227,12 @@ class Targets:
         state = invite_state(invite)
         if state in CLOSED:
             raise TargetClosed(*CLOSED[state])
+
+    async def unlocked(self, invite: Invite, session: str) -> None:
+        """Raises TargetClosed unless this browser gave the link's current password."""
+        standing = await self.store.guest_standing(invite.id, session)
+        if not (standing and standing.unlocked):
+            raise TargetClosed(*NEEDS_PASSWORD)
 
     def _public_open(self) -> None:
         if not self.settings.public_upload_page_enabled:

@@ -337,6 +337,10 @@ class TusGuard:
             raise Refuse(409, "This upload is already complete.", {"Upload-Offset": str(upload.size)}, code="complete")
         try:
             await self.targets.open_for_upload(upload.target_kind, upload.target_id, invite)
+            if invite is not None and invite.password_hash:  # only links with a password pay this read
+                # a changed password locks the browsers that gave the old one, their files on the way
+                # too (they went on to the end: attack run); the bytes stay, for when it is given
+                await self.targets.unlocked(invite, upload.session_id)
         except TargetClosed as closed:
             raise Refuse.of(closed) from None
         if upload.state == UploadState.FAILED:
