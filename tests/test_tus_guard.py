@@ -617,3 +617,19 @@ def test_a_refusal_that_loses_the_race_to_the_last_byte_leaves_the_delivery_its_
     assert late.status_code == 409 and late.json()["code"] == "complete", late.text
     assert on_disk(drop, uid) == len(body) and drop.upload_row(uid) is not None
     fake.fail_status = None
+
+
+def test_one_address_notes_only_so_many_refusals_in_a_links_log(drop, admin_of):
+    """Attack run: anyone with a link wrote 300 refusals in 3 s into its owner's log ("Your link is
+    compromised, visit …" as file names), pushing the real ones out of the 200 kept. One address
+    notes REFUSALS_NOTED an hour per link; every refusal is still answered."""
+    from immich_drop.tus.guard import REFUSALS_NOTED
+
+    admin = admin_of(drop)
+    invite = admin.invite(mediaKind="photos")
+    guest = drop.guest()
+    for n in range(REFUSALS_NOTED + 5):
+        refused = guest.create(100, f"visit evil.example {n}.mp4", invite=invite_token(invite))
+        assert refused.status_code == 415 and refused.json()["code"] == "photos_only"
+    log = admin.call("GET", f"/api/invites/{invite['id']}/uploads").json()
+    assert len(log) == REFUSALS_NOTED

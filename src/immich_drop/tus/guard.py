@@ -50,6 +50,7 @@ from ..guest_fields import JOINERS, GuestFieldsRefused, clean_guest_fields
 from ..i18n import size_text
 from ..media import SIGNATURE_BYTES, matches_name
 from ..models import Invite, Upload, UploadState
+from ..ratelimit import RateLimiter
 from ..security import same_origin
 from ..sessions import Sessions
 from ..store import Store
@@ -75,6 +76,7 @@ log = logging.getLogger(__name__)
 LOGGED = frozenset({"too_large", "file_too_large", "photos_only", "videos_only", "type_not_accepted", "no_extension",
                     "empty", "limit_reached", "link_used", "needs_password", "link_off", "link_expired", "link_paused",
                     "not_media"})
+REFUSALS_NOTED = 30  # of them, an hour per address and link
 
 
 class Refuse(Exception):
@@ -124,6 +126,7 @@ class TusGuard:
         self.on_created = lambda: None  # e.g. a metrics counter
         self.on_patch = lambda upload: None  # a notice before an accepted PATCH goes in (the relay)
         self._creating: set[str] = set()  # uploads whose creation tuspyserver has not answered yet
+        self._refusals_noted = RateLimiter({"noted": REFUSALS_NOTED}, seconds=3600)
         inner.add_exception_handler(UploadGone, self._gone)
 
     async def __call__(self, scope, receive, send) -> None:
@@ -146,7 +149,7 @@ class TusGuard:
                 try:
                     return await self._create(scope, receive, send, headers, session)
                 except Refuse as refusal:
-                    await self._note_refusal(headers, refusal, session)
+                    await self._note_refusal(scope, headers, refusal, session)
                     raise
             if method not in ("HEAD", "PATCH", "DELETE"):
                 raise Refuse(405, "Method not allowed.", {"Allow": "OPTIONS, POST, HEAD, PATCH, DELETE"})
@@ -308,8 +311,11 @@ class TusGuard:
         location = get_request_headers(Request(scope), upload.id, prefix=self.prefix)["location"]
         await _respond(send, 201, None, {"Location": location})
 
-    async def _note_refusal(self, headers: dict[str, str], refusal: Refuse, session: str | None) -> None:
-        """A creation through an invite link was refused for a reason its guest can meet: log it for the owner."""
+    async def _note_refusal(self, scope, headers: dict[str, str], refusal: Refuse, session: str | None) -> None:
+        """A creation through an invite link was refused for a reason its guest can meet: log it for the
+        owner, REFUSALS_NOTED an hour per address and link at most (anyone with a link wrote 300 in 3 s,
+        "Your link is compromised, visit …" among them, and the owner's real refusals were pushed out
+        of the 200 kept: attack run). The refusal itself is answered all the same."""
         if refusal.code not in LOGGED:
             return
         try:
@@ -318,7 +324,8 @@ class TusGuard:
             length = min(_integer(headers.get("upload-length") or "0", "Upload-Length"), 2**62)
         except Refuse:
             return
-        if meta.get("invite"):
+        address = scope["client"][0] if scope.get("client") else ""
+        if meta.get("invite") and not self._refusals_noted.attempt(("noted", address, meta["invite"])):
             await self.targets.note_refusal(meta, clean_filename(meta.get("filename", "")), length,
                                             refusal.code, refusal.message, session)
 
