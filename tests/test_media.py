@@ -194,17 +194,23 @@ def exif_photo(tmp_path, tags: dict[int, bytes]):
 
 def test_a_zone_that_cannot_be_keeps_the_date_in_the_guests_zone(tmp_path):
     # "+25:00" raised ValueError in timezone(): the whole date went, and the upload time won (date walk)
-    photo = exif_photo(tmp_path, {0x9003: b"2019:05:04 13:14:15", 0x9011: b"+25:00"})
-    assert iso(capture_date(photo, photo.name, timezone(timedelta(hours=1)))) == "2019-05-04T13:14:15.000+01:00"
+    for offset in (b"+25:00", b"+00:99"):  # (the second was read as +01:39)
+        photo = exif_photo(tmp_path, {0x9003: b"2019:05:04 13:14:15", 0x9011: offset})
+        assert iso(capture_date(photo, photo.name, timezone(timedelta(hours=1)))) == "2019-05-04T13:14:15.000+01:00"
 
 
-@pytest.mark.parametrize("original", [b"0000:00:00 00:00:00", b"2019:13:04 13:14:15", b"    :  :     :  :  "])
+@pytest.mark.parametrize("original", [b"0000:00:00 00:00:00", b"2019:13:04 13:14:15", b"    :  :     :  :  ",
+                                      b"1970:01:01 00:00:00"])
 def test_an_unset_or_impossible_original_date_lets_datetime_speak(tmp_path, original):
     """A camera with no clock writes zeros in DateTimeOriginal: its DateTime was never tried (date walk)."""
     assert iso(capture_date(exif_photo(tmp_path, {0x9003: b"2019:05:04 13:14:15", 0x0132: b"2015:05:05 05:05:05"}),
                             "photo.jpg", timezone.utc)) == "2019-05-04T13:14:15.000Z"  # (the builder's own check)
     photo = exif_photo(tmp_path, {0x9003: original, 0x9011: b"+02:00", 0x0132: b"2015:05:05 05:05:05"})
-    assert iso(capture_date(photo, photo.name, timezone.utc)) == "2015-05-05T05:05:05.000+02:00"
+    # with DateTime's own offset tag (OffsetTime), not DateTimeOriginal's: here none, so the guest's zone
+    assert iso(capture_date(photo, photo.name, timezone.utc)) == "2015-05-05T05:05:05.000Z"
+    photo = exif_photo(tmp_path, {0x9003: original, 0x9011: b"+02:00", 0x0132: b"2015:05:05 05:05:05",
+                                  0x9010: b"-04:00"})
+    assert iso(capture_date(photo, photo.name, timezone.utc)) == "2015-05-05T05:05:05.000-04:00"
 
 
 def test_the_unix_epoch_is_no_date(tmp_path, no_hachoir):

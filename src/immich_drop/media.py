@@ -201,15 +201,18 @@ def _exif_date(path: Path, fallback_tz: tzinfo) -> datetime | None:
     tags = _read_ifds(tiff)
     # DateTimeOriginal, else DateTime: a camera with no clock set writes "0000:00:00 00:00:00" in the
     # first and may hold a good second (it hid the second: date walk)
-    naive = next(filter(None, (_exif_moment(tags.get(tag)) for tag in (0x9003, 0x0132))), None)
-    if naive is None:
-        return None
-    offset = (tags.get(0x9011) or tags.get(0x9010) or b"").decode("ascii", "replace").strip("\x00 ")
-    om = _OFFSET.match(offset)
-    minutes = int(om.group(2)) * 60 + int(om.group(3)) if om else None
-    if minutes is not None and minutes < 24 * 60:  # "+25:00" is no zone: the date stays, in the guest's
-        return naive.replace(tzinfo=timezone(timedelta(minutes=minutes if om.group(1) == "+" else -minutes)))
-    return naive.replace(tzinfo=fallback_tz)
+    # each with its own offset tag (OffsetTimeOriginal, else OffsetTime as before; OffsetTime)
+    for tag, offsets in ((0x9003, (0x9011, 0x9010)), (0x0132, (0x9010,))):
+        naive = _exif_moment(tags.get(tag))
+        if naive is None:
+            continue
+        offset = next((tags[o] for o in offsets if tags.get(o)), b"").decode("ascii", "replace").strip("\x00 ")
+        om = _OFFSET.match(offset)
+        if om and int(om.group(2)) < 24 and int(om.group(3)) < 60:  # "+25:00" is no zone: the guest's then
+            minutes = int(om.group(2)) * 60 + int(om.group(3))
+            return naive.replace(tzinfo=timezone(timedelta(minutes=minutes if om.group(1) == "+" else -minutes)))
+        return naive.replace(tzinfo=fallback_tz)
+    return None
 
 
 def _exif_moment(raw: bytes | None) -> datetime | None:
@@ -221,9 +224,10 @@ def _exif_moment(raw: bytes | None) -> datetime | None:
     if parts[0] < 1900:
         return None
     try:
-        return datetime(*parts)  # type: ignore[arg-type]
+        moment = datetime(*parts)  # type: ignore[arg-type]
     except ValueError:
         return None
+    return None if _unset(moment) else moment  # a clock never set: the other tag may hold a date
 
 
 def _read_ifds(tiff: bytes) -> dict[int, bytes]:
