@@ -299,8 +299,13 @@ def test_a_file_already_there_uses_a_one_time_link_and_a_full_link_takes_none(ma
     full = admin.invite(maxFiles=1, album={"name": "Full"})
     token = invite_token(full)
     sender.http.get(f"/i/{token}")
-    sender.wait_for(sender.invite_upload(make_file(tmp_path / "fills.jpg", 700, seed=70), token), "done")
+    fills = make_file(tmp_path / "fills.jpg", 700, seed=70)
+    first = sender.invite_upload(fills, token)
+    sender.wait_for(first, "done")
     assert sender.http.post("/api/already", json={**question, "invite": token}).json() == {"already": False}
+    # the file that filled it is still that file, chosen again (it read "not taken": cold review)
+    again = {"invite": token, "sha1": sha1_of(fills), "size": 700, "filename": "fills.jpg"}
+    assert sender.http.post("/api/already", json=again).json() == {"already": True, "id": first}
     assert sender.create(5001, "p1.jpg", invite=token).status_code == 403  # as the creation says: full
     albums = {a.name: a for a in drop.fake.albums.values()}
     assert len(albums["Once"].assets) == 1 and len(albums["Full"].assets) == 1

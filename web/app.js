@@ -104,7 +104,7 @@
   // and the notice told the guest to ask for a new link: which was it? guest walk). "Waiting for
   // server" over a full bar told neither (owner walk): its bar shows what was sent.
   // (a deleted link's files are gone with it; a used one's go on if its owner allows another browser)
-  var REOPENS = { link_off: 1, link_expired: 1, link_paused: 1, link_used: 1 };
+  var REOPENS = { link_off: 1, link_expired: 1, link_paused: 1, link_used: 1, needs_password: 1 };
 
   // Each chosen file that has no upload URL yet (queued, or its creation unanswered), kept across a
   // reload: the page then lists it among the files to choose again (tus-js-client keeps only
@@ -515,8 +515,9 @@
   function sentEarlier(item) {
     return items.filter(function (it) {
       var known = it.uploadId && lastStatus[it.uploadId];
+      // (one of this page's own by its name too: a copy named "IMG_1 (1).jpg" lost its row: cold review)
       return it !== item && it.size === item.size && known && known.sha1 === item.sha1 &&
-        (it.kind === "done" || it.kind === "duplicate");
+        (it.earlier || it.name === item.name) && (it.kind === "done" || it.kind === "duplicate");
     })[0];
   }
 
@@ -1039,12 +1040,13 @@
         if (info.limits.mediaKind === "photos") picker.accept = "image/*";
         if (info.limits.mediaKind === "videos") picker.accept = "video/*";
         var locked = info.needsPassword && !info.unlocked;
-        $("unlock").hidden = !locked;
+        var shown = locked && $("unlock").hidden; // focused once, as it shows (asked again every 15 s
+        $("unlock").hidden = !locked;             // without WebSockets, it took the focus each time)
         drop.hidden = locked;
         if (linkNotice) { notice.hidden = true; linkNotice = false; } // its owner turned it on again
         if (!locked) goOnAll(); // files held while it was closed (or refused in a quick off and on) go on
         if (info.paused) { notice.textContent = T("guest.paused"); notice.hidden = false; linkNotice = true; noticeBody = null; }
-        if (locked) $("password").focus();
+        if (shown) $("password").focus();
         Who.setup(info.guestFields || "optional");
         showDetails();
         closeOnTime(info.expiresAt);

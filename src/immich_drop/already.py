@@ -55,6 +55,11 @@ class AlreadyThere:
                  if u.size == size and await self._owner(u) == (kind, owner)]
         if not prior:
             return None
+        earlier = next((u for u in prior if u.target_kind == kind and u.target_id == (invite.id if invite else None)), None)
+        # a full link takes no file more, as its creations say (the page sends it, and hears why); a
+        # file it took already is still that file (its guest, choosing it again, read "not taken")
+        if invite is not None and earlier is None and invite_state(invite) == InviteState.FULL:
+            return None
         # the link's own rules, for the name asked with and the name its bytes came with: a
         # videos-only link took photos sent earlier through another link (attack run)
         if invite is not None:
@@ -88,7 +93,6 @@ class AlreadyThere:
         except (ImmichError, KeyUnavailable, TargetGone) as exc:
             log.info("already-there check skipped: %s", exc)
             return None
-        earlier = next((u for u in prior if u.target_kind == kind and u.target_id == upload.target_id), None)
         if earlier is not None:  # sent through this same link: its row stands, the owner's log lists the file once
             return earlier.id
         await self.store.add_upload(upload)
@@ -104,9 +108,7 @@ class AlreadyThere:
             return None
         state = invite_state(invite)
         standing = await self.store.guest_standing(invite.id, session)
-        # a full link takes no file more, as its creations say (the page sends it, and hears why)
-        if state in CLOSED or state == InviteState.FULL \
-                or (state == InviteState.USED_UP and not (standing and standing.claimed)):
+        if state in CLOSED or (state == InviteState.USED_UP and not (standing and standing.claimed)):
             return None
         if invite.password_hash and not (standing and standing.unlocked):
             return None
