@@ -16,8 +16,9 @@
   the disk's promises: an attack run had every other upload refused for the 24 hours until expiry)
   stop counting after ten minutes. Such an upload can still resume: `writable_now` is asked at
   every PATCH, which hears 507 rather than fill the disk past MIN_FREE_SPACE (the page keeps trying).
-  One address, once it owes bytes, may promise at most three quarters of what the disk can still
-  take (429, as for its quotas): its first file may be as large as the disk allows.
+  One address holds at most SHARE (three quarters) of what the disk can still take: its first file
+  may be larger (it holds the share; the rest goes in as the disk has room), its next waits (429,
+  as for its quotas) until what it still owes leaves room in the share.
 
 `check(...)` raises `TargetClosed`. The guard asks it and records the upload under one lock per
 process, so a burst of parallel creations cannot all pass on the same count (replicas each count
@@ -39,6 +40,7 @@ from ..targets import PUBLIC, TargetClosed
 from .storage import StagingStorage
 
 RESERVATION_IDLE = 600.0
+SHARE = 3 / 4  # of what the staging disk can still take (beyond MIN_FREE_SPACE), one address may hold
 NO_SPACE = ("The server has no room for this file right now. Your other files are safe; "
             "try this one again later, or ask the person who shared the page.")
 
@@ -66,12 +68,12 @@ class Room:
             self._quota(tally.by_address, length, *per_address)
         if length + s.min_free_space > tally.free:
             raise TargetClosed(507, NO_SPACE, code="no_space")
-        # One address leaves a quarter of what the disk can still take to the others, beyond its
-        # first file: one browser announced two files of the free disk's size, sent a byte every few
-        # minutes, and every other guest heard 507 (attack run). A single large video still goes
-        # alone, and a guest's photos beside it while the disk has room for them.
-        if address is not None and tally.address_owed \
-                and tally.address_owed + length > (tally.free + tally.owed - s.min_free_space) * 3 / 4:
+        # One address holds at most SHARE of what the disk can still take: one browser announced two
+        # files of the free disk's size (or one), sent a byte every few minutes, and every other guest
+        # heard 507 (attack run). Its first file may be larger (a guest's one long video): it holds
+        # the share, and the rest of its bytes go in as the disk has room (writable_now at every
+        # PATCH); its next file waits (429) until what it still owes leaves room in the share.
+        if address is not None and tally.address_owed and tally.address_held + length > tally.share:
             raise _unfinished(*per_address)
 
     @staticmethod
@@ -93,6 +95,7 @@ class Room:
         no bytes: a guest's large uploads abandoned by a reload do not keep their next files waiting."""
         private_dir(self.storage.directory)
         tally, lapsed = _Tally(), time.time() - RESERVATION_IDLE
+        owed_by: dict[str | None, int] = {}
         for uid, size, its_kind, its_session, its_address in rows:
             try:
                 staged = os.stat(self.storage.data_path(uid))
@@ -101,7 +104,7 @@ class Room:
             else:
                 live = staged.st_mtime >= lapsed
                 owed, held = (max(size - staged.st_size, 0), size) if live else (0, 0)  # idle: no reservation
-            tally.owed += owed
+            owed_by[its_address] = owed_by.get(its_address, 0) + owed
             if its_kind == kind:
                 if its_session == session:
                     tally.by_session[0] += 1
@@ -109,9 +112,13 @@ class Room:
                 if address is not None and its_address == address:
                     tally.by_address[0] += 1
                     tally.by_address[1] += held
-            if address is not None and its_address == address:
-                tally.address_owed += owed
-        tally.free = shutil.disk_usage(self.storage.directory).free - tally.owed
+        disk = shutil.disk_usage(self.storage.directory).free
+        tally.share = max(disk - self.settings.min_free_space, 0) * SHARE
+        # what each address holds of the disk: at most the share (rows without one: all they owe)
+        tally.owed = sum(min(owed, tally.share) if its is not None else owed for its, owed in owed_by.items())
+        tally.address_owed = owed_by.get(address, 0) if address is not None else 0
+        tally.address_held = min(tally.address_owed, tally.share)
+        tally.free = disk - tally.owed
         return tally
 
 
@@ -124,6 +131,8 @@ def _unfinished(max_files: int, max_bytes: int) -> TargetClosed:
 class _Tally:
     by_session: list[int] = dataclasses.field(default_factory=lambda: [0, 0])  # [files, announced bytes]
     by_address: list[int] = dataclasses.field(default_factory=lambda: [0, 0])
-    owed: int = 0  # bytes announced and not yet written
-    address_owed: int = 0  # of them, by this address (public page and links together)
+    owed: int = 0  # bytes announced and not yet written, each address's up to `share`
+    address_owed: int = 0  # by this address (public page and links together)
+    address_held: int = 0  # of them, what counts: up to `share`
+    share: float = 0  # what one address may hold of the disk
     free: int = 0  # the staging disk's free bytes less `owed`
