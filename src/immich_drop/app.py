@@ -2,7 +2,8 @@
 
 Lifespan: migrate the database, start the delivery worker (which picks up undelivered uploads),
 and on shutdown stop it and close the Immich client. Request flow, outermost first:
-ForwardedHeaders → HostCheck → SecurityHeaders → BodyLimit → (the tus endpoint behind its guard | Starlette routes).
+ForwardedHeaders → PerAddress → HostCheck → SecurityHeaders → BodyLimit → (the tus endpoint behind its
+guard | Starlette routes).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from .db import open_engine
 from .events import EventBus, OpenChannels, PostgresBus
 from .files import private_dir
 from .immich import ImmichClient
-from .limits import BodyLimit
+from .limits import BodyLimit, PerAddress
 from .metrics import Metrics
 from .notify import Notifier
 from .pipeline import Pipeline
@@ -128,8 +129,9 @@ def create_app(settings: Settings, *, immich_transport: httpx.AsyncBaseTransport
             return await health.healthz_fast(scope, receive, send)
         return await starlette(scope, receive, send)
 
-    app = ForwardedHeaders(HostCheck(SecurityHeaders(BodyLimit(router, TUS_PREFIX, settings.upload_stall_seconds)),
-                                     settings.public_base_url), settings.trusted_proxies)
+    app = ForwardedHeaders(PerAddress(HostCheck(SecurityHeaders(BodyLimit(router, TUS_PREFIX, settings.upload_stall_seconds)),
+                                                settings.public_base_url), settings.max_connections_per_address),
+                           settings.trusted_proxies)
     app.services = services  # type: ignore[attr-defined] - for tests and the benchmark
     return app
 

@@ -6,8 +6,9 @@ memory or a connection without end. `protocol(max_header_size, header_timeout)` 
 class `uvicorn.run(http=...)` takes: the request line plus headers may take at most
 `max_header_size` bytes (431 otherwise) and must be complete within `header_timeout` seconds of the
 first byte of the request, or of the connection (408 otherwise); both answers close the connection.
-One address may hold at most `per_address` connections open at once (a proxy in `trusted` is not
-counted: the app counts what it forwards). More are answered 503 and closed at once: 2,047 slow
+One address (an IPv6 one by its /64) may hold at most `per_address` connections open at once (a
+proxy in `trusted` is not counted here: `limits.PerAddress` counts the requests it forwards by the
+address it names). More are answered 503 and closed at once: 2,047 slow
 request bodies from one address took every one of MAX_CONNECTIONS, and the server answered 503 to
 everyone, its health check included (attack run).
 `uvicorn_options(settings)` gives the options the server (and the tests' servers) run with, with
@@ -16,11 +17,12 @@ WebSocket messages bounded too.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from collections import Counter
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from .proxy import address_key, trusted
 
 
 class BoundedHead(HttpToolsProtocol):
@@ -62,14 +64,9 @@ class BoundedHead(HttpToolsProtocol):
     def _counted_address(self, transport) -> str | None:
         peer = transport.get_extra_info("peername")
         host = peer[0] if isinstance(peer, tuple) and peer else None
-        if self.per_address is None or not host:
+        if self.per_address is None or not host or trusted(host, self.trusted):
             return None
-        try:
-            if any(ipaddress.ip_address(host) in net for net in self.trusted):
-                return None
-        except ValueError:
-            return None
-        return host
+        return address_key(host)
 
     def data_received(self, data: bytes) -> None:
         if self._head_timer is None and (self.cycle is None or self.cycle.response_complete) and not self.pipeline:

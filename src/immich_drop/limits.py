@@ -17,6 +17,9 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from collections import Counter
+
+from .proxy import address_key
 
 SMALL_BODY = 4 * 1024  # {"email", "password"} or {"password"}: a few hundred bytes in practice
 API_BODY = 64 * 1024  # the largest admin request (an invite's fields) is well under 2 KiB
@@ -91,3 +94,32 @@ async def respond(send, status: int, message: str, code: str, params: dict | Non
     raw += [(k.lower().encode(), v.encode("latin-1")) for k, v in (headers or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body})
+
+
+class PerAddress:
+    """At most `limit` requests (HTTP and WebSocket) of one client address (an IPv6 one by its /64)
+    at once, counted after ForwardedHeaders named it: behind a trusted proxy every connection is
+    the proxy's, and the connection count (http_edge) cannot tell its clients apart, so one of them
+    with slow PATCHes through a proxy that streams bodies took every connection (cold review).
+    Beyond: 503, its connection closed."""
+
+    def __init__(self, app, limit: int):
+        self.app, self.limit = app, limit
+        self.running: Counter = Counter()
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] not in ("http", "websocket") or not scope.get("client"):
+            return await self.app(scope, receive, send)
+        key = address_key(scope["client"][0])
+        if self.running[key] >= self.limit:
+            if scope["type"] == "websocket":
+                return await send({"type": "websocket.close", "code": 1013})  # try again later
+            return await respond(send, 503, "Too many connections from your network right now. Try again in a moment.",
+                                 "too_many_connections")
+        self.running[key] += 1
+        try:
+            return await self.app(scope, receive, send)
+        finally:
+            self.running[key] -= 1
+            if self.running[key] <= 0:
+                del self.running[key]

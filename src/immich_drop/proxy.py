@@ -10,6 +10,31 @@ from __future__ import annotations
 
 import ipaddress
 
+def address_key(host: str) -> str:
+    """The address a per-address limit counts: an IPv6 address by its /64 (one host gets a whole /64
+    to pick from), an IPv4-mapped one as IPv4, anything else (a name, a socket) as it is."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return host
+
+
+def trusted(host: str, networks: tuple) -> bool:
+    """Whether `host` (an IPv4-mapped IPv6 address as its IPv4) is in one of `networks`."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False  # a unix socket or a name: not an address we were told to trust
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address in net for net in networks)
+
+
 FORWARDED = (b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host", b"x-forwarded-port", b"forwarded")
 
 
@@ -19,13 +44,7 @@ class ForwardedHeaders:
         self.trusted = trusted
 
     def _is_trusted(self, host: str | None) -> bool:
-        if not host or not self.trusted:
-            return False
-        try:
-            address = ipaddress.ip_address(host)
-        except ValueError:
-            return False  # a unix socket or a name: not an address we were told to trust
-        return any(address in net for net in self.trusted)
+        return bool(host and self.trusted) and trusted(host, self.trusted)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] not in ("http", "websocket"):

@@ -50,6 +50,7 @@ from ..guest_fields import JOINERS, GuestFieldsRefused, clean_guest_fields
 from ..i18n import size_text
 from ..media import SIGNATURE_BYTES, matches_name
 from ..models import Invite, Upload, UploadState
+from ..proxy import address_key
 from ..ratelimit import RateLimiter
 from ..security import same_origin
 from ..sessions import Sessions
@@ -324,7 +325,7 @@ class TusGuard:
             length = min(_integer(headers.get("upload-length") or "0", "Upload-Length"), 2**62)
         except Refuse:
             return
-        address = scope["client"][0] if scope.get("client") else ""
+        address = address_key(scope["client"][0]) if scope.get("client") else ""  # (an IPv6 one by its /64)
         if meta.get("invite") and not self._refusals_noted.attempt(("noted", address, meta["invite"])):
             await self.targets.note_refusal(meta, clean_filename(meta.get("filename", "")), length,
                                             refusal.code, refusal.message, session)
