@@ -21,8 +21,12 @@ def test_guest_sends_photos_and_a_video_from_a_phone(drop, page, tmp_path):
     page.set_input_files("#picker", [str(f) for f in files])
     expect(page.locator(".item[data-kind=done]")).to_have_count(4, timeout=30000)
     expect(page.locator("#summary")).to_have_text("4 sent")
-    page.set_input_files("#picker", [str(MEDIA / "exif_offset.jpg")])
-    expect(page.locator(".item").nth(4).locator(".chip")).to_have_text("already there", timeout=30000)
+    # chosen again: the server is asked, and the file keeps its one row (it stood twice: guest walk)
+    with page.expect_response(lambda r: r.url.endswith("/api/already")) as asked:
+        page.set_input_files("#picker", [str(MEDIA / "exif_offset.jpg")])
+    assert asked.value.json()["already"] is True
+    expect(page.locator(".item")).to_have_count(4)
+    expect(page.locator(".item").nth(0).locator(".chip")).to_have_text("done")
 
     names = page.locator(".item .name").all_text_contents()
     assert hostile.name in names  # shown as text...
@@ -140,7 +144,7 @@ def test_admin_creates_a_link_and_a_guest_uses_it(make_drop, browser, fake, tmp_
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize("device", ["phone", "desktop"])
-def test_guest_page_looks_right(make_drop, admin_of, browser, scheme, device):
+def test_guest_page_looks_right(make_drop, admin_of, browser, scheme, device, tmp_path):
     """Renders the guest page with some history on it (screenshots for docs/ when asked)."""
     drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
     admin = admin_of(drop)
@@ -152,7 +156,9 @@ def test_guest_page_looks_right(make_drop, admin_of, browser, scheme, device):
     page.goto(f"{drop.url}/i/{token}")
     page.set_input_files("#picker", [str(MEDIA / n) for n in ("exif_offset.jpg", "creation_time.mp4", "no_date.jpg")])
     playwright.expect(page.locator(".item[data-kind=done]")).to_have_count(3, timeout=30000)
-    page.set_input_files("#picker", [str(MEDIA / "exif_offset.jpg")])
+    copy = tmp_path / "exif_offset (1).jpg"  # a copy under another name: a row of its own, "already there"
+    shutil.copyfile(MEDIA / "exif_offset.jpg", copy)
+    page.set_input_files("#picker", [str(copy)])
     playwright.expect(page.locator(".item[data-kind=duplicate]")).to_have_count(1, timeout=30000)
     background = page.evaluate("getComputedStyle(document.body).backgroundColor")
     assert background == ("rgb(18, 18, 22)" if scheme == "dark" else "rgb(247, 247, 249)")

@@ -1001,7 +1001,7 @@ def test_a_text_file_named_as_a_photo_is_refused_in_the_guests_language(make_dro
 
 
 def test_a_file_someone_else_sent_first_is_already_there_without_saying_nothing_was_sent(
-        make_drop, admin_of, browser):
+        make_drop, admin_of, browser, tmp_path):
     """Another browser sent this photo first: this guest's bytes went, and Immich answered
     "duplicate". The page said "nothing had to be sent", which is said only when it skipped the
     sending itself (a file this browser had sent)."""
@@ -1015,7 +1015,10 @@ def test_a_file_someone_else_sent_first_is_already_there_without_saying_nothing_
     item = page.locator(".item").nth(0)
     expect(item.locator(".chip")).to_have_text("already there", timeout=30000)
     expect(item.locator(".detail")).to_have_text("Already in the library.")
-    page.set_input_files("#picker", [str(MEDIA / "exif_offset.jpg")])  # again, from this browser: skipped
+    # again, from this browser, as a copy under another name (the same name keeps its one row): skipped
+    copy = tmp_path / "exif_offset (1).jpg"
+    copy.write_bytes((MEDIA / "exif_offset.jpg").read_bytes())
+    page.set_input_files("#picker", [str(copy)])
     expect(page.locator(".item").nth(1).locator(".detail")).to_have_text("Already in the library: nothing had to be sent.")
     assert drop.fake.upload_bodies == 1  # the server asked Immich first: the guest's copy went no further
     assert page.problems == []
