@@ -1630,6 +1630,7 @@ def test_a_file_held_by_a_changed_password_goes_on_once_the_new_one_is_given(rec
     expect(item.locator(".chip")).to_have_text("on hold", timeout=30000)
     expect(item.locator(".detail")).to_have_text("This link needs its password first.")
     expect(page.locator("#unlock")).to_be_visible()
+    expect(page.locator("#password")).to_have_value("")  # the old one, left in, read "not right" (walk)
     network.rate = -1
     page.fill("#password", "new secret")
     page.press("#password", "Enter")

@@ -65,7 +65,7 @@ def test_status_channels_leave_half_the_connections_to_requests(make_drop):
     """Attack run: 64 sessions from each of 8 addresses held 4 channels each, all 2,048 connections
     MAX_CONNECTIONS allows, and every request got 503, /healthz and uploads included, for as long as
     the sockets stayed open. Channels get half; the other half is for requests."""
-    drop = make_drop(MAX_CONNECTIONS="16")
+    drop = make_drop(MAX_CONNECTIONS="16", MAX_CONNECTIONS_PER_ADDRESS="16")  # (all from 127.0.0.1 here)
     held = []
     guests = [drop.guest() for _ in range(3)]
     for guest in guests:

@@ -515,9 +515,9 @@
   function sentEarlier(item) {
     return items.filter(function (it) {
       var known = it.uploadId && lastStatus[it.uploadId];
-      // (one of this page's own by its name too: a copy named "IMG_1 (1).jpg" lost its row: cold review)
-      return it !== item && it.size === item.size && known && known.sha1 === item.sha1 &&
-        (it.earlier || it.name === item.name) && (it.kind === "done" || it.kind === "duplicate");
+      // (by its name too: a copy named "IMG_1 (1).jpg" lost its row, on this page and after a reload)
+      return it !== item && it.size === item.size && known && known.sha1 === item.sha1 && it.name === item.name &&
+        (it.kind === "done" || it.kind === "duplicate");
     })[0];
   }
 
@@ -1046,7 +1046,13 @@
         if (linkNotice) { notice.hidden = true; linkNotice = false; } // its owner turned it on again
         if (!locked) goOnAll(); // files held while it was closed (or refused in a quick off and on) go on
         if (info.paused) { notice.textContent = T("guest.paused"); notice.hidden = false; linkNotice = true; noticeBody = null; }
-        if (shown) $("password").focus();
+        if (shown) {
+          $("password").value = ""; // the old one, still typed in, read "not right" when tapped (walk)
+          $("password").focus();
+          // its password changed: the files on their way stop now, not at their next PATCH's 401 (a
+          // bar went on from 40% to 79% meanwhile, and 59-79% went again: walk)
+          if (items.some(function (it) { return !it.earlier && SENDING[it.kind]; })) holdAll({ code: "needs_password" });
+        }
         Who.setup(info.guestFields || "optional");
         showDetails();
         closeOnTime(info.expiresAt);

@@ -97,23 +97,21 @@ async def respond(send, status: int, message: str, code: str, params: dict | Non
 
 
 class PerAddress:
-    """At most `limit` requests (HTTP and WebSocket) of one client address (an IPv6 one by its /64)
-    at once, counted after ForwardedHeaders named it: behind a trusted proxy every connection is
-    the proxy's, and the connection count (http_edge) cannot tell its clients apart, so one of them
-    with slow PATCHes through a proxy that streams bodies took every connection (cold review).
-    Beyond: 503, its connection closed."""
+    """At most `limit` HTTP requests of one client address (an IPv6 one by its /64) at once, counted
+    after ForwardedHeaders named it: behind a trusted proxy every connection is the proxy's, and the
+    connection count (http_edge) cannot tell its clients apart, so one of them with slow PATCHes
+    through a proxy that streams bodies took every connection (cold review). Beyond: 503, its
+    connection closed. Status channels have their own bound per address (events.OpenChannels)."""
 
     def __init__(self, app, limit: int):
         self.app, self.limit = app, limit
         self.running: Counter = Counter()
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] not in ("http", "websocket") or not scope.get("client"):
+        if scope["type"] != "http" or not scope.get("client"):
             return await self.app(scope, receive, send)
         key = address_key(scope["client"][0])
         if self.running[key] >= self.limit:
-            if scope["type"] == "websocket":
-                return await send({"type": "websocket.close", "code": 1013})  # try again later
             return await respond(send, 503, "Too many connections from your network right now. Try again in a moment.",
                                  "too_many_connections")
         self.running[key] += 1
