@@ -1051,7 +1051,7 @@
           $("password").focus();
           // its password changed: the files on their way stop now, not at their next PATCH's 401 (a
           // bar went on from 40% to 79% meanwhile, and 59-79% went again: walk)
-          if (items.some(function (it) { return !it.earlier && SENDING[it.kind]; })) holdAll({ code: "needs_password" });
+          holdAll({ code: "needs_password" });
         }
         Who.setup(info.guestFields || "optional");
         showDetails();

@@ -49,7 +49,7 @@ class AlreadyThere:
         target = await self._target(str(body.get("invite") or ""), session)
         if target is None:
             return None
-        kind, invite = target
+        kind, invite, standing = target
         owner = invite.owner_id if invite else None
         prior = [u for u in await self.store.delivered_by_session(session, sha1)
                  if u.size == size and await self._owner(u) == (kind, owner)]
@@ -75,7 +75,7 @@ class AlreadyThere:
             return None  # the page sends the file, and its creation says what is missing or too long
         # a file recorded through a link uses it, as a creation does: a one-time link took a browser's
         # files into its album without counting its use, and another browser then claimed it (attack run)
-        if invite is not None and not await self._claim(invite, session):
+        if invite is not None and not (standing and standing.claimed) and not await self._claim(invite, session):
             return None
         upload = Upload(id=uuid.uuid4().hex, session_id=session, target_kind=kind, target_id=invite.id if invite else None,
                         filename=filename, filetype=clean_filetype(str(body.get("filetype") or "")), size=size,
@@ -100,9 +100,10 @@ class AlreadyThere:
         return upload.id
 
     async def _target(self, token: str, session: str):
-        """(kind, invite or None) when this session may upload there now; None otherwise."""
+        """(kind, invite or None, this browser's standing there or None) when this session may upload
+        there now; None otherwise."""
         if not token:
-            return (PUBLIC, None) if self.settings.public_upload_page_enabled else None
+            return (PUBLIC, None, None) if self.settings.public_upload_page_enabled else None
         invite = await self.targets.invite_for_token(token)
         if invite is None:
             return None
@@ -112,13 +113,10 @@ class AlreadyThere:
             return None
         if invite.password_hash and not (standing and standing.unlocked):
             return None
-        return INVITE, invite
+        return INVITE, invite, standing
 
     async def _claim(self, invite, session: str) -> bool:
-        """This browser's use of the link: held already, or taken now (False: none is left for it)."""
-        standing = await self.store.guest_standing(invite.id, session)
-        if standing and standing.claimed:
-            return True
+        """This browser's use of the link, taken now (False: none is left for it)."""
         if not await self.store.claim_invite(invite.id, session):
             return False
         await self.targets.on_invite_change(invite.id, claimed=True)  # the owner's console, the link's other pages

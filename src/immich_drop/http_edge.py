@@ -22,6 +22,7 @@ from collections import Counter
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from .limits import TOO_MANY_CONNECTIONS
 from .proxy import address_key, trusted
 
 
@@ -40,8 +41,7 @@ class BoundedHead(HttpToolsProtocol):
         if self._address is not None:
             self.open_by_address[self._address] += 1
             if self.open_by_address[self._address] > self.per_address:
-                self._refuse(503, "Too many connections from your network right now. Try again in a moment.",
-                             code="too_many_connections")
+                self._refuse(503, TOO_MANY_CONNECTIONS, code="too_many_connections")
 
     def connection_lost(self, exc) -> None:
         self._stop_head_timer()

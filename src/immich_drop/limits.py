@@ -21,6 +21,8 @@ from collections import Counter
 
 from .proxy import address_key
 
+# One address past its share of the connections (http_edge) or of the running requests (PerAddress)
+TOO_MANY_CONNECTIONS = "Too many connections from your network right now. Try again in a moment."
 SMALL_BODY = 4 * 1024  # {"email", "password"} or {"password"}: a few hundred bytes in practice
 API_BODY = 64 * 1024  # the largest admin request (an invite's fields) is well under 2 KiB
 SMALL_PATHS = re.compile(r"^/api/(login|i/[^/]+/unlock)/?$")
@@ -112,8 +114,7 @@ class PerAddress:
             return await self.app(scope, receive, send)
         key = address_key(scope["client"][0])
         if self.running[key] >= self.limit:
-            return await respond(send, 503, "Too many connections from your network right now. Try again in a moment.",
-                                 "too_many_connections")
+            return await respond(send, 503, TOO_MANY_CONNECTIONS, "too_many_connections")
         self.running[key] += 1
         try:
             return await self.app(scope, receive, send)

@@ -199,9 +199,9 @@ def _exif_date(path: Path, fallback_tz: tzinfo) -> datetime | None:
             return None
         tiff = head[at + 6:]
     tags = _read_ifds(tiff)
-    # DateTimeOriginal, else DateTime: a camera with no clock set writes "0000:00:00 00:00:00" in the
-    # first and may hold a good second (it hid the second: date walk)
-    # each with its own offset tag (OffsetTimeOriginal, else OffsetTime as before; OffsetTime)
+    # DateTimeOriginal (its offset in OffsetTimeOriginal, else OffsetTime), else DateTime (OffsetTime):
+    # a camera with no clock set writes "0000:00:00 00:00:00" in the first and may hold a good second
+    # (it hid the second: date walk)
     for tag, offsets in ((0x9003, (0x9011, 0x9010)), (0x0132, (0x9010,))):
         naive = _exif_moment(tags.get(tag))
         if naive is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 
+
 def address_key(host: str) -> str:
     """The address a per-address limit counts: an IPv6 address by its /64 (one host gets a whole /64
     to pick from), an IPv4-mapped one as IPv4, anything else (a name, a socket) as it is."""
