@@ -467,6 +467,48 @@ def test_limits_before_a_byte_one_time_link_thumbnails_cancel_and_pause(recorded
     context.close()
 
 
+def test_a_file_refused_while_a_cancelled_place_comes_back_slowly_goes_once_the_server_has_it(
+        recorded, admin_of, browser, tmp_path):
+    """CI: a file refused for the link's limit took the place of a cancelled one at once, three times,
+    before the cancel's DELETE had given the place back on the server (a loaded machine), and stayed
+    "not accepted" though the link had room again. The server's word that it has room tries again."""
+    drop, recorder = recorded
+    url = link(drop, admin_of, maxFiles=2)
+    context, page = guest(browser)
+    page.goto(url)
+    network = throttle(page, 500_000)
+    video = make_file(tmp_path / "v.mp4", 30 * CHUNK, seed=91)
+    held, refused = [], []
+
+    def hold_delete(route):
+        if route.request.method == "DELETE":
+            held.append(route)  # let go once the photo was refused three times
+        else:
+            route.continue_()
+
+    def count_refusals(route):
+        answer = route.fetch()
+        if answer.status == 403:
+            refused.append(answer.status)
+            if len(refused) == 3:
+                held.pop().continue_()
+        route.fulfill(response=answer)
+
+    page.route("**/api/uploads/*", hold_delete)
+    page.route("**/api/uploads", count_refusals)
+    page.set_input_files("#picker", [str(video), str(MEDIA / "exif_offset.jpg"), str(MEDIA / "no_date.jpg")])
+    items = page.locator(".item")
+    expect(items.nth(2).locator(".chip")).to_have_text("not accepted")  # the link takes two
+    expect(items.nth(0).locator(".chip")).to_have_text(re.compile(r"^\d+%$"), timeout=30000)
+    items.nth(0).locator(".cancel").click()
+    expect(items.nth(0).locator(".chip")).to_have_text("cancelled")
+    network.rate = -1
+    expect(items.nth(2).locator(".chip")).to_have_text("done", timeout=30000)
+    assert len(refused) == 3 and not held
+    assert sorted(r.filename for r in drop.fake.uploads) == ["exif_offset.jpg", "no_date.jpg"]
+    context.close()
+
+
 def test_a_locked_out_guest_reads_the_wait_in_minutes_in_their_language(make_drop, admin_of, browser):
     """After ten wrong passwords the page said "try again in 894 seconds"; it says minutes, translated."""
     drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
