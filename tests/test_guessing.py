@@ -79,6 +79,15 @@ def test_guesses_from_the_owners_own_network_do_not_lock_the_owner_out(proxied, 
     assert login_from(proxied, "198.51.100.7", "ada@example.org", "correct horse").status_code == 429
 
 
+def test_guesses_from_one_ipv6_64_count_as_one_address(proxied, fake):
+    """An IPv6 host picks freely from its /64: a wrong sign-in from each of its addresses was a fresh
+    count each time (probe). They count as one address; the next /64 is another."""
+    for n in range(25):
+        login_from(proxied, f"2001:db8:0:9::{n:x}", f"someone{n}@example.org", "wrong")
+    assert login_from(proxied, "2001:db8:0:9::ffff", "eve@example.org", "wrong").status_code == 429
+    assert login_from(proxied, "2001:db8:0:a::1", "eve@example.org", "wrong").status_code == 401
+
+
 @pytest.fixture
 def locked_invite(make_drop, admin_of):
     drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")

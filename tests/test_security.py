@@ -61,6 +61,22 @@ def test_status_channels_are_capped_per_browser_and_per_address(drop):
         opened.close()
 
 
+def test_status_channels_count_an_ipv6_address_by_its_64(make_drop):
+    """Behind a proxy, channels from made-up addresses of one /64 count as one address (probe)."""
+    drop = make_drop(TRUSTED_PROXIES="127.0.0.1/32")
+    drop.services.channels.per_address = 2
+    held = []
+    for n in range(2):
+        held.append(ws(drop, drop.guest().cookie, Origin=drop.url, **{"X-Forwarded-For": f"2001:db8:0:5::{n}"}).__enter__())
+        assert json.loads(held[-1].recv(timeout=10)) == {"type": "ready"}
+    with pytest.raises(InvalidStatus):
+        ws(drop, drop.guest().cookie, Origin=drop.url, **{"X-Forwarded-For": "2001:db8:0:5::99"})
+    with ws(drop, drop.guest().cookie, Origin=drop.url, **{"X-Forwarded-For": "2001:db8:0:6::1"}) as other:
+        assert json.loads(other.recv(timeout=10)) == {"type": "ready"}  # another /64
+    for opened in held:
+        opened.close()
+
+
 def test_status_channels_leave_half_the_connections_to_requests(make_drop):
     """Attack run: 64 sessions from each of 8 addresses held 4 channels each, all 2,048 connections
     MAX_CONNECTIONS allows, and every request got 503, /healthz and uploads included, for as long as

@@ -43,6 +43,16 @@ def test_unfinished_uploads_per_address(make_drop):
     assert sorted(statuses) == [201] * 4 + [429] * 5
 
 
+def test_an_ipv6_address_counts_by_its_64(make_drop):
+    """One host picks freely from a whole /64: counted by single addresses, it had a new allowance of
+    unfinished uploads (and of the staging disk) with every address it made up (probe)."""
+    drop = make_drop(PUBLIC_PENDING_FILES_PER_ADDRESS="2", TRUSTED_PROXIES="127.0.0.1/32")
+    answers = [drop.guest().create(100, f"p{n}.jpg", **{"X-Forwarded-For": f"2001:db8:0:7::{n}"}) for n in range(4)]
+    assert [a.status_code for a in answers] == [201, 201, 429, 429]
+    assert answers[2].json()["code"] == "too_many_unfinished"
+    assert drop.guest().create(100, **{"X-Forwarded-For": "2001:db8:0:8::1"}).status_code == 201  # the next /64
+
+
 def opened(drop, token):
     guest = drop.guest()
     guest.http.get(f"/i/{token}")

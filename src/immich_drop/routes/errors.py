@@ -7,6 +7,7 @@ import json
 from starlette.requests import Request
 
 from .. import i18n, security
+from ..proxy import address_key
 
 
 class ApiError(Exception):
@@ -105,7 +106,9 @@ def too_many(wait: int) -> ApiError:
 
 
 def client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    """Who a per-address limit counts: the client's address, an IPv6 one by its /64 (one host picks
+    freely from a whole /64, so counting single addresses let it guess without end)."""
+    return address_key(request.client.host) if request.client else "unknown"
 
 
 def same_origin(request: Request, public_base_url: str = "") -> bool:

@@ -25,6 +25,7 @@ from .. import i18n
 from ..accounts import COOKIE
 from ..events import upload_event
 from ..notify import link_channel, owner_channel
+from ..proxy import address_key
 from ..resources import web_dir
 from ..security import same_origin
 from .closed_page import message_page
@@ -94,7 +95,7 @@ async def status_channel(websocket: WebSocket) -> None:
     if session is None and owner is None:
         await websocket.close(code=4401, reason="no session")
         return
-    address = websocket.client.host if websocket.client else "unknown"
+    address = address_key(websocket.client.host) if websocket.client else "unknown"  # an IPv6 one by its /64
     with services.channels.hold(session or f"admin:{owner}", address) as counted:
         if not counted:  # 1013: try again later; the page asks over HTTP meanwhile
             await websocket.close(code=1013, reason="too many channels")

@@ -234,7 +234,8 @@ class TusGuard:
             name, message = clean_guest_fields(meta.get("guestName"), meta.get("guestMessage"), "optional")
         except GuestFieldsRefused as refused:
             raise Refuse(400, refused.message, code=refused.code) from None
-        address = scope["client"][0][:64] if scope.get("client") else None
+        # what the quotas count (tus/room.py): an IPv6 address by its /64
+        address = address_key(scope["client"][0])[:64] if scope.get("client") else None
         upload = Upload(id=_new_uid(), session_id=session, client_address=address, target_kind="", target_id=None,
                         filename=filename, filetype=clean_filetype(meta["filetype"]), size=length,
                         guest_name=name, guest_message=message,
