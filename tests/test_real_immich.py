@@ -312,3 +312,15 @@ def test_a_text_file_named_as_a_photo_never_reaches_immich(real, peer, tmp_path)
         "Content-Type": "application/offset+octet-stream", "Upload-Offset": "0"}))
     assert refused.status_code == 415 and refused.json()["code"] == "not_media"
     assert real.upload_row(uid) is None and peer.asset_id(sha1(notes)) is None
+
+
+def test_an_svg_drawing_is_not_taken_though_immich_takes_it(real, peer):
+    """Immich v3.1.0 lists .svg among its image types and serves the original as it came, inline,
+    `<script>` and all. A guest's SVG is refused before a byte (the page's list leaves it out too)."""
+    assert ".svg" in peer.http.get("/server/media-types").json()["image"]
+    guest = real.guest()
+    assert ".svg" not in guest.http.get("/api/config").json()["extensions"]
+    assert ".jpg" in guest.http.get("/api/config").json()["extensions"]
+    refused = guest.create(200, "drawing.svg")
+    assert refused.status_code == 415 and refused.json()["code"] == "type_not_accepted"
+    assert refused.json()["params"] == {"ext": ".svg"}

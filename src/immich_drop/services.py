@@ -21,11 +21,15 @@ from .targets import Targets
 from .tus.storage import StagingStorage
 from .tus.room import Room
 
+# Immich takes these, but not from a guest: an SVG drawing can carry a script, and Immich v3.1.0
+# serves the original as it came, inline, to the owner's browser (probe: `<script>` kept, served as
+# `image/svg`). Phones and cameras never make one.
+NOT_FROM_GUESTS = frozenset({".svg"})
 # Used when Immich cannot be asked for its list: the common types of Immich v3's own list.
 FALLBACK_MEDIA_TYPES = frozenset(
     ".3fr .ari .arw .avif .bmp .cap .cin .cr2 .cr3 .crw .dcr .dng .erf .fff .gif .heic .heif .hif .iiq .insp "
     ".jpe .jpeg .jpg .jxl .k25 .kdc .mrw .nef .nrw .orf .ori .pef .png .psd .raf .raw .rw2 .rwl .sr2 .srf "
-    ".srw .svg .tif .tiff .webp .x3f .3gp .3gpp .avi .flv .insv .m2t .m2ts .m4v .mkv .mov .mp4 .mpe .mpeg "
+    ".srw .tif .tiff .webp .x3f .3gp .3gpp .avi .flv .insv .m2t .m2ts .m4v .mkv .mov .mp4 .mpe .mpeg "
     ".mpg .mts .vob .webm .wmv".split()
 )
 
@@ -50,7 +54,8 @@ class Services:
     room: Room | None = None  # the tus guard's: may a new upload start?
 
     async def media_types(self) -> frozenset[str]:
+        """The extensions a guest may send: Immich's list, less NOT_FROM_GUESTS."""
         try:
-            return await self.immich.media_types()
+            return await self.immich.media_types() - NOT_FROM_GUESTS
         except ImmichUnavailable:
             return FALLBACK_MEDIA_TYPES
