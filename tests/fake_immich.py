@@ -35,9 +35,13 @@ from starlette.routing import Route
 
 from fake_multer import read_asset_form
 
-IMAGE_TYPES = [".avif", ".bmp", ".gif", ".heic", ".heif", ".jpeg", ".jpg", ".jxl", ".png", ".svg", ".tif", ".tiff",
-               ".webp", ".dng", ".nef", ".cr2", ".cr3", ".arw", ".raf", ".orf", ".rw2"]
-VIDEO_TYPES = [".3gp", ".avi", ".m4v", ".mkv", ".mov", ".mp4", ".mts", ".webm", ".wmv"]
+# Immich v3.1.0's own list (the peer's GET /server/media-types)
+IMAGE_TYPES = [".avif", ".bmp", ".gif", ".jpeg", ".jpg", ".png", ".webp", ".3fr", ".ari", ".arw", ".cap", ".cin",
+               ".cr2", ".cr3", ".crw", ".dcr", ".dng", ".erf", ".fff", ".iiq", ".k25", ".kdc", ".mrw", ".nef", ".nrw",
+               ".orf", ".ori", ".pef", ".psd", ".raf", ".raw", ".rw2", ".rwl", ".sr2", ".srf", ".srw", ".x3f", ".heic",
+               ".heif", ".hif", ".insp", ".jp2", ".jpe", ".jxl", ".mpo", ".svg", ".tif", ".tiff"]
+VIDEO_TYPES = [".3gp", ".3gpp", ".avi", ".flv", ".insv", ".m2t", ".m2ts", ".m4v", ".mkv", ".mov", ".mp4", ".mpe",
+               ".mpeg", ".mpg", ".mts", ".mxf", ".ts", ".vob", ".webm", ".wmv"]
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 INVALID = {"message": "Validation failed", "errors": [{"code": "invalid_format", "format": "uuid"}]}
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")

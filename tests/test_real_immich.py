@@ -301,13 +301,15 @@ def test_readiness_passes_with_a_good_key_and_names_a_refused_one(make_real_drop
     assert refused.status_code == 503 and refused.json()["checks"]["immich"] == "error: Invalid API key"
 
 
-def test_a_text_file_named_as_a_photo_never_reaches_immich(real, peer, tmp_path):
-    """Immich v3.1.0 takes any bytes named .jpg as an image (an asset with no thumbnail in the
-    owner's album); the first PATCH is refused, and Immich holds nothing of it."""
-    notes = tmp_path / "notes.jpg"
+@pytest.mark.parametrize("name", ["notes.jpg", "notes.nef", "notes.mts"])
+def test_a_text_file_named_as_a_photo_never_reaches_immich(real, peer, tmp_path, name):
+    """Immich v3.1.0 takes any bytes named .jpg (or as a RAW or a camcorder's video) as an image or
+    video (an asset with no thumbnail in the owner's album); the first PATCH is refused, and Immich
+    holds nothing of it."""
+    notes = tmp_path / name
     notes.write_bytes(b"Shopping list: bread, milk, " + os.urandom(8).hex().encode())
     guest = real.guest()
-    uid = guest.create(notes.stat().st_size, "notes.jpg").headers["Location"].rsplit("/", 1)[-1]
+    uid = guest.create(notes.stat().st_size, name).headers["Location"].rsplit("/", 1)[-1]
     refused = guest.http.patch(f"/api/uploads/{uid}", content=notes.read_bytes(), headers=guest.tus_headers(**{
         "Content-Type": "application/offset+octet-stream", "Upload-Offset": "0"}))
     assert refused.status_code == 415 and refused.json()["code"] == "not_media"

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from conftest import SIGNATURES, Guest, _b64, invite_token, make_file, sha1_of, wait_until
+from fake_immich import VIDEO_TYPES
 
 CHUNK = 256 * 1024
 JPEG = SIGNATURES[".jpg"]  # what a file named .jpg must start with
@@ -406,6 +407,12 @@ def test_a_creation_sent_again_waits_for_the_staged_files_of_the_first(drop):
     ("notes.png", "\ufeffDear all, see you".encode("utf-16-le")),  # Notepad's "Unicode"
     ("brief.jpg", "Grüße aus München, eure Anna".encode("cp1252")),  # Windows' "ANSI"
     ("song.mp4", b"ID3\x04\x00\x00\x00\x00\x00\x00TIT2" + b"\x00" * 30),
+    # every extension Immich takes is checked, not only the common ones (probe)
+    ("raw.nef", b"Notes from the trip, day one."),
+    ("holiday.mts", b"<!DOCTYPE html><html><body>hello</body></html>"),
+    ("party.wmv", b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n" + b"\x00" * 30),
+    ("fuji.raf", b"FUJI photos, the list of them all"),
+    ("canon.cr3", b'{"photos": ["a", "b", "c"]}'),
 ])
 def test_a_file_whose_first_bytes_are_not_what_its_name_says_is_refused_before_a_byte_is_written(
         make_drop, admin_of, name, start):
@@ -442,7 +449,17 @@ def test_a_file_whose_first_bytes_are_not_what_its_name_says_is_refused_before_a
     ("old.mov", b"\x00\x00\x00\x08wide" + b"\x00" * 40),  # QuickTime without ftyp
     ("raw.dng", b"II*\x00" + b"\x00" * 40),
     ("noise.jpg", bytes(range(200, 256)) + bytes(range(0, 40))),  # binary of no known format
-    ("photo.cr3", b"anything at all, not checked"),  # extensions not in the table pass
+    ("fuji.raf", b"FUJIFILMCCD-RAW 0201FF383501" + b"\x00" * 20),  # a RAW whose start reads as text
+    ("olympus.orf", b"IIRO\x08\x00\x00\x00" + b"\x00" * 40),
+    ("panasonic.rw2", b"IIU\x00\x18\x00\x00\x00" + b"\x00" * 40),
+    ("canon.crw", b"II\x1a\x00\x00\x00HEAPCCDR" + b"\x00" * 40),
+    ("canon.cr3", b"\x00\x00\x00\x18ftypcrx " + b"\x00" * 40),
+    ("sigma.x3f", b"FOVb\x00\x00\x02\x00" + b"\x00" * 40),
+    ("layers.psd", b"8BPS\x00\x01\x00\x00\x00\x00\x00\x00" + b"\x00" * 40),
+    ("new.jxl", b"\xff\x0a\xfa\x7f" + b"\x00" * 40),
+    ("camcorder.mts", b"\x00\x00\x00\x00\x47\x40\x00\x10" + b"\x00" * 40),
+    ("dvd.vob", b"\x00\x00\x01\xba\x44\x00\x04\x00" + b"\x00" * 40),
+    ("old.wmv", b"\x30\x26\xb2\x75\x8e\x66\xcf\x11\xa6\xd9\x00\xaa\x00\x62\xce\x6c" + b"\x00" * 40),
 ])
 def test_photos_videos_and_unknown_binary_pass_whatever_their_name(drop, name, start):
     guest = drop.guest()
@@ -633,3 +650,20 @@ def test_one_address_notes_only_so_many_refusals_in_a_links_log(drop, admin_of):
         assert refused.status_code == 415 and refused.json()["code"] == "photos_only"
     log = admin.call("GET", f"/api/invites/{invite['id']}/uploads").json()
     assert len(log) == REFUSALS_NOTED
+
+
+def test_a_link_for_videos_takes_every_video_type_immich_takes(drop, admin_of):
+    """A link for videos only refused an Insta360 .insv, a DVD's .vob and a broadcast .ts as "not a
+    video" (its list had 13 of Immich's 20); one for photos only took them."""
+    admin = admin_of(drop)
+    videos, photos = (invite_token(admin.invite(mediaKind=kind)) for kind in ("videos", "photos"))
+    guest = drop.guest()
+    for token in (videos, photos):
+        guest.http.get(f"/i/{token}")
+    assert len(VIDEO_TYPES) == 20
+    for ext in VIDEO_TYPES:
+        made = guest.create(100, "clip" + ext, invite=videos)
+        assert made.status_code == 201, (ext, made.text)
+        assert guest.http.delete(made.headers["Location"], headers=guest.tus_headers()).status_code == 204
+        refused = guest.create(100, "clip" + ext, invite=photos)
+        assert refused.status_code == 415 and refused.json()["code"] == "photos_only", ext

@@ -44,7 +44,7 @@
     cross_origin: 1, name_required: 1, text_too_long: 1
   };
   var BROKEN = { cross_origin: 1, rejected: 1 }; // final, but a fault, not the link's rules: "failed"
-  var VIDEO = /\.(mp4|mov|m4v|3gp|3g2|avi|mkv|webm|mts|m2ts|mpg|mpeg|wmv|flv|hevc|insv|mxf|ogv|vob)$/i;
+  var VIDEO = /\.(mp4|mov|m4v|3gp|3gpp|3g2|avi|mkv|webm|mts|m2ts|m2t|ts|mpg|mpeg|mpe|wmv|flv|hevc|insv|mxf|ogv|vob)$/i;
 
   // --- theme and language ----------------------------------------------------------------
   $("theme").addEventListener("click", function () {

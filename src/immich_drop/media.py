@@ -26,7 +26,9 @@ from pathlib import Path
 
 HASH_PIECE = 1024 * 1024
 EXIF_SCAN_BYTES = 512 * 1024  # where the EXIF block of JPEG and HEIC files sits in practice
-VIDEO_EXTENSIONS = {".3gp", ".avi", ".m4v", ".mkv", ".mov", ".mp4", ".mts", ".m2ts", ".webm", ".wmv", ".mpg", ".mpeg", ".flv"}
+# Immich v3.1.0's video types (GET /server/media-types), and .3g2: a link for videos only takes them all
+VIDEO_EXTENSIONS = {".3g2", ".3gp", ".3gpp", ".avi", ".flv", ".insv", ".m2t", ".m2ts", ".m4v", ".mkv", ".mov", ".mp4",
+                    ".mpe", ".mpeg", ".mpg", ".mts", ".mxf", ".ts", ".vob", ".webm", ".wmv"}
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +39,10 @@ log = logging.getLogger(__name__)
 # as .jpg is a real image, and Immich reads it from its content), and so does any other binary
 # start (formats not listed here, and the test files of people who check uploads with random
 # bytes): only a start that is plainly something else is refused: text (HTML, notes, JSON), or a
-# document, archive or program format. Other extensions are not checked at all.
+# document, archive or program format. Every extension Immich takes is checked (a probe sent text
+# as .nef, .mts and .wmv when only 22 were): the starts below include those of the formats whose
+# first bytes are mostly letters (Fujifilm's RAF: "FUJIFILMCCD-RAW ") or could be taken for them
+# (an MPEG transport stream, .mts, starts with 0x47 and binary: it needs no entry).
 SIGNATURE_BYTES = 16
 _ISO_BOXES = {b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot", b"uuid", b"junk", b"pict"}
 _MEDIA_STARTS = (
@@ -48,6 +53,16 @@ _MEDIA_STARTS = (
     lambda head: head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"),  # TIFF, DNG, BigTIFF
     lambda head: head[4:8] in _ISO_BOXES,  # MP4, MOV, M4V, 3GP, HEIC, AVIF
     lambda head: head.startswith(b"\x1a\x45\xdf\xa3"),  # Matroska, WebM
+    lambda head: head[:2] == b"BM" and head[6:10] == b"\x00\x00\x00\x00",  # BMP (its reserved zeros)
+    lambda head: head.startswith(_OTHER_STARTS),
+)
+_OTHER_STARTS = (
+    b"\xff\x0a", b"\x00\x00\x00\x0cJXL ",  # JPEG XL, bare and in its box
+    b"FUJIFILMCCD-RAW", b"IIRO", b"IIRS", b"MMOR", b"IIU\x00",  # Fujifilm, Olympus, Panasonic / Leica RAW
+    b"II\x1a\x00\x00\x00HEAPCCDR", b"\x00MRM", b"FOVb", b"ARRI\x12\x34\x56\x78",  # Canon CRW, Minolta, Sigma, ARRI
+    b"8BPS\x00", b"\x80\x2a\x5f\xd7", b"\xd7\x5f\x2a\x80",  # Photoshop, Cineon
+    b"\x00\x00\x01\xba", b"\x00\x00\x01\xb3",  # MPEG program stream (.mpg, .vob), MPEG video
+    b"\x30\x26\xb2\x75\x8e\x66\xcf\x11", b"FLV\x01",  # ASF (.wmv), Flash video
 )
 _NOT_MEDIA = (b"%PDF", b"PK\x03\x04", b"\x7fELF", b"\xcf\xfa\xed\xfe", b"\xce\xfa\xed\xfe", b"\xca\xfe\xba\xbe",
               b"Rar!\x1a\x07", b"7z\xbc\xaf\x27\x1c", b"\xfd7zXZ\x00", b"\x1f\x8b\x08", b"\x28\xb5\x2f\xfd",
@@ -62,15 +77,13 @@ _NOT_MEDIA_AT = (
     lambda head: head[:2] in (b"\xff\xfe", b"\xfe\xff") and _utf16_text(head[2:]),  # Notepad's "Unicode"
 )
 _TEXT = frozenset(b"\t\n\r" + bytes(range(0x20, 0x7f)))
-_CHECKED = {".jpg", ".jpeg", ".jpe", ".png", ".gif", ".webp", ".tif", ".tiff", ".dng", ".bmp", ".heic", ".heif",
-            ".avif", ".mp4", ".m4v", ".mov", ".qt", ".3gp", ".3g2", ".avi", ".mkv", ".webm"}
 
 
 def matches_name(head: bytes, filename: str) -> bool:
-    """False when a file named as a photo or video plainly is not one, judged from its first bytes
-    (SIGNATURE_BYTES of them, or the whole file if shorter): text, or a document, archive or
-    program format. True otherwise, and for extensions not checked here."""
-    if os.path.splitext(filename)[1].lower() not in _CHECKED or any(start(head) for start in _MEDIA_STARTS):
+    """False when a file named as a photo or video (`filename`: one Immich takes) plainly is not one,
+    judged from its first bytes (SIGNATURE_BYTES of them, or the whole file if shorter): text, or a
+    document, archive or program format. True otherwise."""
+    if any(start(head) for start in _MEDIA_STARTS):
         return True
     return not (head.startswith(_NOT_MEDIA) or any(check(head) for check in _NOT_MEDIA_AT) or _is_text(head))
 

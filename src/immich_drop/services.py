@@ -25,12 +25,12 @@ from .tus.room import Room
 # serves the original as it came, inline, to the owner's browser (probe: `<script>` kept, served as
 # `image/svg`). Phones and cameras never make one.
 NOT_FROM_GUESTS = frozenset({".svg"})
-# Used when Immich cannot be asked for its list: the common types of Immich v3's own list.
+# Used when Immich cannot be asked for its list: Immich v3.1.0's own list, less NOT_FROM_GUESTS.
 FALLBACK_MEDIA_TYPES = frozenset(
-    ".3fr .ari .arw .avif .bmp .cap .cin .cr2 .cr3 .crw .dcr .dng .erf .fff .gif .heic .heif .hif .iiq .insp "
-    ".jpe .jpeg .jpg .jxl .k25 .kdc .mrw .nef .nrw .orf .ori .pef .png .psd .raf .raw .rw2 .rwl .sr2 .srf "
-    ".srw .tif .tiff .webp .x3f .3gp .3gpp .avi .flv .insv .m2t .m2ts .m4v .mkv .mov .mp4 .mpe .mpeg "
-    ".mpg .mts .vob .webm .wmv".split()
+    ".3fr .3gp .3gpp .ari .arw .avi .avif .bmp .cap .cin .cr2 .cr3 .crw .dcr .dng .erf .fff .flv .gif .heic "
+    ".heif .hif .iiq .insp .insv .jp2 .jpe .jpeg .jpg .jxl .k25 .kdc .m2t .m2ts .m4v .mkv .mov .mp4 .mpe .mpeg "
+    ".mpg .mpo .mrw .mts .mxf .nef .nrw .orf .ori .pef .png .psd .raf .raw .rw2 .rwl .sr2 .srf .srw .tif .tiff "
+    ".ts .vob .webm .webp .wmv .x3f".split()
 )
 
 
