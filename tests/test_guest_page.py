@@ -1268,6 +1268,7 @@ def test_a_long_chip_wraps_under_the_name_at_320_px(make_drop, admin_of, browser
     page.set_input_files("#picker", [str(photo)])
     item = page.locator(".item").nth(0)
     expect(item.locator(".chip")).to_have_text("wacht op netwerk")
+    expect(page.locator("#summary")).to_have_text("1 wacht op netwerk")  # not "1 wordt verstuurd" (guest walk)
     assert item.locator(".name").bounding_box()["width"] >= 7 * 16  # the name keeps its room; the chip goes under it
     assert page.evaluate("document.documentElement.scrollWidth") <= 320
     snap(page, "guest-320-nl-offline.png")
