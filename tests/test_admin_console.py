@@ -660,3 +660,35 @@ def test_switching_language_leaves_no_stale_words_in_the_log_or_an_edit_form(dro
     expect(form.locator(".form-error")).not_to_contain_text("Some fields")
     assert page.problems == []
     page.context.close()
+
+
+def test_signing_out_leaves_nothing_of_the_owners_on_the_screen(drop, browser, fake):
+    """The last link created stood above the sign-in form after "Sign out" (owner walk): on a shared
+    computer the next person could take a one-time link that has no password."""
+    page = console(browser, drop, fake)
+    page.fill("#create .f-label", "Grandma")
+    page.fill("#create .f-title", "Send Grandma your photos")
+    page.click("#create button[type=submit]")
+    expect(page.locator("#flash")).to_contain_text("/i/")
+    page.fill("#create .f-label", "half typed")
+    page.click("#logout")
+    expect(page.locator("#login-view")).to_be_visible()
+    expect(page.locator("#flash")).to_be_hidden()
+    assert "/i/" not in page.locator("body").inner_text()
+    page.fill("#email", "ada@example.org")
+    page.fill("#pass", "correct horse")
+    page.click("#login button[type=submit]")
+    expect(page.locator("#who")).to_have_text("ada@example.org")
+    expect(page.locator("#create .f-label")).to_have_value("")
+    assert page.problems == []
+    page.context.close()
+
+
+def test_the_largest_file_hint_is_in_the_fields_own_unit(drop, browser, fake):
+    """French: "au plus 60 MB" stood in a field labelled "(Mo)" (owner walk)."""
+    page = console(browser, drop, fake)
+    page.select_option("#lang", "fr")
+    expect(page.locator("#create .f-max-file")).to_have_attribute("placeholder", re.compile(r"^au plus 60\s?Mo$"))
+    page.select_option("#lang", "en")
+    expect(page.locator("#create .f-max-file")).to_have_attribute("placeholder", re.compile(r"^at most 60\s?MB$"))
+    page.context.close()

@@ -55,7 +55,13 @@
   // the server's largest file, in the field's own unit and rounded down: "at most 53.7 GB" stood in
   // an MB field, and 53,700 MB was then refused (the limit is 50 GiB: 53,687 MB)
   // digits only, as the field takes them ("at most 53,687 MB" read as a hint the field refused)
-  function megabytes(bytes) { return Math.floor(bytes / MB) + " MB"; }
+  // in the language's own unit ("53687 Mo" in French: "MB" stood under a field labelled "(Mo)": owner walk)
+  function megabytes(bytes) {
+    try {
+      return new Intl.NumberFormat(I18N.locale(), { style: "unit", unit: "megabyte", unitDisplay: "short",
+        maximumFractionDigits: 0, useGrouping: false }).format(Math.floor(bytes / MB));
+    } catch (e) { return Math.floor(bytes / MB) + " MB"; }
+  }
   var GROUPED = /^[1-9]\d{0,2}([.,\u00a0\u202f ]\d{3})+$/;
   function when(iso) { return iso ? I18N.formatDate(iso) : ""; }
 
@@ -102,6 +108,11 @@
     $("main-view").hidden = true;
     $("logout").hidden = true;
     $("who").textContent = "";
+    // nothing of the owner's stays for the next person at this screen: the last link created stood
+    // above the sign-in form (owner walk), and a one-time link without a password is anyone's
+    flash("");
+    blankCreate();
+    clearError($("create"));
     if (socket) { socket.onclose = null; socket.close(); socket = null; }
   }
 
@@ -319,16 +330,19 @@
 
   // --- create ----------------------------------------------------------------------------------
   var create = fieldsInto($("create"));
+  function blankCreate() {
+    $("create").reset();
+    fillFields(create, { label: "", title: "", albumId: null, maxUses: null, expiresAt: null, archive: false,
+      hasPassword: false, guestFields: "optional", limits: { mediaKind: "all" } });
+    create("f-expiry").value = "7";
+    create("w-expiry-date").hidden = true;
+  }
   $("create").addEventListener("submit", function (e) {
     e.preventDefault();
     clearError($("create"));
     flash(""); // the last link's "created" line would read as this attempt's answer
     api("POST", "/api/invites", readFields(create)).then(function (invite) {
-      $("create").reset();
-      fillFields(create, { label: "", title: "", albumId: null, maxUses: null, expiresAt: null, archive: false,
-        hasPassword: false, guestFields: "optional", limits: { mediaKind: "all" } });
-      create("f-expiry").value = "7";
-      create("w-expiry-date").hidden = true;
+      blankCreate();
       flash(null, "admin.create.done", { link: invite.link });
       loadAlbums();
       loadInvites();
