@@ -1083,6 +1083,20 @@ def test_counts_agree_with_their_number_in_the_guests_language(make_drop, admin_
     context.close()
 
 
+def test_portuguese_counts_zero_as_plural_as_portugal_does(make_drop, admin_of, browser):
+    """The catalog is Portugal's Portuguese, but Intl's "pt" is Brazil's, where 0 is singular: a full
+    link read "mais 0 ficheiro" (guest walk)."""
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
+    context, page = guest(browser, locale="pt-PT")
+    page.goto(link(drop, admin_of, maxFiles=1))
+    expect(page.locator("#details")).to_contain_text("mais 1 ficheiro")
+    page.set_input_files("#picker", [str(MEDIA / "exif_offset.jpg")])
+    expect(page.locator("#summary")).to_have_text("1 enviado", timeout=30000)
+    expect(page.locator("#details")).to_contain_text("mais 0 ficheiros")
+    assert page.problems == []
+    context.close()
+
+
 def test_the_finished_line_names_the_files_of_one_reason_together(make_drop, admin_of, browser, tmp_path):
     """Thirty files on a one-file link made 29 lines of the same reason in the "finished" card (guest
     walks); one line per reason now names its files."""

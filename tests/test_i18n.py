@@ -73,6 +73,7 @@ def test_text_fills_placeholders_and_falls_back_to_english():
     assert i18n.text("xx", "server.link_used") == "This link has already been used."
     assert [i18n.plural("de", "notify.digest.photos", n) for n in (0, 1, 2)] == ["0 Fotos", "1 Foto", "2 Fotos"]
     assert i18n.plural("fr", "notify.digest.photos", 0) == "0 photo"  # French counts 0 as singular, as Intl does
+    assert i18n.plural("pt", "notify.digest.photos", 0) == "0 fotos"  # Portugal's Portuguese does not (Brazil's does)
     assert i18n.size_text(60_000_000) == "60 MB" and i18n.size_text(2_500_000_000) == "2.5 GB" and i18n.size_text(999) == "999 bytes"
 
 

@@ -7,6 +7,8 @@
 //   I18N.ready                  a Promise, resolved once the catalogs are in (always resolves)
 //   I18N.t(key, params)         the text, placeholders filled; plural forms live under key.one / key.other
 //   I18N.n(key, count, params)  the plural form for `count` (Intl.PluralRules), {count} filled in
+//   I18N.locale()               what Intl is asked in: the language, "pt-PT" for Portuguese (the catalog's;
+//                               Intl's "pt" is Brazil's, where 0 files is singular: "mais 0 ficheiro", walk)
 //   I18N.server(body)           a server refusal ({code, params, message}) in the reader's language
 //   I18N.formatSize / formatDate / formatDuration / formatPercent   via Intl, in the page's language
 //   I18N.apply(root)            translates [data-i18n] (textContent, never HTML) and
@@ -55,11 +57,13 @@
       return text == null ? key : fill(text, params);
     },
 
+    locale: function () { return I18N.lang === "pt" ? "pt-PT" : I18N.lang; },
+
     has: function (key) { return catalog[key] != null || fallback[key] != null; },
 
     n: function (key, count, params) {
       var form = "other";
-      try { form = new Intl.PluralRules(I18N.lang).select(count); } catch (e) { /* old browser: "other" */ }
+      try { form = new Intl.PluralRules(I18N.locale()).select(count); } catch (e) { /* old browser: "other" */ }
       var full = {};
       for (var name in params || {}) full[name] = params[name];
       full.count = I18N.formatNumber(count);
@@ -83,14 +87,14 @@
     },
 
     formatNumber: function (value) {
-      try { return new Intl.NumberFormat(I18N.lang).format(value); } catch (e) { return String(value); }
+      try { return new Intl.NumberFormat(I18N.locale()).format(value); } catch (e) { return String(value); }
     },
 
     // A wait given in seconds, as people say it: "45 seconds", "15 minutes" (rounded up: never shorter).
     formatWait: function (seconds) {
       var minutes = seconds >= 90, value = minutes ? Math.ceil(seconds / 60) : Math.max(1, Math.ceil(seconds));
       try {
-        return new Intl.NumberFormat(I18N.lang, { style: "unit", unit: minutes ? "minute" : "second", unitDisplay: "long" })
+        return new Intl.NumberFormat(I18N.locale(), { style: "unit", unit: minutes ? "minute" : "second", unitDisplay: "long" })
           .format(value);
       } catch (e) { return value + (minutes ? " min" : " s"); }
     },
@@ -100,7 +104,7 @@
       var units = ["byte", "kilobyte", "megabyte", "gigabyte", "terabyte"], i = 0, value = Number(bytes) || 0;
       while (value >= 1000 && i < units.length - 1) { value /= 1000; i += 1; }
       try {
-        return new Intl.NumberFormat(I18N.lang, {
+        return new Intl.NumberFormat(I18N.locale(), {
           style: "unit", unit: units[i], unitDisplay: i ? "short" : "long", maximumFractionDigits: i ? 1 : 0
         }).format(value);
       } catch (e) {
@@ -113,7 +117,7 @@
       if (seconds >= 3600) { unit = "hour"; value = Math.round(seconds / 360) / 10; }
       else if (seconds >= 60) { unit = "minute"; value = Math.round(seconds / 60); }
       try {
-        return new Intl.NumberFormat(I18N.lang, { style: "unit", unit: unit, unitDisplay: "long", maximumFractionDigits: 1 }).format(value);
+        return new Intl.NumberFormat(I18N.locale(), { style: "unit", unit: unit, unitDisplay: "long", maximumFractionDigits: 1 }).format(value);
       } catch (e) {
         return value + " " + unit.charAt(0);
       }
@@ -121,7 +125,7 @@
 
     formatPercent: function (percent) {
       try {
-        return new Intl.NumberFormat(I18N.lang, { style: "percent", maximumFractionDigits: 0 }).format(Math.floor(percent) / 100);
+        return new Intl.NumberFormat(I18N.locale(), { style: "percent", maximumFractionDigits: 0 }).format(Math.floor(percent) / 100);
       } catch (e) {
         return Math.floor(percent) + "%";
       }
@@ -130,7 +134,7 @@
     formatDate: function (date) {
       var moment = date instanceof Date ? date : new Date(date);
       try {
-        return new Intl.DateTimeFormat(I18N.lang, { dateStyle: "medium", timeStyle: "short" }).format(moment);
+        return new Intl.DateTimeFormat(I18N.locale(), { dateStyle: "medium", timeStyle: "short" }).format(moment);
       } catch (e) {
         return moment.toLocaleString();
       }

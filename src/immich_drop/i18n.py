@@ -20,7 +20,7 @@ CATALOGS: dict[str, dict[str, str]] = {
     lang: json.loads((web_dir() / "i18n" / f"{lang}.json").read_text(encoding="utf-8")) for lang in LANGUAGES
 }
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
-_ZERO_IS_ONE = ("fr", "pt")  # plural(): CLDR counts 0 as singular here
+_ZERO_IS_ONE = ("fr",)  # plural(): CLDR counts 0 as singular here (in Brazil's Portuguese too, not in pt-PT's)
 
 
 def choose(accept_language: str | None) -> str:
@@ -48,7 +48,8 @@ def text(lang: str, key: str, **params) -> str:
 
 def plural(lang: str, key: str, count: int, **params) -> str:
     """`plural("de", "notify.digest.photos", 3)` → "3 Fotos". The catalogs hold only "one" and "other":
-    "one" is exactly 1, and also 0 in French and Portuguese (CLDR's rule, which Intl.PluralRules follows)."""
+    "one" is exactly 1, and also 0 in French (CLDR's rule, which Intl.PluralRules follows; the catalog's
+    Portuguese is Portugal's, where 0 is "other")."""
     one = count == 1 or (count == 0 and lang in _ZERO_IS_ONE)
     return text(lang, f"{key}.{'one' if one else 'other'}", count=count, **params)
 
