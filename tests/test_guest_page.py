@@ -70,6 +70,7 @@ def test_a_stalled_connection_is_cut_and_resumed(recorded, admin_of, browser, tm
         expect(page.locator(".item .chip")).to_have_text("stalled", timeout=20000)
         expect(page.locator(".item .detail")).to_have_text("The connection stalled. Retrying…")
         expect(page.locator("#overall")).to_contain_text("stalled")
+        expect(page.locator("#summary")).to_have_text("1 stalled, retrying")  # not "1 uploading" (guest walk)
         expect(page.locator("#keep-open")).to_be_visible()
         assert page.locator("#finished").is_hidden() and page.locator(".item .retry").is_hidden()
         dialogs = []

@@ -188,9 +188,10 @@
     var add = function (n, key) { if (n) parts.push(I18N.n(key, n)); }; // "1 enviado", "2 enviados"
     add(count(all, "done"), "guest.summary.sent");
     add(count(all, "duplicate"), "guest.summary.duplicate");
-    add(all.filter(function (it) { return SENDING[it.kind] && !{ queued: 1, paused: 1, offline: 1 }[it.kind]; }).length,
-      "guest.summary.uploading");
-    add(count(all, "offline"), "guest.summary.offline"); // no network is not "uploading" (guest walk)
+    add(all.filter(function (it) { return SENDING[it.kind] && !{ queued: 1, paused: 1, offline: 1, stalled: 1 }[it.kind]; })
+      .length, "guest.summary.uploading");
+    add(count(all, "offline"), "guest.summary.offline"); // no network, or a stalled one, is not "uploading" (guest walk)
+    add(count(all, "stalled"), "guest.summary.stalled");
     add(count(all, "paused"), "guest.summary.paused"); // paused is not "uploading" (owner walk)
     add(count(all, "queued"), "guest.summary.queued"); // "10 uploading" counted 7 not yet begun
     add(count(all, "processing"), "guest.summary.processing");
