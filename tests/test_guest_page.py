@@ -1744,6 +1744,26 @@ def test_a_408_for_a_stalled_request_head_is_a_pause(make_drop, admin_of, browse
     context.close()
 
 
+@pytest.mark.parametrize("method", ["POST", "PATCH"])
+def test_a_wifi_sign_in_page_answering_instead_of_the_server_is_a_pause(make_drop, admin_of, browser, tmp_path, method):
+    """A venue's Wi-Fi answered a request 403 with a page of its own: the file ended "failed", blaming
+    the server, and nothing tried again (guest walk). An answer without the server's words is the
+    network's: the row says so, tries again, and the file arrives once."""
+    drop = make_drop(CHUNK_SIZE=str(256 * 1024), PUBLIC_UPLOAD_PAGE_ENABLED="false")
+    photo = make_file(tmp_path / "p.jpg", 3 * 256 * 1024 + 11, seed=98)
+    context, page = guest(browser)
+    page.goto(link(drop, admin_of))
+    portal = answer_once(page, "**/api/uploads**", method, status=403, content_type="text/html",
+                         body="<html><body>Please accept the terms of use</body></html>")
+    page.set_input_files("#picker", [str(photo)])
+    expect(page.locator(".item .detail")).to_have_text(
+        "Something on the network answered instead of the server (a Wi-Fi sign-in page?). Trying again…")
+    expect(page.locator(".item .chip")).to_have_text("done", timeout=30000)
+    assert portal and [u.sha1 for u in drop.fake.uploads] == [sha1_of(photo)]
+    assert page.problems == []
+    context.close()
+
+
 def test_a_full_link_asks_nobody_who_is_sending(make_drop, admin_of, browser):
     """A link whose files are all sent still asked "Who is sending?" above "This link takes no more
     files." (re-walk)."""

@@ -660,11 +660,16 @@
     if (status === 404 && info && body && body.code === "link_invalid") body = { code: "page.link_deleted" };
     var code = body && body.code;
     if (status === 413 && !code && smallerChunks(item, error)) { resume(item); return; }
+    // A refusal without the server's own words came from something on the way: a hotel's or a
+    // venue's Wi-Fi sign-in page answers 403 with HTML. It ended the file as the server's fault, and
+    // nothing tried again (guest walk); the network's answer is a pause, tried again as a 5xx is.
+    var intercepted = !code && status >= 400 && status < 500 && status !== 404 && status !== 409;
     // the server still holds a dead request, hiccups, or waits for this browser's other files to arrive
-    if (status === 423 || (status >= 500 && code !== "link_paused") || code === "too_many_unfinished") {
+    if (status === 423 || (status >= 500 && code !== "link_paused") || code === "too_many_unfinished" || intercepted) {
       item.waits = Math.min((item.waits || 0) + 1, 6);
       // the server's own reason when it gave one (no room on its disk, say), else the network's
-      set(item, "stalled", code && status !== 423 ? refusal(body) : text("guest.detail.stalled"));
+      set(item, "stalled", code && status !== 423 ? refusal(body)
+        : text(intercepted ? "guest.detail.intercepted" : "guest.detail.stalled"));
       setTimeout(function () { if (item.upload === upload && item.kind === "stalled" && !paused) resume(item); }, 2500 * item.waits);
       return;
     }
