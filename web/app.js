@@ -907,8 +907,11 @@
   function checkStored(listed) {
     if (storedChecked) return;
     storedChecked = true;
-    forgetStored(function (uid) { return listed[uid] !== "receiving"; });
+    // (this page's own: the channel lists only this link's files, and another link's half-sent file
+    // keeps its way back)
+    forgetStored(function (uid, kept) { return ours(kept) && listed[uid] !== "receiving"; });
   }
+  function ours(kept) { return !!kept.metadata && (kept.metadata.invite || "") === (invite || ""); }
   setTimeout(function () { if (!channelOpen && snapshot === null) askStatus(); }, 3 * 1000);
 
   // --- unfinished files from an earlier visit ---------------------------------------------------
@@ -920,7 +923,7 @@
   function forgetStored(stale) {
     if (!storage()) return;
     storage().findAllUploads().then(function (stored) {
-      var gone = stored.filter(function (s) { return s.uploadUrl && stale(s.uploadUrl.split("/").pop()); });
+      var gone = stored.filter(function (s) { return s.uploadUrl && stale(s.uploadUrl.split("/").pop(), s); });
       return Promise.all(gone.map(function (s) { return storage().removeUpload(s.urlStorageKey); }));
     }).then(listUnfinished).catch(function () { /* storage blocked */ });
   }
@@ -933,7 +936,7 @@
     return storage().findAllUploads().then(function (stored) {
       var chosen = {};
       items.forEach(function (it) { if (!it.earlier) chosen[it.name + "/" + it.size] = true; });
-      var mine = stored.filter(function (s) { return s.metadata && (s.metadata.invite || "") === (invite || ""); });
+      var mine = stored.filter(ours);
       resumable = {};
       mine.forEach(function (s) { resumable[s.metadata.filename + "/" + s.size] = true; });
       var names = mine.filter(function (s) { return !chosen[s.metadata.filename + "/" + s.size]; })
@@ -1228,7 +1231,14 @@
       $("who-error").classList.toggle("error", key === "guest.who.required");
     }
     try { saved = JSON.parse(localStorage.getItem("guest") || "null"); } catch (e) { saved = null; }
-    function store() { try { localStorage.setItem("guest", JSON.stringify(saved)); } catch (e) { /* this visit only */ } }
+    // The name goes with this browser; a message with the link it was written for: "Happy birthday
+    // Grandma!" went on to every later link, another owner's too, unseen (owner walk).
+    if (saved && typeof saved === "object" && (saved.link || "") !== (invite || "")) saved.message = "";
+    if (saved && typeof saved !== "object") saved = null;
+    function store() {
+      saved.link = invite || "";
+      try { localStorage.setItem("guest", JSON.stringify(saved)); } catch (e) { /* this visit only */ }
+    }
     function show() {
       var asking = mode !== "hidden" && (!saved || (mode === "required" && !saved.name));
       var closed = linkClosed(); // nothing is sent while the link is closed

@@ -111,8 +111,13 @@ class Store:
         return await self._read_one(_INVITED_WITH_KEY, {"session": session_id, "key": key, "digest": invite_digest},
                                     Upload)
 
-    async def uploads_for_session(self, session_id: str, limit: int = 500) -> list[Upload]:
-        query = select(Upload).where(Upload.session_id == session_id).order_by(Upload.created_at.desc()).limit(limit)
+    async def uploads_for_session(self, session_id: str, limit: int = 500,
+                                  target: tuple[str, str | None] | None = None) -> list[Upload]:
+        """A browser session's uploads, newest first; only those to `target` (kind, id) when given."""
+        query = select(Upload).where(Upload.session_id == session_id)
+        if target is not None:
+            query = query.where(Upload.target_kind == target[0], Upload.target_id == target[1])
+        query = query.order_by(Upload.created_at.desc()).limit(limit)
         return await self._run(lambda s: list(s.exec(query)))
 
     async def receiving(self, then: Callable[[list[tuple]], R]) -> R:

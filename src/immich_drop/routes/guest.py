@@ -28,6 +28,7 @@ from ..notify import link_channel, owner_channel
 from ..proxy import address_key
 from ..resources import web_dir
 from ..security import same_origin
+from ..targets import INVITE, PUBLIC
 from .closed_page import message_page
 
 WEB = web_dir()
@@ -71,10 +72,11 @@ async def _media_types(services) -> frozenset[str]:
         return frozenset()
 
 
-async def _current_state(services, session: str | None) -> list[dict]:
-    """This browser session's own uploads as status events, oldest first (none without a session)."""
-    return [upload_event(upload) for upload in reversed(await services.store.uploads_for_session(session))] \
-        if session else []
+async def _current_state(services, session: str | None, target: tuple[str, str | None] | None = None) -> list[dict]:
+    """This browser session's own uploads as status events, oldest first (none without a session);
+    only those to `target` (kind, id) when given."""
+    return [upload_event(upload) for upload in
+            reversed(await services.store.uploads_for_session(session, target=target))] if session else []
 
 
 async def upload_status(request: Request) -> Response:
@@ -115,7 +117,10 @@ async def _serve_channel(websocket: WebSocket, services, session: str | None, ow
         link = await _link_of_page(websocket) if session is not None else None
         if link is not None:  # the page of a link: told when its owner changes it (never what changed)
             await stack.enter_async_context(services.bus.subscribe(link_channel(link), events))
-        for event in await _current_state(services, session):
+        # what this page's link (or the public page) was sent: another link's files, its guest's
+        # message under them, read "sent earlier" on this one (owner walk)
+        target = (INVITE, link) if websocket.query_params.get("invite") else (PUBLIC, None)
+        for event in await _current_state(services, session, target) if session is not None else []:
             await websocket.send_json(event)
         await websocket.send_json({"type": "ready"})
         receiver = asyncio.create_task(_drain(websocket))
