@@ -7,7 +7,7 @@ import pytest
 from websockets.exceptions import InvalidStatus, ConnectionClosed
 from websockets.sync.client import connect as ws_connect
 
-from conftest import MEDIA, _b64, sha1_of
+from conftest import MEDIA, _b64, invite_token, sha1_of
 
 
 def test_public_page_off_by_default_really_off(make_drop, fake):
@@ -78,6 +78,33 @@ def test_status_channel_shows_only_own_uploads(drop):
     assert [(e["id"], e["state"], e["filename"]) for e in alice_again.snapshot] == [(a, "done", "exif_offset.jpg")]
     assert set(alice_again.snapshot[0]) == {"type", "id", "filename", "size", "state", "message", "code", "sha1"}
     assert alice_again.snapshot[0]["sha1"] == sha1_of(MEDIA / "exif_offset.jpg")  # her own file's: she sent it
+
+
+def test_a_pages_status_channel_lists_only_its_own_links_uploads(drop, admin_of):
+    """A link's page listed the browser's files sent through other links as "sent earlier" (owner
+    walk): `?invite=` gives that link's, `?public=1` the public page's; no question, all of them."""
+    admin = admin_of(drop)
+    tokens = [invite_token(admin.invite()) for _ in range(2)]
+    guest = drop.guest()
+    ids = {"public": guest.upload(MEDIA / "exif_offset.jpg")}
+    for n, token in enumerate(tokens):
+        ids[token] = guest.invite_upload(MEDIA / ("no_date.jpg", "exif_offset.heic")[n], token)
+    for uid in ids.values():
+        guest.wait_for(uid, ["done", "duplicate"])
+
+    def snapshot(query):
+        with ws_connect(drop.url.replace("http://", "ws://") + "/ws" + query,
+                        additional_headers={"Cookie": guest.cookie}, open_timeout=10) as channel:
+            events = []
+            while (event := json.loads(channel.recv(timeout=10)))["type"] != "ready":
+                events.append(event["id"])
+            return events
+
+    assert snapshot(f"?invite={tokens[0]}") == [ids[tokens[0]]]
+    assert snapshot(f"?invite={tokens[1]}") == [ids[tokens[1]]]
+    assert snapshot("?public=1") == [ids["public"]]
+    assert sorted(snapshot("")) == sorted(ids.values())
+    assert snapshot("?invite=not-a-link") == []
 
 
 def test_status_over_http_shows_only_own_uploads(drop):

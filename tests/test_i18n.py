@@ -69,8 +69,8 @@ def test_language_from_accept_language(header, lang):
 
 
 def test_text_fills_placeholders_and_falls_back_to_english():
-    assert i18n.text("de", "server.link_used") == "Dieser Link wurde schon benutzt."
-    assert i18n.text("xx", "server.link_used") == "This link has already been used."
+    assert i18n.text("de", "server.link_used") == "Dieser Link wurde schon von so vielen Browsern benutzt, wie er zulässt."
+    assert i18n.text("xx", "server.link_used") == "This link has already been used by as many browsers as it allows."
     assert [i18n.plural("de", "notify.digest.photos", n) for n in (0, 1, 2)] == ["0 Fotos", "1 Foto", "2 Fotos"]
     assert i18n.plural("fr", "notify.digest.photos", 0) == "0 photo"  # French counts 0 as singular, as Intl does
     assert i18n.plural("pt", "notify.digest.photos", 0) == "0 fotos"  # Portugal's Portuguese does not (Brazil's does)

@@ -836,7 +836,7 @@
   var backoff = 500, PING_MS = tuning.pingMs || 15000;
   function connect() {
     var ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws"
-      + (invite ? "?invite=" + encodeURIComponent(invite) : ""));
+      + (invite ? "?invite=" + encodeURIComponent(invite) : "?public=1")); // its own files, no other link's
     var listed = {}, heard = Date.now();
     var pinger = setInterval(function () {
       if (Date.now() - heard > 2 * PING_MS) {

@@ -92,7 +92,8 @@ def _guest_name(meta: dict[str, str], mode: str) -> str:
 
 
 INVALID = (404, "This upload link is not valid.", "link_invalid")
-USED = (410, "This link has already been used.", "link_used")
+# (a link for three browsers said "already been used" as a one-time link does: owner walk)
+USED = (410, "This link has already been used by as many browsers as it allows.", "link_used")
 NEEDS_PASSWORD = (401, "This link needs its password first.", "needs_password")
 CLOSED = {  # (status, English message, catalog code)
     InviteState.DELETED: INVALID,

@@ -5,8 +5,9 @@
 - `GET /api/config`: what the page needs (endpoint, chunk size, limits). No secrets, no Immich address.
 - `WS /ws`: events for this browser session's own uploads; on connect, their current state. Only
   from this site's pages (`Origin` checked, as on every other request). With `?invite=<token>` (a
-  link's page), also `{"type": "link"}` when the link's owner changes or deletes it, or a
-  browser uses it up or fills it.
+  link's page), the current state of that link's uploads only, and `{"type": "link"}` when the
+  link's owner changes or deletes it, or a browser uses it up or fills it; with `?public=1`, of the
+  public page's only.
 - `GET /api/status`: that current state alone, for a page whose WebSocket cannot get through (some
   proxies and mobile networks block them): `{"events": [...]}`, oldest first.
 """
@@ -119,7 +120,8 @@ async def _serve_channel(websocket: WebSocket, services, session: str | None, ow
             await stack.enter_async_context(services.bus.subscribe(link_channel(link), events))
         # what this page's link (or the public page) was sent: another link's files, its guest's
         # message under them, read "sent earlier" on this one (owner walk)
-        target = (INVITE, link) if websocket.query_params.get("invite") else (PUBLIC, None)
+        query = websocket.query_params
+        target = (INVITE, link) if query.get("invite") else (PUBLIC, None) if query.get("public") else None
         for event in await _current_state(services, session, target) if session is not None else []:
             await websocket.send_json(event)
         await websocket.send_json({"type": "ready"})
