@@ -1044,8 +1044,9 @@
         budget.bytes = info.remaining.bytes == null ? null
           : info.remaining.bytes - waiting.reduce(function (sum, it) { return sum + it.size; }, 0);
         // the server's own count: a file that used its three tries on a place given back here before
-        // the server had it back (a cancel's DELETE slow to land: CI) tries again on this word
-        items.forEach(function (it) { if (it.waitsForRoom) it.retakes = 0; });
+        // the server had it back (a cancel's DELETE slow to land: CI) tries again on this word; so
+        // does one whose last try is still on its way (the word came first: the full suite, loaded)
+        items.forEach(function (it) { if (it.waitsForRoom || it.retakes) it.retakes = 0; });
         roomAgain();
         stopRefused();
         if (quiet) { showDetails(); return; }
