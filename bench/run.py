@@ -299,7 +299,7 @@ class PeerKeeper:
                 if album["albumName"] == INVITE_ALBUM:
                     self.owner.delete(f"/albums/{album['id']}").raise_for_status()
             for key in self.owner.get("/api-keys").raise_for_status().json():
-                if key["name"] == "Immich Drop invites":
+                if key["name"].startswith("Immich Drop invites"):
                     self.owner.delete(f"/api-keys/{key['id']}").raise_for_status()
         self.settle()
 

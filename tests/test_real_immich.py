@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import struct
 import subprocess
+from datetime import date, datetime, timedelta, timezone
 
 import httpx
 import pytest
@@ -174,8 +175,9 @@ def test_a_duplicate_in_the_trash_is_told_to_the_owner_and_added_to_the_album(re
     assert [a["id"] for a in peer.albums_of(asset_id)] == [invite["albumId"]]
 
 
-def _minted_keys(peer) -> list[str]:
-    return [k["id"] for k in peer.http.get("/api-keys").json() if k["name"] == "Immich Drop invites"]
+def _minted_keys(peer) -> dict[str, str]:
+    """id -> name of the keys Immich Drop made in the admin's Immich account."""
+    return {k["id"]: k["name"] for k in peer.http.get("/api-keys").json() if k["name"].startswith("Immich Drop invites")}
 
 
 def test_signing_in_again_reuses_the_key_and_a_revoked_key_pauses_then_resumes(real, peer, tmp_path):
@@ -183,6 +185,10 @@ def test_signing_in_again_reuses_the_key_and_a_revoked_key_pauses_then_resumes(r
     admin, invite = admin_invite(real, peer)
     sign_in(real, peer.ADMIN_EMAIL, peer.ADMIN_PASSWORD).close()
     [minted] = set(_minted_keys(peer)) - before  # one key for this server, however often the admin signs in
+    # named for the server that made it, and the day (87 keys of one name could not be told apart: owner walk)
+    name, prefix = _minted_keys(peer)[minted], f"Immich Drop invites · {real.url.split('://', 1)[1]} · "
+    assert name.startswith(prefix), name
+    assert abs(date.fromisoformat(name[len(prefix):]) - datetime.now(timezone.utc).date()) <= timedelta(days=1)
 
     peer.http.delete(f"/api-keys/{minted}").raise_for_status()  # revoked in Immich
     guest = real.guest()

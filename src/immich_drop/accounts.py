@@ -54,12 +54,15 @@ class Signed:
     account: Account
 
 
+KEY_NAME = "Immich Drop invites"  # how the keys it makes for owners' uploads begin, in Immich
+
+
 class Accounts:
     def __init__(self, settings: Settings, store: Store, immich: ImmichClient, box: Box, pipeline: Pipeline):
         self.settings, self.store, self.immich, self.box, self.pipeline = settings, store, immich, box, pipeline
         self._signer = Signer(settings.session_secret, salt="immich-drop.admin")
 
-    async def sign_in_password(self, email: str, password: str, lang: str | None = None) -> Signed:
+    async def sign_in_password(self, email: str, password: str, lang: str | None = None, where: str = "") -> Signed:
         try:
             login = await self.immich.login(email, password)
         except ImmichRejected as exc:
@@ -71,9 +74,9 @@ class Accounts:
             raise SignInError(502, UNREACHABLE, code="immich_unreachable") from None
         token = login["accessToken"]
         user = {"id": login["userId"], "email": login.get("userEmail", email), "name": login.get("name", "")}
-        return await self._open(user, lang, token=token)
+        return await self._open(user, lang, where, token=token)
 
-    async def sign_in_key(self, api_key: str, lang: str | None = None) -> Signed:
+    async def sign_in_key(self, api_key: str, lang: str | None = None, where: str = "") -> Signed:
         try:
             me = await self.immich.me(api_key=api_key)
         except ImmichRejected as exc:
@@ -83,11 +86,13 @@ class Accounts:
             raise SignInError(401, "Immich did not accept this API key.", code="key_refused") from None
         except ImmichUnavailable:
             raise SignInError(502, UNREACHABLE, code="immich_unreachable") from None
-        return await self._open({"id": me["id"], "email": me.get("email", ""), "name": me.get("name", "")}, lang, api_key=api_key)
+        return await self._open({"id": me["id"], "email": me.get("email", ""), "name": me.get("name", "")}, lang, where,
+                                api_key=api_key)
 
-    async def _open(self, user: dict, lang: str | None, token: str | None = None, api_key: str | None = None) -> Signed:
+    async def _open(self, user: dict, lang: str | None, where: str, token: str | None = None,
+                    api_key: str | None = None) -> Signed:
         try:
-            secret, key_id = await self._upload_key(user["id"], token, api_key)
+            secret, key_id = await self._upload_key(user["id"], token, api_key, where)
         except ImmichRejected as exc:
             needed = ", ".join(["apiKey.create", *INVITE_PERMISSIONS])
             raise SignInError(403, f"Immich would not create an upload key for this account ({exc.message}). "
@@ -108,15 +113,19 @@ class Accounts:
         await self.pipeline.resume_account(account.user_id)
         return Signed(self._signer.sign(raw).decode(), session, account)
 
-    async def _upload_key(self, user_id: str, token: str | None, api_key: str | None) -> tuple[str, str | None]:
+    async def _upload_key(self, user_id: str, token: str | None, api_key: str | None,
+                          where: str = "") -> tuple[str, str | None]:
         """The account's minted key: the stored one while Immich accepts it, else a new one (and the
-        old one removed from Immich, so keys do not pile up in the user's account)."""
+        old one removed from Immich, so keys do not pile up in the user's account). Its name says
+        which server (`where`: the address the owner signed in at) made it, and when: an owner with
+        87 keys all named "Immich Drop invites" could not tell a reinstalled server's dead ones
+        from the live one (owner walk)."""
         account = await self.store.get_account(user_id)
         old = self.box.open(account.api_key_enc) if account and account.api_key_enc else None
         if old and await self.immich.key_works(old):
             return old, account.api_key_id
-        secret, key_id = await self.immich.create_api_key(
-            "Immich Drop invites", INVITE_PERMISSIONS, token=token, api_key=api_key)
+        name = " · ".join([KEY_NAME, *([where[:100]] if where else []), datetime.now(timezone.utc).date().isoformat()])
+        secret, key_id = await self.immich.create_api_key(name, INVITE_PERMISSIONS, token=token, api_key=api_key)
         if account and account.api_key_id:
             try:
                 await self.immich.delete_api_key(account.api_key_id, token=token, api_key=api_key)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hmac
 import re
 from datetime import timezone
+from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
@@ -90,8 +91,9 @@ async def login(request: Request) -> Response:
     if wait:
         raise too_many(wait)
     try:
-        signed = await (services.accounts.sign_in_key(api_key, lang) if api_key
-                        else services.accounts.sign_in_password(email, password, lang))
+        where = urlsplit(services.settings.public_base_url).netloc or request.url.netloc  # named in the key
+        signed = await (services.accounts.sign_in_key(api_key, lang, where) if api_key
+                        else services.accounts.sign_in_password(email, password, lang, where))
     except SignInError as err:
         if err.status != 401:
             limiter.undo(*keys)  # not a wrong password: Immich could not answer

@@ -25,6 +25,7 @@ import asyncio
 import io
 import re
 import time
+import unicodedata
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -355,8 +356,17 @@ async def qr(request: Request) -> Response:
     if request.path_params["kind"] == "png":
         data = await asyncio.to_thread(qrcard.card, link, invite.title)
         return Response(data, media_type="image/png", headers={
-            "Content-Disposition": f'attachment; filename="invite-{invite.id[:8]}.png"', **NO_STORE})
+            "Content-Disposition": f'attachment; filename="{_card_name(invite)}"', **NO_STORE})
     return Response(await asyncio.to_thread(_qr_svg, link), media_type="image/svg+xml", headers=NO_STORE)
+
+
+def _card_name(invite) -> str:
+    """The printable card's file name, from the link's label or title ("invite-grandma-rose.png"):
+    several cards named "invite-dddbdb52.png" could not be told apart (owner walk). ASCII letters
+    and digits only, so no header can be bent; the link's id where none are left."""
+    plain = unicodedata.normalize("NFKD", invite.label or invite.title or "").encode("ascii", "ignore").decode()
+    slug = "-".join(re.findall(r"[a-z0-9]+", plain.lower()))[:40].strip("-")
+    return f"invite-{slug or invite.id[:8]}.png"
 
 
 def _qr_svg(text: str) -> bytes:
