@@ -692,3 +692,18 @@ def test_the_largest_file_hint_is_in_the_fields_own_unit(drop, browser, fake):
     page.select_option("#lang", "en")
     expect(page.locator("#create .f-max-file")).to_have_attribute("placeholder", re.compile(r"^at most 60\s?MB$"))
     page.context.close()
+
+
+def test_deleting_a_link_says_so(drop, browser, fake):
+    """A deleted link's card went without a word, under an earlier "Changes saved." (owner walk)."""
+    page = console(browser, drop, fake)
+    page.fill("#create .f-label", "Cousins")
+    page.click("#create button[type=submit]")
+    card = page.locator(".invite", has_text="Cousins")
+    expect(card).to_have_count(1)
+    page.on("dialog", lambda dialog: dialog.accept())
+    card.locator(".delete").click()
+    expect(page.locator("#flash")).to_have_text("Link deleted: it takes no more files. What it brought stays in Immich.")
+    expect(card).to_have_count(0)
+    assert page.problems == []
+    page.context.close()

@@ -462,7 +462,10 @@
     });
     q(".delete").addEventListener("click", function () {
       if (!confirm(t("admin.card.delete_confirm"))) return;
-      api("DELETE", "/api/invites/" + invite.id).then(loadInvites).catch(function (err) { flash(err.message); });
+      api("DELETE", "/api/invites/" + invite.id).then(function () {
+        flash(null, "admin.card.deleted", null, true); // said, not only a card gone ("Changes saved." stood on: owner walk)
+        loadInvites();
+      }).catch(function (err) { flash(err.message); });
     });
     var edit = null;
     q(".edit").addEventListener("click", function () {
