@@ -707,3 +707,26 @@ def test_deleting_a_link_says_so(drop, browser, fake):
     expect(card).to_have_count(0)
     assert page.problems == []
     page.context.close()
+
+
+def test_on_a_phone_an_owner_with_links_sees_them_first(drop, browser, fake):
+    """On a phone the 13-field form came first and the links 1,100 px below it (owner walk): with
+    links, a phone shows them first and a line leads to the form; a desktop keeps the form first."""
+    page = console(browser, drop, fake, size="narrow")
+    assert page.locator("#create").bounding_box()["y"] < page.locator("#list").bounding_box()["y"]  # none yet
+    expect(page.locator("#list .to-create")).to_be_hidden()
+    page.fill("#create .f-label", "Party")
+    page.click("#create button[type=submit]")
+    expect(page.locator(".invite", has_text="Party")).to_have_count(1)
+    page.reload()
+    expect(page.locator(".invite", has_text="Party")).to_have_count(1)
+    assert page.locator("#list").bounding_box()["y"] < page.locator("#create").bounding_box()["y"]
+    assert page.locator(".invite", has_text="Party").bounding_box()["y"] < page.viewport_size["height"]
+    page.click("#list .to-create a")
+    expect(page.locator("#create .f-label")).to_be_in_viewport()
+    no_sideways_scroll(page)
+    page.set_viewport_size(SIZES["desktop"])
+    expect(page.locator("#list .to-create")).to_be_hidden()
+    assert page.locator("#create").bounding_box()["y"] < page.locator("#list").bounding_box()["y"]
+    assert page.problems == []
+    page.context.close()

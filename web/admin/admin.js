@@ -359,6 +359,7 @@
       list.textContent = "";
       cards = {};
       $("empty").hidden = invites.length > 0;
+      $("main-view").classList.toggle("has-links", invites.length > 0); // a phone shows them first (admin.css)
       invites.forEach(function (invite) { list.appendChild(renderInvite(invite)); });
       logsOpen.forEach(function (id) { if (cards[id]) showLog(cards[id].el, cards[id].invite); });
     }).catch(function (err) { flash(err.message); });
