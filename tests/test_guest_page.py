@@ -879,6 +879,31 @@ def test_a_half_sent_file_keeps_its_way_back_while_another_link_is_open(recorded
     context.close()
 
 
+def test_a_cancelled_file_can_be_sent_again_from_its_row(recorded, admin_of, browser, tmp_path):
+    """On a phone "Cancel" sits beside the bar, and a cancelled row offered nothing: the only way
+    back was to find the file in the picker again (guest walk). Its row sends it again, anew."""
+    drop, recorder = recorded
+    clip = make_file(tmp_path / "speech.mp4", 16 * CHUNK + 5, seed=79)
+    context, page = guest(browser, locale="de-DE")
+    page.goto(link(drop, admin_of, maxFiles=1))
+    network = throttle(page, 1_000_000)
+    page.set_input_files("#picker", [str(clip)])
+    row = page.locator(".item")
+    expect(row.locator(".chip")).to_have_text(re.compile(r"^\d+\s?%$"), timeout=30000)
+    row.locator(".cancel").click()
+    expect(row.locator(".chip")).to_have_text("abgebrochen")
+    expect(page.locator("#details")).to_contain_text("noch 1 Datei")  # its place is back
+    network.rate = -1
+    expect(row.locator(".retry")).to_have_text("Erneut senden")
+    row.locator(".retry").click()
+    expect(row.locator(".retry")).to_be_hidden()
+    expect(row.locator(".chip")).to_have_text("fertig", timeout=60000)
+    expect(page.locator(".item")).to_have_count(1)
+    assert [u.sha1 for u in drop.fake.uploads] == [sha1_of(clip)]
+    assert page.problems == []
+    context.close()
+
+
 def test_files_still_queued_at_a_reload_are_listed_to_choose_again(recorded, admin_of, browser, tmp_path):
     """Only files whose upload was created were listed after a reload; one still queued vanished,
     and a guest choosing again only the listed files lost it without a word."""

@@ -71,8 +71,9 @@
     bar.setAttribute("aria-label", T("guest.progress.file", { name: item.name }));
     el.querySelector(".detail").textContent = item.detail ? item.detail() : I18N.formatSize(item.size);
     var retry = el.querySelector(".retry");
-    retry.hidden = !(kind === "error" && item.retryable);
-    retry.textContent = T("guest.retry");
+    // a cancel is one tap beside the bar on a phone: its row offers the file again (guest walk)
+    retry.hidden = !(kind === "error" && item.retryable) && !(kind === "cancelled" && item.file && !item.earlier);
+    retry.textContent = T(kind === "cancelled" ? "guest.send_again" : "guest.retry");
     var cancel = el.querySelector(".cancel");
     cancel.textContent = T("guest.cancel");
     cancel.hidden = !(SENDING[kind] || kind === "held") || item.earlier; // one on hold may be given up (re-walk)
@@ -162,7 +163,9 @@
       item.key = kept.k;
       item.posted = kept.p === true; // its creation was sent
     }
-    el.querySelector(".retry").addEventListener("click", function () { restart(item); });
+    el.querySelector(".retry").addEventListener("click", function () {
+      if (item.kind === "cancelled") sendAgain(item); else restart(item);
+    });
     el.querySelector(".cancel").addEventListener("click", function () {
       cancel(item);
       // the button is gone: focus goes to the next file's, or the overall bar's, not back to the top
@@ -475,6 +478,26 @@
   function restart(item) {
     if (item.slot) return;
     item.retryable = false;
+    set(item, "queued", null);
+    pump();
+  }
+
+  // A cancelled file chosen again from its row: a new upload (the cancelled one is gone from the
+  // server, and a late word about it must not reach this one), if the link still has room.
+  function sendAgain(item) {
+    if (item.uploadId) { delete byUploadId[item.uploadId]; item.uploadId = null; }
+    item.key = fileKey();
+    item.posted = item.refused = item.notTaken = false;
+    unsent(item);
+    var problem = check(item.file, false);
+    if (problem) {
+      item.refused = item.notTaken = true;
+      item.waitsForRoom = !!ROOM[problem.code];
+      set(item, "error", refusal(problem));
+      return;
+    }
+    take(item);
+    Keys.keep([item], false);
     set(item, "queued", null);
     pump();
   }
