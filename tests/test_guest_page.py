@@ -1042,7 +1042,7 @@ def test_hundreds_of_queued_files_are_all_listed_after_a_reload(make_drop, admin
     page.goto(link(drop, admin_of))
     page.set_input_files("#picker", [str(f) for f in files])
     expect(page.locator(".item[data-kind=queued]")).to_have_count(297, timeout=30000)
-    expect(page.locator("#summary")).to_have_text("3 uploading · 297 next in line")  # was "300 uploading"
+    expect(page.locator("#summary")).to_have_text("3 uploading · 297 queued")  # was "300 uploading"
     page.on("dialog", lambda dialog: dialog.accept())
     page.reload()
     expect(page.locator("#unfinished")).to_contain_text("300 files not finished: ")

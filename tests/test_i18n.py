@@ -30,6 +30,16 @@ def test_every_key_in_every_language_with_the_same_placeholders(lang):
     assert copied == []
 
 
+@pytest.mark.parametrize("lang", i18n.LANGUAGES)
+def test_the_summary_counts_a_state_in_the_words_of_its_chip(lang):
+    """French rows said "en attente" for queued files while the line above said "à suivre" (and
+    "en attente" for files the server holds); German "wartet" against "kommen als Nächstes" (guest walk)."""
+    text = catalog(lang)
+    for state in ("queued", "paused", "stalled"):
+        chip, counted = text[f"guest.state.{state}"], text[f"guest.summary.{state}.one"]
+        assert chip.lower() in counted.lower(), (state, chip, counted)
+
+
 def test_catalogs_are_flat_and_keys_are_namespaced():
     for lang in i18n.LANGUAGES:
         for key, text in catalog(lang).items():
