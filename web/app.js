@@ -339,12 +339,7 @@
       // made on the server before a reload (its creation unanswered, or half sent): the link's count has it
       var counted = item.posted || !!resumable[file.name + "/" + file.size];
       var problem = check(file, counted);
-      if (problem) {
-        item.refused = item.notTaken = true;
-        item.waitsForRoom = !!ROOM[problem.code];
-        set(item, "error", refusal(problem));
-        return;
-      }
+      if (problem) { refuseHere(item, problem); return; }
       if (counted) item.reserved = item.counted = true;
       else take(item);
       chosen.push(item);
@@ -484,18 +479,21 @@
 
   // A cancelled file chosen again from its row: a new upload (the cancelled one is gone from the
   // server, and a late word about it must not reach this one), if the link still has room.
+  // A file this page's own check refuses (`check`): not sent; one refused for the link's room
+  // waits for a place to come back (roomAgain).
+  function refuseHere(item, problem) {
+    item.refused = item.notTaken = true;
+    item.waitsForRoom = !!ROOM[problem.code];
+    set(item, "error", refusal(problem));
+  }
+
   function sendAgain(item) {
     if (item.uploadId) { delete byUploadId[item.uploadId]; item.uploadId = null; }
     item.key = fileKey();
     item.posted = item.refused = item.notTaken = false;
     unsent(item);
     var problem = check(item.file, false);
-    if (problem) {
-      item.refused = item.notTaken = true;
-      item.waitsForRoom = !!ROOM[problem.code];
-      set(item, "error", refusal(problem));
-      return;
-    }
+    if (problem) { refuseHere(item, problem); return; }
     take(item);
     Keys.keep([item], false);
     set(item, "queued", null);

@@ -122,7 +122,7 @@ async def _serve_channel(websocket: WebSocket, services, session: str | None, ow
         # message under them, read "sent earlier" on this one (owner walk)
         query = websocket.query_params
         target = (INVITE, link) if query.get("invite") else (PUBLIC, None) if query.get("public") else None
-        for event in await _current_state(services, session, target) if session is not None else []:
+        for event in await _current_state(services, session, target):
             await websocket.send_json(event)
         await websocket.send_json({"type": "ready"})
         receiver = asyncio.create_task(_drain(websocket))
