@@ -709,6 +709,38 @@ def test_deleting_a_link_says_so(drop, browser, fake):
     page.context.close()
 
 
+def test_a_list_read_before_a_new_link_cannot_hide_it(drop, browser, fake):
+    """The channel's "ready" reads the list as a new link's form does; in CI the older answer came
+    last and drew the list without the link just made. Here it is made to come last."""
+    fake.add_account("ada@example.org", "correct horse")
+    page = browser.new_context(viewport=SIZES["desktop"], locale="en-US").new_page()
+    held, stale_request = [], []
+
+    def older_answer_last(route):
+        if not stale_request:  # the list as it was before the link: kept back
+            held.append((route, route.fetch()))
+            stale_request.append(route.request)
+            return
+        route.fulfill(response=route.fetch())
+        first, stale = held.pop()
+        first.fulfill(response=stale)
+
+    page.route("**/api/invites", lambda route: older_answer_last(route) if route.request.method == "GET" else route.fallback())
+    page.goto(drop.url + "/admin")
+    page.fill("#email", "ada@example.org")
+    page.fill("#pass", "correct horse")
+    with page.expect_request(lambda r: r.url.endswith("/api/invites") and r.method == "GET"):
+        page.click("#login button[type=submit]")
+    page.fill("#create .f-label", "Cousins")
+    with page.expect_response(lambda r: held == [] and r.request == stale_request[0]) as last:
+        page.click("#create button[type=submit]")
+    last.value.finished()
+    page.evaluate("fetch('/healthz').then(function (r) { return r.text(); })")  # a turn after the stale answer
+    expect(page.locator("#flash")).to_contain_text("Link created")
+    assert page.locator(".invite", has_text="Cousins").count() == 1
+    page.context.close()
+
+
 def test_on_a_phone_an_owner_with_links_sees_them_first(drop, browser, fake):
     """On a phone the 13-field form came first and the links 1,100 px below it (owner walk): with
     links, a phone shows them first and a line leads to the form; a desktop keeps the form first."""

@@ -350,8 +350,14 @@
   });
 
   // --- invites ---------------------------------------------------------------------------------
+  // Two asks can cross: the channel's "ready" asks as a new link's form does, and an answer read
+  // before the link was made could land last and draw the list without it (CI). Only the newest
+  // ask's answer is drawn.
+  var invitesAsked = 0;
   function loadInvites() {
+    var ask = ++invitesAsked;
     return api("GET", "/api/invites").then(function (invites) {
+      if (ask !== invitesAsked) return;
       // an Uploads log the owner has open stays open, read afresh (turning the link off closed it,
       // and its "stopped at …" with Remove went unseen: re-walk)
       var logsOpen = Object.keys(cards).filter(function (id) { return !cards[id].el.querySelector(".log-wrap").hidden; });
@@ -362,7 +368,7 @@
       $("main-view").classList.toggle("has-links", invites.length > 0); // a phone shows them first (admin.css)
       invites.forEach(function (invite) { list.appendChild(renderInvite(invite)); });
       logsOpen.forEach(function (id) { if (cards[id]) showLog(cards[id].el, cards[id].invite); });
-    }).catch(function (err) { flash(err.message); });
+    }).catch(function (err) { if (ask === invitesAsked) flash(err.message); });
   }
 
   function facts(invite) {
