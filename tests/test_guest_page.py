@@ -126,7 +126,14 @@ def test_long_names_fit_and_everything_is_named_and_readable(make_drop, admin_of
     assert page.evaluate("document.documentElement.scrollWidth") <= width  # nothing sideways
     name = page.locator(".item .name").first
     assert name.get_attribute("title") == long_name.name  # the whole name is there...
-    assert name.evaluate("el => el.scrollWidth > el.clientWidth")  # ...and the line is cut with an ellipsis
+    # ...and cut in its middle with an ellipsis: its end, which tells one camera file from the next,
+    # stays in sight (a phone cut it away)
+    assert name.locator(".name-head").evaluate("el => el.scrollWidth > el.clientWidth")
+    tail = name.locator(".name-tail")
+    assert tail.text_content() == "ily_.jpg"
+    box = tail.bounding_box()
+    assert box["width"] > 0 and box["x"] + box["width"] <= width
+    assert name.text_content() == long_name.name
     for chip in page.locator(".item .chip").all():
         box = chip.bounding_box()
         assert box["x"] + box["width"] <= width

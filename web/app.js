@@ -152,10 +152,20 @@
     };
   })();
 
+  // A long name is cut in its middle: its end (the camera's number, the extension) is what tells
+  // "IMG_20240512_1412….jpg" from the next one, and the end was what a phone cut away (guest walk).
+  // The two halves are one name to a reader: the title and the text are the whole of it.
+  function showName(box, name) {
+    var chars = Array.from(name), ext = (name.match(/\.[^.\s]{1,6}$/) || [""])[0];
+    var keep = Math.min(Math.floor(chars.length / 2), Array.from(ext).length + 4);
+    box.title = name;
+    box.querySelector(".name-head").textContent = chars.slice(0, chars.length - keep).join("");
+    box.querySelector(".name-tail").textContent = chars.slice(chars.length - keep).join("");
+  }
+
   function newItem(name, size, file, earlier) {
     var el = $("item").content.firstElementChild.cloneNode(true);
-    el.querySelector(".name").textContent = name;
-    el.querySelector(".name").title = name;  // the whole name, where the line cuts it
+    showName(el.querySelector(".name"), name);
     var item = { id: nextId++, file: file, name: name, size: size, el: el, upload: null, kind: "queued",
                  sent: 0, detail: null, earlier: !!earlier, slot: false, key: fileKey(), posted: false };
     var kept = file && !earlier ? Keys.find(item) : null;
