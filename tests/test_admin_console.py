@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from browser_kit import ANSWERS_READ, browser, needs_chromium, playwright, snap  # noqa: F401 - fixtures
 
-from conftest import MEDIA, SIGNATURES, invite_token
+from conftest import MEDIA, SIGNATURES, Guest, invite_token
 
 pytestmark = needs_chromium
 expect = playwright.expect
@@ -738,6 +738,50 @@ def test_a_list_read_before_a_new_link_cannot_hide_it(drop, browser, fake):
     page.evaluate("fetch('/healthz').then(function (r) { return r.text(); })")  # a turn after the stale answer
     expect(page.locator("#flash")).to_contain_text("Link created")
     assert page.locator(".invite", has_text="Cousins").count() == 1
+    page.context.close()
+
+
+def test_lowering_a_limit_to_what_the_link_has_asks_first(drop, admin_of, browser, fake):
+    """"How many browsers" lowered to the two that had used the link closed it, and only the card's
+    "2 of 2 uses" said so afterwards (owner walk): the console says what the new limits do, and
+    saves only if the owner agrees. Renaming such a link asks nothing."""
+    page = console(browser, drop, fake)
+    invite = admin_of(drop).invite(label="Family", maxUses=5)
+    for photo in ("exif_offset.jpg", "no_date.jpg"):  # two browsers, a photo each
+        guest = Guest(drop.url)
+        guest.invite_upload(MEDIA / photo, invite_token(invite))
+        guest.close()
+    page.reload()
+    card = page.locator(".invite", has_text="Family")
+    expect(card.locator(".facts")).to_contain_text("2 of 5 uses · 2 files")
+    asked = []
+
+    def answer(dialog, yes):
+        asked.append(dialog.message)
+        dialog.accept() if yes else dialog.dismiss()
+
+    card.locator(".edit").click()
+    edit = card.locator(".edit-box")
+    edit.locator(".f-uses-n").fill("2")
+    edit.locator(".f-max-files").fill("2")
+    page.once("dialog", lambda dialog: answer(dialog, False))
+    with page.expect_event("dialog"):
+        edit.locator("button[type=submit]").click()
+    assert asked == ["2 browsers have already used this link: with at most 2, it takes no new browser.\n"
+                     "This link already has 2 files: with at most 2, it takes no more.\n\nSave anyway?"]
+    expect(edit).to_be_visible()  # not saved: the form stays, as the owner left it
+    assert drop.server.call(drop.services.store.get_invite(invite["id"])).max_uses == 5
+    page.once("dialog", lambda dialog: answer(dialog, True))
+    with page.expect_response(lambda r: r.request.method == "PATCH"):
+        edit.locator("button[type=submit]").click()
+    expect(page.locator("#flash")).to_have_text("Changes saved.")
+    expect(card.locator(".facts")).to_contain_text("2 of 2 uses · 2 files")
+    card.locator(".edit").click()
+    card.locator(".edit-box .f-label").fill("Family (full)")
+    page.on("dialog", lambda dialog: asked.append(dialog.message) or dialog.dismiss())
+    card.locator(".edit-box button[type=submit]").click()
+    expect(page.locator(".invite", has_text="Family (full)")).to_have_count(1)
+    assert len(asked) == 2 and page.problems == []
     page.context.close()
 
 

@@ -253,6 +253,23 @@
     return body;
   }
 
+  // A limit lowered to what the link already has closes it to new browsers or files, and the
+  // card only said "2 of 2 uses" afterwards (owner walk): said before it is saved, with the choice.
+  // Only a limit this edit changes: renaming a full link asks nothing.
+  function closes(invite, body) {
+    var said = [], l = invite.limits;
+    if (typeof body.maxUses === "number" && body.maxUses !== invite.maxUses && invite.uses >= body.maxUses) {
+      said.push(I18N.n("admin.edit.closes_uses", invite.uses, { max: I18N.formatNumber(body.maxUses) }));
+    }
+    if (body.maxFiles && body.maxFiles !== l.maxFiles && invite.files >= body.maxFiles) {
+      said.push(I18N.n("admin.edit.closes_files", invite.files, { max: I18N.formatNumber(body.maxFiles) }));
+    }
+    if (body.maxTotalBytes && body.maxTotalBytes !== l.maxTotalBytes && invite.bytes >= body.maxTotalBytes) {
+      said.push(t("admin.edit.closes_bytes", { size: size(invite.bytes), max: size(body.maxTotalBytes) }));
+    }
+    return said.length ? said.join("\n") + "\n\n" + t("admin.edit.closes_confirm") : "";
+  }
+
   function fillFields(q, invite) {
     q("f-label").value = invite.label;
     q("f-title").value = invite.title;
@@ -485,7 +502,9 @@
     q(".edit-box").addEventListener("submit", function (e) {
       e.preventDefault();
       clearError(q(".edit-box"));
-      api("PATCH", "/api/invites/" + invite.id, readFields(edit, invite)).then(function () {
+      var body = readFields(edit, invite), closing = closes(invite, body);
+      if (closing && !confirm(closing)) return;
+      api("PATCH", "/api/invites/" + invite.id, body).then(function () {
         flash(null, "admin.card.saved", null, true);
         loadAlbums();
         loadInvites();
