@@ -338,12 +338,23 @@
   }
 
   // --- albums --------------------------------------------------------------------------------
-  function loadAlbums() {
-    return api("GET", "/api/albums").then(function (found) {
-      albums = found;
-      Array.prototype.forEach.call(document.querySelectorAll(".f-album"), fillAlbums);
-    }).catch(function (err) { flash(err.message); });
+  // A list read again before the last read answered draws only the newest answer: the channel's
+  // "ready" and a new link's form both read the links, and an answer read before the link (or its
+  // new album) was made could land last and draw the list without it (CI). An older failure is
+  // not said either.
+  function newestOnly(path, draw) {
+    var asked = 0;
+    return function () {
+      var ask = ++asked;
+      return api("GET", path).then(function (answer) { if (ask === asked) draw(answer); })
+        .catch(function (err) { if (ask === asked) flash(err.message); });
+    };
   }
+
+  var loadAlbums = newestOnly("/api/albums", function (found) {
+    albums = found;
+    Array.prototype.forEach.call(document.querySelectorAll(".f-album"), fillAlbums);
+  });
 
   // --- create ----------------------------------------------------------------------------------
   var create = fieldsInto($("create"));
@@ -367,26 +378,18 @@
   });
 
   // --- invites ---------------------------------------------------------------------------------
-  // Two asks can cross: the channel's "ready" asks as a new link's form does, and an answer read
-  // before the link was made could land last and draw the list without it (CI). Only the newest
-  // ask's answer is drawn.
-  var invitesAsked = 0;
-  function loadInvites() {
-    var ask = ++invitesAsked;
-    return api("GET", "/api/invites").then(function (invites) {
-      if (ask !== invitesAsked) return;
-      // an Uploads log the owner has open stays open, read afresh (turning the link off closed it,
-      // and its "stopped at …" with Remove went unseen: re-walk)
-      var logsOpen = Object.keys(cards).filter(function (id) { return !cards[id].el.querySelector(".log-wrap").hidden; });
-      var list = $("invites");
-      list.textContent = "";
-      cards = {};
-      $("empty").hidden = invites.length > 0;
-      $("main-view").classList.toggle("has-links", invites.length > 0); // a phone shows them first (admin.css)
-      invites.forEach(function (invite) { list.appendChild(renderInvite(invite)); });
-      logsOpen.forEach(function (id) { if (cards[id]) showLog(cards[id].el, cards[id].invite); });
-    }).catch(function (err) { if (ask === invitesAsked) flash(err.message); });
-  }
+  var loadInvites = newestOnly("/api/invites", function (invites) {
+    // an Uploads log the owner has open stays open, read afresh (turning the link off closed it,
+    // and its "stopped at …" with Remove went unseen: re-walk)
+    var logsOpen = Object.keys(cards).filter(function (id) { return !cards[id].el.querySelector(".log-wrap").hidden; });
+    var list = $("invites");
+    list.textContent = "";
+    cards = {};
+    $("empty").hidden = invites.length > 0;
+    $("main-view").classList.toggle("has-links", invites.length > 0); // a phone shows them first (admin.css)
+    invites.forEach(function (invite) { list.appendChild(renderInvite(invite)); });
+    logsOpen.forEach(function (id) { if (cards[id]) showLog(cards[id].el, cards[id].invite); });
+  });
 
   function facts(invite) {
     var parts = [];
