@@ -3,6 +3,7 @@ revoked keys, ownership, QR codes. Real HTTP, real tus clients, the fake Immich.
 
 import asyncio
 import concurrent.futures
+import io
 import os
 import time
 import uuid
@@ -669,6 +670,28 @@ def test_qr_codes(drop, admin_of):
             invite["id"][:8], named["id"][:8])
     for other in ("gif", "SVG", "png.svg"):  # qr.gif answered the SVG (attack run)
         assert admin.call("GET", f"/api/invites/{invite['id']}/qr.{other}").status_code == 404, other
+
+
+def test_the_card_of_a_link_with_a_password_says_one_is_asked(drop, admin_of, monkeypatch):
+    """A guest who scanned a printed card met a password form no one had told them of: the card of
+    such a link says one is asked, in the console's language (else the browser's), never the password."""
+    from PIL import Image
+
+    from immich_drop import i18n, qrcard
+
+    admin = admin_of(drop)
+    locked, plain = admin.invite(title="Party", password="open sesame"), admin.invite(title="Party")
+    drawn, draw = [], qrcard.card
+    monkeypatch.setattr(qrcard, "card", lambda link, title, note="": drawn.append(note) or draw(link, title, note))
+    heights = []
+    for invite, query, language in ((plain, "", "de"), (locked, "", "en"), (locked, "?lang=de", "fr"),
+                                    (locked, "", "fr-CH, en;q=0.5"), (locked, "?lang=xx", "it")):
+        answer = admin.call("GET", f"/api/invites/{invite['id']}/qr.png{query}", headers={"Accept-Language": language})
+        assert answer.status_code == 200
+        heights.append(Image.open(io.BytesIO(answer.content)).height)
+    assert drawn == [""] + [i18n.text(lang, "admin.qr.password_note") for lang in ("en", "de", "fr", "it")]
+    assert len(set(drawn)) == 5 and not any("open sesame" in note for note in drawn)
+    assert heights[1] > heights[0]  # drawn on the card, under the title
 
 
 def test_links_use_public_base_url(make_drop, fake):

@@ -1,5 +1,5 @@
-"""The printable QR card: `card(link, title)` → PNG bytes (the code, the guest-facing title under it,
-then the link), black on white, for an owner to print and put on a table.
+"""The printable QR card: `card(link, title, note)` → PNG bytes (the code, the guest-facing title under
+it, a note such as "asks for a password", then the link), black on white, for an owner to print and put on a table.
 
 Pillow's own font knows ASCII only: "Fête de Noël" printed as "F▯te de No▯l". The title is drawn
 with the machine's fonts instead (DejaVu, Noto, Liberation, Droid's CJK fallback, Arial...), each
@@ -22,10 +22,12 @@ FONT_FOLDERS = ("/usr/share/fonts", "/usr/local/share/fonts", "/Library/Fonts", 
 FONT_FILES = ("DejaVuSans.ttf", "NotoSans-Regular.ttf", "LiberationSans-Regular.ttf", "Arial.ttf", "arial.ttf",
               "DroidSansFallbackFull.ttf", "NotoSansCJK-Regular.ttc", "Arial Unicode.ttf")
 TITLE_SIZE, TITLE_LINE, MOST_LINES = 40, 52, 4
+NOTE_SIZE, NOTE_LINE = 28, 38
 PLAIN = {"\u2013": "-", "\u2014": "-", "\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2026": "..."}
 
 
-def card(link: str, title: str) -> bytes:
+def card(link: str, title: str, note: str = "") -> bytes:
+    """`note`: a line under the title in smaller type (a link with a password says one is asked)."""
     import qrcode
     from PIL import Image, ImageDraw
 
@@ -33,11 +35,13 @@ def card(link: str, title: str) -> bytes:
     width = code.width
     title_fonts = fonts(TITLE_SIZE)
     lines = wrap(runs(title.strip(), title_fonts), width - 64) if title.strip() else []
+    notes = wrap(runs(note.strip(), fonts(NOTE_SIZE)), width - 64)[:MOST_LINES] if note.strip() else []
     size = 28
     while size > 10 and _width(runs(link, fonts(size))) > width - 32:
         size -= 2
     link_line = runs(link, fonts(size))
-    height = code.height + TITLE_LINE * len(lines) + size + 48
+    gap = 12 if notes else 0  # between the note and the link, which read as one block
+    height = code.height + TITLE_LINE * len(lines) + NOTE_LINE * len(notes) + gap + size + 48
     out = Image.new("RGB", (width, height), "white")
     out.paste(code, (0, 0))
     pen = ImageDraw.Draw(out)
@@ -45,7 +49,10 @@ def card(link: str, title: str) -> bytes:
     for line in lines:
         _draw(pen, line, width, y)
         y += TITLE_LINE
-    _draw(pen, link_line, width, y - TITLE_SIZE + 8 + size)
+    for line in notes:
+        _draw(pen, line, width, y - TITLE_SIZE + NOTE_SIZE)
+        y += NOTE_LINE
+    _draw(pen, link_line, width, y - TITLE_SIZE + 8 + gap + size)
     data = io.BytesIO()
     out.save(data, format="PNG")
     return data.getvalue()

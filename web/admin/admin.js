@@ -479,7 +479,7 @@
       var box = q(".qr-box");
       if (box.hidden) {
         q(".qr-box img").src = "/api/invites/" + invite.id + "/qr.svg";
-        q(".png").href = "/api/invites/" + invite.id + "/qr.png";
+        q(".png").href = "/api/invites/" + invite.id + "/qr.png?lang=" + encodeURIComponent(I18N.lang);
       }
       box.hidden = !box.hidden;
     });

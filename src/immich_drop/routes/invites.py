@@ -34,7 +34,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .. import qrcard
+from .. import i18n, qrcard
 from ..crypto import hash_password, new_token, token_hash
 from ..guest_fields import MODES, one_line
 from ..i18n import size_text
@@ -354,7 +354,12 @@ async def qr(request: Request) -> Response:
     invite, _ = await own_invite(request)
     link = link_for(request, invite)
     if request.path_params["kind"] == "png":
-        data = await asyncio.to_thread(qrcard.card, link, invite.title)
+        # a guest who scans a card of a link with a password meets a form they were not told about:
+        # the card says one is asked, in the console's language (`?lang=`), never the password
+        lang = request.query_params.get("lang", "")
+        lang = lang if lang in i18n.CATALOGS else i18n.choose(request.headers.get("accept-language"))
+        note = i18n.text(lang, "admin.qr.password_note") if invite.password_hash else ""
+        data = await asyncio.to_thread(qrcard.card, link, invite.title, note)
         return Response(data, media_type="image/png", headers={
             "Content-Disposition": f'attachment; filename="{_card_name(invite)}"', **NO_STORE})
     return Response(await asyncio.to_thread(_qr_svg, link), media_type="image/svg+xml", headers=NO_STORE)
