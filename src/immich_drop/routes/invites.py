@@ -366,12 +366,13 @@ async def qr(request: Request) -> Response:
 
 
 def _card_name(invite) -> str:
-    """The printable card's file name, from the link's label or title ("invite-grandma-rose.png"):
-    several cards named "invite-dddbdb52.png" could not be told apart (owner walk). ASCII letters
-    and digits only, so no header can be bent; the link's id where none are left."""
-    plain = unicodedata.normalize("NFKD", invite.label or invite.title or "").encode("ascii", "ignore").decode()
+    """The printable card's file name, from the title guests see and the link's id
+    ("invite-fete-de-zoe-dddbdb52.png"): several cards named by id alone could not be told apart
+    (owner walk), and the label is the owner's alone ("only you see it"), where a card's file
+    travels with it (owner walk). ASCII letters and digits only, so no header can be bent."""
+    plain = unicodedata.normalize("NFKD", invite.title or "").encode("ascii", "ignore").decode()
     slug = "-".join(re.findall(r"[a-z0-9]+", plain.lower()))[:40].strip("-")
-    return f"invite-{slug or invite.id[:8]}.png"
+    return f"invite-{slug + '-' if slug else ''}{invite.id[:8]}.png"
 
 
 def _qr_svg(text: str) -> bytes:
