@@ -82,7 +82,8 @@ def test_an_address_is_listed_once_shortly_and_a_failed_test_names_it(drop, admi
     broken = Receiver()
     try:
         assert admin.call("POST", "/api/notifications", json={"url": receiver.url}).status_code == 201
-        for again in (" " + receiver.url, receiver.url.replace("json://", "JSON://")):
+        for again in (" " + receiver.url, receiver.url.replace("json://", "JSON://"), receiver.url + "/",
+                      receiver.url.replace("json://", "JSON://") + "/"):  # (a trailing slash: owner walk)
             twice = admin.call("POST", "/api/notifications", json={"url": again})
             assert twice.status_code == 400 and twice.json()["errors"]["url"]["code"] == "notify_url_twice", again
         assert admin.call("POST", "/api/notifications", json={"url": "ntfy://ntfy.example/party"}).status_code == 201

@@ -57,8 +57,9 @@ async def urls(request: Request) -> Response:
         elif problem or shown is None:
             bad.add("url", "notify_url_invalid", "Apprise does not know how to send to this URL. For a web address "
                                                  "taking JSON, write json:// or jsons:// instead of http:// or https://.")
-        elif url in current or shown in {item["shown"] for item in await _listed(services, account)}:
-            # the same service and place, however written ("NTFY://", a trailing slash): each test arrived twice
+        elif url in current or shown.rstrip("/") in {i["shown"].rstrip("/") for i in await _listed(services, account)}:
+            # the same service and place, however written ("NTFY://", a trailing slash, which Apprise
+            # keeps in a web hook's path: owner walk): each test arrived twice
             bad.add("url", "notify_url_twice", "This address is in the list already.")
         bad.raise_if_any()
         if await _store(services, account, [*current, url]):
