@@ -84,6 +84,16 @@
     return Math.min(factor === 1 ? n : Math.round(n * factor), Number.MAX_SAFE_INTEGER);
   }
 
+  // A size as its field shows it, with the language's decimal sign: a German form reopened with
+  // "1.5" where the owner had typed "1,5", the same form that asks whether "1.000" is a thousand
+  // (owner walk). "1,125" would be asked about so: written "1,1250".
+  function decimal(value) {
+    var text;
+    try { text = new Intl.NumberFormat(I18N.locale(), { useGrouping: false, maximumFractionDigits: 6 }).format(value); }
+    catch (e) { text = String(value); }
+    return GROUPED.test(text) ? text + "0" : text;
+  }
+
   function localInput(iso) {  // an ISO moment as a datetime-local value, seconds kept
     if (!iso) return "";
     var d = new Date(iso);
@@ -147,6 +157,8 @@
 
   function signIn(form, errorId, body) {
     body.lang = I18N.lang;  // the owner's notifications are written in the language the console shows
+    // one try's answer at a time: the password form's refusal stood on beside the key form's (owner walk)
+    $("login-error").textContent = $("key-error").textContent = "";
     api("POST", "/api/login", body).then(function () {
       form.reset();
       $(errorId).textContent = "";
@@ -278,8 +290,8 @@
     q("f-uses-n").value = invite.maxUses && invite.maxUses > 1 ? invite.maxUses : 5;
     q("f-expiry").value = invite.expiresAt ? "custom" : "";
     q("f-expiry-date").value = localInput(invite.expiresAt);
-    q("f-max-file").value = invite.limits.maxFileSize ? invite.limits.maxFileSize / MB : "";
-    q("f-max-total").value = invite.limits.maxTotalBytes ? invite.limits.maxTotalBytes / GB : "";
+    q("f-max-file").value = invite.limits.maxFileSize ? decimal(invite.limits.maxFileSize / MB) : "";
+    q("f-max-total").value = invite.limits.maxTotalBytes ? decimal(invite.limits.maxTotalBytes / GB) : "";
     q("f-max-files").value = invite.limits.maxFiles || "";
     q("f-kind").value = invite.limits.mediaKind;
     q("f-guest-fields").value = invite.guestFields || "optional";
@@ -373,7 +385,7 @@
       blankCreate();
       flash(null, "admin.create.done", { link: invite.link });
       loadAlbums();
-      loadInvites();
+      return loadInvites().then(function () { tellOn(invite.id, "admin.card.created"); });
     }).catch(function (err) { showErrors($("create"), err); });
   });
 
@@ -390,6 +402,20 @@
     invites.forEach(function (invite) { list.appendChild(renderInvite(invite)); });
     logsOpen.forEach(function (id) { if (cards[id]) showLog(cards[id].el, cards[id].invite); });
   });
+
+  // A card's own word (created, saved), and the card brought into view: on a phone the console's
+  // line stood 2,000 px above, and a saved edit closed its form, which left the new-link form on
+  // the screen (owner walk)
+  function tellOn(id, key) {
+    var card = cards[id];
+    if (!card) return;
+    var note = card.el.querySelector(".card-note");
+    note.setAttribute("data-i18n", key); // and in the language chosen next
+    note.textContent = t(key);
+    note.hidden = false;
+    setTimeout(function () { note.hidden = true; }, 8000); // as the console's own line fades
+    if (card.el.scrollIntoView) card.el.scrollIntoView({ block: "nearest" });
+  }
 
   function facts(invite) {
     var parts = [];
@@ -459,6 +485,7 @@
     cards[invite.id] = { el: el, invite: invite };
     describe(el, invite);
     q(".link").value = invite.link;
+    q(".link").addEventListener("click", function () { this.select(); }); // the whole link, to copy by hand
     var copyTimer = null;
     q(".copy").addEventListener("click", function () {
       var done = function () {
@@ -508,9 +535,9 @@
       var body = readFields(edit, invite), closing = closes(invite, body);
       if (closing && !confirm(closing)) return;
       api("PATCH", "/api/invites/" + invite.id, body).then(function () {
-        flash(null, "admin.card.saved", null, true);
+        flash(""); // an earlier line up there is not this edit's answer
         loadAlbums();
-        loadInvites();
+        return loadInvites().then(function () { tellOn(invite.id, "admin.card.saved"); });
       }).catch(function (err) { showErrors(q(".edit-box"), err); });
     });
     q(".log").addEventListener("click", function () {
