@@ -60,6 +60,12 @@ def test_addresses_are_checked_sealed_masked_and_tested(drop, admin_of, receiver
     admin = admin_of(drop)
     refused = admin.call("POST", "/api/notifications", json={"url": "nonsense://nowhere"})
     assert refused.status_code == 400 and refused.json()["errors"]["url"]["code"] == "notify_url_invalid"
+    # a service Apprise knows, refused for the rest of the address: Apprise's reason, not the hint
+    # to write json:// for a web address, which every refusal gave (owner walk)
+    refused = admin.call("POST", "/api/notifications", json={"url": "mailto://user:pass@127.0.0.1:1"})
+    error = refused.json()["errors"]["url"]
+    assert refused.status_code == 400 and error["code"] == "notify_url_refused" and "json://" not in error["message"]
+    assert error["params"] == {"reason": "Invalid ~From~ email specified: Apprise <user@127.0.0.1>"}
     assert admin.call("POST", "/api/notifications/test").status_code == 400  # nothing to test yet
     assert admin.call("POST", "/api/notifications", json={"url": receiver.url}).status_code == 201
     [shown] = admin.call("GET", "/api/notifications").json()["urls"]

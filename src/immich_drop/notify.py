@@ -306,26 +306,41 @@ def _senders() -> ThreadPoolExecutor:
         return _pool[0]
 
 
-def url_problem(url: str) -> str | None:
-    """Why Apprise cannot send to `url` (a catalog code), or None (blocking: a thread). Apprise takes
-    an ntfy URL whose topics it then drops ("hochzeit-müller", an emoji: only letters, digits, - and
-    _), and sends nowhere: such a URL is refused, not stored to stay silent (owner walk)."""
+def url_problem(url: str) -> tuple[str, dict] | None:
+    """Why Apprise cannot send to `url` (a catalog code and its parameters), or None (blocking: a
+    thread). Apprise takes an ntfy URL whose topics it then drops ("hochzeit-müller", an emoji: only
+    letters, digits, - and _), and sends nowhere: such a URL is refused, not stored to stay silent
+    (owner walk)."""
     import apprise
     from apprise.plugins.ntfy import NotifyNtfy
 
     # Apprise splits at a space, written or encoded (%20): "ntfy://ntfy.sh/hochzeit mueller" went to
     # the public topic "hochzeit", and two URLs on one line made two services
     if any(ch.isspace() for ch in url + unquote(url)):
-        return "notify_url_space"
+        return "notify_url_space", {}
     notifier = apprise.Apprise()
-    if not notifier.add(url) or len(notifier) != 1:
-        return "notify_url_invalid"
+    with apprise.LogCapture(level=logging.WARNING, fmt="%(levelname)s %(message)s") as said:
+        added = notifier.add(url)
+    if not added or len(notifier) != 1:
+        return _why_not(url, said.getvalue())
     plugin = notifier[0]
     if isinstance(plugin, NotifyNtfy):  # other plugins' "topics" are one kind of target among others
         asked = set((plugin.parse_url(url) or {}).get("targets") or [])
         if not plugin.topics or len(set(plugin.topics)) < len(asked):
-            return "notify_topic_invalid"
+            return "notify_topic_invalid", {}
     return None
+
+
+def _why_not(url: str, said: str) -> tuple[str, dict]:
+    """The refusal for an address Apprise did not take. Every refusal said "for a web address taking
+    JSON, write json://", a mailto:// without a sender too (owner walk): that hint is for http(s)://
+    and for schemes Apprise does not know; a service it knows that refused the rest of the address
+    says what Apprise said of it (its one-line warning, in Apprise's English)."""
+    scheme = url.partition("://")[0].lower()
+    warned = [line.partition(" ")[2].strip() for line in said.splitlines() if line.startswith("WARNING ")]
+    if scheme in ("http", "https") or "://" not in url or not warned:
+        return "notify_url_invalid", {}
+    return "notify_url_refused", {"reason": warned[0][:200]}
 
 
 def check_url(url: str) -> str | None:

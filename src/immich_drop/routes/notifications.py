@@ -40,6 +40,7 @@ async def urls(request: Request) -> Response:
     url = sent.strip() if isinstance(sent, str) else ""
     problem, shown = await asyncio.to_thread(lambda: (url_problem(url), check_url(url))) \
         if url and len(sent) <= MAX_URL_LENGTH else (None, None)
+    problem, said = problem or (None, {})
     for _ in range(RETRIES):  # another tab's change came first: its list, read again, with this one added
         current = services.notifier.urls(account)
         bad = FieldErrors()
@@ -54,6 +55,8 @@ async def urls(request: Request) -> Response:
         elif problem == "notify_topic_invalid":
             bad.add("url", problem, "The topic of this address would be dropped: an ntfy topic may hold only letters, "
                                     "digits, - and _.")
+        elif problem == "notify_url_refused":
+            bad.add("url", problem, f"Apprise knows this service but not this address: {said['reason']}", **said)
         elif problem or shown is None:
             bad.add("url", "notify_url_invalid", "Apprise does not know how to send to this URL. For a web address "
                                                  "taking JSON, write json:// or jsons:// instead of http:// or https://.")
