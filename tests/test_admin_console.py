@@ -119,6 +119,8 @@ def test_edit_every_field_keeps_the_seconds_and_cards_list_limits(drop, admin_of
     card.locator(".edit").click()
     edit = card.locator(".edit-box")
     expect(edit.locator(".f-label")).to_have_value("Grandma Rose (one-time)")
+    field, remove = edit.locator(".f-password").bounding_box(), edit.locator(".f-password-remove").bounding_box()
+    assert abs(remove["x"] - field["x"]) < 2 and remove["y"] > field["y"]  # under its field, not a Uses option
     assert edit.locator(".f-expiry-date").input_value().endswith(":37")  # seconds shown, so kept
     no_sideways_scroll(page)
     date_box = edit.locator(".f-expiry-date").bounding_box()
