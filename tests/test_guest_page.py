@@ -589,6 +589,28 @@ def test_a_file_refused_while_a_cancelled_place_comes_back_slowly_goes_once_the_
     context.close()
 
 
+def test_a_file_chosen_after_a_paused_batch_ended_is_sent(recorded, admin_of, browser, tmp_path):
+    """Guest walk: "Pause all", then the one paused file cancelled: the page said "Finished: 1
+    cancelled." without its pause button, and a file chosen next stood "queued" for good."""
+    drop, _ = recorded
+    context, page = guest(browser)
+    page.goto(link(drop, admin_of))
+    network = throttle(page, 300_000)
+    page.set_input_files("#picker", [str(make_file(tmp_path / "long.mp4", 30 * CHUNK, seed=17))])
+    row = page.locator(".item").first
+    expect(row.locator(".chip")).to_have_text(re.compile(r"^\d+%$"), timeout=30000)
+    page.click("#pause")
+    expect(row.locator(".chip")).to_have_text("paused")
+    row.locator(".cancel").click()
+    expect(page.locator("#pause")).to_be_hidden()
+    network.rate = -1
+    network.online(True)
+    page.set_input_files("#picker", [str(MEDIA / "no_date.jpg")])
+    expect(page.locator(".item", has_text="no_date.jpg").locator(".chip")).to_have_text("done", timeout=30000)
+    assert [r.filename for r in drop.fake.uploads] == ["no_date.jpg"] and page.problems == []
+    context.close()
+
+
 def test_a_locked_out_guest_reads_the_wait_in_minutes_in_their_language(make_drop, admin_of, browser):
     """After ten wrong passwords the page said "try again in 894 seconds"; it says minutes, translated."""
     drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")

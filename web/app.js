@@ -234,6 +234,9 @@
 
   function updateOverall() {
     var running = sending();
+    // "Pause all" outlives nothing it paused: with its button gone, a file chosen next stood
+    // "queued" for good (guest walk: paused, the one file cancelled, another chosen)
+    if (!running) paused = false;
     $("keep-open").hidden = !running;
     $("pause").textContent = T(paused ? "guest.resume_all" : "guest.pause_all");
     if (!running) { // the next batch measures anew, from 0% (a file chosen again began at the last one's 40%)
