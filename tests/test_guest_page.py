@@ -611,6 +611,28 @@ def test_a_file_chosen_after_a_paused_batch_ended_is_sent(recorded, admin_of, br
     context.close()
 
 
+def test_a_file_stopped_by_the_link_being_deleted_is_removed_not_failed(recorded, admin_of, browser, tmp_path):
+    """Guest walk: the owner deleted the link while a file went up; it read "failed" in red, and
+    "Finished: 1 sent, 1 failed." It is "removed", as a file its owner removed from the log is."""
+    drop, _ = recorded
+    admin = admin_of(drop)
+    invite = admin.invite()
+    context, page = guest(browser)
+    page.goto(drop.url + "/i/" + invite_token(invite))
+    throttle(page, 300_000)
+    page.set_input_files("#picker", [str(MEDIA / "no_date.jpg"), str(make_file(tmp_path / "long.mp4", 30 * CHUNK, seed=18))])
+    row = page.locator(".item", has_text="long.mp4")
+    expect(row.locator(".chip")).to_have_text(re.compile(r"^\d+%$"), timeout=30000)
+    expect(page.locator(".item", has_text="no_date.jpg").locator(".chip")).to_have_text("done", timeout=30000)
+    assert admin.call("DELETE", f"/api/invites/{invite['id']}").status_code == 204
+    expect(row.locator(".chip")).to_have_text("removed")
+    expect(row.locator(".detail")).to_have_text("The link was deleted by its owner; this file was not sent.")
+    expect(page.locator("#finished-text")).to_contain_text("1 sent")
+    expect(page.locator("#finished-text")).not_to_contain_text("failed")
+    assert page.problems == []
+    context.close()
+
+
 def test_a_locked_out_guest_reads_the_wait_in_minutes_in_their_language(make_drop, admin_of, browser):
     """After ten wrong passwords the page said "try again in 894 seconds"; it says minutes, translated."""
     drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")

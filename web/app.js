@@ -829,7 +829,13 @@
     var kind = SERVER_KIND[event.state] || "processing";
     var detail = item.earlier ? text("guest.detail.earlier") : null;
     if (kind === "waiting") detail = refusal({ code: event.code || "waiting" });
-    if (kind === "error") { item.retryable = item.notTaken = item.ownerRemoved = false; detail = refusal({ code: event.code || "rejected" }); }
+    if (kind === "error") {
+      item.retryable = item.notTaken = false;
+      // a file its owner's deleting the link stopped is theirs, not the guest's failure: "removed"
+      // (it read "failed" in red, and "Finished: 1 sent, 1 failed": guest walk)
+      item.ownerRemoved = event.code === "link_deleted";
+      detail = refusal({ code: event.code || "rejected" });
+    }
     // Immich had it (its answer after the bytes went, or the server's check before): "nothing had
     // to be sent" is said only where the page itself skipped the sending (alreadyThere)
     if (kind === "duplicate" && !item.earlier) {
