@@ -633,6 +633,35 @@ def test_a_file_stopped_by_the_link_being_deleted_is_removed_not_failed(recorded
     context.close()
 
 
+def test_send_again_is_offered_only_while_the_link_has_room(recorded, admin_of, browser, tmp_path):
+    """Guest walk: a cancelled video's place went to a photo the link had refused, and "Send again"
+    stood on beside "This link takes no more files", to give "not accepted". It goes while the link
+    is full and comes back with a place."""
+    drop, _ = recorded
+    admin = admin_of(drop)
+    invite = admin.invite(maxFiles=2)
+    context, page = guest(browser)
+    page.goto(drop.url + "/i/" + invite_token(invite))
+    network = throttle(page, 300_000)
+    page.set_input_files("#picker", [str(make_file(tmp_path / "long.mp4", 30 * CHUNK, seed=19)),
+                                     str(MEDIA / "exif_offset.jpg"), str(MEDIA / "no_date.jpg")])
+    video, photo = page.locator(".item", has_text="long.mp4"), page.locator(".item", has_text="no_date.jpg")
+    expect(photo.locator(".chip")).to_have_text("not accepted")
+    expect(video.locator(".chip")).to_have_text(re.compile(r"^\d+%$"), timeout=30000)
+    network.rate = -1
+    network.online(True)
+    video.locator(".cancel").click()
+    expect(photo.locator(".chip")).to_have_text("done", timeout=30000)  # the place went to the photo
+    expect(video.locator(".chip")).to_have_text("cancelled")
+    expect(video.locator(".retry")).to_be_hidden()
+    assert admin.call("PATCH", f"/api/invites/{invite['id']}", json={"maxFiles": 3}).status_code == 200
+    expect(video.locator(".retry")).to_have_text("Send again")  # a place again
+    video.locator(".retry").click()
+    expect(video.locator(".chip")).to_have_text("done", timeout=30000)
+    assert page.problems == []
+    context.close()
+
+
 def test_a_locked_out_guest_reads_the_wait_in_minutes_in_their_language(make_drop, admin_of, browser):
     """After ten wrong passwords the page said "try again in 894 seconds"; it says minutes, translated."""
     drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")

@@ -72,12 +72,21 @@
     el.querySelector(".detail").textContent = item.detail ? item.detail() : I18N.formatSize(item.size);
     var retry = el.querySelector(".retry");
     // a cancel is one tap beside the bar on a phone: its row offers the file again (guest walk)
-    retry.hidden = !(kind === "error" && item.retryable) && !(kind === "cancelled" && item.file && !item.earlier);
+    retry.hidden = !(kind === "error" && item.retryable) && !canSendAgain(item);
     retry.textContent = T(kind === "cancelled" ? "guest.send_again" : "guest.retry");
     var cancel = el.querySelector(".cancel");
     cancel.textContent = T("guest.cancel");
     cancel.hidden = !(SENDING[kind] || kind === "held") || item.earlier; // one on hold may be given up (re-walk)
     cancel.setAttribute("aria-label", T("guest.cancel_file", { name: item.name }));
+  }
+
+  // "Send again" only where the link would take the file: on a full link it stood beside "This link
+  // takes no more files" and gave "not accepted" (guest walk). Asked again as the room changes.
+  function canSendAgain(item) {
+    return item.kind === "cancelled" && !!item.file && !item.earlier && !linkClosed() && !check(item.file, false);
+  }
+  function offerSendAgain() {
+    items.forEach(function (it) { if (it.kind === "cancelled") it.el.querySelector(".retry").hidden = !canSendAgain(it); });
   }
 
   // "failed" only for what went wrong: a file the link's rules refused is "not accepted", one its
@@ -215,6 +224,7 @@
     add(count(all, "removed"), "guest.summary.removed");
     add(count(all, "cancelled"), "guest.summary.cancelled");
     summary.textContent = parts.join(" · ");
+    offerSendAgain();
     updateOverall();
     updateFinished(all);
     showDetails();
@@ -1088,6 +1098,7 @@
         // does one whose last try is still on its way (the word came first: the full suite, loaded)
         items.forEach(function (it) { if (it.waitsForRoom || it.retakes) it.retakes = 0; });
         roomAgain();
+        offerSendAgain();
         stopRefused();
         if (quiet) { showDetails(); return; }
         if (info.title) { $("title").textContent = info.title; document.title = info.title; $("title").removeAttribute("data-i18n"); }
