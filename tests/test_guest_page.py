@@ -662,6 +662,42 @@ def test_send_again_is_offered_only_while_the_link_has_room(recorded, admin_of, 
     context.close()
 
 
+# every text the overall line shows, beside the first row's chip at that moment
+OVERALL_SEEN = """
+window.overallSeen = [];
+document.addEventListener("DOMContentLoaded", function () {
+  new MutationObserver(function () {
+    var chip = document.querySelector(".item .chip");
+    window.overallSeen.push([document.getElementById("overall").textContent, chip ? chip.textContent : ""]);
+  }).observe(document.getElementById("overall"), { childList: true, characterData: true, subtree: true });
+});
+"""
+
+
+def test_the_overall_line_says_stalled_when_its_files_do(make_drop, admin_of, browser, tmp_path):
+    """Guest walk: the bar said "stalled" some 15 s before the rows (still "66%") did, and the time
+    left counted up meanwhile ("about 5 … 6 … 11 seconds left"). It says so with the rows (and gives
+    no time left while nothing moves, which this test does not time)."""
+    drop = make_drop(CHUNK_SIZE=str(CHUNK), PUBLIC_UPLOAD_PAGE_ENABLED="false")
+    proxy = StallingProxy(drop.server.port)
+    token = invite_token(admin_of(drop).invite())
+    context, page = guest(browser, script="window.immichDropTuning = {stallMs: 9000, pingMs: 1000};" + OVERALL_SEEN)
+    try:
+        page.goto(f"{proxy.url}/i/{token}")
+        throttle(page, 500_000)
+        page.set_input_files("#picker", [str(make_file(tmp_path / "speech.mp4", 40 * CHUNK, seed=23))])
+        expect(page.locator("#overall")).to_contain_text("left", timeout=30000)
+        proxy.stall()
+        expect(page.locator(".item .chip")).to_have_text("stalled", timeout=30000)
+        expect(page.locator("#overall")).to_contain_text("stalled")
+        seen = page.evaluate("window.overallSeen")
+        early = [(line, chip) for line, chip in seen if "stalled" in line and chip != "stalled"]
+        assert early == [] and seen
+    finally:
+        context.close()
+        proxy.close()
+
+
 def test_a_locked_out_guest_reads_the_wait_in_minutes_in_their_language(make_drop, admin_of, browser):
     """After ten wrong passwords the page said "try again in 894 seconds"; it says minutes, translated."""
     drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")

@@ -285,8 +285,13 @@
     var line = T("guest.overall.text", { percent: I18N.formatPercent(percent), total: I18N.formatSize(total) });
     if (paused) line += " · " + T("guest.overall.paused");
     else if (kinds.indexOf("offline") >= 0) line += " · " + T("guest.overall.offline");
-    else if (now - meter.movedAt > 5000 || kinds.indexOf("stalled") >= 0) line += " · " + T("guest.overall.stalled");
-    else if (meter.rate > 0 && meter.samples >= 3 && total > sent) line += " · " + T("guest.overall.left", { time: I18N.formatDuration((total - sent) / meter.rate) });
+    // "stalled" here when a row says it, not before (the bar said it 15 s before its files did: guest
+    // walk); until then, bytes that stopped moving give no time left, which only grew ("about 5 … 6
+    // … 11 seconds left")
+    else if (kinds.indexOf("stalled") >= 0) line += " · " + T("guest.overall.stalled");
+    else if (meter.rate > 0 && meter.samples >= 3 && total > sent && now - meter.movedAt < 3000) {
+      line += " · " + T("guest.overall.left", { time: I18N.formatDuration((total - sent) / meter.rate) });
+    }
     $("overall").textContent = line;
   }
 
