@@ -480,6 +480,27 @@ def test_a_name_typed_without_pressing_continue_goes_with_the_files(make_drop, a
     context.close()
 
 
+def test_a_name_passed_over_is_not_asked_again_on_a_reload(make_drop, admin_of, browser):
+    """Guest walk: files chosen without a name, then a reload mid-way: the name card was back. In
+    the same tab it stays passed over; a new visit (another tab) asks again."""
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
+    url = drop.url + "/i/" + invite_token(admin_of(drop).invite())
+    context, page = guest(browser)
+    page.goto(url)
+    expect(page.locator("#who")).to_be_visible()
+    page.set_input_files("#picker", [str(MEDIA / "no_date.jpg")])
+    expect(page.locator(".item[data-kind=done]")).to_have_count(1, timeout=30000)
+    expect(page.locator("#who-as")).to_have_text("Sending without a name")
+    page.reload()
+    expect(page.locator("#who-as")).to_have_text("Sending without a name")
+    expect(page.locator("#who")).to_be_hidden()
+    other = context.new_page()
+    other.goto(url)
+    expect(other.locator("#who")).to_be_visible()  # a new visit asks again
+    assert page.problems == []
+    context.close()
+
+
 def test_limits_before_a_byte_one_time_link_thumbnails_cancel_and_pause(recorded, admin_of, browser, tmp_path):
     drop, recorder = recorded
     url = link(drop, admin_of, maxUses=1, maxFiles=3)

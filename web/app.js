@@ -1292,6 +1292,10 @@
     // Grandma!" went on to every later link, another owner's too, unseen (owner walk).
     if (saved && typeof saved === "object" && (saved.link || "") !== (invite || "")) saved.message = "";
     if (saved && typeof saved !== "object") saved = null;
+    // passed over in this tab: not asked again on a reload (the name card came back mid-upload:
+    // guest walk), but on the next visit, as before
+    try { if (!saved && sessionStorage.getItem("guest-passed") === (invite || "")) saved = { name: "", message: "" }; }
+    catch (e) { /* asked again */ }
     function store() {
       saved.link = invite || "";
       try { localStorage.setItem("guest", JSON.stringify(saved)); } catch (e) { /* this visit only */ }
@@ -1350,7 +1354,11 @@
         var now = typed();
         if (mode === "hidden" || saved || (mode === "required" && !now.name)) return;
         saved = now;
-        if (!now.name && !now.message) { show(); return; } // passed over: folded away, asked again on the next visit
+        if (!now.name && !now.message) { // passed over: folded away, asked again on the next visit
+          try { sessionStorage.setItem("guest-passed", invite || ""); } catch (e) { /* asked again on a reload */ }
+          show();
+          return;
+        }
         say(null);
         store();
         show();
