@@ -26,7 +26,13 @@
     return fetch(path, options).then(function (r) {
       if (r.status === 204) return null;
       return r.json().then(function (data) {
-        if (r.status === 401 && path !== "/api/login") { showLogin(!$("main-view").hidden); }
+        if (r.status === 401 && path !== "/api/login" && !$("main-view").hidden) {
+          // one word, at the sign-in form, saying what became of the click: "Sign in first." stood
+          // above it beside "Your session has ended", and an edit was gone without a word (owner walk)
+          showLogin(method === "GET" ? true : "unsaved");
+          var ended = new Error(""); ended.status = 401; ended.body = data; throw ended;
+        }
+        if (r.status === 401 && path !== "/api/login") showLogin(false);
         if (!r.ok) { var err = new Error(I18N.server(data)); err.status = r.status; err.body = data; throw err; }
         return data;
       });
@@ -113,7 +119,9 @@
   // so; it went back to the sign-in form without a word, and the owner's click did nothing.
   function showLogin(ended) {
     clearTimeout(sessionTimer);
-    if (ended === true) $("login-error").textContent = t("admin.session_ended");
+    if (ended === true || ended === "unsaved") {
+      $("login-error").textContent = t(ended === true ? "admin.session_ended" : "admin.session_ended_unsaved");
+    }
     $("login-view").hidden = false;
     $("main-view").hidden = true;
     $("logout").hidden = true;
