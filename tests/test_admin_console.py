@@ -393,6 +393,16 @@ def test_notification_addresses_in_the_console(drop, browser, fake):
         expect(page.locator("#notify-status")).to_have_text("Test sent. Check that it arrived.", timeout=APPRISE_MS)
         assert "test message" in receiver.next()["message"]
         no_sideways_scroll(page)
+        # a digest that did not arrive is told here (owner walk: the console said nothing)
+        expect(page.locator("#notify-failed")).to_be_hidden()
+        at = datetime(2026, 12, 3, 6, 51, tzinfo=timezone.utc)
+        [owner] = [uid for uid, user in fake.users.items() if user["email"] == "ada@example.org"]
+        drop.server.call(drop.services.store.set_notify_failed(owner, json.dumps(["json://127.0.0.1/hook"]), at))
+        page.reload()
+        expect(page.locator("#notify-failed")).to_contain_text("The last notification (")
+        expect(page.locator("#notify-failed")).to_contain_text("did not reach: json://127.0.0.1/hook. Check the address")
+        page.select_option("#lang", "de")
+        expect(page.locator("#notify-failed")).to_contain_text("kam nicht an bei: json://127.0.0.1/hook.")
         page.locator("#notify-urls button").click()
         expect(page.locator("#notify-urls li")).to_have_count(0)
     finally:

@@ -126,6 +126,28 @@ def test_one_digest_per_link_once_uploads_settle_then_a_notice_when_it_expires(d
     assert len(receiver.received) == 2  # the four files made one message, and the expiry one more
 
 
+def test_the_console_is_told_when_a_notification_did_not_arrive(drop, admin_of, receiver):
+    """Owner walk: every digest failed (the server's log said so) and the console said nothing. The
+    addresses the last one did not reach are listed, masked, with its time, until one reaches them."""
+    admin = with_address(drop, admin_of, receiver)
+    assert admin.call("GET", "/api/notifications").json()["lastFailure"] is None
+    receiver.status = 500
+    guest = drop.guest()
+    for title, photo in (("Party", "exif_offset.jpg"), ("Brunch", "no_date.jpg")):
+        uid = guest.invite_upload(MEDIA / photo, invite_token(admin.invite(title=title)))
+        assert guest.wait_for(uid, ["done", "failed"])["state"] == "done"
+        digest = receiver.next()
+        assert title in digest["title"]
+        if receiver.status == 500:
+            wait_until(lambda: admin.call("GET", "/api/notifications").json()["lastFailure"], what="the failure recorded")
+            listed = admin.call("GET", "/api/notifications").json()
+            failure = listed["lastFailure"]
+            assert failure["addresses"] == [listed["urls"][0]["shown"]]
+            assert "s3cr3t" not in str(failure) and datetime.fromisoformat(failure["at"]).tzinfo is not None
+            receiver.status = 200
+    wait_until(lambda: admin.call("GET", "/api/notifications").json()["lastFailure"] is None, what="cleared")
+
+
 def test_a_notice_when_a_link_is_used_up_and_when_immich_refuses_the_key(drop, admin_of, receiver, fake):
     admin = with_address(drop, admin_of, receiver)
     once = admin.invite(title="Grandma", maxUses=1)

@@ -81,6 +81,10 @@ class Account(SQLModel, table=True):
     key_valid: bool = True  # False once Immich refused the key: "sign in again"
     notify_urls_enc: str = Field(default="", max_length=16384)  # the owner's Apprise URLs, a sealed JSON list
     lang: str | None = Field(default=None, max_length=8)  # the owner's language for notifications (i18n.LANGUAGES)
+    # the last notification's addresses that did not take it (a JSON list, masked as the console lists
+    # them) and when; "" and None once one reached them all (the console says so: owner walk)
+    notify_failed: str = Field(default="", max_length=4096, sa_column_kwargs={"server_default": ""})
+    notify_failed_at: datetime | None = None
     updated_at: datetime = Field(default_factory=utcnow)
 
 

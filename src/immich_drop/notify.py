@@ -252,9 +252,18 @@ class Notifier:
             log.exception("the notice that %s closed could not be sent", invite.id)
 
     async def send_to(self, user_id: str, compose: Message) -> bool:
+        """Send to the owner's addresses; what did not take it is kept for their console, which said
+        nothing when every digest failed (owner walk)."""
         account = await self.store.get_account(user_id)
         urls = self.urls(account)
-        return bool(urls) and await send(urls, *compose(account_lang(account)))
+        if not urls:
+            return False
+        refused = await refused_by(urls, *compose(account_lang(account)))
+        if refused or account.notify_failed:
+            shown = await asyncio.to_thread(lambda: [(check_url(urls[i]) or "…")[:300] for i in refused])
+            await self.store.set_notify_failed(user_id, json.dumps(shown) if shown else "",
+                                               utcnow() if shown else None)
+        return not refused
 
 
 async def send(urls: list[str], title: str, body: str) -> bool:

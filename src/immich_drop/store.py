@@ -312,6 +312,15 @@ class Store:
 
         return await self._run(fn)
 
+    async def set_notify_failed(self, user_id: str, failed: str, at: datetime | None) -> None:
+        """Record what the last notification could not reach (`failed`: a JSON list, "" for none)."""
+        def fn(s: Session) -> None:
+            s.exec(sa.update(Account).where(Account.user_id == user_id)  # type: ignore[call-overload]
+                   .values(notify_failed=failed, notify_failed_at=at))
+            s.commit()
+
+        return await self._run(fn)
+
     async def get_admin_session(self, id_hash: str, now: datetime) -> tuple[AdminSession, Account] | None:
         def fn(s: Session):
             row = s.get(AdminSession, id_hash)

@@ -678,6 +678,19 @@
       list.appendChild(li);
     });
     $("notify-test").disabled = !data.urls.length;
+    if (data.lastFailure !== undefined) lastFailure = data.lastFailure;
+    sayFailure();
+  }
+
+  // The last notification that some address did not take: every digest failed, and the console said
+  // nothing (owner walk). Gone once one reaches them all.
+  var lastFailure = null;
+  function sayFailure() {
+    var line = $("notify-failed");
+    line.hidden = !lastFailure;
+    if (lastFailure) {
+      line.textContent = t("admin.notify.last_failed", { date: when(lastFailure.at), addresses: lastFailure.addresses.join(", ") });
+    }
   }
 
   function loadNotify() {
@@ -718,6 +731,7 @@
     I18N.onChange(function () {
       if (flashed) $("flash").textContent = said(flashed.key, flashed.params);
       if (notifySaid) sayNotify(notifySaid);
+      sayFailure();
       // refusals already shown under fields, and the line under their form, in the new language
       Array.prototype.forEach.call(document.querySelectorAll(".field-error"), function (note) {
         if (note.error) note.textContent = errorText(note.error);

@@ -14,6 +14,8 @@ A URL is never shown back in full: it usually holds a token or password of the s
 from __future__ import annotations
 
 import asyncio
+import json
+from datetime import timezone
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -34,7 +36,8 @@ async def urls(request: Request) -> Response:
     services = request.app.state.services
     if request.method == "GET":
         _, account = await require_admin(request)
-        return JSONResponse({"urls": await _listed(services, account)}, headers={"Cache-Control": "no-store"})
+        return JSONResponse({"urls": await _listed(services, account), "lastFailure": _last_failure(account)},
+                            headers={"Cache-Control": "no-store"})
     _, account = await require_admin(request, write=True)
     sent = (await json_body(request)).get("url")
     url = sent.strip() if isinstance(sent, str) else ""
@@ -102,6 +105,15 @@ async def _store(services, account, urls: list[str]) -> bool:
         return False
     account.notify_urls_enc = sealed
     return True
+
+
+def _last_failure(account) -> dict | None:
+    """The last notification's addresses that did not take it (as listed), and when; None once one
+    reached them all."""
+    if not account.notify_failed or account.notify_failed_at is None:
+        return None
+    at = account.notify_failed_at.replace(tzinfo=account.notify_failed_at.tzinfo or timezone.utc)
+    return {"at": at.isoformat(), "addresses": json.loads(account.notify_failed)}
 
 
 def _changed() -> ApiError:
