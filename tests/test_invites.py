@@ -351,6 +351,21 @@ def test_a_link_used_up_and_full_still_refuses_other_browsers_as_used(drop, admi
     assert answer.status_code == 410 and "Private" not in answer.text
 
 
+def test_a_link_for_several_browsers_says_it_was_used_by_as_many_as_it_allows(drop, admin_of):
+    """Owner walk: a link for three browsers said "already been used" as a one-time link does; a
+    one-time link's guest reads the short word (guest walk), this one the long."""
+    admin = admin_of(drop)
+    token = invite_token(admin.invite(maxUses=2))
+    for guest in (drop.guest(), drop.guest()):
+        guest.http.get(f"/i/{token}")
+        assert guest.create(100, invite=token).status_code == 201
+    third = drop.guest()
+    page = third.http.get(f"/i/{token}")
+    assert page.status_code == 410 and "as many browsers as it allows.</h1>" in page.text
+    refused = third.create(100, invite=token)
+    assert refused.status_code == 410 and refused.json()["params"] == {"max": 2}
+
+
 def test_file_rules(drop, admin_of):
     admin = admin_of(drop)
     photos = invite_token(admin.invite(mediaKind="photos", maxFileSize=1000))
@@ -425,6 +440,9 @@ def test_an_unlocked_browser_still_needs_a_use_of_a_one_time_link(drop, admin_of
     assert first.create(100, invite=token).status_code == 201
     refused = second.create(100, invite=token)
     assert refused.status_code == 410 and refused.json()["code"] == "link_used"
+    assert refused.json()["params"] == {"max": 1}  # a one-time link: its pages say the short word (guest walk)
+    assert second.http.get(f"/api/i/{token}").json()["params"] == {"max": 1}
+    assert "This link has already been used.</h1>" in second.http.get(f"/i/{token}").text
     assert first.create(100, "again.jpg", invite=token).status_code == 201  # its use holds for more files
 
 

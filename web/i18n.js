@@ -81,7 +81,9 @@
             : name === "size" ? I18N.formatSize(value)
             : name === "wait" ? I18N.formatWait(value) : I18N.formatNumber(value);
         }
-        return I18N.t("server." + body.code, params);
+        // a one-time link's "already used" (the sentence for many browsers puzzled its guest: walk)
+        var key = body.code === "link_used" && given.max === 1 ? "server.link_used_once" : "server." + body.code;
+        return I18N.t(I18N.has(key) ? key : "server." + body.code, params);
       }
       return otherwise || (body && body.message) || I18N.t("server.bad_request");
     },

@@ -94,6 +94,12 @@ def _guest_name(meta: dict[str, str], mode: str) -> str:
 INVALID = (404, "This upload link is not valid.", "link_invalid")
 # (a link for three browsers said "already been used" as a one-time link does: owner walk)
 USED = (410, "This link has already been used by as many browsers as it allows.", "link_used")
+
+
+def used(max_uses: int | None) -> TargetClosed:
+    """USED, with the link's number of browsers: a one-time link's guest reads "This link has already
+    been used." (the sentence for many browsers puzzled one: guest walk; pages pick it by `max`)."""
+    return TargetClosed(*USED, {"max": max_uses})
 NEEDS_PASSWORD = (401, "This link needs its password first.", "needs_password")
 CLOSED = {  # (status, English message, catalog code)
     InviteState.DELETED: INVALID,
@@ -144,7 +150,7 @@ class Targets:
         if state in CLOSED:
             raise TargetClosed(*CLOSED[state])
         if state == InviteState.USED_UP and not (standing and standing.claimed):
-            raise TargetClosed(*USED)
+            raise used(invite.max_uses)
         if account is None or not account.key_valid:
             raise TargetClosed(503, PAUSED, "link_paused")
         if invite.password_hash and not (standing and standing.unlocked):
@@ -178,7 +184,8 @@ class Targets:
             if not claimed:
                 await self.store.release_invite(place.target_id, size)
                 await self.on_invite_change(place.target_id)
-                raise TargetClosed(*USED)
+                invite = await self.store.get_invite(place.target_id)
+                raise used(invite.max_uses if invite else None)
         # told from this reservation's own row (read afresh after a claim, which counts a use): one
         # that raced another's may arrive after it, and the next event puts the owner's console right
         await self.on_invite_change(place.target_id, None if place.claims else reserved, claimed=place.claims, taken=True)

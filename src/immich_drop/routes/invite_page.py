@@ -61,7 +61,7 @@ async def page(request: Request) -> Response:
         # turned off may be turned on: the page says so and looks again by itself, so a guest whose
         # files were on hold at a reload finds the upload page, and those files, when it opens (re-walk)
         text = message_page(lang, code, "page.turned_off", refresh=REOPEN_SECONDS) if code == "link_off" \
-            else message_page(lang, code)
+            else message_page(lang, "link_used_once" if code == "link_used" and invite.max_uses == 1 else code)
         return with_session(request, HTMLResponse(text, status_code=status, headers={  # a cache must not keep it
             "Content-Language": lang, "Vary": "Accept-Language", "Cache-Control": "no-store"}))
     return with_session(request, FileResponse(WEB / "index.html", headers={"Cache-Control": "no-store"}))
@@ -73,7 +73,7 @@ async def _open_invite(request: Request):
     closed = _closed(invite, standing)
     if closed:
         status, message, code = closed
-        raise ApiError(status, message, code=code)
+        raise ApiError(status, message, code=code, params={"max": invite.max_uses} if code == "link_used" else None)
     return invite, standing
 
 
