@@ -719,6 +719,29 @@ def test_the_overall_line_says_stalled_when_its_files_do(make_drop, admin_of, br
         proxy.close()
 
 
+def test_a_file_chosen_again_on_its_way_says_so_on_its_one_row(recorded, admin_of, browser, tmp_path):
+    """Guest walk: a file chosen again while it went up changed nothing on the screen: was the choice
+    taken? Its one row says it is already there, for a moment."""
+    drop, _ = recorded
+    context, page = guest(browser)
+    page.goto(link(drop, admin_of))
+    network = throttle(page, 300_000)
+    clip = make_file(tmp_path / "long.mp4", 20 * CHUNK, seed=24)
+    page.set_input_files("#picker", [str(clip)])
+    row = page.locator(".item")
+    expect(row.locator(".chip")).to_have_text(re.compile(r"^\d+%$"), timeout=30000)
+    expect(row.locator(".again-note")).to_be_hidden()
+    page.set_input_files("#picker", [str(clip)])
+    expect(row).to_have_count(1)
+    expect(row.locator(".again-note")).to_have_text("Chosen again: this file is already here.")
+    expect(row.locator(".again-note")).to_be_hidden(timeout=15000)  # a moment, not for good
+    network.rate = -1
+    network.online(True)
+    expect(row.locator(".chip")).to_have_text("done", timeout=30000)
+    assert len(drop.fake.uploads) == 1 and page.problems == []
+    context.close()
+
+
 def test_a_locked_out_guest_reads_the_wait_in_minutes_in_their_language(make_drop, admin_of, browser):
     """After ten wrong passwords the page said "try again in 894 seconds"; it says minutes, translated."""
     drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")

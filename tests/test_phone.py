@@ -97,6 +97,8 @@ def test_guest_sends_photos_and_a_video_through_an_invite(make_drop, admin_of, p
     assert asked.value.json()["already"] is True
     expect(phone.locator(".item")).to_have_count(4)
     expect(phone.locator(".item").nth(0).locator(".chip")).to_have_text("done")
+    # ...which says so a moment: nothing on the screen changed (guest walk)
+    expect(phone.locator(".item").nth(0).locator(".again-note")).to_have_text("Chosen again: this file is already here.")
     assert phone.problems == []
 
 

@@ -359,7 +359,8 @@
     if (!sending()) items.forEach(function (it) { if (it.kind !== "held") it.before = true; });
     var chosen = [], first = null;
     Array.prototype.forEach.call(fileList, function (file) {
-      if (onItsWay(file)) return; // chosen twice: the one in the list already goes
+      var going = onItsWay(file);
+      if (going) { pointAt(going); return; } // chosen twice: the one in the list already goes
       replaced(file);
       var item = newItem(file.name, file.size, file, false);
       first = first || item;
@@ -390,10 +391,22 @@
   }
 
   function onItsWay(file) {
-    return items.some(function (it) {
+    return items.filter(function (it) {
       return it.file && !it.earlier && !SETTLED[it.kind] && it.name === file.name && it.size === file.size &&
         it.file.lastModified === file.lastModified;
-    });
+    })[0];
+  }
+
+  // A file chosen again keeps its one row, which says so a moment: nothing on the screen changed,
+  // and the guest could not tell whether the choice was taken (guest walk).
+  function pointAt(it) {
+    var note = it.el.querySelector(".again-note");
+    note.textContent = T("guest.again");
+    note.hidden = false;
+    it.el.classList.add("again");
+    clearTimeout(it.againTimer);
+    it.againTimer = setTimeout(function () { note.hidden = true; it.el.classList.remove("again"); }, 6000);
+    if (it.el.scrollIntoView) it.el.scrollIntoView({ block: "nearest" });
   }
 
   // A file chosen again after it failed, was refused, removed or cancelled takes its row: the old
@@ -583,7 +596,7 @@
     item.el.remove();
     var at = items.indexOf(item);
     if (at >= 0) items.splice(at, 1);
-    if (twin.el.scrollIntoView) twin.el.scrollIntoView({ block: "nearest" });
+    pointAt(twin);
     refresh();
     pump();
   }
