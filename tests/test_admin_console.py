@@ -88,7 +88,8 @@ def test_refusals_stand_next_to_their_fields_and_hidden_fields_never_block(drop,
     past = (datetime.now() - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S")
     form.locator(".f-expiry-date").fill(past)
     form.locator("button[type=submit]").click()
-    expect(error_of(form, "expiresAt")).to_have_text("This date is in the past: pick a later one.")
+    expect(error_of(form, "expiresAt")).to_have_text(
+        "This date is in the past: pick a later one. (To stop a link now, use its Disable button.)")  # (owner walk)
 
     # Fields that are hidden now hold bad values, and still the link is made as shown.
     form.locator(".f-uses-n").fill("0")

@@ -121,7 +121,8 @@ async def fields(body: dict, creating: bool, server_max: int, hasher, current: I
         unchanged = current is not None and current.expires_at is not None and moment is not None \
             and _aware(current.expires_at) == moment
         if moment is not None and moment <= datetime.now(timezone.utc) and not unchanged:
-            bad.add("expiresAt", "expiry_past", "This date is in the past: pick a later one.")
+            bad.add("expiresAt", "expiry_past", "This date is in the past: pick a later one. "
+                                                 "(To stop a link now, use its Disable button.)")
         elif "expiresAt" not in bad.errors:
             values["expires_at"] = moment
     if "password" in body:
