@@ -70,6 +70,8 @@
     bar.setAttribute("aria-valuenow", String(Math.floor(percent)));
     bar.setAttribute("aria-label", T("guest.progress.file", { name: item.name }));
     el.querySelector(".detail").textContent = item.detail ? item.detail() : I18N.formatSize(item.size);
+    var again = el.querySelector(".again-note");
+    if (!again.hidden) again.textContent = T("guest.again"); // in a language chosen meanwhile
     var retry = el.querySelector(".retry");
     // a cancel is one tap beside the bar on a phone: its row offers the file again (guest walk)
     retry.hidden = !(kind === "error" && item.retryable) && !canSendAgain(item);

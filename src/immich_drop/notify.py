@@ -328,10 +328,14 @@ def url_problem(url: str) -> tuple[str, dict] | None:
     if any(ch.isspace() for ch in url + unquote(url)):
         return "notify_url_space", {}
     notifier = apprise.Apprise()
-    with apprise.LogCapture(level=logging.WARNING, fmt="%(levelname)s %(message)s") as said:
+    said = _ThisThreadsWarnings()
+    logging.getLogger("apprise").addHandler(said)
+    try:
         added = notifier.add(url)
+    finally:
+        logging.getLogger("apprise").removeHandler(said)
     if not added or len(notifier) != 1:
-        return _why_not(url, said.getvalue())
+        return _why_not(url, said.lines)
     plugin = notifier[0]
     if isinstance(plugin, NotifyNtfy):  # other plugins' "topics" are one kind of target among others
         asked = set((plugin.parse_url(url) or {}).get("targets") or [])
@@ -340,16 +344,29 @@ def url_problem(url: str) -> tuple[str, dict] | None:
     return None
 
 
-def _why_not(url: str, said: str) -> tuple[str, dict]:
+class _ThisThreadsWarnings(logging.Handler):
+    """Apprise's warnings from this thread only: its logger is shared, and apprise.LogCapture would
+    also take what another owner's digest logs meanwhile from a sender thread (its ntfy topic, say)
+    into this owner's refusal (cold review)."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.thread, self.lines = threading.get_ident(), []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.thread == self.thread and record.levelno == logging.WARNING:
+            self.lines.append(record.getMessage())
+
+
+def _why_not(url: str, warned: list[str]) -> tuple[str, dict]:
     """The refusal for an address Apprise did not take. Every refusal said "for a web address taking
     JSON, write json://", a mailto:// without a sender too (owner walk): that hint is for http(s)://
     and for schemes Apprise does not know; a service it knows that refused the rest of the address
     says what Apprise said of it (its one-line warning, in Apprise's English)."""
     scheme = url.partition("://")[0].lower()
-    warned = [line.partition(" ")[2].strip() for line in said.splitlines() if line.startswith("WARNING ")]
     if scheme in ("http", "https") or "://" not in url or not warned:
         return "notify_url_invalid", {}
-    return "notify_url_refused", {"reason": warned[0][:200]}
+    return "notify_url_refused", {"reason": warned[0].strip()[:200]}
 
 
 def check_url(url: str) -> str | None:

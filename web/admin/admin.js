@@ -16,6 +16,8 @@
   var DETAIL = { album: "w-new-album", maxUses: "w-uses-n", expiresAt: "w-expiry-date" };
 
   // --- plumbing ------------------------------------------------------------------------------
+  // requests whose refusal loses no change of the owner's ("not saved" is for those that do)
+  var LOSES_NOTHING = { "/api/logout": 1, "/api/notifications/test": 1 };
   function api(method, path, body) {
     var options = { method: method, credentials: "same-origin", headers: {} };
     if (method !== "GET") options.headers["X-CSRF-Token"] = csrf;
@@ -26,10 +28,12 @@
     return fetch(path, options).then(function (r) {
       if (r.status === 204) return null;
       return r.json().then(function (data) {
-        if (r.status === 401 && path !== "/api/login" && !$("main-view").hidden) {
-          // one word, at the sign-in form, saying what became of the click: "Sign in first." stood
-          // above it beside "Your session has ended", and an edit was gone without a word (owner walk)
-          showLogin(method === "GET" ? true : "unsaved");
+        // one word, at the sign-in form, saying what became of the click: "Sign in first." stood
+        // above it beside "Your session has ended", and an edit was gone without a word (owner walk).
+        // A change refused is said even when the console learned of the end first (its channel).
+        var lost = method !== "GET" && !LOSES_NOTHING[path];
+        if (r.status === 401 && path !== "/api/login" && (lost || !$("main-view").hidden)) {
+          showLogin(lost ? "unsaved" : true);
           var ended = new Error(""); ended.status = 401; ended.body = data; throw ended;
         }
         if (r.status === 401 && path !== "/api/login") showLogin(false);
@@ -93,9 +97,10 @@
   // A size as its field shows it, with the language's decimal sign: a German form reopened with
   // "1.5" where the owner had typed "1,5", the same form that asks whether "1.000" is a thousand
   // (owner walk). "1,125" would be asked about so: written "1,1250".
+  // (up to 9 decimals: a GB field's byte is its ninth, and 6 saved 5 GiB as 5,368,709,000: cold review)
   function decimal(value) {
     var text;
-    try { text = new Intl.NumberFormat(I18N.locale(), { useGrouping: false, maximumFractionDigits: 6 }).format(value); }
+    try { text = new Intl.NumberFormat(I18N.locale(), { useGrouping: false, maximumFractionDigits: 9 }).format(value); }
     catch (e) { text = String(value); }
     return GROUPED.test(text) ? text + "0" : text;
   }
@@ -131,6 +136,8 @@
     flash("");
     blankCreate();
     clearError($("create"));
+    lastFailure = null; // (the next owner's is read at their sign-in)
+    $("notify-failed").hidden = true;
     if (socket) { socket.onclose = null; socket.close(); socket = null; }
   }
 
@@ -362,12 +369,17 @@
   // "ready" and a new link's form both read the links, and an answer read before the link (or its
   // new album) was made could land last and draw the list without it (CI). An older failure is
   // not said either.
+  // What it returns resolves once the newest read is drawn (or said to have failed), an older
+  // read's caller included: "Link created" was told to a card the newest answer then replaced.
   function newestOnly(path, draw) {
-    var asked = 0;
+    var asked = 0, waiting = [];
+    var settle = function () { waiting.splice(0).forEach(function (resolve) { resolve(); }); };
     return function () {
       var ask = ++asked;
-      return api("GET", path).then(function (answer) { if (ask === asked) draw(answer); })
-        .catch(function (err) { if (ask === asked) flash(err.message); });
+      var drawn = new Promise(function (resolve) { waiting.push(resolve); });
+      api("GET", path).then(function (answer) { if (ask === asked) { draw(answer); settle(); } })
+        .catch(function (err) { if (ask === asked) { flash(err.message); settle(); } });
+      return drawn;
     };
   }
 
@@ -720,7 +732,7 @@
   }
   $("notify-test").addEventListener("click", function () {
     sayNotify({ key: "admin.notify.sending" });
-    api("POST", "/api/notifications/test").then(function () { sayNotify({ key: "admin.notify.sent" }); })
+    api("POST", "/api/notifications/test").then(function () { sayNotify({ key: "admin.notify.sent" }); lastFailure = null; sayFailure(); })
       .catch(function (err) { sayNotify({ body: err.body, text: err.message }); });
   });
 

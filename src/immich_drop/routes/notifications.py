@@ -90,7 +90,15 @@ async def remove(request: Request) -> Response:
     # not tried again: after another tab's change, this index may name another address
     if not await _store(services, account, current):
         raise _changed()
-    return JSONResponse({"urls": await _listed(services, account)})
+    listed = await _listed(services, account)
+    # the last failure names only addresses still listed: "did not reach X" stood on after X went
+    failure = _last_failure(account)
+    if failure:
+        still = [a for a in failure["addresses"] if a in {item["shown"] for item in listed}]
+        await services.store.set_notify_failed(account.user_id, json.dumps(still) if still else "",
+                                               account.notify_failed_at if still else None)
+        failure = {**failure, "addresses": still} if still else None
+    return JSONResponse({"urls": listed, "lastFailure": failure})
 
 
 # Each round another change wins, and a list holds at most MAX_URLS: more rounds can only be more
@@ -140,7 +148,9 @@ async def test(request: Request) -> Response:
         shown = [item["shown"] for item in listed if item["index"] in failed]
         raise ApiError(502, f"These addresses did not accept the test message: {', '.join(shown)}. Check them.",
                        code="notification_refused", params={"addresses": ", ".join(shown)})
-    return JSONResponse({"sent": True})
+    if account.notify_failed:  # every address took it: the last failure's line goes, as it asks
+        await services.store.set_notify_failed(account.user_id, "", None)
+    return JSONResponse({"sent": True, "lastFailure": None})
 
 
 routes = [
