@@ -14,8 +14,9 @@
 - A watcher tells owners, once, when a link expires (every NOTIFY_CHECK_SECONDS).
 - `send_to(user_id, compose)`: `compose(lang)` gives (title, body) in the owner's language (Account.lang,
   English when none: every word comes from the catalogs' "notify.*" keys), sent through the owner's
-  Apprise URLs (sealed in the database) by `send(urls, title, body)`, in a thread (Apprise is
-  blocking). Returns whether every service accepted it; never raises.
+  Apprise URLs (sealed in the database) by `refused_by(urls, title, body)`, in a thread (Apprise is
+  blocking). Returns whether every service accepted it, and keeps the addresses that did not for
+  the owner's console; never raises.
 
 The digest mark and the "closed" flag are moved by compare-and-set in the store, so replicas sharing
 a database never send the same message twice.
@@ -264,11 +265,6 @@ class Notifier:
             await self.store.set_notify_failed(user_id, json.dumps(shown) if shown else "",
                                                utcnow() if shown else None)
         return not refused
-
-
-async def send(urls: list[str], title: str, body: str) -> bool:
-    """Send through Apprise in a thread; True when every URL's service accepted the message."""
-    return bool(urls) and not await refused_by(urls, title, body)
 
 
 async def refused_by(urls: list[str], title: str, body: str) -> list[int]:

@@ -25,6 +25,7 @@ from .models import (
     KnownAsset,
     Upload,
     UploadState,
+    aware,
     utcnow,
 )
 
@@ -324,7 +325,7 @@ class Store:
     async def get_admin_session(self, id_hash: str, now: datetime) -> tuple[AdminSession, Account] | None:
         def fn(s: Session):
             row = s.get(AdminSession, id_hash)
-            if row is None or _aware(row.expires_at) <= now:
+            if row is None or aware(row.expires_at) <= now:
                 return None
             account = s.get(Account, row.user_id)
             return (row, account) if account else None
@@ -705,8 +706,3 @@ def _loaded(model: type[R], mapping) -> R:
     return row
 
 
-def _aware(moment: datetime) -> datetime:
-    """SQLite hands datetimes back without their timezone; they were stored in UTC."""
-    from datetime import timezone
-
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)

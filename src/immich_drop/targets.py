@@ -30,7 +30,7 @@ from .crypto import Box, token_hash
 from .guest_fields import GuestFieldsRefused, clean_guest_fields
 from .i18n import size_text
 from .media import VIDEO_EXTENSIONS
-from .models import Account, Invite, InviteRefusal, InviteState, Upload
+from .models import Account, Invite, InviteRefusal, InviteState, Upload, aware
 from .store import Store
 
 PUBLIC = "public"
@@ -72,7 +72,7 @@ def invite_state(invite: Invite, now: datetime | None = None) -> str:
         return InviteState.DELETED
     if invite.disabled:
         return InviteState.DISABLED
-    if invite.expires_at is not None and _aware(invite.expires_at) <= now:
+    if invite.expires_at is not None and aware(invite.expires_at) <= now:
         return InviteState.EXPIRED
     if invite.max_uses is not None and invite.uses >= invite.max_uses:
         return InviteState.USED_UP  # first: a browser without a use is refused as "used", whatever else
@@ -94,12 +94,6 @@ def _guest_name(meta: dict[str, str], mode: str) -> str:
 INVALID = (404, "This upload link is not valid.", "link_invalid")
 # (a link for three browsers said "already been used" as a one-time link does: owner walk)
 USED = (410, "This link has already been used by as many browsers as it allows.", "link_used")
-
-
-def used(max_uses: int | None) -> TargetClosed:
-    """USED, with the link's number of browsers: a one-time link's guest reads "This link has already
-    been used." (the sentence for many browsers puzzled one: guest walk; pages pick it by `max`)."""
-    return TargetClosed(*USED, {"max": max_uses})
 NEEDS_PASSWORD = (401, "This link needs its password first.", "needs_password")
 CLOSED = {  # (status, English message, catalog code)
     InviteState.DELETED: INVALID,
@@ -107,6 +101,12 @@ CLOSED = {  # (status, English message, catalog code)
     InviteState.EXPIRED: (410, "This upload link has expired.", "link_expired"),
 }
 REFUSALS_KEPT = 200  # per invite: the owner's log of refused attempts stays bounded whatever guests send
+
+
+def used(max_uses: int | None) -> TargetClosed:
+    """USED, with the link's number of browsers: a one-time link's guest reads "This link has already
+    been used." (the sentence for many browsers puzzled one: guest walk; pages pick it by `max`)."""
+    return TargetClosed(*USED, {"max": max_uses})
 
 
 @dataclass(frozen=True)
@@ -286,6 +286,4 @@ async def _nothing(invite_id: str, invite: Invite | None = None) -> None:
     return None
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 

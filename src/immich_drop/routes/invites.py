@@ -38,7 +38,7 @@ from .. import i18n, qrcard
 from ..crypto import hash_password, new_token, token_hash
 from ..guest_fields import MODES, one_line
 from ..i18n import size_text
-from ..models import Invite, InviteState, Upload, UploadState
+from ..models import Invite, InviteState, Upload, UploadState, aware
 from ..notify import LINK_CHANGED, link_channel
 from ..targets import CLOSED, invite_state
 from ..tus.guard import end_receiving
@@ -119,7 +119,7 @@ async def fields(body: dict, creating: bool, server_max: int, hasher, current: I
     elif "expiresAt" in body:
         moment = _moment(body["expiresAt"], bad)
         unchanged = current is not None and current.expires_at is not None and moment is not None \
-            and _aware(current.expires_at) == moment
+            and aware(current.expires_at) == moment
         if moment is not None and moment <= datetime.now(timezone.utc) and not unchanged:
             bad.add("expiresAt", "expiry_past", "This date is in the past: pick a later one. "
                                                  "(To stop a link now, use its Disable button.)")
@@ -285,7 +285,7 @@ async def _on_their_way(services, invite: Invite, uploads: list[Upload]) -> dict
     closed, idle_since = invite_state(invite) in CLOSED, time.time() - RESERVATION_IDLE
     out = {}
     for upload in uploads:
-        made = _aware(upload.created_at).timestamp() if upload.created_at else 0.0
+        made = aware(upload.created_at).timestamp() if upload.created_at else 0.0
         if upload.id in staged:
             received, written = staged[upload.id]
             out[upload.id] = (received, closed or written < idle_since)
@@ -416,8 +416,6 @@ def _moment(value, bad: FieldErrors) -> datetime | None:
     return moment
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import timezone
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ..models import aware
 from ..notify import MAX_URL_LENGTH, MAX_URLS, account_lang, check_url, refused_by, sample_message, url_problem
 from .admin import require_admin
 from .errors import ApiError, FieldErrors, json_body
@@ -94,7 +94,8 @@ async def remove(request: Request) -> Response:
     # the last failure names only addresses still listed: "did not reach X" stood on after X went
     failure = _last_failure(account)
     if failure:
-        still = [a for a in failure["addresses"] if a in {item["shown"] for item in listed}]
+        kept = {item["shown"] for item in listed}
+        still = [address for address in failure["addresses"] if address in kept]
         await services.store.set_notify_failed(account.user_id, json.dumps(still) if still else "",
                                                account.notify_failed_at if still else None)
         failure = {**failure, "addresses": still} if still else None
@@ -120,8 +121,7 @@ def _last_failure(account) -> dict | None:
     reached them all."""
     if not account.notify_failed or account.notify_failed_at is None:
         return None
-    at = account.notify_failed_at.replace(tzinfo=account.notify_failed_at.tzinfo or timezone.utc)
-    return {"at": at.isoformat(), "addresses": json.loads(account.notify_failed)}
+    return {"at": aware(account.notify_failed_at).isoformat(), "addresses": json.loads(account.notify_failed)}
 
 
 def _changed() -> ApiError:
