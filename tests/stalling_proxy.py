@@ -58,6 +58,9 @@ class StallingProxy:
 
     def _serve(self, client: socket.socket, generation: int) -> None:
         self.open.wait()  # made during a stall: nothing moves until resume()
+        if self.closed.is_set():  # woken by close(), not resume(): the server behind may be gone already
+            client.close()
+            return
         upstream = socket.create_connection(("127.0.0.1", self.target))
         self.sockets += [client, upstream]
         self.upstreams.append(upstream)
