@@ -497,7 +497,8 @@ class Pipeline:
         changed = await self.store.update_upload(
             uid, only_from=(S.HASHING, S.UPLOADING), held_by=self.worker, state=S.RETRYING, message=message[:2000],
             attempts=attempts, lease_owner=None, next_attempt_at=utcnow() + timedelta(seconds=delay),
-            checksum=upload.checksum, captured_at=upload.captured_at, **unsent)
+            checksum=upload.checksum, captured_at=upload.captured_at, **unsent,
+            then=self.storage.keeper(uid))  # it waits on our disk now: made durable (tus/storage.py)
         if changed is None:
             return "lost"
         self._publish(changed)

@@ -7,6 +7,12 @@ It closes tuspyserver's measured defects that live in storage:
   and all uploads together hold at most `BUFFER_BUDGET` unwritten: beyond it a piece is written as it
   comes (an attack run's 300 PATCHes that each sent 1 MiB less a byte and stalled held 300 MB).
 - *Nothing on the event loop*: every read, write, fsync and hash runs in a worker thread.
+- *Durable where it pays*: an upload of at least `DURABLE_FROM` bytes (or of a length not yet known)
+  is fsynced as it is made (its sidecar) and when its last byte lands, so a power cut does not cost
+  its guest a long upload. A smaller one (a photo) is not: it goes on to Immich within seconds and is
+  deleted, and the kernel writes what stays longer back within its 30 s; a file whose delivery waits
+  for a retry is fsynced then (`keeper`). Both fsyncs cost 2 ms of CPU a photo, 8 % of the server's
+  CPU against a real Immich, and they wrote to the disk photos that lived a few seconds (bench/).
 - *Expiry*: `expires` is the data file's last write plus UPLOAD_EXPIRY_HOURS (a sliding window), in
   the RFC 7231 form tuspyserver parses; the janitor in `pipeline` applies the same rule.
 - *No download*: `read` returns nothing.
@@ -42,6 +48,7 @@ from ..files import private_dir, private_file
 from .locks import UploadLocks
 
 WRITE_PIECE = 1024 * 1024
+DURABLE_FROM = 64 * 1024 * 1024  # uploads this large (or of unknown length) are fsynced as they arrive
 BUFFER_BUDGET = 16 * WRITE_PIECE  # unwritten bytes of all uploads together: 6-8 active uploads hold 8 MiB
 _BOOKKEEPING = {"offset", "expires", "upload_part", "upload_chunk_size"}
 UID = re.compile(r"^[0-9a-f]{32}$")
@@ -185,9 +192,10 @@ class StagingStorage(TusStorage):
                 start = fh.seek(0, os.SEEK_END)
                 fh.writelines(chunks)
                 fh.flush()
-                # fsync when the upload is complete: "received" must mean on disk. Earlier PATCHes need
-                # none, because the offset is what the file holds: after a power cut HEAD tells the truth.
-                if final and (length is None or start + size >= length):
+                # fsync a long upload when it is complete: "received" means on disk. Earlier PATCHes
+                # need none, because the offset is what the file holds: after a power cut HEAD tells
+                # the truth. A short one is not (the module's docstring).
+                if final and (length is None or start + size >= length) and durable(length):
                     os.fsync(fh.fileno())
             if hasher is not None and self._hashers.get(uid) is hasher:  # (not forgotten meanwhile)
                 digest, covered = hasher
@@ -253,6 +261,19 @@ class StagingStorage(TusStorage):
 
         return remove
 
+    def keeper(self, uid: str) -> Callable[[], None]:
+        """A blocking function that fsyncs `uid`'s data file and sidecar (if they are there), for a
+        thread hop the caller makes anyway: a short upload about to wait for a retry is made
+        durable then, not as it arrived (the module's docstring)."""
+        paths = (self.data_path(uid), self.info_path(uid))
+
+        def keep() -> None:
+            for p in paths:
+                with contextlib.suppress(OSError), open(p, "rb") as fh:  # gone, or the disk's own error:
+                    os.fsync(fh.fileno())  # the retry reads the file and says so
+
+        return keep
+
     def forget(self, uid: str) -> None:
         """Drop what this process knows of `uid` (its files are gone, or go now); a reader following it learns so."""
         self._pending.pop(uid, None)
@@ -304,6 +325,7 @@ class StagingStorage(TusStorage):
         path = self.info_path(uid)
         text = json.dumps(data, default=str)
         first = uid not in self._lengths
+        length = data.get("size") if isinstance(data.get("size"), int) else None
         creating = uid in self._creating
         data_path = self.data_path(uid)
 
@@ -316,7 +338,10 @@ class StagingStorage(TusStorage):
             with os.fdopen(private_file(tmp, os.O_WRONLY | os.O_TRUNC), "w") as fh:
                 fh.write(text)
                 fh.flush()
-                if first:  # the metadata must survive; later rewrites only repeat it (offsets come from disk)
+                # a long upload's metadata must survive; later rewrites only repeat it (offsets come from
+                # disk). A short one's sidecar lost to a power cut reads as no upload: its page sends
+                # the file again.
+                if first and durable(length):
                     os.fsync(fh.fileno())
             os.replace(tmp, path)
             if not creating and not data_path.exists():  # removed between the look and the replace
@@ -383,6 +408,11 @@ class StagingStorage(TusStorage):
             yield
         finally:
             await held.release()
+
+
+def durable(length: Optional[int]) -> bool:
+    """Is an upload of this Upload-Length (None: not known yet) fsynced as it arrives?"""
+    return length is None or length >= DURABLE_FROM
 
 
 def _size(path: Path) -> int:
