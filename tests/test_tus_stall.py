@@ -4,13 +4,17 @@ A PATCH whose body stops arriving is ended after UPLOAD_STALL_SECONDS with its b
 that, a new request of the same browser takes the upload over (tusd v2's lock release); request heads
 that never finish, or grow too large, are cut."""
 
+import asyncio
 import socket
+import threading
 
 import pytest
+from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
 
 from conftest import _b64, make_file, sha1_of, start_patch, wait_until
 from test_limits import read_reply
 
+from immich_drop.http_edge import BIG_WINDOW, BIG_WINDOWS
 from immich_drop.tus.storage import BUFFER_BUDGET, WRITE_PIECE
 
 CHUNK = 1024 * 1024
@@ -231,3 +235,89 @@ def test_upload_metadata_is_bounded_and_keeps_no_token(drop):
     uid = guest.create(10, long_name).headers["Location"].rsplit("/", 1)[-1]
     assert len(drop.upload_row(uid).filename) == 255 and drop.upload_row(uid).filename.endswith(".jpg")
     assert drop.services.storage.info_path(uid).stat().st_size < 2048
+
+
+class HeldBodies:
+    """An ASGI app that reads no body until `release()`, then notes the size of the first piece it gets."""
+
+    def __init__(self):
+        self.first_pieces: list[int] = []
+        self.released = asyncio.Event()  # (bound to the server's loop when it is first awaited)
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return
+        await self.released.wait()
+        message = await receive()
+        self.first_pieces.append(len(message.get("body", b"")))
+        while message.get("more_body"):
+            message = await receive()
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+
+def _edge_server(app):
+    from conftest import ServerThread
+
+    from immich_drop.http_edge import protocol
+    return ServerThread(app, http=protocol(32 * 1024, 10.0))
+
+
+def _post(server, length: int, body: bytes = b"") -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=20)
+    sock.sendall(b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % length + body)
+    return sock
+
+
+@pytest.mark.parametrize("announced, window", [(2 * BIG_WINDOW, BIG_WINDOW), (BIG_WINDOW - 1, HIGH_WATER_LIMIT)])
+def test_a_large_body_waits_in_larger_pieces_for_the_app(announced, window):
+    """uvicorn stops reading at 64 KiB waiting: a photo reached the app in 18 pieces, each a trip through
+    the guard, tuspyserver and the storage. A request announcing at least BIG_WINDOW lets that much wait."""
+    app = HeldBodies()
+    server = _edge_server(app)
+    connections = server.server.server_state.connections
+    body = bytes(announced)
+    sock = _post(server, announced)
+    sender = threading.Thread(target=sock.sendall, args=(body,))  # the kernel's buffers may not take it all
+    sender.start()
+    try:
+        wait_until(lambda: any(p.flow.read_paused for p in connections), what="the server pausing its reading")
+        [held] = [len(p.cycle.body) for p in connections]
+        assert window < held <= window + 1024 * 1024  # (one read of the socket beyond the window at most)
+        server.loop.call_soon_threadsafe(app.released.set)
+        assert read_reply(sock).startswith(b"HTTP/1.1 204")
+        assert app.first_pieces == [held]
+    finally:
+        sender.join(20)
+        sock.close()
+        server.stop()
+
+
+def test_at_most_big_windows_requests_hold_one_and_each_gives_it_back():
+    app = HeldBodies()
+    server = _edge_server(app)
+    connections = server.server.server_state.connections
+    socks = []
+    try:
+        for _ in range(BIG_WINDOWS + 1):  # one at a time: each head is seen with the ones before it
+            socks.append(_post(server, BIG_WINDOW))
+            wait_until(lambda: len(connections) == len(socks) and all(p.cycle for p in connections),
+                       what="the request's head read")
+        edge = type(next(iter(connections)))  # the server's protocol class: it counts the windows
+        assert sorted(p._window for p in connections) == [HIGH_WATER_LIMIT] + [BIG_WINDOW] * BIG_WINDOWS
+        socks.pop().close()
+        socks.pop(0).close()  # one with a window, gone before its body came: the window comes back
+        wait_until(lambda: len(connections) == BIG_WINDOWS - 1, what="two connections closed")
+        assert edge.windows == [BIG_WINDOWS - 1] and all(p._window == BIG_WINDOW for p in connections)
+        socks.append(_post(server, BIG_WINDOW))  # room for one again
+        wait_until(lambda: len(connections) == BIG_WINDOWS and all(p.cycle for p in connections), what="its head")
+        assert edge.windows == [BIG_WINDOWS] and all(p._window == BIG_WINDOW for p in connections)
+        server.loop.call_soon_threadsafe(app.released.set)
+        for sock in socks:  # each sends its body whole: its window comes back with its last byte
+            sock.sendall(bytes(BIG_WINDOW))
+            assert read_reply(sock).startswith(b"HTTP/1.1 204")
+        assert edge.windows == [0] and all(p._window == HIGH_WATER_LIMIT for p in connections)
+    finally:
+        for sock in socks:
+            sock.close()
+        server.stop()

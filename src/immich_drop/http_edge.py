@@ -11,6 +11,11 @@ proxy in `trusted` is not counted here: `limits.PerAddress` counts the requests 
 address it names). More are answered 503 and closed at once: 2,047 slow
 request bodies from one address took every one of MAX_CONNECTIONS, and the server answered 503 to
 everyone, its health check included (attack run).
+Large bodies come in larger pieces: uvicorn stops reading a request body once 64 KiB of it wait for
+the app, so the app took a 4 MiB photo in 18 pieces of 64-256 KiB, each a trip through the guard,
+tuspyserver and the storage. A request announcing at least `BIG_WINDOW` bytes may let that much wait
+instead, for at most `BIG_WINDOWS` requests of a server at once (16 MiB in all; the others keep
+64 KiB): 4 % of the server's CPU in the benchmark's photos (bench/README.md).
 `uvicorn_options(settings)` gives the options the server (and the tests' servers) run with, with
 WebSocket messages bounded too.
 """
@@ -20,10 +25,15 @@ from __future__ import annotations
 import json
 from collections import Counter
 
+from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from .limits import TOO_MANY_CONNECTIONS
 from .proxy import address_key, trusted
+
+
+BIG_WINDOW = 1024 * 1024
+BIG_WINDOWS = 16
 
 
 class BoundedHead(HttpToolsProtocol):
@@ -32,6 +42,8 @@ class BoundedHead(HttpToolsProtocol):
     per_address: int | None = None
     trusted: tuple = ()
     open_by_address: Counter  # the server's own (protocol() makes a class per server)
+    windows: list  # [requests holding a BIG_WINDOW now], the server's own too
+    _window = HIGH_WATER_LIMIT
 
     def connection_made(self, transport) -> None:
         super().connection_made(transport)
@@ -46,6 +58,7 @@ class BoundedHead(HttpToolsProtocol):
     def connection_lost(self, exc) -> None:
         self._stop_head_timer()
         self._uncount()
+        self._give_window_back()
         super().connection_lost(exc)
 
     def handle_websocket_upgrade(self) -> None:
@@ -92,6 +105,29 @@ class BoundedHead(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._stop_head_timer()
         super().on_headers_complete()
+        self._give_window_back()  # (a pipelined request's, should it not have been given back)
+        length = next((value for name, value in self.headers if name == b"content-length"), b"")
+        if length.isdigit() and len(length) < 20 and int(length) >= BIG_WINDOW and self.windows[0] < BIG_WINDOWS:
+            self.windows[0] += 1
+            self._window = BIG_WINDOW
+
+    def on_body(self, body: bytes) -> None:
+        # uvicorn's own, with this request's window for HIGH_WATER_LIMIT
+        if (self.parser.should_upgrade() and self._should_upgrade()) or self.cycle.response_complete:
+            return
+        self.cycle.body += body
+        if len(self.cycle.body) > self._window:
+            self.flow.pause_reading()
+        self.cycle.message_event.set()
+
+    def on_message_complete(self) -> None:
+        self._give_window_back()
+        super().on_message_complete()
+
+    def _give_window_back(self) -> None:
+        if self._window != HIGH_WATER_LIMIT:
+            self._window = HIGH_WATER_LIMIT
+            self.windows[0] -= 1
 
     def _count(self, n: int) -> None:
         self._head_bytes += n
@@ -124,7 +160,7 @@ def protocol(max_header_size: int, header_timeout: float, per_address: int | Non
              trusted: tuple = ()) -> type[BoundedHead]:
     return type("BoundedHead", (BoundedHead,), {"max_header_size": max_header_size, "header_timeout": header_timeout,
                                                 "per_address": per_address, "trusted": trusted,
-                                                "open_by_address": Counter()})
+                                                "open_by_address": Counter(), "windows": [0]})
 
 
 # What a browser may send on a WebSocket: the page sends only "ping". uvicorn's default, 16 MiB a
