@@ -413,7 +413,7 @@ class HealthSampler:
 
 class Extra:
     """The extra load every step that sends to Immich carries, so they compare: the sampler on the
-    step's own server (`url`: our /healthz, or Immich's ping), and the same sampler on a server doing
+    step's own server (`url`: our /healthz, Immich's ping, or tuspyserver's "/"), and the same sampler on a server doing
     nothing (bench/bare_server.py, the same uvicorn stack), whose latency is what the machine's
     scheduling alone adds meanwhile. Both are sampling when this returns."""
 
@@ -554,16 +554,21 @@ async def straight_to_immich(workload: str, files, real, peer, tmp: Path) -> dic
             fake.stop()
 
 
-async def reference_stack(workload: str, files, script: str, args: list[str], upload, alongside=None) -> dict:
+async def reference_stack(workload: str, files, script: str, args: list[str], upload, alongside=None,
+                          sampled: Path | None = None) -> dict:
     """Run the workload's lanes, same concurrency, against `python bench/<script> PORT *args`;
     `upload(http, url, path)` sends one file. MB/s, wall seconds, CPU of that server and the client.
     `alongside()`, if given, runs from the same start and returns when it ended (`time.time()`): its
-    seconds from the start come back as "alongside_seconds"."""
+    seconds from the start come back as "alongside_seconds". With `sampled` (a folder for the idle
+    server), the server's "/" carries the sampler the other steps carry (`Extra`): its p99 and the idle
+    server's come back as "p99_ms" and "idle_p99_ms"."""
     port = free_port()
     server = Server([sys.executable, str(ROOT / "bench" / script), str(port), *args], {}, port, "/")
+    extra = None
     try:
         plan = lanes(workload, files)
         clients = [httpx.AsyncClient(timeout=300) for _ in plan]  # made before the clock starts (an SSL context each)
+        extra = Extra(server.url + "/", sampled) if sampled else None
         meter = CpuMeter(bare=server)
         started = time.time()
 
@@ -576,12 +581,16 @@ async def reference_stack(workload: str, files, script: str, args: list[str], up
                                     *([alongside()] if alongside else []))
         received = max(ends[:len(plan)])
         cpu = meter.stop()
+        latencies = extra.stop() if extra else None
         for http in clients:
             await http.aclose()
         return {"mb_s": sum(p.stat().st_size for lane in plan for p in lane) / MiB / (received - started),
                 "seconds": received - started, "cpu_seconds": cpu,
-                **({"alongside_seconds": ends[-1] - started} if alongside else {})}
+                **({"alongside_seconds": ends[-1] - started} if alongside else {}),
+                **({"p99_ms": p99(latencies[0]), "idle_p99_ms": p99(latencies[1])} if latencies else {})}
     finally:
+        if extra:
+            extra.stop()
         server.stop()
 
 
@@ -600,31 +609,32 @@ async def bare_stack(workload: str, files, tmp: Path) -> dict:
     return await reference_stack(workload, files, "bare_server.py", [str(tmp / "bare")], upload)
 
 
-async def tus_stack(workload: str, files, tmp: Path, alongside=None) -> dict:
+async def tus_stack(workload: str, files, tmp: Path, alongside=None, sampled: Path | None = None) -> dict:
     """The same tus requests into bench/tus_server.py: tuspyserver with our storage and nothing else,
     the ceiling of the tus library the product is built on."""
     async def upload(http: httpx.AsyncClient, base: str, path: Path) -> None:
         await tus_upload(http, base + "/files", path, {}, f"filename {b64(path.name)}")
 
     library = ["library"] if os.environ.get("BENCH_TUS_STORAGE") == "library" else []
-    return await reference_stack(workload, files, "tus_server.py", [str(tmp / "tus"), *library], upload, alongside)
+    return await reference_stack(workload, files, "tus_server.py", [str(tmp / "tus"), *library], upload, alongside,
+                                 sampled)
 
 
 async def tus_beside_direct(workload: str, files, real, peer, tmp: Path) -> dict:
     """tuspyserver alone receiving the files while the direct upload (bench/direct.py, a process of its
     own) sends them to Immich, both from the same moment: a relay built on tuspyserver that costs
-    nothing of its own. Ours cannot end sooner than the later of the two ends ("seconds")."""
+    nothing of its own. Ours cannot end sooner than the later of the two ends ("seconds"). Its own "/"
+    carries the sampler ours does: the event loop's lag of a relay that does nothing of its own here
+    ("p99_ms", beside the idle server's "idle_p99_ms")."""
     immich_url, key, fake, _ = start_immich(real, peer)
     folder = tmp / "beside"
     direct = subprocess.Popen([sys.executable, str(ROOT / "bench" / "direct.py"), immich_url, key],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    extra = None
     try:
         direct.stdin.write(json.dumps([[str(p) for p in lane] for lane in lanes(workload, files)]) + "\n")
         direct.stdin.flush()
         if direct.stdout.readline().strip() != "ready":
             raise RuntimeError("bench/direct.py did not start")
-        extra = Extra(immich_url + "/server/ping", tmp)  # the same extra load as the other steps carry
 
         async def send_direct() -> float:
             direct.stdin.write("go\n")
@@ -634,12 +644,11 @@ async def tus_beside_direct(workload: str, files, real, peer, tmp: Path) -> dict
                 raise RuntimeError("bench/direct.py failed (its error is above)")
             return json.loads(line)["ended"]
 
-        out = await tus_stack(workload, files, folder, alongside=send_direct)
+        # the same extra load as the other steps carry, on tuspyserver's own "/"
+        out = await tus_stack(workload, files, folder, alongside=send_direct, sampled=tmp)
         return {"seconds": max(out["seconds"], out["alongside_seconds"]), "received_seconds": out["seconds"],
-                "direct_seconds": out["alongside_seconds"]}
+                "direct_seconds": out["alongside_seconds"], "p99_ms": out["p99_ms"], "idle_p99_ms": out["idle_p99_ms"]}
     finally:
-        if extra:
-            extra.stop()
         direct.kill()
         direct.wait()
         if fake:
@@ -702,7 +711,8 @@ async def measure(name: str, files, real, peer, keeper: PeerKeeper | None, profi
             out, result["beside_immich_cpu_with_jobs"] = await with_jobs(
                 tus_beside_direct(name, files, real, peer, Path(tmp)))
             result.update(beside_seconds=out["seconds"], beside_received_seconds=out["received_seconds"],
-                          beside_direct_seconds=out["direct_seconds"])
+                          beside_direct_seconds=out["direct_seconds"], beside_healthz_p99_ms=out["p99_ms"],
+                          beside_idle_healthz_p99_ms=out["idle_p99_ms"])
 
         steps = [drop, direct, beside, disk, bare, tus]
         for step in steps if repetition % 2 == 0 else steps[::-1]:
@@ -737,7 +747,7 @@ async def measure(name: str, files, real, peer, keeper: PeerKeeper | None, profi
 
 RANGED = ("ratio_to_direct", "wall_seconds", "direct_seconds", "ingest_to_disk", "tus_to_disk", "tus_ratio",
           "floor_ratio", "beside_ratio", "cpu_seconds_per_gb", "peak_rss_mb", "healthz_p99_ms", "idle_healthz_p99_ms",
-          "after_last_byte_seconds")
+          "after_last_byte_seconds", "beside_healthz_p99_ms")
 
 
 def summarise(results: list[dict]) -> dict:
@@ -831,6 +841,10 @@ COLUMNS = [
     ("idle server p99 ms", "the same sampler, at the same time, against a server doing nothing (bench/bare_server.py, "
      "same HTTP stack): what the machine's scheduling alone adds, the least ours could show",
      lambda r: _cell(r, "idle_healthz_p99_ms", 1) if "idle_healthz_p99_ms" in r else "–"),
+    ("floor p99 ms: tuspyserver + direct at once", "the same sampler against tuspyserver alone (its readiness "
+     "route) while it receives the files beside the direct upload, as in the floor column: the lag of a relay "
+     "with no work of its own, under the same load",
+     lambda r: _cell(r, "beside_healthz_p99_ms", 1) if "beside_healthz_p99_ms" in r else "–"),
     ("floor ratio", "the least any relay could reach here, over direct: at least 1 (it sends the same files "
      "to the same Immich), at least the bare stack's receiving time, and at least all the CPU the work needs "
      "(receiving as the bare stack does, SHA-1, sending as the direct client does, Immich's own) spread "
@@ -856,7 +870,7 @@ COLUMNS = [
      "(every step that sends to Immich carries a sampler on its own server and one on an idle server, so "
      "they bear the same extra load)", lambda r: f"{r.get('direct_ping_p99_ms', float('nan')):.1f}"),
 ]
-SHORT = 11
+SHORT = 12
 
 
 def table(report: dict, columns: list) -> str:
