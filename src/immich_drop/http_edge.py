@@ -11,11 +11,13 @@ proxy in `trusted` is not counted here: `limits.PerAddress` counts the requests 
 address it names). More are answered 503 and closed at once: 2,047 slow
 request bodies from one address took every one of MAX_CONNECTIONS, and the server answered 503 to
 everyone, its health check included (attack run).
-Large bodies come in larger pieces: uvicorn stops reading a request body once 64 KiB of it wait for
-the app, so the app took a 4 MiB photo in 18 pieces of 64-256 KiB, each a trip through the guard,
-tuspyserver and the storage. A request announcing at least `BIG_WINDOW` bytes may let that much wait
-instead, for at most `BIG_WINDOWS` requests of a server at once (16 MiB in all; the others keep
-64 KiB): 4 % of the server's CPU in the benchmark's photos (bench/README.md).
+Large bodies come in fewer pieces: uvicorn stops reading a request body once 64 KiB of it wait for
+the app, and uvloop reads up to 256 KiB at a time, so nearly every read of a photo stopped the
+socket's reading and started it again, and reached the app on its own (18 pieces for 4 MiB, each a
+trip through the guard, tuspyserver and the storage). A request announcing at least `BIG_WINDOW`
+bytes may let that much wait instead, for at most `BIG_WINDOWS` requests of a server at once (4 MiB
+in all; the others keep 64 KiB): 6 % of the server's CPU in the benchmark's photos. A 1 MiB window
+did no better there and cost a 1 GiB video 5 % more (larger copies; bench/README.md).
 `uvicorn_options(settings)` gives the options the server (and the tests' servers) run with, with
 WebSocket messages bounded too.
 """
@@ -32,7 +34,7 @@ from .limits import TOO_MANY_CONNECTIONS
 from .proxy import address_key, trusted
 
 
-BIG_WINDOW = 1024 * 1024
+BIG_WINDOW = 256 * 1024
 BIG_WINDOWS = 16
 
 
