@@ -827,7 +827,7 @@ COLUMNS = [
      "database, reading back or hashing beyond tuspyserver's): about the least *ratio* can be here, itself "
      "a measurement that moves from run to run as much as ours",
      lambda r: _cell(r, "beside_ratio", 2) if "beside_ratio" in r else "–"),
-    ("server CPU s/GB", "CPU seconds (user + system) Immich Drop's process used, per GB received",
+    ("server CPU s/GB", "CPU seconds (user + system) Immich Drop's process used, per GB received (a GiB, 2^30 bytes, the unit the issue's targets were set in)",
      lambda r: _cell(r, "cpu_seconds_per_gb", 1)),
     ("server CPU ms/file", "the same CPU time per file", lambda r: f"{r['cpu_seconds']['server'] / r['files'] * 1000:.0f}"),
     ("Immich CPU s ours / direct", "CPU seconds of Immich (for the real one: its node server, PostgreSQL and "
