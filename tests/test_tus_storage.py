@@ -91,3 +91,17 @@ def test_a_keeper_fsyncs_the_data_and_its_sidecar_and_minds_no_missing_file(tmp_
     storage.keeper(kept)()
     storage.keeper(gone)()  # removed meanwhile: nothing to keep, no error
     assert synced == [kept, f"{kept}.info"]
+
+
+def test_a_keeper_that_cannot_fsync_says_so(tmp_path, monkeypatch, caplog):
+    """Review: EIO from fsync was swallowed; the page cache stays readable after it, so the retry that
+    follows would never tell. The server's log does."""
+    def broken(fd):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, "fsync", broken)
+    storage = StagingStorage(tmp_path, UploadLocks(tmp_path / ".locks"), 3600)
+    uid = "f" * 32
+    storage.data_path(uid).write_bytes(b"x")
+    storage.keeper(uid)()
+    assert f"could not make staged upload {uid} durable" in caplog.text

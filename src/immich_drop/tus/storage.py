@@ -35,6 +35,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import re
 import time
@@ -51,6 +52,7 @@ WRITE_PIECE = 1024 * 1024
 DURABLE_FROM = 64 * 1024 * 1024  # uploads this large (or of unknown length) are fsynced as they arrive
 BUFFER_BUDGET = 16 * WRITE_PIECE  # unwritten bytes of all uploads together: 6-8 active uploads hold 8 MiB
 _BOOKKEEPING = {"offset", "expires", "upload_part", "upload_chunk_size"}
+log = logging.getLogger(__name__)
 UID = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -269,8 +271,14 @@ class StagingStorage(TusStorage):
 
         def keep() -> None:
             for p in paths:
-                with contextlib.suppress(OSError), open(p, "rb") as fh:  # gone, or the disk's own error:
-                    os.fsync(fh.fileno())  # the retry reads the file and says so
+                try:
+                    with open(p, "rb") as fh:
+                        os.fsync(fh.fileno())
+                except FileNotFoundError:
+                    pass  # removed meanwhile (its link deleted): nothing to keep
+                except OSError as exc:  # the disk's own error: a failed fsync leaves the page cache
+                    # readable, so the retry would not notice; the owner's log must
+                    log.warning("could not make staged upload %s durable: %s", uid, exc)
 
         return keep
 
