@@ -334,11 +334,31 @@ def test_at_most_big_windows_requests_hold_one_and_each_gives_it_back():
         wait_until(lambda: len(connections) == BIG_WINDOWS and all(p.cycle for p in connections), what="its head")
         assert edge.windows == [BIG_WINDOWS] and all(p._window == BIG_WINDOW for p in connections)
         server.loop.call_soon_threadsafe(app.released.set)
-        for sock in socks:  # each sends its body whole: its window comes back with its last byte
+        for sock in socks:  # each sends its body whole: its window comes back with its answer
             sock.sendall(bytes(BIG_WINDOW))
             assert read_reply(sock).startswith(b"HTTP/1.1 204")
-        assert edge.windows == [0] and all(p._window == HIGH_WATER_LIMIT for p in connections)
+        wait_until(lambda: edge.windows == [0], what="every window back")  # (the answer may land first)
+        assert all(p._window == HIGH_WATER_LIMIT for p in connections)
     finally:
         for sock in socks:
             sock.close()
+        server.stop()
+
+
+def test_a_body_read_whole_before_the_app_takes_it_keeps_its_window_until_the_answer():
+    """Review: the window came back with the body's last byte, though the body still waited for the app;
+    40 requests that each sent 1 MiB to a busy app held 37 MB in windows the server counted as free."""
+    app = HeldBodies()
+    server = _edge_server(app)
+    connections = server.server.server_state.connections
+    sock = _post(server, BIG_WINDOW, bytes(BIG_WINDOW))
+    try:
+        wait_until(lambda: [p.cycle.more_body for p in connections if p.cycle] == [False], what="the whole body read")
+        [protocol] = connections
+        assert type(protocol).windows == [1] and len(protocol.cycle.body) == BIG_WINDOW
+        server.loop.call_soon_threadsafe(app.released.set)
+        assert read_reply(sock).startswith(b"HTTP/1.1 204")
+        wait_until(lambda: type(protocol).windows == [0], what="the window back with the answer")
+    finally:
+        sock.close()
         server.stop()
