@@ -10,7 +10,7 @@ It closes tuspyserver's measured defects that live in storage:
 - *Durable where it pays*: an upload of at least `DURABLE_FROM` bytes (or of a length not yet known)
   is fsynced as it is made (its sidecar) and when its last byte lands, so a power cut does not cost
   its guest a long upload. A smaller one (a photo) is not: it goes on to Immich within seconds and is
-  deleted, and the kernel writes what stays longer back within its 30 s; a file whose delivery waits
+  deleted, and the kernel writes what stays longer back within about 35 s; a file whose delivery waits
   for a retry is fsynced then (`keeper`). Both fsyncs cost 2 ms of CPU a photo, 8 % of the server's
   CPU against a real Immich, and they wrote to the disk photos that lived a few seconds (bench/).
 - *Expiry*: `expires` is the data file's last write plus UPLOAD_EXPIRY_HOURS (a sliding window), in
@@ -364,8 +364,8 @@ class StagingStorage(TusStorage):
                 self._creating.discard(uid)
                 self._just_created.add(uid)
         self._info_written[uid] = lasting
-        if isinstance(data.get("size"), int):
-            self._lengths[uid] = data["size"]
+        if length is not None:
+            self._lengths[uid] = length
         known = self._snapshots.get(uid)
         if known is not None:
             known[1] = json.loads(text)
