@@ -738,9 +738,14 @@ async def measure(name: str, files, real, peer, keeper: PeerKeeper | None, profi
     # sends (at best like the direct client, with Immich's own CPU counted), and all of that CPU fits
     # into the cores; nor can it receive faster than the bare server, nor deliver sooner than the
     # direct upload does (it has to send the same files to the same Immich).
-    relays = [p for p in paths if relayed(p.stat().st_size, p.name, Settings.stream_min_size)]
-    relayed_sha1 = sha1_cpu(relays)
-    result["sha1_cpu_seconds"] = relayed_sha1 + sha1_cpu([p for p in paths if p not in relays])
+    is_relayed = [relayed(p.stat().st_size, p.name, Settings.stream_min_size) for p in paths]
+    relayed_sha1 = sha1_cpu([p for p, r in zip(paths, is_relayed) if r])
+    result["sha1_cpu_seconds"] = relayed_sha1 + sha1_cpu([p for p, r in zip(paths, is_relayed) if not r])
+    cpu = sum(result["stack_cpu_seconds"].values()) + sum(result["direct_cpu_seconds"].values()) \
+        + result["sha1_cpu_seconds"]
+    result["cpu_floor_ratio"] = cpu / os.cpu_count() / result["direct_seconds"]
+    result["floor_ratio"] = max(1.0, result["stack_seconds"] / result["direct_seconds"], result["cpu_floor_ratio"]) \
+        if cpu == cpu else float("nan")  # NaN: Immich was restarted during the direct run, its CPU unknown
     # The same work done by the parts on their own, measured in this repetition: tuspyserver alone
     # receiving (hashing what the product hashes while receiving), the SHA-1 of the videos the relay
     # hashes, and the direct client's CPU sending the files to Immich. Not a floor (the product
@@ -748,11 +753,6 @@ async def measure(name: str, files, real, peer, keeper: PeerKeeper | None, profi
     # parts it is built from before any work of its own.
     result["parts_cpu_per_gb"] = (result["tus_cpu_seconds"]["bare"] + relayed_sha1
                                   + result["direct_cpu_seconds"]["client"]) / (total / 1024**3)
-    cpu = sum(result["stack_cpu_seconds"].values()) + sum(result["direct_cpu_seconds"].values()) \
-        + result["sha1_cpu_seconds"]
-    result["cpu_floor_ratio"] = cpu / os.cpu_count() / result["direct_seconds"]
-    result["floor_ratio"] = max(1.0, result["stack_seconds"] / result["direct_seconds"], result["cpu_floor_ratio"]) \
-        if cpu == cpu else float("nan")  # NaN: Immich was restarted during the direct run, its CPU unknown
     return result
 
 
