@@ -19,7 +19,7 @@ from immich_drop.immich import ImmichClient  # noqa: E402
 
 
 async def send_all(base_url: str, key: str, lanes: list[list[str]]) -> None:
-    client = ImmichClient(base_url, timeout=600)
+    client = ImmichClient(base_url, timeout=600, senders=0)
 
     async def send(lane: list[str]) -> None:
         for name in lane:

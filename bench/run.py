@@ -532,7 +532,7 @@ async def straight_to_immich(workload: str, files, real, peer, tmp: Path) -> dic
     extra = None
     try:
         plan = lanes(workload, files)
-        client = ImmichClient(immich_url, timeout=600)
+        client = ImmichClient(immich_url, timeout=600, senders=0)
         extra = Extra(immich_url + "/server/ping", tmp)  # the same extra load as our run carries
         meter = CpuMeter(immich=immich)
         started = time.time()

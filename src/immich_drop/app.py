@@ -57,7 +57,7 @@ def create_app(settings: Settings, *, immich_transport: httpx.AsyncBaseTransport
     store = Store()  # bound to its engine by the lifespan, after migrations
     # Reading, hashing and dating staged files, for the relay and the delivery workers (one each at a time).
     background = Background(workers=2 * settings.max_concurrent)
-    immich = ImmichClient(settings.immich_base_url, transport=immich_transport,
+    immich = ImmichClient(settings.immich_base_url, transport=immich_transport, senders=settings.max_concurrent,
                           timeout=settings.immich_timeout_seconds, media_types_ttl=settings.media_types_ttl_seconds)
     box = Box(settings.session_secret)
     bus = PostgresBus(settings.db_url) if settings.db_url.startswith("postgresql") else EventBus()

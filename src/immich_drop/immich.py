@@ -2,9 +2,11 @@
 
 `ImmichClient(base_url, transport=None)` takes an optional httpx transport so tests can plug in the
 fake Immich, and `in_background`, how to run the file reads of an upload (a worker thread of
-normal priority: Immich waits for those bytes, see `background`). Every call that needs a user names the API
-key to use, because uploads land in the library of whoever owns the key (the server key for the
-public page, an admin's key for invites).
+normal priority: Immich waits for those bytes, see `background`). Without a transport, to a plain
+`http://` Immich reached without a proxy, a staged file goes to Immich by `sendfile` (`filesend`)
+on one of `senders` threads (0: never); over TLS, through a proxy, or while it still arrives, it
+goes through httpx. Every call that needs a user names the API key to use, because uploads land in
+the library of whoever owns the key (the server key for the public page, an admin's key for invites).
 
 Errors come out as two kinds: `ImmichUnavailable` (connection refused, timeouts, 5xx, 429: try
 again later, keep the file) and `ImmichRejected` (a 4xx answer with Immich's own message: final).
@@ -15,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
+import urllib.request
 import uuid
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from xml.sax.saxutils import escape as xml_escape
@@ -22,6 +25,8 @@ from pathlib import Path
 from typing import AsyncIterator, Awaitable, Callable, Iterable
 
 import httpx
+
+from .filesend import FileSender
 
 READ_PIECE = 1024 * 1024  # what one thread hop reads from disk while streaming to Immich
 FIXED_ISO_LENGTH = len("2018-07-01T10:20:30.000+00:00")  # `media.fixed_iso`, for dates sent after the file
@@ -71,9 +76,11 @@ class AlbumNotWritable(ImmichRejected):
 class ImmichClient:
     def __init__(self, base_url: str, *, transport: httpx.AsyncBaseTransport | None = None,
                  timeout: float = 60.0, media_types_ttl: float = 3600.0,
-                 in_background: Callable[..., Awaitable] = asyncio.to_thread):
+                 in_background: Callable[..., Awaitable] = asyncio.to_thread, senders: int = 4):
         self.base_url = base_url.rstrip("/")
         self.in_background = in_background
+        self._sender = (FileSender(senders) if senders and transport is None and _plain_and_direct(self.base_url)
+                        else None)
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             transport=transport,
@@ -91,17 +98,25 @@ class ImmichClient:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+        if self._sender is not None:
+            self._sender.close()
 
     # --- plumbing ---------------------------------------------------------------
     async def _call(self, method: str, path: str, *, api_key: str | None = None, token: str | None = None,
-                    **kwargs) -> httpx.Response:
+                    file: _MultipartFile | None = None, **kwargs) -> httpx.Response:
+        """One request; `file`, a multipart body whose file part is read from disk, goes by `sendfile`
+        (the other `kwargs` then hold no content)."""
         headers = dict(kwargs.pop("headers", None) or {})
         if api_key:
             headers["x-api-key"] = api_key
         if token:
             headers["Authorization"] = f"Bearer {token}"
         try:
-            response = await self._http.request(method, path, headers=headers, **kwargs)
+            request = self._http.build_request(method, path, headers=headers, **kwargs)
+            if file is not None:
+                response = await self._sender.send(request, file.head, file.path, file.size, file.tail)
+            else:
+                response = await self._http.send(request)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:  # nothing went out
             raise ImmichUnavailable(f"Immich is unreachable ({type(exc).__name__})", unsent=True) from None
         except httpx.TimeoutException:
@@ -197,10 +212,11 @@ class ImmichClient:
         """Stream the file at `path` to `POST /assets`; returns `(asset id, was it a duplicate)`.
 
         The text fields go before `assetData`: Immich checks the extension of `filename` while the
-        file part streams, so a `filename` after it does not count. The body streams from disk in
-        1 MiB reads on a worker thread and is never held in memory. `pieces`, when given, supplies
-        the file's `size` bytes instead of reading `path` (a file still arriving, see `relay`); an
-        exception it raises aborts the request and comes out as is.
+        file part streams, so a `filename` after it does not count. The file is never held in
+        memory: the kernel sends it (`filesend`), or else it streams from disk in 1 MiB reads on a
+        worker thread. `pieces`, when given, supplies the file's `size` bytes instead of reading
+        `path` (a file still arriving, see `relay`); an exception it raises aborts the request and
+        comes out as is.
 
         `dates_after`, instead of the two dates, is called once the file's bytes are sent and gives
         (fileCreatedAt, fileModifiedAt) in `fixed_iso` form: Immich reads those fields after the body
@@ -227,7 +243,11 @@ class ImmichClient:
         headers = {"Content-Type": body.content_type, "Content-Length": str(body.length)}
         if checksum:
             headers["x-immich-checksum"] = checksum
-        response = await self._call("POST", "/assets", api_key=api_key, content=body.stream(pieces), headers=headers)
+        if self._sender is not None and pieces is None and not late:
+            response = await self._call("POST", "/assets", api_key=api_key, file=body, headers=headers)
+        else:
+            response = await self._call("POST", "/assets", api_key=api_key, content=body.stream(pieces),
+                                        headers=headers)
         data = response.json()
         return data["id"], data.get("status") == "duplicate"
 
@@ -277,6 +297,16 @@ class ImmichClient:
             elif not item.get("success") and error != "duplicate":
                 errors[asset_id] = ImmichRejected(f"Immich did not add the asset to the album: {error}", 400)
         return errors
+
+
+def _plain_and_direct(base_url: str) -> bool:
+    """Is Immich at `base_url` reached over plain HTTP and without a proxy (httpx's reading of the
+    proxy variables: a proxy for "http" or "all", unless NO_PROXY names the host)?"""
+    url = httpx.URL(base_url)
+    if url.scheme != "http":
+        return False
+    proxies = urllib.request.getproxies_environment()
+    return not (proxies.get("http") or proxies.get("all")) or bool(urllib.request.proxy_bypass_environment(url.host))
 
 
 def xmp_description(text: str) -> bytes:
