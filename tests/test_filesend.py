@@ -6,9 +6,11 @@ here are the failures the fake does not show: an answer before the body is in, a
 comes, a cancelled delivery, a staged file shorter than its upload, a proxy in the environment."""
 
 import asyncio
+import errno
 import gzip
 import hashlib
 import json
+import os
 import socket
 import threading
 
@@ -75,6 +77,12 @@ def read_request(conn: socket.socket) -> tuple[bytes, bytes]:
     return head, body
 
 
+def file_part(head: bytes, body: bytes) -> bytes:
+    """The bytes of the multipart body's last part (the file)."""
+    boundary = head.split(b"boundary=")[1].split(b"\r\n")[0]
+    return body.split(b"--" + boundary)[-2].partition(b"\r\n\r\n")[2][:-2]
+
+
 def content_length(head: bytes) -> int:
     for line in head.split(b"\r\n")[1:]:
         name, _, value = line.partition(b":")
@@ -86,6 +94,12 @@ def content_length(head: bytes) -> int:
 def answer(conn: socket.socket, status: int = 201, body: bytes = ANSWER, extra: bytes = b"") -> None:
     conn.sendall(b"HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: %d\r\n%s\r\n"
                  % (status, len(body), extra) + body)
+
+
+def dead_url() -> str:
+    """A loopback address nobody listens on: a request that connects fails as unreachable."""
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        return f"http://127.0.0.1:{taken.getsockname()[1]}/api"
 
 
 def upload(url: str, path, size: int | None = None, **client_options):
@@ -148,10 +162,8 @@ def test_the_body_is_the_fields_the_whole_file_and_the_closing_boundary(served, 
     boundary = headers[b"content-type"].split(b"boundary=")[1]
     parts = body.split(b"--" + boundary)
     assert parts[-1] == b"--\r\n" and parts[0] == b""
-    file_part = parts[-2]
-    assert b'name="assetData"; filename="big.jpg"' in file_part
-    data = file_part.partition(b"\r\n\r\n")[2][:-2]
-    assert hashlib.sha1(data).hexdigest() == sha1_of(photo)
+    assert b'name="assetData"; filename="big.jpg"' in parts[-2]
+    assert hashlib.sha1(file_part(head, body)).hexdigest() == sha1_of(photo)
 
 
 def keeps_alive(server, conn, close_after: int = 0, say_close: bool = False):
@@ -248,10 +260,8 @@ def test_no_answer_in_time_is_unavailable_and_may_have_landed(served, tmp_path):
 
 def test_nobody_listening_is_unavailable_and_certainly_unsent(tmp_path):
     photo = make_file(tmp_path / "p.jpg", 1000)
-    with socket.create_server(("127.0.0.1", 0)) as taken:
-        port = taken.getsockname()[1]
     with pytest.raises(ImmichUnavailable) as refused:
-        upload(f"http://127.0.0.1:{port}/api", photo)
+        upload(dead_url(), photo)
     assert refused.value.unsent
 
 
@@ -267,13 +277,97 @@ def test_a_connection_closed_without_an_answer_is_unavailable(served, tmp_path):
     assert not cut.value.unsent
 
 
-def test_a_staged_file_shorter_than_its_upload_raises_and_sends_no_short_body(served, tmp_path):
+def test_a_staged_file_shorter_than_its_upload_raises_before_connecting(tmp_path):
     photo = make_file(tmp_path / "cut.jpg", 100_000)
-    server = served(lambda server, conn: read_head(conn))
-    with pytest.raises(OSError) as short:
-        upload(server.url, photo, size=100_001)
-    assert not isinstance(short.value, ImmichUnavailable)
-    assert server.connections == 0
+    with pytest.raises(OSError) as short:  # on connecting first it would be ImmichUnavailable
+        upload(dead_url(), photo, size=100_001)
+    assert "shorter" in str(short.value)
+
+
+def test_a_staged_file_failing_mid_send_fails_the_upload_at_once(served, tmp_path, monkeypatch):
+    """A read error of the disk halfway (sendfile and a read both fail at that offset) is the
+    file's failure, an OSError (the pipeline fails the upload): not a connection error to retry,
+    and without waiting for an answer that cannot come (the timeout here is a minute)."""
+    import immich_drop.filesend as filesend
+
+    photo = make_file(tmp_path / "bad.jpg", 3 * 1024 * 1024)
+    real_sendfile, real_pread = os.sendfile, os.pread
+
+    def sendfile(out_fd, in_fd, offset, count):
+        if offset >= 1024 * 1024:
+            raise OSError(errno.EIO, "Input/output error")
+        return real_sendfile(out_fd, in_fd, offset, min(count, 1024 * 1024 - offset))
+
+    def pread(fd, n, offset):
+        if offset >= 1024 * 1024:
+            raise OSError(errno.EIO, "Input/output error")
+        return real_pread(fd, n, offset)
+
+    monkeypatch.setattr(filesend.os, "sendfile", sendfile)
+    monkeypatch.setattr(filesend.os, "pread", pread)
+    server = served(lambda server, conn: read_request(conn))
+
+    async def run():
+        client = ImmichClient(server.url, timeout=60)
+        try:
+            return await asyncio.wait_for(client.upload_asset(
+                "key", photo, photo.stat().st_size, filename="bad.jpg", created_at="2020-01-01T00:00:00.000Z",
+                modified_at="2020-01-01T00:00:00.000Z"), 10)
+        finally:
+            await client.aclose()
+
+    with pytest.raises(OSError) as failed:
+        asyncio.run(run())
+    assert failed.value.errno == errno.EIO
+
+
+def test_a_file_system_without_sendfile_still_sends_the_whole_file(served, tmp_path, monkeypatch):
+    import immich_drop.filesend as filesend
+
+    def no_sendfile(*args):
+        raise OSError(errno.EINVAL, "Invalid argument")
+
+    monkeypatch.setattr(filesend.os, "sendfile", no_sendfile)
+    photo = make_file(tmp_path / "p.jpg", 2 * 1024 * 1024 + 3)
+    seen = {}
+
+    def handle(server, conn):
+        seen["head"], seen["body"] = read_request(conn)
+        answer(conn)
+
+    assert upload(served(handle).url, photo) == ("asset-1", False)
+    assert hashlib.sha1(file_part(seen["head"], seen["body"])).hexdigest() == sha1_of(photo)
+
+
+def test_immich_not_reading_the_body_is_a_timeout(served, tmp_path):
+    photo = make_file(tmp_path / "p.jpg", 32 * 1024 * 1024)  # more than the sockets' buffers hold
+    server = served(lambda server, conn: (read_head(conn), server.done.wait(30)))
+    with pytest.raises(ImmichUnavailable) as late:
+        upload(server.url, photo, timeout=0.5)
+    assert "in time" in late.value.message and not late.value.unsent
+
+
+def test_closing_the_client_ends_a_send_waiting_for_its_answer(served, tmp_path):
+    """At shutdown a delivery still waiting for Immich (timeout: a minute) fails at once, as a lost
+    connection, and a send asked for after the close never connects."""
+    photo = make_file(tmp_path / "p.jpg", 1000)
+    heard = threading.Event()
+    server = served(lambda server, conn: (read_request(conn), heard.set(), server.done.wait(30)))
+
+    async def run():
+        client = ImmichClient(server.url, timeout=60)
+        args = dict(filename="p.jpg", created_at="2020-01-01T00:00:00.000Z", modified_at="2020-01-01T00:00:00.000Z")
+        waiting = asyncio.create_task(client.upload_asset("key", photo, 1000, **args))
+        await asyncio.to_thread(heard.wait, 10)
+        await client.aclose()
+        with pytest.raises(ImmichUnavailable) as lost:
+            await asyncio.wait_for(waiting, 10)
+        with pytest.raises(ImmichUnavailable) as after:
+            await client.upload_asset("key", photo, 1000, **args)
+        return lost.value, after.value
+
+    lost, after = asyncio.run(run())
+    assert not lost.unsent and after.unsent and server.connections == 1
 
 
 def test_a_cancelled_upload_lets_go_of_its_connection_and_its_thread(served, tmp_path):
@@ -318,7 +412,7 @@ def test_a_cancelled_upload_lets_go_of_its_connection_and_its_thread(served, tmp
     ("https://photos.example.org/api", {}, False),  # TLS: httpx
     ("http://immich:2283/api", {"HTTP_PROXY": "http://proxy:3128"}, False),
     ("http://immich:2283/api", {"ALL_PROXY": "http://proxy:3128"}, False),
-    ("http://immich:2283/api", {"HTTP_PROXY": "http://proxy:3128", "NO_PROXY": "immich"}, True),
+    ("http://immich:2283/api", {"HTTP_PROXY": "http://proxy:3128", "NO_PROXY": "immich"}, False),  # httpx's rules
     ("http://immich:2283/api", {"HTTPS_PROXY": "http://proxy:3128"}, True),
 ])
 def test_sendfile_only_for_plain_http_without_a_proxy(monkeypatch, url, env, direct):
@@ -365,14 +459,13 @@ def test_the_real_immich_takes_a_file_sent_this_way_and_answers_its_duplicate_an
         peer.delete_assets([asset_id], force=True)
 
 
-def test_a_key_http_cannot_carry_is_refused_before_anything_is_sent(served, tmp_path):
-    """A header value with a line break would split the request: h11 refuses to write it, and the
-    client calls it a failure that reached nobody, as it does over httpx."""
+def test_a_key_http_cannot_carry_is_refused_before_anything_is_sent(tmp_path):
+    """A header value with a line break would split the request: h11 refuses to write it, before
+    any connection (to an address nobody listens on, connecting first would fail as unreachable)."""
     photo = make_file(tmp_path / "p.jpg", 1000)
-    server = served(lambda server, conn: read_head(conn))
 
     async def run():
-        client = ImmichClient(server.url)
+        client = ImmichClient(dead_url())
         try:
             return await client.upload_asset("key\r\nx-api-key: other", photo, 1000, filename="p.jpg",
                                               created_at="2020-01-01T00:00:00.000Z",
@@ -380,5 +473,6 @@ def test_a_key_http_cannot_carry_is_refused_before_anything_is_sent(served, tmp_
         finally:
             await client.aclose()
 
-    with pytest.raises(ImmichUnavailable):
+    with pytest.raises(ImmichUnavailable) as refused:
         asyncio.run(run())
+    assert "LocalProtocolError" in refused.value.message

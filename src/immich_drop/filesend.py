@@ -45,24 +45,37 @@ class FileSender:
     def __init__(self, threads: int):
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="immich-send")
         self._idle = _Idle(most=threads)
+        self._live: set[_Exchange] = set()
+        self._closed = False
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Ends every send at once (their sockets shut: they fail as a lost connection would), and
+        closes the kept connections; a send asked for after this fails before connecting."""
+        self._closed = True
+        for exchange in list(self._live):
+            exchange.abort()
+        self._pool.shutdown(wait=False)
         self._idle.close()
 
     async def send(self, request: httpx.Request, before: bytes, path: Path, size: int,
                    after: bytes) -> httpx.Response:
+        if self._closed:
+            raise httpx.ConnectError("the Immich client is closed", request=request)
         exchange = _Exchange(request, before, path, size, after, self._idle)
+        self._live.add(exchange)
         try:
             status, headers, body = await asyncio.get_running_loop().run_in_executor(self._pool, exchange.run)
         except asyncio.CancelledError:
             exchange.abort()
             raise
+        finally:
+            self._live.discard(exchange)
         return httpx.Response(status, headers=headers, content=body, request=request)
 
 
 class _Exchange:
-    """The request's life on its worker thread; `abort` may be called from any thread."""
+    """The request's life on its worker thread; `abort` may be called from any thread. The lock
+    keeps `abort` off a socket the exchange has given back (another exchange may be using it)."""
 
     def __init__(self, request: httpx.Request, before: bytes, path: Path, size: int, after: bytes, idle: "_Idle"):
         self.request, self.before, self.path, self.size, self.after = request, before, path, size, after
@@ -70,29 +83,45 @@ class _Exchange:
         timeouts = request.extensions.get("timeout", {})
         self.connect_timeout = timeouts.get("connect")
         self.write_timeout, self.read_timeout = timeouts.get("write"), timeouts.get("read")
+        self.lock = threading.Lock()
         self.sock: socket.socket | None = None
         self.aborted = False
 
     def abort(self) -> None:
-        self.aborted = True
-        if self.sock is not None:
-            try:
-                self.sock.shutdown(socket.SHUT_RDWR)
-            except OSError:  # not connected yet, or already closed
-                pass
+        with self.lock:
+            self.aborted = True
+            if self.sock is not None:
+                try:
+                    self.sock.shutdown(socket.SHUT_RDWR)
+                except OSError:  # not connected, or already shut
+                    pass
+
+    def _hold(self, sock: socket.socket) -> None:
+        with self.lock:
+            if self.aborted:  # cancelled (or closed) before the socket was ours to shut
+                sock.close()
+                raise httpx.ConnectError("cancelled", request=self.request)
+            self.sock = sock
+
+    def _let_go(self) -> None:
+        with self.lock:
+            self.sock = None
 
     def run(self) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=64 * 1024)
+        try:  # before any connection: a header value HTTP cannot carry reaches nobody
+            head = conn.send(h11.Request(method=self.request.method, target=self.request.url.raw_path,
+                                         headers=self.request.headers.raw))
+        except h11.LocalProtocolError as exc:
+            raise httpx.LocalProtocolError(str(exc), request=self.request) from None
         with open(self.path, "rb") as file:  # a missing staged file fails here, before any connection
             if os.fstat(file.fileno()).st_size < self.size:
                 raise OSError(errno.EIO, "the staged file is shorter than its upload")
             sock = self.idle.take(self.address) or self._connect()
-            self.sock = sock
+            self._hold(sock)
             keep = False
             try:
-                if self.aborted:  # cancelled while connecting
-                    raise httpx.ConnectError("cancelled", request=self.request)
-                conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=64 * 1024)
-                failed = self._write(sock, conn, file)
+                failed = self._write(sock, head, file)
                 try:
                     status, headers, body = self._read(sock, conn)
                 except httpx.TransportError:
@@ -101,23 +130,30 @@ class _Exchange:
                     if failed is not None:
                         raise failed from None
                     raise
-                keep = (failed is None and not self.aborted and not conn.trailing_data[0]
-                        and not conn.trailing_data[1] and conn.their_http_version == b"1.1"
+                keep = (failed is None and not conn.trailing_data[0] and not conn.trailing_data[1]
+                        and conn.their_http_version == b"1.1"
                         and not any(k == b"connection" and b"close" in v.lower() for k, v in headers))
                 return status, headers, body
             finally:
-                if keep:
+                self._let_go()
+                if keep and not self.aborted:
                     self.idle.give(self.address, sock)
                 else:
                     sock.close()
 
     def _connect(self) -> socket.socket:
+        """A new connection. Not interrupted by `abort`: a cancelled send's thread is held for at
+        most the connect timeout."""
         try:
             sock = socket.create_connection(self.address, timeout=self.connect_timeout)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except TimeoutError:
             raise httpx.ConnectTimeout("timed out connecting to Immich", request=self.request) from None
         except OSError as exc:
+            raise httpx.ConnectError(str(exc), request=self.request) from None
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError as exc:
+            sock.close()
             raise httpx.ConnectError(str(exc), request=self.request) from None
         # Blocking from here on, the timeouts kept by the kernel: Python's own timeout makes the
         # socket non-blocking, and each `sendfile` then sends what the socket buffer takes and comes
@@ -133,31 +169,54 @@ class _Exchange:
             seconds = seconds or 0
             sock.setsockopt(socket.SOL_SOCKET, option, struct.pack("ll", int(seconds), int(seconds % 1 * 1e6)))
 
-    def _write(self, sock: socket.socket, conn: h11.Connection, file) -> httpx.TransportError | None:
+    def _write(self, sock: socket.socket, head: bytes, file) -> httpx.TransportError | None:
         """Sends the request; returns the write's failure (to raise if no answer follows), if any.
-        A file that ends before `size` raises OSError: the body must not come out short."""
-        try:
-            head = conn.send(h11.Request(method=self.request.method, target=self.request.url.raw_path,
-                                         headers=self.request.headers.raw))
-        except h11.LocalProtocolError as exc:  # a header value HTTP cannot carry
-            raise httpx.LocalProtocolError(str(exc), request=self.request) from None
+        The staged file failing (ending before `size`, a read error) raises its OSError: the body
+        must not come out short, and the request is dropped with its socket."""
         try:
             self._kernel_timeouts(sock)
             sock.sendall(head + self.before)
             offset = 0
             while offset < self.size:
-                sent = os.sendfile(sock.fileno(), file.fileno(), offset, self.size - offset)
-                if not sent:
-                    raise _ShortFile()
-                offset += sent
+                offset += self._send_some(sock, file, offset)
             sock.sendall(self.after)
-        except _ShortFile:
-            raise OSError(errno.EIO, "the staged file ended before its upload's size") from None
+        except _FileFailed as failed:
+            raise failed.error from None
         except (BlockingIOError, TimeoutError):
             return httpx.WriteTimeout("timed out sending to Immich", request=self.request)
         except OSError as exc:
             return httpx.WriteError(str(exc) or type(exc).__name__, request=self.request)
         return None
+
+    def _send_some(self, sock: socket.socket, file, offset: int) -> int:
+        """Sends from `offset` on, by `sendfile` (by reads where the file system cannot), and
+        returns how many bytes went. sendfile's errors do not say which end failed: a read of
+        the file where it stopped tells (_FileFailed for the file, the OSError for the socket)."""
+        left = self.size - offset
+        try:
+            sent = os.sendfile(sock.fileno(), file.fileno(), offset, left)
+        except (BlockingIOError, TimeoutError):
+            raise
+        except OSError as exc:
+            if exc.errno not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+                self._check_file(file, offset)
+                raise
+            piece = self._check_file(file, offset, min(left, 1024 * 1024))
+            sock.sendall(piece)
+            sent = len(piece)
+        if not sent:
+            raise _FileFailed(OSError(errno.EIO, "the staged file ended before its upload's size"))
+        return sent
+
+    @staticmethod
+    def _check_file(file, offset: int, n: int = 1) -> bytes:
+        try:
+            piece = os.pread(file.fileno(), n, offset)
+        except OSError as exc:
+            raise _FileFailed(exc) from None
+        if not piece:
+            raise _FileFailed(OSError(errno.EIO, "the staged file ended before its upload's size"))
+        return piece
 
     def _read(self, sock: socket.socket, conn: h11.Connection) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         # h11 reads the answer while it believes the body still goes out (an early answer, which
@@ -189,15 +248,18 @@ class _Exchange:
             # h11.InformationalResponse (100 Continue and the like): not the answer, read on
 
 
-class _ShortFile(Exception):
-    pass
+class _FileFailed(Exception):
+    """The staged file, not the connection, failed; `error` is its OSError."""
+
+    def __init__(self, error: OSError):
+        self.error = error
 
 
 class _Idle:
     """Connections kept between requests, per (host, port), at most `most` each; any thread."""
 
     def __init__(self, most: int):
-        self.most, self.lock, self.kept = most, threading.Lock(), {}
+        self.most, self.lock, self.kept, self.closed = most, threading.Lock(), {}, False
 
     def take(self, address) -> socket.socket | None:
         """A kept connection the other end has not closed (nor written to: nothing is due on an
@@ -217,14 +279,14 @@ class _Idle:
     def give(self, address, sock: socket.socket) -> None:
         with self.lock:
             kept = self.kept.setdefault(address, [])
-            if len(kept) < self.most:
+            if len(kept) < self.most and not self.closed:
                 kept.append(sock)
                 return
         sock.close()
 
     def close(self) -> None:
         with self.lock:
-            kept, self.kept = self.kept, {}
+            kept, self.kept, self.closed = self.kept, {}, True
         for socks in kept.values():
             for sock in socks:
                 sock.close()

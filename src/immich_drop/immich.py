@@ -97,9 +97,11 @@ class ImmichClient:
         self._album_locks: dict[tuple[str, str], asyncio.Lock] = {}
 
     async def aclose(self) -> None:
-        await self._http.aclose()
-        if self._sender is not None:
-            self._sender.close()
+        try:
+            await self._http.aclose()
+        finally:
+            if self._sender is not None:
+                self._sender.close()
 
     # --- plumbing ---------------------------------------------------------------
     async def _call(self, method: str, path: str, *, api_key: str | None = None, token: str | None = None,
@@ -300,13 +302,13 @@ class ImmichClient:
 
 
 def _plain_and_direct(base_url: str) -> bool:
-    """Is Immich at `base_url` reached over plain HTTP and without a proxy (httpx's reading of the
-    proxy variables: a proxy for "http" or "all", unless NO_PROXY names the host)?"""
-    url = httpx.URL(base_url)
-    if url.scheme != "http":
+    """Is Immich at `base_url` reached over plain HTTP with no proxy set for plain HTTP at all?
+    (With one, httpx decides by NO_PROXY, whose patterns it reads its own way: every request then
+    goes through httpx, so an upload takes the same road as every other call.)"""
+    if httpx.URL(base_url).scheme != "http":
         return False
     proxies = urllib.request.getproxies_environment()
-    return not (proxies.get("http") or proxies.get("all")) or bool(urllib.request.proxy_bypass_environment(url.host))
+    return not (proxies.get("http") or proxies.get("all"))
 
 
 def xmp_description(text: str) -> bytes:
