@@ -54,7 +54,8 @@ def test_a_fresh_id_is_new_once_then_the_disk_answers(tmp_path):
 def test_only_long_uploads_and_those_of_unknown_length_are_fsynced_as_they_arrive(tmp_path, monkeypatch):
     """Durable where it pays: a photo-sized upload costs no fsync (it goes on to Immich within seconds;
     2 ms of CPU a photo); a long one, or one whose length is not known yet, is fsynced as it is made
-    (the sidecar) and when its last byte lands (the data), so a power cut does not cost it."""
+    (the sidecar, then the folder, which names it and its data file) and when its last byte lands
+    (the data), so a power cut does not cost it."""
     synced = []
     real_fsync = os.fsync
     monkeypatch.setattr(os, "fsync", lambda fd: synced.append(Path(os.readlink(f"/proc/self/fd/{fd}")).name)
@@ -71,12 +72,13 @@ def test_only_long_uploads_and_those_of_unknown_length_are_fsynced_as_they_arriv
         await storage.write_info(uid, {**info, "size": size})
         await storage.append(uid, body)
         await storage.flush(uid)
-        return sorted(synced)
+        return list(synced)
 
     async def run():
         return await send(short, 7, b"1234567"), await send(long, 8, b"12345678"), await send(unknown, None, b"12")
 
-    assert asyncio.run(run()) == ([], [long, f"{long}.info.tmp"], [unknown, f"{unknown}.info.tmp"])
+    folder = tmp_path.name  # after the sidecar's rename, which it makes durable
+    assert asyncio.run(run()) == ([], [f"{long}.info.tmp", folder, long], [f"{unknown}.info.tmp", folder, unknown])
 
 
 def test_a_keeper_fsyncs_the_data_and_its_sidecar_and_minds_no_missing_file(tmp_path, monkeypatch):
@@ -90,7 +92,7 @@ def test_a_keeper_fsyncs_the_data_and_its_sidecar_and_minds_no_missing_file(tmp_
     storage.info_path(kept).write_text("{}")
     storage.keeper(kept)()
     storage.keeper(gone)()  # removed meanwhile: nothing to keep, no error
-    assert synced == [kept, f"{kept}.info"]
+    assert synced == [kept, f"{kept}.info", tmp_path.name, tmp_path.name]  # the folder names them
 
 
 def test_a_keeper_that_cannot_fsync_says_so(tmp_path, monkeypatch, caplog):
