@@ -245,11 +245,9 @@ class ImmichClient:
         headers = {"Content-Type": body.content_type, "Content-Length": str(body.length)}
         if checksum:
             headers["x-immich-checksum"] = checksum
-        if self._sender is not None and pieces is None and not late:
-            response = await self._call("POST", "/assets", api_key=api_key, file=body, headers=headers)
-        else:
-            response = await self._call("POST", "/assets", api_key=api_key, content=body.stream(pieces),
-                                        headers=headers)
+        by_kernel = self._sender is not None and pieces is None and not late
+        sending = {"file": body} if by_kernel else {"content": body.stream(pieces)}
+        response = await self._call("POST", "/assets", api_key=api_key, headers=headers, **sending)
         data = response.json()
         return data["id"], data.get("status") == "duplicate"
 

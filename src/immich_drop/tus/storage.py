@@ -265,25 +265,21 @@ class StagingStorage(TusStorage):
         return remove
 
     def keeper(self, uid: str) -> Callable[[], None]:
-        """A blocking function that fsyncs `uid`'s data file and sidecar (if they are there), for a
-        thread hop the caller makes anyway: a short upload about to wait for a retry is made
-        durable then, not as it arrived (the module's docstring)."""
-        paths = (self.data_path(uid), self.info_path(uid))
+        """A blocking function that fsyncs `uid`'s data file and sidecar (if they are there) and the
+        folder, for a thread hop the caller makes anyway: a short upload about to wait for a retry is
+        made durable then, not as it arrived (the module's docstring)."""
+        # the folder last: the files' names, made when nothing was fsynced yet
+        paths = (self.data_path(uid), self.info_path(uid), self.directory)
 
         def keep() -> None:
             for p in paths:
                 try:
-                    with open(p, "rb") as fh:
-                        os.fsync(fh.fileno())
+                    fsync_path(p)
                 except FileNotFoundError:
                     pass  # removed meanwhile (its link deleted): nothing to keep
                 except OSError as exc:  # the disk's own error: a failed fsync leaves the page cache
                     # readable, so the retry would not notice; the owner's log must
                     log.warning("could not make staged upload %s durable: %s", uid, exc)
-            try:  # the files' names, made when nothing was fsynced yet
-                fsync_directory(self.directory)
-            except OSError as exc:
-                log.warning("could not make staged upload %s durable: %s", uid, exc)
 
         return keep
 
@@ -339,6 +335,10 @@ class StagingStorage(TusStorage):
         text = json.dumps(data, default=str)
         first = uid not in self._lengths
         length = data.get("size") if isinstance(data.get("size"), int) else None
+        # a long upload's metadata must survive; later rewrites only repeat it (offsets come from
+        # disk). A short one's sidecar lost to a power cut reads as no upload: its page sends the
+        # file again.
+        sync = first and durable(length)
         creating = uid in self._creating
         data_path = self.data_path(uid)
 
@@ -351,14 +351,11 @@ class StagingStorage(TusStorage):
             with os.fdopen(private_file(tmp, os.O_WRONLY | os.O_TRUNC), "w") as fh:
                 fh.write(text)
                 fh.flush()
-                # a long upload's metadata must survive; later rewrites only repeat it (offsets come from
-                # disk). A short one's sidecar lost to a power cut reads as no upload: its page sends
-                # the file again.
-                if first and durable(length):
+                if sync:
                     os.fsync(fh.fileno())
             os.replace(tmp, path)
-            if first and durable(length):  # the names too: the data file's and the sidecar's
-                fsync_directory(self.directory)
+            if sync:  # the names too: the data file's and the sidecar's
+                fsync_path(self.directory)
             if not creating and not data_path.exists():  # removed between the look and the replace
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
@@ -425,10 +422,11 @@ class StagingStorage(TusStorage):
             await held.release()
 
 
-def fsync_directory(directory: Path) -> None:
-    """fsync a folder: a file's data fsynced is not enough after a power cut if the entry naming it
-    (its creation, a rename onto it) is still only in memory."""
-    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+def fsync_path(path: Path) -> None:
+    """fsync a file or a folder (opened read-only, which both allow). A folder needs it too: a
+    file's data fsynced is not enough after a power cut if the entry naming it (its creation, a
+    rename onto it) is still only in memory."""
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
