@@ -229,3 +229,54 @@ def test_hachoir_dates_the_unix_epoch_none_and_an_avi_in_the_guests_zone():
     assert capture_date(MEDIA / "epoch.wmv", "clip.wmv", berlin) is None
     # an AVI's date is its camera's clock: local time, as EXIF's (it was read as UTC)
     assert iso(capture_date(MEDIA / "local_date.avi", "clip.avi", berlin)) == "2014-03-03T03:03:03.000+01:00"
+
+
+def exif_jpeg(tiff: bytes) -> bytes:
+    return b"\xff\xd8\xff\xe1\xff\xfeExif\x00\x00" + tiff
+
+
+def test_exif_pointer_maze_reads_two_directories_only(tmp_path, monkeypatch):
+    """A 512 KiB photo whose every EXIF entry points to another Exif directory (each entry's tail is the
+    next directory's count) was followed pointer by pointer: 22 CPU s in a delivery thread per photo. Now
+    IFD0 and one Exif IFD are read, however the pointers are laid out; counted, not timed."""
+    size = media.EXIF_SCAN_BYTES - 12
+    tiff = bytearray(size)
+    tiff[:8] = b"MM\x00*" + struct.pack(">I", 8)
+    struct.pack_into(">H", tiff, 8, 512)
+    for i in range((size - 10) // 12):
+        entry = 10 + 12 * i
+        struct.pack_into(">HHII", tiff, entry, 0x8769, 4, 1, entry + 10)
+    photo = tmp_path / "maze.jpg"
+    photo.write_bytes(exif_jpeg(bytes(tiff)))
+
+    reads = 0
+
+    class Counting:
+        def __getattr__(self, name):
+            return getattr(struct, name)
+
+        def unpack_from(self, *args):
+            nonlocal reads
+            reads += 1
+            if reads > 2 * 2 * 512 + 4:  # two directories, two reads an entry at most
+                raise AssertionError(f"more than {reads - 1} EXIF reads for one photo")
+            return struct.unpack_from(*args)
+
+    monkeypatch.setattr(media, "struct", Counting())
+    assert capture_date(photo, "maze.jpg") is None
+
+
+def test_exif_date_in_the_exif_directory_and_a_self_pointer(tmp_path):
+    """An IFD0 whose Exif pointer points back at itself ends the walk (no date, no loop); a real Exif IFD
+    after IFD0 gives its DateTimeOriginal."""
+    date = b"2022:03:04 05:06:07\x00"
+    ifd0 = struct.pack(">H", 1) + struct.pack(">HHII", 0x8769, 4, 1, 8) + bytes(4)
+    tiff = b"MM\x00*" + struct.pack(">I", 8) + ifd0
+    photo = tmp_path / "loop.jpg"
+    photo.write_bytes(exif_jpeg(tiff))
+    assert capture_date(photo, "loop.jpg") is None
+    exif_at = 8 + 2 + 12 + 4
+    ifd0 = struct.pack(">H", 1) + struct.pack(">HHII", 0x8769, 4, 1, exif_at) + bytes(4)
+    exif = struct.pack(">H", 1) + struct.pack(">HHII", 0x9003, 2, len(date), exif_at + 18) + bytes(4) + date
+    photo.write_bytes(exif_jpeg(b"MM\x00*" + struct.pack(">I", 8) + ifd0 + exif))
+    assert iso(capture_date(photo, "loop.jpg", timezone.utc)) == "2022-03-04T05:06:07.000Z"
