@@ -4,6 +4,8 @@
 connection silently for the browser (it stays open but no byte moves, as when a network drops
 without a reset) and holds new ones; the server's side of it is closed, as a server notices a dead
 peer in time (that side is issue 13's). `resume()` lets new connections through. Old ones stay dead.
+`freeze()` holds every byte on both sides of every connection, old and new, and tells no one (a
+mobile network that stops moving for a while); `thaw()` lets them all go on.
 """
 
 import select
@@ -21,6 +23,9 @@ class StallingProxy:
         self.generation = 0
         self.open = threading.Event()
         self.open.set()
+        self.flowing = threading.Event()
+        self.flowing.set()
+        self.frozen_from = 0
         self.closed = threading.Event()
         self.sockets: list[socket.socket] = []
         self.upstreams: list[socket.socket] = []
@@ -39,9 +44,22 @@ class StallingProxy:
     def resume(self) -> None:
         self.open.set()
 
+    def freeze(self) -> None:
+        self.flowing.clear()
+        self.frozen_from = len(self.upstreams)
+
+    def answers_held(self) -> int:
+        """Connections opened since the freeze whose server has answered (its bytes wait here)."""
+        fresh = self.upstreams[self.frozen_from:]
+        return len(select.select(fresh, [], [], 0)[0]) if fresh else 0
+
+    def thaw(self) -> None:
+        self.flowing.set()
+
     def close(self) -> None:
         self.closed.set()
         self.open.set()
+        self.flowing.set()
         for s in [self.sock, *self.sockets]:
             try:
                 s.close()
@@ -76,7 +94,9 @@ class StallingProxy:
                 ready, _, _ = select.select([src], [], [], 0.05)
                 if not ready or generation != self.generation:
                     continue
+                self.flowing.wait()  # frozen: held, as a network that stopped moving holds it
                 data = src.recv(65536)
+                self.flowing.wait()
                 if not data:
                     dst.shutdown(socket.SHUT_WR)
                     return

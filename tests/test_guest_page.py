@@ -1016,6 +1016,48 @@ def test_a_half_sent_file_goes_on_after_a_reload_on_a_limited_link(recorded, adm
     context.close()
 
 
+def test_a_half_sent_file_resumed_after_a_reload_survives_a_frozen_network_on_a_limited_link(make_drop, admin_of,
+                                                                                              browser, tmp_path):
+    """Reloaded half way, chosen again, then the network froze for longer than the server waits for a
+    request's head: the server answered the page's HEAD 408, tus-js-client took the upload for gone
+    and made a new one under the page's new key, which a one-file link refused for good ("limit
+    reached") while the half-sent one held its place; on other links the whole file went again (guest
+    walk). The upload found after the reload keeps the key it was made with, so its creation sent again
+    gets the same upload back."""
+    drop = make_drop(CHUNK_SIZE=str(CHUNK), PUBLIC_UPLOAD_PAGE_ENABLED="false", HEADER_TIMEOUT_SECONDS="1",
+                     wrap=Recorder)
+    recorder = drop.served
+    proxy = StallingProxy(drop.server.port)
+    clip = make_file(tmp_path / "wedding.mp4", 40 * CHUNK + 3, seed=81)
+    # the watchdog outwaits the server's head timeout (20 s and 10 s by default); the status channel
+    # does not reconnect during the freeze (its handshake would be a second held answer)
+    context, page = guest(browser, script="window.immichDropTuning = {stallMs: 4000, pingMs: 600000, hashWaitMs: 1000};")
+    try:
+        page.goto(proxy.url + link(drop, admin_of, maxFiles=1)[len(drop.url):])
+        throttle(page, 1_000_000)
+        page.set_input_files("#picker", [str(clip)])
+        expect(page.locator(".item .chip")).to_have_text(re.compile(r"^[1-3]\d%$"), timeout=30000)
+        page.on("dialog", lambda dialog: dialog.accept())
+        page.reload()
+        speed = throttle(page, 1_000_000)
+        expect(page.locator("#unfinished")).to_contain_text("wedding.mp4")
+        page.set_input_files("#picker", [str(clip)])
+        expect(page.locator(".item .chip")).to_have_text(re.compile(r"^[4-9]\d%$"), timeout=30000)
+        proxy.freeze()
+        expect(page.locator(".item .chip")).to_have_text("stalled", timeout=20000)
+        wait_until(lambda: proxy.answers_held() >= 1, what="the server's 408 to the HEAD sent into the freeze")
+        speed.rate = -1
+        proxy.thaw()
+        expect(page.locator(".item[data-kind=done]")).to_have_count(1, timeout=60000)
+        [uid] = recorder.received  # one upload, not a second one made after the freeze
+        assert recorder.received[uid] <= clip.stat().st_size + 3 * CHUNK
+        assert [u.sha1 for u in drop.fake.uploads] == [sha1_of(clip)]
+        assert page.problems == []
+    finally:
+        context.close()
+        proxy.close()
+
+
 def test_a_half_sent_file_keeps_its_way_back_while_another_link_is_open(recorded, admin_of, browser, tmp_path):
     """Each link's page hears only its own files; one that took the other link's half-sent upload for
     gone would forget how to resume it."""

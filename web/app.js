@@ -697,7 +697,17 @@
     item.upload = upload;
     upload.findPreviousUploads().then(function (previous) {
       var mine = previous.filter(function (p) { return (p.metadata && p.metadata.invite || "") === (invite || ""); });
-      if (mine.length) upload.resumeFromPreviousUpload(mine[0]);
+      if (!mine.length) return;
+      upload.resumeFromPreviousUpload(mine[0]);
+      // Its creation's key goes with it: should the server's answer to a HEAD make tus-js-client
+      // take the upload for gone (a 408 for a head held in a frozen network), the creation it
+      // sends again finds this upload instead of taking another place in the link's limits
+      // (a new key after a reload: "limit reached" for good, or the whole file again: guest walk).
+      var key = mine[0].metadata.uploadKey;
+      if (typeof key === "string" && /^[A-Za-z0-9_-]{16,64}$/.test(key)) {
+        item.key = upload.options.metadata.uploadKey = key;
+        item.posted = true;
+      }
     }).catch(function () { /* no stored uploads to look at: start afresh */ }).then(function () {
       if (item.upload !== upload || !item.slot) return; // cancelled, paused or already known meanwhile
       upload.start();
