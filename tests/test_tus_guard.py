@@ -667,3 +667,28 @@ def test_a_link_for_videos_takes_every_video_type_immich_takes(drop, admin_of):
         assert guest.http.delete(made.headers["Location"], headers=guest.tus_headers()).status_code == 204
         refused = guest.create(100, "clip" + ext, invite=photos)
         assert refused.status_code == 415 and refused.json()["code"] == "photos_only", ext
+
+
+def test_slashes_in_upload_addresses_are_taken_as_written_or_not_found(one_file_link, tmp_path):
+    """tuspyserver's router answered "/api/uploads//" and "/api/uploads/<id>/" with a 307, after the
+    guard had taken the creation's place or the upload's lock (probe). A trailing slash is taken as
+    the address without it; a doubled or deeper one is not found, and takes nothing."""
+    drop, guest, token = one_file_link
+    photo = make_file(tmp_path / "photo.jpg", 3000, seed=6)
+    meta = f"filename {_b64('photo.jpg')},filetype {_b64('image/jpeg')},invite {_b64(token)}"
+    for path in ("/api/uploads//", "/api/uploads/x/y", "/api/uploads//x"):
+        made = guest.http.post(path, headers=guest.tus_headers(**{"Upload-Length": "3000", "Upload-Metadata": meta}))
+        assert made.status_code == 404 and made.json()["code"] == "not_found", (path, made.text)
+    made = guest.http.post("/api/uploads/", headers=guest.tus_headers(**{"Upload-Length": "3000", "Upload-Metadata": meta}))
+    assert made.status_code == 201, made.text  # the link's one file: nothing above took its place
+    uid = made.headers["Location"].rsplit("/", 1)[-1]
+    assert made.headers["Location"].endswith(f"/api/uploads/{uid}")
+    head = guest.http.head(f"/api/uploads/{uid}/", headers=guest.tus_headers())
+    assert (head.status_code, head.headers["Upload-Offset"]) == (200, "0")
+    assert guest.http.head(f"/api/uploads/{uid}//", headers=guest.tus_headers()).status_code == 404
+    body = photo.read_bytes()
+    sent = guest.http.patch(f"/api/uploads/{uid}/", content=body, headers=guest.tus_headers(**{
+        "Content-Type": "application/offset+octet-stream", "Upload-Offset": "0"}))
+    assert (sent.status_code, sent.headers["Upload-Offset"]) == (204, "3000"), sent.text
+    assert guest.wait_for(uid, ["done", "failed"])["state"] == "done"
+    assert [u.sha1 for u in drop.fake.uploads] == [sha1_of(photo)]

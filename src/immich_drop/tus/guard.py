@@ -133,8 +133,8 @@ class TusGuard:
     async def __call__(self, scope, receive, send) -> None:
         headers = _headers(scope)
         method = scope["method"]
-        tail = scope["path"][len(self.prefix):].strip("/")
         try:
+            tail, scope = self._route(scope)
             if method == "OPTIONS":
                 return await _respond(send, 204, None, {
                     "Tus-Version": TUS_VERSION, "Tus-Extension": EXTENSIONS,
@@ -175,6 +175,20 @@ class TusGuard:
             await _respond(send, refusal.status, refusal.message, refusal.headers, refusal.code, refusal.params)
 
     # --- checks -------------------------------------------------------------------
+    def _route(self, scope) -> tuple[str, dict]:
+        """(upload id or "" for the collection, the scope tuspyserver gets). Its router answered a
+        trailing slash or a doubled one with a 307 after the guard had taken an upload's lock or a
+        creation's place (probe); "/api/uploads/" and "/api/uploads/<id>/" are taken as written
+        without it, anything deeper is not found."""
+        rest = scope["path"][len(self.prefix):]
+        tail = rest.strip("/")
+        if rest not in (("", "/") if not tail else (f"/{tail}", f"/{tail}/")) or "/" in tail:
+            raise _not_found()
+        path = self.prefix + (f"/{tail}" if tail else "")
+        if path != scope["path"]:
+            scope = {**scope, "path": path, "raw_path": path.encode()}
+        return tail, scope
+
     def _check_origin(self, scope, headers: dict[str, str]) -> None:
         if not same_origin(scope.get("scheme", "http"), headers.get("host", ""), headers.get("origin"),
                            self.public_base_url):
