@@ -154,6 +154,24 @@ def test_a_changed_password_locks_browsers_that_used_the_old_one(locked_invite):
                             headers=guest.tus_headers(**{"Upload-Offset": "6", **patch})).status_code == 204
 
 
+def test_a_new_password_is_not_held_by_the_tries_at_the_old_one(locked_invite):
+    """Ten wrong tries held the address for 15 minutes, the right password refused too: as they
+    should. The owner then set a new password and sent it; the family was still held out (probe).
+    The tries count against the password they were made at."""
+    drop, admin, invite, token = locked_invite
+    guest = drop.guest()
+    guest.http.get(f"/i/{token}")
+    answers = [guest.http.post(f"/api/i/{token}/unlock", json={"password": f"guess {i}"}) for i in range(10)]
+    assert [a.status_code for a in answers] == [401] * 10
+    assert [a.json()["code"] for a in answers[-4:]] == ["wrong_password_few"] * 3 + ["wrong_password_wait"]
+    assert [a.json()["params"].get("count") for a in answers[-4:-1]] == [3, 2, 1]
+    assert 800 < answers[-1].json()["params"]["wait"] <= 900
+    held = guest.http.post(f"/api/i/{token}/unlock", json={"password": "open sesame"})
+    assert held.status_code == 429 and held.json()["code"] == "too_many_attempts"
+    assert admin.call("PATCH", f"/api/invites/{invite['id']}", json={"password": "new secret"}).status_code == 200
+    assert guest.http.post(f"/api/i/{token}/unlock", json={"password": "new secret"}).status_code == 204
+
+
 def test_a_parallel_burst_against_the_real_immich_gets_five_answers(make_real_drop):
     drop = make_real_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
     email = f"nobody-{os.urandom(4).hex()}@example.org"  # no account of the peer is touched

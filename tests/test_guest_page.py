@@ -743,16 +743,23 @@ def test_a_file_chosen_again_on_its_way_says_so_on_its_one_row(recorded, admin_o
 
 
 def test_a_locked_out_guest_reads_the_wait_in_minutes_in_their_language(make_drop, admin_of, browser):
-    """After ten wrong passwords the page said "try again in 894 seconds"; it says minutes, translated."""
+    """After ten wrong passwords the page said "try again in 894 seconds"; it says minutes, translated.
+    The last three wrong tries say a wait is near (it came with no warning: walk), the tenth how long."""
     drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
     context, page = guest(browser, locale="de-DE")
     page.goto(link(drop, admin_of, password="open sesame"))
     error = page.locator("#unlock-error")
-    for attempt in range(10):
+    said = {6: "Das Passwort stimmt nicht.",
+            7: "Das Passwort stimmt nicht. Noch 3 falsche Versuche, dann müssen Passwörter aus deinem Netz eine Weile warten.",
+            9: "Das Passwort stimmt nicht. Noch ein falscher Versuch, dann müssen Passwörter aus deinem Netz eine Weile warten."}
+    for attempt in range(1, 11):
         page.fill("#password", f"guess {attempt}")
         with page.expect_response(lambda r: r.url.endswith("/unlock")) as answer:
             page.click("#unlock button")
         assert answer.value.status == 401
+        if attempt in said:
+            expect(error).to_have_text(said[attempt])
+    expect(error).to_have_text(re.compile(r"^Das Passwort stimmt nicht\. Versuche es in 1[45] Minuten noch einmal\.$"))
     page.fill("#password", "open sesame")
     with page.expect_response(lambda r: r.url.endswith("/unlock")) as answer:
         page.click("#unlock button")

@@ -73,7 +73,9 @@
     },
 
     server: function (body, otherwise) {
-      if (body && body.code && I18N.has("server." + body.code)) {
+      // (a count picks its plural form: "server.<code>.one", "server.<code>.other")
+      var counted = body && body.code && typeof (body.params || {}).count === "number" && I18N.has("server." + body.code + ".other");
+      if (counted || (body && body.code && I18N.has("server." + body.code))) {
         var params = {}, given = body.params || {};
         for (var name in given) {
           var value = given[name];
@@ -83,6 +85,7 @@
         }
         // a one-time link's "already used" (the sentence for many browsers puzzled its guest: walk)
         var key = body.code === "link_used" && given.max === 1 ? "server.link_used_once" : "server." + body.code;
+        if (counted) return I18N.n(key, given.count, params);
         return I18N.t(I18N.has(key) ? key : "server." + body.code, params);
       }
       return otherwise || (body && body.message) || I18N.t("server.bad_request");

@@ -68,6 +68,14 @@ class RateLimiter:
             self._hits.popitem(last=False)  # the least recently used key
         return 0
 
+    def left(self, key: tuple) -> tuple[int, int]:
+        """(attempts `key` has left in its window, seconds until its oldest one lapses)."""
+        now = self.clock()
+        hits = self._window(_compact(key), now)
+        if hits is None:
+            return self.attempts[key[0]], 0
+        return max(self.attempts[key[0]] - len(hits), 0), max(1, math.ceil(hits[0] + self.seconds - now))
+
     def undo(self, *keys: tuple) -> None:
         """Take back the attempt just counted (the question could not be asked, e.g. Immich was down)."""
         for key in map(_compact, keys):

@@ -111,7 +111,10 @@ async def unlock(request: Request) -> Response:
         raise ApiError(403, "Open the link in your browser first.", code="no_session")
     password = text_field(await json_body(request), "password", 1024)
     limiter = services.invite_limiter
-    keys = [("ip_invite", client_address(request), invite.id), ("invite", invite.id)]
+    # counted against this password: the owner changing it starts every count afresh (the tries
+    # held a family out for 15 minutes after the owner had sent them a new one: probe)
+    version = invite.password_hash or ""
+    keys = [("ip_invite", client_address(request), invite.id, version), ("invite", invite.id, version)]
     wait = limiter.attempt(*keys)  # counted before the first await: a parallel burst cannot exceed it
     if wait:
         raise too_many(wait)
@@ -123,10 +126,25 @@ async def unlock(request: Request) -> Response:
             raise ApiError(429, "Many people are trying passwords right now. Try again in a few seconds.",
                            {"Retry-After": "2"}, code="passwords_busy") from None
         if not right:
-            raise ApiError(401, "That password is not right.", code="wrong_password")
+            raise _wrong(*limiter.left(keys[0]))
     limiter.succeeded(*keys)
     await services.store.unlock_invite(invite.id, session)
     return Response(status_code=204)
+
+
+FEW_TRIES = 3  # tries left at an address from which the guest is told how many
+
+
+def _wrong(left: int, wait: int) -> ApiError:
+    """A wrong password's answer: how many tries this address has left once they are few, and the
+    wait once there are none (a guest met the 15-minute wait with no warning: walk)."""
+    if left == 0:
+        return ApiError(401, f"That password is not right. Try again in {wait} seconds.",
+                        code="wrong_password_wait", params={"wait": wait})
+    if left <= FEW_TRIES:
+        return ApiError(401, f"That password is not right. Tries left before a wait: {left}.",
+                        code="wrong_password_few", params={"count": left})
+    return ApiError(401, "That password is not right.", code="wrong_password")
 
 
 routes = [
