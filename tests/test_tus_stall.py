@@ -153,6 +153,37 @@ def test_connections_beyond_the_limit_are_answered_503_and_memory_stays_bounded(
     wait_until(lambda: drop.guest().http.get("/healthz").status_code == 200, what="room again")
 
 
+def test_a_full_server_closes_the_oldest_connection_still_waiting_for_its_head(make_drop):
+    """Probe: four addresses at 512 request lines each (a quarter of MAX_CONNECTIONS each) held every
+    connection, and the server answered 503 to everyone, /healthz included. A new connection to a full
+    server closes the oldest one whose request head has not arrived (408); requests whose heads did
+    arrive (the slow bodies above) are not touched."""
+    drop = make_drop(MAX_CONNECTIONS="16", MAX_CONNECTIONS_PER_ADDRESS="16", HEADER_TIMEOUT_SECONDS="600")
+    slow = []
+
+    def one_more_slow():
+        slow.append(sock := open_socket(drop, timeout=10))
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # and the rest never
+        wait_until(lambda: len(drop.server.server.server_state.connections) == 15, what="15 connections")
+
+    try:
+        for _ in range(15):
+            slow.append(sock := open_socket(drop, timeout=10))
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        wait_until(lambda: len(drop.server.server.server_state.connections) == 15, what="15 connections")
+        for oldest in range(3):  # each full server's newcomer is answered, and the oldest slow head closed
+            late = open_socket(drop)
+            late.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            reply = read_reply(late)
+            assert reply.startswith(b"HTTP/1.1 200"), reply
+            late.close()
+            assert read_reply(slow[oldest]).startswith(b"HTTP/1.1 408")
+            one_more_slow()
+    finally:
+        for sock in slow:
+            sock.close()
+
+
 def test_one_address_holds_at_most_its_share_of_the_connections(make_drop):
     """Attack run: 2,047 slow sign-in bodies from one address took every connection, and the server
     answered 503 to everyone, its health check too. One address gets MAX_CONNECTIONS_PER_ADDRESS."""

@@ -10,7 +10,10 @@ One address (an IPv6 one by its /64) may hold at most `per_address` connections 
 proxy in `trusted` is not counted here: `limits.PerAddress` counts the requests it forwards by the
 address it names). More are answered 503 and closed at once: 2,047 slow
 request bodies from one address took every one of MAX_CONNECTIONS, and the server answered 503 to
-everyone, its health check included (attack run).
+everyone, its health check included (attack run). A connection made when the server holds
+`capacity` (MAX_CONNECTIONS) closes the oldest one still waiting for its request head (408): four
+addresses at 512 request lines each took every connection, and the server answered 503 to everyone
+(probe); a browser sends its head at once, so only a slow sender is closed.
 Large bodies come in fewer pieces: uvicorn stops reading a request body once 64 KiB of it wait for
 the app, and uvloop reads up to 256 KiB at a time, so nearly every read of a photo stopped the
 socket's reading and started it again, and reached the app on its own (18 pieces for 4 MiB, each a
@@ -42,15 +45,21 @@ class BoundedHead(HttpToolsProtocol):
     max_header_size = 32 * 1024
     header_timeout = 10.0
     per_address: int | None = None
+    capacity: int | None = None
     trusted: tuple = ()
     open_by_address: Counter  # the server's own (protocol() makes a class per server)
+    heads: dict  # connections waiting for a request head, oldest first (a dict as an ordered set)
     windows: list  # [requests holding a BIG_WINDOW now], the server's own too
     _window = HIGH_WATER_LIMIT
 
     def connection_made(self, transport) -> None:
         super().connection_made(transport)
         self._head_bytes, self._head_too_large = 0, False
-        self._head_timer = self.loop.call_later(self.header_timeout, self._head_too_slow)
+        self._start_head_timer()
+        if self.capacity is not None and len(self.server_state.connections) >= self.capacity:
+            oldest = next((waiting for waiting in self.heads if waiting is not self), None)
+            if oldest is not None:
+                oldest._head_too_slow()
         self._address = self._counted_address(transport)
         if self._address is not None:
             self.open_by_address[self._address] += 1
@@ -87,7 +96,7 @@ class BoundedHead(HttpToolsProtocol):
         if self._head_timer is None and (self.cycle is None or self.cycle.response_complete) and not self.pipeline:
             # The first bytes of a new request on a kept-alive connection: its head gets the same bound.
             self._head_bytes = 0
-            self._head_timer = self.loop.call_later(self.header_timeout, self._head_too_slow)
+            self._start_head_timer()
         super().data_received(data)
 
     def send_400_response(self, msg: str) -> None:
@@ -139,13 +148,18 @@ class BoundedHead(HttpToolsProtocol):
             self._head_too_large = True
             raise ValueError("request head too large")
 
+    def _start_head_timer(self) -> None:
+        self._head_timer = self.loop.call_later(self.header_timeout, self._head_too_slow)
+        self.heads[self] = None
+
     def _stop_head_timer(self) -> None:
         timer, self._head_timer = getattr(self, "_head_timer", None), None
+        self.heads.pop(self, None)
         if timer is not None:
             timer.cancel()
 
     def _head_too_slow(self) -> None:
-        self._head_timer = None
+        self._stop_head_timer()
         if not self.transport.is_closing():
             self._refuse(408, "The request headers did not arrive in time.")
 
@@ -161,10 +175,10 @@ class BoundedHead(HttpToolsProtocol):
 
 
 def protocol(max_header_size: int, header_timeout: float, per_address: int | None = None,
-             trusted: tuple = ()) -> type[BoundedHead]:
+             trusted: tuple = (), capacity: int | None = None) -> type[BoundedHead]:
     return type("BoundedHead", (BoundedHead,), {"max_header_size": max_header_size, "header_timeout": header_timeout,
-                                                "per_address": per_address, "trusted": trusted,
-                                                "open_by_address": Counter(), "windows": [0]})
+                                                "per_address": per_address, "trusted": trusted, "capacity": capacity,
+                                                "open_by_address": Counter(), "windows": [0], "heads": {}})
 
 
 # What a browser may send on a WebSocket: the page sends only "ping". uvicorn's default, 16 MiB a
@@ -178,5 +192,6 @@ def uvicorn_options(settings) -> dict:
     connection closed: each open connection holds up to ~90 KB, and 10,000 slow request bodies from
     outside (no link or sign-in needed) grew the server to 904 MB (attack run)."""
     return {"http": protocol(settings.max_header_size, settings.header_timeout_seconds,
-                             settings.max_connections_per_address, settings.trusted_proxies),
+                             settings.max_connections_per_address, settings.trusted_proxies,
+                             settings.max_connections),
             "ws_max_size": WS_MAX_MESSAGE, "limit_concurrency": settings.max_connections}
