@@ -7,6 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from conftest import invite_token
 from immich_drop import i18n
 
 WEB = Path(__file__).resolve().parents[1] / "web"
@@ -106,6 +107,24 @@ def test_refusals_carry_a_code_and_sizes_in_plain_words(make_drop, admin_of):
     assert wrong.status_code == 204  # no password on this link
     unknown = guest.http.get("/api/i/not-a-token").json()
     assert unknown["code"] == "link_invalid"
+
+
+def test_a_closed_links_page_names_the_link_and_its_tab_says_what_happened(make_drop, admin_of):
+    """Guest walk: an expired, turned-off or used link's page said "Immich Drop" in its tab and
+    nothing of which link it was. It shows the title its owner wrote for guests (as text), and its
+    tab says what happened; a deleted link's page stays an unknown one's, word for word."""
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
+    admin = admin_of(drop)
+    made = admin.invite(title="Anna & Tom's <b>wedding</b>")
+    assert admin.call("PATCH", f"/api/invites/{made['id']}", json={"disabled": True}).status_code == 200
+    off = httpx.get(drop.url + "/i/" + invite_token(made), headers={"Accept-Language": "de"})
+    assert off.status_code == 410
+    assert '<p class="link-title muted" dir="auto">Anna &amp; Tom&#x27;s &lt;b&gt;wedding&lt;/b&gt;</p>' in off.text
+    assert '<title data-i18n="server.link_off">Dieser Upload-Link wurde' in off.text
+    assert admin.call("DELETE", f"/api/invites/{made['id']}").status_code in (200, 204)
+    gone = httpx.get(drop.url + "/i/" + invite_token(made))
+    unknown = httpx.get(drop.url + "/i/not-a-token")
+    assert gone.status_code == unknown.status_code == 404 and gone.text == unknown.text and "wedding" not in gone.text
 
 
 def test_closed_pages_speak_the_browsers_language(make_drop, admin_of):

@@ -60,8 +60,11 @@ async def page(request: Request) -> Response:
         lang = i18n.choose(request.headers.get("accept-language"))
         # turned off may be turned on: the page says so and looks again by itself, so a guest whose
         # files were on hold at a reload finds the upload page, and those files, when it opens (re-walk)
-        text = message_page(lang, code, "page.turned_off", refresh=REOPEN_SECONDS) if code == "link_off" \
-            else message_page(lang, "link_used_once" if code == "link_used" and invite.max_uses == 1 else code)
+        # its title, as the open page shows it; a deleted link's page is an unknown one's, word for word
+        named = invite.title if invite and status != 404 else ""
+        text = message_page(lang, code, "page.turned_off", refresh=REOPEN_SECONDS, link_title=named) \
+            if code == "link_off" else message_page(lang, "link_used_once" if code == "link_used" and invite.max_uses == 1
+                                                    else code, link_title=named)
         return with_session(request, HTMLResponse(text, status_code=status, headers={  # a cache must not keep it
             "Content-Language": lang, "Vary": "Accept-Language", "Cache-Control": "no-store"}))
     return with_session(request, FileResponse(WEB / "index.html", headers={"Cache-Control": "no-store"}))
