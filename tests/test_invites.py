@@ -496,6 +496,20 @@ def test_expiry_stops_new_and_running_uploads(drop, admin_of):
     assert admin.call("PATCH", f"/api/invites/{invite['id']}", json={"expiresAt": "2020-01-01T00:00:00"}).status_code == 400
 
 
+@pytest.mark.parametrize("moment, code", [("9999-12-31T23:59:00+00:00", "expiry_too_far"),
+                                           ("9998-12-31T23:59:00-05:00", "expiry_too_far"),  # 9999 in UTC
+                                           ("0001-01-01T00:00:00+01:00", "expiry_past"),
+                                           ("1999-12-31T23:00:00+00:00", "expiry_past")])
+def test_an_expiry_the_server_cannot_keep_is_named_for_what_it_is(drop, admin_of, moment, code):
+    """The console's date picker takes 9999-12-31, which read "This is not a date and time" (owner
+    walk): a date too far is said to be too far, one from before 2000 to be past."""
+    admin = admin_of(drop)
+    invite = admin.invite()
+    refused = admin.call("PATCH", f"/api/invites/{invite['id']}", json={"expiresAt": moment})
+    assert refused.status_code == 400 and refused.json()["errors"]["expiresAt"]["code"] == code
+    assert admin.call("PATCH", f"/api/invites/{invite['id']}", json={"expiresAt": "9998-06-30T12:00:00+00:00"}).status_code == 200
+
+
 def test_disable_during_an_upload(drop, admin_of, fake):
     admin = admin_of(drop)
     invite = admin.invite()

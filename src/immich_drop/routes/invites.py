@@ -410,8 +410,13 @@ def _moment(value, bad: FieldErrors) -> datetime | None:
         moment = moment.astimezone(timezone.utc)
     except OverflowError:
         moment = datetime.min.replace(tzinfo=timezone.utc)
-    if not 2000 <= moment.year <= 9998:
-        bad.add("expiresAt", "expiry_invalid", "Give a date and time (ISO-8601), or none for never.")
+    # a date the console's picker allows but the server cannot keep: said as such, not "not a date"
+    # (9999-12-31 read "This is not a date and time": owner walk); one long past is past
+    if moment.year > 9998:
+        bad.add("expiresAt", "expiry_too_far", "Pick a date before the year 9999, or never.")
+        return None
+    if moment.year < 2000:
+        bad.add("expiresAt", "expiry_past", "This date is in the past: pick a later one.")
         return None
     return moment
 
