@@ -999,6 +999,34 @@ def test_a_malformed_kept_key_entry_does_not_stop_uploads(make_drop, admin_of, b
     context.close()
 
 
+def test_a_file_chosen_again_while_its_earlier_row_waits_for_its_done_stays_one_row(make_drop, admin_of, browser):
+    """Guest walk: after a reload mid-batch, photos chosen again whose earlier rows had not yet heard
+    their "done" got a second row each, "already there", and the summary counted them so. The server's
+    answer names the earlier upload; its row is the file's row."""
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
+    context, page = guest(browser)
+    page.goto(link(drop, admin_of))
+    photo = str(MEDIA / "exif_offset.jpg")
+    page.set_input_files("#picker", [photo])
+    expect(page.locator(".item[data-kind=done]")).to_have_count(1, timeout=30000)
+
+    def late_news(ws):  # the status channel, its "done" not heard yet
+        server = ws.connect_to_server()
+        server.on_message(lambda message: ws.send(re.sub(r'"state":\s*"done"', '"state": "uploading"', message)))
+
+    page.route_web_socket("**/ws*", late_news)
+    page.reload()
+    expect(page.locator(".item[data-kind=processing]")).to_have_count(1)
+    with page.expect_response(lambda r: r.url.endswith("/api/already")) as asked:
+        page.set_input_files("#picker", [photo])
+    assert asked.value.json()["already"] is True
+    expect(page.locator(".item")).to_have_count(1)
+    expect(page.locator(".item .detail")).to_have_text("Sent earlier from this browser")
+    assert drop.server.call(drop.services.store.count_by_state()) == {"done": 1}
+    assert page.problems == []
+    context.close()
+
+
 @pytest.mark.parametrize("limit", [{"maxFiles": 1}, {"maxTotalBytes": 5_000_000}], ids=["one file", "5 MB"])
 def test_a_half_sent_file_goes_on_after_a_reload_on_a_limited_link(recorded, admin_of, browser, tmp_path, limit):
     """Reloaded half way, the page asks for the file again; chosen again, it must go on. The page

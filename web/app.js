@@ -613,7 +613,12 @@
 
   function alreadyThere(item, answer) {
     if (item.kind === "cancelled" || item.removed) return;
-    var twin = sentEarlier(item);
+    // the server names the earlier upload this file went through this link as: the row this page
+    // has for it, under the same name, is the file's row, whatever that row has heard yet (a row still
+    // "processing" after a reload, its "done" on the way, got a second row "already there": guest walk)
+    var named = answer.id && byUploadId[answer.id];
+    var same = named && named !== item && !named.removed && named.name === item.name && named.size === item.size;
+    var twin = sentEarlier(item) || (same ? named : null);
     if (twin) { isTwin(item, twin); return; } // the server said so for this link: one row, not two
     var upload = item.upload;
     item.upload = null;
