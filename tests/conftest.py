@@ -138,14 +138,17 @@ class Drop:
 
 POSTGRES = os.environ.get("TEST_DATABASE_URL", "")  # a server to create throw-away databases on
 BROWSER_MODULES = ("test_browser", "test_phone", "test_guest_page", "test_admin_console")
+# what these test lies below or beside the database: the HTTP edge, stalls, the relay's stream, body
+# limits, the catalogs and response headers (each run on PostgreSQL too cost CI's 20 minutes a minute)
+EDGE_MODULES = ("test_tus_stall", "test_tus_resume", "test_relay", "test_limits", "test_i18n", "test_security")
 
 
 def pytest_generate_tests(metafunc):
     """Tests that use `database_url` run on SQLite, and on PostgreSQL too when TEST_DATABASE_URL names
-    a server (browser tests stay on SQLite: the database is not what they test)."""
+    a server (browser and edge tests stay on SQLite: the database is not what they test)."""
     if "database_url" in metafunc.fixturenames:
         backends = ["sqlite"]
-        if POSTGRES and metafunc.module.__name__ not in BROWSER_MODULES:
+        if POSTGRES and metafunc.module.__name__ not in BROWSER_MODULES + EDGE_MODULES:
             backends.append("postgresql")
         metafunc.parametrize("database_url", backends, indirect=True)
 
@@ -153,7 +156,7 @@ def pytest_generate_tests(metafunc):
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item, nextitem):
     """A test against the real Immich holds the peer from its set-up to its teardown (pyproject runs
-    two workers): they share one Immich, one of them stops and starts it, and some count what it
+    three workers): they share one Immich, one of them stops and starts it, and some count what it
     holds."""
     if "peer" not in getattr(item, "fixturenames", ()):
         return (yield)
