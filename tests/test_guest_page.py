@@ -522,8 +522,11 @@ def test_limits_before_a_byte_one_time_link_thumbnails_cancel_and_pause(recorded
     expect(page.locator("#drop .pickers")).to_be_hidden()
     expect(items.nth(0).locator(".thumb")).to_have_attribute("data-icon", "", timeout=10000)  # a drawn photo
     expect(items.nth(1).locator(".thumb")).to_have_attribute("data-icon", "video")
-    expect(items.nth(2).locator(".chip")).to_have_text(re.compile(r"^\d+%$"), timeout=30000)
-    items.nth(2).locator(".cancel").click()
+    expect(items.nth(2).locator(".chip")).to_have_text(re.compile(r"^[1-9]\d*%$"), timeout=30000)
+    # dispatched to the button itself: with three test workers on CI's two cores, a click aimed at it
+    # twice went nowhere while its 320 px row was still being laid out (the chip went on from 0% to
+    # 24%); what is tested here is what a cancel gives back, not where the finger lands
+    items.nth(2).locator(".cancel").dispatch_event("click")
     expect(items.nth(2).locator(".chip")).to_have_text("cancelled")
     # what it reserved is back, and the file refused for want of it takes it
     expect(items.nth(3).locator(".chip")).to_have_text("done", timeout=30000)
