@@ -613,6 +613,52 @@ def test_a_file_refused_while_a_cancelled_place_comes_back_slowly_goes_once_the_
     context.close()
 
 
+def test_a_file_refused_for_a_place_a_cancel_gives_back_late_goes_on_a_one_time_link(
+        recorded, admin_of, browser, tmp_path):
+    """CI: on a one-time link, a file refused for the link's limit tried a cancelled file's place
+    three times while the cancel's DELETE was slow to land (a loaded machine), then stayed "not
+    accepted" for good: a used-up link sends its pages no word of a place given back. The page asks
+    the link again once its DELETE is answered."""
+    drop, recorder = recorded
+    url = link(drop, admin_of, maxUses=1, maxFiles=1)
+    context, page = guest(browser)
+    page.goto(url)
+    throttle(page, 500_000)
+    video = make_file(tmp_path / "v.mp4", 30 * CHUNK, seed=93)
+    held, refused, cancelling = [], [], []
+
+    def hold_delete(route):
+        if route.request.method == "DELETE":
+            held.append(route)  # until the page has used its three tries at the place (below)
+        else:
+            route.continue_()
+
+    def count_refusals(route):
+        answer = route.fetch()
+        route.fulfill(response=answer)
+        if answer.status == 403 and cancelling:
+            refused.append(answer.json()["code"])
+            if len(refused) == 3:  # the page waits for a word now
+                held.pop().continue_()
+
+    page.route("**/api/uploads/*", hold_delete)
+    page.route("**/api/uploads", count_refusals)
+    # the link's word that the video used it up (and filled it) is in before the cancel: the page's
+    # count, not a late answer of the server's, decides its tries
+    with page.expect_response(lambda r: "/api/i/" in r.url and r.json()["remaining"]["files"] == 0):
+        page.set_input_files("#picker", [str(video), str(MEDIA / "no_date.jpg")])
+    items = page.locator(".item")
+    expect(items.nth(1).locator(".chip")).to_have_text("not accepted")  # the link takes one
+    expect(items.nth(0).locator(".chip")).to_have_text(re.compile(r"^\d+%$"), timeout=30000)
+    cancelling.append(True)
+    items.nth(0).locator(".cancel").dispatch_event("click")
+    expect(items.nth(0).locator(".chip")).to_have_text("cancelled")
+    expect(items.nth(1).locator(".chip")).to_have_text("done", timeout=30000)
+    assert refused == ["limit_reached"] * 3 and not held
+    assert [r.filename for r in drop.fake.uploads] == ["no_date.jpg"]
+    context.close()
+
+
 def test_a_file_chosen_after_a_paused_batch_ended_is_sent(recorded, admin_of, browser, tmp_path):
     """Guest walk: "Pause all", then the one paused file cancelled: the page said "Finished: 1
     cancelled." without its pause button, and a file chosen next stood "queued" for good."""

@@ -592,7 +592,7 @@
     item.upload = null;
     item.slot = false;
     item.removed = true;
-    if (upload && !item.creating) upload.abort(true).catch(function () { /* the server expires it */ });
+    if (upload && !item.creating) deleteUpload(upload);
     giveBack(item);
     Keys.forget(item);
     item.el.remove();
@@ -623,7 +623,7 @@
     var upload = item.upload;
     item.upload = null;
     item.slot = false;
-    if (upload && !item.creating) upload.abort(true).catch(function () { /* the server expires it */ }); // else once created
+    if (upload && !item.creating) deleteUpload(upload); // else once created
     giveBack(item);
     if (answer.id) remember(item, answer.id);
     item.skipped = true;
@@ -684,7 +684,7 @@
         // PATCH, can it be deleted or left to resume. Cut earlier, the server would keep it (and its
         // place in the link's limits), and a resume would create it again.
         Keys.forget(item); // tus-js-client keeps the URL from here on
-        if (item.upload !== upload) upload.abort(true).catch(function () { /* the server expires it */ });
+        if (item.upload !== upload) deleteUpload(upload);
         else if (item.kind === "paused") upload.abort();
         else remember(item, upload.url.split("/").pop());
       },
@@ -829,7 +829,15 @@
     giveBack(item);
     set(item, kind, detail);
     // one being created is deleted once its creation answers (onAfterResponse)
-    if (upload && !item.creating) upload.abort(true).catch(function () { /* the server expires it */ });
+    if (upload && !item.creating) deleteUpload(upload);
+  }
+
+  // Off the server (tus termination). Once the server has given its place back, the link is asked
+  // again: a file refused for want of that place goes (roomAgain). The page's own count let it try
+  // at once, and a DELETE slow to land (a loaded machine) had it refused three times; a one-time
+  // link the page's browser has used up sends no word of a place given back (CI).
+  function deleteUpload(upload) {
+    upload.abort(true).then(scheduleInfo, function () { /* the server expires it */ });
   }
 
   $("pause").addEventListener("click", function () {
