@@ -5,6 +5,7 @@ import asyncio
 import concurrent.futures
 import io
 import os
+import threading
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -543,6 +544,87 @@ def test_delete_removes_undelivered_files(drop, admin_of, fake):
     assert not drop.services.storage.data_path(uid).exists()
     fake.fail_status = None
     assert fake.uploads == [] and admin.call("GET", "/api/invites").json() == []
+
+
+class Held:
+    """Wraps a coroutine method of the running server's store: the first call `arm` names is held
+    after the store has done its work (committed, in its thread) until the test lets it go."""
+
+    def __init__(self, monkeypatch, store, name: str, arm):
+        self.entered, self.go = threading.Event(), threading.Event()
+        original = getattr(store, name)
+
+        async def held(*args, **kwargs):
+            result = await original(*args, **kwargs)
+            if arm(kwargs) and not self.entered.is_set():
+                self.entered.set()
+                await asyncio.to_thread(self.go.wait, 60)
+            return result
+
+        monkeypatch.setattr(store, name, held)
+
+
+def test_a_file_delivered_as_its_link_is_deleted_is_told_to_its_guest(drop, admin_of, monkeypatch):
+    """CI: the delivery's final state was being written, in its thread, when the link's deletion
+    cancelled the attempt: the write landed, the guest never heard it, and `drop`, finding the
+    upload ended by then, said nothing either (the guest's file stayed "processing")."""
+    admin = admin_of(drop)
+    invite = admin.invite()
+    guest = drop.guest()
+    store, pipeline = drop.services.store, drop.services.pipeline
+    original, entered, go, written = store.update_upload, threading.Event(), threading.Event(), threading.Event()
+
+    async def slow_database(uid, **kwargs):
+        if kwargs.get("state") == "done" and "held_by" in kwargs:  # the attempt's end: a write a cancel cannot stop
+            async def write():
+                entered.set()
+                await asyncio.to_thread(go.wait, 60)
+                try:
+                    return await original(uid, **kwargs)
+                finally:
+                    written.set()
+            return await asyncio.shield(asyncio.ensure_future(write()))
+        if kwargs.get("state") == "failed":  # `drop`'s own, after the end's write has landed
+            await asyncio.to_thread(written.wait, 60)
+        return await original(uid, **kwargs)
+
+    monkeypatch.setattr(store, "update_upload", slow_database)
+    guest.http.get(f"/i/{invite_token(invite)}")
+    guest.watch()  # open, as the guest's page is: what it hears, not what a later look finds
+    uid = guest.invite_upload(MEDIA / "exif_offset.jpg", invite_token(invite))
+    assert entered.wait(30)  # Immich has the file; its "done" is on its way to the database
+    attempt = pipeline._delivering[uid]
+    deleting = concurrent.futures.ThreadPoolExecutor(1).submit(admin.call, "DELETE", f"/api/invites/{invite['id']}")
+    wait_until(lambda: attempt.cancelling() or attempt.done(), what="the deletion stopping the attempt")
+    go.set()
+    assert deleting.result(30).status_code == 204
+    assert guest.wait_for(uid, ["done", "failed"], timeout=10)["state"] == "done"  # what became of it
+    assert [r.filename for r in drop.fake.uploads] == ["exif_offset.jpg"]
+
+
+def test_a_file_claimed_as_its_link_is_deleted_is_not_said_to_be_sent_after(make_drop, admin_of, fake, monkeypatch):
+    """Its claim for a retry was in a thread when the link was deleted: the guest heard the file
+    was not delivered, then the attempt's "being sent", and that stayed."""
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false", MAX_CONCURRENT="1")
+    admin = admin_of(drop)
+    invite, other = admin.invite(), admin.invite()
+    guest = drop.guest()
+    fake.fail_status = 503
+    uid = guest.invite_upload(MEDIA / "exif_offset.jpg", invite_token(invite))
+    guest.wait_for(uid, "retrying")
+    claiming = Held(monkeypatch, drop.services.store, "claim_delivery", lambda kw: True)
+    fake.fail_status = None
+    assert claiming.entered.wait(30)  # the retry's claim took it ("being sent")
+    assert admin.call("DELETE", f"/api/invites/{invite['id']}").status_code == 204
+    guest.wait_for(uid, "failed")
+    claiming.go.set()
+    # the one delivery slot is the held claim's until its attempt (if any) is over: this file's
+    # "done" comes after all the first one will ever say
+    later = guest.invite_upload(MEDIA / "no_date.jpg", invite_token(other))
+    guest.wait_for(later, "done")
+    said = [e["state"] for e in guest.events if e.get("id") == uid]
+    assert said[said.index("failed"):] == ["failed"], said
+    assert [r.filename for r in fake.uploads] == ["no_date.jpg"]
 
 
 def test_delete_drops_every_undelivered_file_of_a_link_however_many(drop, admin_of):

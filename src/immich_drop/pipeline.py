@@ -109,6 +109,8 @@ class Pipeline:
         # never checked first, never relayed (under both sizes), and no earlier attempt sent them.
         self._send_below = min(CHECK_FIRST_FROM, settings.stream_min_size or CHECK_FIRST_FROM)
         self._marked: set[str] = set()
+        self._claiming: set[str] = set()  # uploads whose claim is on its way in a thread
+        self._dropped: set[str] = set()  # of those, the ones `drop` ended meanwhile
         self.worker = uuid.uuid4().hex  # this process, as a lease owner
         # What the invite's owner hears (notify.py): a file of the invite reached its final state; their key was refused.
         self.on_invite_delivered: Callable[[str], Awaitable[None]] = _nothing
@@ -231,18 +233,22 @@ class Pipeline:
         next process would find the upload held for a whole lease, and marked as sent."""
         claim = asyncio.ensure_future(self.store.claim_delivery(
             uid, self.worker, utcnow(), self.lease_seconds, self._send_below, self._date_photo, receiving=receiving))
+        self._claiming.add(uid)
         try:
-            upload, rows = await asyncio.shield(claim)
+            upload, rows = await _to_its_end(claim)
         except asyncio.CancelledError:
-            while not claim.done():  # however often the caller is cancelled meanwhile
-                try:
-                    await asyncio.wait([claim])
-                except asyncio.CancelledError:
-                    pass
             if not claim.cancelled() and claim.exception() is None and claim.result()[0] is not None:
                 self._note_mark(claim.result()[0])
                 await asyncio.shield(self._unmark(claim.result()[0].id))
             raise
+        finally:
+            self._claiming.discard(uid)
+            dropped = uid in self._dropped
+            self._dropped.discard(uid)
+        if upload is not None and dropped:
+            # its link was deleted while the claim was on its way: `drop` ended the upload and told
+            # the guest so; an attempt now would tell them "being sent" after that, and it stayed
+            return None, None
         if upload is not None:
             self._note_mark(upload)
         return upload, rows
@@ -371,7 +377,17 @@ class Pipeline:
     async def _end(self, upload: Upload, state: str, message: str, *, delete: bool = False,
                    delivery: Delivery | None = None, **values) -> str:
         """Leave the attempt in a final state, only while this worker still holds the lease: a worker
-        that lost it (or whose upload was dropped when its link was deleted) changes nothing."""
+        that lost it (or whose upload was dropped when its link was deleted) changes nothing.
+
+        Recorded and told as one step, even if the attempt is cancelled meanwhile (its link deleted
+        by `drop`): the state written in the thread, the guest told. Cut between the two, the guest
+        never heard what became of the file (CI: "not sent" written, nothing said; `drop` then
+        found the upload ended and had nothing to say either)."""
+        return await _to_its_end(asyncio.ensure_future(
+            self._record_end(upload, state, message, delete=delete, delivery=delivery, **values)))
+
+    async def _record_end(self, upload: Upload, state: str, message: str, *, delete: bool,
+                          delivery: Delivery | None, **values) -> str:
         # the asset Immich holds goes into the duplicate cache with the final state (one transaction)
         remember = (delivery.owner, upload.checksum, values["asset_id"]) \
             if delivery is not None and values.get("asset_id") and upload.checksum else None
@@ -515,6 +531,8 @@ class Pipeline:
         timer = self._retry_timers.pop(uid, None)
         if timer:
             timer.cancel()
+        if uid in self._claiming:  # its claim's answer is discarded (`_claim`): what it took, this ends
+            self._dropped.add(uid)
         unsent = uid in self._marked  # marked as being sent by its claim here, but nothing went yet
         self._marked.discard(uid)  # the upload ends here: nothing to take back
         attempt = self._delivering.get(uid)
@@ -612,6 +630,20 @@ class Pipeline:
 
 
 ORPHAN_AFTER = 600.0  # seconds a new upload's row may wait for its staged files (a creation takes milliseconds)
+
+
+async def _to_its_end(future: asyncio.Future):
+    """Await `future`, which a cancel of the caller does not stop: a caller cancelled meanwhile waits
+    for it (however often it is cancelled) and is cancelled then, once what it began is whole."""
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        while not future.done():
+            try:
+                await asyncio.wait([future])
+            except asyncio.CancelledError:
+                pass
+        raise
 
 
 async def _nothing(_id: str) -> None:
