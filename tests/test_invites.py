@@ -638,11 +638,15 @@ def test_delete_drops_every_undelivered_file_of_a_link_however_many(drop, admin_
     store = drop.services.store
     rows = [Upload(id=uuid.uuid4().hex, session_id="s", target_kind="invite", target_id=invite["id"],
                    filename=f"p{i}.jpg", filetype="image/jpeg", size=100) for i in range(1000)]
+    rows[0].state, rows[0].sent_at = "retrying", datetime.now(timezone.utc)  # an attempt had begun sending it
     for row in rows:
         drop.server.call(store.add_upload(row))
     assert admin.call("DELETE", f"/api/invites/{invite['id']}").status_code == 204
     assert drop.server.call(store.count_by_state()) == {"failed": 1001}
     assert not drop.services.storage.data_path(first).exists()
+    assert drop.upload_row(first).message == drop.upload_row(rows[-1].id).message \
+        == "The link was deleted by its owner; this file was not sent."
+    assert "may have arrived" in drop.upload_row(rows[0].id).message
 
 
 def test_delete_during_a_patch_leaves_nothing_of_it_on_disk(make_drop, admin_of):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from datetime import datetime, timedelta
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Any, Callable, Collection, Iterable, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -400,6 +400,37 @@ class Store:
         query = select(Upload.id).where(Upload.target_kind == "invite", Upload.target_id == invite_id,
                                         Upload.state.in_(states)).order_by(Upload.created_at)
         return await self._run(lambda s: list(s.exec(query)))
+
+    async def fail_undelivered_of_invite(self, invite_id: str, message: str, maybe_sent: str,
+                                         leave: Collection[str] = ()) -> list[Upload]:
+        """End every upload of a deleted link still arriving or waiting to reach Immich, but those in
+        `leave` (attempts of this process, which end them one by one), in one transaction: state
+        "failed", lease let go, with `message`, or `maybe_sent` for one whose sending had begun
+        (marked "uploading", or `sent_at` set). Returns the uploads it ended. (One by one, 1,000
+        of them took 30 s on PostgreSQL under load: CI.)"""
+        states = (UploadState.RECEIVING, *UploadState.PENDING_DELIVERY)
+        began = sa.or_(UPLOAD.c.state == UploadState.UPLOADING, UPLOAD.c.sent_at.is_not(None))
+        now = utcnow()
+
+        def fn(conn: sa.Connection) -> list[Upload]:
+            ids = [uid for uid, in conn.execute(sa.select(UPLOAD.c.id).where(
+                UPLOAD.c.target_kind == "invite", UPLOAD.c.target_id == invite_id, UPLOAD.c.state.in_(states)))
+                if uid not in leave]
+            ended = []
+            for at in range(0, len(ids), 500):  # bounded IN lists (an older SQLite takes 999 parameters)
+                chunk = ids[at:at + 500]
+                stmt = sa.update(UPLOAD).where(UPLOAD.c.id.in_(chunk), UPLOAD.c.state.in_(states)).values(
+                    state=UploadState.FAILED, lease_owner=None, updated_at=now,
+                    message=sa.case((began, sa.literal(maybe_sent, sa.String)), else_=sa.literal(message, sa.String)))
+                if conn.dialect.update_returning:
+                    ended += conn.execute(stmt.returning(*UPLOAD.c))
+                else:  # the rows this change made (not one a delivery ended meanwhile)
+                    conn.execute(stmt)
+                    ended += conn.execute(sa.select(UPLOAD).where(
+                        UPLOAD.c.id.in_(chunk), UPLOAD.c.state == UploadState.FAILED, UPLOAD.c.updated_at == now))
+            return [_loaded(Upload, row._mapping) for row in ended]
+
+        return await self._transaction(fn)
 
     async def add_refusal(self, refusal: InviteRefusal, keep: int) -> None:
         """Log a refused upload, keeping only the invite's `keep` latest refusals."""

@@ -246,8 +246,7 @@ async def one(request: Request) -> Response:
         return JSONResponse(as_json(request, invite, account), headers=NO_STORE)
     await services.store.update_invite(invite.id, deleted_at=datetime.now(timezone.utc))
     services.bus.publish(link_channel(invite.id), LINK_CHANGED)
-    for uid in await services.store.undelivered_of_invite(invite.id):
-        await services.pipeline.drop(uid, "The link was deleted by its owner; this file was not sent.")
+    await services.pipeline.drop_link(invite.id, "The link was deleted by its owner; this file was not sent.")
     return Response(status_code=204)
 
 
