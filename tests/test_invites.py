@@ -638,7 +638,9 @@ def test_delete_drops_every_undelivered_file_of_a_link_however_many(drop, admin_
     store = drop.services.store
     rows = [Upload(id=uuid.uuid4().hex, session_id="s", target_kind="invite", target_id=invite["id"],
                    filename=f"p{i}.jpg", filetype="image/jpeg", size=100) for i in range(1000)]
-    rows[0].state, rows[0].sent_at = "retrying", datetime.now(timezone.utc)  # an attempt had begun sending it
+    # an attempt had begun sending it; its next one is not due (the scanner would try it, with no file)
+    rows[0].state, rows[0].sent_at = "retrying", datetime.now(timezone.utc)
+    rows[0].next_attempt_at = datetime.now(timezone.utc) + timedelta(days=1)
     for row in rows:
         drop.server.call(store.add_upload(row))
     assert admin.call("DELETE", f"/api/invites/{invite['id']}").status_code == 204
