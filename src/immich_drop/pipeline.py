@@ -528,11 +528,7 @@ class Pipeline:
         process is stopped, the staged file removed, the guest told. An attempt in another process
         finds the upload no longer its own and records nothing (`_end`). A file whose sending had
         begun may still have reached Immich: the message says so."""
-        timer = self._retry_timers.pop(uid, None)
-        if timer:
-            timer.cancel()
-        if uid in self._claiming:  # its claim's answer is discarded (`_claim`): what it took, this ends
-            self._dropped.add(uid)
+        self._let_go(uid)
         unsent = uid in self._marked  # marked as being sent by its claim here, but nothing went yet
         self._marked.discard(uid)  # the upload ends here: nothing to take back
         attempt = self._delivering.get(uid)
@@ -554,20 +550,22 @@ class Pipeline:
         took 30 s on a loaded machine, CI), then the ones it is delivering one by one, their
         attempts stopped as `drop` does."""
         ended = await self.store.fail_undelivered_of_invite(invite_id, message, MAYBE_SENT, leave=set(self._delivering))
-        removers = []
         for upload in ended:
-            timer = self._retry_timers.pop(upload.id, None)
-            if timer:
-                timer.cancel()
-            if upload.id in self._claiming:  # its claim's answer is discarded, as in `drop`
-                self._dropped.add(upload.id)
-            removers.append(self.storage.remover(upload.id))
-            self.storage.forget(upload.id)
-        await asyncio.to_thread(lambda: [remove() for remove in removers])
+            self._let_go(upload.id)
+        await self.storage.delete(*(upload.id for upload in ended))
         for upload in ended:
             self._publish(upload)
         for uid in await self.store.undelivered_of_invite(invite_id):  # being delivered here, or just begun
             await self.drop(uid, message)
+
+    def _let_go(self, uid: str) -> None:
+        """An upload ended by its link's deletion: its retry is not made, and a claim of it on its
+        way has its answer discarded (`_claim`): what the claim took, the deletion ended."""
+        timer = self._retry_timers.pop(uid, None)
+        if timer:
+            timer.cancel()
+        if uid in self._claiming:
+            self._dropped.add(uid)
 
     async def resume_account(self, user_id: str) -> None:
         """After an admin signs in again: deliver what waited for their key, now."""

@@ -396,9 +396,7 @@ class Store:
     async def undelivered_of_invite(self, invite_id: str) -> list[str]:
         """Every upload of the link still arriving or waiting to reach Immich, however many (a link's
         deletion drops them all: the first 1,000 of the log were not all of them, attack run)."""
-        states = (UploadState.RECEIVING, *UploadState.PENDING_DELIVERY)
-        query = select(Upload.id).where(Upload.target_kind == "invite", Upload.target_id == invite_id,
-                                        Upload.state.in_(states)).order_by(Upload.created_at)
+        query = select(Upload.id).where(_undelivered_of(invite_id)).order_by(Upload.created_at)
         return await self._run(lambda s: list(s.exec(query)))
 
     async def fail_undelivered_of_invite(self, invite_id: str, message: str, maybe_sent: str,
@@ -408,18 +406,16 @@ class Store:
         "failed", lease let go, with `message`, or `maybe_sent` for one whose sending had begun
         (marked "uploading", or `sent_at` set). Returns the uploads it ended. (One by one, 1,000
         of them took 30 s on PostgreSQL under load: CI.)"""
-        states = (UploadState.RECEIVING, *UploadState.PENDING_DELIVERY)
         began = sa.or_(UPLOAD.c.state == UploadState.UPLOADING, UPLOAD.c.sent_at.is_not(None))
         now = utcnow()
 
         def fn(conn: sa.Connection) -> list[Upload]:
-            ids = [uid for uid, in conn.execute(sa.select(UPLOAD.c.id).where(
-                UPLOAD.c.target_kind == "invite", UPLOAD.c.target_id == invite_id, UPLOAD.c.state.in_(states)))
-                if uid not in leave]
+            ids = [uid for uid, in conn.execute(sa.select(UPLOAD.c.id).where(_undelivered_of(invite_id)))
+                   if uid not in leave]
             ended = []
             for at in range(0, len(ids), 500):  # bounded IN lists (an older SQLite takes 999 parameters)
                 chunk = ids[at:at + 500]
-                stmt = sa.update(UPLOAD).where(UPLOAD.c.id.in_(chunk), UPLOAD.c.state.in_(states)).values(
+                stmt = sa.update(UPLOAD).where(UPLOAD.c.id.in_(chunk), UPLOAD.c.state.in_(UNDELIVERED)).values(
                     state=UploadState.FAILED, lease_owner=None, updated_at=now,
                     message=sa.case((began, sa.literal(maybe_sent, sa.String)), else_=sa.literal(message, sa.String)))
                 if conn.dialect.update_returning:
@@ -632,6 +628,14 @@ def _state_change(names: tuple[str, ...], only_from: tuple[str, ...] | None, hel
     if held:
         stmt = stmt.where(UPLOAD.c.lease_owner == sa.bindparam("holder"))
     return stmt.values({name: sa.bindparam(f"v_{name}") for name in names})
+
+
+UNDELIVERED = (UploadState.RECEIVING, *UploadState.PENDING_DELIVERY)  # still arriving or waiting to reach Immich
+
+
+def _undelivered_of(invite_id: str):
+    """The link's uploads still arriving or waiting to reach Immich (what its deletion ends)."""
+    return sa.and_(UPLOAD.c.target_kind == "invite", UPLOAD.c.target_id == invite_id, UPLOAD.c.state.in_(UNDELIVERED))
 
 
 def _claimable(now):

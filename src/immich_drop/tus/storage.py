@@ -247,10 +247,12 @@ class StagingStorage(TusStorage):
     async def read(self, uid: str) -> Optional[bytes]:
         return None  # uploads are never served back
 
-    async def delete(self, uid: str) -> None:
-        remove = self.remover(uid)
-        self.forget(uid)
-        await asyncio.to_thread(remove)
+    async def delete(self, *uids: str) -> None:
+        """Remove the staged files of `uids` (one thread hop for them all: a deleted link's thousand)."""
+        removers = [self.remover(uid) for uid in uids]
+        for uid in uids:
+            self.forget(uid)
+        await asyncio.to_thread(lambda: [remove() for remove in removers])
 
     def remover(self, uid: str) -> Callable[[], None]:
         """A blocking function that removes `uid`'s data, info and lock files, for a thread hop the
