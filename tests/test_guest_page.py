@@ -1704,6 +1704,25 @@ def test_a_long_chip_wraps_under_the_name_at_320_px(make_drop, admin_of, browser
     context.close()
 
 
+def test_a_hasher_that_could_not_load_as_the_page_opened_is_made_again(make_drop, admin_of, browser):
+    """CI: the network dropped as the page opened (the test above, under load): the hashing worker's
+    script did not load, its error reached the page, and no file of the visit was checked against
+    the library before being sent. A later file makes the worker again."""
+    drop = make_drop(PUBLIC_UPLOAD_PAGE_ENABLED="false")
+    context, page = guest(browser)
+    page.route("**/hash-wasm/**", lambda route: route.abort("internetdisconnected"))
+    with page.expect_event("requestfailed", lambda request: "hash-wasm" in request.url):
+        page.goto(link(drop, admin_of))
+    page.unroute("**/hash-wasm/**")  # the network is back
+    page.set_input_files("#picker", [str(MEDIA / "exif_offset.jpg")])  # the first: hashed or not, sent
+    expect(page.locator(".item").nth(0).locator(".chip")).to_have_text("done", timeout=30000)
+    with page.expect_request(lambda request: request.url.endswith("/api/already")):
+        page.set_input_files("#picker", [str(MEDIA / "no_date.jpg")])  # checked first again
+    expect(page.locator(".item").nth(1).locator(".chip")).to_have_text("done", timeout=30000)
+    assert page.problems == []
+    context.close()
+
+
 def test_choosing_files_on_a_phone_shows_them_coming_and_folds_the_skipped_name(make_drop, admin_of, browser):
     """On a phone the pickers began below the fold, choosing files changed nothing on the screen, and
     the name form passed over stayed at the top for the whole upload (guest walk)."""

@@ -1,7 +1,14 @@
 // SHA-1 of a File, in a Web Worker so the page stays smooth: {id, file} in, {id, sha1} or {id, error} out.
 // Reads 4 MiB at a time; uses the vendored hash-wasm (same origin: the CSP allows nothing else).
 /* global hashwasm */
-importScripts("/static/vendor/hash-wasm/sha1.umd.min.js");
+// Loaded as the page opens: a phone whose network drops then cannot load it. Said to the page
+// (hasher.js makes the worker again for a later file) instead of an error thrown at it.
+try {
+  importScripts("/static/vendor/hash-wasm/sha1.umd.min.js");
+} catch (error) {
+  self.postMessage({ unloaded: true });
+  self.close();
+}
 
 var PIECE = 4 * 1024 * 1024;
 

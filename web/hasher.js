@@ -4,24 +4,33 @@
 // One worker, files in the order asked: hashing competes with nothing but itself.
 (function () {
   "use strict";
-  var worker = null, waiting = {}, next = 1;
-  try {
-    if (window.Worker && window.WebAssembly) {
+  var worker = null, waiting = {}, next = 1, failures = 0;
+  var MAX_FAILURES = 3; // a worker that cannot load (offline as the page opened) is made again for a later file
+  function lost() {
+    worker = null;
+    failures += 1;
+    Object.keys(waiting).forEach(function (id) { waiting[id](null); delete waiting[id]; });
+  }
+  function begin() {
+    if (worker || failures >= MAX_FAILURES || !(window.Worker && window.WebAssembly)) return;
+    try {
       worker = new Worker("/static/hash-worker.js");
       worker.onmessage = function (message) {
+        if (message.data.unloaded) { lost(); return; }
         var resolve = waiting[message.data.id];
         delete waiting[message.data.id];
         if (resolve) resolve(message.data.sha1 || null);
       };
-      worker.onerror = function () {
-        worker = null;
-        Object.keys(waiting).forEach(function (id) { waiting[id](null); delete waiting[id]; });
+      worker.onerror = function (event) {
+        if (event && event.preventDefault) event.preventDefault(); // handled: the page just sends
+        lost();
       };
-    }
-  } catch (e) { worker = null; }
+    } catch (e) { worker = null; failures = MAX_FAILURES; }
+  }
+  begin();
 
   window.Hasher = {
-    available: function () { return !!worker; },
+    available: function () { begin(); return !!worker; },
     sha1: function (file) {
       return new Promise(function (resolve) {
         if (!worker) { resolve(null); return; }
